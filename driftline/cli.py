@@ -1,0 +1,140 @@
+"""The `driftline` command."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from driftline.config import ConfigError, Settings, load_params, params_schema
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Continuous training and delivery for tabular ML models.")
+
+ParamsOpt = Annotated[Path, typer.Option("--params", "-p", help="Params file.")]
+
+PREFECT_DEFAULTS = {
+    # The ephemeral server needs ~20 s on a 2-core machine; Prefect's default wait is 20 s.
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+}
+
+
+def _prefect_env() -> None:
+    for key, value in PREFECT_DEFAULTS.items():
+        os.environ.setdefault(key, value)
+
+
+def _fail(message: str, code: int) -> None:
+    typer.secho(message, fg=typer.colors.RED, err=True)
+    raise typer.Exit(code)
+
+
+@app.command()
+def init() -> None:
+    """Set up DVC (local remote, demo data pulled or regenerated and pushed). Idempotent."""
+    from driftline.dvc_data import DataError
+    from driftline.project import init_project
+
+    try:
+        report = init_project(Settings())
+    except DataError as err:
+        _fail(f"init failed: {err}", 3)
+    for step in report.steps:
+        typer.echo(f"- {step}")
+
+
+@app.command()
+def train(
+    params: ParamsOpt = Path("params.yaml"),
+    set_: Annotated[list[str] | None, typer.Option("--set", help="Override KEY=VALUE.")] = None,
+    reason: Annotated[str, typer.Option(help="Why this run happens (tagged in MLflow).")] = "manual",
+) -> None:
+    """Run the training pipeline. Exit 0 when a model is registered (or unchanged), 1 when data
+    validation or a gate fails, 2 on a bad config, 3 when the data cannot be pulled."""
+    settings = Settings()
+    rel = params
+    try:
+        load_params(settings.root / rel, set_ or [])  # fail before any work
+    except ConfigError as err:
+        _fail(str(err), 2)
+    _prefect_env()
+    from driftline.dvc_data import DataError
+    from driftline.errors import PipelineFailure
+    from flows.training import training_pipeline
+
+    try:
+        result = training_pipeline(params_path=str(rel), overrides=set_ or [], reason=reason,
+                                   project_dir=str(settings.root))
+    except PipelineFailure as err:
+        _fail(f"training stopped at {err.stage}: {err.paragraph}", 1)
+    except DataError as err:
+        _fail(f"training stopped: {err}", 3)
+    typer.secho(result["message"], fg=typer.colors.GREEN)
+    _print_where(settings)
+
+
+def _print_where(settings: Settings) -> None:
+    typer.echo(f"MLflow UI:  {settings.mlflow_ui_url}  (start it with `make ui`)")
+    typer.echo(f"Prefect UI: {settings.prefect_ui_url}  (flow runs and the training report artifact)")
+
+
+@app.command()
+def status(
+    params: ParamsOpt = Path("params.yaml"),
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Show the registered model versions, their aliases and holdout metrics."""
+    from driftline import services
+
+    settings = Settings()
+    try:
+        p = load_params(settings.root / params)
+    except ConfigError as err:
+        _fail(str(err), 2)
+    store = services.mlflow_store(settings, p).start()
+    versions = []
+    for v in store.versions():
+        metrics = {k.removeprefix("holdout_"): round(val, 4) for k, val in store.run_metrics(v.run_id).items()
+                   if k.startswith("holdout_")}
+        versions.append({"version": v.version, "aliases": v.aliases, "run_id": v.run_id,
+                         "dvc_md5": v.tags.get("driftline.dvc_md5"),
+                         "git_commit": v.tags.get("driftline.git_commit"),
+                         "reason": v.tags.get("driftline.reason"), "metrics": metrics})
+    doc = {"model_name": p.registry.model_name, "tracking_uri": settings.mlflow_uri, "versions": versions}
+    if as_json:
+        typer.echo(json.dumps(doc, indent=2))
+        return
+    typer.echo(f"model {p.registry.model_name} ({settings.mlflow_uri})")
+    if not versions:
+        typer.echo("  no versions registered yet: run `driftline train`")
+    for v in versions:
+        aliases = " ".join(f"@{a}" for a in v["aliases"]) or "-"
+        metrics = ", ".join(f"{k}={val}" for k, val in v["metrics"].items())
+        typer.echo(f"  v{v['version']:<3} {aliases:<24} {metrics}  (data {v['dvc_md5']}, {v['reason']})")
+    _print_where(settings)
+
+
+@app.command()
+def config(
+    schema: Annotated[bool, typer.Option("--schema", help="Print the JSON schema of params.yaml.")] = False,
+    params: ParamsOpt = Path("params.yaml"),
+) -> None:
+    """Check a params file, or print the JSON schema of params files."""
+    if schema:
+        typer.echo(json.dumps(params_schema(), indent=2))
+        return
+    try:
+        p = load_params(Settings().root / params)
+    except ConfigError as err:
+        _fail(str(err), 2)
+    typer.echo(f"{params}: valid ({p.data.task}, {len(p.data.features)} features, "
+               f"{p.training.estimator.kind}, model {p.registry.model_name})")
+
+
+def main() -> None:  # pragma: no cover
+    sys.exit(app())

@@ -1,0 +1,402 @@
+"""Configuration: `params.yaml` as strict pydantic models, and settings from the environment.
+
+`params.yaml` says *what* to train and how to judge it; it is read by the Prefect flows
+and by `dvc.yaml` alike. Addresses and credentials never live there: they come from
+`DRIFTLINE_*` environment variables (`Settings`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Task = Literal["binary", "multiclass", "regression"]
+
+CLASSIFICATION_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc")
+REGRESSION_METRICS = ("rmse", "mae", "r2")
+LOWER_IS_BETTER = frozenset({"rmse", "mae"})
+
+
+def metrics_for(task: Task) -> tuple[str, ...]:
+    return REGRESSION_METRICS if task == "regression" else CLASSIFICATION_METRICS
+
+
+class ConfigError(ValueError):
+    """A params file that cannot be used; the message names the key and the reason."""
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(strict=True, frozen=True, extra="forbid")
+
+
+# --- data ---------------------------------------------------------------------------
+
+
+class Feature(Strict):
+    name: str
+    type: Literal["numeric", "categorical"]
+    min: float | None = None
+    max: float | None = None
+    categories: list[str] | None = Field(
+        default=None, description="Allowed values of a categorical feature; others are rejected."
+    )
+    max_null_rate: float | None = Field(
+        default=None, ge=0, le=1, description="Overrides data.max_null_rate for this column."
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> Feature:
+        if self.type == "numeric" and self.categories is not None:
+            raise ValueError("categories are only for categorical features")
+        if self.type == "categorical" and (self.min is not None or self.max is not None):
+            raise ValueError("min/max are only for numeric features")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min ({self.min}) is greater than max ({self.max})")
+        return self
+
+
+class DataConfig(Strict):
+    path: str = Field(description="CSV or Parquet file, relative to the project directory.")
+    target: str
+    task: Task
+    features: list[Feature] = Field(min_length=1)
+    time_column: str | None = None
+    sensitive_attributes: list[str] = Field(
+        default_factory=list, description="Columns used for fairness slices, never as features."
+    )
+    max_null_rate: float = Field(
+        default=0.0, ge=0, le=1, description="Allowed share of missing values per feature."
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> DataConfig:
+        names = [f.name for f in self.features]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"feature listed twice: {', '.join(dupes)}")
+        for col in [self.target, self.time_column, *self.sensitive_attributes]:
+            if col is not None and col in names:
+                raise ValueError(f"column {col!r} cannot be both a feature and target/time/sensitive")
+        if not self.path.endswith((".csv", ".parquet", ".pq")):
+            raise ValueError(f"path must end in .csv or .parquet, got {self.path!r}")
+        return self
+
+    @property
+    def feature_names(self) -> list[str]:
+        return [f.name for f in self.features]
+
+    @property
+    def columns(self) -> list[str]:
+        extra = [self.time_column] if self.time_column else []
+        return [*self.feature_names, self.target, *extra, *self.sensitive_attributes]
+
+
+# --- validation -----------------------------------------------------------------------
+
+
+class DistributionCheck(Strict):
+    enabled: bool = True
+    max_drift_share: float = Field(
+        default=0.5, ge=0, le=1,
+        description="Reject the data when more than this share of features drifted "
+        "from the champion's training reference (Evidently).",
+    )
+    sample_size: int = Field(default=10_000, ge=100)
+
+
+class ValidationConfig(Strict):
+    min_rows: int = Field(default=1000, ge=1)
+    max_duplicate_share: float = Field(default=0.01, ge=0, le=1)
+    allow_extra_columns: bool = True
+    max_unknown_category_share: float = Field(default=0.0, ge=0, le=1)
+    min_class_share: float = Field(
+        default=0.001, ge=0, le=0.5, description="Each class must be at least this share."
+    )
+    distribution: DistributionCheck = DistributionCheck()
+
+
+# --- split and training ----------------------------------------------------------------
+
+
+class SplitConfig(Strict):
+    method: Literal["random", "time"] = "random"
+    test_size: float = Field(default=0.2, gt=0, lt=1)
+    stratify: bool = True
+
+
+class HistGradientBoosting(Strict):
+    kind: Literal["hist_gradient_boosting"]
+    max_iter: int = Field(default=200, ge=1)
+    learning_rate: float = Field(default=0.1, gt=0)
+    max_leaf_nodes: int = Field(default=31, ge=2)
+    max_depth: int | None = Field(default=None, ge=1)
+    min_samples_leaf: int = Field(default=20, ge=1)
+    l2_regularization: float = Field(default=0.0, ge=0)
+
+
+class RandomForest(Strict):
+    kind: Literal["random_forest"]
+    n_estimators: int = Field(default=200, ge=1)
+    max_depth: int | None = Field(default=None, ge=1)
+    min_samples_leaf: int = Field(default=1, ge=1)
+    max_features: float | Literal["sqrt", "log2"] | None = "sqrt"
+
+
+class LogisticRegression(Strict):
+    kind: Literal["logistic_regression"]
+    C: float = Field(default=1.0, gt=0)
+    max_iter: int = Field(default=1000, ge=1)
+
+
+class Ridge(Strict):
+    kind: Literal["ridge"]
+    alpha: float = Field(default=1.0, ge=0)
+
+
+Estimator = Annotated[
+    HistGradientBoosting | RandomForest | LogisticRegression | Ridge, Field(discriminator="kind")
+]
+
+
+class TrainingConfig(Strict):
+    seed: int = 42
+    estimator: Estimator
+    n_jobs: int = Field(default=1, ge=1, description="Worker processes for random_forest.")
+
+
+# --- evaluation -------------------------------------------------------------------------
+
+
+class Threshold(Strict):
+    min: float | None = None
+    max: float | None = None
+
+
+class FairnessGate(Strict):
+    attribute: str
+    metric: Literal["accuracy", "recall", "precision", "selection_rate", "mae"] = "recall"
+    max_gap: float = Field(ge=0)
+    min_group_size: int = Field(default=100, ge=1)
+
+
+class Invariance(Strict):
+    kind: Literal["invariance"]
+    name: str
+    feature: str
+    values: list[str | float] = Field(min_length=1, description="Values to substitute.")
+    max_mean_change: float = Field(default=0.02, ge=0, description="Mean |score change|.")
+
+
+class Directional(Strict):
+    kind: Literal["directional"]
+    name: str
+    feature: str
+    shift: float = Field(description="Added to the numeric feature.")
+    expect: Literal["increase", "decrease"]
+    tolerance: float = Field(default=0.0, ge=0, description="Score moves smaller than this are ignored.")
+    max_violation_rate: float = Field(default=0.05, ge=0, le=1)
+
+
+class Case(Strict):
+    record: dict[str, str | float | int | None] = Field(
+        description="Feature values; features left out take the training median or mode."
+    )
+    expect: str | float | int | None = Field(default=None, description="Expected class.")
+    expect_min: float | None = Field(default=None, description="Lower bound (score or value).")
+    expect_max: float | None = Field(default=None, description="Upper bound (score or value).")
+
+
+class MinimumFunctionality(Strict):
+    kind: Literal["minimum_functionality"]
+    name: str
+    cases: list[Case] = Field(min_length=1)
+    min_pass_rate: float = Field(default=1.0, ge=0, le=1)
+
+
+Behavioral = Annotated[Invariance | Directional | MinimumFunctionality, Field(discriminator="kind")]
+
+
+class ComparisonConfig(Strict):
+    metric: str | None = Field(default=None, description="Defaults to evaluation.primary_metric.")
+    margin: float = Field(
+        default=0.01, ge=0,
+        description="The challenger may be worse than the champion by at most this much "
+        "(lower end of the bootstrap confidence interval of challenger - champion).",
+    )
+    confidence: float = Field(default=0.95, gt=0.5, lt=1)
+    bootstrap_samples: int = Field(default=500, ge=50)
+
+
+class EvaluationConfig(Strict):
+    primary_metric: str
+    decision_threshold: float = Field(default=0.5, gt=0, lt=1)
+    thresholds: dict[str, Threshold] = Field(default_factory=dict)
+    fairness: list[FairnessGate] = Field(default_factory=list)
+    behavioral: list[Behavioral] = Field(default_factory=list)
+    comparison: ComparisonConfig = ComparisonConfig()
+
+
+class RegistryConfig(Strict):
+    model_name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    experiment: str = "driftline"
+    reference_rows: int = Field(default=10_000, ge=100, description="Training sample kept as reference.")
+
+
+class Params(Strict):
+    data: DataConfig
+    validation: ValidationConfig = ValidationConfig()
+    split: SplitConfig = SplitConfig()
+    training: TrainingConfig
+    evaluation: EvaluationConfig
+    registry: RegistryConfig
+
+    @model_validator(mode="after")
+    def _check(self) -> Params:
+        task = self.data.task
+        allowed = metrics_for(task)
+        metrics = {
+            "evaluation.primary_metric": [self.evaluation.primary_metric],
+            "evaluation.thresholds": list(self.evaluation.thresholds),
+            "evaluation.comparison.metric": [self.evaluation.comparison.metric or allowed[0]],
+        }
+        for key, names in metrics.items():
+            for name in names:
+                if name not in allowed:
+                    raise ValueError(f"{key}: {name!r} is not a {task} metric ({', '.join(allowed)})")
+        kind = self.training.estimator.kind
+        if task == "regression" and kind == "logistic_regression":
+            raise ValueError("training.estimator.kind: logistic_regression cannot do regression; use ridge")
+        if task != "regression" and kind == "ridge":
+            raise ValueError(f"training.estimator.kind: ridge cannot do {task}; use logistic_regression")
+        if self.split.method == "time" and not self.data.time_column:
+            raise ValueError("split.method: 'time' needs data.time_column")
+        names = set(self.data.feature_names)
+        for gate in self.evaluation.fairness:
+            if gate.attribute not in self.data.sensitive_attributes:
+                raise ValueError(
+                    f"evaluation.fairness.attribute: {gate.attribute!r} is not in data.sensitive_attributes"
+                )
+        for test in self.evaluation.behavioral:
+            features = [test.feature] if hasattr(test, "feature") else [
+                key for case in test.cases for key in case.record
+            ]
+            unknown = sorted(set(features) - names)
+            if unknown:
+                raise ValueError(f"evaluation.behavioral[{test.name}]: unknown feature {', '.join(unknown)}")
+        return self
+
+    @property
+    def comparison_metric(self) -> str:
+        return self.evaluation.comparison.metric or self.evaluation.primary_metric
+
+    def digest(self) -> str:
+        """Stable hash of the whole parameter set (tags, cache keys)."""
+        blob = json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+
+# --- loading ------------------------------------------------------------------------------
+
+
+def _format_errors(err: ValidationError) -> str:
+    lines = []
+    for e in err.errors():
+        # Discriminated unions put the chosen tag into the location; it is noise to a user.
+        loc = ".".join(str(p) for p in e["loc"] if p not in {"hist_gradient_boosting", "random_forest",
+                                                                "logistic_regression", "ridge",
+                                                                "invariance", "directional",
+                                                                "minimum_functionality"})
+        msg = e["msg"].removeprefix("Value error, ")
+        lines.append(f"{loc or '(top level)'}: {msg}")
+    return "\n".join(lines)
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply `KEY=VALUE` overrides (dotted keys, YAML values) to a raw params dict."""
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. training.seed=7")
+        parts = key.split(".")
+        node: Any = raw
+        for i, part in enumerate(parts[:-1]):
+            if isinstance(node, list) and part.isdigit() and int(part) < len(node):
+                node = node[int(part)]
+            elif isinstance(node, dict):
+                node = node.setdefault(part, {})
+            else:
+                raise ConfigError(f"--set {key}: {'.'.join(parts[: i + 1])} is not a mapping")
+        if not isinstance(node, dict):
+            raise ConfigError(f"--set {key}: {'.'.join(parts[:-1])} is not a mapping")
+        node[parts[-1]] = yaml.safe_load(value)
+    return raw
+
+
+def parse_params(raw: Any, source: str = "params") -> Params:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: expected a mapping at the top level")
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as err:
+        raise ConfigError(f"{source} is invalid:\n{_format_errors(err)}") from None
+
+
+def load_params(path: str | Path, overrides: list[str] | None = None) -> Params:
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such params file") from None
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML: {err}") from None
+    if isinstance(raw, dict):
+        raw = apply_overrides(raw, list(overrides or []))
+    return parse_params(raw, str(path))
+
+
+def params_schema() -> dict[str, Any]:
+    return Params.model_json_schema()
+
+
+# --- environment ----------------------------------------------------------------------------
+
+
+class Settings(BaseSettings):
+    """Where things live. Every field reads `DRIFTLINE_<NAME>` from the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="DRIFTLINE_", frozen=True, extra="ignore")
+
+    project_dir: Path = Field(default_factory=Path.cwd)
+    state_dir: Path | None = Field(default=None, description="Defaults to <project_dir>/.driftline")
+    tracking_uri: str | None = Field(default=None, description="Defaults to a SQLite file in state_dir")
+    artifact_location: str | None = Field(default=None, description="Defaults to state_dir/mlartifacts")
+    dvc_remote_dir: Path | None = Field(default=None, description="Defaults to state_dir/dvc-remote")
+    mlflow_ui_url: str = "http://127.0.0.1:5000"
+    prefect_ui_url: str = "http://127.0.0.1:4200"
+
+    @property
+    def root(self) -> Path:
+        return self.project_dir.resolve()
+
+    @property
+    def state(self) -> Path:
+        return (self.state_dir or self.root / ".driftline").resolve()
+
+    @property
+    def mlflow_uri(self) -> str:
+        # MLflow wants four slashes for an absolute SQLite path.
+        return self.tracking_uri or f"sqlite:///{self.state / 'mlflow.db'}"
+
+    @property
+    def mlflow_artifacts(self) -> str:
+        return self.artifact_location or (self.state / "mlartifacts").as_uri()
+
+    @property
+    def remote_dir(self) -> Path:
+        return (self.dvc_remote_dir or self.state / "dvc-remote").resolve()

@@ -1,0 +1,119 @@
+"""Champion vs challenger on the same holdout: a paired bootstrap of the metric difference.
+
+Both models are scored on the same rows; each bootstrap replicate reweights the rows
+(Poisson(1) weights, the standard large-sample bootstrap) and recomputes both metrics with
+the *same* weights, so the interval is on the paired difference. Metrics are computed from
+per-row sufficient statistics, so a replicate costs O(rows) with no re-sorting, which keeps
+a 200,000-row holdout to a second or two.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from driftline.config import LOWER_IS_BETTER
+from driftline.core.evaluation import Predictions
+
+WeightedMetric = Callable[[np.ndarray], float]
+
+
+def _auc(y_pos: np.ndarray, score: np.ndarray) -> WeightedMetric:
+    groups, inverse = np.unique(score, return_inverse=True)
+    pos = y_pos.astype("float64")
+
+    def fn(w: np.ndarray) -> float:
+        wp = np.bincount(inverse, weights=w * pos, minlength=len(groups))
+        wn = np.bincount(inverse, weights=w * (1 - pos), minlength=len(groups))
+        below = np.cumsum(wn) - wn  # negatives strictly below each score
+        total = wp.sum() * wn.sum()
+        return float(np.sum(wp * (below + 0.5 * wn)) / total) if total else float("nan")
+
+    return fn
+
+
+def _macro(y: np.ndarray, labels: np.ndarray, classes: np.ndarray, metric: str) -> WeightedMetric:
+    truth = [y == c for c in classes]
+    said = [labels == c for c in classes]
+
+    def fn(w: np.ndarray) -> float:
+        values = []
+        for t, s in zip(truth, said):
+            tp, fp, fn_ = w @ (t & s), w @ (~t & s), w @ (t & ~s)
+            prec = tp / (tp + fp) if tp + fp else 0.0
+            rec = tp / (tp + fn_) if tp + fn_ else 0.0
+            values.append({"precision": prec, "recall": rec,
+                           "f1": 2 * prec * rec / (prec + rec) if prec + rec else 0.0}[metric])
+        return float(np.mean(values))
+
+    return fn
+
+
+def weighted_metric(metric: str, y: np.ndarray, pred: Predictions, task: str) -> WeightedMetric:
+    """A function of row weights that equals the named metric when all weights are 1."""
+    if task == "regression":
+        err = pred.labels - y
+        if metric == "rmse":
+            return lambda w: float(np.sqrt(w @ (err * err) / w.sum()))
+        if metric == "mae":
+            return lambda w: float(w @ np.abs(err) / w.sum())
+        yy = y.astype("float64")
+
+        def r2(w: np.ndarray) -> float:
+            mean = w @ yy / w.sum()
+            return float(1 - (w @ (err * err)) / (w @ ((yy - mean) ** 2)))
+
+        return r2
+    correct = (pred.labels == y).astype("float64")
+    if metric == "accuracy":
+        return lambda w: float(w @ correct / w.sum())
+    if metric == "roc_auc":
+        if task != "binary":
+            raise ValueError("the bootstrap comparison supports roc_auc for binary tasks only")
+        return _auc(y == pred.classes[1], pred.proba[:, 1])
+    classes = pred.classes[1:] if task == "binary" else pred.classes
+    return _macro(y, pred.labels, classes, metric)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    metric: str
+    challenger: float
+    champion: float
+    delta: float  # challenger - champion, oriented so that positive is better
+    ci_low: float
+    ci_high: float
+    margin: float
+    confidence: float
+    samples: int
+
+    @property
+    def passed(self) -> bool:
+        return self.ci_low >= -self.margin
+
+    def summary(self) -> str:
+        verdict = "not worse than" if self.passed else "worse than"
+        return (f"challenger {self.metric} {self.challenger:.4f} vs champion {self.champion:.4f}: "
+                f"difference {self.delta:+.4f}, {self.confidence:.0%} CI [{self.ci_low:+.4f}, "
+                f"{self.ci_high:+.4f}], so {verdict} the champion by the margin {self.margin}")
+
+
+def paired_bootstrap(metric: str, y: np.ndarray, challenger: Predictions, champion: Predictions,
+                     task: str, samples: int, confidence: float, margin: float,
+                     seed: int) -> Comparison:
+    chal_fn = weighted_metric(metric, y, challenger, task)
+    champ_fn = weighted_metric(metric, y, champion, task)
+    sign = -1.0 if metric in LOWER_IS_BETTER else 1.0
+    ones = np.ones(len(y))
+    chal, champ = chal_fn(ones), champ_fn(ones)
+    rng = np.random.default_rng(seed)
+    deltas = np.empty(samples)
+    for i in range(samples):
+        w = rng.poisson(1.0, len(y)).astype("float64")
+        deltas[i] = sign * (chal_fn(w) - champ_fn(w))
+    alpha = (1 - confidence) / 2
+    low, high = np.nanquantile(deltas, [alpha, 1 - alpha])
+    return Comparison(metric, chal, champ, sign * (chal - champ), float(low), float(high),
+                      margin, confidence, samples)

@@ -1,0 +1,85 @@
+"""Promotion gates: every check a challenger must pass, as one table."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from driftline.config import Params
+from driftline.core.comparison import Comparison
+from driftline.core.evaluation import BehavioralResult, SliceResult
+
+
+@dataclass(frozen=True)
+class Gate:
+    name: str
+    challenger: float | None
+    champion: float | None
+    threshold: str
+    passed: bool
+    detail: str = ""
+
+
+def _fmt(value: float | None) -> str:
+    return "—" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.4f}"
+
+
+def metric_gates(p: Params, challenger: dict[str, float], champion: dict[str, float] | None) -> list[Gate]:
+    gates = []
+    for name, limit in p.evaluation.thresholds.items():
+        value = challenger[name]
+        ok = not math.isnan(value)
+        bounds = []
+        if limit.min is not None:
+            ok = ok and value >= limit.min
+            bounds.append(f">= {limit.min}")
+        if limit.max is not None:
+            ok = ok and value <= limit.max
+            bounds.append(f"<= {limit.max}")
+        gates.append(Gate(f"holdout {name}", value, (champion or {}).get(name), " and ".join(bounds), ok))
+    return gates
+
+
+def fairness_gates(results: list[SliceResult]) -> list[Gate]:
+    gates = []
+    for r in results:
+        counted = {g: v for g, v in r.groups.items() if v["n"] >= r.min_group_size}
+        detail = ", ".join(f"{g}: {v[r.metric]:.3f} (n={int(v['n'])})" for g, v in counted.items())
+        gates.append(Gate(f"fairness: {r.metric} gap across {r.attribute}", r.gap, None,
+                          f"<= {r.max_gap}", r.passed, detail))
+    return gates
+
+
+def behavioral_gates(results: list[BehavioralResult]) -> list[Gate]:
+    gates = []
+    for r in results:
+        op = ">=" if r.kind == "minimum_functionality" else "<="
+        detail = r.detail + ("; " + "; ".join(r.failures[:3]) if r.failures else "")
+        gates.append(Gate(f"behavioral ({r.kind}): {r.name}", r.value, None, f"{op} {r.limit}",
+                          r.passed, detail))
+    return gates
+
+
+def comparison_gate(c: Comparison | None) -> list[Gate]:
+    if c is None:
+        return [Gate("champion comparison", None, None, "no champion yet", True,
+                     "no model holds @champion: a challenger passing every absolute gate becomes the first champion")]
+    return [Gate(f"vs champion: {c.metric} difference (CI low)", c.ci_low, None, f">= -{c.margin}",
+                 c.passed, c.summary())]
+
+
+def markdown_table(gates: list[Gate]) -> str:
+    rows = ["| gate | challenger | champion | threshold | result |", "|---|---|---|---|---|"]
+    for g in gates:
+        rows.append(f"| {g.name} | {_fmt(g.challenger)} | {_fmt(g.champion)} | {g.threshold} | "
+                    f"{'pass' if g.passed else '**FAIL**'} |")
+    return "\n".join(rows)
+
+
+def failure_paragraph(gates: list[Gate]) -> str:
+    failed = [g for g in gates if not g.passed]
+    if not failed:
+        return "every gate passed"
+    parts = [f"{g.name} was {_fmt(g.challenger)} (needs {g.threshold})"
+             + (f": {g.detail}" if g.detail else "") for g in failed]
+    return f"{len(failed)} of {len(gates)} gates failed: " + "; ".join(parts)

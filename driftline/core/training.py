@@ -1,0 +1,93 @@
+"""Seeded split and training: an sklearn Pipeline with its preprocessing inside the model."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import (
+    HistGradientBoostingClassifier,
+    HistGradientBoostingRegressor,
+    RandomForestClassifier,
+    RandomForestRegressor,
+)
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.model_selection import train_test_split
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
+
+from driftline.config import Params
+from driftline.core import frames
+
+
+@dataclass(frozen=True)
+class Split:
+    train: pd.DataFrame
+    holdout: pd.DataFrame
+
+
+def split(df: pd.DataFrame, p: Params) -> Split:
+    """Random (seeded, stratified for classification) or time-ordered holdout."""
+    cfg = p.split
+    if cfg.method == "time":
+        order = df.sort_values(p.data.time_column, kind="stable")
+        cut = round(len(order) * (1 - cfg.test_size))
+        return Split(order.iloc[:cut], order.iloc[cut:])
+    stratify = df[p.data.target] if cfg.stratify and p.data.task != "regression" else None
+    train, holdout = train_test_split(
+        df, test_size=cfg.test_size, random_state=p.training.seed, stratify=stratify
+    )
+    # Sorting by the original index makes the result independent of the shuffle order.
+    return Split(train.sort_index(), holdout.sort_index())
+
+
+def build_pipeline(p: Params) -> Pipeline:
+    data, est = p.data, p.training.estimator
+    numeric = [f.name for f in data.features if f.type == "numeric"]
+    categorical = [f.name for f in data.features if f.type == "categorical"]
+    seed = p.training.seed
+    classify = data.task != "regression"
+
+    if est.kind == "hist_gradient_boosting":
+        # Trees need no scaling and handle NaN; categories become native categorical splits.
+        encoder = OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=np.nan,
+                                 encoded_missing_value=np.nan)
+        pre = ColumnTransformer([("cat", encoder, categorical), ("num", "passthrough", numeric)],
+                                verbose_feature_names_out=False)
+        kwargs = dict(max_iter=est.max_iter, learning_rate=est.learning_rate,
+                      max_leaf_nodes=est.max_leaf_nodes, max_depth=est.max_depth,
+                      min_samples_leaf=est.min_samples_leaf, l2_regularization=est.l2_regularization,
+                      categorical_features=list(range(len(categorical))) or None,
+                      early_stopping=False, random_state=seed)
+        model = HistGradientBoostingClassifier(**kwargs) if classify else HistGradientBoostingRegressor(**kwargs)
+        return Pipeline([("preprocess", pre), ("model", model)])
+
+    scale = est.kind in {"logistic_regression", "ridge"}
+    num_steps = [SimpleImputer(strategy="median", add_indicator=True)]
+    if scale:
+        num_steps.append(StandardScaler())
+    cat_pipe = make_pipeline(
+        SimpleImputer(strategy="constant", fill_value="__missing__"),
+        OneHotEncoder(handle_unknown="ignore", min_frequency=20, sparse_output=False),
+    )
+    pre = ColumnTransformer([("num", make_pipeline(*num_steps), numeric), ("cat", cat_pipe, categorical)],
+                            verbose_feature_names_out=False)
+    if est.kind == "random_forest":
+        kwargs = dict(n_estimators=est.n_estimators, max_depth=est.max_depth,
+                      min_samples_leaf=est.min_samples_leaf, max_features=est.max_features,
+                      n_jobs=p.training.n_jobs, random_state=seed)
+        model = RandomForestClassifier(**kwargs) if classify else RandomForestRegressor(**kwargs)
+    elif est.kind == "logistic_regression":
+        model = LogisticRegression(C=est.C, max_iter=est.max_iter, random_state=seed)
+    else:
+        model = Ridge(alpha=est.alpha, random_state=seed)
+    return Pipeline([("preprocess", pre), ("model", model)])
+
+
+def train(train_df: pd.DataFrame, p: Params) -> Pipeline:
+    pipeline = build_pipeline(p)
+    pipeline.fit(frames.features(train_df, p.data), frames.target(train_df, p.data))
+    return pipeline

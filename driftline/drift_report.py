@@ -1,0 +1,58 @@
+"""Evidently adapter: per-column data drift of current data against a reference."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+
+@dataclass(frozen=True)
+class ColumnDrift:
+    column: str
+    method: str
+    score: float
+    threshold: float
+    drifted: bool
+
+
+@dataclass(frozen=True)
+class DriftResult:
+    columns: list[ColumnDrift]
+    html: str
+
+    @property
+    def share(self) -> float:
+        return sum(c.drifted for c in self.columns) / len(self.columns) if self.columns else 0.0
+
+    @property
+    def drifted(self) -> dict[str, float]:
+        return {c.column: c.score for c in self.columns if c.drifted}
+
+
+def data_drift(current: pd.DataFrame, reference: pd.DataFrame, numeric: list[str],
+               categorical: list[str], with_html: bool = True) -> DriftResult:
+    """Evidently's DataDriftPreset with its default per-column tests.
+
+    Evidently chooses the test per column from the data size: p-value tests on small
+    samples (drift when p < threshold), distances on large ones (drift when distance >= threshold).
+    """
+    from evidently import DataDefinition, Dataset, Report
+    from evidently.presets import DataDriftPreset
+
+    definition = DataDefinition(numerical_columns=numeric, categorical_columns=categorical)
+    cols = [*numeric, *categorical]
+    snapshot = Report([DataDriftPreset(columns=cols)]).run(
+        Dataset.from_pandas(current[cols], data_definition=definition),
+        Dataset.from_pandas(reference[cols], data_definition=definition),
+    )
+    results = []
+    for metric in snapshot.dict()["metrics"]:
+        config = metric["config"]
+        if not config.get("type", "").endswith("ValueDrift"):
+            continue
+        method, score, threshold = config["method"], float(metric["value"]), float(config["threshold"])
+        drifted = score < threshold if "p_value" in method else score >= threshold
+        results.append(ColumnDrift(config["column"], method, score, threshold, drifted))
+    html = snapshot.get_html_str(as_iframe=False) if with_html else ""
+    return DriftResult(results, html)

@@ -1,0 +1,132 @@
+"""DVC adapter: the dataset's identity (the md5 in `data.dvc`), pull, add and push.
+
+Uses DVC's Python API (`dvc.repo.Repo`) against a real git+DVC repository; nothing is
+opened at import time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+
+class DataError(RuntimeError):
+    """The dataset cannot be pulled or read; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    path: Path  # the data file the params point at
+    md5: str  # DVC md5 of the tracked output (a directory md5 ends in `.dir`)
+    dvc_file: str
+
+
+def _repo(root: Path):
+    from dvc.repo import Repo
+
+    return Repo(str(root))
+
+
+def dvc_file_for(root: Path, data_path: str) -> Path:
+    """The `.dvc` file tracking `data_path` (the file itself or one of its parent folders)."""
+    rel = Path(data_path)
+    for candidate in [rel, *rel.parents]:
+        if str(candidate) in ("", "."):
+            break
+        dvc_file = root / f"{candidate}.dvc"
+        if dvc_file.exists():
+            return dvc_file
+    raise DataError(f"{data_path} is not tracked by DVC: run `dvc add {rel.parts[0]}` and commit the .dvc file")
+
+
+def tracked_md5(dvc_file: Path) -> str:
+    try:
+        outs = yaml.safe_load(dvc_file.read_text())["outs"]
+        return str(outs[0]["md5"])
+    except (OSError, KeyError, IndexError, TypeError) as err:
+        raise DataError(f"{dvc_file}: cannot read the tracked md5 ({err})") from None
+
+
+def is_initialized(root: Path) -> bool:
+    return (root / ".dvc").is_dir()
+
+
+def init(root: Path) -> None:
+    from dvc.repo import Repo
+
+    if not (root / ".git").exists():
+        raise DataError(f"{root} is not a git repository: run `git init` first")
+    Repo.init(str(root))
+
+
+def default_remote(root: Path) -> str | None:
+    with contextlib.closing(_repo(root)) as repo:
+        return repo.config["core"].get("remote")
+
+
+def set_local_remote(root: Path, path: Path, name: str = "local") -> None:
+    """A directory remote, written to `.dvc/config.local` because the path is this machine's."""
+    path.mkdir(parents=True, exist_ok=True)
+    with contextlib.closing(_repo(root)) as repo, repo.config.edit("local") as conf:
+        conf["remote"][name] = {"url": str(path)}
+        conf["core"]["remote"] = name
+
+
+def workspace_changed(root: Path, dvc_file: Path) -> bool:
+    """True when the tracked files on disk differ from what the `.dvc` file records."""
+    with contextlib.closing(_repo(root)) as repo:
+        status = repo.status(targets=[str(dvc_file)])
+    for entries in status.values():
+        for entry in entries:
+            changed = entry.get("changed outs", {}) if isinstance(entry, dict) else {}
+            if any(state in ("modified", "new") for state in changed.values()):
+                return True
+    return False
+
+
+def pull(root: Path, dvc_file: Path) -> None:
+    from dvc.exceptions import DvcException
+
+    try:
+        with contextlib.closing(_repo(root)) as repo:
+            repo.pull(targets=[str(dvc_file)])
+    except DvcException as err:
+        raise DataError(f"dvc pull {dvc_file.name} failed: {err}. Is the remote set up (`driftline init`)?") from None
+
+
+def push(root: Path, dvc_file: Path) -> int:
+    with contextlib.closing(_repo(root)) as repo:
+        return int(repo.push(targets=[str(dvc_file)]))
+
+
+def add(root: Path, path: str) -> Path:
+    with contextlib.closing(_repo(root)) as repo:
+        repo.add(path)
+    return root / f"{path}.dvc"
+
+
+def snapshot(root: Path, data_path: str) -> Snapshot:
+    """Pull the data the params point at and say which version it is."""
+    dvc_file = dvc_file_for(root, data_path)
+    if (root / data_path).exists() and workspace_changed(root, dvc_file):
+        raise DataError(
+            f"{data_path} differs from {dvc_file.name}: version your change with "
+            f"`dvc add {Path(data_path).parts[0]}` (or discard it with `dvc checkout`) before training"
+        )
+    pull(root, dvc_file)
+    return Snapshot(root / data_path, tracked_md5(dvc_file), dvc_file.name)
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    if not path.exists():
+        raise DataError(f"{path}: no such data file")
+    try:
+        if path.suffix == ".csv":
+            return pd.read_csv(path)
+        return pd.read_parquet(path)
+    except Exception as err:  # noqa: BLE001 - any reader error means unreadable data
+        raise DataError(f"{path}: cannot be read as {path.suffix[1:]}: {err}") from None

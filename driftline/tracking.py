@@ -1,0 +1,205 @@
+"""MLflow adapter: runs, the model registry and its aliases.
+
+Aliases are the only deployment state: `@champion` (serving), `@challenger` (candidate),
+`@previous` (rollback target). The client is built by `start()`, never at import time.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+CHAMPION, CHALLENGER, PREVIOUS = "champion", "challenger", "previous"
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    version: str
+    run_id: str
+    aliases: list[str]
+    tags: dict[str, str]
+    created: int
+
+    @property
+    def uri(self) -> str:
+        return f"runs:/{self.run_id}/model"
+
+
+class RegistryError(RuntimeError):
+    pass
+
+
+def pip_requirements() -> list[str]:
+    """Pinned from the running environment: inferring them costs seconds per model."""
+    from importlib.metadata import version
+
+    return [f"{name}=={version(name)}" for name in
+            ("scikit-learn", "pandas", "numpy", "scipy", "cloudpickle", "pyarrow")]
+
+
+class MlflowStore:
+    def __init__(self, tracking_uri: str, artifact_location: str, experiment: str, model_name: str):
+        self.tracking_uri = tracking_uri
+        self.artifact_location = artifact_location
+        self.experiment = experiment
+        self.model_name = model_name
+        self._client = None
+        self.experiment_id: str | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------
+    def start(self) -> MlflowStore:
+        import mlflow
+        from mlflow import MlflowClient
+
+        mlflow.set_tracking_uri(self.tracking_uri)
+        mlflow.set_registry_uri(self.tracking_uri)
+        self._client = MlflowClient(self.tracking_uri, self.tracking_uri)
+        exp = self._client.get_experiment_by_name(self.experiment)
+        if exp is None:
+            self.experiment_id = self._client.create_experiment(
+                self.experiment, artifact_location=self.artifact_location)
+        else:
+            self.experiment_id = exp.experiment_id
+        return self
+
+    @property
+    def client(self):
+        if self._client is None:
+            self.start()
+        return self._client
+
+    # -- runs ----------------------------------------------------------------------------
+    def start_run(self, name: str, tags: dict[str, str]) -> str:
+        run = self.client.create_run(self.experiment_id, tags=tags, run_name=name)
+        return run.info.run_id
+
+    def log(self, run_id: str, params: dict[str, Any] | None = None,
+            metrics: dict[str, float] | None = None, tags: dict[str, str] | None = None) -> None:
+        import time
+
+        from mlflow.entities import Metric, Param, RunTag
+
+        now = int(time.time() * 1000)
+        self.client.log_batch(
+            run_id,
+            metrics=[Metric(k, float(v), now, 0) for k, v in (metrics or {}).items()],
+            params=[Param(k, str(v)[:6000]) for k, v in (params or {}).items()],
+            tags=[RunTag(k, str(v)) for k, v in (tags or {}).items()],
+        )
+
+    def log_text(self, run_id: str, text: str, path: str) -> None:
+        self.client.log_text(run_id, text, path)
+
+    def log_frame(self, run_id: str, frame: pd.DataFrame, path: str) -> None:
+        with tempfile.TemporaryDirectory() as tmp:
+            local = Path(tmp) / Path(path).name
+            frame.to_parquet(local, index=False)
+            self.client.log_artifact(run_id, str(local), str(Path(path).parent))
+
+    def log_dataset(self, run_id: str, frame: pd.DataFrame, source: str, name: str, digest: str,
+                    target: str, context: str) -> None:
+        import mlflow.data
+        from mlflow.entities import DatasetInput, InputTag
+
+        dataset = mlflow.data.from_pandas(frame, source=source, name=name, digest=digest, targets=target)
+        self.client.log_inputs(run_id, datasets=[DatasetInput(
+            dataset._to_mlflow_entity(), tags=[InputTag("mlflow.data.context", context)])])
+
+    def log_model(self, run_id: str, model, input_example: pd.DataFrame, output_example) -> str:
+        import mlflow
+        import mlflow.sklearn
+        from mlflow.models import infer_signature
+
+        signature = infer_signature(input_example, output_example)
+        with mlflow.start_run(run_id=run_id):
+            info = mlflow.sklearn.log_model(
+                model, name="model",
+                # skops refuses a HistGradientBoosting Pipeline; cloudpickle loads it back
+                # in the same environment, which the pinned requirements describe.
+                serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_CLOUDPICKLE,
+                signature=signature, input_example=input_example,
+                pip_requirements=pip_requirements(),
+            )
+        return info.model_uri
+
+    def finish(self, run_id: str, status: str = "FINISHED") -> None:
+        self.client.set_terminated(run_id, status)
+
+    def run_url(self, ui_url: str, run_id: str) -> str:
+        return f"{ui_url.rstrip('/')}/#/experiments/{self.experiment_id}/runs/{run_id}"
+
+    def run_metrics(self, run_id: str) -> dict[str, float]:
+        return dict(self.client.get_run(run_id).data.metrics)
+
+    # -- registry -------------------------------------------------------------------------
+    def _info(self, mv, aliases: list[str] | None = None) -> VersionInfo:
+        return VersionInfo(str(mv.version), mv.run_id, list(mv.aliases or aliases or []),
+                           dict(mv.tags or {}), int(mv.creation_timestamp or 0))
+
+    def aliases(self) -> dict[str, str]:
+        """alias -> version; search results do not carry aliases, the registered model does."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            return {a: str(v) for a, v in self.client.get_registered_model(self.model_name).aliases.items()}
+        except MlflowException:
+            return {}
+
+    def version_by_alias(self, alias: str) -> VersionInfo | None:
+        from mlflow.exceptions import MlflowException
+
+        try:
+            return self._info(self.client.get_model_version_by_alias(self.model_name, alias))
+        except MlflowException:
+            return None
+
+    def versions(self) -> list[VersionInfo]:
+        found = self.client.search_model_versions(f"name = '{self.model_name}'")
+        by_version: dict[str, list[str]] = {}
+        for alias, version in self.aliases().items():
+            by_version.setdefault(version, []).append(alias)
+        return sorted((self._info(mv, sorted(by_version.get(str(mv.version), []))) for mv in found),
+                      key=lambda v: int(v.version))
+
+    def find_version(self, tag: str, value: str) -> VersionInfo | None:
+        matches = [v for v in self.versions() if v.tags.get(tag) == value]
+        return matches[-1] if matches else None
+
+    def load_model(self, version: VersionInfo):
+        import mlflow.sklearn
+
+        return mlflow.sklearn.load_model(f"models:/{self.model_name}/{version.version}")
+
+    def load_reference(self, version: VersionInfo) -> pd.DataFrame | None:
+        import mlflow.artifacts
+
+        try:
+            local = mlflow.artifacts.download_artifacts(
+                run_id=version.run_id, artifact_path="reference/reference.parquet",
+                tracking_uri=self.tracking_uri)
+        except Exception:  # noqa: BLE001 - a version logged without a reference has none
+            return None
+        return pd.read_parquet(local)
+
+    def register(self, model_uri: str, run_id: str, tags: dict[str, str], alias: str,
+                 description: str) -> VersionInfo:
+        """Create a version and point `alias` at it, or leave the registry as it was."""
+        from mlflow.exceptions import MlflowException
+
+        client = self.client
+        try:
+            client.get_registered_model(self.model_name)
+        except MlflowException:
+            client.create_registered_model(self.model_name, description="Managed by driftline.")
+        mv = client.create_model_version(self.model_name, model_uri, run_id=run_id, tags=tags,
+                                         description=description)
+        try:
+            client.set_registered_model_alias(self.model_name, alias, mv.version)
+        except Exception as err:
+            client.delete_model_version(self.model_name, mv.version)
+            raise RegistryError(f"could not set @{alias} on {self.model_name} v{mv.version}: {err}") from err
+        return self._info(client.get_model_version(self.model_name, mv.version))

@@ -1,0 +1,179 @@
+"""The training pipeline: pull → validate → split → train → evaluate → compare → register.
+
+The flow only sequences tasks and decides. A failed validation or gate fails the flow run
+with a Markdown artifact saying why, and nothing is registered; `@champion` only moves
+here when there is no champion yet.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, get_run_logger
+from prefect.runtime import flow_run
+
+from driftline import provenance, services
+from driftline.config import Params, Settings, load_params
+from driftline.core import frames
+from driftline.core import gates as G
+from driftline.core.report import training_markdown, validation_markdown
+from driftline.errors import GatesFailed, PipelineFailure, ValidationFailed
+from driftline.tracking import CHALLENGER, CHAMPION
+from tasks.data import load_data, pull_data, validate_data
+from tasks.model import compare_with_champion, evaluate_model, split_data, train_model
+from tasks.registry import load_champion, register_model
+from tasks.report import artifact_key, publish_report
+
+
+def _cache_key(*parts: str) -> str:
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:32]
+
+
+def _with_storage(task, settings: Settings):
+    # Cached results live with the project's state, not in a user-wide folder.
+    return task.with_options(result_storage=settings.state / "cache")
+
+
+@flow(name="training-pipeline", log_prints=True)
+def training_pipeline(
+    params_path: str = "params.yaml",
+    overrides: list[str] | None = None,
+    reason: str = "manual",
+    project_dir: str | None = None,
+) -> dict[str, Any]:
+    """Train, gate and register a model.
+
+    Args:
+        params_path: params file, relative to the project directory.
+        overrides: `KEY=VALUE` overrides of the params file, e.g. `training.seed=7`.
+        reason: why this run happened (manual, schedule, drift, ci); tagged on the MLflow run.
+        project_dir: the git+DVC project; defaults to `DRIFTLINE_PROJECT_DIR` or the working directory.
+    """
+    log = get_run_logger()
+    settings = Settings(project_dir=Path(project_dir)) if project_dir else Settings()
+    root = settings.root
+    p: Params = load_params(root / params_path, overrides)
+    store = services.mlflow_store(settings, p).start()
+    name = p.registry.model_name
+    report_key = artifact_key("training", name)
+
+    snap = pull_data(root, p.data.path)
+    code = provenance.code_hash()
+    key = _cache_key(snap.md5, p.digest(), code, name)
+    facts = {
+        "model": name, "reason": reason, "data": f"{p.data.path} (DVC md5 {snap.md5})",
+        "git commit": provenance.git_commit(root), "params hash": p.digest(), "code hash": code,
+        "uv.lock hash": provenance.file_hash(root / "uv.lock"),
+        "Prefect flow run": str(flow_run.get_id() or "-"),
+    }
+
+    existing = store.find_version("driftline.cache_key", key)
+    if existing is not None:
+        verdict = (f"unchanged: data, params and code match model version {existing.version} "
+                   f"(aliases: {', '.join('@' + a for a in existing.aliases) or 'none'}); nothing to do")
+        log.info(verdict)
+        publish_report(report_key, training_markdown(f"Training: {name}", verdict, [], facts), verdict)
+        return {"status": "unchanged", "model_name": name, "version": existing.version,
+                "aliases": existing.aliases, "run_id": existing.run_id, "message": verdict}
+
+    df = load_data(snap.path)
+    champion = load_champion(store)
+    run_id = store.start_run(f"train-{name}", tags={
+        "driftline.reason": reason, "driftline.git_commit": facts["git commit"],
+        "driftline.dvc_md5": snap.md5, "driftline.params_hash": p.digest(),
+        "driftline.code_hash": code, "driftline.uv_lock_hash": facts["uv.lock hash"],
+        "driftline.cache_key": key, "driftline.flow_run_id": facts["Prefect flow run"],
+        "driftline.champion_version": champion.info.version if champion else "none",
+    })
+    facts["MLflow run"] = f"[{run_id}]({store.run_url(settings.mlflow_ui_url, run_id)})"
+    try:
+        store.log(run_id, params=_flat_params(p))
+        store.log_dataset(run_id, df, str(snap.path), Path(p.data.path).stem, snap.md5, p.data.target,
+                          "training")
+        ref_version = champion.info.version if champion else None
+        report, drift_html = _with_storage(validate_data, settings)(
+            df, p, champion.reference if champion else None, ref_version,
+            cache_key=_cache_key(key, "validate", ref_version or "-"))
+        val_md = validation_markdown(report, f"Data validation: {p.data.path}")
+        store.log_text(run_id, val_md, "validation/report.md")
+        if drift_html:
+            store.log_text(run_id, drift_html, "validation/drift_report.html")
+        if not report.passed:
+            publish_report(artifact_key("validation", name), val_md, report.summary())
+            raise ValidationFailed(report.summary() + ". Nothing was trained or registered; "
+                                   "the model in production is untouched.")
+
+        parts = split_data(df, p)
+        model = _with_storage(train_model, settings)(parts.train, p, cache_key=_cache_key(key, "train"))
+        ev = _with_storage(evaluate_model, settings)(model, parts.train, parts.holdout, p,
+                                                     cache_key=_cache_key(key, "evaluate"))
+        comparison = compare_with_champion(champion.model, ev, parts.holdout, p) if champion else None
+        champ_metrics = None
+        if comparison is not None:
+            champ_metrics = {p.comparison_metric: comparison.champion}
+        gates = (G.metric_gates(p, ev.metrics, champ_metrics) + G.fairness_gates(ev.slices)
+                 + G.behavioral_gates(ev.behavioral) + G.comparison_gate(comparison))
+        store.log(run_id, metrics={**{f"holdout_{k}": v for k, v in ev.metrics.items()},
+                                   **({"champion_" + comparison.metric: comparison.champion,
+                                       "delta_ci_low": comparison.ci_low} if comparison else {}),
+                                   **{f"fairness_gap_{s.attribute}": s.gap for s in ev.slices}})
+        passed = all(g.passed for g in gates)
+        if not passed:
+            verdict = "rejected: " + G.failure_paragraph(gates)
+            store.log(run_id, tags={"driftline.outcome": "rejected"})
+            store.log_text(run_id, training_markdown(f"Training: {name}", verdict, gates, facts, report),
+                           "report.md")
+            publish_report(report_key, training_markdown(f"Training: {name}", verdict, gates, facts, report),
+                           verdict)
+            raise GatesFailed(G.failure_paragraph(gates) + ". Nothing was registered; "
+                              "the model in production is untouched.")
+
+        alias = CHALLENGER if champion else CHAMPION
+        x_train = frames.features(parts.train, p.data)
+        reference = parts.train.sample(min(len(parts.train), p.registry.reference_rows),
+                                       random_state=p.training.seed)
+        reference = reference[[c for c in p.data.columns if c in reference.columns]].copy()
+        ref_x = frames.features(reference, p.data)
+        reference["prediction"] = model.predict_proba(ref_x)[:, -1] if p.data.task == "binary" \
+            else model.predict(ref_x)
+        version = register_model(
+            store, run_id, model, x_train.head(5), model.predict(x_train.head(5)), reference,
+            tags={k: v for k, v in _version_tags(facts, snap.md5, key, reason).items()}, alias=alias,
+            description=f"{reason}: " + ", ".join(f"{k}={v:.4f}" for k, v in ev.metrics.items()))
+        verdict = (f"registered {name} version {version.version} as @{alias}"
+                   + (" (no champion yet: first champion)" if alias == CHAMPION else
+                      f"; @champion stays on version {champion.info.version} until deployment"))
+        store.log(run_id, tags={"driftline.outcome": "registered", "driftline.version": version.version})
+        md = training_markdown(f"Training: {name}", verdict, gates, facts, report)
+        store.log_text(run_id, md, "report.md")
+        store.finish(run_id)
+        publish_report(report_key, md, verdict)
+        log.info(verdict)
+        return {"status": "registered", "model_name": name, "version": version.version,
+                "aliases": version.aliases, "run_id": run_id, "message": verdict,
+                "metrics": ev.metrics, "gates": [g.__dict__ for g in gates]}
+    except PipelineFailure:
+        store.finish(run_id, "FAILED")
+        raise
+    except BaseException:
+        store.log(run_id, tags={"driftline.outcome": "error"})
+        store.finish(run_id, "FAILED")
+        raise
+
+
+def _flat_params(p: Params) -> dict[str, str]:
+    est = p.training.estimator.model_dump()
+    out = {f"estimator.{k}": v for k, v in est.items()}
+    out.update({"seed": p.training.seed, "split.method": p.split.method, "split.test_size": p.split.test_size,
+                "task": p.data.task, "target": p.data.target, "features": len(p.data.features),
+                "decision_threshold": p.evaluation.decision_threshold})
+    return {k: str(v) for k, v in out.items()}
+
+
+def _version_tags(facts: dict[str, str], md5: str, key: str, reason: str) -> dict[str, str]:
+    return {"driftline.git_commit": facts["git commit"], "driftline.dvc_md5": md5,
+            "driftline.params_hash": facts["params hash"], "driftline.code_hash": facts["code hash"],
+            "driftline.uv_lock_hash": facts["uv.lock hash"], "driftline.cache_key": key,
+            "driftline.reason": reason}

@@ -1,0 +1,46 @@
+"""Prefect tasks over the DVC adapter and data validation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+from prefect import task
+from prefect.cache_policies import NONE
+
+from driftline import drift_report, dvc_data
+from driftline.config import Params
+from driftline.core import frames, validation
+
+
+def _key(context, parameters) -> str:
+    return parameters["cache_key"]
+
+
+@task(name="pull-data", retries=2, retry_delay_seconds=3, cache_policy=NONE, timeout_seconds=1800)
+def pull_data(root: Path, data_path: str) -> dvc_data.Snapshot:
+    return dvc_data.snapshot(root, data_path)
+
+
+@task(name="load-data", cache_policy=NONE)
+def load_data(path: Path) -> pd.DataFrame:
+    return dvc_data.read_table(path)
+
+
+@task(name="validate-data", cache_key_fn=_key, persist_result=True)
+def validate_data(df: pd.DataFrame, params: Params, reference: pd.DataFrame | None,
+                  reference_version: str | None, cache_key: str) -> tuple[validation.ValidationReport, str]:
+    """Schema and quality always; distribution against the champion's reference when there is one."""
+    report = validation.validate(df, params)
+    check = params.validation.distribution
+    if not (report.passed and check.enabled and reference is not None):
+        return report, ""
+    data = params.data
+    current = frames.features(df.sample(min(len(df), check.sample_size), random_state=0), data)
+    result = drift_report.data_drift(
+        current, frames.features(reference, data),
+        numeric=[f.name for f in data.features if f.type == "numeric"],
+        categorical=[f.name for f in data.features if f.type == "categorical"],
+    )
+    return report.with_checks([validation.distribution_check(
+        result.drifted, result.share, check.max_drift_share, reference_version or "?")]), result.html

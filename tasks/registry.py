@@ -1,0 +1,34 @@
+"""Prefect tasks over the MLflow adapter."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+from prefect import task
+from prefect.cache_policies import NONE
+
+from driftline.tracking import CHAMPION, MlflowStore, VersionInfo
+
+
+@dataclass
+class Champion:
+    info: VersionInfo
+    model: object
+    reference: pd.DataFrame | None
+
+
+@task(name="load-champion", retries=2, retry_delay_seconds=2, cache_policy=NONE)
+def load_champion(store: MlflowStore) -> Champion | None:
+    info = store.version_by_alias(CHAMPION)
+    if info is None:
+        return None
+    return Champion(info, store.load_model(info), store.load_reference(info))
+
+
+@task(name="register-model", retries=1, retry_delay_seconds=2, cache_policy=NONE)
+def register_model(store: MlflowStore, run_id: str, model, input_example: pd.DataFrame, output_example,
+                   reference: pd.DataFrame, tags: dict[str, str], alias: str, description: str) -> VersionInfo:
+    store.log_frame(run_id, reference, "reference/reference.parquet")
+    uri = store.log_model(run_id, model, input_example, output_example)
+    return store.register(uri, run_id, tags, alias, description)
