@@ -125,9 +125,14 @@ class ValidationConfig(Strict):
 
 
 class SplitConfig(Strict):
-    method: Literal["random", "time"] = "random"
+    method: Literal["hash", "time"] = Field(
+        default="hash",
+        description="hash: each row's holdout membership is a hash of its contents, so a row stays "
+        "on the same side across data versions and training seeds and the champion is never scored "
+        "on rows it trained on. time: the latest rows (by data.time_column) are the holdout.",
+    )
     test_size: float = Field(default=0.2, gt=0, lt=1)
-    stratify: bool = True
+    seed: int = Field(default=0, description="Salt of the hash split; keep it fixed across runs.")
 
 
 class HistGradientBoosting(Strict):

@@ -105,7 +105,7 @@ def push(root: Path, dvc_file: Path) -> int:
 
 def add(root: Path, path: str) -> Path:
     with contextlib.closing(_repo(root)) as repo:
-        repo.add(path)
+        repo.add(str(root / path))
     return root / f"{path}.dvc"
 
 

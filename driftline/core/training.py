@@ -15,7 +15,6 @@ from sklearn.ensemble import (
 )
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression, Ridge
-from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 
@@ -30,18 +29,21 @@ class Split:
 
 
 def split(df: pd.DataFrame, p: Params) -> Split:
-    """Random (seeded, stratified for classification) or time-ordered holdout."""
+    """A holdout that does not move when the data grows or the training seed changes.
+
+    Comparing a challenger with the champion is only fair on rows neither trained on. A
+    seeded shuffle would put some of the champion's training rows into a new holdout (and
+    flatter the champion); hashing each row keeps every row on one side for good.
+    """
     cfg = p.split
     if cfg.method == "time":
         order = df.sort_values(p.data.time_column, kind="stable")
         cut = round(len(order) * (1 - cfg.test_size))
         return Split(order.iloc[:cut], order.iloc[cut:])
-    stratify = df[p.data.target] if cfg.stratify and p.data.task != "regression" else None
-    train, holdout = train_test_split(
-        df, test_size=cfg.test_size, random_state=p.training.seed, stratify=stratify
-    )
-    # Sorting by the original index makes the result independent of the shuffle order.
-    return Split(train.sort_index(), holdout.sort_index())
+    key = f"{cfg.seed:016d}"[-16:]
+    buckets = pd.util.hash_pandas_object(df, index=False, hash_key=key).to_numpy() % 10_000
+    holdout = buckets < round(cfg.test_size * 10_000)
+    return Split(df[~holdout], df[holdout])
 
 
 def build_pipeline(p: Params) -> Pipeline:

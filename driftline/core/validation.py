@@ -111,9 +111,9 @@ def _target(df: pd.DataFrame, p: Params) -> list[Check]:
         return checks
     shares = values.value_counts(normalize=True)
     if data.task == "binary" and distinct != 2:
-        what = "constant" if distinct < 2 else f"has {distinct} classes"
+        what = "is constant" if distinct < 2 else f"has {distinct} classes"
         checks.append(Check("quality: target classes", False,
-                            f"binary target {data.target!r} is {what} "
+                            f"binary target {data.target!r} {what} "
                             f"({', '.join(map(str, shares.index[:5]))})", data.target))
     elif distinct < 2:
         checks.append(Check("quality: target classes", False,

@@ -1,0 +1,71 @@
+"""`dvc repro` stages: the same library functions the Prefect flow calls, without Prefect or MLflow.
+
+    python -m driftline.stages validate|train|evaluate [--params params.yaml]
+
+Outputs land in `artifacts/` and `metrics.json`, declared in `dvc.yaml`. The distribution
+check against the champion needs the registry, so it runs only in the Prefect flow.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pickle
+import sys
+from pathlib import Path
+
+from driftline import dvc_data
+from driftline.config import ConfigError, load_params
+from driftline.core import evaluation, training, validation
+from driftline.core.report import validation_markdown
+
+ARTIFACTS = Path("artifacts")
+MODEL = ARTIFACTS / "model.pkl"
+METRICS = Path("metrics.json")
+
+
+def _data(p):
+    return dvc_data.read_table(Path(p.data.path))
+
+
+def validate(p) -> int:
+    report = validation.validate(_data(p), p)
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "validation.md").write_text(validation_markdown(report, f"Data validation: {p.data.path}"))
+    print(report.summary())
+    return 0 if report.passed else 1
+
+
+def train(p) -> int:
+    parts = training.split(_data(p), p)
+    model = training.train(parts.train, p)
+    ARTIFACTS.mkdir(exist_ok=True)
+    MODEL.write_bytes(pickle.dumps(model))
+    print(f"trained {p.training.estimator.kind} on {len(parts.train)} rows -> {MODEL}")
+    return 0
+
+
+def evaluate(p) -> int:
+    parts = training.split(_data(p), p)
+    model = pickle.loads(MODEL.read_bytes())
+    ev = evaluation.evaluate(model, parts.train, parts.holdout, p)
+    METRICS.write_text(json.dumps({f"holdout_{k}": v for k, v in ev.metrics.items()}, indent=2) + "\n")
+    print(json.dumps(ev.metrics))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m driftline.stages")
+    parser.add_argument("stage", choices=["validate", "train", "evaluate"])
+    parser.add_argument("--params", default="params.yaml")
+    args = parser.parse_args(argv)
+    try:
+        p = load_params(args.params)
+    except ConfigError as err:
+        print(err, file=sys.stderr)
+        return 2
+    return {"validate": validate, "train": train, "evaluate": evaluate}[args.stage](p)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,99 @@
+"""Real services for integration tests: one Prefect server per session, and a real git+DVC
+project (with its own MLflow SQLite store) per test or per module."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from driftline import dvc_data
+from driftline.config import Settings
+from driftline.core import demo_data
+from driftline.tracking import MlflowStore
+
+REPO = Path(__file__).resolve().parents[2]
+ROWS = 6000
+
+
+@pytest.fixture(scope="session", autouse=True)
+def prefect_server():
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=180):
+        yield
+
+
+def git(root: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=root, check=True, capture_output=True, text=True).stdout
+
+
+@dataclass
+class Project:
+    root: Path
+
+    @property
+    def settings(self) -> Settings:
+        return Settings(project_dir=self.root)
+
+    def store(self, model_name: str = "loan-default") -> MlflowStore:
+        s = self.settings
+        return MlflowStore(s.mlflow_uri, s.mlflow_artifacts, "driftline", model_name).start()
+
+    def write_data(self, frame: pd.DataFrame, commit: bool = True) -> str:
+        frame.to_parquet(self.root / "data" / "loans.parquet", index=False)
+        dvc_file = dvc_data.add(self.root, "data")
+        dvc_data.push(self.root, dvc_file)
+        if commit:
+            git(self.root, "add", "data.dvc")
+            git(self.root, "commit", "-qm", "data", "--allow-empty")
+        return dvc_data.tracked_md5(dvc_file)
+
+    def train(self, *overrides: str, reason: str = "test", params: str = "params.yaml") -> dict:
+        from flows.training import training_pipeline
+
+        return training_pipeline(params_path=params, overrides=list(overrides), reason=reason,
+                                 project_dir=str(self.root))
+
+
+def make_project(root: Path, rows: int = ROWS, seed: int = 7) -> Project:
+    """A real git repository with DVC, a local directory remote and the demo data pushed."""
+    root.mkdir(parents=True, exist_ok=True)
+    git(root, "init", "-q")
+    for name in ("params.yaml", "dvc.yaml"):
+        shutil.copy(REPO / name, root / name)
+    (root / "data").mkdir()
+    dvc_data.init(root)
+    dvc_data.set_local_remote(root, root.parent / f"{root.name}-remote")
+    project = Project(root)
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "init")
+    project.write_data(demo_data.generate(rows, seed))
+    return project
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Project:
+    return make_project(tmp_path / "proj")
+
+
+def prefect_api(method: str, path: str, body: dict | None = None):
+    """Plain HTTP to the Prefect API. Some 3.8.8 client helpers send nulls that the server
+    (with the pinned fastapi/pydantic) rejects with 422, so tests state every field."""
+    import httpx
+    from prefect.settings import PREFECT_API_URL
+
+    response = httpx.request(method, f"{PREFECT_API_URL.value()}{path}", json=body, timeout=30)
+    response.raise_for_status()
+    return response.json()
+
+
+def latest_artifact(key: str) -> str:
+    found = prefect_api("POST", "/artifacts/filter", {
+        "artifacts": {"key": {"any_": [key]}}, "sort": "CREATED_DESC", "limit": 1, "offset": 0})
+    assert found, f"no artifact {key!r}"
+    return found[0]["data"]

@@ -1,0 +1,127 @@
+"""The training pipeline end to end against a real Prefect server, MLflow on SQLite and DVC."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from driftline.config import load_params
+from driftline.core import demo_data, frames, training
+from driftline.errors import GatesFailed
+from driftline.tracking import CHALLENGER, CHAMPION
+from tests.integration.conftest import latest_artifact, prefect_api
+
+
+def test_first_run_registers_the_first_champion_with_full_lineage(project):
+    result = project.train()
+    assert result["status"] == "registered"
+    store = project.store()
+    champion = store.version_by_alias(CHAMPION)
+    assert champion is not None and champion.version == result["version"] == "1"
+    assert store.version_by_alias(CHALLENGER) is None
+
+    run = store.client.get_run(champion.run_id)
+    md5 = (project.root / "data.dvc").read_text().split("md5: ")[1].split()[0]
+    assert run.data.tags["driftline.dvc_md5"] == md5
+    head = project.root.joinpath(".git").exists() and run.data.tags["driftline.git_commit"]
+    assert len(head) >= 40
+    for tag in ("driftline.params_hash", "driftline.uv_lock_hash", "driftline.code_hash"):
+        assert run.data.tags[tag]
+    assert run.data.tags["driftline.reason"] == "test"
+    assert run.data.metrics["holdout_roc_auc"] > 0.8
+    assert run.data.params["estimator.kind"] == "hist_gradient_boosting"
+    # The dataset is an MLflow input whose digest is the DVC md5.
+    inputs = run.inputs.dataset_inputs
+    assert [d.dataset.digest for d in inputs] == [md5]
+    # The model carries its signature and input example, and a training reference sample.
+    artifacts = {a.path for a in store.client.list_artifacts(champion.run_id)}
+    assert {"reference", "validation", "report.md"} <= artifacts
+    model = store.load_model(champion)
+    reference = store.load_reference(champion)
+    assert reference is not None and "prediction" in reference.columns
+    p = load_params(project.root / "params.yaml")
+    assert model.predict_proba(frames.features(reference.head(10), p.data)).shape == (10, 2)
+
+
+def test_report_artifact_has_the_gate_table_and_mlflow_link(project):
+    result = project.train()
+
+    text = latest_artifact("training-loan-default")
+    assert "| gate | challenger | champion | threshold | result |" in text
+    assert "holdout roc_auc" in text and "fairness" in text and "behavioral" in text
+    assert result["run_id"] in text and "#/experiments/" in text
+
+
+def test_second_model_becomes_challenger_and_champion_is_untouched(project):
+    project.train()
+    result = project.train("training.seed=7")
+    assert result["status"] == "registered" and result["version"] == "2"
+    store = project.store()
+    assert store.version_by_alias(CHAMPION).version == "1"
+    assert store.version_by_alias(CHALLENGER).version == "2"
+    run = store.client.get_run(result["run_id"])
+    assert "delta_ci_low" in run.data.metrics and "champion_roc_auc" in run.data.metrics
+
+
+def test_a_clearly_worse_challenger_is_refused_by_the_bootstrap_gate(project):
+    project.train()
+    store = project.store()
+    before = store.versions()
+    # A crippled model that clears no absolute threshold we keep: only the comparison decides.
+    with pytest.raises(GatesFailed) as failed:
+        project.train("training.estimator={kind: hist_gradient_boosting, max_iter: 3, max_depth: 1}",
+                      "evaluation.thresholds={}", "evaluation.behavioral=[]", "evaluation.fairness=[]")
+    assert "vs champion" in failed.value.paragraph and "worse than" in failed.value.paragraph
+    assert "1 of 1 gates failed" in failed.value.paragraph
+    assert [v.version for v in store.versions()] == [v.version for v in before]
+    assert store.version_by_alias(CHAMPION).version == "1"
+    assert store.version_by_alias(CHALLENGER) is None
+    rejected = store.client.search_runs([store.experiment_id], "tags.`driftline.outcome` = 'rejected'")
+    assert len(rejected) == 1 and rejected[0].info.status == "FAILED"
+
+
+def test_absolute_gate_failure_without_champion_registers_nothing(project):
+    with pytest.raises(GatesFailed) as failed:
+        project.train("evaluation.thresholds.roc_auc.min=0.99")
+    assert "holdout roc_auc" in failed.value.paragraph and ">= 0.99" in failed.value.paragraph
+    assert project.store().versions() == []
+
+
+def test_unchanged_inputs_skip_the_work_and_a_failed_gate_rerun_hits_the_cache(project):
+    first = project.train()
+    again = project.train()
+    assert again["status"] == "unchanged" and again["version"] == first["version"]
+    assert len(project.store().versions()) == 1
+
+    # Nothing registered for a failing run: the rerun replays validation, training and
+    # evaluation from Prefect's cache and fails the same way.
+    override = "evaluation.thresholds.roc_auc.min=0.99"
+    with pytest.raises(GatesFailed):
+        project.train("training.seed=3", override)
+    with pytest.raises(GatesFailed):
+        project.train("training.seed=3", override)
+    states = _task_states_of_last_flow_run()
+    assert states["train-model"] == "Cached" and states["evaluate-model"] == "Cached"
+    assert states["validate-data"] == "Cached"
+
+
+def _task_states_of_last_flow_run() -> dict[str, str]:
+    runs = prefect_api("POST", "/flow_runs/filter", {"sort": "START_TIME_DESC", "limit": 1, "offset": 0})
+    tasks = prefect_api("POST", "/task_runs/filter", {
+        "flow_runs": {"id": {"any_": [runs[0]["id"]]}}, "limit": 200, "offset": 0, "sort": "ID_DESC"})
+    return {t["name"].rsplit("-", 1)[0]: t["state"]["name"] for t in tasks}
+
+
+def test_same_data_params_and_code_give_bit_identical_models(tmp_path):
+    from tests.integration.conftest import make_project
+
+    a, b = make_project(tmp_path / "a"), make_project(tmp_path / "b")
+    ra, rb = a.train(), b.train()
+    ma, mb = a.store().client.get_run(ra["run_id"]).data.metrics, b.store().client.get_run(rb["run_id"]).data.metrics
+    assert {k: v for k, v in ma.items()} == {k: v for k, v in mb.items()}
+    p = load_params(a.root / "params.yaml")
+    holdout = training.split(demo_data.generate(6000, 7), p).holdout
+    x = frames.features(holdout, p.data)
+    pa = a.store().load_model(a.store().version_by_alias(CHAMPION)).predict_proba(x)
+    pb = b.store().load_model(b.store().version_by_alias(CHAMPION)).predict_proba(x)
+    assert np.array_equal(pa, pb)
