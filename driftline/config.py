@@ -282,11 +282,18 @@ class Params(Strict):
         if self.split.method == "time" and not self.data.time_column:
             raise ValueError("split.method: 'time' needs data.time_column")
         names = set(self.data.feature_names)
+        # selection_rate is undefined beyond binary (a NaN gap would pass); regression slices are MAE.
+        fair_metrics = {"binary": ("accuracy", "recall", "precision", "selection_rate"),
+                        "multiclass": ("accuracy", "recall", "precision"), "regression": ("mae",)}[task]
         for gate in self.evaluation.fairness:
             if gate.attribute not in self.data.sensitive_attributes:
                 raise ValueError(
                     f"evaluation.fairness.attribute: {gate.attribute!r} is not in data.sensitive_attributes"
                 )
+            if gate.metric not in fair_metrics:
+                raise ValueError(f"evaluation.fairness.metric: {gate.metric!r} is not a {task} slice metric "
+                                 f"({', '.join(fair_metrics)})")
+        numeric = {f.name for f in self.data.features if f.type == "numeric"}
         for test in self.evaluation.behavioral:
             features = [test.feature] if hasattr(test, "feature") else [
                 key for case in test.cases for key in case.record
@@ -294,6 +301,9 @@ class Params(Strict):
             unknown = sorted(set(features) - names)
             if unknown:
                 raise ValueError(f"evaluation.behavioral[{test.name}]: unknown feature {', '.join(unknown)}")
+            if test.kind == "directional" and test.feature not in numeric:
+                raise ValueError(f"evaluation.behavioral[{test.name}]: directional tests shift a numeric "
+                                 f"feature; {test.feature} is categorical")
         return self
 
     @property

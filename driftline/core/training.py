@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from pandas.api import types as ptypes
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import (
     HistGradientBoostingClassifier,
@@ -41,9 +42,26 @@ def split(df: pd.DataFrame, p: Params) -> Split:
         cut = round(len(order) * (1 - cfg.test_size))
         return Split(order.iloc[:cut], order.iloc[cut:])
     key = f"{cfg.seed:016d}"[-16:]
-    buckets = pd.util.hash_pandas_object(df, index=False, hash_key=key).to_numpy() % 10_000
+    buckets = pd.util.hash_pandas_object(_hashable(df, p), index=False, hash_key=key).to_numpy() % 10_000
     holdout = buckets < round(cfg.test_size * 10_000)
     return Split(df[~holdout], df[holdout])
+
+
+def _hashable(df: pd.DataFrame, p: Params) -> pd.DataFrame:
+    """The configured columns in config order, one dtype per kind, so that a row hashes the same
+    when a new data version reorders columns, adds one, or stores it differently (an int column
+    turns float when one value goes missing; CSV gives object where Parquet gives string)."""
+    out = {}
+    for name in p.data.columns:
+        col = df[name]
+        if ptypes.is_datetime64_any_dtype(col):
+            col = col.dt.as_unit("ns")
+        elif ptypes.is_numeric_dtype(col) and not ptypes.is_bool_dtype(col):
+            col = col.astype("float64")
+        else:
+            col = col.astype("string")
+        out[name] = col
+    return pd.DataFrame(out, index=df.index)
 
 
 def build_pipeline(p: Params) -> Pipeline:

@@ -101,6 +101,6 @@ def test_uncommitted_data_change_is_refused_not_overwritten(champion_project):
     path = project.root / "data" / "loans.parquet"
     _base().head(2000).to_parquet(path, index=False)
     before = path.read_bytes()
-    with pytest.raises(DataError, match="differs from data.dvc"):
+    with pytest.raises(DataError, match=r"differs from data\.dvc"):
         project.train()
     assert path.read_bytes() == before, "the user's uncommitted data was overwritten"

@@ -1,0 +1,219 @@
+"""Champion vs challenger: weighted metrics equal sklearn's, and the paired bootstrap decides sensibly."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+from sklearn import metrics as skm
+
+from driftline.core.comparison import paired_bootstrap, weighted_metric
+from driftline.core.evaluation import Predictions
+
+N = 600
+
+
+def _binary(rng: np.random.Generator, strength: float = 0.35, classes=(0, 1)):
+    """Labels and a classifier's predictions; scores are rounded to two decimals, so they tie."""
+    classes = np.array(classes)
+    y_idx = rng.integers(0, 2, N)
+    score = np.round(np.clip(strength * y_idx + rng.random(N) * (1 - strength), 0, 1), 2)
+    labels = classes[(score >= 0.5).astype(int)]
+    return classes[y_idx], Predictions(labels, np.column_stack([1 - score, score]), classes)
+
+
+def _multiclass(rng: np.random.Generator):
+    classes = np.array(["low", "medium", "high"])
+    y_idx = rng.integers(0, 3, N)
+    proba = rng.dirichlet([1, 1, 1], N)
+    proba[np.arange(N), y_idx] += rng.random(N) * 0.6  # better than chance
+    proba /= proba.sum(axis=1, keepdims=True)
+    return classes[y_idx], Predictions(classes[proba.argmax(axis=1)], proba, classes)
+
+
+def _regression(rng: np.random.Generator, noise: float = 0.5):
+    y = rng.normal(3.0, 1.0, N)
+    return y, Predictions(y + rng.normal(0, noise, N))
+
+
+def _sk_binary(metric, y, pred, w=None):
+    pos = pred.classes[1]
+    if metric == "roc_auc":
+        return skm.roc_auc_score(y == pos, pred.proba[:, 1], sample_weight=w)
+    if metric == "accuracy":
+        return skm.accuracy_score(y, pred.labels, sample_weight=w)
+    fn = {"precision": skm.precision_score, "recall": skm.recall_score, "f1": skm.f1_score}[metric]
+    return fn(y, pred.labels, pos_label=pos, sample_weight=w)
+
+
+def _sk_multiclass(metric, y, pred, w=None):
+    if metric == "accuracy":
+        return skm.accuracy_score(y, pred.labels, sample_weight=w)
+    fn = {"precision": skm.precision_score, "recall": skm.recall_score, "f1": skm.f1_score}[metric]
+    return fn(y, pred.labels, average="macro", sample_weight=w)
+
+
+def _sk_regression(metric, y, pred, w=None):
+    fn = {"rmse": skm.root_mean_squared_error, "mae": skm.mean_absolute_error, "r2": skm.r2_score}[metric]
+    return fn(y, pred.labels, sample_weight=w)
+
+
+# --- weighted metrics -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("classes", [(0, 1), ("no", "yes")])
+@pytest.mark.parametrize("metric", ["accuracy", "precision", "recall", "f1", "roc_auc"])
+def test_binary_weighted_metric_with_unit_weights_equals_sklearn(metric, classes):
+    y, pred = _binary(np.random.default_rng(0), classes=classes)
+    fn = weighted_metric(metric, y, pred, "binary")
+    assert fn(np.ones(N)) == pytest.approx(_sk_binary(metric, y, pred), rel=1e-12)
+
+
+@pytest.mark.parametrize("metric", ["accuracy", "precision", "recall", "f1"])
+def test_multiclass_weighted_metric_with_unit_weights_equals_sklearn(metric):
+    y, pred = _multiclass(np.random.default_rng(1))
+    fn = weighted_metric(metric, y, pred, "multiclass")
+    assert fn(np.ones(N)) == pytest.approx(_sk_multiclass(metric, y, pred), rel=1e-12)
+
+
+@pytest.mark.parametrize("metric", ["rmse", "mae", "r2"])
+def test_regression_weighted_metric_with_unit_weights_equals_sklearn(metric):
+    y, pred = _regression(np.random.default_rng(2))
+    fn = weighted_metric(metric, y, pred, "regression")
+    assert fn(np.ones(N)) == pytest.approx(_sk_regression(metric, y, pred), rel=1e-12)
+
+
+@pytest.mark.parametrize("seed", [3, 4])
+@pytest.mark.parametrize(
+    ("task", "metric"),
+    [("binary", "roc_auc"), ("binary", "accuracy"), ("binary", "f1"), ("multiclass", "f1"),
+     ("regression", "rmse"), ("regression", "mae"), ("regression", "r2")],
+)
+def test_weighted_metric_equals_sklearn_with_sample_weight(task, metric, seed):
+    rng = np.random.default_rng(seed)
+    y, pred = {"binary": _binary, "multiclass": _multiclass, "regression": _regression}[task](rng)
+    w = rng.integers(0, 5, N).astype("float64")  # bootstrap-like: some rows drop out, some repeat
+    reference = {"binary": _sk_binary, "multiclass": _sk_multiclass, "regression": _sk_regression}[task]
+    fn = weighted_metric(metric, y, pred, task)
+    assert fn(w) == pytest.approx(reference(metric, y, pred, w), rel=1e-12)
+    # Weights are not ignored: they change the value.
+    assert fn(w) != pytest.approx(fn(np.ones(N)), rel=1e-9)
+
+
+def test_integer_weights_equal_repeating_rows():
+    rng = np.random.default_rng(5)
+    y, pred = _binary(rng)
+    w = rng.integers(0, 4, N)
+    rows = np.repeat(np.arange(N), w)
+    repeated = Predictions(pred.labels[rows], pred.proba[rows], pred.classes)
+    for metric in ("roc_auc", "f1"):
+        expected = weighted_metric(metric, y[rows], repeated, "binary")(np.ones(len(rows)))
+        assert weighted_metric(metric, y, pred, "binary")(w.astype("float64")) == pytest.approx(expected)
+
+
+def test_roc_auc_is_binary_only():
+    y, pred = _multiclass(np.random.default_rng(6))
+    with pytest.raises(ValueError, match="binary tasks only"):
+        weighted_metric("roc_auc", y, pred, "multiclass")
+
+
+# --- paired bootstrap -----------------------------------------------------------------------------------
+
+
+def _compare(metric, y, challenger, champion, task, seed=0, samples=300, margin=0.01):
+    return paired_bootstrap(metric, y, challenger, champion, task, samples=samples, confidence=0.95,
+                            margin=margin, seed=seed)
+
+
+def test_identical_predictions_give_a_zero_width_interval_and_pass():
+    y, pred = _binary(np.random.default_rng(7))
+    c = _compare("roc_auc", y, pred, pred, "binary")
+    assert (c.delta, c.ci_low, c.ci_high) == (0.0, 0.0, 0.0)
+    assert c.challenger == c.champion
+    assert c.passed is True
+
+
+def test_a_clearly_worse_challenger_fails():
+    rng = np.random.default_rng(8)
+    y, champion = _binary(rng)
+    noise = rng.random(N)
+    challenger = Predictions((noise >= 0.5).astype(int), np.column_stack([1 - noise, noise]), np.array([0, 1]))
+    c = _compare("roc_auc", y, challenger, champion, "binary")
+    assert c.delta < -0.1
+    assert c.ci_low <= c.delta <= c.ci_high
+    assert c.ci_high < 0
+    assert c.passed is False
+    assert "worse than the champion" in c.summary()
+    assert "not worse" not in c.summary()
+
+
+def test_a_clearly_better_challenger_passes():
+    rng = np.random.default_rng(9)
+    y, champion = _binary(rng, strength=0.2)
+    _, challenger = _binary(np.random.default_rng(9), strength=0.6)  # same labels, sharper scores
+    c = _compare("roc_auc", y, challenger, champion, "binary")
+    assert c.ci_low > 0
+    assert c.passed is True
+    assert "not worse than the champion" in c.summary()
+
+
+def test_the_margin_decides_a_slightly_worse_challenger():
+    rng = np.random.default_rng(10)
+    y, champion = _binary(rng)
+    # Flip a few correct labels to wrong ones: about 2 points less accurate.
+    labels = champion.labels.copy()
+    flip = np.flatnonzero(labels == y)[:12]
+    labels[flip] = 1 - labels[flip]
+    challenger = dataclasses.replace(champion, labels=labels)
+    c = _compare("accuracy", y, challenger, champion, "binary")
+    assert c.delta == pytest.approx(-12 / N)
+    assert c.ci_high < 0  # paired: the same rows in every replicate, so the drop is certain
+    assert _compare("accuracy", y, challenger, champion, "binary", margin=0.01).passed is False
+    assert _compare("accuracy", y, challenger, champion, "binary", margin=0.05).passed is True
+
+
+def test_the_bootstrap_is_deterministic_for_a_seed():
+    rng = np.random.default_rng(11)
+    y, champion = _binary(rng)
+    _, challenger = _binary(rng)
+    a = _compare("roc_auc", y, challenger, champion, "binary", seed=3)
+    b = _compare("roc_auc", y, challenger, champion, "binary", seed=3)
+    c = _compare("roc_auc", y, challenger, champion, "binary", seed=4)
+    assert a == b
+    assert (a.ci_low, a.ci_high) != (c.ci_low, c.ci_high)
+    assert a.delta == c.delta  # the point estimate does not depend on the resampling
+
+
+@pytest.mark.parametrize("metric", ["rmse", "mae"])
+def test_lower_is_better_metrics_are_oriented_so_better_is_positive(metric):
+    rng = np.random.default_rng(12)
+    y, champion = _regression(rng, noise=0.8)
+    challenger = Predictions(y + rng.normal(0, 0.2, N))
+    c = _compare(metric, y, challenger, champion, "regression")
+    assert c.challenger < c.champion  # smaller error
+    assert c.delta == pytest.approx(c.champion - c.challenger)
+    assert c.delta > 0
+    assert c.ci_low > 0
+    assert c.passed is True
+    # And the other way round: the worse model is the challenger now.
+    reverse = _compare(metric, y, champion, challenger, "regression")
+    assert reverse.delta < 0
+    assert reverse.passed is False
+
+
+def test_r2_is_higher_is_better():
+    rng = np.random.default_rng(13)
+    y, champion = _regression(rng, noise=0.8)
+    challenger = Predictions(y + rng.normal(0, 0.2, N))
+    c = _compare("r2", y, challenger, champion, "regression")
+    assert c.challenger > c.champion
+    assert c.delta > 0
+
+
+def test_multiclass_comparison_runs_on_macro_f1():
+    rng = np.random.default_rng(14)
+    y, pred = _multiclass(rng)
+    c = _compare("f1", y, pred, pred, "multiclass")
+    assert c.challenger == pytest.approx(skm.f1_score(y, pred.labels, average="macro"))
+    assert (c.ci_low, c.ci_high) == (0.0, 0.0)

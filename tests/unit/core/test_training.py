@@ -1,0 +1,221 @@
+"""Seeded split and training: deterministic, stratified, and robust to messy serving inputs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.ensemble import (
+    HistGradientBoostingClassifier,
+    HistGradientBoostingRegressor,
+    RandomForestClassifier,
+    RandomForestRegressor,
+)
+from sklearn.linear_model import LogisticRegression, Ridge
+
+from driftline.core import demo_data, frames, training
+
+# Small estimators keep the unit suite fast; the code paths are the same as the defaults.
+SMALL = {
+    "hist_gradient_boosting": "{kind: hist_gradient_boosting, max_iter: 40}",
+    "random_forest": "{kind: random_forest, n_estimators: 25}",
+    "logistic_regression": "{kind: logistic_regression}",
+    "ridge": "{kind: ridge}",
+}
+
+
+def _messy(x: pd.DataFrame) -> pd.DataFrame:
+    """Serving-time rows: missing values everywhere they can be, and categories never seen."""
+    x = x.head(20).copy()
+    x.loc[x.index[:5], ["annual_income", "credit_score", "debt_to_income", "employment_years"]] = np.nan
+    x.loc[x.index[5:8], "loan_purpose"] = None
+    x.loc[x.index[8:10], "loan_purpose"] = "crypto"
+    x.loc[x.index[10:12], "home_ownership"] = "COOPERATIVE"
+    x.loc[x.index[12], "region"] = None
+    return x
+
+
+# --- split ----------------------------------------------------------------------------------------
+
+
+def test_split_is_deterministic(params, loans):
+    a, b = training.split(loans, params), training.split(loans.copy(), params)
+    pd.testing.assert_frame_equal(a.train, b.train)
+    pd.testing.assert_frame_equal(a.holdout, b.holdout)
+
+
+def test_split_partitions_the_rows(params, loans):
+    s = training.split(loans, params)
+    assert abs(len(s.holdout) / len(loans) - 0.2) < 0.03
+    assert s.train.index.intersection(s.holdout.index).empty
+    assert s.train.index.union(s.holdout.index).equals(loans.index)
+
+
+@pytest.mark.parametrize("test_size", [0.1, 0.3])
+def test_split_honours_test_size(make_params, loans, test_size):
+    s = training.split(loans, make_params(f"split.test_size={test_size}"))
+    assert abs(len(s.holdout) / len(loans) - test_size) < 0.03
+
+
+def test_split_depends_on_the_split_seed(params, make_params, loans):
+    a = training.split(loans, params)
+    b = training.split(loans, make_params("split.seed=1"))
+    assert not a.holdout.index.equals(b.holdout.index)
+
+
+def test_training_seed_does_not_move_the_holdout(params, make_params, loans):
+    a = training.split(loans, params)
+    b = training.split(loans, make_params("training.seed=1"))
+    assert a.holdout.index.equals(b.holdout.index)
+
+
+def test_a_row_stays_on_its_side_when_the_data_grows_or_is_reordered(params, loans):
+    first = training.split(loans.iloc[:2000], params)
+    grown = training.split(loans.sample(frac=1.0, random_state=3), params)
+    assert set(first.holdout.index) <= set(grown.holdout.index)
+    assert set(first.train.index) <= set(grown.train.index)
+
+
+CATEGORICAL = ["home_ownership", "loan_purpose", "region", "application_channel", "gender"]
+
+
+@pytest.mark.parametrize(
+    "restore",
+    [
+        pytest.param(lambda df: df[list(reversed(df.columns))], id="columns reordered"),
+        pytest.param(lambda df: df.assign(batch_id="2025-06"), id="extra column"),
+        pytest.param(lambda df: df.astype({"age": "float64", "open_accounts": "float64"}), id="ints as floats"),
+        pytest.param(lambda df: df.astype(dict.fromkeys(CATEGORICAL, object)), id="text as object"),
+        pytest.param(lambda df: df.assign(application_date=df["application_date"].dt.as_unit("ms")),
+                     id="time in ms"),
+    ],
+)
+def test_a_row_keeps_its_side_when_the_data_is_stored_differently(params, loans, restore):
+    # A new data version written by another tool must not move the champion's training rows
+    # into the holdout.
+    before = training.split(loans, params)
+    after = training.split(restore(loans.copy()), params)
+    assert after.holdout.index.equals(before.holdout.index)
+
+
+def test_split_keeps_class_shares_close(params):
+    df = demo_data.generate(20_000)
+    s = training.split(df, params)
+    overall = df["defaulted"].mean()
+    assert abs(s.holdout["defaulted"].mean() - overall) < 0.02
+    assert abs(s.train["defaulted"].mean() - overall) < 0.02
+
+
+def test_time_split_holds_out_the_latest_rows(make_params, loans):
+    shuffled = loans.sample(frac=1.0, random_state=0)
+    s = training.split(shuffled, make_params("split.method=time", "split.test_size=0.25"))
+    assert len(s.holdout) == 750
+    assert s.train["application_date"].max() <= s.holdout["application_date"].min()
+    assert s.holdout["application_date"].max() == loans["application_date"].max()
+    assert set(s.holdout.index) == set(loans.nlargest(750, "application_date").index)
+
+
+def test_regression_split(regression_case):
+    p, df = regression_case
+    s = training.split(df, p)
+    assert len(s.train) + len(s.holdout) == len(df)
+    assert abs(len(s.holdout) / len(df) - 0.2) < 0.03
+
+
+# --- pipelines ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kind", "model_type"),
+    [("hist_gradient_boosting", HistGradientBoostingClassifier), ("random_forest", RandomForestClassifier),
+     ("logistic_regression", LogisticRegression)],
+)
+def test_binary_pipeline_trains_and_predicts_on_raw_features(make_params, loans, kind, model_type):
+    p = make_params(f"training.estimator={SMALL[kind]}")
+    s = training.split(loans, p)
+    model = training.train(s.train, p)
+    assert type(model.named_steps["model"]) is model_type
+
+    x = frames.features(s.holdout, p.data)
+    proba = model.predict_proba(x)
+    assert proba.shape == (len(x), 2)
+    assert list(model.classes_) == [0, 1]
+    # Better than chance on the holdout: the pipeline learned something.
+    assert np.corrcoef(proba[:, 1], frames.target(s.holdout, p.data))[0, 1] > 0.3
+
+    messy = model.predict_proba(_messy(x))
+    assert messy.shape == (20, 2)
+    assert np.isfinite(messy).all()
+    np.testing.assert_allclose(messy.sum(axis=1), 1.0)
+
+
+@pytest.mark.parametrize(
+    ("kind", "model_type"),
+    [("ridge", Ridge), ("hist_gradient_boosting", HistGradientBoostingRegressor),
+     ("random_forest", RandomForestRegressor)],
+)
+def test_regression_pipeline_trains_and_predicts_on_raw_features(regression_case, regression_raw, make_params,
+                                                                 kind, model_type):
+    _, df = regression_case
+    p = make_params(f"training.estimator={SMALL[kind]}", raw=regression_raw)
+    s = training.split(df, p)
+    model = training.train(s.train, p)
+    assert type(model.named_steps["model"]) is model_type
+
+    x = frames.features(s.holdout, p.data)
+    y = frames.target(s.holdout, p.data)
+    pred = model.predict(x)
+    assert pred.shape == (len(x),)
+    assert np.mean((pred - y) ** 2) < 0.5 * np.var(y)  # explains most of the variance
+
+    messy = model.predict(_messy(x))
+    assert np.isfinite(messy).all()
+
+
+def test_multiclass_pipeline_trains_and_predicts_on_raw_features(multiclass_case):
+    p, df = multiclass_case
+    s = training.split(df, p)
+    model = training.train(s.train, p)
+    assert type(model.named_steps["model"]) is HistGradientBoostingClassifier
+    assert sorted(model.classes_) == ["high", "low", "medium"]
+
+    x = frames.features(s.holdout, p.data)
+    proba = model.predict_proba(x)
+    assert proba.shape == (len(x), 3)
+    accuracy = np.mean(model.classes_[proba.argmax(axis=1)] == frames.target(s.holdout, p.data))
+    assert accuracy > 0.5  # three balanced classes: chance is 1/3
+
+    messy = model.predict_proba(_messy(x))
+    assert np.isfinite(messy).all()
+    np.testing.assert_allclose(messy.sum(axis=1), 1.0)
+
+
+def test_pipeline_uses_the_configured_hyperparameters_and_seed(make_params):
+    p = make_params("training.seed=9", "training.estimator={kind: random_forest, n_estimators: 17, max_depth: 4}",
+                    "training.n_jobs=2")
+    model = training.build_pipeline(p).named_steps["model"]
+    assert (model.n_estimators, model.max_depth, model.random_state, model.n_jobs) == (17, 4, 9, 2)
+
+    hgb = training.build_pipeline(make_params("training.seed=3")).named_steps["model"]
+    assert (hgb.max_iter, hgb.learning_rate, hgb.min_samples_leaf, hgb.random_state) == (200, 0.05, 40, 3)
+    # The ordinal-encoded categoricals come first and are declared categorical.
+    assert hgb.categorical_features == [0, 1, 2, 3]
+
+
+@pytest.mark.parametrize("kind", ["hist_gradient_boosting", "random_forest", "logistic_regression"])
+def test_training_twice_with_the_same_seed_is_bit_identical(make_params, loans, kind):
+    p = make_params(f"training.estimator={SMALL[kind]}")
+    s = training.split(loans, p)
+    x = frames.features(s.holdout, p.data)
+    first = training.train(s.train, p).predict_proba(x)
+    second = training.train(s.train.copy(), p).predict_proba(x)
+    assert np.array_equal(first, second)
+
+
+def test_the_seed_reaches_the_estimator(make_params, loans):
+    s = training.split(loans, make_params())
+    x = frames.features(s.holdout, make_params().data)
+    a = training.train(s.train, make_params(f"training.estimator={SMALL['random_forest']}")).predict_proba(x)
+    b = training.train(s.train, make_params(f"training.estimator={SMALL['random_forest']}",
+                                            "training.seed=5")).predict_proba(x)
+    assert not np.array_equal(a, b)

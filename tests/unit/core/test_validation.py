@@ -1,0 +1,154 @@
+"""Data validation: clean data passes; each kind of breakage is rejected, naming the column."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from driftline.core import validation
+from driftline.core.validation import Check, ValidationReport
+
+
+def _set_rows(column: str, value, rows: slice) -> Callable[[pd.DataFrame], pd.DataFrame]:
+    def breaker(df: pd.DataFrame) -> pd.DataFrame:
+        df.loc[df.index[rows], column] = value
+        return df
+
+    return breaker
+
+
+def _replace(column: str, make) -> Callable[[pd.DataFrame], pd.DataFrame]:
+    def breaker(df: pd.DataFrame) -> pd.DataFrame:
+        df[column] = make(df)
+        return df
+
+    return breaker
+
+
+# (how to break a clean 3,000-row demo table, a substring of the failing check's detail)
+BROKEN = {
+    "missing column": (lambda df: df.drop(columns="credit_score"), "missing columns: credit_score"),
+    "missing sensitive column": (lambda df: df.drop(columns="gender"), "missing columns: gender"),
+    "unexpected column": (lambda df: df.assign(notes="x"), "unexpected columns: notes"),
+    "numeric column as text": (_replace("age", lambda df: df["age"].astype(str)),
+                               "column 'age' must be numeric but is"),
+    "numeric column as booleans": (_replace("delinquencies_2y", lambda df: df["delinquencies_2y"] > 0),
+                                   "column 'delinquencies_2y' must be numeric but is bool"),
+    "too many nulls": (_set_rows("age", np.nan, slice(0, 300)), "column 'age' is 10.0% missing (at most 0.0%)"),
+    "too many nulls where some are allowed": (_set_rows("credit_score", np.nan, slice(0, 600)),
+                                              "column 'credit_score' is"),
+    "value below range": (_set_rows("age", 12, slice(0, 3)), "column 'age' spans 12..",),
+    "value above range": (_set_rows("interest_rate", 1.7, slice(10, 11)), "column 'interest_rate' spans"),
+    "unknown category": (_set_rows("region", "mars", slice(0, 5)), "column 'region' has unknown categories 'mars'"),
+    "duplicate rows": (lambda df: pd.concat([df, df.iloc[:100]], ignore_index=True), "duplicate rows (at most 1.00%)"),
+    "missing target values": (
+        _replace("defaulted", lambda df: df["defaulted"].astype("float64").mask(df.index < 10)),
+        "target 'defaulted' has 10 missing values"),
+    "constant target": (_replace("defaulted", lambda df: 0), "binary target 'defaulted' is constant"),
+    "three classes in a binary target": (
+        _replace("defaulted", lambda df: np.where(df.index % 3 == 0, 2, df["defaulted"])),
+        "binary target 'defaulted' has 3 classes"),
+    "too few rows": (lambda df: df.iloc[:500], "500 rows, at least 1000 needed"),
+    "infinite values": (_set_rows("loan_amount", np.inf, slice(0, 3)), "column 'loan_amount' holds infinite values"),
+    "unparsable time column": (
+        _replace("application_date",
+                 lambda df: df["application_date"].astype(str).mask(df.index >= len(df) - 7, "last tuesday")),
+        "time column 'application_date' has 7 unparsable values"),
+    "missing times": (_set_rows("application_date", pd.NaT, slice(0, 4)),
+                      "time column 'application_date' has 4 missing values"),
+    "constant feature": (_replace("region", lambda df: "north"), "column 'region' is constant"),
+}
+
+
+def test_clean_data_passes(params, loans):
+    report = validation.validate(loans, params)
+    assert report.passed, report.summary()
+    assert report.failures == []
+    assert report.rows == len(loans)
+    assert report.summary().startswith("data validation passed")
+    names = {c.name for c in report.checks}
+    assert {"schema: required columns present", "quality: duplicate rows", "quality: target classes",
+            "quality: value ranges", "quality: allowed categories"} <= names
+
+
+def test_there_are_at_least_twelve_kinds_of_breakage():
+    assert len(BROKEN) >= 12
+
+
+@pytest.mark.parametrize(("breaker", "detail"), list(BROKEN.values()), ids=list(BROKEN))
+def test_broken_data_is_rejected_with_a_reason(params, loans, breaker, detail):
+    report = validation.validate(breaker(loans), params)
+    assert report.passed is False
+    failures = [c.detail for c in report.failures]
+    assert any(detail in d for d in failures), f"{detail!r} not in {failures}"
+    assert detail in report.summary()
+
+
+@pytest.mark.parametrize(
+    ("breaker", "column"),
+    [(BROKEN["numeric column as text"][0], "age"), (BROKEN["unknown category"][0], "region"),
+     (BROKEN["constant target"][0], "defaulted"), (BROKEN["unparsable time column"][0], "application_date")],
+)
+def test_failed_column_checks_carry_the_column(params, loans, breaker, column):
+    report = validation.validate(breaker(loans), params)
+    assert column in {c.column for c in report.failures}
+
+
+def test_extra_columns_are_only_noted_when_allowed(make_params, loans):
+    p = make_params("validation.allow_extra_columns=true")
+    report = validation.validate(loans.assign(notes="x"), p)
+    assert report.passed, report.summary()
+    assert any(c.detail == "unexpected columns: notes (ignored)" for c in report.checks)
+
+
+def test_unknown_categories_within_the_allowed_share_pass(make_params, loans):
+    loans.loc[loans.index[:5], "region"] = "mars"  # 0.17% of rows
+    assert validation.validate(loans, make_params("validation.max_unknown_category_share=0.01")).passed
+
+
+def test_nulls_within_a_column_limit_pass(params, loans):
+    loans.loc[loans.index[:150], "credit_score"] = np.nan  # 5% + the 5% already missing < 10%
+    assert loans["credit_score"].isna().mean() < 0.1
+    assert validation.validate(loans, params).passed
+
+
+def test_type_errors_stop_validation_before_value_checks(params, loans):
+    loans["age"] = loans["age"].astype(str)
+    report = validation.validate(loans, params)
+    assert not any(c.name.startswith("quality") for c in report.checks)
+
+
+def test_rare_class_is_rejected(make_params, loans):
+    loans["defaulted"] = 0
+    loans.loc[loans.index[:2], "defaulted"] = 1
+    report = validation.validate(loans, make_params("validation.min_class_share=0.01"))
+    assert report.passed is False
+    assert any("classes rarer than 1.0% of rows: 1" in c.detail for c in report.failures)
+
+
+def test_regression_target_must_vary(regression_case):
+    p, df = regression_case
+    assert validation.validate(df, p).passed
+    df["interest_rate"] = 0.1
+    report = validation.validate(df, p)
+    assert report.passed is False
+    assert any("target 'interest_rate' is constant" in c.detail for c in report.failures)
+
+
+def test_report_summary_counts_failures():
+    report = ValidationReport(10, [Check("a", True, "fine"), Check("b", False, "broken b"),
+                                   Check("c", False, "broken c")])
+    assert report.passed is False
+    assert report.summary() == "data validation failed (2 of 3 checks): broken b; broken c"
+    assert report.with_checks([Check("d", True, "ok")]).checks[-1].name == "d"
+
+
+@pytest.mark.parametrize(("share", "passed"), [(0.25, True), (0.75, False)])
+def test_distribution_check(share, passed):
+    check = validation.distribution_check({"age": 0.3, "credit_score": 0.1}, share, 0.5, "3")
+    assert check.passed is passed
+    assert "model version 3" in check.detail
+    assert "drifted: age, credit_score" in check.detail
