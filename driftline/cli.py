@@ -35,17 +35,26 @@ def _fail(message: str, code: int) -> None:
 
 
 @app.command()
-def init() -> None:
+def init(params: ParamsOpt = Path("params.yaml")) -> None:
     """Set up DVC (local remote, demo data pulled or regenerated and pushed). Idempotent."""
+    from driftline import services
     from driftline.dvc_data import DataError
     from driftline.project import init_project
 
+    settings = Settings()
     try:
-        report = init_project(Settings())
+        p = load_params(settings.root / params)
+    except ConfigError as err:
+        _fail(str(err), 2)
+    try:
+        report = init_project(settings)
     except DataError as err:
         _fail(f"init failed: {err}", 3)
     for step in report.steps:
         typer.echo(f"- {step}")
+    # Creating the tracking database once here keeps its migrations out of the first training run.
+    services.mlflow_store(settings, p).start()
+    typer.echo(f"- MLflow tracking store ready: {settings.mlflow_uri}")
 
 
 @app.command()

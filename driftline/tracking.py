@@ -102,12 +102,26 @@ class MlflowStore:
 
     def log_dataset(self, run_id: str, frame: pd.DataFrame, source: str, name: str, digest: str,
                     target: str, context: str) -> None:
-        import mlflow.data
-        from mlflow.entities import DatasetInput, InputTag
+        """Log the data as an MLflow input whose digest is the DVC md5.
 
-        dataset = mlflow.data.from_pandas(frame, source=source, name=name, digest=digest, targets=target)
+        The schema is inferred from a sample: MLflow infers it row by row, which took 10 s for
+        100,000 rows here. The profile still counts every row.
+        """
+        import json
+        import warnings
+
+        import mlflow.data
+        from mlflow.entities import Dataset, DatasetInput, InputTag
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "source can be interpreted in multiple ways"
+            sample = mlflow.data.from_pandas(frame.head(1000), source=source, name=name, digest=digest,
+                                             targets=target)._to_mlflow_entity()
+        entity = Dataset(name=sample.name, digest=digest, source_type=sample.source_type, source=sample.source,
+                         schema=sample.schema,
+                         profile=json.dumps({"num_rows": len(frame), "num_elements": int(frame.size)}))
         self.client.log_inputs(run_id, datasets=[DatasetInput(
-            dataset._to_mlflow_entity(), tags=[InputTag("mlflow.data.context", context)])])
+            entity, tags=[InputTag("mlflow.data.context", context)])])
 
     def log_model(self, run_id: str, model, input_example: pd.DataFrame, output_example) -> str:
         import mlflow

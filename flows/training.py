@@ -23,7 +23,7 @@ from driftline.errors import GatesFailed, PipelineFailure, ValidationFailed
 from driftline.tracking import CHALLENGER, CHAMPION
 from tasks.data import load_data, pull_data, validate_data
 from tasks.model import compare_with_champion, evaluate_model, split_data, train_model
-from tasks.registry import load_champion, register_model
+from tasks.registry import load_champion, log_run_inputs, register_model
 from tasks.report import artifact_key, publish_report
 
 
@@ -78,8 +78,10 @@ def training_pipeline(
         return {"status": "unchanged", "model_name": name, "version": existing.version,
                 "aliases": existing.aliases, "run_id": existing.run_id, "message": verdict}
 
+    # Reading the data and loading the champion are independent: overlap them.
+    champion_future = load_champion.submit(store)
     df = load_data(snap.path)
-    champion = load_champion(store)
+    champion = champion_future.result()
     run_id = store.start_run(f"train-{name}", tags={
         "driftline.reason": reason, "driftline.git_commit": facts["git commit"],
         "driftline.dvc_md5": snap.md5, "driftline.params_hash": p.digest(),
@@ -89,13 +91,13 @@ def training_pipeline(
     })
     facts["MLflow run"] = f"[{run_id}]({store.run_url(settings.mlflow_ui_url, run_id)})"
     try:
-        store.log(run_id, params=_flat_params(p))
-        store.log_dataset(run_id, df, str(snap.path), Path(p.data.path).stem, snap.md5, p.data.target,
-                          "training")
+        inputs_logged = log_run_inputs.submit(store, run_id, _flat_params(p), df, str(snap.path),
+                                              Path(p.data.path).stem, snap.md5, p.data.target)
         ref_version = champion.info.version if champion else None
         report, drift_html = _with_storage(validate_data, settings)(
             df, p, champion.reference if champion else None, ref_version,
             cache_key=_cache_key(key, "validate", ref_version or "-"))
+        inputs_logged.result()
         val_md = validation_markdown(report, f"Data validation: {p.data.path}")
         store.log_text(run_id, val_md, "validation/report.md")
         if drift_html:
@@ -131,7 +133,7 @@ def training_pipeline(
                               "the model in production is untouched.")
 
         alias = CHALLENGER if champion else CHAMPION
-        x_train = frames.features(parts.train, p.data)
+        example = frames.features(parts.train.head(5), p.data)
         reference = parts.train.sample(min(len(parts.train), p.registry.reference_rows),
                                        random_state=p.training.seed)
         reference = reference[[c for c in p.data.columns if c in reference.columns]].copy()
@@ -139,7 +141,7 @@ def training_pipeline(
         reference["prediction"] = model.predict_proba(ref_x)[:, -1] if p.data.task == "binary" \
             else model.predict(ref_x)
         version = register_model(
-            store, run_id, model, x_train.head(5), model.predict(x_train.head(5)), reference,
+            store, run_id, model, example, model.predict(example), reference,
             tags={k: v for k, v in _version_tags(facts, snap.md5, key, reason).items()}, alias=alias,
             description=f"{reason}: " + ", ".join(f"{k}={v:.4f}" for k, v in ev.metrics.items()))
         verdict = (f"registered {name} version {version.version} as @{alias}"

@@ -32,3 +32,11 @@ def register_model(store: MlflowStore, run_id: str, model, input_example: pd.Dat
     store.log_frame(run_id, reference, "reference/reference.parquet")
     uri = store.log_model(run_id, model, input_example, output_example)
     return store.register(uri, run_id, tags, alias, description)
+
+
+@task(name="log-run-inputs", retries=2, retry_delay_seconds=2, cache_policy=NONE)
+def log_run_inputs(store: MlflowStore, run_id: str, params: dict[str, str], df: pd.DataFrame, source: str,
+                   name: str, digest: str, target: str) -> None:
+    """Params and the dataset input (digest = DVC md5); runs beside validation."""
+    store.log(run_id, params=params)
+    store.log_dataset(run_id, df, source, name, digest, target, "training")

@@ -1,0 +1,123 @@
+"""Pipeline benchmark: the whole Prefect+MLflow+DVC training pipeline against a bare script.
+
+    make bench            # or: uv run python -m benchmarks.pipeline --rows 1000000
+
+Builds a real git+DVC project with N rows of demo data, starts a real Prefect server, then
+runs, each in a fresh process: bare, pipeline (first champion), cached rerun, pipeline with a
+champion (Evidently check + bootstrap comparison + challenger registration), bare again.
+Prints ratios against the named baselines, measured in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _git(root: Path, *args: str) -> None:
+    subprocess.run(["git", *args], cwd=root, check=True, capture_output=True)
+
+
+def build_project(root: Path, rows: int) -> None:
+    from driftline import dvc_data, services
+    from driftline.config import Settings, load_params
+    from driftline.project import write_demo_data
+
+    root.mkdir(parents=True)
+    _git(root, "init", "-q")
+    shutil.copy(REPO / "params.yaml", root / "params.yaml")
+    dvc_data.init(root)
+    dvc_data.set_local_remote(root, root.parent / "remote")
+    write_demo_data(root / "data" / "loans.parquet", rows=rows)
+    dvc_data.push(root, dvc_data.add(root, "data"))
+    # What `driftline init` does: the tracking store exists before the first run.
+    services.mlflow_store(Settings(project_dir=root), load_params(root / "params.yaml")).start()
+    _git(root, "add", "-A")
+    _git(root, "-c", "user.name=bench", "-c", "user.email=bench@localhost", "commit", "-qm", "bench")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_prefect(home: Path, env: dict) -> tuple[subprocess.Popen, str]:
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}/api"
+    proc = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
+                             "--port", str(port)], env={**env, "PREFECT_HOME": str(home)},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 180
+    while time.time() < deadline:
+        try:
+            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                return proc, url
+        except httpx.HTTPError:
+            pass
+        time.sleep(1)
+    proc.kill()
+    raise RuntimeError("the Prefect server did not start within 180 s")
+
+
+def run_phase(phase: str, root: Path, env: dict) -> dict:
+    done = subprocess.run([sys.executable, "-m", "benchmarks.phase", phase, str(root)], cwd=REPO, env=env,
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"phase {phase} failed:\n{done.stderr[-4000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="driftline-bench-"))
+    env = {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_LOGGING_LEVEL": "WARNING",
+           "DVC_SITE_CACHE_DIR": str(work / "dvc-site"), "PYTHONPATH": str(REPO)}
+    os.environ.update({k: env[k] for k in ("DVC_SITE_CACHE_DIR",)})
+    root = work / "project"
+    t = time.perf_counter()
+    build_project(root, args.rows)
+    print(f"project with {args.rows:,} rows built in {time.perf_counter() - t:.1f} s at {root}", flush=True)
+    server, url = start_prefect(work / "prefect-home", env)
+    env.update({"PREFECT_API_URL": url, "PREFECT_HOME": str(work / "prefect-home")})
+    try:
+        results = []
+        for phase in ("bare", "pipeline", "cached", "challenger", "bare"):
+            r = run_phase(phase, root, env)
+            results.append(r)
+            print(f"{r['phase']:<11} {r['seconds']:8.2f} s  peak RSS {r['peak_rss_mb']:7.0f} MB  {r['result']}",
+                  flush=True)
+    finally:
+        server.terminate()
+        server.wait(30)
+    bare = [r for r in results if r["phase"] == "bare"]
+    by = {r["phase"]: r for r in results if r["phase"] != "bare"}
+    bare_s = sum(r["seconds"] for r in bare) / len(bare)
+    bare_mb = max(r["peak_rss_mb"] for r in bare)
+    print()
+    print(f"baseline: bare script (load/split/train/evaluate, no Prefect/MLflow/DVC), mean of 2 runs: {bare_s:.2f} s")
+    print(f"pipeline, first champion / bare      = {by['pipeline']['seconds'] / bare_s:.3f}  (goal <= 1.15)")
+    print(f"pipeline, vs a champion / bare       = {by['challenger']['seconds'] / bare_s:.3f}")
+    print(f"cached rerun / pipeline first run    = {by['cached']['seconds'] / by['pipeline']['seconds']:.3f}"
+          "  (goal <= 0.05)")
+    print(f"peak RSS pipeline / bare             = {by['pipeline']['peak_rss_mb'] / bare_mb:.2f}"
+          f"  ({by['pipeline']['peak_rss_mb']:.0f} MB vs {bare_mb:.0f} MB)")
+    shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
