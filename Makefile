@@ -30,7 +30,8 @@ lint: install
 ui: install
 	@echo "Prefect UI: http://127.0.0.1:4200   MLflow UI: http://127.0.0.1:5000   (Ctrl-C stops both)"
 	@trap 'kill 0' EXIT; \
-	$(RUN) mlflow ui --backend-store-uri sqlite:///$(CURDIR)/.driftline/mlflow.db --host 127.0.0.1 --port 5000 & \
+	$(RUN) mlflow ui --backend-store-uri "$${DRIFTLINE_TRACKING_URI:-sqlite:///$(CURDIR)/.driftline/mlflow.db}" \
+		--host 127.0.0.1 --port 5000 & \
 	$(RUN) prefect server start --host 127.0.0.1 --port 4200
 
 bench: install

@@ -64,7 +64,7 @@ def train(
     reason: Annotated[str, typer.Option(help="Why this run happens (tagged in MLflow).")] = "manual",
 ) -> None:
     """Run the training pipeline. Exit 0 when a model is registered (or unchanged), 1 when data
-    validation or a gate fails, 2 on a bad config, 3 when the data cannot be pulled."""
+    validation or a gate fails, 2 on a bad config, 3 when the data cannot be pulled, 4 otherwise."""
     settings = Settings()
     rel = params
     try:
@@ -81,10 +81,26 @@ def train(
                                    project_dir=str(settings.root))
     except PipelineFailure as err:
         _fail(f"training stopped at {err.stage}: {err.paragraph}", 1)
-    except DataError as err:
-        _fail(f"training stopped: {err}", 3)
+    except (DataError, ConfigError) as err:
+        _fail(f"training stopped: {err}", 3 if isinstance(err, DataError) else 2)
+    except Exception as err:  # noqa: BLE001 - anything else: say what, not a traceback
+        _fail(f"training failed unexpectedly: {type(err).__name__}: {err} "
+              "(the Prefect flow run log has the traceback)", 4)
+    if result.get("gates"):
+        typer.echo(_gate_lines(result["gates"]))
     typer.secho(result["message"], fg=typer.colors.GREEN)
     _print_where(settings)
+
+
+def _gate_lines(gates: list[dict]) -> str:
+    width = max(len(g["name"]) for g in gates)
+    from driftline.core.gates import fmt
+
+    lines = [f"{'gate':<{width}}  {'value':>8}  {'champion':>8}  {'threshold':<14} result"]
+    for g in gates:
+        lines.append(f"{g['name']:<{width}}  {fmt(g['challenger']):>8}  {fmt(g['champion']):>8}  "
+                     f"{g['threshold']:<14} {'pass' if g['passed'] else 'FAIL'}")
+    return "\n".join(lines)
 
 
 def _print_where(settings: Settings) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Task = Literal["binary", "multiclass", "regression"]
@@ -73,6 +73,20 @@ class DataConfig(Strict):
     max_null_rate: float = Field(
         default=0.0, ge=0, le=1, description="Allowed share of missing values per feature."
     )
+    positive_class: str | int | None = Field(
+        default=None,
+        description="Binary tasks: the class whose probability is the score and that precision, "
+        "recall, f1, selection rate and roc_auc are about. Defaults to the second class in sorted "
+        "order (1 of 0/1). Compared as text, so 1 matches a target stored as '1'.",
+    )
+
+    @field_validator("positive_class", mode="before")
+    @classmethod
+    def _not_a_boolean(cls, value: Any) -> Any:
+        if isinstance(value, bool):
+            raise ValueError(f"YAML reads an unquoted yes/no/true/false as the boolean {value}; "
+                             "quote the class, e.g. 'yes'")
+        return value
 
     @model_validator(mode="after")
     def _check(self) -> DataConfig:
@@ -85,6 +99,8 @@ class DataConfig(Strict):
                 raise ValueError(f"column {col!r} cannot be both a feature and target/time/sensitive")
         if not self.path.endswith((".csv", ".parquet", ".pq")):
             raise ValueError(f"path must end in .csv or .parquet, got {self.path!r}")
+        if self.positive_class is not None and self.task != "binary":
+            raise ValueError(f"positive_class is only for binary tasks, not {self.task}")
         return self
 
     @property
@@ -263,8 +279,19 @@ class Params(Strict):
 
     @model_validator(mode="after")
     def _check(self) -> Params:
+        # Every problem at once, one line each, each naming its dotted key.
+        problems = [*self._check_metrics(), *self._check_estimator(), *self._check_fairness(),
+                    *self._check_behavioral()]
+        if self.split.method == "time" and not self.data.time_column:
+            problems.append("split.method: 'time' needs data.time_column")
+        if problems:
+            raise ValueError("\n".join(problems))
+        return self
+
+    def _check_metrics(self) -> list[str]:
         task = self.data.task
         allowed = metrics_for(task)
+        problems = []
         metrics = {
             "evaluation.primary_metric": [self.evaluation.primary_metric],
             "evaluation.thresholds": list(self.evaluation.thresholds),
@@ -273,38 +300,63 @@ class Params(Strict):
         for key, names in metrics.items():
             for name in names:
                 if name not in allowed:
-                    raise ValueError(f"{key}: {name!r} is not a {task} metric ({', '.join(allowed)})")
-        kind = self.training.estimator.kind
+                    problems.append(f"{key}: {name!r} is not a {task} metric ({', '.join(allowed)})")
+        # The paired bootstrap computes AUC from one score per row: binary only.
+        if task == "multiclass" and self.comparison_metric == "roc_auc":
+            others = ", ".join(m for m in allowed if m != "roc_auc")
+            what = ("'roc_auc'" if self.evaluation.comparison.metric else
+                    "not set, so it defaults to evaluation.primary_metric 'roc_auc', which")
+            problems.append(f"evaluation.comparison.metric: {what} is supported for binary tasks only "
+                            f"(the champion comparison bootstraps a binary AUC); set "
+                            f"evaluation.comparison.metric to one of {others}")
+        return problems
+
+    def _check_estimator(self) -> list[str]:
+        task, kind = self.data.task, self.training.estimator.kind
         if task == "regression" and kind == "logistic_regression":
-            raise ValueError("training.estimator.kind: logistic_regression cannot do regression; use ridge")
+            return ["training.estimator.kind: logistic_regression cannot do regression; use ridge"]
         if task != "regression" and kind == "ridge":
-            raise ValueError(f"training.estimator.kind: ridge cannot do {task}; use logistic_regression")
-        if self.split.method == "time" and not self.data.time_column:
-            raise ValueError("split.method: 'time' needs data.time_column")
-        names = set(self.data.feature_names)
+            return [f"training.estimator.kind: ridge cannot do {task}; use logistic_regression"]
+        return []
+
+    def _check_fairness(self) -> list[str]:
+        task = self.data.task
         # selection_rate is undefined beyond binary (a NaN gap would pass); regression slices are MAE.
         fair_metrics = {"binary": ("accuracy", "recall", "precision", "selection_rate"),
                         "multiclass": ("accuracy", "recall", "precision"), "regression": ("mae",)}[task]
+        problems = []
         for gate in self.evaluation.fairness:
             if gate.attribute not in self.data.sensitive_attributes:
-                raise ValueError(
-                    f"evaluation.fairness.attribute: {gate.attribute!r} is not in data.sensitive_attributes"
-                )
+                problems.append(f"evaluation.fairness.attribute: {gate.attribute!r} is not in "
+                                "data.sensitive_attributes")
             if gate.metric not in fair_metrics:
-                raise ValueError(f"evaluation.fairness.metric: {gate.metric!r} is not a {task} slice metric "
-                                 f"({', '.join(fair_metrics)})")
+                problems.append(f"evaluation.fairness.metric: {gate.metric!r} is not a {task} slice metric "
+                                f"({', '.join(fair_metrics)})")
+        return problems
+
+    def _check_behavioral(self) -> list[str]:
+        names = set(self.data.feature_names)
         numeric = {f.name for f in self.data.features if f.type == "numeric"}
+        problems = []
         for test in self.evaluation.behavioral:
+            key = f"evaluation.behavioral[{test.name}]"
             features = [test.feature] if hasattr(test, "feature") else [
-                key for case in test.cases for key in case.record
+                name for case in test.cases for name in case.record
             ]
             unknown = sorted(set(features) - names)
             if unknown:
-                raise ValueError(f"evaluation.behavioral[{test.name}]: unknown feature {', '.join(unknown)}")
+                problems.append(f"{key}: unknown feature {', '.join(unknown)}")
+                continue
             if test.kind == "directional" and test.feature not in numeric:
-                raise ValueError(f"evaluation.behavioral[{test.name}]: directional tests shift a numeric "
-                                 f"feature; {test.feature} is categorical")
-        return self
+                problems.append(f"{key}: directional tests shift a numeric feature; {test.feature} is categorical")
+            elif test.kind == "invariance":
+                problems += _value_types(f"{key}.values", test.feature, test.values, test.feature in numeric)
+            elif test.kind == "minimum_functionality":
+                for i, case in enumerate(test.cases):
+                    for name, value in case.record.items():
+                        if value is not None:  # None: the feature is missing in this case
+                            problems += _value_types(f"{key}.cases.{i}.record", name, [value], name in numeric)
+        return problems
 
     @property
     def comparison_metric(self) -> str:
@@ -314,6 +366,17 @@ class Params(Strict):
         """Stable hash of the whole parameter set (tags, cache keys)."""
         blob = json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def _value_types(key: str, feature: str, values: list, numeric: bool) -> list[str]:
+    """A number for a numeric feature, text for a categorical one (YAML reads `12` as a number)."""
+    if numeric:
+        wrong = [v for v in values if isinstance(v, str)]
+        return [f"{key}: {feature} is numeric, so its values must be numbers, not {', '.join(map(repr, wrong))}"] \
+            if wrong else []
+    wrong = [v for v in values if not isinstance(v, str)]
+    return [f"{key}: {feature} is categorical, so its values must be strings, not {', '.join(map(repr, wrong))} "
+            f"(quote them in YAML)"] if wrong else []
 
 
 # --- loading ------------------------------------------------------------------------------
@@ -328,7 +391,11 @@ def _format_errors(err: ValidationError) -> str:
                                                                 "invariance", "directional",
                                                                 "minimum_functionality"})
         msg = e["msg"].removeprefix("Value error, ")
-        lines.append(f"{loc or '(top level)'}: {msg}")
+        if not loc:
+            # Whole-config checks name their own dotted keys, one problem a line.
+            lines += msg.splitlines()
+        else:
+            lines.append(f"{loc}: {msg}")
     return "\n".join(lines)
 
 

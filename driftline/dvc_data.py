@@ -15,7 +15,15 @@ import yaml
 
 
 class DataError(RuntimeError):
-    """The dataset cannot be pulled or read; the message says what to do."""
+    """The dataset cannot be pulled or read; the message says what to do.
+
+    `transient` marks failures worth retrying (a remote that did not answer), as opposed to
+    ones that will fail the same way again (untracked data, a changed workspace).
+    """
+
+    def __init__(self, message: str, transient: bool = False):
+        super().__init__(message)
+        self.transient = transient
 
 
 @dataclass(frozen=True)
@@ -95,7 +103,8 @@ def pull(root: Path, dvc_file: Path) -> None:
         with contextlib.closing(_repo(root)) as repo:
             repo.pull(targets=[str(dvc_file)])
     except DvcException as err:
-        raise DataError(f"dvc pull {dvc_file.name} failed: {err}. Is the remote set up (`driftline init`)?") from None
+        raise DataError(f"dvc pull {dvc_file.name} failed: {err}. Is the remote set up (`driftline init`)?",
+                        transient=True) from None
 
 
 def push(root: Path, dvc_file: Path) -> int:

@@ -33,6 +33,15 @@ def write_demo_data(path: Path, rows: int = DEMO_ROWS, seed: int = DEMO_SEED,
     demo_data.generate(rows, seed, scenario).to_parquet(path, index=False)
 
 
+def _is_demo(root: Path, data_dir: str) -> bool:
+    """data.dvc still tracks exactly the one demo file (nobody brought their own data yet)."""
+    import yaml
+
+    outs = yaml.safe_load((root / f"{data_dir}.dvc").read_text())["outs"][0]
+    return outs.get("nfiles") == 1 and not any(
+        p for p in (root / data_dir).glob("*") if p.name != Path(DEMO_FILE).name)
+
+
 def init_project(settings: Settings, data_dir: str = "data") -> InitReport:
     root = settings.root
     out = InitReport()
@@ -59,14 +68,19 @@ def init_project(settings: Settings, data_dir: str = "data") -> InitReport:
             dvc_data.pull(root, dvc_file)
             out.say(f"data present: {data_dir}/ matches {dvc_file.name} (md5 {expected})")
         except dvc_data.DataError as err:
-            # The remote lacks it (a fresh clone): rebuild the seeded demo data and prove
+            # Only the embedded demo on the local default remote can be rebuilt: anywhere else a
+            # failed pull is a real problem (credentials, network) and is reported as such.
+            if remote not in (None, "local") or not _is_demo(root, data_dir):
+                raise
+            # A fresh clone: the local remote is empty. Rebuild the seeded demo data and prove
             # it is byte-identical to what data.dvc records before pushing it.
-            write_demo_data(demo_path)
             original = dvc_file.read_text()
+            write_demo_data(demo_path)
             dvc_data.add(root, data_dir)
             actual = dvc_data.tracked_md5(dvc_file)
             if actual != expected:
                 dvc_file.write_text(original)
+                demo_path.unlink(missing_ok=True)
                 raise dvc_data.DataError(
                     f"regenerated demo data has md5 {actual} but {dvc_file.name} records {expected}; "
                     "the remote does not hold the tracked data and it cannot be rebuilt here") from err

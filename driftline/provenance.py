@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import subprocess
 from pathlib import Path
 
-PACKAGE_DIR = Path(__file__).resolve().parent
+from pydantic import BaseModel
+
+SOURCE_ROOT = Path(__file__).resolve().parents[1]
+# Everything that decides what a run computes: the library, the task wrappers, the flows.
+CODE_DIRS = ("driftline", "tasks", "flows")
 
 
 def git_commit(root: Path) -> str:
@@ -25,9 +30,25 @@ def file_hash(path: Path) -> str:
 
 
 def code_hash() -> str:
-    """Hash of the library's own source: a change to training code invalidates the cache."""
+    """Hash of driftline's own source: a change to training code invalidates the cache."""
     digest = hashlib.sha256()
-    for path in sorted(PACKAGE_DIR.rglob("*.py")):
-        digest.update(str(path.relative_to(PACKAGE_DIR)).encode())
-        digest.update(path.read_bytes())
+    for folder in CODE_DIRS:
+        for path in sorted((SOURCE_ROOT / folder).rglob("*.py")):
+            digest.update(str(path.relative_to(SOURCE_ROOT)).encode())
+            digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
+
+
+def lock_hash(root: Path) -> str:
+    """The dependency set: the project's uv.lock, else the one driftline was installed from."""
+    return file_hash(root / "uv.lock") if (root / "uv.lock").exists() else file_hash(SOURCE_ROOT / "uv.lock")
+
+
+def key(*parts: str | BaseModel) -> str:
+    """A cache key from strings and config sections (hashed by their JSON form)."""
+    digest = hashlib.sha256()
+    for part in parts:
+        text = json.dumps(part.model_dump(mode="json"), sort_keys=True) if isinstance(part, BaseModel) else part
+        digest.update(text.encode())
+        digest.update(b"\0")
+    return digest.hexdigest()[:32]

@@ -2,8 +2,9 @@
 
     python -m driftline.stages validate|train|evaluate [--params params.yaml]
 
-Outputs land in `artifacts/` and `metrics.json`, declared in `dvc.yaml`. The distribution
-check against the champion needs the registry, so it runs only in the Prefect flow.
+Outputs land in `artifacts/` and `metrics.json`, declared in `dvc.yaml`. `evaluate` applies
+the absolute gates and fails when one does. The distribution check and the comparison with the
+champion need the registry, so they run only in the Prefect flow.
 """
 
 from __future__ import annotations
@@ -16,12 +17,13 @@ from pathlib import Path
 
 from driftline import dvc_data
 from driftline.config import ConfigError, load_params
-from driftline.core import evaluation, training, validation
+from driftline.core import evaluation, gates, training, validation
 from driftline.core.report import validation_markdown
 
 ARTIFACTS = Path("artifacts")
 MODEL = ARTIFACTS / "model.pkl"
 METRICS = Path("metrics.json")
+GATES = ARTIFACTS / "gates.md"
 
 
 def _data(p):
@@ -46,12 +48,21 @@ def train(p) -> int:
 
 
 def evaluate(p) -> int:
+    """Holdout metrics, then the absolute gates the flow applies (thresholds, fairness,
+    behavioural; the champion comparison needs the registry). Exits 1 if a gate fails, after
+    writing metrics.json and artifacts/gates.md."""
     parts = training.split(_data(p), p)
     model = pickle.loads(MODEL.read_bytes())
     ev = evaluation.evaluate(model, parts.train, parts.holdout, p)
     METRICS.write_text(json.dumps({f"holdout_{k}": v for k, v in ev.metrics.items()}, indent=2) + "\n")
     print(json.dumps(ev.metrics))
-    return 0
+    checks = (gates.metric_gates(p, ev.metrics, None) + gates.fairness_gates(ev.slices)
+              + gates.behavioral_gates(ev.behavioral))
+    verdict = gates.failure_paragraph(checks)
+    ARTIFACTS.mkdir(exist_ok=True)
+    GATES.write_text(f"# Gates: {p.data.path}\n\n**{verdict}**\n\n{gates.markdown_table(checks)}\n")
+    print(verdict)
+    return 0 if all(g.passed for g in checks) else 1
 
 
 def main(argv: list[str] | None = None) -> int:

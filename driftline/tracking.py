@@ -199,6 +199,10 @@ class MlflowStore:
             return None
         return pd.read_parquet(local)
 
+    def delete_version(self, version: str) -> None:
+        """Undo a registration: the version goes, and with it any alias pointing at it."""
+        self.client.delete_model_version(self.model_name, version)
+
     def register(self, model_uri: str, run_id: str, tags: dict[str, str], alias: str,
                  description: str) -> VersionInfo:
         """Create a version and point `alias` at it, or leave the registry as it was."""

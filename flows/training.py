@@ -7,7 +7,7 @@ here when there is no champion yet.
 
 from __future__ import annotations
 
-import hashlib
+import json
 from pathlib import Path
 from typing import Any
 
@@ -16,24 +16,16 @@ from prefect.runtime import flow_run
 
 from driftline import provenance, services
 from driftline.config import Params, Settings, load_params
-from driftline.core import frames
+from driftline.core import evaluation, frames
 from driftline.core import gates as G
 from driftline.core.report import training_markdown, validation_markdown
 from driftline.errors import GatesFailed, PipelineFailure, ValidationFailed
 from driftline.tracking import CHALLENGER, CHAMPION
+from tasks.caching import in_project
 from tasks.data import load_data, pull_data, validate_data
 from tasks.model import compare_with_champion, evaluate_model, split_data, train_model
 from tasks.registry import load_champion, log_run_inputs, register_model
 from tasks.report import artifact_key, publish_report
-
-
-def _cache_key(*parts: str) -> str:
-    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:32]
-
-
-def _with_storage(task, settings: Settings):
-    # Cached results live with the project's state, not in a user-wide folder.
-    return task.with_options(result_storage=settings.state / "cache")
 
 
 @flow(name="training-pipeline", log_prints=True)
@@ -60,18 +52,25 @@ def training_pipeline(
     report_key = artifact_key("training", name)
 
     snap = pull_data(root, p.data.path)
-    code = provenance.code_hash()
-    key = _cache_key(snap.md5, p.digest(), code, name)
-    facts = {
-        "model": name, "reason": reason, "data": f"{p.data.path} (DVC md5 {snap.md5})",
-        "git commit": provenance.git_commit(root), "params hash": p.digest(), "code hash": code,
-        "uv.lock hash": provenance.file_hash(root / "uv.lock"),
-        "Prefect flow run": str(flow_run.get_id() or "-"),
+    code, lock = provenance.code_hash(), provenance.lock_hash(root)
+    # Each stage is keyed on what it reads, so changing a gate threshold does not retrain.
+    train_key = provenance.key(snap.md5, p.data, p.split, p.training, code, lock)
+    eval_key = provenance.key(train_key, p.evaluation)
+    run_key = provenance.key(eval_key, p.validation, p.registry)
+    tags = {
+        "driftline.reason": reason, "driftline.git_commit": provenance.git_commit(root),
+        "driftline.dvc_md5": snap.md5, "driftline.params_hash": p.digest(), "driftline.code_hash": code,
+        "driftline.uv_lock_hash": lock, "driftline.cache_key": run_key,
+        "driftline.split": json.dumps(p.split.model_dump(mode="json"), sort_keys=True),
+        "driftline.flow_run_id": str(flow_run.get_id() or "-"),
     }
+    facts = {"model": name, "reason": reason, "data": f"{p.data.path} (DVC md5 {snap.md5})",
+             "git commit": tags["driftline.git_commit"], "params hash": p.digest(), "code hash": code,
+             "uv.lock hash": lock, "Prefect flow run": tags["driftline.flow_run_id"]}
 
-    existing = store.find_version("driftline.cache_key", key)
+    existing = store.find_version("driftline.cache_key", run_key)
     if existing is not None:
-        verdict = (f"unchanged: data, params and code match model version {existing.version} "
+        verdict = (f"unchanged: data, params, code and dependencies match model version {existing.version} "
                    f"(aliases: {', '.join('@' + a for a in existing.aliases) or 'none'}); nothing to do")
         log.info(verdict)
         publish_report(report_key, training_markdown(f"Training: {name}", verdict, [], facts), verdict)
@@ -82,21 +81,15 @@ def training_pipeline(
     champion_future = load_champion.submit(store)
     df = load_data(snap.path)
     champion = champion_future.result()
-    run_id = store.start_run(f"train-{name}", tags={
-        "driftline.reason": reason, "driftline.git_commit": facts["git commit"],
-        "driftline.dvc_md5": snap.md5, "driftline.params_hash": p.digest(),
-        "driftline.code_hash": code, "driftline.uv_lock_hash": facts["uv.lock hash"],
-        "driftline.cache_key": key, "driftline.flow_run_id": facts["Prefect flow run"],
-        "driftline.champion_version": champion.info.version if champion else "none",
-    })
+    champion_version = champion.info.version if champion else None
+    run_id = store.start_run(f"train-{name}", tags={**tags, "driftline.champion_version": champion_version or "none"})
     facts["MLflow run"] = f"[{run_id}]({store.run_url(settings.mlflow_ui_url, run_id)})"
     try:
         inputs_logged = log_run_inputs.submit(store, run_id, _flat_params(p), df, str(snap.path),
                                               Path(p.data.path).stem, snap.md5, p.data.target)
-        ref_version = champion.info.version if champion else None
-        report, drift_html = _with_storage(validate_data, settings)(
-            df, p, champion.reference if champion else None, ref_version,
-            cache_key=_cache_key(key, "validate", ref_version or "-"))
+        report, drift_html = in_project(validate_data, settings.state)(
+            df, p, champion.reference if champion else None, champion_version,
+            cache_key=provenance.key(snap.md5, p.data, p.validation, code, champion_version or "-"))
         inputs_logged.result()
         val_md = validation_markdown(report, f"Data validation: {p.data.path}")
         store.log_text(run_id, val_md, "validation/report.md")
@@ -108,27 +101,29 @@ def training_pipeline(
                                    "the model in production is untouched.")
 
         parts = split_data(df, p)
-        model = _with_storage(train_model, settings)(parts.train, p, cache_key=_cache_key(key, "train"))
-        ev = _with_storage(evaluate_model, settings)(model, parts.train, parts.holdout, p,
-                                                     cache_key=_cache_key(key, "evaluate"))
-        comparison = compare_with_champion(champion.model, ev, parts.holdout, p) if champion else None
-        champ_metrics = None
-        if comparison is not None:
-            champ_metrics = {p.comparison_metric: comparison.champion}
-        gates = (G.metric_gates(p, ev.metrics, champ_metrics) + G.fairness_gates(ev.slices)
-                 + G.behavioral_gates(ev.behavioral) + G.comparison_gate(comparison))
+        model = in_project(train_model, settings.state)(parts.train, p, cache_key=train_key)
+        ev = in_project(evaluate_model, settings.state)(model, parts.train, parts.holdout, p, cache_key=eval_key)
+        score = compare_with_champion(champion.model, ev, parts.holdout, p) if champion else None
+        note = ""
+        if champion and champion.info.tags.get("driftline.split", tags["driftline.split"]) != tags["driftline.split"]:
+            note = ("the champion was trained with other split settings, so some holdout rows may be in its "
+                    "training data; this favours the champion")
+        gates = (G.metric_gates(p, ev.metrics, score.metrics if score else None) + G.fairness_gates(ev.slices)
+                 + G.behavioral_gates(ev.behavioral)
+                 + G.comparison_gate(score.comparison if score else None,
+                                     problem=score.problem if score else None, note=note))
+        comparison = score.comparison if score else None
         store.log(run_id, metrics={**{f"holdout_{k}": v for k, v in ev.metrics.items()},
-                                   **({"champion_" + comparison.metric: comparison.champion,
-                                       "delta_ci_low": comparison.ci_low} if comparison else {}),
+                                   **{f"champion_{k}": v for k, v in (score.metrics if score else {}).items()},
+                                   **({"delta_ci_low": comparison.ci_low, "delta_ci_high": comparison.ci_high}
+                                      if comparison else {}),
                                    **{f"fairness_gap_{s.attribute}": s.gap for s in ev.slices}})
-        passed = all(g.passed for g in gates)
-        if not passed:
+        if not all(g.passed for g in gates):
             verdict = "rejected: " + G.failure_paragraph(gates)
+            md = training_markdown(f"Training: {name}", verdict, gates, facts, report)
             store.log(run_id, tags={"driftline.outcome": "rejected"})
-            store.log_text(run_id, training_markdown(f"Training: {name}", verdict, gates, facts, report),
-                           "report.md")
-            publish_report(report_key, training_markdown(f"Training: {name}", verdict, gates, facts, report),
-                           verdict)
+            store.log_text(run_id, md, "report.md")
+            publish_report(report_key, md, verdict)
             raise GatesFailed(G.failure_paragraph(gates) + ". Nothing was registered; "
                               "the model in production is untouched.")
 
@@ -137,21 +132,24 @@ def training_pipeline(
         reference = parts.train.sample(min(len(parts.train), p.registry.reference_rows),
                                        random_state=p.training.seed)
         reference = reference[[c for c in p.data.columns if c in reference.columns]].copy()
-        ref_x = frames.features(reference, p.data)
-        reference["prediction"] = model.predict_proba(ref_x)[:, -1] if p.data.task == "binary" \
-            else model.predict(ref_x)
+        reference["prediction"] = evaluation.score(model, frames.features(reference, p.data), p)
         version = register_model(
             store, run_id, model, example, model.predict(example), reference,
-            tags={k: v for k, v in _version_tags(facts, snap.md5, key, reason).items()}, alias=alias,
+            tags=tags, alias=alias,
             description=f"{reason}: " + ", ".join(f"{k}={v:.4f}" for k, v in ev.metrics.items()))
         verdict = (f"registered {name} version {version.version} as @{alias}"
                    + (" (no champion yet: first champion)" if alias == CHAMPION else
-                      f"; @champion stays on version {champion.info.version} until deployment"))
-        store.log(run_id, tags={"driftline.outcome": "registered", "driftline.version": version.version})
-        md = training_markdown(f"Training: {name}", verdict, gates, facts, report)
-        store.log_text(run_id, md, "report.md")
-        store.finish(run_id)
-        publish_report(report_key, md, verdict)
+                      f"; @champion stays on version {champion_version} until deployment"))
+        try:
+            store.log(run_id, tags={"driftline.outcome": "registered", "driftline.version": version.version})
+            md = training_markdown(f"Training: {name}", verdict, gates, facts, report)
+            store.log_text(run_id, md, "report.md")
+            store.finish(run_id)
+            publish_report(report_key, md, verdict)
+        except BaseException:
+            # All or nothing: a version whose run was not recorded must not hold an alias.
+            store.delete_version(version.version)
+            raise
         log.info(verdict)
         return {"status": "registered", "model_name": name, "version": version.version,
                 "aliases": version.aliases, "run_id": run_id, "message": verdict,
@@ -172,10 +170,3 @@ def _flat_params(p: Params) -> dict[str, str]:
                 "task": p.data.task, "target": p.data.target, "features": len(p.data.features),
                 "decision_threshold": p.evaluation.decision_threshold})
     return {k: str(v) for k, v in out.items()}
-
-
-def _version_tags(facts: dict[str, str], md5: str, key: str, reason: str) -> dict[str, str]:
-    return {"driftline.git_commit": facts["git commit"], "driftline.dvc_md5": md5,
-            "driftline.params_hash": facts["params hash"], "driftline.code_hash": facts["code hash"],
-            "driftline.uv_lock_hash": facts["uv.lock hash"], "driftline.cache_key": key,
-            "driftline.reason": reason}

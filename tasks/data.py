@@ -11,13 +11,16 @@ from prefect.cache_policies import NONE
 from driftline import drift_report, dvc_data
 from driftline.config import Params
 from driftline.core import frames, validation
+from tasks.caching import from_cache_key
 
 
-def _key(context, parameters) -> str:
-    return parameters["cache_key"]
+def _transient(task, task_run, state) -> bool:
+    error = state.result(raise_on_failure=False)
+    return isinstance(error, dvc_data.DataError) and error.transient
 
 
-@task(name="pull-data", retries=2, retry_delay_seconds=3, cache_policy=NONE, timeout_seconds=1800)
+@task(name="pull-data", retries=2, retry_delay_seconds=3, retry_condition_fn=_transient, cache_policy=NONE,
+      timeout_seconds=1800)
 def pull_data(root: Path, data_path: str) -> dvc_data.Snapshot:
     return dvc_data.snapshot(root, data_path)
 
@@ -27,7 +30,7 @@ def load_data(path: Path) -> pd.DataFrame:
     return dvc_data.read_table(path)
 
 
-@task(name="validate-data", cache_key_fn=_key, persist_result=True)
+@task(name="validate-data", cache_key_fn=from_cache_key, persist_result=True)
 def validate_data(df: pd.DataFrame, params: Params, reference: pd.DataFrame | None,
                   reference_version: str | None, cache_key: str) -> tuple[validation.ValidationReport, str]:
     """Schema and quality always; distribution against the champion's reference when there is one."""
@@ -35,12 +38,15 @@ def validate_data(df: pd.DataFrame, params: Params, reference: pd.DataFrame | No
     check = params.validation.distribution
     if not (report.passed and check.enabled and reference is not None):
         return report, ""
-    data = params.data
+    # Compare the features both know: a feature added or dropped since the champion is a
+    # config change, not drift.
+    shared = [f for f in params.data.features if f.name in reference.columns]
+    data = params.data.model_copy(update={"features": shared})
     current = frames.features(df.sample(min(len(df), check.sample_size), random_state=0), data)
     result = drift_report.data_drift(
         current, frames.features(reference, data),
-        numeric=[f.name for f in data.features if f.type == "numeric"],
-        categorical=[f.name for f in data.features if f.type == "categorical"],
+        numeric=[f.name for f in shared if f.type == "numeric"],
+        categorical=[f.name for f in shared if f.type == "categorical"],
     )
     return report.with_checks([validation.distribution_check(
         result.drifted, result.share, check.max_drift_share, reference_version or "?")]), result.html

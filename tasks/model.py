@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pandas as pd
 from prefect import task
 from prefect.cache_policies import NONE
 
 from driftline.config import Params
 from driftline.core import comparison, evaluation, frames, training
-
-
-def _key(context, parameters) -> str:
-    return parameters["cache_key"]
+from tasks.caching import from_cache_key
 
 
 @task(name="split-data", cache_policy=NONE)
@@ -19,24 +18,40 @@ def split_data(df: pd.DataFrame, params: Params) -> training.Split:
     return training.split(df, params)
 
 
-@task(name="train-model", cache_key_fn=_key, persist_result=True)
+@task(name="train-model", cache_key_fn=from_cache_key, persist_result=True)
 def train_model(train_df: pd.DataFrame, params: Params, cache_key: str):
     return training.train(train_df, params)
 
 
-@task(name="evaluate-model", cache_key_fn=_key, persist_result=True)
+@task(name="evaluate-model", cache_key_fn=from_cache_key, persist_result=True)
 def evaluate_model(model, train_df: pd.DataFrame, holdout_df: pd.DataFrame, params: Params,
                    cache_key: str) -> evaluation.Evaluation:
     return evaluation.evaluate(model, train_df, holdout_df, params)
 
 
+@dataclass(frozen=True)
+class ChampionScore:
+    """The champion on the challenger's holdout: its metrics and the paired comparison, or why
+    it could not be scored there."""
+
+    metrics: dict[str, float]
+    comparison: comparison.Comparison | None
+    problem: str | None = None
+
+
 @task(name="compare-with-champion", cache_policy=NONE)
 def compare_with_champion(champion_model, challenger: evaluation.Evaluation, holdout_df: pd.DataFrame,
-                          params: Params) -> comparison.Comparison:
+                          params: Params) -> ChampionScore:
     """Score the champion on the challenger's holdout, then bootstrap the paired difference."""
     cfg = params.evaluation.comparison
-    x = frames.features(holdout_df, params.data)
+    try:
+        # The champion's own feature list: it may predate a change to the config.
+        x = frames.model_features(holdout_df, champion_model, params.data)
+    except KeyError as err:
+        return ChampionScore({}, None, f"the champion cannot be scored on this data: {err.args[0]}")
+    y = frames.target(holdout_df, params.data)
     champion = evaluation.predict(champion_model, x, params)
-    return comparison.paired_bootstrap(
-        params.comparison_metric, frames.target(holdout_df, params.data), challenger.holdout, champion,
-        params.data.task, cfg.bootstrap_samples, cfg.confidence, cfg.margin, params.training.seed)
+    result = comparison.paired_bootstrap(
+        params.comparison_metric, y, challenger.holdout, champion, params.data.task, cfg.bootstrap_samples,
+        cfg.confidence, cfg.margin, params.training.seed)
+    return ChampionScore(evaluation.metrics(y, champion, params.data.task), result)

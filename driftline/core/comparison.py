@@ -72,8 +72,9 @@ def weighted_metric(metric: str, y: np.ndarray, pred: Predictions, task: str) ->
     if metric == "roc_auc":
         if task != "binary":
             raise ValueError("the bootstrap comparison supports roc_auc for binary tasks only")
-        return _auc(y == pred.classes[1], pred.proba[:, 1])
-    classes = pred.classes[1:] if task == "binary" else pred.classes
+        return _auc(y == pred.positive_label, pred.score)
+    # Binary precision/recall/f1 are about the positive class alone; multiclass ones are macro.
+    classes = pred.classes[[pred.positive]] if task == "binary" else pred.classes
     return _macro(y, pred.labels, classes, metric)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -12,30 +12,83 @@ from driftline.config import Directional, Invariance, MinimumFunctionality, Para
 from driftline.core import frames
 
 
+def _label_text(value) -> str:
+    """A class label as text, with integral numbers written as integers: 1, 1.0, np.int64(1) and
+    '1' all read '1', so a YAML `positive_class: 1` matches a target stored as int, float or text."""
+    number = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+    return str(int(value)) if number and float(value).is_integer() else str(value)
+
+
+def positive_index(classes, p: Params) -> int:
+    """Index in a binary model's `classes_` (sorted, as sklearn keeps them) of the positive class:
+    `data.positive_class`, or the second class when it is not set (1 of 0/1, 'yes' of no/yes)."""
+    classes = list(classes)
+    wanted = p.data.positive_class
+    if wanted is None:
+        return 1
+    matches = [i for i, c in enumerate(classes) if _label_text(c) == _label_text(wanted)]
+    if len(matches) != 1:
+        raise ValueError(f"data.positive_class: {wanted!r} is not one of the classes "
+                         f"({', '.join(_label_text(c) for c in classes)})")
+    return matches[0]
+
+
 @dataclass(frozen=True)
 class Predictions:
     labels: np.ndarray
     proba: np.ndarray | None = None  # (n, n_classes) for classifiers
     classes: np.ndarray | None = None
+    positive: int = 1  # binary: column of the positive class in proba / index in classes
+
+    @property
+    def positive_label(self):
+        return self.classes[self.positive]
 
     @property
     def score(self) -> np.ndarray:
         """One number per row: P(positive) for binary, max probability for multiclass, value for regression."""
         if self.proba is None:
             return self.labels.astype("float64")
-        return self.proba[:, 1] if self.proba.shape[1] == 2 else self.proba.max(axis=1)
+        return self.proba[:, self.positive] if self.proba.shape[1] == 2 else self.proba.max(axis=1)
 
 
 def predict(model, x: pd.DataFrame, p: Params) -> Predictions:
+    """Labels and probabilities of `model` on `x`.
+
+    A binary model decides at its own threshold (the `FixedThresholdClassifier` that `train`
+    returns carries the one it was gated with), so a champion trained with another threshold is
+    scored as it predicts in production. A bare classifier falls back to
+    `evaluation.decision_threshold`. The score and the metrics are about `data.positive_class`.
+    """
     if p.data.task == "regression":
         return Predictions(np.asarray(model.predict(x), dtype="float64"))
     proba = model.predict_proba(x)
     classes = model.classes_
-    if p.data.task == "binary":
-        labels = classes[(proba[:, 1] >= p.evaluation.decision_threshold).astype(int)]
+    if p.data.task != "binary":
+        return Predictions(classes[proba.argmax(axis=1)], proba, classes)
+    pos = positive_index(classes, p)
+    threshold = getattr(model, "threshold", None)
+    if threshold is None:
+        threshold, cut = p.evaluation.decision_threshold, pos
     else:
-        labels = classes[proba.argmax(axis=1)]
-    return Predictions(labels, proba, classes)
+        # Decide as model.predict does: the model's own positive class (sklearn's default is the
+        # second class) against its own threshold ("auto" is 0.5 on probabilities).
+        own = getattr(model, "pos_label", None)
+        cut = 1 if own is None else list(classes).index(own)
+        threshold = 0.5 if threshold == "auto" else threshold
+    labels = np.where(proba[:, cut] >= threshold, classes[cut], classes[1 - cut])
+    return Predictions(labels, proba, classes, pos)
+
+
+def score(model, x: pd.DataFrame, p: Params) -> np.ndarray:
+    """One number per row: P(positive class) for binary, the largest class probability for
+    multiclass, the prediction for regression."""
+    if p.data.task == "regression":
+        return np.asarray(model.predict(x), dtype="float64")
+    proba = model.predict_proba(x)
+    if p.data.task == "binary":
+        return proba[:, positive_index(model.classes_, p)]
+    return proba.max(axis=1)
 
 
 def metrics(y: np.ndarray, pred: Predictions, task: str) -> dict[str, float]:
@@ -46,13 +99,13 @@ def metrics(y: np.ndarray, pred: Predictions, task: str) -> dict[str, float]:
             "r2": float(skm.r2_score(y, pred.labels)),
         }
     if task == "binary":
-        pos = pred.classes[1]
+        pos = pred.positive_label
         out = {
             "accuracy": skm.accuracy_score(y, pred.labels),
             "precision": skm.precision_score(y, pred.labels, pos_label=pos, zero_division=0),
             "recall": skm.recall_score(y, pred.labels, pos_label=pos, zero_division=0),
             "f1": skm.f1_score(y, pred.labels, pos_label=pos, zero_division=0),
-            "roc_auc": skm.roc_auc_score(y == pos, pred.proba[:, 1]) if len(set(y)) == 2 else float("nan"),
+            "roc_auc": skm.roc_auc_score(y == pos, pred.score) if len(set(y)) == 2 else float("nan"),
         }
     else:
         out = {
@@ -68,10 +121,10 @@ def metrics(y: np.ndarray, pred: Predictions, task: str) -> dict[str, float]:
 
 def slice_metric(y: np.ndarray, pred: Predictions, metric: str, task: str) -> float:
     if metric == "selection_rate":
-        return float(np.mean(pred.labels == pred.classes[1])) if task == "binary" else float("nan")
+        return float(np.mean(pred.labels == pred.positive_label)) if task == "binary" else float("nan")
     if metric == "mae" or task == "regression":
         return float(np.mean(np.abs(y - pred.labels)))
-    avg = dict(pos_label=pred.classes[1]) if task == "binary" else dict(average="macro")
+    avg = dict(pos_label=pred.positive_label) if task == "binary" else dict(average="macro")
     fn = {"accuracy": skm.accuracy_score, "recall": skm.recall_score, "precision": skm.precision_score}[metric]
     if metric == "accuracy":
         return float(fn(y, pred.labels))
@@ -83,13 +136,23 @@ class SliceResult:
     attribute: str
     metric: str
     groups: dict[str, dict[str, float]]  # group -> {"n": rows, metric: value}
-    gap: float
+    gap: float  # NaN when fewer than two groups are large enough to compare
     max_gap: float
     min_group_size: int
 
     @property
+    def counted(self) -> dict[str, dict[str, float]]:
+        """The groups with at least `min_group_size` rows: the ones the gap is taken over."""
+        return {g: v for g, v in self.groups.items() if v["n"] >= self.min_group_size}
+
+    @property
+    def evaluable(self) -> bool:
+        return len(self.counted) >= 2
+
+    @property
     def passed(self) -> bool:
-        return not self.gap > self.max_gap
+        # A gate that cannot be evaluated fails: no evidence of fairness is not evidence of it.
+        return self.evaluable and self.gap <= self.max_gap
 
 
 def slices(holdout: pd.DataFrame, y: np.ndarray, pred: Predictions, p: Params) -> list[SliceResult]:
@@ -99,12 +162,12 @@ def slices(holdout: pd.DataFrame, y: np.ndarray, pred: Predictions, p: Params) -
         values = holdout[gate.attribute].astype(object).fillna("(missing)").astype(str).to_numpy()
         for group in sorted(set(values)):
             mask = values == group
-            sub = Predictions(pred.labels[mask], None if pred.proba is None else pred.proba[mask],
-                              pred.classes)
+            sub = replace(pred, labels=pred.labels[mask],
+                          proba=None if pred.proba is None else pred.proba[mask])
             groups[group] = {"n": float(mask.sum()),
                              gate.metric: slice_metric(y[mask], sub, gate.metric, p.data.task)}
         big = [g[gate.metric] for g in groups.values() if g["n"] >= gate.min_group_size]
-        gap = float(max(big) - min(big)) if len(big) >= 2 else 0.0
+        gap = float(max(big) - min(big)) if len(big) >= 2 else float("nan")
         results.append(SliceResult(gate.attribute, gate.metric, groups, gap, gate.max_gap,
                                    gate.min_group_size))
     return results

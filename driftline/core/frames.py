@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from pandas.api import types as ptypes
 
 from driftline.config import DataConfig
 
@@ -13,15 +14,32 @@ def features(df: pd.DataFrame, data: DataConfig) -> pd.DataFrame:
 
     One dtype per kind keeps training, the saved signature and serving in agreement.
     """
+    return pd.DataFrame({f.name: _coerce(df[f.name], f.type) for f in data.features}, index=df.index)
+
+
+def model_features(df: pd.DataFrame, model, data: DataConfig) -> pd.DataFrame:
+    """The columns a fitted model was trained on (`feature_names_in_`), in its order and coerced
+    as `features` does, for scoring a model whose feature list may differ from the current config
+    (the champion). A column the config knows takes its configured type; any other is numeric if
+    its dtype is, else text. Raises `KeyError` naming the columns the data lacks."""
+    names = [str(n) for n in model.feature_names_in_]
+    missing = [n for n in names if n not in df.columns]
+    if missing:
+        raise KeyError(f"model needs columns missing from the data: {', '.join(missing)}")
+    kinds = {f.name: f.type for f in data.features}
     out = {}
-    for f in data.features:
-        col = df[f.name]
-        if f.type == "numeric":
-            out[f.name] = pd.to_numeric(col, errors="raise").astype("float64")
-        else:
-            text = col.astype("string")
-            out[f.name] = text.astype(object).where(text.notna(), None)
+    for name in names:
+        col = df[name]
+        numeric = ptypes.is_numeric_dtype(col) and not ptypes.is_bool_dtype(col)
+        out[name] = _coerce(col, kinds.get(name, "numeric" if numeric else "categorical"))
     return pd.DataFrame(out, index=df.index)
+
+
+def _coerce(col: pd.Series, kind: str) -> pd.Series:
+    if kind == "numeric":
+        return pd.to_numeric(col, errors="raise").astype("float64")
+    text = col.astype("string")
+    return text.astype(object).where(text.notna(), None)
 
 
 def target(df: pd.DataFrame, data: DataConfig) -> np.ndarray:

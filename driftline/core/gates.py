@@ -20,7 +20,7 @@ class Gate:
     detail: str = ""
 
 
-def _fmt(value: float | None) -> str:
+def fmt(value: float | None) -> str:
     return "—" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.4f}"
 
 
@@ -43,8 +43,12 @@ def metric_gates(p: Params, challenger: dict[str, float], champion: dict[str, fl
 def fairness_gates(results: list[SliceResult]) -> list[Gate]:
     gates = []
     for r in results:
-        counted = {g: v for g, v in r.groups.items() if v["n"] >= r.min_group_size}
-        detail = ", ".join(f"{g}: {v[r.metric]:.3f} (n={int(v['n'])})" for g, v in counted.items())
+        if r.evaluable:
+            detail = ", ".join(f"{g}: {v[r.metric]:.3f} (n={int(v['n'])})" for g, v in r.counted.items())
+        else:
+            sizes = ", ".join(f"{g}: n={int(v['n'])}" for g, v in r.groups.items()) or "no rows"
+            detail = (f"cannot be evaluated: fewer than two groups with at least {r.min_group_size} rows "
+                      f"({sizes})")
         gates.append(Gate(f"fairness: {r.metric} gap across {r.attribute}", r.gap, None,
                           f"<= {r.max_gap}", r.passed, detail))
     return gates
@@ -60,18 +64,23 @@ def behavioral_gates(results: list[BehavioralResult]) -> list[Gate]:
     return gates
 
 
-def comparison_gate(c: Comparison | None) -> list[Gate]:
+def comparison_gate(c: Comparison | None, problem: str | None = None, note: str = "") -> list[Gate]:
+    """The champion/challenger gate. A champion that exists but cannot be scored on this
+    holdout fails the gate: nothing replaces production without a like-for-like comparison."""
+    if problem:
+        return [Gate("vs champion", None, None, "comparable holdout", False, problem)]
     if c is None:
         return [Gate("champion comparison", None, None, "no champion yet", True,
                      "no model holds @champion: a challenger passing every absolute gate becomes the first champion")]
+    detail = c.summary() + (f" (note: {note})" if note else "")
     return [Gate(f"vs champion: {c.metric} difference (CI low)", c.ci_low, None, f">= -{c.margin}",
-                 c.passed, c.summary())]
+                 c.passed, detail)]
 
 
 def markdown_table(gates: list[Gate]) -> str:
     rows = ["| gate | challenger | champion | threshold | result |", "|---|---|---|---|---|"]
     for g in gates:
-        rows.append(f"| {g.name} | {_fmt(g.challenger)} | {_fmt(g.champion)} | {g.threshold} | "
+        rows.append(f"| {g.name} | {fmt(g.challenger)} | {fmt(g.champion)} | {g.threshold} | "
                     f"{'pass' if g.passed else '**FAIL**'} |")
     return "\n".join(rows)
 
@@ -80,6 +89,6 @@ def failure_paragraph(gates: list[Gate]) -> str:
     failed = [g for g in gates if not g.passed]
     if not failed:
         return "every gate passed"
-    parts = [f"{g.name} was {_fmt(g.challenger)} (needs {g.threshold})"
+    parts = [f"{g.name} was {fmt(g.challenger)} (needs {g.threshold})"
              + (f": {g.detail}" if g.detail else "") for g in failed]
     return f"{len(failed)} of {len(gates)} gates failed: " + "; ".join(parts)

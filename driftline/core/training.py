@@ -16,11 +16,12 @@ from sklearn.ensemble import (
 )
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.model_selection import FixedThresholdClassifier
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 
 from driftline.config import Params
-from driftline.core import frames
+from driftline.core import evaluation, frames
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,9 @@ def split(df: pd.DataFrame, p: Params) -> Split:
     """
     cfg = p.split
     if cfg.method == "time":
-        order = df.sort_values(p.data.time_column, kind="stable")
+        # Sort by the parsed time, not the raw column: CSV dates such as 03/15/2024 are text.
+        when = pd.to_datetime(df[p.data.time_column], utc=True).reset_index(drop=True)
+        order = df.iloc[when.sort_values(kind="stable").index.to_numpy()]
         cut = round(len(order) * (1 - cfg.test_size))
         return Split(order.iloc[:cut], order.iloc[cut:])
     key = f"{cfg.seed:016d}"[-16:]
@@ -107,7 +110,20 @@ def build_pipeline(p: Params) -> Pipeline:
     return Pipeline([("preprocess", pre), ("model", model)])
 
 
-def train(train_df: pd.DataFrame, p: Params) -> Pipeline:
+def train(train_df: pd.DataFrame, p: Params) -> Pipeline | FixedThresholdClassifier:
+    """The fitted model. A binary one is wrapped in a `FixedThresholdClassifier`, so the decision
+    threshold it was gated with travels with it: `model.predict` in serving decides at
+    `evaluation.decision_threshold` for `data.positive_class`. Multiclass and regression models
+    are the bare Pipeline."""
+    x, y = frames.features(train_df, p.data), frames.target(train_df, p.data)
     pipeline = build_pipeline(p)
-    pipeline.fit(frames.features(train_df, p.data), frames.target(train_df, p.data))
-    return pipeline
+    if p.data.task != "binary":
+        return pipeline.fit(x, y)
+    classes = np.unique(y)
+    if len(classes) != 2:
+        raise ValueError(f"a binary task needs two classes in the training rows, found {len(classes)}")
+    pos_label = classes[evaluation.positive_index(classes, p)]
+    pos_label = pos_label.item() if isinstance(pos_label, np.generic) else pos_label  # plain int/str
+    model = FixedThresholdClassifier(pipeline, threshold=p.evaluation.decision_threshold,
+                                     response_method="predict_proba", pos_label=pos_label)
+    return model.fit(x, y)

@@ -116,12 +116,59 @@ def test_invalid_config_is_rejected_naming_its_key(path):
         (["data.task=multiclass", "evaluation.fairness.0.metric=selection_rate"], "evaluation.fairness.metric",
          "'selection_rate' is not a multiclass slice metric"),
         (["data.path=data/loans.xlsx"], "data", "path must end in .csv or .parquet"),
+        (["data.task=multiclass"], "evaluation.comparison.metric",
+         "'roc_auc' is supported for binary tasks only"),
+        (["data.task=multiclass", "evaluation.comparison.metric=null"], "evaluation.comparison.metric",
+         "defaults to evaluation.primary_metric 'roc_auc', which is supported for binary tasks only"),
+        (["evaluation.behavioral.0.values=[web, 2]"], "evaluation.behavioral",
+         "application_channel is categorical, so its values must be strings, not 2.0"),
+        (["evaluation.behavioral.0.feature=credit_score", "evaluation.behavioral.0.values=[700, '750']"],
+         "evaluation.behavioral", "credit_score is numeric, so its values must be numbers, not '750'"),
+        (["evaluation.behavioral.2.cases.0.record.credit_score='820'"], "evaluation.behavioral",
+         "credit_score is numeric, so its values must be numbers, not '820'"),
+        (["evaluation.behavioral.2.cases.1.record.region=3"], "evaluation.behavioral",
+         "region is categorical, so its values must be strings, not 3"),
+        (["data.positive_class=yes"], "data.positive_class", "quote the class"),
+        (["data.task=regression", "data.positive_class=1"], "data", "positive_class is only for binary tasks"),
         (["registry.model_name=loan default"], "registry.model_name", "should match pattern"),
     ],
 )
 def test_variant_of_params_yaml_is_rejected_naming_its_key(raw_params, overrides, key, reason):
     message = _error(*overrides, raw=raw_params)
     assert _names_key(message, key, reason), f"expected '{key}: ...{reason}...' in:\n{message}"
+
+
+def test_multiclass_may_rank_by_roc_auc_but_compare_by_another_metric(make_params):
+    p = make_params("data.task=multiclass", "evaluation.comparison.metric=f1")
+    assert (p.evaluation.primary_metric, p.comparison_metric) == ("roc_auc", "f1")
+    assert make_params("evaluation.comparison.metric=null").comparison_metric == "roc_auc"  # binary: fine
+
+
+def test_behavioral_values_of_the_right_type_load(make_params):
+    p = make_params("evaluation.behavioral.0.feature=credit_score", "evaluation.behavioral.0.values=[700, 750.5]",
+                    "evaluation.behavioral.2.cases.0.record={credit_score: 820, region: north, loan_purpose: null}")
+    assert p.evaluation.behavioral[0].values == [700.0, 750.5]
+    assert p.evaluation.behavioral[2].cases[0].record == {"credit_score": 820, "region": "north",
+                                                          "loan_purpose": None}
+
+
+def test_the_record_error_names_the_case(raw_params):
+    message = _error("evaluation.behavioral.2.cases.1.record.region=3", raw=raw_params)
+    assert "evaluation.behavioral[textbook applicants].cases.1.record: region is categorical" in message
+
+
+@pytest.mark.parametrize("value", ["1", "'1'", "'yes'", "null"])
+def test_positive_class_is_text_or_an_integer(make_params, value):
+    p = make_params(f"data.positive_class={value}")
+    assert p.data.positive_class == {"1": 1, "'1'": "1", "'yes'": "yes", "null": None}[value]
+
+
+def test_whole_config_problems_are_reported_together(raw_params):
+    message = _error("data.task=multiclass", "evaluation.fairness.0.metric=selection_rate",
+                     "evaluation.behavioral.0.values=[1]", raw=raw_params)
+    for key in ("evaluation.comparison.metric", "evaluation.fairness.metric", "evaluation.behavioral"):
+        assert _names_key(message, key, ""), f"{key} missing from:\n{message}"
+    assert "(top level)" not in message
 
 
 def test_logistic_regression_cannot_do_regression(raw_params):

@@ -112,6 +112,24 @@ def test_integer_weights_equal_repeating_rows():
         assert weighted_metric(metric, y, pred, "binary")(w.astype("float64")) == pytest.approx(expected)
 
 
+@pytest.mark.parametrize("metric", ["accuracy", "precision", "recall", "f1", "roc_auc"])
+def test_binary_weighted_metric_follows_the_positive_class(metric):
+    rng = np.random.default_rng(11)
+    y, pred = _binary(rng)
+    negative_first = dataclasses.replace(pred, positive=0)
+    w = rng.integers(0, 4, N).astype("float64")
+    fn = weighted_metric(metric, y, negative_first, "binary")
+    if metric == "roc_auc":
+        expected = skm.roc_auc_score(y == 0, pred.proba[:, 0], sample_weight=w)
+    elif metric == "accuracy":
+        expected = skm.accuracy_score(y, pred.labels, sample_weight=w)
+    else:
+        sk = {"precision": skm.precision_score, "recall": skm.recall_score, "f1": skm.f1_score}[metric]
+        expected = sk(y, pred.labels, pos_label=0, sample_weight=w)
+        assert expected != pytest.approx(sk(y, pred.labels, pos_label=1, sample_weight=w))
+    assert fn(w) == pytest.approx(expected, rel=1e-12)
+
+
 def test_roc_auc_is_binary_only():
     y, pred = _multiclass(np.random.default_rng(6))
     with pytest.raises(ValueError, match="binary tasks only"):

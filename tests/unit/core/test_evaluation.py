@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from sklearn import metrics as skm
 
-from driftline.core import evaluation, frames, training
+from driftline.core import demo_data, evaluation, frames, training
 from driftline.core.evaluation import Predictions
 
 
@@ -78,6 +78,125 @@ def test_roc_auc_is_nan_when_the_holdout_has_one_class(params):
     assert np.isnan(evaluation.metrics(np.array([1, 1]), pred, "binary")["roc_auc"])
 
 
+class ThresholdModel(ScoreModel):
+    """A ScoreModel that carries its own decision threshold, as a `FixedThresholdClassifier` does."""
+
+    def __init__(self, score, threshold, pos_label=None):
+        super().__init__(score)
+        self.threshold, self.pos_label = threshold, pos_label
+
+
+SCORES = np.array([0.1, 0.4, 0.35, 0.8, 0.2, 0.6, 0.9, 0.05])
+
+
+def test_a_model_with_its_own_threshold_is_scored_at_it(params):
+    # params.yaml says 0.3; the model was gated (and serves) at 0.5.
+    pred = evaluation.predict(ThresholdModel(lambda x: SCORES, 0.5), pd.DataFrame(index=range(8)), params)
+    np.testing.assert_array_equal(pred.labels, [0, 0, 0, 1, 0, 1, 1, 0])
+    np.testing.assert_array_equal(pred.score, SCORES)
+
+
+def test_a_model_with_its_own_positive_class_decides_for_it(params):
+    # Thresholding P(class 0) at 0.5 is what the model's predict does; the score stays P(class 1).
+    model = ThresholdModel(lambda x: SCORES, 0.5, pos_label=0)
+    pred = evaluation.predict(model, pd.DataFrame(index=range(8)), params)
+    np.testing.assert_array_equal(pred.labels, np.where(1 - SCORES >= 0.5, 0, 1))
+    np.testing.assert_array_equal(pred.score, SCORES)
+
+
+def test_a_trained_champion_keeps_its_threshold_under_new_params(make_params, loans):
+    old = make_params("training.estimator={kind: logistic_regression}", "evaluation.decision_threshold=0.6")
+    new = make_params("training.estimator={kind: logistic_regression}", "evaluation.decision_threshold=0.2")
+    s = training.split(loans, old)
+    champion = training.train(s.train, old)
+    x = _features(s.holdout, new)
+    pred = evaluation.predict(champion, x, new)
+    np.testing.assert_array_equal(pred.labels, champion.predict(x))
+    np.testing.assert_array_equal(pred.labels, (pred.score >= 0.6).astype(int))
+    assert (pred.score >= 0.2).sum() > (pred.score >= 0.6).sum()  # the new threshold would differ
+    # A bare pipeline has no threshold of its own: the params decide.
+    bare = champion.estimator_
+    assert getattr(bare, "threshold", None) is None
+    np.testing.assert_array_equal(evaluation.predict(bare, x, new).labels, (pred.score >= 0.2).astype(int))
+
+
+@pytest.mark.parametrize(
+    ("classes", "positive_class", "index"),
+    [
+        ([0, 1], None, 1),
+        (["no", "yes"], None, 1),
+        ([0, 1], 0, 0),
+        (np.array([0, 1]), 1, 1),
+        (np.array(["0", "1"]), 1, 1),        # YAML int, text labels
+        (np.array([0, 1]), "0", 0),          # YAML text, integer labels
+        (np.array([0.0, 1.0]), 1, 1),        # a float target column
+        (np.array(["bad", "good"], dtype=object), "bad", 0),
+    ],
+)
+def test_positive_index(make_params, classes, positive_class, index):
+    value = "null" if positive_class is None else repr(positive_class)
+    p = make_params(f"data.positive_class={value}")
+    assert evaluation.positive_index(classes, p) == index
+
+
+def test_positive_index_names_the_key_when_the_class_is_unknown(make_params):
+    p = make_params("data.positive_class=default")
+    with pytest.raises(ValueError, match=r"data\.positive_class: 'default' is not one of the classes \(0, 1\)"):
+        evaluation.positive_index(np.array([0, 1]), p)
+
+
+def test_metrics_are_about_the_positive_class(make_params):
+    p = make_params("data.positive_class=0")
+    y = np.array([0, 0, 1, 1, 1, 0, 1, 0])
+    pred = evaluation.predict(ScoreModel(lambda x: SCORES), pd.DataFrame(index=range(8)), p)
+    assert pred.positive == 0
+    np.testing.assert_array_equal(pred.score, 1 - SCORES)  # P(class 0)
+    m = evaluation.metrics(y, pred, "binary")
+    assert m["precision"] == pytest.approx(skm.precision_score(y, pred.labels, pos_label=0))
+    assert m["recall"] == pytest.approx(skm.recall_score(y, pred.labels, pos_label=0))
+    assert m["f1"] == pytest.approx(skm.f1_score(y, pred.labels, pos_label=0))
+    assert m["roc_auc"] == pytest.approx(skm.roc_auc_score(y == 0, 1 - SCORES))
+    assert m["recall"] != pytest.approx(skm.recall_score(y, pred.labels, pos_label=1))
+
+
+def test_slice_metrics_are_about_the_positive_class():
+    y = np.array([1, 1, 0, 0, 0])
+    labels = np.array([1, 0, 0, 0, 1])
+    proba = np.column_stack([1 - labels, labels]).astype(float)
+    for positive, expected in [(1, {"selection_rate": 2 / 5, "recall": 1 / 2, "precision": 1 / 2}),
+                               (0, {"selection_rate": 3 / 5, "recall": 2 / 3, "precision": 2 / 3})]:
+        pred = Predictions(labels, proba, np.array([0, 1]), positive)
+        for metric, value in expected.items():
+            assert evaluation.slice_metric(y, pred, metric, "binary") == pytest.approx(value), (positive, metric)
+
+
+def test_score_is_the_probability_of_the_positive_class(make_params):
+    x = pd.DataFrame(index=range(8))
+    assert np.array_equal(evaluation.score(ScoreModel(lambda x: SCORES), x, make_params()), SCORES)
+    assert np.array_equal(evaluation.score(ScoreModel(lambda x: SCORES), x, make_params("data.positive_class=0")),
+                          1 - SCORES)
+
+
+def test_score_of_multiclass_and_regression_models(multiclass_case, regression_case):
+    x = pd.DataFrame(index=range(2))
+
+    class Three:
+        classes_ = np.array(["a", "b", "c"])
+
+        def predict_proba(self, x):
+            return np.array([[0.2, 0.5, 0.3], [0.6, 0.3, 0.1]])
+
+    np.testing.assert_array_equal(evaluation.score(Three(), x, multiclass_case[0]), [0.5, 0.6])
+
+    class Value:
+        def predict(self, x):
+            return np.array([1, 2])
+
+    result = evaluation.score(Value(), x, regression_case[0])
+    assert result.dtype == np.float64
+    np.testing.assert_array_equal(result, [1.0, 2.0])
+
+
 def test_multiclass_metrics_match_sklearn(multiclass_case):
     p, _ = multiclass_case
     y = np.array(["a", "b", "c", "a", "b", "c", "a", "b"])
@@ -131,6 +250,35 @@ def test_slices_compute_per_group_values_and_the_gap(make_params):
     # The one-row group is reported but too small to count toward the gap.
     assert result.gap == pytest.approx(1 / 3)
     assert result.passed is False
+
+
+@pytest.mark.parametrize("min_group_size", [5, 100])
+def test_a_gate_with_fewer_than_two_large_groups_fails(make_params, min_group_size):
+    p = make_params("evaluation.fairness=[{attribute: gender, metric: recall, max_gap: 1, "
+                    f"min_group_size: {min_group_size}}}]")
+    (result,) = evaluation.slices(*_slice_case(), p)
+    assert result.groups["f"]["n"] == 4  # groups are still reported
+    assert result.evaluable is False
+    assert np.isnan(result.gap)
+    assert result.passed is False  # max_gap 1 would pass anything: no evidence is not a pass
+
+
+def test_one_large_group_is_not_enough(make_params):
+    p = make_params("evaluation.fairness=[{attribute: gender, metric: recall, max_gap: 1, min_group_size: 4}]")
+    (result,) = evaluation.slices(*_slice_case(), p)
+    assert list(result.counted) == ["f"]
+    assert result.passed is False
+
+
+def test_the_demo_fairness_gate_can_be_evaluated_on_the_test_data(params):
+    # The integration tests train on 6,000 rows: each counted group needs min_group_size rows in
+    # the 20% holdout, or the gate fails as not evaluable.
+    (gate,) = params.evaluation.fairness
+    for seed in (7, 11):
+        holdout = training.split(demo_data.generate(6000, seed), params).holdout
+        counts = holdout[gate.attribute].value_counts()
+        assert counts["female"] >= gate.min_group_size + 100, (seed, counts.to_dict())
+        assert counts["male"] >= gate.min_group_size + 100, (seed, counts.to_dict())
 
 
 def test_small_groups_count_when_the_minimum_allows(make_params):

@@ -112,6 +112,19 @@ def test_fairness_gate_lists_only_groups_large_enough_to_count():
     assert "nonbinary" not in gate.detail
 
 
+@pytest.mark.parametrize("gap", [float("nan"), 0.0])
+def test_fairness_gate_that_cannot_be_evaluated_fails_and_says_why(gap):
+    result = SliceResult("gender", "recall", {"female": {"n": 150.0, "recall": 0.6},
+                                              "male": {"n": 260.0, "recall": 0.75},
+                                              "nonbinary": {"n": 12.0, "recall": 0.1}},
+                         gap=gap, max_gap=0.1, min_group_size=200)
+    (gate,) = gates.fairness_gates([result])
+    assert gate.passed is False
+    assert gate.detail.startswith("cannot be evaluated: fewer than two groups with at least 200 rows")
+    assert "female: n=150" in gate.detail
+    assert "(needs <= 0.1): cannot be evaluated: fewer than two groups" in gates.failure_paragraph([gate])
+
+
 def test_behavioral_gates_show_the_limit_and_first_failures():
     results = [
         BehavioralResult("channel", "invariance", 0.01, 0.02, True, "moves 0.01"),

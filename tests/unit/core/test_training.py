@@ -12,6 +12,8 @@ from sklearn.ensemble import (
     RandomForestRegressor,
 )
 from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.model_selection import FixedThresholdClassifier
+from sklearn.pipeline import Pipeline
 
 from driftline.core import demo_data, frames, training
 
@@ -122,6 +124,31 @@ def test_regression_split(regression_case):
     assert abs(len(s.holdout) / len(df) - 0.2) < 0.03
 
 
+def test_time_split_sorts_text_dates_as_times(make_params, loans):
+    # A CSV gives dates as text; month-first text sorts 12/01/2024 after 03/15/2025.
+    shuffled = loans.sample(frac=1.0, random_state=0)
+    text = shuffled.assign(application_date=shuffled["application_date"].dt.strftime("%m/%d/%Y %H:%M:%S"))
+    s = training.split(text, make_params("split.method=time", "split.test_size=0.25"))
+    assert set(s.holdout.index) == set(loans.nlargest(750, "application_date").index)
+    assert set(s.train.index) == set(loans.nsmallest(2250, "application_date").index)
+
+
+def test_time_split_compares_instants_across_utc_offsets(make_params):
+    # 09:00+02:00 is 07:00 UTC, earlier than 08:00+00:00, though it sorts later as text.
+    df = pd.DataFrame({"application_date": ["2024-01-01T09:00:00+02:00", "2024-01-01T08:00:00+00:00"] * 2,
+                       "row": range(4)})
+    p = make_params("split.method=time", "split.test_size=0.5")
+    s = training.split(df, p)
+    assert list(s.train["row"]) == [0, 2]
+    assert list(s.holdout["row"]) == [1, 3]
+
+
+def test_time_split_keeps_the_input_order_of_equal_times(make_params, loans):
+    same = loans.assign(application_date=pd.Timestamp("2024-06-01"))
+    s = training.split(same, make_params("split.method=time", "split.test_size=0.25"))
+    assert s.holdout.index.equals(same.index[2250:])
+
+
 # --- pipelines ---------------------------------------------------------------------------------------
 
 
@@ -134,7 +161,8 @@ def test_binary_pipeline_trains_and_predicts_on_raw_features(make_params, loans,
     p = make_params(f"training.estimator={SMALL[kind]}")
     s = training.split(loans, p)
     model = training.train(s.train, p)
-    assert type(model.named_steps["model"]) is model_type
+    assert type(model) is FixedThresholdClassifier
+    assert type(model.estimator_.named_steps["model"]) is model_type
 
     x = frames.features(s.holdout, p.data)
     proba = model.predict_proba(x)
@@ -207,9 +235,63 @@ def test_training_twice_with_the_same_seed_is_bit_identical(make_params, loans, 
     p = make_params(f"training.estimator={SMALL[kind]}")
     s = training.split(loans, p)
     x = frames.features(s.holdout, p.data)
-    first = training.train(s.train, p).predict_proba(x)
-    second = training.train(s.train.copy(), p).predict_proba(x)
-    assert np.array_equal(first, second)
+    first, second = training.train(s.train, p), training.train(s.train.copy(), p)
+    assert np.array_equal(first.predict_proba(x), second.predict_proba(x))
+    assert np.array_equal(first.predict(x), second.predict(x))
+
+
+# --- the decision threshold travels with a binary model ------------------------------------------------
+
+
+def test_build_pipeline_returns_the_bare_pipeline(params):
+    assert type(training.build_pipeline(params)) is Pipeline
+
+
+@pytest.mark.parametrize("threshold", [0.3, 0.7])
+def test_binary_model_predicts_at_the_configured_threshold(make_params, loans, threshold):
+    p = make_params(f"training.estimator={SMALL['logistic_regression']}",
+                    f"evaluation.decision_threshold={threshold}")
+    s = training.split(loans, p)
+    model = training.train(s.train, p)
+    assert (model.threshold, model.pos_label, model.response_method) == (threshold, 1, "predict_proba")
+    x = frames.features(s.holdout, p.data)
+    proba = model.predict_proba(x)
+    np.testing.assert_array_equal(model.predict(x), (proba[:, 1] >= threshold).astype(int))
+    # The wrapped pipeline is the one build_pipeline makes, fitted on the same rows.
+    bare = training.build_pipeline(p).fit(frames.features(s.train, p.data), frames.target(s.train, p.data))
+    np.testing.assert_array_equal(proba, bare.predict_proba(x))
+    # Not the pipeline's own 0.5: the gated threshold decides in serving.
+    assert not np.array_equal(model.predict(x), bare.predict(x))
+    assert list(model.feature_names_in_) == p.data.feature_names
+
+
+def test_positive_class_is_the_models_pos_label(make_params, loans):
+    p = make_params(f"training.estimator={SMALL['logistic_regression']}", "data.positive_class=0")
+    s = training.split(loans, p)
+    model = training.train(s.train, p)
+    assert model.pos_label == 0
+    x = frames.features(s.holdout, p.data)
+    proba = model.predict_proba(x)
+    np.testing.assert_array_equal(model.predict(x), np.where(proba[:, 0] >= 0.3, 0, 1))
+
+
+def test_positive_class_given_as_text_matches_text_labels(make_params, loans):
+    loans["defaulted"] = np.where(loans["defaulted"] == 1, "yes", "no").astype(object)
+    p = make_params(f"training.estimator={SMALL['logistic_regression']}", "data.positive_class='no'")
+    model = training.train(training.split(loans, p).train, p)
+    assert model.pos_label == "no"
+    assert type(model.pos_label) is str
+
+
+def test_positive_class_not_in_the_data_is_a_clear_error(make_params, loans):
+    p = make_params(f"training.estimator={SMALL['logistic_regression']}", "data.positive_class='yes'")
+    with pytest.raises(ValueError, match=r"data\.positive_class: 'yes' is not one of the classes \(0, 1\)"):
+        training.train(training.split(loans, p).train, p)
+
+
+def test_multiclass_and_regression_models_are_bare_pipelines(multiclass_case, regression_case):
+    for p, df in (multiclass_case, regression_case):
+        assert type(training.train(df.head(1000), p)) is Pipeline
 
 
 def test_the_seed_reaches_the_estimator(make_params, loans):
