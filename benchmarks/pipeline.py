@@ -26,12 +26,13 @@ import httpx
 
 REPO = Path(__file__).resolve().parents[1]
 # Bare and pipeline alternate so that drift in machine speed hits both. The second pipeline
-# run registers under another model name, so it is a first run too (no cache, no champion).
+# run registers under another model name and changes a parameter HGB ignores (n_jobs), so it
+# is a first run too: no champion, and no task-cache hit for training or evaluation.
 PHASES = [
     ("bare", []),
     ("pipeline", []),
     ("bare", []),
-    ("pipeline", ["registry.model_name=loan-default-b"]),
+    ("pipeline", ["registry.model_name=loan-default-b", "training.n_jobs=2"]),
     ("cached", []),
     ("challenger", ["training.seed=1"]),
     ("bare", []),

@@ -16,7 +16,7 @@ from prefect.runtime import flow_run
 
 from driftline import provenance, services
 from driftline.config import Params, Settings, load_params
-from driftline.core import evaluation, frames
+from driftline.core import evaluation, frames, training
 from driftline.core import gates as G
 from driftline.core.report import training_markdown, validation_markdown
 from driftline.errors import GatesFailed, PipelineFailure, ValidationFailed
@@ -61,7 +61,6 @@ def training_pipeline(
         "driftline.reason": reason, "driftline.git_commit": provenance.git_commit(root),
         "driftline.dvc_md5": snap.md5, "driftline.params_hash": p.digest(), "driftline.code_hash": code,
         "driftline.uv_lock_hash": lock, "driftline.cache_key": run_key,
-        "driftline.split": json.dumps(p.split.model_dump(mode="json"), sort_keys=True),
         "driftline.flow_run_id": str(flow_run.get_id() or "-"),
     }
     facts = {"model": name, "reason": reason, "data": f"{p.data.path} (DVC md5 {snap.md5})",
@@ -101,17 +100,18 @@ def training_pipeline(
                                    "the model in production is untouched.")
 
         parts = split_data(df, p)
+        tags["driftline.split"] = json.dumps(training.split_spec(p, parts), sort_keys=True)
+        store.log(run_id, tags={"driftline.split": tags["driftline.split"]})
         model = in_project(train_model, settings.state)(parts.train, p, cache_key=train_key)
         ev = in_project(evaluate_model, settings.state)(model, parts.train, parts.holdout, p, cache_key=eval_key)
-        score = compare_with_champion(champion.model, ev, parts.holdout, p) if champion else None
-        note = ""
-        if champion and champion.info.tags.get("driftline.split", tags["driftline.split"]) != tags["driftline.split"]:
-            note = ("the champion was trained with other split settings, so some holdout rows may be in its "
-                    "training data; this favours the champion")
+        score = None
+        if champion:
+            champion_split = json.loads(champion.info.tags.get("driftline.split", "{}"))
+            score = compare_with_champion(champion.model, champion_split, ev, parts.holdout, p)
         gates = (G.metric_gates(p, ev.metrics, score.metrics if score else None) + G.fairness_gates(ev.slices)
                  + G.behavioral_gates(ev.behavioral)
                  + G.comparison_gate(score.comparison if score else None,
-                                     problem=score.problem if score else None, note=note))
+                                     problem=score.problem if score else None, note=score.note if score else ""))
         comparison = score.comparison if score else None
         store.log(run_id, metrics={**{f"holdout_{k}": v for k, v in ev.metrics.items()},
                                    **{f"champion_{k}": v for k, v in (score.metrics if score else {}).items()},
@@ -129,10 +129,7 @@ def training_pipeline(
 
         alias = CHALLENGER if champion else CHAMPION
         example = frames.features(parts.train.head(5), p.data)
-        reference = parts.train.sample(min(len(parts.train), p.registry.reference_rows),
-                                       random_state=p.training.seed)
-        reference = reference[[c for c in p.data.columns if c in reference.columns]].copy()
-        reference["prediction"] = evaluation.score(model, frames.features(reference, p.data), p)
+        reference = evaluation.reference_sample(parts.train, model, p)
         version = register_model(
             store, run_id, model, example, model.predict(example), reference,
             tags=tags, alias=alias,

@@ -37,21 +37,36 @@ class ChampionScore:
     metrics: dict[str, float]
     comparison: comparison.Comparison | None
     problem: str | None = None
+    note: str = ""
+
+
+# Below this many rows a bootstrap interval says little; refuse rather than guess.
+MIN_COMPARISON_ROWS = 200
 
 
 @task(name="compare-with-champion", cache_policy=NONE)
-def compare_with_champion(champion_model, challenger: evaluation.Evaluation, holdout_df: pd.DataFrame,
-                          params: Params) -> ChampionScore:
-    """Score the champion on the challenger's holdout, then bootstrap the paired difference."""
+def compare_with_champion(champion_model, champion_split: dict | None, challenger: evaluation.Evaluation,
+                          holdout_df: pd.DataFrame, params: Params) -> ChampionScore:
+    """Score the champion on the challenger's holdout rows that it never trained on, then
+    bootstrap the paired difference."""
     cfg = params.evaluation.comparison
     try:
         # The champion's own feature list: it may predate a change to the config.
         x = frames.model_features(holdout_df, champion_model, params.data)
     except KeyError as err:
         return ChampionScore({}, None, f"the champion cannot be scored on this data: {err.args[0]}")
-    y = frames.target(holdout_df, params.data)
-    champion = evaluation.predict(champion_model, x, params)
+    unseen = training.unseen_by(holdout_df, champion_split or {})
+    if unseen is None:
+        return ChampionScore({}, None, "cannot tell which holdout rows the champion trained on "
+                             "(its split settings are unknown or its split columns are gone)")
+    if unseen.sum() < MIN_COMPARISON_ROWS:
+        return ChampionScore({}, None, f"only {int(unseen.sum())} holdout rows are unseen by the champion "
+                             f"(its split settings differ); at least {MIN_COMPARISON_ROWS} are needed")
+    y = frames.target(holdout_df, params.data)[unseen]
+    champion = evaluation.predict(champion_model, x[unseen], params)
     result = comparison.paired_bootstrap(
-        params.comparison_metric, y, challenger.holdout, champion, params.data.task, cfg.bootstrap_samples,
-        cfg.confidence, cfg.margin, params.training.seed)
-    return ChampionScore(evaluation.metrics(y, champion, params.data.task), result)
+        params.comparison_metric, y, challenger.holdout.subset(unseen), champion, params.data.task,
+        cfg.bootstrap_samples, cfg.confidence, cfg.margin, params.training.seed)
+    note = "" if unseen.all() else (f"compared on the {int(unseen.sum())} of {len(unseen)} holdout rows the "
+                                    "champion never trained on (its split settings differ)")
+    return ChampionScore(evaluation.metrics(y, champion, params.data.task), result, note=note)

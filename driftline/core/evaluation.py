@@ -44,6 +44,9 @@ class Predictions:
     def positive_label(self):
         return self.classes[self.positive]
 
+    def subset(self, mask: np.ndarray) -> Predictions:
+        return replace(self, labels=self.labels[mask], proba=None if self.proba is None else self.proba[mask])
+
     @property
     def score(self) -> np.ndarray:
         """One number per row: P(positive) for binary, max probability for multiclass, value for regression."""
@@ -269,3 +272,13 @@ def evaluate(model, train_df: pd.DataFrame, holdout_df: pd.DataFrame, p: Params)
         behavioral=behavioral(model, x, typical, p),
         holdout=pred,
     )
+
+
+def reference_sample(train_df: pd.DataFrame, model, p: Params) -> pd.DataFrame:
+    """What the model was trained on, kept with it: a seeded sample of the training rows (the
+    configured columns) and the model's score on them. Validation compares new training data
+    with it; the drift monitor compares live traffic with it."""
+    sample = train_df.sample(min(len(train_df), p.registry.reference_rows), random_state=p.training.seed)
+    sample = sample[[c for c in p.data.columns if c in sample.columns]].copy()
+    sample["prediction"] = score(model, frames.features(sample, p.data), p)
+    return sample

@@ -44,18 +44,46 @@ def split(df: pd.DataFrame, p: Params) -> Split:
         order = df.iloc[when.sort_values(kind="stable").index.to_numpy()]
         cut = round(len(order) * (1 - cfg.test_size))
         return Split(order.iloc[:cut], order.iloc[cut:])
-    key = f"{cfg.seed:016d}"[-16:]
-    buckets = pd.util.hash_pandas_object(_hashable(df, p), index=False, hash_key=key).to_numpy() % 10_000
-    holdout = buckets < round(cfg.test_size * 10_000)
+    holdout = hash_holdout(df, p.data.columns, cfg.seed, cfg.test_size)
     return Split(df[~holdout], df[holdout])
 
 
-def _hashable(df: pd.DataFrame, p: Params) -> pd.DataFrame:
-    """The configured columns in config order, one dtype per kind, so that a row hashes the same
+def hash_holdout(df: pd.DataFrame, columns: list[str], seed: int, test_size: float) -> np.ndarray:
+    """True for the rows whose hash puts them in the holdout."""
+    key = f"{seed:016d}"[-16:]
+    buckets = pd.util.hash_pandas_object(_hashable(df, columns), index=False, hash_key=key).to_numpy() % 10_000
+    return buckets < round(test_size * 10_000)
+
+
+def split_spec(p: Params, parts: Split) -> dict:
+    """What decided each row's side, saved with the model so that a later challenger can tell
+    which of its holdout rows this model never trained on."""
+    spec = {"method": p.split.method, "test_size": p.split.test_size, "seed": p.split.seed}
+    if p.split.method == "time":
+        spec["time_column"] = p.data.time_column
+        spec["train_until"] = pd.to_datetime(parts.train[p.data.time_column], utc=True).max().isoformat()
+    else:
+        spec["columns"] = list(p.data.columns)
+    return spec
+
+
+def unseen_by(df: pd.DataFrame, spec: dict) -> np.ndarray | None:
+    """Rows of `df` that a model split by `spec` did not train on, or None when that cannot be
+    told (the columns it hashed are gone, or the spec is unknown)."""
+    if spec.get("method") == "time" and spec.get("time_column") in df.columns and spec.get("train_until"):
+        when = pd.to_datetime(df[spec["time_column"]], utc=True)
+        return (when > pd.Timestamp(spec["train_until"])).to_numpy()
+    if spec.get("method") == "hash" and spec.get("columns") and set(spec["columns"]) <= set(df.columns):
+        return hash_holdout(df, spec["columns"], spec["seed"], spec["test_size"])
+    return None
+
+
+def _hashable(df: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """The given columns in that order, one dtype per kind, so that a row hashes the same
     when a new data version reorders columns, adds one, or stores it differently (an int column
     turns float when one value goes missing; CSV gives object where Parquet gives string)."""
     out = {}
-    for name in p.data.columns:
+    for name in columns:
         col = df[name]
         if ptypes.is_datetime64_any_dtype(col):
             col = col.dt.as_unit("ns")

@@ -125,3 +125,46 @@ def test_same_data_params_and_code_give_bit_identical_models(tmp_path):
     pa = a.store().load_model(a.store().version_by_alias(CHAMPION)).predict_proba(x)
     pb = b.store().load_model(b.store().version_by_alias(CHAMPION)).predict_proba(x)
     assert np.array_equal(pa, pb)
+
+
+def test_the_registered_model_decides_at_the_gated_threshold(project):
+    project.train()
+    store = project.store()
+    model = store.load_model(store.version_by_alias(CHAMPION))
+    p = load_params(project.root / "params.yaml")
+    assert model.threshold == p.evaluation.decision_threshold == 0.3
+    x = frames.features(demo_data.generate(500, 3), p.data)
+    assert np.array_equal(model.predict(x), (model.predict_proba(x)[:, 1] >= 0.3).astype(int))
+
+
+def _params_without(project, feature: str, name: str) -> str:
+    import yaml
+
+    raw = yaml.safe_load((project.root / "params.yaml").read_text())
+    raw["data"]["features"] = [f for f in raw["data"]["features"] if f["name"] != feature]
+    raw["evaluation"]["behavioral"] = [t for t in raw["evaluation"]["behavioral"] if t.get("feature") != feature]
+    raw["validation"]["allow_extra_columns"] = True
+    (project.root / name).write_text(yaml.safe_dump(raw))
+    return name
+
+
+def test_a_feature_dropped_from_the_config_is_compared_on_the_champions_own_features(project):
+    project.train()
+    params = _params_without(project, "application_channel", "fewer.yaml")
+    result = project.train(params=params)
+    assert result["status"] == "registered" and result["version"] == "2"
+    gate = next(g for g in result["gates"] if g["name"].startswith("vs champion"))
+    assert gate["passed"] and "holdout rows the champion never trained on" in gate["detail"]
+    assert project.store().version_by_alias(CHALLENGER).version == "2"
+
+
+def test_a_champion_that_cannot_be_scored_on_the_new_data_blocks_replacement(project):
+    project.train()
+    params = _params_without(project, "application_channel", "fewer.yaml")
+    project.write_data(demo_data.generate(6000, 7).drop(columns=["application_channel"]))
+    with pytest.raises(GatesFailed) as failed:
+        project.train(params=params)
+    assert "cannot be scored on this data" in failed.value.paragraph
+    assert "application_channel" in failed.value.paragraph
+    store = project.store()
+    assert store.version_by_alias(CHAMPION).version == "1" and store.version_by_alias(CHALLENGER) is None

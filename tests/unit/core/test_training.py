@@ -301,3 +301,25 @@ def test_the_seed_reaches_the_estimator(make_params, loans):
     b = training.train(s.train, make_params(f"training.estimator={SMALL['random_forest']}",
                                             "training.seed=5")).predict_proba(x)
     assert not np.array_equal(a, b)
+
+
+def test_unseen_by_marks_exactly_the_rows_a_hash_split_model_held_out(params):
+    df = demo_data.generate(4000, 5)
+    parts = training.split(df, params)
+    spec = training.split_spec(params, parts)
+    mask = training.unseen_by(df, spec)
+    assert set(df.index[mask]) == set(parts.holdout.index)
+    # A model whose split hashed a column that is gone cannot be checked.
+    assert training.unseen_by(df.drop(columns=["region"]), spec) is None
+    assert training.unseen_by(df, {}) is None
+
+
+def test_unseen_by_for_a_time_split_is_everything_after_its_training_data(params):
+    from driftline.config import apply_overrides, parse_params
+
+    raw = params.model_dump(mode="json")
+    p = parse_params(apply_overrides(raw, ["split.method=time"]))
+    df = demo_data.generate(3000, 5)
+    parts = training.split(df, p)
+    spec = training.split_spec(p, parts)
+    assert set(df.index[training.unseen_by(df, spec)]) == set(parts.holdout.index)
