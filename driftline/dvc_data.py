@@ -33,9 +33,21 @@ class Snapshot:
     dvc_file: str
 
 
+def _quiet() -> None:
+    """driftline reports what happened itself; DVC's hints ("git add data.dvc") and warnings
+    about what a fresh remote lacks would only confuse. Failures still raise."""
+    import logging
+
+    from dvc.ui import ui
+
+    ui.disable()
+    logging.getLogger("dvc").setLevel(logging.ERROR)
+
+
 def _repo(root: Path):
     from dvc.repo import Repo
 
+    _quiet()
     return Repo(str(root))
 
 
@@ -68,7 +80,8 @@ def init(root: Path) -> None:
 
     if not (root / ".git").exists():
         raise DataError(f"{root} is not a git repository: run `git init` first")
-    Repo.init(str(root))
+    _quiet()
+    Repo.init(str(root)).close()
 
 
 def default_remote(root: Path) -> str | None:
