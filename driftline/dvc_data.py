@@ -38,9 +38,6 @@ def _quiet() -> None:
     about what a fresh remote lacks would only confuse. Failures still raise."""
     import logging
 
-    from dvc.ui import ui
-
-    ui.disable()
     logging.getLogger("dvc").setLevel(logging.ERROR)
 
 
