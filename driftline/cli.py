@@ -145,6 +145,23 @@ def status(
 
 
 @app.command()
+def serve(params: ParamsOpt = Path("params.yaml")) -> None:
+    """Serve @champion (and @challenger during a rollout) over HTTP. Settings: DRIFTLINE_SERVE_*."""
+    from driftline.config import ServeSettings
+    from driftline.serving.server import run
+
+    settings = Settings()
+    try:
+        p = load_params(settings.root / params)
+    except ConfigError as err:
+        _fail(str(err), 2)
+    cfg = ServeSettings()
+    typer.echo(f"serving {p.registry.model_name} on http://{cfg.host}:{cfg.port} "
+               f"(POST /predict, /feedback; GET /health, /ready, /models, /metrics)")
+    run(settings, p, cfg)
+
+
+@app.command()
 def config(
     schema: Annotated[bool, typer.Option("--schema", help="Print the JSON schema of params.yaml.")] = False,
     params: ParamsOpt = Path("params.yaml"),

@@ -482,3 +482,19 @@ class Settings(BaseSettings):
     @property
     def remote_dir(self) -> Path:
         return (self.dvc_remote_dir or self.state / "dvc-remote").resolve()
+
+
+class ServeSettings(BaseSettings):
+    """The model server. Every field reads `DRIFTLINE_SERVE_<NAME>` from the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="DRIFTLINE_SERVE_", frozen=True, extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    poll_seconds: float = Field(default=3.0, gt=0, description="How often the registry is read.")
+    max_batch: int = Field(default=64, ge=1, description="Rows per batched predict call.")
+    max_wait_ms: float = Field(default=5.0, ge=0, description="How long a request waits for company.")
+    max_body_bytes: int = Field(default=1_000_000, ge=1024)
+    token: str | None = Field(default=None, description="Bearer token for /predict and /feedback.")
+    log_dir: Path | None = Field(default=None, description="Prediction log; defaults to state_dir/predictions")
+    model_threads: int = Field(default=1, ge=1, description="OpenMP threads per worker for the model.")

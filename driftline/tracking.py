@@ -171,6 +171,15 @@ class MlflowStore:
         except MlflowException:
             return None
 
+    def model_tags(self) -> dict[str, str]:
+        """Registered-model tags: where the rollout settings live."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            return dict(self.client.get_registered_model(self.model_name).tags or {})
+        except MlflowException:
+            return {}
+
     def versions(self) -> list[VersionInfo]:
         found = self.client.search_model_versions(f"name = '{self.model_name}'")
         by_version: dict[str, list[str]] = {}

@@ -1,0 +1,1 @@
+"""The model server: FastAPI + uvicorn, reading `@champion` / `@challenger` from the registry."""

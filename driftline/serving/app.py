@@ -1,0 +1,246 @@
+"""The HTTP API of the model server."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import time
+import uuid
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import numpy as np
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+
+from driftline.config import ServeSettings
+from driftline.serving.batching import MicroBatcher
+from driftline.serving.loader import Loaded, Watcher
+from driftline.serving.predlog import PartitionedLog, now
+from driftline.tracking import MlflowStore
+
+
+class BadInput(ValueError):
+    pass
+
+
+def parse_records(body: object) -> list[dict]:
+    """One record, a list of records, MLflow's `dataframe_records` or `dataframe_split`."""
+    if isinstance(body, dict) and "dataframe_split" in body:
+        split = body["dataframe_split"]
+        if not isinstance(split, dict) or not isinstance(split.get("columns"), list) \
+                or not isinstance(split.get("data"), list):
+            raise BadInput("dataframe_split needs 'columns' (a list) and 'data' (a list of rows)")
+        rows = []
+        for i, row in enumerate(split["data"]):
+            if not isinstance(row, list) or len(row) != len(split["columns"]):
+                raise BadInput(f"dataframe_split.data[{i}] must be a list of {len(split['columns'])} values")
+            rows.append(dict(zip(split["columns"], row, strict=True)))
+        return rows
+    if isinstance(body, dict) and "dataframe_records" in body:
+        body = body["dataframe_records"]
+    if isinstance(body, dict):
+        return [body]
+    if isinstance(body, list) and body and all(isinstance(r, dict) for r in body):
+        return body
+    raise BadInput("expected a JSON object (one record), a non-empty list of records, "
+                   "or {'dataframe_split': {...}}")
+
+
+def check_records(records: list[dict], columns: dict[str, str]) -> None:
+    for i, record in enumerate(records):
+        for name, kind in columns.items():
+            if name not in record:
+                raise BadInput(f"record {i}: missing field {name!r}")
+            value = record[name]
+            if value is None:
+                continue
+            if kind == "double" and (isinstance(value, bool) or not isinstance(value, int | float)):
+                raise BadInput(f"record {i}: field {name!r} must be a number, got {value!r}")
+            if kind == "string" and not isinstance(value, str):
+                raise BadInput(f"record {i}: field {name!r} must be a string, got {value!r}")
+
+
+def canary_share(request_id: str) -> float:
+    """A request id's place in [0, 1): the same on every replica, so they agree on the split."""
+    return int.from_bytes(hashlib.sha256(request_id.encode()).digest()[:8], "big") / 2**64
+
+
+def _predict(loaded: Loaded, frame) -> dict:
+    if loaded.classification:
+        proba = loaded.model.predict_proba(frame)
+        return {"labels": loaded.model.predict(frame) if not hasattr(loaded.model, "threshold")
+                else loaded.model.classes_[_labels_at_threshold(loaded.model, proba)], "proba": proba}
+    return {"labels": np.asarray(loaded.model.predict(frame), dtype="float64"), "proba": None}
+
+
+def _labels_at_threshold(model, proba) -> np.ndarray:
+    # FixedThresholdClassifier: one predict_proba call instead of predict + predict_proba.
+    pos = list(model.classes_).index(model.pos_label) if model.pos_label is not None else 1
+    return np.where(proba[:, pos] >= model.threshold, pos, 1 - pos)
+
+
+def create_app(store: MlflowStore, cfg: ServeSettings, log_dir: Path) -> FastAPI:
+    watcher = Watcher(store, cfg.poll_seconds)
+    batcher = MicroBatcher(_predict, cfg.max_batch, cfg.max_wait_ms)
+    predictions = PartitionedLog(log_dir / "predictions")
+    feedback = PartitionedLog(log_dir / "feedback")
+    registry = CollectorRegistry()
+    requests = Counter("driftline_requests", "Prediction requests", ["variant", "version", "status"],
+                       registry=registry)
+    latency = Histogram("driftline_request_seconds", "Prediction latency", ["variant", "version"],
+                        registry=registry, buckets=(.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5))
+    scores = Histogram("driftline_prediction_score", "Prediction score", ["variant", "version"],
+                       registry=registry, buckets=tuple(i / 10 for i in range(1, 11)))
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        await asyncio.get_running_loop().run_in_executor(None, watcher.start)
+        batcher.start()
+        predictions.start()
+        feedback.start()
+        yield
+        watcher.stop()
+        await batcher.stop()
+        predictions.stop()
+        feedback.stop()
+
+    app = FastAPI(title="driftline model server", lifespan=lifespan)
+    shadow_tasks: set[asyncio.Task] = set()  # held so the event loop does not drop them
+    app.state.watcher, app.state.batcher, app.state.predictions = watcher, batcher, predictions
+
+    def unauthorized(request: Request) -> Response | None:
+        if cfg.token and request.headers.get("authorization") != f"Bearer {cfg.token}":
+            return JSONResponse({"detail": "missing or wrong bearer token"}, status_code=401)
+        return None
+
+    async def read_json(request: Request) -> object:
+        length = request.headers.get("content-length")
+        if length and length.isdigit() and int(length) > cfg.max_body_bytes:
+            raise _TooLarge()
+        body = await request.body()
+        if len(body) > cfg.max_body_bytes:
+            raise _TooLarge()
+        try:
+            return json.loads(body)
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise BadInput(f"body is not valid JSON: {err}") from None
+
+    async def answer(loaded: Loaded, variant: str, records: list[dict], request_id: str) -> dict:
+        start = time.perf_counter()
+        try:
+            out = await batcher.submit(loaded, loaded.frame(records))
+        except Exception:
+            requests.labels(variant, loaded.version, "error").inc()
+            raise
+        latency.labels(variant, loaded.version).observe(time.perf_counter() - start)
+        requests.labels(variant, loaded.version, "ok").inc()
+        labels, proba = out["labels"], out["proba"]
+        classes = [c.item() if hasattr(c, "item") else c for c in getattr(loaded.model, "classes_", [])]
+        result = {"request_id": request_id, "model_version": loaded.version, "variant": variant,
+                  "predictions": [v.item() if hasattr(v, "item") else v for v in labels]}
+        if proba is not None:
+            result["probabilities"] = [dict(zip(map(str, classes), map(float, row), strict=True)) for row in proba]
+            score = proba[:, -1] if proba.shape[1] == 2 else proba.max(axis=1)
+        else:
+            score = np.asarray(labels, dtype="float64")
+        for s in score:
+            scores.labels(variant, loaded.version).observe(float(s))
+        stamp = now()
+        predictions.append([{"request_id": request_id, "timestamp": stamp, "variant": variant,
+                             "model_version": loaded.version, **records[i],
+                             "prediction": result["predictions"][i], "score": float(score[i])}
+                            for i in range(len(records))])
+        return result
+
+    @app.post("/predict")
+    async def predict(request: Request):
+        if (denied := unauthorized(request)) is not None:
+            return denied
+        current = watcher.current
+        if not current.rollout.champion or current.rollout.champion not in current.models:
+            return JSONResponse({"detail": "no model loaded yet"}, status_code=503)
+        try:
+            records = parse_records(await read_json(request))
+            champion = current.models[current.rollout.champion]
+            check_records(records, champion.columns)
+        except BadInput as err:
+            return JSONResponse({"detail": str(err)}, status_code=422)
+        except _TooLarge:
+            return JSONResponse({"detail": f"body larger than {cfg.max_body_bytes} bytes"}, status_code=413)
+        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+        rollout, challenger = current.rollout, current.models.get(current.rollout.challenger or "")
+        use_challenger = (challenger is not None and rollout.strategy == "canary"
+                          and canary_share(request_id) < rollout.weight)
+        if use_challenger:
+            try:
+                check_records(records, challenger.columns)
+            except BadInput:
+                use_challenger = False
+        chosen, variant = (challenger, "challenger") if use_challenger else (champion, "champion")
+        result = await answer(chosen, variant, records, request_id)
+        if challenger is not None and rollout.strategy == "shadow":
+            # A copy for the challenger, answered by nobody; its log rows feed the analysis.
+            task = asyncio.create_task(_shadow(answer, challenger, records, request_id))
+            shadow_tasks.add(task)
+            task.add_done_callback(shadow_tasks.discard)
+        return result
+
+    @app.post("/feedback")
+    async def give_feedback(request: Request):
+        if (denied := unauthorized(request)) is not None:
+            return denied
+        try:
+            body = await read_json(request)
+        except BadInput as err:
+            return JSONResponse({"detail": str(err)}, status_code=422)
+        except _TooLarge:
+            return JSONResponse({"detail": f"body larger than {cfg.max_body_bytes} bytes"}, status_code=413)
+        items = body if isinstance(body, list) else [body]
+        rows = []
+        for i, item in enumerate(items):
+            if not isinstance(item, dict) or not isinstance(item.get("request_id"), str) or "label" not in item:
+                return JSONResponse({"detail": f"feedback[{i}] needs 'request_id' (string) and 'label'"},
+                                    status_code=422)
+            rows.append({"request_id": item["request_id"], "label": json.dumps(item["label"]), "timestamp": now()})
+        feedback.append(rows)
+        return {"accepted": len(rows)}
+
+    @app.get("/health")
+    async def health():
+        return {"status": "alive"}
+
+    @app.get("/ready")
+    async def ready():
+        current = watcher.current
+        if current.rollout.champion in current.models:
+            return {"status": "ready", "champion": current.rollout.champion}
+        return JSONResponse({"status": "not ready", "errors": current.errors}, status_code=503)
+
+    @app.get("/models")
+    async def models():
+        current = watcher.current
+        r = current.rollout
+        return {"model_name": store.model_name, "champion": r.champion, "challenger": r.challenger,
+                "strategy": r.strategy, "challenger_weight": r.weight if r.challenger else 0.0,
+                "loaded": sorted(current.models), "errors": current.errors,
+                "batches": batcher.batches, "batched_rows": batcher.rows}
+
+    @app.get("/metrics")
+    async def metrics():
+        return Response(generate_latest(registry), media_type="text/plain; version=0.0.4")
+
+    return app
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _shadow(answer, loaded: Loaded, records: list[dict], request_id: str) -> None:
+    # The shadow never affects the caller; its errors are counted in the metrics by `answer`.
+    with contextlib.suppress(Exception):
+        await answer(loaded, "shadow", records, request_id)

@@ -1,0 +1,145 @@
+"""What the server serves: the rollout state read from the registry, and loaded models that
+have answered a smoke prediction. Reads only; nothing here can move an alias."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from driftline.tracking import CHALLENGER, CHAMPION, MlflowStore
+
+log = logging.getLogger("driftline.serving")
+
+STRATEGY_TAG = "driftline.rollout.strategy"  # none | canary | shadow | blue-green
+WEIGHT_TAG = "driftline.rollout.weight"  # challenger share of traffic, 0..1
+
+
+@dataclass(frozen=True)
+class Rollout:
+    champion: str | None
+    challenger: str | None
+    strategy: str = "none"
+    weight: float = 0.0
+
+
+@dataclass(frozen=True)
+class Loaded:
+    version: str
+    model: object
+    columns: dict[str, str]  # input column -> "double" | "string" (from the signature)
+    example: pd.DataFrame
+    classification: bool
+
+    def frame(self, records: list[dict]) -> pd.DataFrame:
+        """Records as the model's input frame; the caller has checked them against `columns`."""
+        frame = pd.DataFrame.from_records(records, columns=list(self.columns))
+        for name, kind in self.columns.items():
+            if kind == "double":
+                frame[name] = pd.to_numeric(frame[name], errors="raise").astype("float64")
+            else:
+                frame[name] = frame[name].astype(object).where(frame[name].notna(), None)
+        return frame
+
+
+def read_rollout(store: MlflowStore) -> Rollout:
+    aliases = store.aliases()
+    tags = store.model_tags()
+    try:
+        weight = min(max(float(tags.get(WEIGHT_TAG, 0.0)), 0.0), 1.0)
+    except ValueError:
+        weight = 0.0
+    return Rollout(aliases.get(CHAMPION), aliases.get(CHALLENGER), tags.get(STRATEGY_TAG, "none"), weight)
+
+
+def load_version(store: MlflowStore, version: str) -> Loaded:
+    """Load a version and make it answer its own input example before anyone else sees it."""
+    import mlflow.artifacts
+    import mlflow.sklearn
+    from mlflow.models import Model
+
+    local = mlflow.artifacts.download_artifacts(f"models:/{store.model_name}/{version}",
+                                                tracking_uri=store.tracking_uri)
+    meta = Model.load(local)
+    columns = {c.name: ("double" if c.type.name in ("double", "float", "long", "integer") else "string")
+               for c in meta.signature.inputs.inputs}
+    example = meta.load_input_example(local)
+    model = mlflow.sklearn.load_model(local)
+    classification = hasattr(model, "predict_proba")
+    loaded = Loaded(version, model, columns, example, classification)
+    loaded.model.predict(loaded.frame(example.to_dict("records")))  # the smoke prediction
+    return loaded
+
+
+@dataclass
+class ModelSet:
+    """The models being served. Swapped as a whole, so a request sees one consistent set."""
+
+    rollout: Rollout
+    models: dict[str, Loaded] = field(default_factory=dict)  # version -> Loaded
+    errors: dict[str, str] = field(default_factory=dict)  # version -> why it is not served
+
+
+class Watcher:
+    """Polls the registry and converges the served models on its aliases and rollout tags."""
+
+    def __init__(self, store: MlflowStore, poll_seconds: float = 3.0):
+        self.store = store
+        self.poll_seconds = poll_seconds
+        self.current = ModelSet(Rollout(None, None))
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def refresh(self) -> ModelSet:
+        rollout = read_rollout(self.store)
+        wanted = [v for v in (rollout.champion, rollout.challenger) if v]
+        models, errors = {}, {}
+        for version in wanted:
+            if version in self.current.models:
+                models[version] = self.current.models[version]
+                continue
+            try:
+                models[version] = load_version(self.store, version)
+                log.info("loaded %s v%s", self.store.model_name, version)
+            except Exception as err:  # noqa: BLE001 - a bad model must not take the server down
+                errors[version] = f"{type(err).__name__}: {err}"
+                log.error("version %s not served: %s", version, errors[version])
+        if rollout.champion not in models and self.current.rollout.champion in self.current.models:
+            # The new champion failed to load: keep answering with the old one.
+            old = self.current.rollout.champion
+            models[old] = self.current.models[old]
+            rollout = Rollout(old, rollout.challenger if rollout.challenger in models else None,
+                              rollout.strategy, rollout.weight)
+        elif rollout.challenger and rollout.challenger not in models:
+            rollout = Rollout(rollout.champion, None, "none", 0.0)
+        self.current = ModelSet(rollout, models, errors)
+        return self.current
+
+    def start(self) -> None:
+        self.refresh()
+        self._thread = threading.Thread(target=self._loop, name="registry-watcher", daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.poll_seconds):
+            try:
+                self.refresh()
+            except Exception:
+                log.exception("registry poll failed; serving what is loaded")
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout=self.poll_seconds + 5)
+
+
+def wait_until(predicate, timeout: float, interval: float = 0.1) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return predicate()

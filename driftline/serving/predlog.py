@@ -1,0 +1,74 @@
+"""The prediction log: written off the hot path, in batches, as Parquet partitions by date and
+hour (`<dir>/date=YYYY-MM-DD/hour=HH/part-*.parquet`). The drift monitor reads it back."""
+
+from __future__ import annotations
+
+import queue
+import threading
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+
+
+class PartitionedLog:
+    def __init__(self, directory: Path, flush_rows: int = 5000, flush_seconds: float = 2.0):
+        self.directory = Path(directory)
+        self.flush_rows = flush_rows
+        self.flush_seconds = flush_seconds
+        self._queue: queue.Queue[list[dict] | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name=f"log-{self.directory.name}", daemon=True)
+        self.written = 0
+        self.dropped = 0
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def append(self, rows: list[dict]) -> None:
+        """Called on the request path: a queue put, nothing more."""
+        self._queue.put(rows)
+
+    def stop(self) -> None:
+        self._queue.put(None)
+        self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        buffer: list[dict] = []
+        while True:
+            try:
+                item = self._queue.get(timeout=self.flush_seconds)
+            except queue.Empty:
+                item = []
+            if item is None:
+                self._flush(buffer)
+                return
+            buffer.extend(item)
+            if buffer and (len(buffer) >= self.flush_rows or not item):
+                self._flush(buffer)
+                buffer = []
+
+    def _flush(self, rows: list[dict]) -> None:
+        if not rows:
+            return
+        try:
+            frame = pd.DataFrame(rows)
+            ts = pd.to_datetime(frame["timestamp"], utc=True)
+            for (day, hour), part in frame.groupby([ts.dt.strftime("%Y-%m-%d"), ts.dt.hour]):
+                target = self.directory / f"date={day}" / f"hour={hour:02d}"
+                target.mkdir(parents=True, exist_ok=True)
+                part.to_parquet(target / f"part-{uuid.uuid4().hex}.parquet", index=False)
+            self.written += len(rows)
+        except Exception:  # noqa: BLE001 - logging must never take serving down
+            self.dropped += len(rows)
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+def read_log(directory: Path) -> pd.DataFrame:
+    files = sorted(Path(directory).glob("date=*/hour=*/*.parquet"))
+    if not files:
+        return pd.DataFrame()
+    return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)

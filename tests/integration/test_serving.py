@@ -1,0 +1,232 @@
+"""The model server under uvicorn on a loopback port, real HTTP, models from the MLflow registry."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from driftline.config import ServeSettings, load_params
+from driftline.core import demo_data, frames
+from driftline.serving.loader import STRATEGY_TAG, WEIGHT_TAG, wait_until
+from driftline.serving.predlog import read_log
+from driftline.serving.server import build_app
+from driftline.tracking import CHALLENGER, CHAMPION
+from tests.integration.conftest import make_project
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    def __init__(self, project, log_dir: Path, **overrides):
+        import uvicorn
+
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        cfg = ServeSettings(port=self.port, poll_seconds=0.5, log_dir=log_dir, **overrides)
+        p = load_params(project.root / "params.yaml")
+        self.app = build_app(project.settings, p, cfg)
+        self.server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=self.port,
+                                                    log_level="warning", access_log=False))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        assert wait_until(self._ready, 60), "server never became ready"
+
+    def _ready(self) -> bool:
+        try:
+            return httpx.get(f"{self.url}/ready", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    root = tmp_path_factory.mktemp("serving")
+    project = make_project(root / "proj")
+    project.train()
+    server = Server(project, root / "logs")
+    yield project, server, root / "logs"
+    server.stop()
+
+
+def _records(n: int, seed: int = 3) -> list[dict]:
+    p = load_params(Path(__file__).resolve().parents[2] / "params.yaml")
+    x = frames.features(demo_data.generate(n, seed), p.data)
+    return [{k: (None if v != v else v) for k, v in row.items()} for row in x.to_dict("records")]
+
+
+def test_health_ready_models(served):
+    _, server, _ = served
+    assert httpx.get(f"{server.url}/health").json() == {"status": "alive"}
+    assert httpx.get(f"{server.url}/ready").json()["champion"] == "1"
+    models = httpx.get(f"{server.url}/models").json()
+    assert models["champion"] == "1" and models["loaded"] == ["1"] and models["challenger"] is None
+
+
+def test_predict_answers_one_record_many_records_and_dataframe_split(served):
+    _, server, _ = served
+    rows = _records(3)
+    one = httpx.post(f"{server.url}/predict", json=rows[0], headers={"x-request-id": "r-1"}).json()
+    assert one["request_id"] == "r-1" and one["model_version"] == "1" and one["variant"] == "champion"
+    assert one["predictions"][0] in (0, 1)
+    assert abs(sum(one["probabilities"][0].values()) - 1) < 1e-9
+    many = httpx.post(f"{server.url}/predict", json=rows).json()
+    assert len(many["predictions"]) == 3
+    columns = list(rows[0])
+    split = {"dataframe_split": {"columns": columns, "data": [[r[c] for c in columns] for r in rows]}}
+    assert httpx.post(f"{server.url}/predict", json=split).json()["predictions"] == many["predictions"]
+
+
+@pytest.mark.parametrize(("body", "needle"), [
+    ({"age": 30}, "missing field"),
+    ("not json", "not valid JSON"),
+    ([], "expected a JSON object"),
+])
+def test_bad_input_is_422_naming_the_problem(served, body, needle):
+    _, server, _ = served
+    content = body.encode() if isinstance(body, str) else None
+    response = httpx.post(f"{server.url}/predict", json=None if content else body, content=content)
+    assert response.status_code == 422 and needle in response.json()["detail"]
+
+
+def test_wrong_type_names_the_field_and_big_bodies_are_413(served):
+    _, server, _ = served
+    record = {**_records(1)[0], "credit_score": "high"}
+    response = httpx.post(f"{server.url}/predict", json=record)
+    assert response.status_code == 422 and "'credit_score' must be a number" in response.json()["detail"]
+    big = httpx.post(f"{server.url}/predict", json=_records(1)[0:1] * 5000)
+    assert big.status_code == 413
+
+
+json_values = st.recursive(st.none() | st.booleans() | st.floats(allow_nan=False) | st.integers() | st.text(),
+                           lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+                           max_leaves=12)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=json_values, mutate=st.dictionaries(st.sampled_from(["age", "region", "credit_score", "term_months"]),
+                                                json_values, max_size=3))
+def test_fuzzed_bodies_never_get_a_500(served, body, mutate):
+    _, server, _ = served
+    for payload in (body, {**_records(1)[0], **mutate}):
+        response = httpx.post(f"{server.url}/predict", json=payload, timeout=30)
+        assert response.status_code in (200, 413, 422), (payload, response.text)
+
+
+def test_concurrent_requests_are_batched_and_logged_off_the_hot_path(served):
+    _, server, logs = served
+    before = httpx.get(f"{server.url}/models").json()
+    rows = _records(64, seed=9)
+    with ThreadPoolExecutor(16) as pool:
+        answers = list(pool.map(lambda i: httpx.post(f"{server.url}/predict", json=rows[i],
+                                                     headers={"x-request-id": f"batch-{i}"}, timeout=30),
+                                range(64)))
+    assert all(a.status_code == 200 for a in answers)
+    after = httpx.get(f"{server.url}/models").json()
+    batches, batched = after["batches"] - before["batches"], after["batched_rows"] - before["batched_rows"]
+    assert batched == 64 and batches < 64, f"{batches} predict calls for 64 requests"
+
+    feedback = httpx.post(f"{server.url}/feedback", json=[{"request_id": f"batch-{i}", "label": 1} for i in range(5)])
+    assert feedback.json() == {"accepted": 5}
+    assert wait_until(lambda: {f"batch-{i}" for i in range(64)}
+                      <= set(read_log(logs / "predictions").get("request_id", [])), 15)
+    log = read_log(logs / "predictions")
+    assert {"timestamp", "variant", "model_version", "prediction", "score", "credit_score"} <= set(log.columns)
+    assert any((logs / "predictions").glob("date=*/hour=*/part-*.parquet"))
+    assert wait_until(lambda: len(read_log(logs / "feedback")) >= 5, 15)
+
+
+def test_canary_split_shadow_and_a_swap_under_load(served):
+    project, server, logs = served
+    result = project.train("training.seed=7")
+    assert result["version"] == "2"
+    store = project.store()
+    store.client.set_registered_model_tag(store.model_name, STRATEGY_TAG, "canary")
+    store.client.set_registered_model_tag(store.model_name, WEIGHT_TAG, "0.3")
+    assert wait_until(lambda: httpx.get(f"{server.url}/models").json()["challenger"] == "2", 30)
+
+    rows = _records(1)
+    variants = {}
+    with ThreadPoolExecutor(16) as pool:
+        answers = pool.map(lambda i: httpx.post(f"{server.url}/predict", json=rows[0],
+                                                headers={"x-request-id": f"canary-{i}"}, timeout=30).json(),
+                           range(800))
+        for answer in answers:
+            variants[answer["request_id"]] = answer["variant"]
+    share = sum(v == "challenger" for v in variants.values()) / len(variants)
+    assert abs(share - 0.3) < 0.05, share  # binomial sd at n=800 is 0.016
+    again = httpx.post(f"{server.url}/predict", json=rows[0], headers={"x-request-id": "canary-7"}).json()
+    assert again["variant"] == variants["canary-7"], "the split is not deterministic in the request id"
+
+    store.client.set_registered_model_tag(store.model_name, STRATEGY_TAG, "shadow")
+    assert wait_until(lambda: httpx.get(f"{server.url}/models").json()["strategy"] == "shadow", 30)
+    shadow_answers = [httpx.post(f"{server.url}/predict", json=rows[0], headers={"x-request-id": f"sh-{i}"}).json()
+                      for i in range(20)]
+    assert {a["variant"] for a in shadow_answers} == {"champion"}
+    assert wait_until(lambda: (read_log(logs / "predictions").query("variant == 'shadow'")["request_id"]
+                               .str.startswith("sh-").sum() == 20), 15)
+
+    # Move @champion to version 2 while requests keep coming: none may fail.
+    failures, done = [], threading.Event()
+
+    def load():
+        while not done.is_set():
+            r = httpx.post(f"{server.url}/predict", json=rows[0], timeout=30)
+            if r.status_code != 200:
+                failures.append(r.status_code)
+
+    with ThreadPoolExecutor(4) as pool:
+        for _ in range(4):
+            pool.submit(load)
+        time.sleep(1)
+        store.client.set_registered_model_tag(store.model_name, STRATEGY_TAG, "none")
+        store.client.set_registered_model_alias(store.model_name, CHAMPION, "2")
+        store.client.delete_registered_model_alias(store.model_name, CHALLENGER)
+        swapped = wait_until(lambda: httpx.post(f"{server.url}/predict", json=rows[0]).json()["model_version"]
+                             == "2", 30)
+        time.sleep(1)
+        done.set()
+    assert swapped and failures == []
+
+
+def test_a_version_that_fails_to_load_leaves_the_old_one_serving(served):
+    project, server, _ = served
+    store = project.store()
+    serving = httpx.get(f"{server.url}/models").json()["champion"]
+    broken = store.client.create_model_version(store.model_name, "file:///nonexistent/model")
+    store.client.set_registered_model_alias(store.model_name, CHAMPION, broken.version)
+    assert wait_until(lambda: str(broken.version) in httpx.get(f"{server.url}/models").json()["errors"], 30), \
+        str(httpx.get(f"{server.url}/models").json())
+    answer = httpx.post(f"{server.url}/predict", json=_records(1)[0])
+    assert answer.status_code == 200 and answer.json()["model_version"] == serving
+    store.client.set_registered_model_alias(store.model_name, CHAMPION, serving)
+
+
+def test_bearer_token_protects_predict_and_feedback(tmp_path):
+    project = make_project(tmp_path / "proj")
+    project.train()
+    server = Server(project, tmp_path / "logs", token="s3cret")
+    try:
+        record = _records(1)[0]
+        assert httpx.post(f"{server.url}/predict", json=record).status_code == 401
+        assert httpx.post(f"{server.url}/feedback", json={"request_id": "x", "label": 1}).status_code == 401
+        ok = httpx.post(f"{server.url}/predict", json=record, headers={"authorization": "Bearer s3cret"})
+        assert ok.status_code == 200
+        assert httpx.get(f"{server.url}/health").status_code == 200
+    finally:
+        server.stop()
