@@ -69,7 +69,8 @@ def canary_share(request_id: str) -> float:
     return int.from_bytes(hashlib.sha256(request_id.encode()).digest()[:8], "big") / 2**64
 
 
-def _predict(loaded: Loaded, frame) -> dict:
+def _predict(loaded: Loaded, records: list[dict]) -> dict:
+    frame = loaded.frame(records)
     if loaded.classification:
         proba = loaded.model.predict_proba(frame)
         return {"labels": loaded.model.predict(frame) if not hasattr(loaded.model, "threshold")
@@ -132,7 +133,7 @@ def create_app(store: MlflowStore, cfg: ServeSettings, log_dir: Path) -> FastAPI
     async def answer(loaded: Loaded, variant: str, records: list[dict], request_id: str) -> dict:
         start = time.perf_counter()
         try:
-            out = await batcher.submit(loaded, loaded.frame(records))
+            out = await batcher.submit(loaded, records)
         except Exception:
             requests.labels(variant, loaded.version, "error").inc()
             raise

@@ -11,20 +11,20 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-import pandas as pd
-
 
 @dataclass
 class _Item:
     key: object  # the model the rows go to
-    frame: pd.DataFrame
+    records: list[dict]
     future: asyncio.Future
 
 
 class MicroBatcher:
-    def __init__(self, predict: Callable[[object, pd.DataFrame], dict], max_batch: int = 64,
+    def __init__(self, predict: Callable[[object, list[dict]], dict], max_batch: int = 64,
                  max_wait_ms: float = 5.0):
-        self.predict = predict  # (model key, frame) -> {"labels": array, "proba": array | None}
+        # (model key, records) -> {"labels": array, "proba": array | None}. The records of a whole
+        # batch become one DataFrame in the predict thread, not one per request on the event loop.
+        self.predict = predict
         self.max_batch = max_batch
         self.max_wait = max_wait_ms / 1000
         self._queue: asyncio.Queue[_Item] | None = None
@@ -43,16 +43,16 @@ class MicroBatcher:
             self._worker.cancel()
         self._pool.shutdown(wait=False)
 
-    async def submit(self, key: object, frame: pd.DataFrame) -> dict:
+    async def submit(self, key: object, records: list[dict]) -> dict:
         future = asyncio.get_running_loop().create_future()
-        await self._queue.put(_Item(key, frame, future))
+        await self._queue.put(_Item(key, records, future))
         return await future
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
             first = await self._queue.get()
-            items, rows = [first], len(first.frame)
+            items, rows = [first], len(first.records)
             deadline = loop.time() + self.max_wait
             while rows < self.max_batch:
                 timeout = deadline - loop.time()
@@ -63,7 +63,7 @@ class MicroBatcher:
                 except TimeoutError:
                     break
                 items.append(item)
-                rows += len(item.frame)
+                rows += len(item.records)
             groups: dict[int, list[_Item]] = {}
             for item in items:
                 groups.setdefault(id(item.key), []).append(item)
@@ -71,19 +71,19 @@ class MicroBatcher:
                 await self._predict_group(loop, group)
 
     async def _predict_group(self, loop, group: list[_Item]) -> None:
-        frame = pd.concat([i.frame for i in group], ignore_index=True) if len(group) > 1 else group[0].frame
+        records = [r for item in group for r in item.records]
         try:
-            out = await loop.run_in_executor(self._pool, self.predict, group[0].key, frame)
+            out = await loop.run_in_executor(self._pool, self.predict, group[0].key, records)
         except Exception as err:  # noqa: BLE001 - every waiting request hears about it
             for item in group:
                 if not item.future.done():
                     item.future.set_exception(err)
             return
         self.batches += 1
-        self.rows += len(frame)
+        self.rows += len(records)
         start = 0
         for item in group:
-            end = start + len(item.frame)
+            end = start + len(item.records)
             part = {k: (v[start:end] if v is not None else None) for k, v in out.items()}
             if not item.future.done():
                 item.future.set_result(part)
