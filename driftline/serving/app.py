@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import hashlib
 import json
+import math
 import time
 import uuid
 from contextlib import asynccontextmanager
@@ -60,6 +61,8 @@ def check_records(records: list[dict], columns: dict[str, str]) -> None:
                 continue
             if kind == "double" and (isinstance(value, bool) or not isinstance(value, int | float)):
                 raise BadInput(f"record {i}: field {name!r} must be a number, got {value!r}")
+            if kind == "double" and not math.isfinite(value):
+                raise BadInput(f"record {i}: field {name!r} must be finite, got {value!r}")
             if kind == "string" and not isinstance(value, str):
                 raise BadInput(f"record {i}: field {name!r} must be a string, got {value!r}")
 

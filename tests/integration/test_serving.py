@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 import time
@@ -111,9 +112,14 @@ def test_wrong_type_names_the_field_and_big_bodies_are_413(served):
     assert response.status_code == 422 and "'credit_score' must be a number" in response.json()["detail"]
     big = httpx.post(f"{server.url}/predict", json=_records(1)[0:1] * 5000)
     assert big.status_code == 413
+    # Python's JSON reader accepts Infinity and NaN; the model must never see them.
+    text = json.dumps({**_records(1)[0], "age": "INF"}).replace('"INF"', "Infinity")
+    inf = httpx.post(f"{server.url}/predict", content=text, headers={"content-type": "application/json"})
+    assert inf.status_code == 422 and "'age' must be finite" in inf.json()["detail"]
 
 
-json_values = st.recursive(st.none() | st.booleans() | st.floats(allow_nan=False) | st.integers() | st.text(),
+scalars = st.none() | st.booleans() | st.floats(allow_nan=False, allow_infinity=False) | st.integers() | st.text()
+json_values = st.recursive(scalars,
                            lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
                            max_leaves=12)
 
