@@ -11,6 +11,7 @@ from prefect import serve
 from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
 from prefect.schedules import Cron
 
+from flows.deploy import deploy_model
 from flows.training import training_pipeline
 
 ONE_AT_A_TIME = ConcurrencyLimitConfig(limit=1, collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW)
@@ -26,6 +27,10 @@ def deployments() -> list:
             name="scheduled-retrain", parameters={"reason": "schedule"}, schedule=Cron("0 3 * * 1", timezone="UTC"),
             tags=["driftline", "training", "schedule"], concurrency_limit=ONE_AT_A_TIME,
             description="Weekly retraining on the latest DVC-tracked data."),
+        deploy_model.to_deployment(
+            name="canary", parameters={"strategy": "canary"}, tags=["driftline", "deployment"],
+            concurrency_limit=ONE_AT_A_TIME,
+            description="Canary rollout of @challenger with automatic promotion or rollback."),
     ]
 
 

@@ -145,6 +145,71 @@ def status(
 
 
 @app.command()
+def deploy(
+    version: Annotated[str | None, typer.Option(help="Version to deploy; default @challenger.")] = None,
+    strategy: Annotated[str | None, typer.Option(help="canary | shadow | blue-green")] = None,
+    params: ParamsOpt = Path("params.yaml"),
+    set_: Annotated[list[str] | None, typer.Option("--set", help="Override KEY=VALUE.")] = None,
+) -> None:
+    """Roll a challenger out against live traffic; promote it, or roll it back automatically."""
+    settings = Settings()
+    try:
+        load_params(settings.root / params, set_ or [])
+    except ConfigError as err:
+        _fail(str(err), 2)
+    if strategy not in (None, "canary", "shadow", "blue-green"):
+        _fail(f"--strategy: {strategy!r} is not one of canary, shadow, blue-green", 2)
+    _prefect_env()
+    from flows.deploy import RolledBack, deploy_model
+
+    try:
+        result = deploy_model(version=version, strategy=strategy, params_path=str(params),
+                              overrides=set_ or [], project_dir=str(settings.root))
+    except RolledBack as err:
+        _fail(str(err), 1)
+    except ValueError as err:
+        _fail(str(err), 2)
+    typer.secho(result["message"], fg=typer.colors.GREEN)
+
+
+@app.command()
+def rollback(params: ParamsOpt = Path("params.yaml"),
+             reason: Annotated[str, typer.Option(help="Recorded in the history.")] = "manual rollback") -> None:
+    """Restore @previous as @champion, and say what changed."""
+    _prefect_env()
+    from flows.deploy import rollback as rollback_flow
+
+    try:
+        result = rollback_flow(params_path=str(params), project_dir=str(Settings().root), reason=reason)
+    except ValueError as err:
+        _fail(str(err), 2)
+    typer.secho(result["message"], fg=typer.colors.GREEN)
+
+
+@app.command()
+def history(params: ParamsOpt = Path("params.yaml"),
+            as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False) -> None:
+    """Every alias change ever made: when, from which version to which, why, by which flow run."""
+    from datetime import UTC, datetime
+
+    from driftline import services
+
+    settings = Settings()
+    try:
+        p = load_params(settings.root / params)
+    except ConfigError as err:
+        _fail(str(err), 2)
+    rows = services.mlflow_store(settings, p).start().history()
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    for r in rows:
+        when = datetime.fromtimestamp(r["time"] / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
+        typer.echo(f"{when}  @{r['alias']:<10} {r['from']:>4} -> {r['to']:<4}  {r['reason']}  "
+                   f"(flow run {r['flow_run_id']})")
+
+
+@app.command()
 def serve(params: ParamsOpt = Path("params.yaml")) -> None:
     """Serve @champion (and @challenger during a rollout) over HTTP. Settings: DRIFTLINE_SERVE_*."""
     from driftline.config import ServeSettings

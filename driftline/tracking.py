@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 
 CHAMPION, CHALLENGER, PREVIOUS = "champion", "challenger", "previous"
+HISTORY_EXPERIMENT = "driftline-alias-history"
 
 
 @dataclass(frozen=True)
@@ -180,6 +181,42 @@ class MlflowStore:
         except MlflowException:
             return {}
 
+    def set_model_tags(self, tags: dict[str, str]) -> None:
+        for key, value in tags.items():
+            self.client.set_registered_model_tag(self.model_name, key, str(value))
+
+    def move_alias(self, alias: str, version: str | None, reason: str, flow_run_id: str = "-") -> None:
+        """Point `alias` at `version` (None removes it) and append the change to the history."""
+        before = self.aliases().get(alias)
+        if before == version:
+            return
+        if version is None:
+            self.client.delete_registered_model_alias(self.model_name, alias)
+        else:
+            self.client.set_registered_model_alias(self.model_name, alias, version)
+        self._record(alias, before, version, reason, flow_run_id)
+
+    def _record(self, alias: str, before: str | None, after: str | None, reason: str, flow_run_id: str) -> None:
+        # Append-only: one MLflow run per alias change, in its own experiment.
+        exp = self.client.get_experiment_by_name(HISTORY_EXPERIMENT)
+        exp_id = exp.experiment_id if exp else self.client.create_experiment(
+            HISTORY_EXPERIMENT, artifact_location=self.artifact_location.rstrip("/") + "/history")
+        run = self.client.create_run(exp_id, run_name=f"{self.model_name}@{alias}", tags={
+            "driftline.model": self.model_name, "driftline.alias": alias, "driftline.from": before or "-",
+            "driftline.to": after or "-", "driftline.reason": reason, "driftline.flow_run_id": flow_run_id})
+        self.client.set_terminated(run.info.run_id)
+
+    def history(self) -> list[dict]:
+        exp = self.client.get_experiment_by_name(HISTORY_EXPERIMENT)
+        if exp is None:
+            return []
+        runs = self.client.search_runs([exp.experiment_id], f"tags.`driftline.model` = '{self.model_name}'",
+                                       order_by=["attributes.start_time ASC"], max_results=10_000)
+        return [{"time": r.info.start_time, "alias": r.data.tags["driftline.alias"],
+                 "from": r.data.tags["driftline.from"], "to": r.data.tags["driftline.to"],
+                 "reason": r.data.tags["driftline.reason"], "flow_run_id": r.data.tags["driftline.flow_run_id"]}
+                for r in runs]
+
     def versions(self) -> list[VersionInfo]:
         found = self.client.search_model_versions(f"name = '{self.model_name}'")
         by_version: dict[str, list[str]] = {}
@@ -222,6 +259,7 @@ class MlflowStore:
             client.get_registered_model(self.model_name)
         except MlflowException:
             client.create_registered_model(self.model_name, description="Managed by driftline.")
+        before = self.aliases().get(alias)
         mv = client.create_model_version(self.model_name, model_uri, run_id=run_id, tags=tags,
                                          description=description)
         try:
@@ -229,4 +267,6 @@ class MlflowStore:
         except Exception as err:
             client.delete_model_version(self.model_name, mv.version)
             raise RegistryError(f"could not set @{alias} on {self.model_name} v{mv.version}: {err}") from err
+        self._record(alias, before, str(mv.version), f"registered by training: {description}",
+                     tags.get("driftline.flow_run_id", "-"))
         return self._info(client.get_model_version(self.model_name, mv.version))

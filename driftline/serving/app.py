@@ -139,8 +139,12 @@ def create_app(store: MlflowStore, cfg: ServeSettings, log_dir: Path) -> FastAPI
             out = await batcher.submit(loaded, records)
         except Exception:
             requests.labels(variant, loaded.version, "error").inc()
+            predictions.append([{"request_id": request_id, "timestamp": now(), "variant": variant,
+                                 "model_version": loaded.version, "status": "error",
+                                 "latency_ms": (time.perf_counter() - start) * 1000}])
             raise
-        latency.labels(variant, loaded.version).observe(time.perf_counter() - start)
+        elapsed = time.perf_counter() - start
+        latency.labels(variant, loaded.version).observe(elapsed)
         requests.labels(variant, loaded.version, "ok").inc()
         labels, proba = out["labels"], out["proba"]
         classes = [c.item() if hasattr(c, "item") else c for c in getattr(loaded.model, "classes_", [])]
@@ -155,7 +159,8 @@ def create_app(store: MlflowStore, cfg: ServeSettings, log_dir: Path) -> FastAPI
             scores.labels(variant, loaded.version).observe(float(s))
         stamp = now()
         predictions.append([{"request_id": request_id, "timestamp": stamp, "variant": variant,
-                             "model_version": loaded.version, **records[i],
+                             "model_version": loaded.version, "status": "ok", "latency_ms": elapsed * 1000,
+                             **records[i],
                              "prediction": result["predictions"][i], "score": float(score[i])}
                             for i in range(len(records))])
         return result

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,6 +36,7 @@ class PartitionedLog:
 
     def _run(self) -> None:
         buffer: list[dict] = []
+        last = time.monotonic()
         while True:
             try:
                 item = self._queue.get(timeout=self.flush_seconds)
@@ -44,9 +46,11 @@ class PartitionedLog:
                 self._flush(buffer)
                 return
             buffer.extend(item)
-            if buffer and (len(buffer) >= self.flush_rows or not item):
+            # Flush when the batch is big or old: under steady traffic the queue is never idle.
+            if buffer and (len(buffer) >= self.flush_rows or time.monotonic() - last >= self.flush_seconds):
                 self._flush(buffer)
                 buffer = []
+                last = time.monotonic()
 
     def _flush(self, rows: list[dict]) -> None:
         if not rows:

@@ -1,0 +1,103 @@
+"""Rollout analysis: is the challenger at least as good as the champion on live traffic?
+
+Pure functions over a window of the prediction log and the feedback log.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from driftline.config import DeploymentConfig
+from driftline.core.validation import Check
+
+
+@dataclass(frozen=True)
+class Analysis:
+    ready: bool  # enough challenger traffic to judge
+    checks: list[Check] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        return self.ready and all(c.passed for c in self.checks)
+
+    def summary(self) -> str:
+        failed = [c.detail for c in self.checks if not c.passed]
+        if not self.ready:
+            return f"not enough traffic yet ({self.counts})"
+        return "analysis passed: " + "; ".join(c.detail for c in self.checks) if not failed \
+            else "analysis failed: " + "; ".join(failed)
+
+
+def psi(expected: np.ndarray, actual: np.ndarray, bins: int = 10) -> float:
+    """Population stability index of `actual` against `expected`, on expected's quantile bins."""
+    if len(expected) == 0 or len(actual) == 0:
+        return 0.0
+    edges = np.unique(np.quantile(expected, np.linspace(0, 1, bins + 1)))
+    if len(edges) < 2:
+        return 0.0
+    e = np.histogram(np.clip(expected, edges[0], edges[-1]), edges)[0] / len(expected)
+    a = np.histogram(np.clip(actual, edges[0], edges[-1]), edges)[0] / len(actual)
+    e, a = np.clip(e, 1e-4, None), np.clip(a, 1e-4, None)
+    return float(np.sum((a - e) * np.log(a / e)))
+
+
+def _error_rate(rows: pd.DataFrame) -> float:
+    return float((rows["status"] != "ok").mean()) if len(rows) else 0.0
+
+
+def _p95(rows: pd.DataFrame) -> float:
+    ok = rows[rows["status"] == "ok"]
+    return float(np.percentile(ok["latency_ms"], 95)) if len(ok) else 0.0
+
+
+def _accuracy(rows: pd.DataFrame, feedback: pd.DataFrame) -> tuple[float, int]:
+    ok = rows[rows["status"] == "ok"]
+    if feedback.empty or ok.empty:
+        return float("nan"), 0
+    labels = feedback.drop_duplicates("request_id", keep="last").set_index("request_id")["label"]
+    joined = ok.join(labels, on="request_id", how="inner")
+    if joined.empty:
+        return float("nan"), 0
+    truth = joined["label"].map(json.loads).astype(str)
+    said = joined["prediction"].map(lambda v: str(int(v)) if isinstance(v, float) and v.is_integer() else str(v))
+    return float((truth.to_numpy() == said.to_numpy()).mean()), len(joined)
+
+
+def analyze(window: pd.DataFrame, feedback: pd.DataFrame, cfg: DeploymentConfig, shadow: bool = False) -> Analysis:
+    """Judge the challenger (variant `challenger`, or `shadow`) against the champion in `window`."""
+    variant = "shadow" if shadow else "challenger"
+    champ = window[window["variant"] == "champion"] if len(window) else window
+    chal = window[window["variant"] == variant] if len(window) else window
+    counts = {"champion": len(champ), variant: len(chal)}
+    if len(chal) < cfg.min_requests or len(champ) == 0:
+        return Analysis(False, [], counts)
+    checks = []
+    err = _error_rate(chal)
+    checks.append(Check("errors", err <= cfg.max_error_rate,
+                        f"challenger error rate {err:.2%} (at most {cfg.max_error_rate:.2%})"))
+    ratio = _p95(chal) / max(_p95(champ), 1e-9)
+    checks.append(Check("latency", ratio <= cfg.max_latency_p95_ratio,
+                        f"latency p95 {_p95(chal):.1f} ms vs champion {_p95(champ):.1f} ms "
+                        f"(ratio {ratio:.2f}, at most {cfg.max_latency_p95_ratio})"))
+    ok_chal, ok_champ = chal[chal["status"] == "ok"], champ[champ["status"] == "ok"]
+    value = psi(ok_champ["score"].to_numpy(float), ok_chal["score"].to_numpy(float))
+    checks.append(Check("score distribution", value <= cfg.max_score_psi,
+                        f"score PSI {value:.3f} (at most {cfg.max_score_psi})"))
+    if shadow:
+        pairs = ok_chal.merge(ok_champ, on="request_id", suffixes=("_c", "_p"))
+        agree = float((pairs["prediction_c"] == pairs["prediction_p"]).mean()) if len(pairs) else 0.0
+        checks.append(Check("agreement", agree >= cfg.min_agreement,
+                            f"agreement {agree:.1%} on {len(pairs)} mirrored requests "
+                            f"(at least {cfg.min_agreement:.0%})"))
+    acc_c, n_c = _accuracy(chal, feedback)
+    acc_p, n_p = _accuracy(champ, feedback)
+    if min(n_c, n_p) >= cfg.min_labels:
+        checks.append(Check("accuracy", acc_c >= acc_p - cfg.max_accuracy_drop,
+                            f"live accuracy {acc_c:.3f} vs champion {acc_p:.3f} on {n_c}/{n_p} labels "
+                            f"(drop at most {cfg.max_accuracy_drop})"))
+    return Analysis(True, checks, counts)

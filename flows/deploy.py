@@ -1,0 +1,180 @@
+"""Progressive delivery: `deploy_model` rolls a challenger out and promotes it or rolls it back;
+`rollback` restores `@previous`. Aliases and rollout tags in the registry are the only state;
+the model server converges on them by itself."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Literal
+
+import pandas as pd
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NONE
+from prefect.events import emit_event
+from prefect.runtime import flow_run
+
+from driftline import services
+from driftline.config import DeploymentConfig, Params, ServeSettings, Settings, load_params
+from driftline.core.rollout import Analysis, analyze
+from driftline.serving.loader import STRATEGY_TAG, WEIGHT_TAG
+from driftline.serving.predlog import read_log
+from driftline.tracking import CHALLENGER, CHAMPION, PREVIOUS, MlflowStore
+from tasks.report import artifact_key
+
+
+class RolledBack(RuntimeError):
+    pass
+
+
+def _logs(settings: Settings) -> Path:
+    return ServeSettings().log_dir or settings.state
+
+
+def _window(log_dir: Path, since: pd.Timestamp, baseline_since: pd.Timestamp) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The challenger's rows since this step began, and the champion's since the rollout began:
+    at a 100% step the champion gets no traffic, so its baseline is what it answered before."""
+    preds, feedback = read_log(log_dir / "predictions"), read_log(log_dir / "feedback")
+    if len(preds):
+        when = pd.to_datetime(preds["timestamp"], utc=True)
+        champion = preds["variant"] == "champion"
+        preds = preds[(champion & (when >= baseline_since)) | (~champion & (when >= since))]
+    return preds, feedback
+
+
+@task(name="set-rollout", retries=2, retry_delay_seconds=1, cache_policy=NONE)
+def set_rollout(store: MlflowStore, strategy: str, weight: float) -> None:
+    store.set_model_tags({STRATEGY_TAG: strategy, WEIGHT_TAG: f"{weight:g}"})
+
+
+@task(name="analyze-window", cache_policy=NONE)
+def analyze_window(log_dir: Path, since: pd.Timestamp, baseline_since: pd.Timestamp, cfg: DeploymentConfig,
+                   shadow: bool) -> Analysis:
+    """Wait out the window, then until enough challenger traffic has arrived, and judge it."""
+    start = time.monotonic()
+    time.sleep(cfg.window_seconds)
+    while True:
+        result = analyze(*_window(log_dir, since, baseline_since), cfg, shadow=shadow)
+        if result.ready or time.monotonic() - start > cfg.max_wait_seconds:
+            return result
+        time.sleep(min(2.0, cfg.window_seconds))
+
+
+@task(name="promote", cache_policy=NONE)
+def promote(store: MlflowStore, version: str, old: str | None, reason: str) -> None:
+    """All or nothing: if any move fails, the aliases go back to where they were."""
+    run_id = str(flow_run.get_id() or "-")
+    before = store.aliases()
+    try:
+        store.set_model_tags({STRATEGY_TAG: "none", WEIGHT_TAG: "0"})
+        if old:
+            store.move_alias(PREVIOUS, old, reason, run_id)
+        store.move_alias(CHAMPION, version, reason, run_id)
+        store.move_alias(CHALLENGER, None, reason, run_id)
+    except BaseException:
+        for alias in (CHAMPION, PREVIOUS, CHALLENGER):
+            store.move_alias(alias, before.get(alias), f"undo failed promotion: {reason}", run_id)
+        raise
+
+
+@task(name="roll-back", cache_policy=NONE)
+def roll_back(store: MlflowStore, version: str, champion: str | None, why: str) -> None:
+    run_id = str(flow_run.get_id() or "-")
+    store.set_model_tags({STRATEGY_TAG: "none", WEIGHT_TAG: "0"})
+    store.move_alias(CHALLENGER, None, f"rolled back: {why}", run_id)
+    if champion and store.aliases().get(CHAMPION) != champion:
+        store.move_alias(CHAMPION, champion, f"rolled back: {why}", run_id)
+    emit_event(event="driftline.deployment.rolled_back",
+               resource={"prefect.resource.id": f"driftline.model.{store.model_name}"},
+               payload={"model": store.model_name, "version": version, "champion": champion, "reason": why})
+
+
+@flow(name="deploy-model", log_prints=True)
+def deploy_model(
+    version: str | None = None,
+    strategy: Literal["canary", "shadow", "blue-green"] | None = None,
+    params_path: str = "params.yaml",
+    overrides: list[str] | None = None,
+    project_dir: str | None = None,
+) -> dict[str, Any]:
+    """Roll a challenger out and promote it, or roll it back.
+
+    Args:
+        version: the model version to deploy; defaults to the one holding @challenger.
+        strategy: canary, shadow or blue-green; defaults to `deployment.strategy` in params.
+        params_path: params file, relative to the project directory.
+        overrides: `KEY=VALUE` overrides, e.g. `deployment.window_seconds=30`.
+        project_dir: the project; defaults to `DRIFTLINE_PROJECT_DIR` or the working directory.
+    """
+    log = get_run_logger()
+    settings = Settings(project_dir=Path(project_dir)) if project_dir else Settings()
+    p: Params = load_params(settings.root / params_path, overrides)
+    cfg = p.deployment
+    strategy = strategy or cfg.strategy
+    store = services.mlflow_store(settings, p).start()
+    aliases = store.aliases()
+    version = version or aliases.get(CHALLENGER)
+    champion = aliases.get(CHAMPION)
+    if version is None:
+        raise ValueError(f"nothing to deploy: no version given and {p.registry.model_name} has no @challenger")
+    if version == champion:
+        return {"status": "unchanged", "version": version, "message": f"version {version} is already @champion"}
+    if aliases.get(CHALLENGER) != version:
+        store.move_alias(CHALLENGER, version, f"deploy ({strategy})", str(flow_run.get_id() or "-"))
+    log_dir = _logs(settings)
+    steps: list[tuple[str, Analysis]] = []
+    began = pd.Timestamp.now(tz="UTC")
+    plan = {"canary": [("canary", w) for w in cfg.steps], "shadow": [("shadow", 0.0)],
+            "blue-green": [("none", 0.0)]}[strategy]
+    for mode, weight in plan:
+        since = pd.Timestamp.now(tz="UTC")
+        set_rollout(store, mode, weight)
+        if strategy == "blue-green":
+            break  # the server smoke-tests a version before it serves it; the switch follows
+        result = analyze_window(log_dir, since, began, cfg, shadow=strategy == "shadow")
+        steps.append((f"{mode} {weight:.0%}" if mode == "canary" else mode, result))
+        log.info("%s: %s", steps[-1][0], result.summary())
+        if not result.passed:
+            why = f"{steps[-1][0]}: {result.summary()}"
+            roll_back(store, version, champion, why)
+            _report(p, version, champion, strategy, steps, f"rolled back: {why}")
+            raise RolledBack(f"version {version} rolled back at {why}; @champion stays on {champion}")
+    promote(store, version, champion, f"deploy ({strategy}) passed analysis")
+    verdict = f"promoted version {version} to @champion" + (f"; @previous is version {champion}" if champion else "")
+    _report(p, version, champion, strategy, steps, verdict)
+    log.info(verdict)
+    return {"status": "promoted", "version": version, "previous": champion, "message": verdict}
+
+
+def _report(p: Params, version: str, champion: str | None, strategy: str, steps, verdict: str) -> None:
+    lines = [f"# Deployment: {p.registry.model_name} v{version} ({strategy})", "", f"**{verdict}**", "",
+             f"Champion before: {champion or 'none'}", "", "| step | check | result | detail |", "|---|---|---|---|"]
+    for name, result in steps:
+        if not result.ready:
+            lines.append(f"| {name} | traffic | **FAIL** | {result.summary()} |")
+        for c in result.checks:
+            lines.append(f"| {name} | {c.name} | {'pass' if c.passed else '**FAIL**'} | {c.detail} |")
+    create_markdown_artifact("\n".join(lines), key=artifact_key("deployment", p.registry.model_name),
+                             description=verdict)
+
+
+@flow(name="rollback", log_prints=True)
+def rollback(params_path: str = "params.yaml", project_dir: str | None = None,
+             reason: str = "manual rollback") -> dict[str, Any]:
+    """Point @champion back at @previous (and @previous at the version it replaced)."""
+    settings = Settings(project_dir=Path(project_dir)) if project_dir else Settings()
+    p = load_params(settings.root / params_path)
+    store = services.mlflow_store(settings, p).start()
+    aliases = store.aliases()
+    previous, current = aliases.get(PREVIOUS), aliases.get(CHAMPION)
+    if previous is None:
+        raise ValueError(f"{p.registry.model_name} has no @previous to roll back to")
+    run_id = str(flow_run.get_id() or "-")
+    store.set_model_tags({STRATEGY_TAG: "none", WEIGHT_TAG: "0"})
+    store.move_alias(CHAMPION, previous, reason, run_id)
+    store.move_alias(PREVIOUS, current, reason, run_id)
+    message = f"@champion moved from version {current} back to version {previous}; @previous is now {current}"
+    create_markdown_artifact(f"# Rollback: {p.registry.model_name}\n\n**{message}**\n\nReason: {reason}",
+                             key=artifact_key("rollback", p.registry.model_name), description=message)
+    return {"status": "rolled back", "champion": previous, "previous": current, "message": message}

@@ -1,0 +1,76 @@
+"""Rollout analysis on hand-made windows of the prediction and feedback logs."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+
+from driftline.config import DeploymentConfig
+from driftline.core.rollout import analyze, psi
+
+CFG = DeploymentConfig(min_requests=100, min_labels=50)
+
+
+def _rows(variant: str, n: int, seed: int, score_shift: float = 0.0, errors: int = 0, latency: float = 5.0,
+          start: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    score = np.clip(rng.beta(2, 5, n) + score_shift, 0, 1)
+    return pd.DataFrame({
+        "request_id": [f"{variant}-{start + i}" for i in range(n)], "variant": variant,
+        "status": ["error"] * errors + ["ok"] * (n - errors), "latency_ms": rng.normal(latency, 0.5, n),
+        "score": score, "prediction": (score >= 0.3).astype(int)})
+
+
+def _feedback(rows: pd.DataFrame, correct_share: float, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    right = rng.random(len(rows)) < correct_share
+    labels = np.where(right, rows["prediction"], 1 - rows["prediction"])
+    return pd.DataFrame({"request_id": rows["request_id"], "label": [json.dumps(int(v)) for v in labels]})
+
+
+def test_psi_is_small_for_the_same_distribution_and_large_for_a_shift():
+    rng = np.random.default_rng(0)
+    a, b = rng.beta(2, 5, 5000), rng.beta(2, 5, 5000)
+    assert psi(a, b) < 0.02
+    assert psi(a, np.clip(b + 0.3, 0, 1)) > 0.5
+
+
+def test_not_ready_until_enough_challenger_traffic():
+    window = pd.concat([_rows("champion", 500, 1), _rows("challenger", 40, 2)])
+    result = analyze(window, pd.DataFrame(), CFG)
+    assert not result.ready and not result.passed and result.counts["challenger"] == 40
+
+
+def test_an_equal_challenger_passes_every_check():
+    champ, chal = _rows("champion", 600, 1), _rows("challenger", 600, 2)
+    feedback = pd.concat([_feedback(champ, 0.8, 3), _feedback(chal, 0.8, 4)])
+    result = analyze(pd.concat([champ, chal]), feedback, CFG)
+    assert result.passed, result.summary()
+    assert {c.name for c in result.checks} == {"errors", "latency", "score distribution", "accuracy"}
+
+
+def test_each_live_signal_can_fail_on_its_own():
+    champ = _rows("champion", 600, 1)
+    cases = {
+        "errors": _rows("challenger", 600, 2, errors=30),
+        "latency": _rows("challenger", 600, 2, latency=50),
+        "score distribution": _rows("challenger", 600, 2, score_shift=0.3),
+    }
+    for name, chal in cases.items():
+        result = analyze(pd.concat([champ, chal]), pd.DataFrame(), CFG)
+        assert [c.name for c in result.checks if not c.passed] == [name], result.summary()
+    chal = _rows("challenger", 600, 2)
+    feedback = pd.concat([_feedback(champ, 0.85, 3), _feedback(chal, 0.6, 4)])
+    result = analyze(pd.concat([champ, chal]), feedback, CFG)
+    assert [c.name for c in result.checks if not c.passed] == ["accuracy"]
+
+
+def test_shadow_judges_agreement_on_mirrored_requests():
+    champ = _rows("champion", 300, 1)
+    mirrored = champ.assign(variant="shadow")
+    assert analyze(pd.concat([champ, mirrored]), pd.DataFrame(), CFG, shadow=True).passed
+    flipped = mirrored.assign(prediction=1 - mirrored["prediction"])
+    result = analyze(pd.concat([champ, flipped]), pd.DataFrame(), CFG, shadow=True)
+    assert "agreement" in [c.name for c in result.checks if not c.passed]
