@@ -97,7 +97,12 @@ def analyze(window: pd.DataFrame, feedback: pd.DataFrame, cfg: DeploymentConfig,
     acc_c, n_c = _accuracy(chal, feedback)
     acc_p, n_p = _accuracy(champ, feedback)
     if min(n_c, n_p) >= cfg.min_labels:
-        checks.append(Check("accuracy", acc_c >= acc_p - cfg.max_accuracy_drop,
-                            f"live accuracy {acc_c:.3f} vs champion {acc_p:.3f} on {n_c}/{n_p} labels "
-                            f"(drop at most {cfg.max_accuracy_drop})"))
+        # Fail only when the drop is beyond the tolerance with 95% confidence (one-sided): on a
+        # few hundred labels, two equal models differ by several points by chance alone.
+        se = np.sqrt(acc_c * (1 - acc_c) / n_c + acc_p * (1 - acc_p) / n_p)
+        surely = (acc_p - acc_c) - 1.645 * se
+        checks.append(Check("accuracy", surely <= cfg.max_accuracy_drop,
+                            f"live accuracy {acc_c:.3f} vs champion {acc_p:.3f} on {n_c}/{n_p} labels: "
+                            f"the drop is at least {surely:+.3f} with 95% confidence "
+                            f"(at most {cfg.max_accuracy_drop})"))
     return Analysis(True, checks, counts)
