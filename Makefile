@@ -9,7 +9,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export DVC_SITE_CACHE_DIR ?= $(CURDIR)/.driftline/dvc-site
 RUN := $(UV) run --locked --no-sync
 
-.PHONY: install demo test lint ui bench clean
+.PHONY: install demo test lint ui bench bench-serving clean
 
 install:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet 'uv>=0.5'
@@ -36,6 +36,9 @@ ui: install
 
 bench: install
 	$(RUN) python -m benchmarks.pipeline
+
+bench-serving: install
+	$(RUN) python -m benchmarks.serving
 
 clean:
 	rm -rf .driftline artifacts metrics.json

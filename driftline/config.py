@@ -517,3 +517,4 @@ class ServeSettings(BaseSettings):
     token: str | None = Field(default=None, description="Bearer token for /predict and /feedback.")
     log_dir: Path | None = Field(default=None, description="Prediction log; defaults to state_dir/predictions")
     model_threads: int = Field(default=1, ge=1, description="OpenMP threads per worker for the model.")
+    log_predictions: bool = Field(default=True, description="Write the prediction log (the monitor needs it).")

@@ -157,6 +157,8 @@ def create_app(store: MlflowStore, cfg: ServeSettings, log_dir: Path) -> FastAPI
             score = np.asarray(labels, dtype="float64")
         for s in score:
             scores.labels(variant, loaded.version).observe(float(s))
+        if not cfg.log_predictions:
+            return result
         stamp = now()
         predictions.append([{"request_id": request_id, "timestamp": stamp, "variant": variant,
                              "model_version": loaded.version, "status": "ok", "latency_ms": elapsed * 1000,

@@ -1,0 +1,142 @@
+"""Serving benchmark, one run, same model, same load generator (16 concurrent single-row clients
+on loopback):
+
+- driftline's server against `mlflow models serve --env-manager local` (throughput, p99);
+- driftline's per-row cost at saturation against in-process batched `predict` (the floor);
+- prediction logging on against off.
+
+    make bench-serving      # or: uv run python -m benchmarks.serving --seconds 15
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+from benchmarks.loadgen import run, sample_records
+from benchmarks.pipeline import _free_port
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def register_model(root: Path) -> str:
+    """Train the demo model on 50,000 rows and register it as @champion (no Prefect needed)."""
+    from driftline import services
+    from driftline.config import Settings, load_params
+    from driftline.core import demo_data, evaluation, frames, training
+
+    p = load_params(REPO / "params.yaml")
+    settings = Settings(project_dir=root)
+    store = services.mlflow_store(settings, p).start()
+    df = demo_data.generate(50_000, 7)
+    parts = training.split(df, p)
+    model = training.train(parts.train, p)
+    run_id = store.start_run("bench", {})
+    example = frames.features(parts.train.head(5), p.data)
+    uri = store.log_model(run_id, model, example, model.predict(example))
+    store.log_frame(run_id, evaluation.reference_sample(parts.train, model, p), "reference/reference.parquet")
+    store.finish(run_id)
+    return store.register(uri, run_id, {}, "champion", "benchmark").version
+
+
+def wait_http(url: str, timeout: float = 120) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"{url} did not answer within {timeout} s")
+
+
+def serve_driftline(root: Path, env: dict, log: bool) -> tuple[subprocess.Popen, str]:
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "driftline.cli", "serve", "--params", str(REPO / "params.yaml")],
+                            cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env={**env, "DRIFTLINE_PROJECT_DIR": str(root), "DRIFTLINE_SERVE_PORT": str(port),
+                                 "DRIFTLINE_SERVE_LOG_PREDICTIONS": str(log).lower()})
+    url = f"http://127.0.0.1:{port}"
+    wait_http(f"{url}/ready")
+    return proc, f"{url}/predict"
+
+
+def serve_mlflow(root: Path, env: dict, version: str) -> tuple[subprocess.Popen, str]:
+    from driftline.config import Settings
+
+    port = _free_port()
+    bin_dir = str(Path(sys.executable).parent)  # `--env-manager local` runs a bare `uvicorn`
+    proc = subprocess.Popen([sys.executable, "-m", "mlflow", "models", "serve", "-m", f"models:/loan-default/{version}",
+                             "--env-manager", "local", "--host", "127.0.0.1", "--port", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env={**env, "PATH": f"{bin_dir}{os.pathsep}{env['PATH']}",
+                                 "MLFLOW_TRACKING_URI": Settings(project_dir=root).mlflow_uri})
+    wait_http(f"http://127.0.0.1:{port}/ping")
+    return proc, f"http://127.0.0.1:{port}/invocations"
+
+
+def floor_rows_per_second(root: Path, seconds: float) -> float:
+    """In-process batched predict of the same model on 64-row frames: the cost floor per row."""
+
+    from driftline import services
+    from driftline.config import Settings, load_params
+    from driftline.serving.app import _predict
+    from driftline.serving.loader import load_version
+
+    store = services.mlflow_store(Settings(project_dir=root), load_params(REPO / "params.yaml")).start()
+    loaded = load_version(store, store.aliases()["champion"])
+    records = sample_records(64)
+    rows, stop = 0, time.perf_counter() + seconds
+    while time.perf_counter() < stop:
+        _predict(loaded, records)
+        rows += len(records)
+    return rows / seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=15)
+    parser.add_argument("--clients", type=int, default=16)
+    args = parser.parse_args()
+    root = Path(tempfile.mkdtemp(prefix="driftline-serving-bench-"))
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    os.environ["OMP_NUM_THREADS"] = "1"
+    version = register_model(root)
+    records = sample_records()
+    results = {}
+    for name, start, wrap in (
+        ("driftline (log on)", lambda: serve_driftline(root, env, True), lambda r: r),
+        ("driftline (log off)", lambda: serve_driftline(root, env, False), lambda r: r),
+        ("mlflow models serve", lambda: serve_mlflow(root, env, version), lambda r: {"dataframe_records": [r]}),
+    ):
+        proc, url = start()
+        try:
+            asyncio.run(run(url, args.clients, 2, records, wrap))  # warm-up
+            results[name] = asyncio.run(run(url, args.clients, args.seconds, records, wrap))
+        finally:
+            proc.terminate()
+            proc.wait(30)
+        r = results[name]
+        print(f"{name:<22} {r['rps']:8.1f} req/s  p50 {r['p50_ms']:7.1f} ms  p99 {r['p99_ms']:7.1f} ms  "
+              f"errors {r['errors']}/{r['requests']}", flush=True)
+    floor = floor_rows_per_second(root, 5)
+    on, off, ml = results["driftline (log on)"], results["driftline (log off)"], results["mlflow models serve"]
+    print()
+    print(f"throughput driftline / mlflow models serve = {on['rps'] / ml['rps']:.1f}x  (goal >= 20x)")
+    print(f"p99 driftline / mlflow models serve        = {on['p99_ms'] / ml['p99_ms']:.2f}  (goal < 1)")
+    print(f"in-process batched predict (64-row frames) = {floor:.0f} rows/s; driftline serves "
+          f"{on['rps']:.0f} rows/s = {on['rps'] / floor:.1%} of that floor")
+    print(f"prediction logging cost: throughput on / off = {on['rps'] / off['rps']:.3f}  (goal >= 0.90)")
+
+
+if __name__ == "__main__":
+    main()
