@@ -29,6 +29,14 @@ def _prefect_env() -> None:
         os.environ.setdefault(key, value)
 
 
+def _params(settings: Settings, path: Path, overrides: list[str] | None = None):
+    """The params file, or exit 2 with the message naming the key and the reason."""
+    try:
+        return load_params(settings.root / path, overrides or [])
+    except ConfigError as err:
+        _fail(str(err), 2)
+
+
 def _fail(message: str, code: int) -> None:
     typer.secho(message, fg=typer.colors.RED, err=True)
     raise typer.Exit(code)
@@ -42,10 +50,7 @@ def init(params: ParamsOpt = Path("params.yaml")) -> None:
     from driftline.project import init_project
 
     settings = Settings()
-    try:
-        p = load_params(settings.root / params)
-    except ConfigError as err:
-        _fail(str(err), 2)
+    p = _params(settings, params)
     try:
         report = init_project(settings)
     except DataError as err:
@@ -67,10 +72,7 @@ def train(
     validation or a gate fails, 2 on a bad config, 3 when the data cannot be pulled, 4 otherwise."""
     settings = Settings()
     rel = params
-    try:
-        load_params(settings.root / rel, set_ or [])  # fail before any work
-    except ConfigError as err:
-        _fail(str(err), 2)
+    _params(settings, rel, set_)  # fail before any work
     _prefect_env()
     from driftline.dvc_data import DataError
     from driftline.errors import PipelineFailure
@@ -117,10 +119,7 @@ def status(
     from driftline import services
 
     settings = Settings()
-    try:
-        p = load_params(settings.root / params)
-    except ConfigError as err:
-        _fail(str(err), 2)
+    p = _params(settings, params)
     store = services.mlflow_store(settings, p).start()
     versions = []
     for v in store.versions():
@@ -153,10 +152,7 @@ def deploy(
 ) -> None:
     """Roll a challenger out against live traffic; promote it, or roll it back automatically."""
     settings = Settings()
-    try:
-        load_params(settings.root / params, set_ or [])
-    except ConfigError as err:
-        _fail(str(err), 2)
+    _params(settings, params, set_)
     if strategy not in (None, "canary", "shadow", "blue-green"):
         _fail(f"--strategy: {strategy!r} is not one of canary, shadow, blue-green", 2)
     _prefect_env()
@@ -195,10 +191,7 @@ def history(params: ParamsOpt = Path("params.yaml"),
     from driftline import services
 
     settings = Settings()
-    try:
-        p = load_params(settings.root / params)
-    except ConfigError as err:
-        _fail(str(err), 2)
+    p = _params(settings, params)
     rows = services.mlflow_store(settings, p).start().history()
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
@@ -216,10 +209,7 @@ def serve(params: ParamsOpt = Path("params.yaml")) -> None:
     from driftline.serving.server import run
 
     settings = Settings()
-    try:
-        p = load_params(settings.root / params)
-    except ConfigError as err:
-        _fail(str(err), 2)
+    p = _params(settings, params)
     cfg = ServeSettings()
     typer.echo(f"serving {p.registry.model_name} on http://{cfg.host}:{cfg.port} "
                f"(POST /predict, /feedback; GET /health, /ready, /models, /metrics)")
@@ -235,10 +225,7 @@ def config(
     if schema:
         typer.echo(json.dumps(params_schema(), indent=2))
         return
-    try:
-        p = load_params(Settings().root / params)
-    except ConfigError as err:
-        _fail(str(err), 2)
+    p = _params(Settings(), params)
     typer.echo(f"{params}: valid ({p.data.task}, {len(p.data.features)} features, "
                f"{p.training.estimator.kind}, model {p.registry.model_name})")
 

@@ -43,6 +43,10 @@ def _window(log_dir: Path, since: pd.Timestamp, baseline_since: pd.Timestamp) ->
     return preds, feedback
 
 
+def _end_rollout(store: MlflowStore) -> None:
+    store.set_model_tags({STRATEGY_TAG: "none", WEIGHT_TAG: "0"})
+
+
 @task(name="set-rollout", retries=2, retry_delay_seconds=1, cache_policy=NONE)
 def set_rollout(store: MlflowStore, strategy: str, weight: float) -> None:
     store.set_model_tags({STRATEGY_TAG: strategy, WEIGHT_TAG: f"{weight:g}"})
@@ -67,7 +71,7 @@ def promote(store: MlflowStore, version: str, old: str | None, reason: str) -> N
     run_id = str(flow_run.get_id() or "-")
     before = store.aliases()
     try:
-        store.set_model_tags({STRATEGY_TAG: "none", WEIGHT_TAG: "0"})
+        _end_rollout(store)
         if old:
             store.move_alias(PREVIOUS, old, reason, run_id)
         store.move_alias(CHAMPION, version, reason, run_id)
@@ -81,7 +85,7 @@ def promote(store: MlflowStore, version: str, old: str | None, reason: str) -> N
 @task(name="roll-back", cache_policy=NONE)
 def roll_back(store: MlflowStore, version: str, champion: str | None, why: str) -> None:
     run_id = str(flow_run.get_id() or "-")
-    store.set_model_tags({STRATEGY_TAG: "none", WEIGHT_TAG: "0"})
+    _end_rollout(store)
     store.move_alias(CHALLENGER, None, f"rolled back: {why}", run_id)
     if champion and store.aliases().get(CHAMPION) != champion:
         store.move_alias(CHAMPION, champion, f"rolled back: {why}", run_id)
@@ -171,7 +175,7 @@ def rollback(params_path: str = "params.yaml", project_dir: str | None = None,
     if previous is None:
         raise ValueError(f"{p.registry.model_name} has no @previous to roll back to")
     run_id = str(flow_run.get_id() or "-")
-    store.set_model_tags({STRATEGY_TAG: "none", WEIGHT_TAG: "0"})
+    _end_rollout(store)
     store.move_alias(CHAMPION, previous, reason, run_id)
     store.move_alias(PREVIOUS, current, reason, run_id)
     message = f"@champion moved from version {current} back to version {previous}; @previous is now {current}"

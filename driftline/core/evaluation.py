@@ -70,17 +70,23 @@ def predict(model, x: pd.DataFrame, p: Params) -> Predictions:
     if p.data.task != "binary":
         return Predictions(classes[proba.argmax(axis=1)], proba, classes)
     pos = positive_index(classes, p)
-    threshold = getattr(model, "threshold", None)
-    if threshold is None:
-        threshold, cut = p.evaluation.decision_threshold, pos
+    if getattr(model, "threshold", None) is None:
+        t = p.evaluation.decision_threshold
+        labels = np.where(proba[:, pos] >= t, classes[pos], classes[1 - pos])
     else:
-        # Decide as model.predict does: the model's own positive class (sklearn's default is the
-        # second class) against its own threshold ("auto" is 0.5 on probabilities).
-        own = getattr(model, "pos_label", None)
-        cut = 1 if own is None else list(classes).index(own)
-        threshold = 0.5 if threshold == "auto" else threshold
-    labels = np.where(proba[:, cut] >= threshold, classes[cut], classes[1 - cut])
+        labels = labels_at_own_threshold(model, proba)
     return Predictions(labels, proba, classes, pos)
+
+
+def labels_at_own_threshold(model, proba: np.ndarray) -> np.ndarray:
+    """What `model.predict` answers for a `FixedThresholdClassifier`, from probabilities already
+    computed: its own positive class (sklearn's default is the second class) against its own
+    threshold ("auto" is 0.5 on probabilities). Saves a second pass through the model."""
+    classes = model.classes_
+    own = getattr(model, "pos_label", None)
+    cut = 1 if own is None else list(classes).index(own)
+    threshold = 0.5 if model.threshold == "auto" else model.threshold
+    return np.where(proba[:, cut] >= threshold, classes[cut], classes[1 - cut])
 
 
 def score(model, x: pd.DataFrame, p: Params) -> np.ndarray:

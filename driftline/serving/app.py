@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 
 from driftline.config import ServeSettings
+from driftline.core.evaluation import labels_at_own_threshold
 from driftline.serving.batching import MicroBatcher
 from driftline.serving.loader import Loaded, Watcher
 from driftline.serving.predlog import PartitionedLog, now
@@ -76,15 +77,10 @@ def _predict(loaded: Loaded, records: list[dict]) -> dict:
     frame = loaded.frame(records)
     if loaded.classification:
         proba = loaded.model.predict_proba(frame)
-        return {"labels": loaded.model.predict(frame) if not hasattr(loaded.model, "threshold")
-                else loaded.model.classes_[_labels_at_threshold(loaded.model, proba)], "proba": proba}
+        labels = (labels_at_own_threshold(loaded.model, proba) if hasattr(loaded.model, "threshold")
+                  else loaded.model.predict(frame))
+        return {"labels": labels, "proba": proba}
     return {"labels": np.asarray(loaded.model.predict(frame), dtype="float64"), "proba": None}
-
-
-def _labels_at_threshold(model, proba) -> np.ndarray:
-    # FixedThresholdClassifier: one predict_proba call instead of predict + predict_proba.
-    pos = list(model.classes_).index(model.pos_label) if model.pos_label is not None else 1
-    return np.where(proba[:, pos] >= model.threshold, pos, 1 - pos)
 
 
 def create_app(store: MlflowStore, cfg: ServeSettings, log_dir: Path) -> FastAPI:
