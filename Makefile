@@ -15,9 +15,10 @@ install:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet 'uv>=0.5'
 	$(UV) sync --locked --python 3.11
 
+# Ends with the model server running (Ctrl-C stops it); DEMO_ARGS=--no-keep-serving ends at once.
 demo: install
 	$(RUN) driftline init
-	$(RUN) driftline train --reason demo
+	$(RUN) driftline demo $(DEMO_ARGS)
 	$(RUN) driftline status
 
 test: install

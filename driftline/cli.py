@@ -217,6 +217,21 @@ def serve(params: ParamsOpt = Path("params.yaml")) -> None:
 
 
 @app.command()
+def demo(params: ParamsOpt = Path("params.yaml"),
+         keep_serving: Annotated[bool, typer.Option(help="Leave the model server running at the end.")] = True,
+         ) -> None:
+    """The delivery story on the demo data: champion, server with live traffic, canary, rollback."""
+    from driftline import demo as story
+
+    settings = Settings()
+    p = _params(settings, params)
+    try:
+        story.run(settings, p, params, typer.echo, keep_serving)
+    except (story.DemoFailed, TimeoutError) as err:
+        _fail(f"demo stopped: {err}", 1)
+
+
+@app.command()
 def config(
     schema: Annotated[bool, typer.Option("--schema", help="Print the JSON schema of params.yaml.")] = False,
     params: ParamsOpt = Path("params.yaml"),

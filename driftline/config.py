@@ -285,6 +285,8 @@ class DeploymentConfig(Strict):
     min_agreement: float = Field(default=0.8, ge=0, le=1, description="Shadow: share of equal answers.")
     min_labels: int = Field(default=30, ge=1, description="Labels per variant before accuracy counts.")
     max_accuracy_drop: float = Field(default=0.05, ge=0, le=1)
+    smoke_requests: int = Field(default=50, ge=1, description="Blue-green: reference rows sent to the new "
+                                "version on the live server before the switch; answers must match offline ones.")
 
 
 class Params(Strict):
@@ -478,6 +480,8 @@ class Settings(BaseSettings):
     tracking_uri: str | None = Field(default=None, description="Defaults to a SQLite file in state_dir")
     artifact_location: str | None = Field(default=None, description="Defaults to state_dir/mlartifacts")
     dvc_remote_dir: Path | None = Field(default=None, description="Defaults to state_dir/dvc-remote")
+    serve_url: str = Field(default="http://127.0.0.1:8080", description="The model server that blue-green "
+                           "deployments smoke-test (its DRIFTLINE_SERVE_TOKEN is used when set).")
     mlflow_ui_url: str = "http://127.0.0.1:5000"
     prefect_ui_url: str = "http://127.0.0.1:4200"
 
@@ -518,3 +522,7 @@ class ServeSettings(BaseSettings):
     log_dir: Path | None = Field(default=None, description="Prediction log; defaults to state_dir/predictions")
     model_threads: int = Field(default=1, ge=1, description="OpenMP threads per worker for the model.")
     log_predictions: bool = Field(default=True, description="Write the prediction log (the monitor needs it).")
+    keep_previous: bool = Field(default=True, description="Keep @previous loaded: a rollback is then a swap.")
+    unknown_category: Literal["allow", "reject"] = Field(
+        default="allow", description="A category the model never saw: 'allow' predicts with it as missing (and "
+        "the drift monitor sees it in the log); 'reject' answers 422 naming the field.")

@@ -14,12 +14,16 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NONE
 from prefect.events import emit_event
 from prefect.runtime import flow_run
+from prefect.transactions import get_transaction, transaction
 
 from driftline import services
 from driftline.config import DeploymentConfig, Params, ServeSettings, Settings, load_params
-from driftline.core.rollout import Analysis, analyze
+from driftline.core import frames
+from driftline.core.rollout import Analysis, analyze, judge_smoke
+from driftline.core.validation import Check
 from driftline.serving.loader import STRATEGY_TAG, WEIGHT_TAG
 from driftline.serving.predlog import read_log
+from driftline.serving_client import ServingClient
 from driftline.tracking import CHALLENGER, CHAMPION, PREVIOUS, MlflowStore
 from tasks.report import artifact_key
 
@@ -65,26 +69,88 @@ def analyze_window(log_dir: Path, since: pd.Timestamp, baseline_since: pd.Timest
         time.sleep(min(2.0, cfg.window_seconds))
 
 
-@task(name="promote", cache_policy=NONE)
-def promote(store: MlflowStore, version: str, old: str | None, reason: str) -> None:
-    """All or nothing: if any move fails, the aliases go back to where they were."""
-    run_id = str(flow_run.get_id() or "-")
-    before = store.aliases()
+@task(name="smoke-test", cache_policy=NONE)
+def smoke_test(store: MlflowStore, settings: Settings, p: Params, version: str) -> Analysis:
+    """Blue-green: wait until the live server has loaded the staged version (next to the
+    champion, which keeps answering), then send it reference rows and compare with offline."""
+    client = _client(settings)
     try:
-        _end_rollout(store)
+        state = client.wait_for(lambda m: (m["challenger"] == version and m["strategy"] == "blue-green")
+                                or version in m["errors"], p.deployment.max_wait_seconds)
+    except TimeoutError as err:
+        return Analysis(ready=True, checks=[Check("loaded", False, str(err))])
+    if version in state["errors"]:
+        return Analysis(ready=True, checks=[Check("loaded", False, f"the server could not load version {version}: "
+                                                  f"{state['errors'][version]}")])
+    info = next(v for v in store.versions() if v.version == version)
+    model, reference = store.load_model(info), store.load_reference(info)
+    if reference is None:
+        return Analysis(ready=True, checks=[Check("reference", False, f"version {version} has no reference sample")])
+    x = frames.model_features(reference, model, p.data).head(p.deployment.smoke_requests)
+    records = [{k: (None if v != v else v) for k, v in r.items()} for r in x.to_dict("records")]
+    expected = [v.item() if hasattr(v, "item") else v for v in model.predict(x)]
+    scores = None
+    if hasattr(model, "predict_proba"):
+        proba = model.predict_proba(x)
+        scores = (proba[:, -1] if proba.shape[1] == 2 else proba.max(axis=1)).tolist()
+    answers = []
+    for record in records:
+        response = client.predict([record], smoke=True)
+        answers.append((response.status_code, response.json()))
+    client.close()
+    return judge_smoke(version, answers, expected, scores)
+
+
+def switched(settings: Settings, version: str, timeout: float) -> str:
+    """After a blue-green promotion: how long the live server took to answer from the new version."""
+    start = time.monotonic()
+    try:
+        state = _client(settings).wait_for(lambda m: m.get("champion") == version, timeout)
+    except TimeoutError as err:
+        return f"the server has not switched yet ({err})"
+    kept = f"; version {state['previous']} kept warm for rollback" if state.get("previous") in state["loaded"] else ""
+    return f"the server switched in {time.monotonic() - start:.1f} s{kept}"
+
+
+def _client(settings: Settings) -> ServingClient:
+    return ServingClient(settings.serve_url, ServeSettings().token)
+
+
+@task(name="move-alias", retries=2, retry_delay_seconds=1, cache_policy=NONE)
+def move_alias(store: MlflowStore, alias: str, version: str | None, reason: str) -> None:
+    """One alias move inside the promotion transaction; its rollback hook puts the alias back."""
+    before = store.aliases().get(alias)
+    get_transaction().set("undo", {"store": (store.tracking_uri, store.artifact_location, store.experiment,
+                                             store.model_name), "alias": alias, "before": before,
+                                   "reason": reason, "run_id": _run_id()})
+    store.move_alias(alias, version, reason, _run_id())
+
+
+@move_alias.on_rollback
+def _put_alias_back(txn) -> None:
+    undo = txn.get("undo")
+    store = MlflowStore(*undo["store"]).start()
+    store.move_alias(undo["alias"], undo["before"], f"undo failed promotion: {undo['reason']}", undo["run_id"])
+
+
+def promote(store: MlflowStore, version: str, old: str | None, reason: str) -> None:
+    """All or nothing: the moves run in one Prefect transaction, and if any of them fails the
+    moves already made are rolled back in reverse order, so there is never no champion or two."""
+    with transaction():
+        set_rollout(store, "none", 0.0)
         if old:
-            store.move_alias(PREVIOUS, old, reason, run_id)
-        store.move_alias(CHAMPION, version, reason, run_id)
-        store.move_alias(CHALLENGER, None, reason, run_id)
-    except BaseException:
-        for alias in (CHAMPION, PREVIOUS, CHALLENGER):
-            store.move_alias(alias, before.get(alias), f"undo failed promotion: {reason}", run_id)
-        raise
+            move_alias(store, PREVIOUS, old, reason)
+        move_alias(store, CHAMPION, version, reason)
+        move_alias(store, CHALLENGER, None, reason)
+
+
+def _run_id() -> str:
+    return str(flow_run.get_id() or "-")
 
 
 @task(name="roll-back", cache_policy=NONE)
 def roll_back(store: MlflowStore, version: str, champion: str | None, why: str) -> None:
-    run_id = str(flow_run.get_id() or "-")
+    run_id = _run_id()
     _end_rollout(store)
     store.move_alias(CHALLENGER, None, f"rolled back: {why}", run_id)
     if champion and store.aliases().get(CHAMPION) != champion:
@@ -125,19 +191,21 @@ def deploy_model(
     if version == champion:
         return {"status": "unchanged", "version": version, "message": f"version {version} is already @champion"}
     if aliases.get(CHALLENGER) != version:
-        store.move_alias(CHALLENGER, version, f"deploy ({strategy})", str(flow_run.get_id() or "-"))
+        store.move_alias(CHALLENGER, version, f"deploy ({strategy})", _run_id())
     log_dir = _logs(settings)
     steps: list[tuple[str, Analysis]] = []
     began = pd.Timestamp.now(tz="UTC")
     plan = {"canary": [("canary", w) for w in cfg.steps], "shadow": [("shadow", 0.0)],
-            "blue-green": [("none", 0.0)]}[strategy]
+            "blue-green": [("blue-green", 0.0)]}[strategy]
     for mode, weight in plan:
         since = pd.Timestamp.now(tz="UTC")
         set_rollout(store, mode, weight)
         if strategy == "blue-green":
-            break  # the server smoke-tests a version before it serves it; the switch follows
-        result = analyze_window(log_dir, since, began, cfg, shadow=strategy == "shadow")
-        steps.append((f"{mode} {weight:.0%}" if mode == "canary" else mode, result))
+            result = smoke_test(store, settings, p, version)
+            steps.append(("smoke test", result))
+        else:
+            result = analyze_window(log_dir, since, began, cfg, shadow=strategy == "shadow")
+            steps.append((f"{mode} {weight:.0%}" if mode == "canary" else mode, result))
         log.info("%s: %s", steps[-1][0], result.summary())
         if not result.passed:
             why = f"{steps[-1][0]}: {result.summary()}"
@@ -146,6 +214,8 @@ def deploy_model(
             raise RolledBack(f"version {version} rolled back at {why}; @champion stays on {champion}")
     promote(store, version, champion, f"deploy ({strategy}) passed analysis")
     verdict = f"promoted version {version} to @champion" + (f"; @previous is version {champion}" if champion else "")
+    if strategy == "blue-green":
+        verdict += "; " + switched(settings, version, cfg.max_wait_seconds)
     _report(p, version, champion, strategy, steps, verdict)
     log.info(verdict)
     return {"status": "promoted", "version": version, "previous": champion, "message": verdict}
@@ -174,7 +244,7 @@ def rollback(params_path: str = "params.yaml", project_dir: str | None = None,
     previous, current = aliases.get(PREVIOUS), aliases.get(CHAMPION)
     if previous is None:
         raise ValueError(f"{p.registry.model_name} has no @previous to roll back to")
-    run_id = str(flow_run.get_id() or "-")
+    run_id = _run_id()
     _end_rollout(store)
     store.move_alias(CHAMPION, previous, reason, run_id)
     store.move_alias(PREVIOUS, current, reason, run_id)

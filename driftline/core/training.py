@@ -23,6 +23,8 @@ from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 from driftline.config import Params
 from driftline.core import evaluation, frames
 
+MISSING_CATEGORY = "__missing__"  # what the one-hot path imputes for a missing category
+
 
 @dataclass(frozen=True)
 class Split:
@@ -121,7 +123,7 @@ def build_pipeline(p: Params) -> Pipeline:
     if scale:
         num_steps.append(StandardScaler())
     cat_pipe = make_pipeline(
-        SimpleImputer(strategy="constant", fill_value="__missing__"),
+        SimpleImputer(strategy="constant", fill_value=MISSING_CATEGORY),
         OneHotEncoder(handle_unknown="ignore", min_frequency=20, sparse_output=False),
     )
     pre = ColumnTransformer([("num", make_pipeline(*num_steps), numeric), ("cat", cat_pipe, categorical)],
@@ -155,3 +157,19 @@ def train(train_df: pd.DataFrame, p: Params) -> Pipeline | FixedThresholdClassif
     model = FixedThresholdClassifier(pipeline, threshold=p.evaluation.decision_threshold,
                                      response_method="predict_proba", pos_label=pos_label)
     return model.fit(x, y)
+
+
+def known_categories(model) -> dict[str, set]:
+    """The categories each categorical input was fitted on, read from the pipeline's encoders
+    (empty when the model has none, e.g. a model not built by `build_pipeline`)."""
+    inner = getattr(model, "estimator_", model)  # the fitted pipeline inside a FixedThresholdClassifier
+    pre = getattr(inner, "named_steps", {}).get("preprocess")
+    known: dict[str, set] = {}
+    for _, transformer, columns in getattr(pre, "transformers_", []):
+        steps = getattr(transformer, "steps", None)
+        encoder = steps[-1][1] if steps else transformer
+        if not hasattr(encoder, "categories_"):
+            continue
+        for column, cats in zip(columns, encoder.categories_, strict=True):
+            known[column] = {c for c in cats.tolist() if isinstance(c, str) and c != MISSING_CATEGORY}
+    return known

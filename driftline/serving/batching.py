@@ -50,25 +50,40 @@ class MicroBatcher:
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
+        running: asyncio.Task | None = None
         while True:
             first = await self._queue.get()
             items, rows = [first], len(first.records)
             deadline = loop.time() + self.max_wait
+            # Keep gathering while the previous batch is still predicting: those requests could
+            # not be served sooner anyway, and a fuller batch costs about the same.
             while rows < self.max_batch:
-                timeout = deadline - loop.time()
-                if timeout <= 0:
-                    break
-                try:
-                    item = await asyncio.wait_for(self._queue.get(), timeout)
-                except TimeoutError:
-                    break
+                if not self._queue.empty():
+                    item = self._queue.get_nowait()
+                elif running is not None and not running.done():
+                    await asyncio.wait([running])  # new requests queue up meanwhile
+                    continue
+                else:
+                    timeout = deadline - loop.time()
+                    if timeout <= 0:
+                        break
+                    try:
+                        async with asyncio.timeout(timeout):
+                            item = await self._queue.get()
+                    except TimeoutError:
+                        break
                 items.append(item)
                 rows += len(item.records)
+            if running is not None:
+                await running
             groups: dict[int, list[_Item]] = {}
             for item in items:
                 groups.setdefault(id(item.key), []).append(item)
-            for group in groups.values():
-                await self._predict_group(loop, group)
+            running = loop.create_task(self._predict_groups(loop, list(groups.values())))
+
+    async def _predict_groups(self, loop, groups: list[list[_Item]]) -> None:
+        for group in groups:
+            await self._predict_group(loop, group)
 
     async def _predict_group(self, loop, group: list[_Item]) -> None:
         records = [r for item in group for r in item.records]

@@ -8,9 +8,11 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
-from driftline.tracking import CHALLENGER, CHAMPION, MlflowStore
+from driftline.core.training import known_categories
+from driftline.tracking import CHALLENGER, CHAMPION, PREVIOUS, MlflowStore
 
 log = logging.getLogger("driftline.serving")
 
@@ -24,6 +26,7 @@ class Rollout:
     challenger: str | None
     strategy: str = "none"
     weight: float = 0.0
+    previous: str | None = None  # kept loaded, so a rollback is a swap, not a load
 
 
 @dataclass(frozen=True)
@@ -33,16 +36,21 @@ class Loaded:
     columns: dict[str, str]  # input column -> "double" | "string" (from the signature)
     example: pd.DataFrame
     classification: bool
+    categories: dict[str, set] = field(default_factory=dict)  # categorical input -> categories it was fitted on
 
     def frame(self, records: list[dict]) -> pd.DataFrame:
-        """Records as the model's input frame; the caller has checked them against `columns`."""
-        frame = pd.DataFrame.from_records(records, columns=list(self.columns))
+        """Records as the model's input frame; the caller has checked them against `columns`.
+
+        Built column by column from plain lists: `DataFrame.from_records` plus per-column
+        conversion cost ~6 ms for a 16-row batch, a tenth of the server's time at saturation."""
+        nan = float("nan")
+        data = {}
         for name, kind in self.columns.items():
             if kind == "double":
-                frame[name] = pd.to_numeric(frame[name], errors="raise").astype("float64")
+                data[name] = np.array([nan if (v := r[name]) is None else v for r in records], dtype="float64")
             else:
-                frame[name] = frame[name].astype(object).where(frame[name].notna(), None)
-        return frame
+                data[name] = np.array([r[name] for r in records], dtype=object)
+        return pd.DataFrame(data, copy=False)
 
 
 def read_rollout(store: MlflowStore) -> Rollout:
@@ -52,7 +60,8 @@ def read_rollout(store: MlflowStore) -> Rollout:
         weight = min(max(float(tags.get(WEIGHT_TAG, 0.0)), 0.0), 1.0)
     except ValueError:
         weight = 0.0
-    return Rollout(aliases.get(CHAMPION), aliases.get(CHALLENGER), tags.get(STRATEGY_TAG, "none"), weight)
+    return Rollout(aliases.get(CHAMPION), aliases.get(CHALLENGER), tags.get(STRATEGY_TAG, "none"), weight,
+                   aliases.get(PREVIOUS))
 
 
 def load_version(store: MlflowStore, version: str) -> Loaded:
@@ -69,7 +78,7 @@ def load_version(store: MlflowStore, version: str) -> Loaded:
     example = meta.load_input_example(local)
     model = mlflow.sklearn.load_model(local)
     classification = hasattr(model, "predict_proba")
-    loaded = Loaded(version, model, columns, example, classification)
+    loaded = Loaded(version, model, columns, example, classification, known_categories(model))
     loaded.model.predict(loaded.frame(example.to_dict("records")))  # the smoke prediction
     return loaded
 
@@ -86,9 +95,10 @@ class ModelSet:
 class Watcher:
     """Polls the registry and converges the served models on its aliases and rollout tags."""
 
-    def __init__(self, store: MlflowStore, poll_seconds: float = 3.0):
+    def __init__(self, store: MlflowStore, poll_seconds: float = 3.0, keep_previous: bool = True):
         self.store = store
         self.poll_seconds = poll_seconds
+        self.keep_previous = keep_previous
         self.current = ModelSet(Rollout(None, None))
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -97,7 +107,7 @@ class Watcher:
         rollout = read_rollout(self.store)
         wanted = [v for v in (rollout.champion, rollout.challenger) if v]
         models, errors = {}, {}
-        for version in wanted:
+        for version in wanted + ([rollout.previous] if self.keep_previous and rollout.previous else []):
             if version in self.current.models:
                 models[version] = self.current.models[version]
                 continue
@@ -105,16 +115,17 @@ class Watcher:
                 models[version] = load_version(self.store, version)
                 log.info("loaded %s v%s", self.store.model_name, version)
             except Exception as err:  # noqa: BLE001 - a bad model must not take the server down
-                errors[version] = f"{type(err).__name__}: {err}"
-                log.error("version %s not served: %s", version, errors[version])
+                if version in wanted:
+                    errors[version] = f"{type(err).__name__}: {err}"
+                    log.error("version %s not served: %s", version, errors[version])
         if rollout.champion not in models and self.current.rollout.champion in self.current.models:
             # The new champion failed to load: keep answering with the old one.
             old = self.current.rollout.champion
             models[old] = self.current.models[old]
             rollout = Rollout(old, rollout.challenger if rollout.challenger in models else None,
-                              rollout.strategy, rollout.weight)
+                              rollout.strategy, rollout.weight, rollout.previous)
         elif rollout.challenger and rollout.challenger not in models:
-            rollout = Rollout(rollout.champion, None, "none", 0.0)
+            rollout = Rollout(rollout.champion, None, "none", 0.0, rollout.previous)
         self.current = ModelSet(rollout, models, errors)
         return self.current
 

@@ -3,54 +3,21 @@ deploy_model flow moving weights and aliases, automatic rollback, history and `r
 
 from __future__ import annotations
 
-import threading
-import uuid
-
 import httpx
 import pytest
+from prefect import flow
 
 from driftline.config import load_params
-from driftline.core import demo_data, frames
-from driftline.tracking import CHALLENGER, CHAMPION, PREVIOUS
-from flows.deploy import RolledBack, deploy_model, rollback
+from driftline.core import demo_data
+from driftline.serving.loader import wait_until
+from driftline.tracking import CHALLENGER, CHAMPION, PREVIOUS, MlflowStore
+from driftline.traffic import Traffic
+from flows.deploy import RolledBack, deploy_model, promote, rollback
 from tests.integration.conftest import latest_artifact, make_project
 from tests.integration.test_serving import Server
 
 FAST = ["deployment.steps=[0.5, 1.0]", "deployment.window_seconds=2", "deployment.min_requests=150",
         "deployment.min_labels=20", "deployment.max_wait_seconds=60", "deployment.max_latency_p95_ratio=10"]
-
-
-class Traffic:
-    """Single-row requests with unique ids, each answered by its true label through /feedback."""
-
-    def __init__(self, url: str, params):
-        frame = demo_data.generate(2000, 21)
-        self.records = frames.features(frame, params.data).to_dict("records")
-        self.records = [{k: (None if v != v else v) for k, v in r.items()} for r in self.records]
-        self.labels = frame["defaulted"].tolist()
-        self.url, self.failures, self.sent = url, [], 0
-        self.stop_event = threading.Event()
-        self.threads = [threading.Thread(target=self._run, args=(i,), daemon=True) for i in range(4)]
-        for t in self.threads:
-            t.start()
-
-    def _run(self, offset: int) -> None:
-        with httpx.Client(timeout=30) as http:
-            i = offset
-            while not self.stop_event.is_set():
-                k = i % len(self.records)
-                rid = uuid.uuid4().hex
-                r = http.post(f"{self.url}/predict", json=self.records[k], headers={"x-request-id": rid})
-                if r.status_code != 200:
-                    self.failures.append(r.status_code)
-                http.post(f"{self.url}/feedback", json={"request_id": rid, "label": self.labels[k]})
-                self.sent += 1
-                i += 4
-
-    def stop(self) -> None:
-        self.stop_event.set()
-        for t in self.threads:
-            t.join(timeout=30)
 
 
 @pytest.fixture(scope="module")
@@ -107,3 +74,52 @@ def test_a_bad_challenger_is_rolled_back_automatically(live):
     assert "rolled back" in latest_artifact("deployment-loan-default")
     assert any(h["to"] == "-" and h["from"] == bad and "rolled back" in h["reason"] for h in store.history())
     assert traffic.failures == []
+
+
+def test_blue_green_smoke_tests_live_then_switches_and_keeps_the_old_version_warm(live, monkeypatch):
+    project, server, traffic = live
+    monkeypatch.setenv("DRIFTLINE_SERVE_URL", server.url)
+    assert project.store().aliases()[CHAMPION] == "1"
+    result = deploy_model(version="2", strategy="blue-green", overrides=FAST, project_dir=str(project.root))
+    assert result["status"] == "promoted" and "the server switched in" in result["message"]
+    assert "version 1 kept warm for rollback" in result["message"]
+    text = latest_artifact("deployment-loan-default")
+    assert "smoke test" in text and "50/50 answers equal the registered model's offline predictions" in text
+    models = httpx.get(f"{server.url}/models").json()
+    assert models["champion"] == "2" and models["previous"] == "1" and "1" in models["loaded"]
+    # Nothing outside a blue-green stage may ask for the smoke variant.
+    smoke = httpx.post(f"{server.url}/predict", json=traffic.records[0], headers={"x-driftline-variant": "smoke"})
+    assert smoke.status_code == 409
+    rollback(project_dir=str(project.root), reason="blue-green test")
+    assert wait_until(lambda: httpx.get(f"{server.url}/models").json()["champion"] == "1", 10)
+    assert traffic.failures == []
+
+
+class _RegistryDiesMidPromotion(MlflowStore):
+    """The registry stops answering after @previous and @champion have moved."""
+
+    def move_alias(self, alias, version, reason, flow_run_id="-"):
+        if alias == CHALLENGER and version is None:
+            raise ConnectionError("registry went away")
+        super().move_alias(alias, version, reason, flow_run_id)
+
+
+def test_a_crash_mid_promotion_puts_every_alias_back(live):
+    project, _, _ = live
+    store = project.store()
+    store.move_alias(CHALLENGER, "3", "test setup")
+    before = store.aliases()
+    assert before[CHAMPION] == "1" and before[CHALLENGER] == "3"
+    crashing = _RegistryDiesMidPromotion(store.tracking_uri, store.artifact_location, store.experiment,
+                                         store.model_name).start()
+
+    @flow
+    def promotion() -> None:
+        promote(crashing, "3", "1", "test promotion")
+
+    with pytest.raises(ConnectionError):
+        promotion()
+    assert store.aliases() == before
+    undone = [h for h in store.history() if h["reason"].startswith("undo failed promotion")]
+    assert {(h["alias"], h["to"]) for h in undone} == {(CHAMPION, "1"), (PREVIOUS, before[PREVIOUS])}
+    store.move_alias(CHALLENGER, None, "test teardown")

@@ -223,16 +223,31 @@ def test_a_version_that_fails_to_load_leaves_the_old_one_serving(served):
     store.client.set_registered_model_alias(store.model_name, CHAMPION, serving)
 
 
-def test_bearer_token_protects_predict_and_feedback(tmp_path):
+def test_an_unknown_category_is_served_as_missing_by_default(served):
+    _, server, _ = served
+    record = {**_records(1)[0], "region": "atlantis"}
+    answer = httpx.post(f"{server.url}/predict", json=record)
+    assert answer.status_code == 200 and 0.0 <= answer.json()["probabilities"][0]["1"] <= 1.0
+    assert httpx.get(f"{server.url}/predict").status_code == 405
+
+
+def test_bearer_token_and_the_reject_policy_for_unknown_categories(tmp_path):
     project = make_project(tmp_path / "proj")
     project.train()
-    server = Server(project, tmp_path / "logs", token="s3cret")
+    server = Server(project, tmp_path / "logs", token="s3cret", unknown_category="reject")
+    auth = {"authorization": "Bearer s3cret"}
     try:
         record = _records(1)[0]
         assert httpx.post(f"{server.url}/predict", json=record).status_code == 401
         assert httpx.post(f"{server.url}/feedback", json={"request_id": "x", "label": 1}).status_code == 401
-        ok = httpx.post(f"{server.url}/predict", json=record, headers={"authorization": "Bearer s3cret"})
+        ok = httpx.post(f"{server.url}/predict", json=record, headers=auth)
         assert ok.status_code == 200
         assert httpx.get(f"{server.url}/health").status_code == 200
+        refused = httpx.post(f"{server.url}/predict", json=[record, {**record, "region": "atlantis"}], headers=auth)
+        assert refused.status_code == 422
+        assert "record 1" in refused.text and "'region'" in refused.text and "atlantis" in refused.text
+        assert "'north'" in refused.text  # the known categories are listed
+        missing = httpx.post(f"{server.url}/predict", json={**record, "region": None}, headers=auth)
+        assert missing.status_code == 200  # missing is not unknown
     finally:
         server.stop()

@@ -6,8 +6,10 @@ import json
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from driftline.config import DeploymentConfig
+from driftline.core import rollout
 from driftline.core.rollout import analyze, psi
 
 CFG = DeploymentConfig(min_requests=100, min_labels=50)
@@ -74,3 +76,31 @@ def test_shadow_judges_agreement_on_mirrored_requests():
     flipped = mirrored.assign(prediction=1 - mirrored["prediction"])
     result = analyze(pd.concat([champ, flipped]), pd.DataFrame(), CFG, shadow=True)
     assert "agreement" in [c.name for c in result.checks if not c.passed]
+
+
+def _answer(version: str, label: int, score: float) -> tuple[int, dict]:
+    return 200, {"model_version": version, "predictions": [label], "probabilities": [{"0": 1 - score, "1": score}]}
+
+
+def test_smoke_passes_when_the_live_answers_equal_the_offline_ones():
+    answers = [_answer("4", 1, 0.7), _answer("4", 0, 0.2)]
+    result = rollout.judge_smoke("4", answers, [1, 0], [0.7, 0.2])
+    assert result.passed, result.summary()
+    assert "2/2 answers equal" in result.summary()
+
+
+@pytest.mark.parametrize(("answers", "needle"), [
+    ([_answer("4", 1, 0.7), (500, {"detail": "boom"})], "1/2 smoke requests answered 200; first failure: HTTP 500"),
+    ([_answer("3", 1, 0.7), _answer("4", 0, 0.2)], "answered by 3, expected 4"),
+    ([_answer("4", 1, 0.7), _answer("4", 0, 0.25)], "1/2 answers equal"),
+    ([_answer("4", 0, 0.7), _answer("4", 0, 0.2)], "1/2 answers equal"),
+])
+def test_smoke_fails_on_errors_wrong_versions_and_different_answers(answers, needle):
+    result = rollout.judge_smoke("4", answers, [1, 0], [0.7, 0.2])
+    assert not result.passed and needle in result.summary()
+
+
+def test_the_psi_sampling_floor_matches_simulation():
+    rng = np.random.default_rng(0)
+    sims = [psi(rng.beta(2, 5, 400), rng.beta(2, 5, 100)) for _ in range(400)]
+    assert np.mean(sims) == pytest.approx(rollout.psi_sampling_floor(400, 100), rel=0.25)

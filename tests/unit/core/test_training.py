@@ -323,3 +323,18 @@ def test_unseen_by_for_a_time_split_is_everything_after_its_training_data(params
     parts = training.split(df, p)
     spec = training.split_spec(p, parts)
     assert set(df.index[training.unseen_by(df, spec)]) == set(parts.holdout.index)
+
+
+@pytest.mark.parametrize("kind", ["hist_gradient_boosting", "logistic_regression"])
+def test_known_categories_are_read_from_the_fitted_encoders(make_params, loans, kind):
+    p = make_params(f"training.estimator={SMALL[kind]}")
+    model = training.train(loans.head(3000), p)
+    known = training.known_categories(model)
+    categorical = [f.name for f in p.data.features if f.type == "categorical"]
+    assert sorted(known) == sorted(categorical)
+    for name in categorical:
+        assert known[name] == set(loans.head(3000)[name].dropna().unique())  # no NaN, no imputed marker
+
+
+def test_known_categories_of_a_model_without_encoders_is_empty():
+    assert training.known_categories(LogisticRegression()) == {}

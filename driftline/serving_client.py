@@ -1,0 +1,66 @@
+"""The model server, seen from outside: what it has loaded, and predictions over HTTP.
+
+Used by the deploy flow (blue-green's live smoke test, waiting for the server to converge) and
+by the demo's traffic. Nothing connects at import time."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import httpx
+
+
+class ServerUnavailable(RuntimeError):
+    pass
+
+
+class ServingClient:
+    def __init__(self, url: str, token: str | None = None, timeout: float = 10.0):
+        self.url = url.rstrip("/")
+        headers = {"authorization": f"Bearer {token}"} if token else {}
+        self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def models(self) -> dict:
+        try:
+            response = self._http.get("/models")
+            response.raise_for_status()
+            return response.json()
+        except httpx.HTTPError as err:
+            raise ServerUnavailable(f"model server at {self.url} did not answer /models: {err}") from None
+
+    def wait_for(self, predicate: Callable[[dict], bool], timeout: float, interval: float = 0.25) -> dict:
+        """Poll /models until `predicate` holds; TimeoutError carries the last state seen."""
+        deadline = time.monotonic() + timeout
+        state: dict = {}
+        while True:
+            try:
+                state = self.models()
+                if predicate(state):
+                    return state
+            except ServerUnavailable as err:
+                state = {"error": str(err)}
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"model server at {self.url} did not converge within {timeout:g} s; "
+                                   f"last state: {state}")
+            time.sleep(interval)
+
+    def predict(self, records: list[dict], *, smoke: bool = False, request_id: str | None = None) -> httpx.Response:
+        headers = {}
+        if smoke:
+            headers["x-driftline-variant"] = "smoke"
+        if request_id:
+            headers["x-request-id"] = request_id
+        try:
+            return self._http.post("/predict", json=records, headers=headers)
+        except httpx.HTTPError as err:
+            raise ServerUnavailable(f"model server at {self.url} did not answer /predict: {err}") from None
+
+    def feedback(self, items: list[dict]) -> httpx.Response:
+        try:
+            return self._http.post("/feedback", json=items)
+        except httpx.HTTPError as err:
+            raise ServerUnavailable(f"model server at {self.url} did not answer /feedback: {err}") from None

@@ -1,0 +1,61 @@
+"""Live traffic for the demo and the tests: single-row requests with unique ids, each followed by
+its true label through /feedback, from a demo-data scenario, at a bounded rate."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+
+from driftline.config import Params
+from driftline.core import demo_data, frames
+from driftline.serving_client import ServerUnavailable, ServingClient
+
+
+def demo_records(params: Params, n: int, seed: int, scenario: str = "baseline") -> tuple[list[dict], list]:
+    """Feature records as a client would send them (None for missing) and their true labels."""
+    frame = demo_data.generate(n, seed, scenario)
+    records = [{k: (None if v != v else v) for k, v in r.items()}
+               for r in frames.features(frame, params.data).to_dict("records")]
+    return records, frame[params.data.target].tolist()
+
+
+class Traffic:
+    def __init__(self, url: str, params: Params, *, scenario: str = "baseline", seed: int = 21, rows: int = 2000,
+                 threads: int = 4, rate: float | None = None, token: str | None = None):
+        """`rate` caps requests per second over all threads (None: as fast as the server answers)."""
+        self.records, self.labels = demo_records(params, rows, seed, scenario)
+        self.url, self.token = url, token
+        self.failures: list[str] = []
+        self.sent = 0
+        self._interval = threads / rate if rate else 0.0
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._run, args=(i, threads), daemon=True, name=f"traffic-{i}")
+                         for i in range(threads)]
+        for t in self._threads:
+            t.start()
+
+    def _run(self, offset: int, step: int) -> None:
+        client = ServingClient(self.url, self.token, timeout=30)
+        i = offset
+        while not self._stop.is_set():
+            began = time.monotonic()
+            k = i % len(self.records)
+            rid = uuid.uuid4().hex
+            try:
+                answer = client.predict([self.records[k]], request_id=rid)
+                if answer.status_code != 200:
+                    self.failures.append(f"HTTP {answer.status_code}: {answer.text[:200]}")
+                client.feedback([{"request_id": rid, "label": self.labels[k]}])
+            except ServerUnavailable as err:
+                self.failures.append(str(err))
+            self.sent += 1
+            i += step
+            if self._interval:
+                self._stop.wait(max(0.0, self._interval - (time.monotonic() - began)))
+        client.close()
+
+    def stop(self) -> None:
+        self._stop.set()
+        for t in self._threads:
+            t.join(timeout=30)
