@@ -17,6 +17,13 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
 
 ParamsOpt = Annotated[Path, typer.Option("--params", "-p", help="Params file.")]
 
+
+@app.callback()
+def _everywhere() -> None:
+    from driftline.s3 import use_safe_checksums
+
+    use_safe_checksums()  # before any S3 client exists, DVC's included
+
 PREFECT_DEFAULTS = {
     # The ephemeral server needs ~20 s on a 2-core machine; Prefect's default wait is 20 s.
     "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
@@ -43,17 +50,28 @@ def _fail(message: str, code: int) -> None:
 
 
 @app.command()
-def init(params: ParamsOpt = Path("params.yaml")) -> None:
-    """Set up DVC (local remote, demo data pulled or regenerated and pushed). Idempotent."""
+def init(
+    params: ParamsOpt = Path("params.yaml"),
+    remote: Annotated[str | None, typer.Option(help="An S3 DVC remote, s3://BUCKET/PREFIX.")] = None,
+    endpoint_url: Annotated[str | None, typer.Option(help="For S3-compatible stores (MinIO, Ceph, R2).")] = None,
+    create_bucket: Annotated[bool, typer.Option(help="Create the bucket if it does not exist.")] = False,
+) -> None:
+    """Set up DVC (a local remote, or S3 with --remote), the demo data pulled or regenerated and
+    pushed. Idempotent. S3 credentials come from the environment or the AWS files only."""
     from driftline import services
     from driftline.dvc_data import DataError
     from driftline.project import init_project
+    from driftline.s3 import S3Error, S3Location
 
     settings = Settings()
     p = _params(settings, params)
     try:
-        report = init_project(settings)
-    except DataError as err:
+        location = S3Location.parse(remote, endpoint_url) if remote else None
+    except ValueError as err:
+        _fail(f"--remote: {err}", 2)
+    try:
+        report = init_project(settings, s3_remote=location, create_bucket=create_bucket)
+    except (DataError, S3Error) as err:
         _fail(f"init failed: {err}", 3)
     for step in report.steps:
         typer.echo(f"- {step}")

@@ -94,6 +94,18 @@ def set_local_remote(root: Path, path: Path, name: str = "local") -> None:
         conf["core"]["remote"] = name
 
 
+def set_s3_remote(root: Path, url: str, endpoint_url: str | None = None, name: str = "storage") -> None:
+    """An S3 remote in `.dvc/config`, to be committed: the address is the team's, and no
+    credential is ever written (DVC reads them from the environment or the AWS files). A
+    machine-local default from `.dvc/config.local` would override it, so that one is dropped."""
+    with contextlib.closing(_repo(root)) as repo:
+        with repo.config.edit("repo") as conf:
+            conf["remote"][name] = {"url": url, **({"endpointurl": endpoint_url} if endpoint_url else {})}
+            conf["core"]["remote"] = name
+        with repo.config.edit("local") as conf:
+            conf["core"].pop("remote", None)
+
+
 def workspace_changed(root: Path, dvc_file: Path) -> bool:
     """True when the tracked files on disk differ from what the `.dvc` file records."""
     with contextlib.closing(_repo(root)) as repo:

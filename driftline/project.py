@@ -10,9 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from driftline import dvc_data
+from driftline import dvc_data, s3
 from driftline.config import Settings
 from driftline.core import demo_data
+from driftline.s3 import S3Location
 
 DEMO_FILE = "data/loans.parquet"
 DEMO_ROWS = 50_000
@@ -42,12 +43,19 @@ def _is_demo(root: Path, data_dir: str) -> bool:
         p for p in (root / data_dir).glob("*") if p.name != Path(DEMO_FILE).name)
 
 
-def init_project(settings: Settings, data_dir: str = "data") -> InitReport:
+def init_project(settings: Settings, data_dir: str = "data", s3_remote: S3Location | None = None,
+                 create_bucket: bool = False) -> InitReport:
     root = settings.root
     out = InitReport()
     if not dvc_data.is_initialized(root):
         dvc_data.init(root)
         out.say("initialised DVC (.dvc/)")
+    if s3_remote is not None:
+        out.say(s3.check_bucket(s3_remote, create_bucket))
+        dvc_data.set_s3_remote(root, s3_remote.url, s3_remote.endpoint_url)
+        out.say(f"DVC remote 'storage' -> {s3_remote.url}"
+                + (f" (endpointurl {s3_remote.endpoint_url})" if s3_remote.endpoint_url else "")
+                + " in .dvc/config: commit it; credentials stay in the environment")
     remote = dvc_data.default_remote(root)
     if remote is None:
         dvc_data.set_local_remote(root, settings.remote_dir)
@@ -68,9 +76,10 @@ def init_project(settings: Settings, data_dir: str = "data") -> InitReport:
             dvc_data.pull(root, dvc_file)
             out.say(f"data present: {data_dir}/ matches {dvc_file.name} (md5 {expected})")
         except dvc_data.DataError as err:
-            # Only the embedded demo on the local default remote can be rebuilt: anywhere else a
-            # failed pull is a real problem (credentials, network) and is reported as such.
-            if remote not in (None, "local") or not _is_demo(root, data_dir):
+            # Only the embedded demo can be rebuilt, on the local default remote or on an S3
+            # remote whose bucket was just checked: anywhere else a failed pull is a real
+            # problem (credentials, network) and is reported as such.
+            if not (remote in (None, "local") or s3_remote is not None) or not _is_demo(root, data_dir):
                 raise
             # A fresh clone: the local remote is empty. Rebuild the seeded demo data and prove
             # it is byte-identical to what data.dvc records before pushing it.
