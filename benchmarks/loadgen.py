@@ -23,10 +23,10 @@ def sample_records(n: int = 256) -> list[dict]:
 
     from driftline.config import load_params
     from driftline.core import demo_data, frames
+    from driftline.serving_client import client_records
 
     p = load_params(Path(__file__).resolve().parents[1] / "params.yaml")
-    x = frames.features(demo_data.generate(n, 99), p.data)
-    return [{k: (None if v != v else v) for k, v in r.items()} for r in x.to_dict("records")]
+    return client_records(frames.features(demo_data.generate(n, 99), p.data))
 
 
 async def _exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, head: bytes,

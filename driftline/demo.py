@@ -4,16 +4,16 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 from driftline.config import Params, ServeSettings, Settings
 from driftline.serving_client import ServingClient
-from driftline.traffic import Traffic
+from driftline.traffic import Traffic, demo_records
 
 # Short windows so the story takes minutes; production rollouts use params.yaml's values.
 DEMO_ROLLOUT = ["deployment.steps=[0.5, 1.0]", "deployment.window_seconds=5", "deployment.min_requests=200",
@@ -24,12 +24,11 @@ class DemoFailed(RuntimeError):
     pass
 
 
-def _cli(*args: str, echo: Callable[[str], None], ok: tuple[int, ...] = (0,)) -> int:
+def _cli(*args: str, echo: Callable[[str], None]) -> None:
     echo(f"$ driftline {' '.join(args)}")
     code = subprocess.call([sys.executable, "-m", "driftline.cli", *args])
-    if code not in ok:
+    if code != 0:
         raise DemoFailed(f"`driftline {' '.join(args)}` exited {code}")
-    return code
 
 
 def run(settings: Settings, p: Params, params_path: Path, echo: Callable[[str], None],
@@ -60,7 +59,7 @@ def run(settings: Settings, p: Params, params_path: Path, echo: Callable[[str], 
 
         echo("5. Rollback from the CLI: @previous becomes @champion again (it was kept loaded)")
         _cli("rollback", *base, "--reason", "demo: rollback from the CLI", echo=echo)
-        time.sleep(2 * float(os.environ.get("DRIFTLINE_SERVE_POLL_SECONDS", "1")))
+        client.wait_for(lambda m: m.get("champion") not in (None, version), 30)  # the server has swapped back
 
         echo("6. Every alias change, append-only in MLflow")
         _cli("history", *base, echo=echo)
@@ -103,9 +102,5 @@ def _candidate(settings: Settings, p: Params) -> str:
 
 
 def _example(p: Params) -> str:
-    import json
-
-    from driftline.traffic import demo_records
-
     records, _ = demo_records(p, 1, 5)
     return json.dumps(records[0])

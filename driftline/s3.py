@@ -17,9 +17,10 @@ CHECKSUM_ENV = {"AWS_REQUEST_CHECKSUM_CALCULATION": "when_required",
 
 
 class S3Error(RuntimeError):
-    def __init__(self, message: str, transient: bool = False):
+    def __init__(self, message: str, transient: bool = False, missing_bucket: bool = False):
         super().__init__(message)
         self.transient = transient
+        self.missing_bucket = missing_bucket
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,7 @@ def explain(err: Exception, location: S3Location, action: str) -> S3Error:
         status = err.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
         if code in ("NoSuchBucket", "404") or (status == 404 and action.startswith("check")):
             return S3Error(f"cannot {action} {location.where}: the bucket does not exist "
-                           "(`driftline init --remote ... --create-bucket` creates it)")
+                           "(`driftline init --remote ... --create-bucket` creates it)", missing_bucket=True)
         if code in ("InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "403", "Forbidden"):
             return S3Error(f"cannot {action} {location.where}: the credentials were refused ({code}); "
                            "check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or the profile in use")
@@ -100,7 +101,7 @@ def check_bucket(location: S3Location, create: bool = False) -> str:
         return f"{location.where} is reachable"
     except Exception as err:  # noqa: BLE001 - every failure becomes one clear message
         problem = explain(err, location, "check")
-        if not (create and "does not exist" in str(problem)):
+        if not (create and problem.missing_bucket):
             raise problem from None
     try:
         s3.create_bucket(Bucket=location.bucket)

@@ -9,10 +9,16 @@ import time
 from collections.abc import Callable
 
 import httpx
+import pandas as pd
 
 
 class ServerUnavailable(RuntimeError):
     pass
+
+
+def client_records(x: pd.DataFrame) -> list[dict]:
+    """Feature rows as a client sends them: JSON-ready dicts, None for a missing value."""
+    return [{k: (None if v != v else v) for k, v in r.items()} for r in x.to_dict("records")]
 
 
 class ServingClient:
@@ -23,6 +29,12 @@ class ServingClient:
 
     def close(self) -> None:
         self._http.close()
+
+    def __enter__(self) -> ServingClient:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
     def models(self) -> dict:
         try:

@@ -9,15 +9,13 @@ import uuid
 
 from driftline.config import Params
 from driftline.core import demo_data, frames
-from driftline.serving_client import ServerUnavailable, ServingClient
+from driftline.serving_client import ServerUnavailable, ServingClient, client_records
 
 
 def demo_records(params: Params, n: int, seed: int, scenario: str = "baseline") -> tuple[list[dict], list]:
     """Feature records as a client would send them (None for missing) and their true labels."""
     frame = demo_data.generate(n, seed, scenario)
-    records = [{k: (None if v != v else v) for k, v in r.items()}
-               for r in frames.features(frame, params.data).to_dict("records")]
-    return records, frame[params.data.target].tolist()
+    return client_records(frames.features(frame, params.data)), frame[params.data.target].tolist()
 
 
 class Traffic:

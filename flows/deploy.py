@@ -19,11 +19,12 @@ from prefect.transactions import get_transaction, transaction
 from driftline import services
 from driftline.config import DeploymentConfig, Params, ServeSettings, Settings, load_params
 from driftline.core import frames
+from driftline.core.evaluation import live_scores
 from driftline.core.rollout import Analysis, analyze, judge_smoke
 from driftline.core.validation import Check
 from driftline.serving.loader import STRATEGY_TAG, WEIGHT_TAG
 from driftline.serving.predlog import read_log
-from driftline.serving_client import ServingClient
+from driftline.serving_client import ServingClient, client_records
 from driftline.tracking import CHALLENGER, CHAMPION, PREVIOUS, MlflowStore
 from tasks.report import artifact_key
 
@@ -73,31 +74,27 @@ def analyze_window(log_dir: Path, since: pd.Timestamp, baseline_since: pd.Timest
 def smoke_test(store: MlflowStore, settings: Settings, p: Params, version: str) -> Analysis:
     """Blue-green: wait until the live server has loaded the staged version (next to the
     champion, which keeps answering), then send it reference rows and compare with offline."""
-    client = _client(settings)
-    try:
-        state = client.wait_for(lambda m: (m["challenger"] == version and m["strategy"] == "blue-green")
-                                or version in m["errors"], p.deployment.max_wait_seconds)
-    except TimeoutError as err:
-        return Analysis(ready=True, checks=[Check("loaded", False, str(err))])
-    if version in state["errors"]:
-        return Analysis(ready=True, checks=[Check("loaded", False, f"the server could not load version {version}: "
-                                                  f"{state['errors'][version]}")])
-    info = next(v for v in store.versions() if v.version == version)
-    model, reference = store.load_model(info), store.load_reference(info)
-    if reference is None:
-        return Analysis(ready=True, checks=[Check("reference", False, f"version {version} has no reference sample")])
-    x = frames.model_features(reference, model, p.data).head(p.deployment.smoke_requests)
-    records = [{k: (None if v != v else v) for k, v in r.items()} for r in x.to_dict("records")]
-    expected = [v.item() if hasattr(v, "item") else v for v in model.predict(x)]
-    scores = None
-    if hasattr(model, "predict_proba"):
-        proba = model.predict_proba(x)
-        scores = (proba[:, -1] if proba.shape[1] == 2 else proba.max(axis=1)).tolist()
-    answers = []
-    for record in records:
-        response = client.predict([record], smoke=True)
-        answers.append((response.status_code, response.json()))
-    client.close()
+    with _client(settings) as client:
+        try:
+            state = client.wait_for(lambda m: (m["challenger"] == version and m["strategy"] == "blue-green")
+                                    or version in m["errors"], p.deployment.max_wait_seconds)
+        except TimeoutError as err:
+            return Analysis(ready=True, checks=[Check("loaded", False, str(err))])
+        if version in state["errors"]:
+            return Analysis(ready=True, checks=[Check("loaded", False, f"the server could not load version "
+                                                      f"{version}: {state['errors'][version]}")])
+        info = next(v for v in store.versions() if v.version == version)
+        model, reference = store.load_model(info), store.load_reference(info)
+        if reference is None:
+            return Analysis(ready=True, checks=[Check("reference", False,
+                                                      f"version {version} has no reference sample")])
+        x = frames.model_features(reference, model, p.data).head(p.deployment.smoke_requests)
+        expected = [v.item() if hasattr(v, "item") else v for v in model.predict(x)]
+        scores = live_scores(model.predict_proba(x)).tolist() if hasattr(model, "predict_proba") else None
+        answers = []
+        for record in client_records(x):
+            response = client.predict([record], smoke=True)
+            answers.append((response.status_code, response.json()))
     return judge_smoke(version, answers, expected, scores)
 
 
@@ -105,7 +102,8 @@ def switched(settings: Settings, version: str, timeout: float) -> str:
     """After a blue-green promotion: how long the live server took to answer from the new version."""
     start = time.monotonic()
     try:
-        state = _client(settings).wait_for(lambda m: m.get("champion") == version, timeout)
+        with _client(settings) as client:
+            state = client.wait_for(lambda m: m.get("champion") == version, timeout)
     except TimeoutError as err:
         return f"the server has not switched yet ({err})"
     kept = f"; version {state['previous']} kept warm for rollback" if state.get("previous") in state["loaded"] else ""

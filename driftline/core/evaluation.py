@@ -89,6 +89,12 @@ def labels_at_own_threshold(model, proba: np.ndarray) -> np.ndarray:
     return np.where(proba[:, cut] >= threshold, classes[cut], classes[1 - cut])
 
 
+def live_scores(proba: np.ndarray) -> np.ndarray:
+    """The score the model server logs and the rollout analysis compares: the last class's
+    probability for two classes, the largest probability otherwise."""
+    return proba[:, -1] if proba.shape[1] == 2 else proba.max(axis=1)
+
+
 def score(model, x: pd.DataFrame, p: Params) -> np.ndarray:
     """One number per row: P(positive class) for binary, the largest class probability for
     multiclass, the prediction for regression."""

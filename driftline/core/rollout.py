@@ -145,5 +145,5 @@ def judge_smoke(version: str, answers: list[tuple[int, dict]], expected: list, e
 
 
 def _score_of(probabilities: dict[str, float]) -> float:
-    # The server answers classes in the model's order; the score is the last (positive) class.
+    # `evaluation.live_scores` on one answer: the server lists classes in the model's order.
     return list(probabilities.values())[-1] if len(probabilities) == 2 else max(probabilities.values())

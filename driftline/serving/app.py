@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 
 from driftline.config import ServeSettings
-from driftline.core.evaluation import labels_at_own_threshold
+from driftline.core.evaluation import labels_at_own_threshold, live_scores
 from driftline.serving.batching import MicroBatcher
 from driftline.serving.loader import Loaded, Watcher
 from driftline.serving.predlog import PartitionedLog, now
@@ -143,12 +143,11 @@ def create_app(store: MlflowStore, cfg: ServeSettings, log_dir: Path) -> HotPath
         latency.labels(variant, loaded.version).observe(elapsed)
         requests.labels(variant, loaded.version, "ok").inc()
         labels, proba = out["labels"], out["proba"]
-        classes = [c.item() if hasattr(c, "item") else c for c in getattr(loaded.model, "classes_", [])]
         result = {"request_id": request_id, "model_version": loaded.version, "variant": variant,
                   "predictions": [v.item() if hasattr(v, "item") else v for v in labels]}
         if proba is not None:
-            result["probabilities"] = [dict(zip(map(str, classes), map(float, row), strict=True)) for row in proba]
-            score = proba[:, -1] if proba.shape[1] == 2 else proba.max(axis=1)
+            result["probabilities"] = [dict(zip(loaded.class_names, map(float, row), strict=True)) for row in proba]
+            score = live_scores(proba)
         else:
             score = np.asarray(labels, dtype="float64")
         histogram = scores.labels(variant, loaded.version)
@@ -170,31 +169,31 @@ def create_app(store: MlflowStore, cfg: ServeSettings, log_dir: Path) -> HotPath
         current = watcher.current
         if not current.rollout.champion or current.rollout.champion not in current.models:
             return 503, {"detail": "no model loaded yet"}
+        def check(loaded: Loaded) -> None:
+            check_records(records, loaded.columns, loaded.categories if reject else None)
+
         try:
             records = parse_records(parse_json(body))
             champion = current.models[current.rollout.champion]
-            check_records(records, champion.columns, champion.categories if reject else None)
+            check(champion)
         except BadInput as err:
             return 422, {"detail": str(err)}
         request_id = headers.get(b"x-request-id", b"").decode("latin-1") or os.urandom(16).hex()  # uuid4: 5% of loop
         rollout, challenger = current.rollout, current.models.get(current.rollout.challenger or "")
-        use_challenger = (challenger is not None and rollout.strategy == "canary"
-                          and canary_share(request_id) < rollout.weight)
-        if use_challenger:
-            try:
-                check_records(records, challenger.columns, challenger.categories if reject else None)
-            except BadInput:
-                use_challenger = False
-        chosen, variant = (challenger, "challenger") if use_challenger else (champion, "champion")
+        chosen, variant = champion, "champion"
         if headers.get(b"x-driftline-variant") == b"smoke":
             # Blue-green's smoke test: the staged version answers on the live server before the switch.
             if challenger is None or rollout.strategy != "blue-green":
                 return 409, {"detail": "no blue-green version is staged for a smoke test"}
             try:
-                check_records(records, challenger.columns, challenger.categories if reject else None)
+                check(challenger)
             except BadInput as err:
                 return 422, {"detail": str(err)}
             chosen, variant = challenger, "smoke"
+        elif challenger is not None and rollout.strategy == "canary" and canary_share(request_id) < rollout.weight:
+            with contextlib.suppress(BadInput):  # rows the challenger cannot take go to the champion
+                check(challenger)
+                chosen, variant = challenger, "challenger"
         try:
             result = await answer(chosen, variant, records, request_id)
         except Exception as err:  # noqa: BLE001 - counted and logged by `answer`; the caller gets a reason

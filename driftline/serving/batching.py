@@ -1,7 +1,8 @@
 """Micro-batching: concurrent requests become one `predict` call, answered one by one.
 
 One sklearn prediction on a single row costs ~16 ms here, almost all of it per-call overhead;
-a 64-row batch costs about the same. So requests wait at most `max_wait_ms` for company.
+a 64-row batch costs about the same. So a request waits up to `max_wait_ms` for company, and
+longer only while the previous batch is still predicting (it could not be served sooner).
 """
 
 from __future__ import annotations

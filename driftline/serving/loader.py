@@ -7,6 +7,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -37,6 +38,11 @@ class Loaded:
     example: pd.DataFrame
     classification: bool
     categories: dict[str, set] = field(default_factory=dict)  # categorical input -> categories it was fitted on
+
+    @cached_property
+    def class_names(self) -> list[str]:
+        """The keys of an answer's probabilities, in the model's class order."""
+        return [str(c.item() if hasattr(c, "item") else c) for c in getattr(self.model, "classes_", [])]
 
     def frame(self, records: list[dict]) -> pd.DataFrame:
         """Records as the model's input frame; the caller has checked them against `columns`.

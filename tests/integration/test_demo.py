@@ -4,7 +4,6 @@ loopback port, live traffic, a canary and a rollback through the CLI."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 
@@ -12,13 +11,7 @@ import httpx
 import pytest
 
 from driftline.tracking import CHAMPION, PREVIOUS
-from tests.integration.conftest import make_project
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.integration.conftest import free_port, make_project
 
 
 @pytest.mark.timeout(900)
@@ -26,7 +19,7 @@ def test_the_demo_serves_rolls_out_by_canary_and_rolls_back(tmp_path):
     from prefect.settings import PREFECT_API_URL
 
     project = make_project(tmp_path / "proj")
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "DRIFTLINE_PROJECT_DIR": str(project.root), "DRIFTLINE_SERVE_PORT": str(port),
            "PREFECT_API_URL": PREFECT_API_URL.value()}
     done = subprocess.run([sys.executable, "-m", "driftline.cli", "demo", "--no-keep-serving"], cwd=project.root,

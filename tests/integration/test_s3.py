@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 
 import pytest
 from typer.testing import CliRunner
@@ -13,13 +12,7 @@ from typer.testing import CliRunner
 from driftline import dvc_data, s3
 from driftline.cli import app
 from driftline.s3 import S3Error, S3Location
-from tests.integration.conftest import git, make_project
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.integration.conftest import free_port, git, make_project
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +22,7 @@ def endpoint():
     saved = {k: os.environ.get(k) for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")}
     os.environ.update({"AWS_ACCESS_KEY_ID": "driftline-test", "AWS_SECRET_ACCESS_KEY": "not-a-secret",
                        "AWS_DEFAULT_REGION": "us-east-1"})
-    port = _free_port()
+    port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     yield f"http://127.0.0.1:{port}"
@@ -83,7 +76,7 @@ def test_a_missing_bucket_is_named_and_nothing_is_configured(tmp_path, endpoint,
 
 
 def test_an_unreachable_endpoint_fails_clearly_after_bounded_retries(endpoint):
-    dead = f"http://127.0.0.1:{_free_port()}"
+    dead = f"http://127.0.0.1:{free_port()}"
     with pytest.raises(S3Error) as err:
         s3.check_bucket(S3Location.parse("s3://anything/x", dead))
     assert err.value.transient and dead in str(err.value) and "does not answer" in str(err.value)

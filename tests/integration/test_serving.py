@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -19,21 +18,16 @@ from driftline.core import demo_data, frames
 from driftline.serving.loader import STRATEGY_TAG, WEIGHT_TAG, wait_until
 from driftline.serving.predlog import read_log
 from driftline.serving.server import build_app
+from driftline.serving_client import client_records
 from driftline.tracking import CHALLENGER, CHAMPION
-from tests.integration.conftest import make_project
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.integration.conftest import free_port, make_project
 
 
 class Server:
     def __init__(self, project, log_dir: Path, **overrides):
         import uvicorn
 
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         cfg = ServeSettings(port=self.port, poll_seconds=0.5, log_dir=log_dir, **overrides)
         p = load_params(project.root / "params.yaml")
@@ -67,8 +61,7 @@ def served(tmp_path_factory):
 
 def _records(n: int, seed: int = 3) -> list[dict]:
     p = load_params(Path(__file__).resolve().parents[2] / "params.yaml")
-    x = frames.features(demo_data.generate(n, seed), p.data)
-    return [{k: (None if v != v else v) for k, v in row.items()} for row in x.to_dict("records")]
+    return client_records(frames.features(demo_data.generate(n, seed), p.data))
 
 
 def test_health_ready_models(served):
