@@ -190,11 +190,13 @@ def deploy(
 def rollback(params: ParamsOpt = Path("params.yaml"),
              reason: Annotated[str, typer.Option(help="Recorded in the history.")] = "manual rollback") -> None:
     """Restore @previous as @champion, and say what changed."""
+    settings = Settings()
+    _params(settings, params)  # a bad config fails here, naming the key, not inside the flow
     _prefect_env()
     from flows.deploy import rollback as rollback_flow
 
     try:
-        result = rollback_flow(params_path=str(params), project_dir=str(Settings().root), reason=reason)
+        result = rollback_flow(params_path=str(params), project_dir=str(settings.root), reason=reason)
     except ValueError as err:
         _fail(str(err), 2)
     typer.secho(result["message"], fg=typer.colors.GREEN)

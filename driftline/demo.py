@@ -44,7 +44,7 @@ def run(settings: Settings, p: Params, params_path: Path, echo: Callable[[str], 
     echo(f"2. The model server on {url}, with live traffic: 40 requests/s, each labelled through /feedback")
     server = subprocess.Popen([sys.executable, "-m", "driftline.cli", "serve", *base],
                               env={**os.environ, "DRIFTLINE_SERVE_POLL_SECONDS": "1"})
-    traffic = None
+    traffic, failed = None, True
     try:
         client.wait_for(lambda m: m.get("champion") in m.get("loaded", []), 120)
         traffic = Traffic(url, p, rate=40, threads=2, token=cfg.token)
@@ -67,10 +67,11 @@ def run(settings: Settings, p: Params, params_path: Path, echo: Callable[[str], 
             raise DemoFailed(f"{len(traffic.failures)} requests failed during the demo; first: {traffic.failures[0]}")
         echo(f"{traffic.sent} live requests during the rollout and the rollback, none failed.")
         serving = client.models()["champion"]
+        failed = False
     finally:
         if traffic is not None:
             traffic.stop()
-        if not keep_serving:
+        if failed or not keep_serving:  # a failed demo leaves no server behind
             server.terminate()
             server.wait(30)
     echo(f"\n{p.registry.model_name} v{serving} {'is served' if keep_serving else 'was served'} on {url}. Try:\n"
