@@ -285,8 +285,30 @@ class DeploymentConfig(Strict):
     min_agreement: float = Field(default=0.8, ge=0, le=1, description="Shadow: share of equal answers.")
     min_labels: int = Field(default=30, ge=1, description="Labels per variant before accuracy counts.")
     max_accuracy_drop: float = Field(default=0.05, ge=0, le=1)
+    auto_deploy: bool = Field(default=False, description="A newly registered challenger starts `deploy_model` "
+                              "(this strategy) through the event driftline.challenger.registered.")
     smoke_requests: int = Field(default=50, ge=1, description="Blue-green: reference rows sent to the new "
                                 "version on the live server before the switch; answers must match offline ones.")
+
+
+class MonitoringConfig(Strict):
+    """How `drift_monitor` reads live traffic and decides that drift is real."""
+
+    window_hours: float = Field(default=24.0, gt=0, description="Window of the prediction log to judge.")
+    last_rows: int | None = Field(default=None, ge=1, description="Instead of the whole window: its newest N rows.")
+    min_rows: int = Field(default=500, ge=1, description="Fewer rows in the window: too little data, no verdict.")
+    drift_share: float = Field(default=0.25, gt=0, le=1,
+                               description="Drift when at least this share of the features drifted.")
+    drift_columns: list[str] = Field(default_factory=list, description="Columns whose drift alone counts as drift "
+                                     "('prediction' is the model's score).")
+    cooldown_hours: float = Field(default=24.0, ge=0, description="No drift event within this long of the last "
+                                  "retraining or drift event.")
+    min_labels: int = Field(default=200, ge=1, description="Labelled rows (feedback) before accuracy is judged.")
+    max_accuracy_drop: float = Field(default=0.05, ge=0, le=1, description="Performance decline: the 95% upper "
+                                     "bound of live accuracy is below holdout accuracy minus this.")
+    retrain_on_decline: bool = Field(default=True, description="A performance decline alone counts as drift.")
+    report_rows: int = Field(default=10_000, ge=100, description="Rows of the window sampled into the Evidently "
+                             "HTML report (the decision always uses the whole window).")
 
 
 class Params(Strict):
@@ -297,12 +319,16 @@ class Params(Strict):
     evaluation: EvaluationConfig
     registry: RegistryConfig
     deployment: DeploymentConfig = DeploymentConfig()
+    monitoring: MonitoringConfig = MonitoringConfig()
 
     @model_validator(mode="after")
     def _check(self) -> Params:
         # Every problem at once, one line each, each naming its dotted key.
         problems = [*self._check_metrics(), *self._check_estimator(), *self._check_fairness(),
                     *self._check_behavioral()]
+        known = {*self.data.feature_names, "prediction"}
+        problems += [f"monitoring.drift_columns: {c!r} is not a feature (or 'prediction')"
+                     for c in self.monitoring.drift_columns if c not in known]
         if self.split.method == "time" and not self.data.time_column:
             problems.append("split.method: 'time' needs data.time_column")
         if problems:

@@ -56,3 +56,27 @@ def data_drift(current: pd.DataFrame, reference: pd.DataFrame, numeric: list[str
         results.append(ColumnDrift(config["column"], method, score, threshold, drifted))
     html = snapshot.get_html_str(as_iframe=False) if with_html else ""
     return DriftResult(results, html)
+
+
+def monitor_html(current: pd.DataFrame, reference: pd.DataFrame, numeric: list[str],
+                 categorical: list[str]) -> str:
+    """The monitor's report for people: Evidently's data drift and data summary presets."""
+    from evidently import DataDefinition, Dataset, Report
+    from evidently.presets import DataDriftPreset, DataSummaryPreset
+
+    definition = DataDefinition(numerical_columns=numeric, categorical_columns=categorical)
+    cols = [*numeric, *categorical]
+    snapshot = Report([DataDriftPreset(columns=cols), DataSummaryPreset(columns=cols)]).run(
+        Dataset.from_pandas(_plain(current[cols], categorical), data_definition=definition),
+        Dataset.from_pandas(_plain(reference[cols], categorical), data_definition=definition),
+    )
+    return snapshot.get_html_str(as_iframe=False)
+
+
+def _plain(frame: pd.DataFrame, categorical: list[str]) -> pd.DataFrame:
+    # The summary preset fails on pandas' NA-backed string columns ("boolean value of NA is
+    # ambiguous"); plain objects with None work.
+    frame = frame.copy()
+    for col in categorical:
+        frame[col] = frame[col].astype(object).where(frame[col].notna(), None)
+    return frame

@@ -40,7 +40,8 @@ def _logs(settings: Settings) -> Path:
 def _window(log_dir: Path, since: pd.Timestamp, baseline_since: pd.Timestamp) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The challenger's rows since this step began, and the champion's since the rollout began:
     at a 100% step the champion gets no traffic, so its baseline is what it answered before."""
-    preds, feedback = read_log(log_dir / "predictions"), read_log(log_dir / "feedback")
+    first = min(since, baseline_since).to_pydatetime()
+    preds, feedback = read_log(log_dir / "predictions", first), read_log(log_dir / "feedback", first)
     if len(preds):
         when = pd.to_datetime(preds["timestamp"], utc=True)
         champion = preds["variant"] == "champion"

@@ -25,7 +25,7 @@ from tasks.caching import in_project
 from tasks.data import load_data, pull_data, validate_data
 from tasks.model import compare_with_champion, evaluate_model, split_data, train_model
 from tasks.registry import load_champion, log_run_inputs, register_model
-from tasks.report import artifact_key, publish_report
+from tasks.report import announce_challenger, artifact_key, publish_report
 
 
 @flow(name="training-pipeline", log_prints=True)
@@ -34,6 +34,7 @@ def training_pipeline(
     overrides: list[str] | None = None,
     reason: str = "manual",
     project_dir: str | None = None,
+    drift_summary: str | None = None,
 ) -> dict[str, Any]:
     """Train, gate and register a model.
 
@@ -42,6 +43,7 @@ def training_pipeline(
         overrides: `KEY=VALUE` overrides of the params file, e.g. `training.seed=7`.
         reason: why this run happened (manual, schedule, drift, ci); tagged on the MLflow run.
         project_dir: the git+DVC project; defaults to `DRIFTLINE_PROJECT_DIR` or the working directory.
+        drift_summary: what the drift monitor saw (set by the `retrain-on-drift` trigger from its event).
     """
     log = get_run_logger()
     settings = Settings(project_dir=Path(project_dir)) if project_dir else Settings()
@@ -62,6 +64,7 @@ def training_pipeline(
         "driftline.dvc_md5": snap.md5, "driftline.params_hash": p.digest(), "driftline.code_hash": code,
         "driftline.uv_lock_hash": lock, "driftline.cache_key": run_key,
         "driftline.flow_run_id": str(flow_run.get_id() or "-"),
+        **({"driftline.drift_summary": drift_summary[:4000]} if drift_summary else {}),
     }
     facts = {"model": name, "reason": reason, "data": f"{p.data.path} (DVC md5 {snap.md5})",
              "git commit": tags["driftline.git_commit"], "params hash": p.digest(), "code hash": code,
@@ -88,7 +91,9 @@ def training_pipeline(
                                               Path(p.data.path).stem, snap.md5, p.data.target)
         report, drift_html = in_project(validate_data, settings.state)(
             df, p, champion.reference if champion else None, champion_version,
-            cache_key=provenance.key(snap.md5, p.data, p.validation, code, champion_version or "-"))
+            cache_key=provenance.key(snap.md5, p.data, p.validation, code, champion_version or "-",
+                                     str(reason == "drift")),
+            drift_expected=reason == "drift")
         inputs_logged.result()
         val_md = validation_markdown(report, f"Data validation: {p.data.path}")
         store.log_text(run_id, val_md, "validation/report.md")
@@ -148,6 +153,8 @@ def training_pipeline(
             store.delete_version(version.version)
             raise
         log.info(verdict)
+        if alias == CHALLENGER:
+            announce_challenger(name, version.version, p.deployment.auto_deploy, p.deployment.strategy)
         return {"status": "registered", "model_name": name, "version": version.version,
                 "aliases": version.aliases, "run_id": run_id, "message": verdict,
                 "metrics": ev.metrics, "gates": [g.__dict__ for g in gates]}

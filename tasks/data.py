@@ -32,7 +32,8 @@ def load_data(path: Path) -> pd.DataFrame:
 
 @task(name="validate-data", cache_key_fn=from_cache_key, persist_result=True)
 def validate_data(df: pd.DataFrame, params: Params, reference: pd.DataFrame | None,
-                  reference_version: str | None, cache_key: str) -> tuple[validation.ValidationReport, str]:
+                  reference_version: str | None, cache_key: str,
+                  drift_expected: bool = False) -> tuple[validation.ValidationReport, str]:
     """Schema and quality always; distribution against the champion's reference when there is one."""
     report = validation.validate(df, params)
     check = params.validation.distribution
@@ -49,4 +50,4 @@ def validate_data(df: pd.DataFrame, params: Params, reference: pd.DataFrame | No
         categorical=[f.name for f in shared if f.type == "categorical"],
     )
     return report.with_checks([validation.distribution_check(
-        result.drifted, result.share, check.max_drift_share, reference_version or "?")]), result.html
+        result.drifted, result.share, check.max_drift_share, reference_version or "?", drift_expected)]), result.html

@@ -7,6 +7,9 @@ import re
 from prefect import task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NONE
+from prefect.events import emit_event
+
+CHALLENGER_EVENT = "driftline.challenger.registered"
 
 
 def artifact_key(prefix: str, model_name: str) -> str:
@@ -16,3 +19,14 @@ def artifact_key(prefix: str, model_name: str) -> str:
 @task(name="publish-report", cache_policy=NONE)
 def publish_report(key: str, markdown: str, description: str) -> None:
     create_markdown_artifact(markdown=markdown, key=key, description=description)
+
+
+@task(name="announce-challenger", cache_policy=NONE)
+def announce_challenger(model_name: str, version: str, auto_deploy: bool, strategy: str) -> None:
+    """The fact, as an event. Its `driftline.auto_deploy` label is what the deploy trigger matches,
+    so `deployment.auto_deploy` in params.yaml decides whether a rollout follows."""
+    emit_event(event=CHALLENGER_EVENT,
+               resource={"prefect.resource.id": f"driftline.model.{model_name}",
+                         "prefect.resource.name": model_name,
+                         "driftline.auto_deploy": str(auto_deploy).lower()},
+               payload={"model_name": model_name, "version": version, "strategy": strategy})

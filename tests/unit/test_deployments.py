@@ -1,5 +1,5 @@
 """Every deployment in prefect.yaml loads: its entrypoint imports, its parameters validate, its
-schedules and concurrency settings parse, and `deployments/serve.py` serves the same set."""
+schedules, triggers and concurrency settings parse, and `deployments/serve.py` serves the same set."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import pytest
 import yaml
 from prefect import Flow
 from prefect.client.schemas.objects import ConcurrencyLimitConfig
-from prefect.client.schemas.schedules import CronSchedule
+from prefect.client.schemas.schedules import CronSchedule, IntervalSchedule
+from prefect.events import DeploymentEventTrigger
 
 REPO = Path(__file__).resolve().parents[2]
 SPEC = yaml.safe_load((REPO / "prefect.yaml").read_text())
@@ -31,7 +32,17 @@ def test_deployment_loads(deployment):
     assert isinstance(flow, Flow)
     flow.validate_parameters(deployment.get("parameters", {}))
     for schedule in deployment.get("schedules", []):
-        CronSchedule(cron=schedule["cron"], timezone=schedule.get("timezone"))
+        if "cron" in schedule:
+            CronSchedule(cron=schedule["cron"], timezone=schedule.get("timezone"))
+        else:
+            assert IntervalSchedule(interval=schedule["interval"]).interval.total_seconds() > 0
+    for trigger in deployment.get("triggers", []):
+        parsed = DeploymentEventTrigger(**trigger)
+        assert parsed.expect and parsed.parameters
+        # What the trigger renders from the event must be a valid call of the flow.
+        flow.validate_parameters({k: "2" if "{{" in str(v) and k == "version" else
+                                  "canary" if "{{" in str(v) and k == "strategy" else v
+                                  for k, v in parsed.parameters.items()})
     if "concurrency_limit" in deployment:
         ConcurrencyLimitConfig(**deployment["concurrency_limit"])
     assert deployment["work_pool"]["name"]
@@ -52,5 +63,22 @@ def test_serve_entry_point_has_the_same_deployments():
     assert set(served) == {d["name"] for d in DEPLOYMENTS}
     for d in DEPLOYMENTS:
         assert served[d["name"]].parameters == d.get("parameters", {})
-        crons = [s["cron"] for s in d.get("schedules", [])]
-        assert [s.schedule.cron for s in served[d["name"]].schedules or []] == crons
+        crons = [s.get("cron") or s["interval"] for s in d.get("schedules", [])]
+        schedules = [s.schedule for s in served[d["name"]].schedules or []]
+        assert [getattr(s, "cron", None) or s.interval.total_seconds() for s in schedules] == crons
+        triggers = served[d["name"]].triggers or []
+        served_triggers = [(set(t.expect), t.match.model_dump(), t.parameters) for t in triggers]
+        yaml_triggers = [(set(t["expect"]), t.get("match", {}), t["parameters"]) for t in d.get("triggers", [])]
+        assert served_triggers == yaml_triggers
+
+
+def test_drift_and_auto_deploy_deployments_are_wired_to_their_events():
+    from tasks.monitor import DRIFT_EVENT
+    from tasks.report import CHALLENGER_EVENT
+
+    by_name = {d["name"]: d for d in DEPLOYMENTS}
+    assert by_name["retrain-on-drift"]["triggers"][0]["expect"] == [DRIFT_EVENT]
+    assert by_name["retrain-on-drift"]["parameters"]["reason"] == "drift"
+    assert by_name["auto-deploy"]["triggers"][0]["expect"] == [CHALLENGER_EVENT]
+    for name in ("retrain-on-drift", "auto-deploy"):
+        assert by_name[name]["concurrency_limit"] == {"limit": 1, "collision_strategy": "CANCEL_NEW"}

@@ -1,0 +1,122 @@
+"""Drift-monitor benchmark: driftline's decision on a 1,000,000-row window against Evidently's
+`DataDriftPreset` on the same full window (the named baseline), same reference.
+
+    make bench-monitor     # or: uv run python -m benchmarks.monitor --rows 1000000
+
+For each demo scenario it writes the window (demo data plus a score column) to Parquet, then
+runs, each in a fresh process so that peak memory is its own: Evidently on the full window,
+driftline's `assess` on the full window, and the monitor's HTML report on its sample. Imports
+are timed apart (Evidently's import alone is seconds). Prints time and peak-memory ratios and
+whether every per-column decision agrees.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+SCENARIOS = ("baseline", "covariate_shift", "new_category")
+
+
+def _prepare(out: Path, rows: int, reference_rows: int, scenario: str) -> None:
+    import numpy as np
+
+    from driftline.core import demo_data
+
+    reference = demo_data.generate(reference_rows, seed=1)
+    reference["prediction"] = np.random.default_rng(0).beta(2, 8, len(reference))
+    current = demo_data.generate(rows, seed=2, scenario=scenario)
+    current["score"] = np.random.default_rng(1).beta(2, 8 if scenario == "baseline" else 6, len(current))
+    current["model_version"] = "1"
+    reference.to_parquet(out / "reference.parquet")
+    current.to_parquet(out / f"{scenario}.parquet")
+
+
+def _child(kind: str, directory: Path, scenario: str) -> dict:
+    import pandas as pd
+
+    from driftline.config import load_params
+
+    p = load_params(Path(__file__).resolve().parents[1] / "params.yaml")
+    numeric = [f.name for f in p.data.features if f.type == "numeric"]
+    categorical = [f.name for f in p.data.features if f.type == "categorical"]
+    t0 = time.perf_counter()
+    if kind in ("evidently", "report"):
+        import evidently.presets  # noqa: F401 - the import is timed apart
+
+        from driftline import drift_report
+    else:
+        from driftline.core import monitoring
+    imported = time.perf_counter()
+    current = pd.read_parquet(directory / f"{scenario}.parquet")
+    reference = pd.read_parquet(directory / "reference.parquet")
+    start = time.perf_counter()
+    if kind == "evidently":
+        result = drift_report.data_drift(current, reference, numeric, categorical, with_html=False)
+        decisions = {c.column: c.drifted for c in result.columns}
+        scores = {c.column: c.score for c in result.columns}
+    elif kind == "driftline":
+        result = monitoring.assess(current, pd.DataFrame(), reference, p, "1", None, None)
+        decisions = {c.column: c.drifted for c in result.columns if c.column != "prediction"}
+        scores = {c.column: c.score for c in result.columns}
+    else:  # the report the monitor renders, on its sample
+        sample = current.sample(min(len(current), p.monitoring.report_rows), random_state=0)
+        html = drift_report.monitor_html(sample, reference, numeric, categorical)
+        decisions, scores = {}, {"html_bytes": len(html)}
+    seconds = time.perf_counter() - start
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"seconds": seconds, "import_seconds": imported - t0, "peak_mb": peak_mb, "decisions": decisions,
+            "scores": scores}
+
+
+def _run(kind: str, directory: Path, scenario: str) -> dict:
+    done = subprocess.run([sys.executable, "-m", "benchmarks.monitor", "--child", kind, "--dir", str(directory),
+                           "--scenario", scenario], capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--reference-rows", type=int, default=10_000, help="registry.reference_rows")
+    parser.add_argument("--child")
+    parser.add_argument("--dir", type=Path)
+    parser.add_argument("--scenario")
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(_child(args.child, args.dir, args.scenario)))
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        directory = Path(tmp)
+        print(f"window: {args.rows:,} rows per scenario; reference: {args.reference_rows:,} rows; "
+              "14 features + the score")
+        for scenario in SCENARIOS:
+            _prepare(directory, args.rows, args.reference_rows, scenario)
+            full = _run("evidently", directory, scenario)
+            ours = _run("driftline", directory, scenario)
+            report = _run("report", directory, scenario)
+            agree = full["decisions"] == ours["decisions"]
+            worst = max(abs(full["scores"][c] - ours["scores"][c]) for c in full["scores"])
+            drifted = sorted(c for c, d in ours["decisions"].items() if d)
+            print(f"\n[{scenario}] drifted: {', '.join(drifted) or 'none'}")
+            print(f"  Evidently DataDriftPreset, full window : {full['seconds']:7.1f} s, peak {full['peak_mb']:6.0f} MB"
+                  f" (import {full['import_seconds']:.1f} s)")
+            print(f"  driftline assess, full window          : {ours['seconds']:7.1f} s, peak {ours['peak_mb']:6.0f} MB"
+                  f" (import {ours['import_seconds']:.1f} s)")
+            print(f"  monitor HTML report on its sample      : {report['seconds']:7.1f} s, peak "
+                  f"{report['peak_mb']:6.0f} MB")
+            total = ours["seconds"] + report["seconds"]
+            print(f"  speed-up, decision alone               : {full['seconds'] / ours['seconds']:7.1f}x")
+            print(f"  speed-up, decision + report            : {full['seconds'] / total:7.1f}x")
+            print(f"  peak memory ratio (driftline/Evidently): {ours['peak_mb'] / full['peak_mb']:7.2f}")
+            print(f"  same per-column decisions              : {agree} (largest score difference {worst:.2e})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,157 @@
+"""The drift decision: is live traffic different enough from the training reference to retrain?
+
+Plain functions over the per-column results, the live labels and the clock; the flow reads
+the log and the registry, this decides.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from driftline.config import MonitoringConfig, Params
+from driftline.core import drift
+from driftline.core.drift import ColumnDrift
+
+# What the monitor reads: live answers only. Smoke rows are the reference replayed by a
+# blue-green check, shadow rows duplicate requests already counted.
+LIVE_VARIANTS = ("champion", "challenger")
+PREDICTION = "prediction"
+
+
+@dataclass(frozen=True)
+class Performance:
+    labelled: int
+    live_accuracy: float | None
+    upper_bound: float | None
+    expected_accuracy: float | None
+    declined: bool
+    note: str
+
+
+@dataclass(frozen=True)
+class Decision:
+    status: str  # drift | no_drift | too_little_data | cooldown
+    drift_share: float
+    drifted_columns: list[str]
+    reasons: list[str] = field(default_factory=list)
+    message: str = ""
+
+    @property
+    def drift(self) -> bool:
+        return self.status == "drift"
+
+
+def live_rows(log: pd.DataFrame) -> pd.DataFrame:
+    if log.empty or "variant" not in log.columns:
+        return log
+    ok = log["variant"].isin(LIVE_VARIANTS)
+    if "status" in log.columns:
+        ok &= log["status"] == "ok"
+    return log[ok]
+
+
+def window(log: pd.DataFrame, since: pd.Timestamp, last_rows: int | None) -> pd.DataFrame:
+    """The rows logged since `since`, and of those only the newest `last_rows` when set."""
+    if log.empty:
+        return log
+    stamps = pd.to_datetime(log["timestamp"], utc=True, format="ISO8601")
+    out = log[stamps >= since]
+    if last_rows is not None and len(out) > last_rows:
+        out = out.iloc[np.argsort(stamps[out.index].to_numpy(), kind="stable")[-last_rows:]]
+    return out
+
+
+def wilson_upper(successes: int, n: int, z: float = 1.645) -> float:
+    """One-sided 95% upper bound of a proportion."""
+    p = successes / n
+    centre = p + z * z / (2 * n)
+    spread = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return min(1.0, (centre + spread) / (1 + z * z / n))
+
+
+def performance(rows: pd.DataFrame, feedback: pd.DataFrame, expected_accuracy: float | None,
+                cfg: MonitoringConfig) -> Performance:
+    """Live accuracy of the answers whose labels came back, against the holdout accuracy."""
+    if feedback.empty or rows.empty or PREDICTION not in rows.columns:
+        return Performance(0, None, None, expected_accuracy, False, "no labels yet")
+    labels = feedback.drop_duplicates("request_id", keep="last").set_index("request_id")["label"]
+    joined = rows[["request_id", PREDICTION]].join(labels, on="request_id", how="inner")
+    n = len(joined)
+    if n < cfg.min_labels:
+        return Performance(n, None, None, expected_accuracy, False,
+                           f"{n} labelled answers, fewer than monitoring.min_labels={cfg.min_labels}")
+    truth = joined["label"].map(json.loads)
+    right = int(sum(str(a) == str(b) for a, b in zip(joined[PREDICTION], truth, strict=True)))
+    live, upper = right / n, wilson_upper(right, n)
+    if expected_accuracy is None:
+        return Performance(n, live, upper, None, False, "the model has no holdout accuracy to compare with")
+    floor = expected_accuracy - cfg.max_accuracy_drop
+    declined = upper < floor
+    note = (f"live accuracy {live:.3f} on {n} labels (95% upper bound {upper:.3f}) against holdout "
+            f"{expected_accuracy:.3f} - {cfg.max_accuracy_drop} = {floor:.3f}: "
+            + ("declined" if declined else "holding"))
+    return Performance(n, live, upper, expected_accuracy, declined, note)
+
+
+def decide(columns: list[ColumnDrift], n_rows: int, perf: Performance, cfg: MonitoringConfig,
+           hours_since_last: float | None) -> Decision:
+    """Drift, no drift, too little data, or cooldown, with the reasons in words."""
+    features = [c for c in columns if c.column != PREDICTION]
+    drifted = [c.column for c in columns if c.drifted]
+    share = sum(c.drifted for c in features) / len(features) if features else 0.0
+    if n_rows < cfg.min_rows:
+        return Decision("too_little_data", share, drifted, [],
+                        f"{n_rows} rows in the window, fewer than monitoring.min_rows={cfg.min_rows}: no verdict")
+    reasons = []
+    if share >= cfg.drift_share:
+        reasons.append(f"{share:.0%} of features drifted (monitoring.drift_share={cfg.drift_share:.0%}): "
+                       + ", ".join(c for c in drifted if c != PREDICTION))
+    reasons += [f"{c} drifted, and it alone counts (monitoring.drift_columns)"
+                for c in cfg.drift_columns if c in drifted]
+    if perf.declined and cfg.retrain_on_decline:
+        reasons.append("performance declined: " + perf.note)
+    if not reasons:
+        return Decision("no_drift", share, drifted, [],
+                        f"no drift: {share:.0%} of features drifted ({', '.join(drifted) or 'none'}), "
+                        f"below monitoring.drift_share={cfg.drift_share:.0%}; {perf.note}")
+    if hours_since_last is not None and hours_since_last < cfg.cooldown_hours:
+        return Decision("cooldown", share, drifted, reasons,
+                        f"drift ({'; '.join(reasons)}), but the last retraining or drift event was "
+                        f"{hours_since_last:.2f} h ago, within monitoring.cooldown_hours={cfg.cooldown_hours}: "
+                        "no event")
+    return Decision("drift", share, drifted, reasons, "drift: " + "; ".join(reasons))
+
+
+@dataclass(frozen=True)
+class Assessment:
+    rows: int
+    columns: list[ColumnDrift]
+    quality: list
+    performance: Performance
+    decision: Decision
+
+
+def assess(rows: pd.DataFrame, feedback: pd.DataFrame, reference: pd.DataFrame, p: Params,
+           champion_version: str, expected_accuracy: float | None, hours_since_last: float | None) -> Assessment:
+    """Every feature and the champion's score against the reference, the data quality, the live
+    accuracy when labels came back, and the decision. `rows` are the window's live rows."""
+    cfg = p.monitoring
+    shared = [f for f in p.data.features if f.name in reference.columns]
+    columns, quality_rows = [], []
+    if len(rows):
+        current = rows.reindex(columns=[f.name for f in shared])
+        columns = drift.data_drift(current, reference, [f.name for f in shared if f.type == "numeric"],
+                                   [f.name for f in shared if f.type == "categorical"])
+        answered = rows[rows["model_version"].astype(str) == str(champion_version)] \
+            if "model_version" in rows.columns else rows
+        if "score" in answered.columns and PREDICTION in reference.columns and len(answered):
+            columns.append(drift.column_drift(PREDICTION, reference[PREDICTION], answered["score"], True))
+        quality_rows = drift.quality(current, reference, shared)
+    perf = performance(rows, feedback, expected_accuracy, cfg)
+    return Assessment(len(rows), columns, quality_rows, perf,
+                      decide(columns, len(rows), perf, cfg, hours_since_last))

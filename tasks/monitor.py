@@ -1,0 +1,60 @@
+"""Prefect tasks of the drift monitor: read the log window, render the report, publish, emit."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import pandas as pd
+from prefect import task
+from prefect.artifacts import create_link_artifact, create_table_artifact
+from prefect.cache_policies import NONE
+from prefect.events import emit_event
+
+from driftline import drift_report
+from driftline.config import Params
+from driftline.core import monitoring
+from driftline.serving.predlog import read_log
+
+DRIFT_EVENT = "driftline.drift.detected"
+
+
+@task(name="read-log-window", cache_policy=NONE, retries=2, retry_delay_seconds=2)
+def read_window(log_dir: Path, since: datetime, last_rows: int | None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The live rows logged since `since` (newest `last_rows` when set), and the labels fed back."""
+    rows = monitoring.window(monitoring.live_rows(read_log(log_dir / "predictions", since)),
+                             pd.Timestamp(since), last_rows)
+    return rows, read_log(log_dir / "feedback", since)
+
+
+@task(name="render-drift-report", cache_policy=NONE, timeout_seconds=900)
+def render_report(rows: pd.DataFrame, reference: pd.DataFrame, p: Params) -> str:
+    """Evidently's HTML on a seeded sample of the window (the decision used every row)."""
+    shared = [f for f in p.data.features if f.name in reference.columns]
+    sample = rows.sample(min(len(rows), p.monitoring.report_rows), random_state=0)
+    return drift_report.monitor_html(sample.reindex(columns=[f.name for f in shared]), reference,
+                                     [f.name for f in shared if f.type == "numeric"],
+                                     [f.name for f in shared if f.type == "categorical"])
+
+
+@task(name="publish-drift-results", cache_policy=NONE)
+def publish_results(key: str, result: monitoring.Assessment, report_url: str | None) -> None:
+    quality = {q.column: q for q in result.quality}
+    table = [{"column": c.column, "method": c.method, "score": round(c.score, 4), "threshold": c.threshold,
+              "drifted": c.drifted,
+              "missing (current)": round(quality[c.column].missing_current, 4) if c.column in quality else None,
+              "outside config": round(quality[c.column].unknown_share, 4) if c.column in quality else None}
+             for c in result.columns]
+    create_table_artifact(table=table, key=key, description=result.decision.message[:400])
+    if report_url:
+        create_link_artifact(link=report_url, link_text="Evidently drift report (MLflow)", key=f"{key}-report",
+                             description=f"{result.rows} rows; {result.decision.status}")
+
+
+@task(name="emit-drift-event", cache_policy=NONE)
+def emit_drift(model_name: str, payload: dict) -> str:
+    event = emit_event(event=DRIFT_EVENT,
+                       resource={"prefect.resource.id": f"driftline.model.{model_name}",
+                                 "prefect.resource.name": model_name},
+                       payload=payload)
+    return str(event.id) if event else ""

@@ -1,0 +1,105 @@
+"""The drift decision: thresholds, key columns, minimum window, cooldown, and live accuracy."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from driftline.config import MonitoringConfig
+from driftline.core import demo_data, monitoring
+from driftline.core.drift import ColumnDrift
+
+
+def _cols(drifted: set[str], names=("a", "b", "c", "d"), prediction: bool = False) -> list[ColumnDrift]:
+    out = [ColumnDrift(n, "wasserstein", 0.5 if n in drifted else 0.01, 0.1, n in drifted) for n in names]
+    if prediction:
+        out.append(ColumnDrift("prediction", "wasserstein", 0.5, 0.1, True))
+    return out
+
+
+NO_LABELS = monitoring.Performance(0, None, None, None, False, "no labels yet")
+CFG = MonitoringConfig(min_rows=100, drift_share=0.5, cooldown_hours=24)
+
+
+def test_share_at_the_threshold_is_drift_below_is_not():
+    assert monitoring.decide(_cols({"a", "b"}), 1000, NO_LABELS, CFG, None).status == "drift"
+    result = monitoring.decide(_cols({"a"}), 1000, NO_LABELS, CFG, None)
+    assert result.status == "no_drift" and result.drift_share == 0.25
+    assert "25% of features drifted (a)" in result.message
+
+
+def test_the_prediction_column_is_not_a_feature_but_can_count_alone():
+    result = monitoring.decide(_cols(set(), prediction=True), 1000, NO_LABELS, CFG, None)
+    assert result.status == "no_drift" and result.drift_share == 0
+    cfg = CFG.model_copy(update={"drift_columns": ["prediction"]})
+    result = monitoring.decide(_cols(set(), prediction=True), 1000, NO_LABELS, cfg, None)
+    assert result.drift and "prediction drifted, and it alone counts" in result.reasons[0]
+
+
+def test_too_little_data_gives_no_verdict_even_when_everything_drifted():
+    result = monitoring.decide(_cols({"a", "b", "c", "d"}), 99, NO_LABELS, CFG, None)
+    assert result.status == "too_little_data" and "99 rows" in result.message
+
+
+def test_cooldown_holds_back_the_event_and_says_why():
+    result = monitoring.decide(_cols({"a", "b"}), 1000, NO_LABELS, CFG, hours_since_last=2.0)
+    assert result.status == "cooldown" and "2.00 h ago" in result.message
+    assert monitoring.decide(_cols({"a", "b"}), 1000, NO_LABELS, CFG, hours_since_last=30).drift
+
+
+def _answers(n: int, right_share: float) -> tuple[pd.DataFrame, pd.DataFrame]:
+    rng = np.random.default_rng(0)
+    truth = rng.integers(0, 2, n)
+    predicted = np.where(rng.random(n) < right_share, truth, 1 - truth)
+    rows = pd.DataFrame({"request_id": [f"r{i}" for i in range(n)], "prediction": predicted})
+    feedback = pd.DataFrame({"request_id": rows["request_id"], "label": [json.dumps(int(t)) for t in truth]})
+    return rows, feedback
+
+
+def test_a_real_accuracy_decline_is_detected_and_counts_as_drift():
+    rows, feedback = _answers(1000, 0.6)
+    perf = monitoring.performance(rows, feedback, expected_accuracy=0.85, cfg=CFG)
+    assert perf.declined and perf.live_accuracy == pytest.approx(0.6, abs=0.05)
+    result = monitoring.decide(_cols(set()), 1000, perf, CFG, None)
+    assert result.drift and "performance declined" in result.reasons[0]
+
+
+def test_accuracy_within_chance_of_the_holdout_is_not_a_decline():
+    rows, feedback = _answers(300, 0.83)
+    assert not monitoring.performance(rows, feedback, expected_accuracy=0.85, cfg=CFG).declined
+    few_rows, few_labels = _answers(50, 0.1)
+    perf = monitoring.performance(few_rows, few_labels, 0.85, CFG.model_copy(update={"min_labels": 200}))
+    assert not perf.declined and "fewer than monitoring.min_labels=200" in perf.note
+
+
+def test_wilson_upper_bound_covers_the_true_rate():
+    rng = np.random.default_rng(1)
+    covered = sum(monitoring.wilson_upper(int(rng.binomial(200, 0.7)), 200) >= 0.7 for _ in range(2000))
+    assert 0.93 <= covered / 2000 <= 0.98
+
+
+def test_only_live_answers_inside_the_window_are_read():
+    now = pd.Timestamp.now(tz="UTC")
+    log = pd.DataFrame({
+        "timestamp": [(now - pd.Timedelta(hours=h)).isoformat() for h in (30, 2, 1, 1, 0.5, 0.1)],
+        "variant": ["champion", "champion", "smoke", "shadow", "challenger", "champion"],
+        "status": ["ok", "ok", "ok", "ok", "ok", "error"],
+        "request_id": list("abcdef")})
+    live = monitoring.live_rows(log)
+    assert list(live["request_id"]) == ["a", "b", "e"]
+    assert list(monitoring.window(live, now - pd.Timedelta(hours=24), None)["request_id"]) == ["b", "e"]
+    assert list(monitoring.window(live, now - pd.Timedelta(hours=48), 1)["request_id"]) == ["e"]
+
+
+def test_assess_on_shifted_traffic_decides_drift_with_the_prediction_column(params):
+    reference = demo_data.generate(3000, seed=1)
+    reference["prediction"] = np.random.default_rng(0).random(len(reference)) * 0.5
+    current = demo_data.generate(3000, seed=2, scenario="covariate_shift")
+    current["model_version"] = "3"
+    current["score"] = np.random.default_rng(1).random(len(current)) * 0.5 + 0.3
+    result = monitoring.assess(current, pd.DataFrame(), reference, params, "3", 0.8, None)
+    assert result.decision.drift and "prediction" in result.decision.drifted_columns
+    assert len(result.columns) == len(params.data.features) + 1 and result.rows == 3000
