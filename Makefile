@@ -9,7 +9,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export DVC_SITE_CACHE_DIR ?= $(CURDIR)/.driftline/dvc-site
 RUN := $(UV) run --locked --no-sync
 
-.PHONY: install demo test lint ui bench bench-serving clean
+.PHONY: install demo test lint ui up bench bench-serving bench-monitor clean
 
 install:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet 'uv>=0.5'
@@ -40,6 +40,9 @@ bench: install
 
 bench-serving: install
 	$(RUN) python -m benchmarks.serving
+
+bench-monitor: install
+	$(RUN) python -m benchmarks.monitor
 
 clean:
 	rm -rf .driftline artifacts metrics.json

@@ -60,7 +60,7 @@ def drift_monitor(
                               "retrain it to monitor it")
 
     since = datetime.now(UTC) - timedelta(hours=window_hours or cfg.window_hours)
-    rows, feedback = read_window(ServeSettings().log_dir or settings.state, since, last_rows or cfg.last_rows)
+    rows, feedback = read_window(ServeSettings().log_dir or settings.state, since, last_rows or cfg.last_rows, p)
     expected = store.run_metrics(champion.run_id).get("holdout_accuracy")
     last = max([t for t in (store.latest_run_start("train-"), _float(store.model_tags().get(LAST_DRIFT_TAG)))
                 if t is not None], default=None)

@@ -14,17 +14,16 @@ from prefect.events import emit_event
 from driftline import drift_report
 from driftline.config import Params
 from driftline.core import monitoring
-from driftline.serving.predlog import read_log
+from driftline.serving import predlog
 
 DRIFT_EVENT = "driftline.drift.detected"
 
 
 @task(name="read-log-window", cache_policy=NONE, retries=2, retry_delay_seconds=2)
-def read_window(log_dir: Path, since: datetime, last_rows: int | None) -> tuple[pd.DataFrame, pd.DataFrame]:
+def read_window(log_dir: Path, since: datetime, last_rows: int | None,
+                p: Params) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The live rows logged since `since` (newest `last_rows` when set), and the labels fed back."""
-    rows = monitoring.window(monitoring.live_rows(read_log(log_dir / "predictions", since)),
-                             pd.Timestamp(since), last_rows)
-    return rows, read_log(log_dir / "feedback", since)
+    return predlog.read_live_window(log_dir, since, last_rows, p)
 
 
 @task(name="render-drift-report", cache_policy=NONE, timeout_seconds=900)

@@ -41,8 +41,11 @@ def _clean(values: pd.Series) -> pd.Series:
 
 
 def _shares(reference: pd.Series, current: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    # Categoricals count their unseen categories as zeros: only observed values are keys.
     ref, cur = reference.value_counts(), current.value_counts()
-    keys = ref.index.union(cur.index)
+    ref, cur = ref[ref > 0], cur[cur > 0]
+    keys = ref.index.astype(object).union(cur.index.astype(object))
+    ref.index, cur.index = ref.index.astype(object), cur.index.astype(object)
     return (ref.reindex(keys, fill_value=0).to_numpy() / len(reference),
             cur.reindex(keys, fill_value=0).to_numpy() / len(current))
 

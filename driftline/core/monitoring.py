@@ -21,6 +21,7 @@ from driftline.core.drift import ColumnDrift
 # blue-green check, shadow rows duplicate requests already counted.
 LIVE_VARIANTS = ("champion", "challenger")
 PREDICTION = "prediction"
+LOG_COLUMNS = ["request_id", "timestamp", "variant", "status", "model_version", "prediction", "score"]
 
 
 @dataclass(frozen=True)
@@ -59,10 +60,12 @@ def window(log: pd.DataFrame, since: pd.Timestamp, last_rows: int | None) -> pd.
     """The rows logged since `since`, and of those only the newest `last_rows` when set."""
     if log.empty:
         return log
-    stamps = pd.to_datetime(log["timestamp"], utc=True, format="ISO8601")
-    out = log[stamps >= since]
+    # The log's stamps are one ISO format in UTC: as text they sort like time, and comparing
+    # text skips parsing a million of them.
+    out = log[log["timestamp"].astype(str) >= since.tz_convert("UTC").isoformat()]
     if last_rows is not None and len(out) > last_rows:
-        out = out.iloc[np.argsort(stamps[out.index].to_numpy(), kind="stable")[-last_rows:]]
+        stamps = pd.to_datetime(out["timestamp"], utc=True, format="ISO8601")
+        out = out.iloc[np.argsort(stamps.to_numpy(), kind="stable")[-last_rows:]]
     return out
 
 

@@ -14,6 +14,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from driftline.config import Params
+from driftline.core import monitoring
+
 
 class PartitionedLog:
     def __init__(self, directory: Path, flush_rows: int = 5000, flush_seconds: float = 2.0):
@@ -80,15 +83,34 @@ def now() -> str:
     return datetime.now(UTC).isoformat()
 
 
-def read_log(directory: Path, since: datetime | None = None) -> pd.DataFrame:
+def read_log(directory: Path, since: datetime | None = None, columns: list[str] | None = None,
+             categorical: list[str] | None = None) -> pd.DataFrame:
     """The log's rows; with `since`, only the partitions from that hour on are read (rows are
-    then filtered by the caller)."""
+    then filtered by the caller). `columns` limits what is read (missing ones are skipped) and
+    `categorical` columns come back as pandas categoricals: at a million rows, strings as Python
+    objects cost several times the memory."""
     files = sorted(Path(directory).glob("date=*/hour=*/*.parquet"))
     if since is not None:
         first = since.astimezone(UTC).strftime("date=%Y-%m-%d/hour=%H")
         files = [f for f in files if f"{f.parent.parent.name}/{f.parent.name}" >= first]
     if not files:
         return pd.DataFrame()
+    tables = []
+    for f in files:
+        names = pq.read_schema(f).names
+        wanted = names if columns is None else [c for c in columns if c in names]
+        as_dict = [c for c in categorical or [] if c in wanted]
+        tables.append(pq.read_table(f, columns=wanted, read_dictionary=as_dict or None))
     # One Arrow concat, then one conversion: a frame per file costs more at a million rows.
-    tables = [pq.read_table(f) for f in files]
     return pa.concat_tables(tables, promote_options="permissive").to_pandas()
+
+
+def read_live_window(log_dir: Path, since: datetime, last_rows: int | None,
+                     p: Params) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The window's live rows, only the columns the monitor uses (categoricals as categories),
+    and the labels fed back since the window began."""
+    categorical = [f.name for f in p.data.features if f.type == "categorical"]
+    columns = [*p.data.feature_names, *monitoring.LOG_COLUMNS]
+    rows = read_log(log_dir / "predictions", since, columns, [*categorical, "variant", "status", "model_version"])
+    return (monitoring.window(monitoring.live_rows(rows), pd.Timestamp(since), last_rows),
+            read_log(log_dir / "feedback", since, ["request_id", "label"]))
