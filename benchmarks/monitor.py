@@ -111,10 +111,14 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--reference-rows", type=int, default=10_000, help="registry.reference_rows")
+    parser.add_argument("--scenarios", default=",".join(SCENARIOS))
     parser.add_argument("--child")
     parser.add_argument("--dir", type=Path)
     parser.add_argument("--scenario")
     args = parser.parse_args()
+    if args.child == "prepare":
+        _prepare(args.dir, args.rows, args.reference_rows, args.scenario)
+        return
     if args.child:
         print(json.dumps(_child(args.child, args.dir, args.scenario)))
         return
@@ -122,8 +126,12 @@ def main() -> None:
         directory = Path(tmp)
         print(f"window: {args.rows:,} rows per scenario; reference: {args.reference_rows:,} rows; "
               "14 features + the score")
-        for scenario in SCENARIOS:
-            _prepare(directory, args.rows, args.reference_rows, scenario)
+        for scenario in args.scenarios.split(","):
+            # In a child too: Linux carries a parent's peak RSS into the children it forks and
+            # execs, so this process must stay small for the children's peaks to be their own.
+            subprocess.run([sys.executable, "-m", "benchmarks.monitor", "--child", "prepare", "--dir", str(directory),
+                            "--scenario", scenario, "--rows", str(args.rows), "--reference-rows",
+                            str(args.reference_rows)], check=True)
             full = _run("evidently", directory, scenario)
             ours = _run("driftline", directory, scenario)
             report = _run("report", directory, scenario)

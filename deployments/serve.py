@@ -1,6 +1,9 @@
 """Serve the driftline deployments from this process (a local stack, no work pool needed).
 
-    python -m deployments.serve
+    python -m deployments.serve [--params params.yaml] [--set KEY=VALUE ...]
+
+`--set` overrides are baked into every deployment's parameters (a trigger's parameters are
+merged over them), e.g. the short rollout windows `driftline demo` uses.
 
 The same deployments as `prefect.yaml`, which is for `prefect deploy --all` onto a work pool
 (`tests/integration/test_prefect_yaml.py` checks that the two agree).
@@ -8,6 +11,7 @@ The same deployments as `prefect.yaml`, which is for `prefect deploy --all` onto
 
 from __future__ import annotations
 
+import argparse
 from datetime import timedelta
 
 from prefect import serve
@@ -15,6 +19,7 @@ from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLi
 from prefect.events import DeploymentEventTrigger
 from prefect.schedules import Cron, Interval
 
+from driftline.config import Settings, load_params
 from flows.deploy import deploy_model
 from flows.monitor import drift_monitor
 from flows.training import training_pipeline
@@ -33,7 +38,15 @@ AUTO_DEPLOY = DeploymentEventTrigger(
     parameters={"version": "{{ event.payload.version }}", "strategy": "{{ event.payload.strategy }}"})
 
 
-def deployments() -> list:
+def deployments(params_path: str = "params.yaml", overrides: list[str] | None = None) -> list:
+    common = {"params_path": params_path, "overrides": overrides} if params_path != "params.yaml" or overrides else {}
+    built = _deployments()
+    for d in built:
+        d.parameters = {**common, **d.parameters}
+    return built
+
+
+def _deployments() -> list:
     return [
         training_pipeline.to_deployment(
             name="training-ci", parameters={"reason": "ci"}, tags=["driftline", "training", "ci"],
@@ -62,5 +75,14 @@ def deployments() -> list:
     ]
 
 
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--params", default="params.yaml", help="params file, relative to the project")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    args = parser.parse_args(argv)
+    load_params(Settings().root / args.params, args.overrides)  # a bad override fails here, naming the key
+    serve(*deployments(args.params, args.overrides))
+
+
 if __name__ == "__main__":
-    serve(*deployments())
+    main()

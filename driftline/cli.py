@@ -237,17 +237,66 @@ def serve(params: ParamsOpt = Path("params.yaml")) -> None:
 
 
 @app.command()
+def monitor(
+    params: ParamsOpt = Path("params.yaml"),
+    set_: Annotated[list[str] | None, typer.Option("--set", help="Override KEY=VALUE.")] = None,
+    window_hours: Annotated[float | None, typer.Option(help="Default: monitoring.window_hours.")] = None,
+    last_rows: Annotated[int | None, typer.Option(help="Judge only the window's newest N rows.")] = None,
+) -> None:
+    """Judge live traffic against the champion's training reference; on real drift, emit
+    driftline.drift.detected (the retrain-on-drift deployment retrains). Exit 0 in every verdict."""
+    settings = Settings()
+    _params(settings, params, set_)
+    _prefect_env()
+    from flows.monitor import drift_monitor
+
+    result = drift_monitor(window_hours=window_hours, last_rows=last_rows, params_path=str(params),
+                           overrides=set_ or [], project_dir=str(settings.root))
+    typer.secho(f"{result['status']}: {result['message']}",
+                fg=typer.colors.YELLOW if result["status"] == "drift" else typer.colors.GREEN)
+    if result.get("report_url"):
+        typer.echo(f"Evidently report: {result['report_url']}")
+
+
+@app.command()
+def up(params: ParamsOpt = Path("params.yaml"),
+       set_: Annotated[list[str] | None, typer.Option("--set", help="Override KEY=VALUE in every deployment.")] = None,
+       mlflow_ui: Annotated[bool, typer.Option(help="Start the MLflow UI.")] = True) -> None:
+    """The local stack: Prefect server + UI, MLflow UI, the deployments (served: schedules and
+    triggers live) and the model server. Ctrl-C stops all of it."""
+    from driftline.stack import Stack, StackError
+
+    settings = Settings()
+    _params(settings, params, set_)
+    stack = Stack(settings, params, set_ or [], mlflow_ui, typer.echo)
+    try:
+        stack.start()
+        typer.echo(f"Logs: {settings.state / 'logs'}. Ctrl-C stops everything.")
+        stack.wait()
+    except KeyboardInterrupt:
+        typer.echo("stopping")
+    except StackError as err:
+        _fail(f"the stack stopped: {err}", 1)
+    finally:
+        stack.stop()
+
+
+@app.command()
 def demo(params: ParamsOpt = Path("params.yaml"),
-         keep_serving: Annotated[bool, typer.Option(help="Leave the model server running at the end.")] = True,
+         keep_serving: Annotated[bool, typer.Option(help="Leave the stack running at the end.")] = True,
+         mlflow_ui: Annotated[bool, typer.Option(help="Start the MLflow UI.")] = True,
          ) -> None:
-    """The delivery story on the demo data: champion, server with live traffic, canary, rollback."""
+    """The whole story on the demo data: champion, live traffic, drift, retraining started by the
+    drift event, a canary that promotes it, a bad challenger rolled back."""
     from driftline import demo as story
+    from driftline.stack import StackError
 
     settings = Settings()
     p = _params(settings, params)
+    _prefect_env()
     try:
-        story.run(settings, p, params, typer.echo, keep_serving)
-    except (story.DemoFailed, TimeoutError) as err:
+        story.run(settings, p, params, typer.echo, keep_serving, mlflow_ui)
+    except (story.DemoFailed, StackError, TimeoutError) as err:
         _fail(f"demo stopped: {err}", 1)
 
 

@@ -1,6 +1,13 @@
-"""`driftline demo`: the delivery story on the embedded demo data, step by step, through the same
-`driftline` commands a user types. The model server runs as its own process with live traffic
-(and labels) flowing while a challenger is trained, rolled out by canary and rolled back."""
+"""`driftline demo`: the whole loop on the embedded demo data, with nobody pressing a button
+between drift and promotion.
+
+The local stack runs (Prefect server + UI, MLflow UI, the served deployments with their
+triggers, the model server) with live, labelled traffic: a first champion; normal traffic that
+the monitor calls normal; new labelled data lands in DVC; traffic drifts; the monitor emits
+`driftline.drift.detected`; the `retrain-on-drift` deployment retrains once; the new challenger's
+`driftline.challenger.registered` event starts a canary (`auto-deploy`) that promotes it; a
+deliberately bad challenger is rolled back by the same path.
+"""
 
 from __future__ import annotations
 
@@ -8,98 +15,188 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pandas as pd
+
+from driftline import dvc_data, services
 from driftline.config import Params, ServeSettings, Settings
+from driftline.core import demo_data
+from driftline.project import DEMO_ROWS, DEMO_SEED
 from driftline.serving_client import ServingClient
+from driftline.stack import Stack
+from driftline.tracking import CHAMPION
 from driftline.traffic import Traffic, demo_records
 
-# Short windows so the story takes minutes; production rollouts use params.yaml's values.
-DEMO_ROLLOUT = ["deployment.steps=[0.5, 1.0]", "deployment.window_seconds=5", "deployment.min_requests=200",
-                "deployment.min_labels=30", "deployment.max_wait_seconds=120"]
+# Baked into every served deployment: short rollout windows so the story takes minutes (a
+# production rollout uses params.yaml's), and a new challenger rolls out by itself.
+DEMO_OVERRIDES = ["deployment.steps=[0.5, 1.0]", "deployment.window_seconds=5", "deployment.min_requests=150",
+                  "deployment.min_labels=30", "deployment.max_wait_seconds=180", "deployment.auto_deploy=true"]
+# The champion was trained a minute ago; the cooldown (hours by default) would rightly hold the
+# event back, so the monitor's drift check is told to skip it, out loud.
+NO_COOLDOWN = "monitoring.cooldown_hours=0"
+WINDOW = 600  # rows the monitor judges: the newest ones, all of one kind of traffic
+SHIFTED_ROWS = 15_000
+BAD = ["training.estimator.max_iter=1", "training.estimator.learning_rate=0.01", "evaluation.thresholds={}",
+       "evaluation.behavioral=[]", "evaluation.fairness=[]", "evaluation.comparison.margin=1.0",
+       "deployment.auto_deploy=true"]
 
 
 class DemoFailed(RuntimeError):
     pass
 
 
-def _cli(*args: str, echo: Callable[[str], None]) -> None:
-    echo(f"$ driftline {' '.join(args)}")
-    code = subprocess.call([sys.executable, "-m", "driftline.cli", *args])
-    if code != 0:
-        raise DemoFailed(f"`driftline {' '.join(args)}` exited {code}")
-
-
 def run(settings: Settings, p: Params, params_path: Path, echo: Callable[[str], None],
-        keep_serving: bool = True) -> None:
+        keep_serving: bool = True, mlflow_ui: bool = True) -> None:
+    os.environ.setdefault("DRIFTLINE_SERVE_POLL_SECONDS", "1")
     cfg = ServeSettings()
     url = f"http://{cfg.host}:{cfg.port}"
-    client = ServingClient(url, cfg.token)
+    store = services.mlflow_store(settings, p).start()
     base = ["--params", str(params_path)]
-
-    echo("1. The first champion (trained now unless it already exists)")
-    _cli("train", *base, "--reason", "demo", echo=echo)
-
-    echo(f"2. The model server on {url}, with live traffic: 40 requests/s, each labelled through /feedback")
-    server = subprocess.Popen([sys.executable, "-m", "driftline.cli", "serve", *base],
-                              env={**os.environ, "DRIFTLINE_SERVE_POLL_SECONDS": "1"})
-    traffic, failed = None, True
+    echo("0. The local stack (`driftline up`): Prefect server and UI, MLflow UI, the deployments, the model server")
+    stack = Stack(settings, params_path, DEMO_OVERRIDES, mlflow_ui, echo)
+    stack.start()
+    cli = _cli_runner(stack.env, echo)
+    traffic: Traffic | None = None
+    failures: list = []
+    sent = 0
+    failed = True
     try:
-        client.wait_for(lambda m: m.get("champion") in m.get("loaded", []), 120)
-        traffic = Traffic(url, p, rate=40, threads=2, token=cfg.token)
+        echo("\n1. The first champion (trained now unless it already exists)")
+        cli("train", *base, "--reason", "demo")
+        with ServingClient(url, cfg.token) as client:
+            client.wait_for(lambda m: m.get("champion") in m.get("loaded", []), 120)
 
-        echo("3. A challenger: the same data, another training seed")
-        _cli("train", *base, "--reason", "demo-challenger", "--set", "training.seed=7", echo=echo)
+        echo(f"\n2. Normal traffic: 40 requests/s on {url}, each labelled through /feedback")
+        traffic = Traffic(url, p, rate=40, threads=2, token=cfg.token, seed=31)
+        _until_sent(traffic, WINDOW + 200)
+        verdict = _monitor(settings, params_path, echo)
+        if verdict["status"] != "no_drift":
+            raise DemoFailed(f"the monitor saw {verdict['status']} in normal traffic: {verdict['message']}")
+        sent, failures = sent + traffic.sent, failures + traffic.failures
+        traffic.stop()
 
-        echo("4. Canary: 50% then 100% of traffic, judged on live errors, latency, scores and labels")
-        version = _candidate(settings, p)
-        _cli("deploy", *base, "--version", version, "--strategy", "canary",
-             *[a for o in DEMO_ROLLOUT for a in ("--set", o)], echo=echo)
+        echo(f"\n3. New labelled data lands in DVC: the demo data plus {SHIFTED_ROWS:,} applications from a "
+             "new population")
+        md5 = _land_data(settings.root, p, store)
+        echo(f"   data.dvc now records md5 {md5} (pushed to the DVC remote; `git diff data.dvc` shows it)")
 
-        echo("5. Rollback from the CLI: @previous becomes @champion again (it was kept loaded)")
-        _cli("rollback", *base, "--reason", "demo: rollback from the CLI", echo=echo)
-        client.wait_for(lambda m: m.get("champion") not in (None, version), 30)  # the server has swapped back
+        echo("\n4. Traffic drifts: younger applicants with lower incomes and more debt (covariate shift)")
+        traffic = Traffic(url, p, scenario="covariate_shift", rate=40, threads=2, token=cfg.token, seed=32)
+        _until_sent(traffic, WINDOW + 200)
+        runs_before = len(stack.flow_runs("retrain-on-drift"))
+        echo(f"   (the cooldown is skipped for this check with --set {NO_COOLDOWN}: the champion is minutes old)")
+        verdict = _monitor(settings, params_path, echo, NO_COOLDOWN)
+        if verdict["status"] != "drift":
+            raise DemoFailed(f"the monitor did not see the drift: {verdict['message']}")
+        echo("   the event driftline.drift.detected is out; Prefect UI > Events shows it")
+        again = _monitor(settings, params_path, echo)
+        echo(f"   a second check right away: {again['status']} (no second event)")
 
-        echo("6. Every alias change, append-only in MLflow")
-        _cli("history", *base, echo=echo)
-        if traffic.failures:
-            raise DemoFailed(f"{len(traffic.failures)} requests failed during the demo; first: {traffic.failures[0]}")
-        echo(f"{traffic.sent} live requests during the rollout and the rollback, none failed.")
-        serving = client.models()["champion"]
+        echo("\n5. The event starts the retrain-on-drift deployment: one training run on the new data")
+        runs = stack.wait_for_runs("retrain-on-drift", runs_before + 1, 600)
+        new_runs = runs[runs_before:]
+        if len(new_runs) != 1 or new_runs[0]["state"]["type"] != "COMPLETED":
+            raise DemoFailed(f"retrain-on-drift: expected one completed run, got "
+                             f"{[r['state']['name'] for r in new_runs]}")
+        challenger = _newest_version(store)
+        echo(f"   flow run {new_runs[0]['name']} registered version {challenger} as @challenger")
+
+        echo("\n6. Its driftline.challenger.registered event starts auto-deploy: a canary (50% then 100%) "
+             "judged on live errors, latency, scores and labels")
+        auto = stack.wait_for_runs("auto-deploy", 1, 600)
+        _expect_state(auto[0], "COMPLETED", "the canary")
+        with ServingClient(url, cfg.token) as client:
+            client.wait_for(lambda m: m.get("champion") == challenger, 60)
+        echo(f"   promoted: @champion is version {challenger}; @previous is {store.aliases().get('previous')}")
+
+        echo("\n7. A deliberately bad challenger (one boosting round, its gates switched off) takes the same path")
+        cli("train", *base, "--reason", "demo-bad", *[a for o in BAD for a in ("--set", o)])
+        auto = stack.wait_for_runs("auto-deploy", 2, 600)
+        _expect_state(auto[1], "FAILED", "the bad canary")
+        if store.aliases().get(CHAMPION) != challenger:
+            raise DemoFailed("the bad challenger's rollback did not leave @champion where it was")
+        echo(f"   rolled back automatically: @champion stays on version {challenger}")
+
+        echo("\n8. Every alias change, append-only in MLflow")
+        cli("history", *base)
+        sent, failures = sent + traffic.sent, failures + traffic.failures
+        if failures:
+            raise DemoFailed(f"{len(failures)} live requests failed during the demo; first: {failures[0]}")
+        echo(f"{sent} live requests through drift, retraining, a promotion and a rollback; none failed.")
         failed = False
     finally:
         if traffic is not None:
             traffic.stop()
-        if failed or not keep_serving:  # a failed demo leaves no server behind
-            server.terminate()
-            server.wait(30)
-    echo(f"\n{p.registry.model_name} v{serving} {'is served' if keep_serving else 'was served'} on {url}. Try:\n"
-         f"  curl -s {url}/predict -H 'content-type: application/json' -d '{_example(p)}'\n"
-         f"MLflow UI: {settings.mlflow_ui_url}   Prefect UI: {settings.prefect_ui_url}   (`make ui` starts both)")
+        if failed or not keep_serving:
+            stack.stop()
+    echo(f"\nTry: curl -s {url}/predict -H 'content-type: application/json' -d '{_example(p)}'\n"
+         f"Prefect UI: {settings.prefect_ui_url} (flow runs, deployments, events, artifacts)   "
+         f"MLflow UI: {settings.mlflow_ui_url} (runs, the drift report, the registry)")
     if keep_serving:
-        echo("Ctrl-C stops the server.")
+        echo("The stack keeps running; Ctrl-C stops all of it.")
         try:
-            server.wait()
+            stack.wait()
         except KeyboardInterrupt:
-            server.terminate()
-            server.wait(30)
+            pass
+        finally:
+            stack.stop()
 
 
-def _candidate(settings: Settings, p: Params) -> str:
-    """@challenger; on a second run the seed-7 model already exists (training said "unchanged"),
-    so the newest version that is not @champion."""
-    from driftline import services
-    from driftline.tracking import CHALLENGER, CHAMPION
+def _cli_runner(env: dict[str, str], echo: Callable[[str], None]) -> Callable[..., None]:
+    def cli(*args: str) -> None:
+        echo(f"$ driftline {' '.join(args)}")
+        code = subprocess.call([sys.executable, "-m", "driftline.cli", *args], env=env)
+        if code != 0:
+            raise DemoFailed(f"`driftline {' '.join(args)}` exited {code}")
+    return cli
 
-    store = services.mlflow_store(settings, p).start()
-    aliases = store.aliases()
-    if CHALLENGER in aliases:
-        return aliases[CHALLENGER]
-    others = [v.version for v in store.versions() if v.version != aliases.get(CHAMPION)]
-    if not others:
-        raise DemoFailed("no challenger to deploy: training registered nothing new")
-    return others[-1]
+
+def _until_sent(traffic: Traffic, n: int, seconds: float = 120) -> None:
+    deadline = time.monotonic() + seconds
+    while traffic.sent < n:
+        if time.monotonic() > deadline:
+            raise DemoFailed(f"only {traffic.sent} of {n} requests sent in {seconds:.0f} s")
+        time.sleep(0.5)
+    time.sleep(3)  # the server's log flushes every 2 s
+
+
+def _monitor(settings: Settings, params_path: Path, echo: Callable[[str], None], *overrides: str) -> dict:
+    from flows.monitor import drift_monitor
+
+    echo(f"$ driftline monitor --last-rows {WINDOW}" + "".join(f" --set {o}" for o in overrides))
+    result = drift_monitor(last_rows=WINDOW, params_path=str(params_path), overrides=list(overrides),
+                           project_dir=str(settings.root))
+    echo(f"   {result['status']}: {result['message']}")
+    if result.get("report_url"):
+        echo(f"   Evidently report: {result['report_url']}")
+    return result
+
+
+def _land_data(root: Path, p: Params, store) -> str:
+    """The demo data plus shifted, labelled rows; a seed per landing, so a rerun lands new data."""
+    seed = 100 + len(store.versions())
+    frame = pd.concat([demo_data.generate(DEMO_ROWS, DEMO_SEED),
+                       demo_data.generate(SHIFTED_ROWS, seed, "covariate_shift")], ignore_index=True)
+    frame.to_parquet(root / p.data.path, index=False)
+    dvc_file = dvc_data.add(root, Path(p.data.path).parts[0])
+    dvc_data.push(root, dvc_file)
+    return dvc_data.tracked_md5(dvc_file)
+
+
+def _newest_version(store) -> str:
+    versions = store.versions()
+    if not versions:
+        raise DemoFailed("no model version registered")
+    return max(versions, key=lambda v: int(v.version)).version
+
+
+def _expect_state(run: dict, state: str, what: str) -> None:
+    if run["state"]["type"] != state:
+        raise DemoFailed(f"{what}: flow run {run['name']} ended {run['state']['name']}, expected {state.lower()}: "
+                         f"{run['state'].get('message') or ''}")
 
 
 def _example(p: Params) -> str:

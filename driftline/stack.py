@@ -1,0 +1,190 @@
+"""The local stack as child processes: Prefect server + UI, MLflow UI, the served deployments
+and the model server. Each runs in its own process group, so stopping the stack also stops
+the flow runs the deployments started; nothing is left behind."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from driftline.config import ServeSettings, Settings
+
+PREFECT_ENV = {
+    # The server needs ~20 s on a 2-core machine; Prefect's default wait is 20 s.
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+}
+
+
+class StackError(RuntimeError):
+    pass
+
+
+@dataclass
+class Part:
+    name: str
+    url: str
+    process: subprocess.Popen
+
+
+@dataclass
+class Stack:
+    settings: Settings
+    params_path: Path
+    overrides: list[str] = field(default_factory=list)
+    mlflow_ui: bool = True
+    echo: Callable[[str], None] = print
+    parts: list[Part] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
+
+    def start(self) -> Stack:
+        self.env = {**os.environ, **{k: v for k, v in PREFECT_ENV.items() if k not in os.environ},
+                    "DRIFTLINE_PROJECT_DIR": str(self.settings.root)}
+        try:
+            self._prefect()
+            if self.mlflow_ui:
+                self._mlflow()
+            self._deployments()
+            self._model_server()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _spawn(self, name: str, url: str, args: list[str], log: str) -> Part:
+        out = open(self.settings.state / "logs" / log, "ab")  # noqa: SIM115 - the child owns it
+        process = subprocess.Popen(args, env=self.env, cwd=self.settings.root, stdout=out, stderr=subprocess.STDOUT,
+                                   start_new_session=True)
+        part = Part(name, url, process)
+        self.parts.append(part)
+        return part
+
+    def _wait(self, part: Part, probe: str, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if part.process.poll() is not None:
+                raise StackError(f"{part.name} exited with code {part.process.returncode}; see "
+                                 f"{self.settings.state / 'logs'}")
+            try:
+                if httpx.get(probe, timeout=2).status_code < 500:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        raise StackError(f"{part.name} did not answer {probe} within {seconds:.0f} s")
+
+    def _prefect(self) -> None:
+        (self.settings.state / "logs").mkdir(parents=True, exist_ok=True)
+        api = os.environ.get("PREFECT_API_URL")
+        if api:  # a team server (or a test's): use it, start none
+            self.env["PREFECT_API_URL"] = api
+            self.echo(f"Prefect API: {api} (PREFECT_API_URL)")
+            return
+        ui = self.settings.prefect_ui_url.rstrip("/")
+        host, port = ui.split("://", 1)[1].split(":")
+        part = self._spawn("Prefect server", ui, [sys.executable, "-m", "prefect", "server", "start", "--host", host,
+                                                  "--port", port], "prefect-server.log")
+        self.env["PREFECT_API_URL"] = f"{ui}/api"
+        os.environ["PREFECT_API_URL"] = f"{ui}/api"  # flows this process runs use it too
+        self._wait(part, f"{ui}/api/health", 180)
+        self.echo(f"Prefect UI: {ui}")
+
+    def _mlflow(self) -> None:
+        ui = self.settings.mlflow_ui_url.rstrip("/")
+        host, port = ui.split("://", 1)[1].split(":")
+        part = self._spawn("MLflow UI", ui, [sys.executable, "-m", "mlflow", "server", "--backend-store-uri",
+                                             self.settings.mlflow_uri, "--default-artifact-root",
+                                             self.settings.mlflow_artifacts, "--host", host, "--port", port,
+                                             "--workers", "1"], "mlflow-ui.log")
+        self._wait(part, f"{ui}/health", 120)
+        self.echo(f"MLflow UI: {ui}")
+
+    def _deployments(self) -> None:
+        args = [sys.executable, "-m", "deployments.serve", "--params", str(self.params_path)]
+        for item in self.overrides:
+            args += ["--set", item]
+        part = self._spawn("deployments", self.env["PREFECT_API_URL"], args, "deployments.log")
+        deadline = time.monotonic() + 180
+        names = {"training-ci", "scheduled-retrain", "retrain-on-drift", "drift-monitor", "canary", "auto-deploy"}
+        while not names <= set(self.deployment_ids()):
+            if part.process.poll() is not None:
+                raise StackError(f"the deployments exited with code {part.process.returncode}; see "
+                                 f"{self.settings.state / 'logs' / 'deployments.log'}")
+            if time.monotonic() > deadline:
+                raise StackError("the deployments did not register within 180 s")
+            time.sleep(1)
+        self.echo("Deployments served: " + ", ".join(sorted(names)))
+
+    def _model_server(self) -> None:
+        cfg = ServeSettings()
+        url = f"http://{cfg.host}:{cfg.port}"
+        part = self._spawn("model server", url, [sys.executable, "-m", "driftline.cli", "serve", "--params",
+                                                 str(self.params_path)], "model-server.log")
+        self._wait(part, f"{url}/health", 120)
+        self.echo(f"Model server: {url} (POST /predict, /feedback; GET /models, /metrics)")
+
+    def deployment_ids(self) -> dict[str, str]:
+        """Served deployments by name, read from the Prefect API."""
+        try:
+            found = httpx.post(f"{self.env['PREFECT_API_URL']}/deployments/filter", json={"limit": 200}, timeout=10)
+        except httpx.HTTPError:
+            return {}
+        return {d["name"]: d["id"] for d in found.json()} if found.status_code == 200 else {}
+
+    def flow_runs(self, deployment: str) -> list[dict]:
+        """The deployment's flow runs, oldest first."""
+        ident = self.deployment_ids().get(deployment)
+        if ident is None:
+            return []
+        found = httpx.post(f"{self.env['PREFECT_API_URL']}/flow_runs/filter", timeout=10, json={
+            "deployments": {"id": {"any_": [ident]}}, "sort": "EXPECTED_START_TIME_ASC", "limit": 200})
+        found.raise_for_status()
+        return found.json()
+
+    def wait_for_runs(self, deployment: str, count: int, seconds: float, final: bool = True) -> list[dict]:
+        """Wait until the deployment has `count` runs (in a final state when `final`)."""
+        deadline = time.monotonic() + seconds
+        while True:
+            runs = self.flow_runs(deployment)
+            done = [r for r in runs if not final or r["state"]["type"] in ("COMPLETED", "FAILED", "CANCELLED",
+                                                                            "CRASHED")]
+            if len(done) >= count:
+                return runs
+            if time.monotonic() > deadline:
+                states = ", ".join(r["state"]["name"] for r in runs) or "none"
+                raise StackError(f"{deployment}: {len(done)} of {count} runs finished within {seconds:.0f} s "
+                                 f"(runs: {states})")
+            time.sleep(1)
+
+    def stop(self) -> None:
+        for part in reversed(self.parts):
+            _stop(part.process)
+        self.parts.clear()
+
+    def wait(self) -> None:
+        """Until Ctrl-C or a part dies."""
+        while all(p.process.poll() is None for p in self.parts):
+            time.sleep(1)
+        dead = [p.name for p in self.parts if p.process.poll() is not None]
+        raise StackError(f"{', '.join(dead)} stopped; see {self.settings.state / 'logs'}")
+
+
+def _stop(process: subprocess.Popen) -> None:
+    if process.poll() is not None:
+        return
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(20)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(10)
+    except ProcessLookupError:
+        pass
