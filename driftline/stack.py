@@ -134,7 +134,7 @@ class Stack:
     def deployment_ids(self) -> dict[str, str]:
         """Served deployments by name, read from the Prefect API."""
         try:
-            found = httpx.post(f"{self.env['PREFECT_API_URL']}/deployments/filter", json={"limit": 200}, timeout=10)
+            found = httpx.post(f"{self.env['PREFECT_API_URL']}/deployments/filter", json={"limit": 200, "offset": 0}, timeout=10)
         except httpx.HTTPError:
             return {}
         return {d["name"]: d["id"] for d in found.json()} if found.status_code == 200 else {}
@@ -145,7 +145,7 @@ class Stack:
         if ident is None:
             return []
         found = httpx.post(f"{self.env['PREFECT_API_URL']}/flow_runs/filter", timeout=10, json={
-            "deployments": {"id": {"any_": [ident]}}, "sort": "EXPECTED_START_TIME_ASC", "limit": 200})
+            "deployments": {"id": {"any_": [ident]}}, "sort": "EXPECTED_START_TIME_ASC", "limit": 200, "offset": 0})
         found.raise_for_status()
         return found.json()
 

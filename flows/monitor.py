@@ -74,26 +74,26 @@ def drift_monitor(
     store.log(run_id, metrics={"rows": result.rows, "drift_share": decision.drift_share,
                                "labelled": result.performance.labelled,
                                **{f"drift_{c.column}": c.score for c in result.columns if c.score == c.score}})
-    report_url = None
-    if result.rows >= min(cfg.min_rows, 100):
-        store.log_text(run_id, render_report(rows, reference, p), "drift/report.html")
-        report_url = store.run_url(settings.mlflow_ui_url, run_id) + "/artifacts/drift/report.html"
-    store.finish(run_id)
-    key = artifact_key("drift", name)
-    publish_results(key, result, report_url)
-    publish_report(f"{key}-decision", _markdown(name, champion.version, result, report_url), decision.message[:400])
-
+    render = result.rows >= min(cfg.min_rows, 100)
+    report_url = store.run_url(settings.mlflow_ui_url, run_id) + "/artifacts/drift/report.html" if render else None
     out = {"status": decision.status, "model_name": name, "version": champion.version, "rows": result.rows,
            "drift_share": decision.drift_share, "drifted_columns": decision.drifted_columns,
            "reasons": decision.reasons, "message": decision.message, "report_url": report_url,
            "mlflow_run_id": run_id}
     if decision.drift:
-        # Recorded before the event: a monitor run racing this one sees the cooldown.
+        # Recorded before the event: a monitor run racing this one sees the cooldown. The event
+        # goes before the report is rendered (seconds of Evidently): retraining need not wait.
         store.set_model_tags({LAST_DRIFT_TAG: f"{time.time():.3f}"})
         out["event_id"] = emit_drift(name, {
             "model_name": name, "version": champion.version, "drift_share": decision.drift_share,
             "drifted_columns": decision.drifted_columns, "reasons": decision.reasons, "rows": result.rows,
             "report_url": report_url or "", "summary": decision.message[:500]})
+    if render:
+        store.log_text(run_id, render_report(rows, reference, p), "drift/report.html")
+    store.finish(run_id)
+    key = artifact_key("drift", name)
+    publish_results(key, result, report_url)
+    publish_report(f"{key}-decision", _markdown(name, champion.version, result, report_url), decision.message[:400])
     log.info(decision.message)
     return out
 

@@ -1,0 +1,95 @@
+"""The served deployments on a real Prefect server: the exact CI command (`prefect deployment
+run 'training-pipeline/training-ci' --watch`, through scripts/training-ci.sh) exits 0 when the
+gates pass and non-zero when one fails, with the gate table read back through the API; and a
+burst of drift events retrains once."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+import yaml
+
+from tests.integration.conftest import REPO, git, make_project, prefect_api
+
+
+def _runs(deployment_name: str, since: str) -> list[dict]:
+    ids = [d["id"] for d in prefect_api("POST", "/deployments/filter", {"limit": 200, "offset": 0})
+           if d["name"] == deployment_name]
+    runs = prefect_api("POST", "/flow_runs/filter", {
+        "deployments": {"id": {"any_": ids}}, "sort": "EXPECTED_START_TIME_ASC", "limit": 200, "offset": 0})
+    return [r for r in runs if r["created"] >= since]
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    from prefect.settings import PREFECT_API_URL
+
+    project = make_project(tmp_path_factory.mktemp("live") / "proj")
+    env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value(), "DRIFTLINE_PROJECT_DIR": str(project.root)}
+    log = open(project.root.parent / "serve.log", "wb")  # noqa: SIM115
+    server = subprocess.Popen([sys.executable, "-m", "deployments.serve"], cwd=REPO, env=env, stdout=log,
+                              stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.monotonic() + 180
+    while not {"training-ci", "retrain-on-drift"} <= {
+            d["name"] for d in prefect_api("POST", "/deployments/filter", {"limit": 200, "offset": 0})}:
+        assert server.poll() is None and time.monotonic() < deadline, (project.root.parent / "serve.log").read_text()
+        time.sleep(1)
+    time.sleep(3)  # the runner starts polling for its runs
+    yield project, env
+    os.killpg(server.pid, 15)
+    server.wait(30)
+    log.close()
+
+
+def _ci(env: dict, tmp_path) -> tuple[int, str, str]:
+    report = tmp_path / "report.md"
+    done = subprocess.run(["bash", str(REPO / "scripts" / "training-ci.sh")], cwd=REPO, capture_output=True,
+                          text=True, timeout=900, env={**env, "RUN": f"{sys.executable} -m", "WATCH_TIMEOUT": "600",
+                                                        "REPORT_FILE": str(report)})
+    return done.returncode, done.stdout + done.stderr, report.read_text() if report.exists() else ""
+
+
+@pytest.mark.timeout(1200)
+def test_the_ci_command_passes_on_good_gates_and_fails_on_a_failed_gate(served, tmp_path):
+    project, env = served
+    code, out, report = _ci(env, tmp_path)
+    assert code == 0, out[-3000:]
+    assert "Completed" in out and "registered loan-default version 1" in report
+    assert "| roc_auc" in report or "roc_auc" in report
+
+    params = yaml.safe_load((project.root / "params.yaml").read_text())
+    params["evaluation"]["thresholds"]["roc_auc"]["min"] = 0.99  # a pull request that raises the bar
+    (project.root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    git(project.root, "commit", "-qam", "raise the roc_auc bar")
+    code, out, report = _ci(env, tmp_path)
+    assert code != 0, out[-3000:]
+    assert "Failed" in out
+    assert "rejected" in report and "roc_auc" in report and "FAIL" in report.upper()
+    assert project.store().aliases() == {"champion": "1"}  # production untouched
+
+
+@pytest.mark.timeout(900)
+def test_a_burst_of_drift_events_retrains_once(served):
+    from prefect.events import emit_event
+
+    since = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
+    for i in range(3):
+        emit_event(event="driftline.drift.detected", resource={"prefect.resource.id": "driftline.model.loan-default"},
+                   payload={"model_name": "loan-default", "version": "1", "summary": f"test burst {i}"})
+    deadline = time.monotonic() + 600
+    while True:
+        runs = _runs("retrain-on-drift", since)
+        final = [r for r in runs if r["state"]["type"] in ("COMPLETED", "FAILED", "CANCELLED", "CRASHED")]
+        if len(runs) >= 3 and len(final) == len(runs):
+            break
+        assert time.monotonic() < deadline, [r["state"]["name"] for r in runs]
+        time.sleep(2)
+    states = sorted(r["state"]["type"] for r in runs)
+    assert states.count("COMPLETED") + states.count("FAILED") == 1, states
+    assert states.count("CANCELLED") == 2, states
+    ran = next(r for r in runs if r["state"]["type"] != "CANCELLED")
+    assert ran["parameters"]["reason"] == "drift" and ran["parameters"]["drift_summary"].startswith("test burst")
