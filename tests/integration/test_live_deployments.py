@@ -47,9 +47,10 @@ def served(tmp_path_factory):
 
 def _ci(env: dict, tmp_path) -> tuple[int, str, str]:
     report = tmp_path / "report.md"
+    tools = {"PREFECT": f"{sys.executable} -m prefect", "PYTHON": sys.executable, "WATCH_TIMEOUT": "600",
+             "REPORT_FILE": str(report)}
     done = subprocess.run(["bash", str(REPO / "scripts" / "training-ci.sh")], cwd=REPO, capture_output=True,
-                          text=True, timeout=900, env={**env, "RUN": f"{sys.executable} -m", "WATCH_TIMEOUT": "600",
-                                                        "REPORT_FILE": str(report)})
+                          text=True, timeout=900, env={**env, **tools})
     return done.returncode, done.stdout + done.stderr, report.read_text() if report.exists() else ""
 
 
