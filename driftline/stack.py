@@ -134,7 +134,8 @@ class Stack:
     def deployment_ids(self) -> dict[str, str]:
         """Served deployments by name, read from the Prefect API."""
         try:
-            found = httpx.post(f"{self.env['PREFECT_API_URL']}/deployments/filter", json={"limit": 200, "offset": 0}, timeout=10)
+            found = httpx.post(f"{self.env['PREFECT_API_URL']}/deployments/filter", timeout=10,
+                               json={"limit": 200, "offset": 0})
         except httpx.HTTPError:
             return {}
         return {d["name"]: d["id"] for d in found.json()} if found.status_code == 200 else {}
