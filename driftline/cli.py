@@ -23,6 +23,7 @@ def _everywhere() -> None:
     from driftline.s3 import use_safe_checksums
 
     use_safe_checksums()  # before any S3 client exists, DVC's included
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # progress bars for 1 file: noise
 
 PREFECT_DEFAULTS = {
     # The ephemeral server needs ~20 s on a 2-core machine; Prefect's default wait is 20 s.
@@ -124,7 +125,7 @@ def _gate_lines(gates: list[dict]) -> str:
 
 
 def _print_where(settings: Settings) -> None:
-    typer.echo(f"MLflow UI:  {settings.mlflow_ui_url}  (start it with `make ui`)")
+    typer.echo(f"MLflow UI:  {settings.mlflow_ui_url}  (`driftline up` or `make ui` starts it)")
     typer.echo(f"Prefect UI: {settings.prefect_ui_url}  (flow runs and the training report artifact)")
 
 
@@ -252,7 +253,7 @@ def monitor(
 
     result = drift_monitor(window_hours=window_hours, last_rows=last_rows, params_path=str(params),
                            overrides=set_ or [], project_dir=str(settings.root))
-    typer.secho(f"{result['status']}: {result['message']}",
+    typer.secho(f"[{result['status']}] {result['message']}",
                 fg=typer.colors.YELLOW if result["status"] == "drift" else typer.colors.GREEN)
     if result.get("report_url"):
         typer.echo(f"Evidently report: {result['report_url']}")

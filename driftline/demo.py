@@ -169,7 +169,7 @@ def _monitor(settings: Settings, params_path: Path, echo: Callable[[str], None],
     echo(f"$ driftline monitor --last-rows {WINDOW}" + "".join(f" --set {o}" for o in overrides))
     result = drift_monitor(last_rows=WINDOW, params_path=str(params_path), overrides=list(overrides),
                            project_dir=str(settings.root))
-    echo(f"   {result['status']}: {result['message']}")
+    echo(f"   [{result['status']}] {result['message']}")
     if result.get("report_url"):
         echo(f"   Evidently report: {result['report_url']}")
     return result

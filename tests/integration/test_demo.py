@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from driftline.tracking import CHAMPION, PREVIOUS
-from tests.integration.conftest import free_port, make_project, prefect_api
+from tests.integration.conftest import free_port, latest_artifact, make_project, prefect_api
 
 
 def _runs(deployment_name: str) -> list[dict]:
@@ -40,9 +40,10 @@ def test_the_demo_closes_the_loop_from_drift_to_promotion(tmp_path):
     assert done.returncode == 0, out[-6000:]
 
     # Normal traffic: judged normal, no event, no retraining before the drift.
-    assert "no_drift: no drift" in out
+    assert "[no_drift] no drift" in out
     # Drift: detected, one event; the second check right away is held back by the cooldown.
-    assert "drift: " in out and "a second check right away: cooldown (no second event)" in out
+    assert "[drift] drift: 57% of features drifted" in out
+    assert "a second check right away: cooldown (no second event)" in out
     retrains = _runs("retrain-on-drift")[before["retrain-on-drift"]:]
     assert [r["state"]["type"] for r in retrains] == ["COMPLETED"]
     assert retrains[0]["parameters"]["reason"] == "drift" and "drift" in retrains[0]["parameters"]["drift_summary"]
@@ -57,6 +58,14 @@ def test_the_demo_closes_the_loop_from_drift_to_promotion(tmp_path):
     assert trained["2"] == "drift"
     history = [(h["alias"], h["from"], h["to"]) for h in store.history()]
     assert ("champion", "1", "2") in history and ("challenger", "3", "-") in history
+    # The monitor's record: one MLflow run per check, the HTML report with the drift run, the table in Prefect.
+    monitors = store.client.search_runs([store.experiment_id], "tags.`driftline.kind` = 'monitor'",
+                                        order_by=["attributes.start_time ASC"])
+    assert [r.data.tags["driftline.decision"] for r in monitors] == ["no_drift", "drift", "cooldown"]
+    assert [a.path for a in store.client.list_artifacts(monitors[1].info.run_id, "drift")] == ["drift/report.html"]
+    assert monitors[1].data.metrics["drift_credit_score"] >= 0.1 > monitors[0].data.metrics["drift_credit_score"]
+    table = latest_artifact("drift-loan-default")
+    assert "credit_score" in table and "wasserstein" in table
     assert "none failed" in out
     with pytest.raises(httpx.ConnectError):  # --no-keep-serving: the stack is gone
         httpx.get(f"http://127.0.0.1:{port}/health", timeout=2)
