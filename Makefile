@@ -9,7 +9,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export DVC_SITE_CACHE_DIR ?= $(CURDIR)/.driftline/dvc-site
 RUN := $(UV) run --locked --no-sync
 
-.PHONY: install demo test lint ui up bench bench-serving bench-monitor clean
+.PHONY: install demo test lint ui up bench bench-serving bench-monitor bench-s3 clean
 
 install:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet 'uv>=0.5'
@@ -43,6 +43,9 @@ bench-serving: install
 
 bench-monitor: install
 	$(RUN) python -m benchmarks.monitor
+
+bench-s3: install
+	$(RUN) python -m benchmarks.s3
 
 clean:
 	rm -rf .driftline artifacts metrics.json

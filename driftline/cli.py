@@ -88,13 +88,15 @@ def train(
     reason: Annotated[str, typer.Option(help="Why this run happens (tagged in MLflow).")] = "manual",
 ) -> None:
     """Run the training pipeline. Exit 0 when a model is registered (or unchanged), 1 when data
-    validation or a gate fails, 2 on a bad config, 3 when the data cannot be pulled, 4 otherwise."""
+    validation or a gate fails, 2 on a bad config, 3 when the data cannot be pulled or the artifact
+    store (S3) fails, 4 otherwise."""
     settings = Settings()
     rel = params
     _params(settings, rel, set_)  # fail before any work
     _prefect_env()
     from driftline.dvc_data import DataError
     from driftline.errors import PipelineFailure
+    from driftline.s3 import S3Error
     from flows.training import training_pipeline
 
     try:
@@ -102,8 +104,8 @@ def train(
                                    project_dir=str(settings.root))
     except PipelineFailure as err:
         _fail(f"training stopped at {err.stage}: {err.paragraph}", 1)
-    except (DataError, ConfigError) as err:
-        _fail(f"training stopped: {err}", 3 if isinstance(err, DataError) else 2)
+    except (DataError, S3Error, ConfigError) as err:
+        _fail(f"training stopped: {err}", 2 if isinstance(err, ConfigError) else 3)
     except Exception as err:  # noqa: BLE001 - anything else: say what, not a traceback
         _fail(f"training failed unexpectedly: {type(err).__name__}: {err} "
               "(the Prefect flow run log has the traceback)", 4)

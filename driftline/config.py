@@ -545,7 +545,8 @@ class ServeSettings(BaseSettings):
     max_wait_ms: float = Field(default=5.0, ge=0, description="How long a request waits for company.")
     max_body_bytes: int = Field(default=1_000_000, ge=1024)
     token: str | None = Field(default=None, description="Bearer token for /predict and /feedback.")
-    log_dir: Path | None = Field(default=None, description="Prediction log; defaults to state_dir/predictions")
+    log_dir: str | Path | None = Field(default=None, description="Prediction and feedback logs: a directory or "
+                                "s3://BUCKET/PREFIX; defaults to state_dir")
     model_threads: int = Field(default=1, ge=1, description="OpenMP threads per worker for the model.")
     log_predictions: bool = Field(default=True, description="Write the prediction log (the monitor needs it).")
     keep_previous: bool = Field(default=True, description="Keep @previous loaded: a rollback is then a swap.")

@@ -63,6 +63,17 @@ def client(location: S3Location, attempts: int = 4, timeout: float = 10.0):
     return boto3.client("s3", endpoint_url=location.endpoint_url, config=config)
 
 
+def botocore_error(err: BaseException) -> Exception | None:
+    """The botocore failure behind `err` (itself, or a cause or context of it), if any."""
+    seen = 0
+    while err is not None and seen < 10:
+        if type(err).__module__.startswith("botocore"):
+            return err  # type: ignore[return-value]
+        err = err.__cause__ or err.__context__
+        seen += 1
+    return None
+
+
 def explain(err: Exception, location: S3Location, action: str) -> S3Error:
     """A botocore failure as one sentence naming the endpoint and bucket, never the secret."""
     from botocore.exceptions import (

@@ -6,7 +6,10 @@ Aliases are the only deployment state: `@champion` (serving), `@challenger` (can
 
 from __future__ import annotations
 
+import contextlib
+import os
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -65,6 +68,13 @@ class MlflowStore:
                 self.experiment, artifact_location=self.artifact_location)
         else:
             self.experiment_id = exp.experiment_id
+            here, there = exp.artifact_location.rstrip("/"), self.artifact_location.rstrip("/")
+            if here != there and "s3://" in here + there:
+                # An experiment keeps the artifact location it was created with: say so, rather
+                # than write where the setting does not point.
+                raise RegistryError(f"experiment {self.experiment!r} keeps its artifacts at {here}, not {there} "
+                                    "(DRIFTLINE_ARTIFACT_LOCATION): use a new registry.experiment for the new "
+                                    "location, or unset the setting")
         return self
 
     @property
@@ -92,11 +102,28 @@ class MlflowStore:
             tags=[RunTag(k, str(v)) for k, v in (tags or {}).items()],
         )
 
+    @contextlib.contextmanager
+    def _artifacts(self, action: str) -> Iterator[None]:
+        """Artifacts on S3: a store failure becomes one sentence naming the endpoint and bucket."""
+        try:
+            yield
+        except Exception as err:
+            if not self.artifact_location.startswith("s3://"):
+                raise
+            from driftline import s3
+
+            cause = s3.botocore_error(err)
+            if cause is None:
+                raise
+            where = s3.S3Location.parse(self.artifact_location, os.environ.get("MLFLOW_S3_ENDPOINT_URL"))
+            raise s3.explain(cause, where, f"{action} MLflow artifacts in") from None
+
     def log_text(self, run_id: str, text: str, path: str) -> None:
-        self.client.log_text(run_id, text, path)
+        with self._artifacts("write"):
+            self.client.log_text(run_id, text, path)
 
     def log_frame(self, run_id: str, frame: pd.DataFrame, path: str) -> None:
-        with tempfile.TemporaryDirectory() as tmp:
+        with tempfile.TemporaryDirectory() as tmp, self._artifacts("write"):
             local = Path(tmp) / Path(path).name
             frame.to_parquet(local, index=False)
             self.client.log_artifact(run_id, str(local), str(Path(path).parent))
@@ -130,7 +157,7 @@ class MlflowStore:
         from mlflow.models import infer_signature
 
         signature = infer_signature(input_example, output_example)
-        with mlflow.start_run(run_id=run_id):
+        with mlflow.start_run(run_id=run_id), self._artifacts("write"):
             info = mlflow.sklearn.log_model(
                 model, name="model",
                 # skops refuses a HistGradientBoosting Pipeline; cloudpickle loads it back
@@ -238,17 +265,23 @@ class MlflowStore:
     def load_model(self, version: VersionInfo):
         import mlflow.sklearn
 
-        return mlflow.sklearn.load_model(f"models:/{self.model_name}/{version.version}")
+        with self._artifacts("read"):
+            return mlflow.sklearn.load_model(f"models:/{self.model_name}/{version.version}")
 
     def load_reference(self, version: VersionInfo) -> pd.DataFrame | None:
         import mlflow.artifacts
 
+        from driftline.s3 import botocore_error
+
         try:
-            local = mlflow.artifacts.download_artifacts(
-                run_id=version.run_id, artifact_path="reference/reference.parquet",
-                tracking_uri=self.tracking_uri)
-        except Exception:  # noqa: BLE001 - a version logged without a reference has none
-            return None
+            with self._artifacts("read"):
+                local = mlflow.artifacts.download_artifacts(
+                    run_id=version.run_id, artifact_path="reference/reference.parquet",
+                    tracking_uri=self.tracking_uri)
+        except Exception as err:
+            if botocore_error(err) is not None or type(err).__name__ == "S3Error":
+                raise  # the store failed: that is not "no reference"
+            return None  # a version logged without a reference has none
         return pd.read_parquet(local)
 
     def delete_version(self, version: str) -> None:

@@ -23,7 +23,7 @@ from driftline.core.evaluation import live_scores
 from driftline.core.rollout import Analysis, analyze, judge_smoke
 from driftline.core.validation import Check
 from driftline.serving.loader import STRATEGY_TAG, WEIGHT_TAG
-from driftline.serving.predlog import read_log
+from driftline.serving.predlog import join, read_log
 from driftline.serving_client import ServingClient, client_records
 from driftline.tracking import CHALLENGER, CHAMPION, PREVIOUS, MlflowStore
 from tasks.report import artifact_key
@@ -33,15 +33,16 @@ class RolledBack(RuntimeError):
     pass
 
 
-def _logs(settings: Settings) -> Path:
+def _logs(settings: Settings) -> str | Path:
     return ServeSettings().log_dir or settings.state
 
 
-def _window(log_dir: Path, since: pd.Timestamp, baseline_since: pd.Timestamp) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _window(log_dir: str | Path, since: pd.Timestamp,
+            baseline_since: pd.Timestamp) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The challenger's rows since this step began, and the champion's since the rollout began:
     at a 100% step the champion gets no traffic, so its baseline is what it answered before."""
     first = min(since, baseline_since).to_pydatetime()
-    preds, feedback = read_log(log_dir / "predictions", first), read_log(log_dir / "feedback", first)
+    preds, feedback = read_log(join(log_dir, "predictions"), first), read_log(join(log_dir, "feedback"), first)
     if len(preds):
         when = pd.to_datetime(preds["timestamp"], utc=True)
         champion = preds["variant"] == "champion"
@@ -59,7 +60,7 @@ def set_rollout(store: MlflowStore, strategy: str, weight: float) -> None:
 
 
 @task(name="analyze-window", cache_policy=NONE)
-def analyze_window(log_dir: Path, since: pd.Timestamp, baseline_since: pd.Timestamp, cfg: DeploymentConfig,
+def analyze_window(log_dir: str | Path, since: pd.Timestamp, baseline_since: pd.Timestamp, cfg: DeploymentConfig,
                    shadow: bool) -> Analysis:
     """Wait out the window, then until enough challenger traffic has arrived, and judge it."""
     start = time.monotonic()

@@ -20,7 +20,7 @@ DRIFT_EVENT = "driftline.drift.detected"
 
 
 @task(name="read-log-window", cache_policy=NONE, retries=2, retry_delay_seconds=2)
-def read_window(log_dir: Path, since: datetime, last_rows: int | None,
+def read_window(log_dir: str | Path, since: datetime, last_rows: int | None,
                 p: Params) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The live rows logged since `since` (newest `last_rows` when set), and the labels fed back."""
     return predlog.read_live_window(log_dir, since, last_rows, p)

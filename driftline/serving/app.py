@@ -21,7 +21,7 @@ from driftline.config import ServeSettings
 from driftline.core.evaluation import labels_at_own_threshold, live_scores
 from driftline.serving.batching import MicroBatcher
 from driftline.serving.loader import Loaded, Watcher
-from driftline.serving.predlog import PartitionedLog, now
+from driftline.serving.predlog import PartitionedLog, join, now
 from driftline.tracking import MlflowStore
 
 
@@ -88,11 +88,11 @@ def _predict(loaded: Loaded, records: list[dict]) -> dict:
     return {"labels": np.asarray(loaded.model.predict(frame), dtype="float64"), "proba": None}
 
 
-def create_app(store: MlflowStore, cfg: ServeSettings, log_dir: Path) -> HotPath:
+def create_app(store: MlflowStore, cfg: ServeSettings, log_dir: str | Path) -> HotPath:
     watcher = Watcher(store, cfg.poll_seconds, cfg.keep_previous)
     batcher = MicroBatcher(_predict, cfg.max_batch, cfg.max_wait_ms)
-    predictions = PartitionedLog(log_dir / "predictions")
-    feedback = PartitionedLog(log_dir / "feedback")
+    predictions = PartitionedLog(join(log_dir, "predictions"))
+    feedback = PartitionedLog(join(log_dir, "feedback"))
     registry = CollectorRegistry()
     requests = Counter("driftline_requests", "Prediction requests", ["variant", "version", "status"],
                        registry=registry)

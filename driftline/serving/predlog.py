@@ -1,5 +1,8 @@
 """The prediction log: written off the hot path, in batches, as Parquet partitions by date and
-hour (`<dir>/date=YYYY-MM-DD/hour=HH/part-*.parquet`). The drift monitor reads it back."""
+hour (`<dir>/date=YYYY-MM-DD/hour=HH/part-*.parquet`). The drift monitor reads it back.
+
+`<dir>` is a local directory or `s3://BUCKET/PREFIX` (through fsspec/s3fs; credentials from the
+environment or the AWS files, an S3-compatible endpoint from `AWS_ENDPOINT_URL`)."""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
+import fsspec
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -18,13 +22,24 @@ from driftline.config import Params
 from driftline.core import monitoring
 
 
+def join(base: str | Path, name: str) -> str:
+    """`base/name` for a local directory or an s3:// address alike."""
+    return f"{str(base).rstrip('/')}/{name}"
+
+
+def _fs(location: str | Path) -> tuple[fsspec.AbstractFileSystem, str]:
+    fs, root = fsspec.core.url_to_fs(str(location))
+    return fs, root.rstrip("/")
+
+
 class PartitionedLog:
-    def __init__(self, directory: Path, flush_rows: int = 5000, flush_seconds: float = 2.0):
-        self.directory = Path(directory)
+    def __init__(self, directory: str | Path, flush_rows: int = 5000, flush_seconds: float = 2.0):
+        self.directory = str(directory)
+        self.fs, self.root = _fs(directory)
         self.flush_rows = flush_rows
         self.flush_seconds = flush_seconds
         self._queue: queue.Queue[list[dict] | None] = queue.Queue()
-        self._thread = threading.Thread(target=self._run, name=f"log-{self.directory.name}", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=f"log-{self.root.rsplit('/', 1)[-1]}", daemon=True)
         self.written = 0
         self.dropped = 0
 
@@ -71,9 +86,9 @@ class PartitionedLog:
             for (day, hour), part in parts.items():
                 names = dict.fromkeys(k for row in part for k in row)
                 table = pa.table({k: [row.get(k) for row in part] for k in names})
-                target = self.directory / f"date={day}" / f"hour={hour}"
-                target.mkdir(parents=True, exist_ok=True)
-                pq.write_table(table, target / f"part-{uuid.uuid4().hex}.parquet")
+                target = f"{self.root}/date={day}/hour={hour}"
+                self.fs.makedirs(target, exist_ok=True)
+                pq.write_table(table, f"{target}/part-{uuid.uuid4().hex}.parquet", filesystem=self.fs)
             self.written += len(rows)
         except Exception:  # noqa: BLE001 - logging must never take serving down
             self.dropped += len(rows)
@@ -83,34 +98,36 @@ def now() -> str:
     return datetime.now(UTC).isoformat()
 
 
-def read_log(directory: Path, since: datetime | None = None, columns: list[str] | None = None,
+def read_log(directory: str | Path, since: datetime | None = None, columns: list[str] | None = None,
              categorical: list[str] | None = None) -> pd.DataFrame:
     """The log's rows; with `since`, only the partitions from that hour on are read (rows are
     then filtered by the caller). `columns` limits what is read (missing ones are skipped) and
     `categorical` columns come back as pandas categoricals: at a million rows, strings as Python
     objects cost several times the memory."""
-    files = sorted(Path(directory).glob("date=*/hour=*/*.parquet"))
+    fs, root = _fs(directory)
+    fs.invalidate_cache()  # s3fs caches listings; the server keeps adding parts
+    files = sorted(fs.glob(f"{root}/date=*/hour=*/*.parquet"))
     if since is not None:
         first = since.astimezone(UTC).strftime("date=%Y-%m-%d/hour=%H")
-        files = [f for f in files if f"{f.parent.parent.name}/{f.parent.name}" >= first]
+        files = [f for f in files if "/".join(f.split("/")[-3:-1]) >= first]
     if not files:
         return pd.DataFrame()
     tables = []
     for f in files:
-        names = pq.read_schema(f).names
+        names = pq.read_schema(f, filesystem=fs).names
         wanted = names if columns is None else [c for c in columns if c in names]
         as_dict = [c for c in categorical or [] if c in wanted]
-        tables.append(pq.read_table(f, columns=wanted, read_dictionary=as_dict or None))
+        tables.append(pq.read_table(f, columns=wanted, read_dictionary=as_dict or None, filesystem=fs))
     # One Arrow concat, then one conversion: a frame per file costs more at a million rows.
     return pa.concat_tables(tables, promote_options="permissive").to_pandas()
 
 
-def read_live_window(log_dir: Path, since: datetime, last_rows: int | None,
+def read_live_window(log_dir: str | Path, since: datetime, last_rows: int | None,
                      p: Params) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The window's live rows, only the columns the monitor uses (categoricals as categories),
     and the labels fed back since the window began."""
     categorical = [f.name for f in p.data.features if f.type == "categorical"]
     columns = [*p.data.feature_names, *monitoring.LOG_COLUMNS]
-    rows = read_log(log_dir / "predictions", since, columns, [*categorical, "variant", "status", "model_version"])
+    rows = read_log(join(log_dir, "predictions"), since, columns, [*categorical, "variant", "status", "model_version"])
     return (monitoring.window(monitoring.live_rows(rows), pd.Timestamp(since), last_rows),
-            read_log(log_dir / "feedback", since, ["request_id", "label"]))
+            read_log(join(log_dir, "feedback"), since, ["request_id", "label"]))
