@@ -511,6 +511,11 @@ class Settings(BaseSettings):
     mlflow_ui_url: str = "http://127.0.0.1:5000"
     prefect_ui_url: str = "http://127.0.0.1:4200"
 
+    @classmethod
+    def for_project(cls, project_dir: str | Path | None) -> Settings:
+        """The settings, with the project directory a flow was given instead of the environment's."""
+        return cls(project_dir=Path(project_dir)) if project_dir else cls()
+
     @property
     def root(self) -> Path:
         return self.project_dir.resolve()

@@ -6,14 +6,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-
-@dataclass(frozen=True)
-class ColumnDrift:
-    column: str
-    method: str
-    score: float
-    threshold: float
-    drifted: bool
+from driftline.core.drift import ColumnDrift
 
 
 @dataclass(frozen=True)

@@ -178,7 +178,7 @@ def deploy_model(
         project_dir: the project; defaults to `DRIFTLINE_PROJECT_DIR` or the working directory.
     """
     log = get_run_logger()
-    settings = Settings(project_dir=Path(project_dir)) if project_dir else Settings()
+    settings = Settings.for_project(project_dir)
     p: Params = load_params(settings.root / params_path, overrides)
     cfg = p.deployment
     strategy = strategy or cfg.strategy
@@ -237,7 +237,7 @@ def _report(p: Params, version: str, champion: str | None, strategy: str, steps,
 def rollback(params_path: str = "params.yaml", project_dir: str | None = None,
              reason: str = "manual rollback") -> dict[str, Any]:
     """Point @champion back at @previous (and @previous at the version it replaced)."""
-    settings = Settings(project_dir=Path(project_dir)) if project_dir else Settings()
+    settings = Settings.for_project(project_dir)
     p = load_params(settings.root / params_path)
     store = services.mlflow_store(settings, p).start()
     aliases = store.aliases()

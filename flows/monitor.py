@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger
@@ -44,7 +43,7 @@ def drift_monitor(
         project_dir: the git+DVC project; defaults to `DRIFTLINE_PROJECT_DIR` or the working directory.
     """
     log = get_run_logger()
-    settings = Settings(project_dir=Path(project_dir)) if project_dir else Settings()
+    settings = Settings.for_project(project_dir)
     p: Params = load_params(settings.root / params_path, overrides)
     cfg = p.monitoring
     store = services.mlflow_store(settings, p).start()

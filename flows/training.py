@@ -46,7 +46,7 @@ def training_pipeline(
         drift_summary: what the drift monitor saw (set by the `retrain-on-drift` trigger from its event).
     """
     log = get_run_logger()
-    settings = Settings(project_dir=Path(project_dir)) if project_dir else Settings()
+    settings = Settings.for_project(project_dir)
     root = settings.root
     p: Params = load_params(root / params_path, overrides)
     store = services.mlflow_store(settings, p).start()
