@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from driftline import dvc_data, s3
 from driftline.cli import app
 from driftline.s3 import S3Error, S3Location
+from driftline.tracking import MlflowStore
 from tests.integration.conftest import free_port, git, make_project
 
 
@@ -95,12 +96,13 @@ def _keys(location: S3Location) -> list[str]:
 def on_s3(tmp_path, endpoint, monkeypatch):
     """A project whose DVC remote and MLflow artifacts are both on the S3 endpoint."""
     project = make_project(tmp_path / "proj")
-    assert _init(project, monkeypatch, "--remote", "s3://team-data/dvc", "--endpoint-url", endpoint,
-                 "--create-bucket").exit_code == 0
     artifacts = S3Location.parse(f"s3://team-artifacts/{tmp_path.name}", endpoint)
     s3.check_bucket(artifacts, create=True)
+    # Set before `init`, which creates the tracking store and its experiment.
     monkeypatch.setenv("DRIFTLINE_ARTIFACT_LOCATION", artifacts.url)
     monkeypatch.setenv("MLFLOW_S3_ENDPOINT_URL", endpoint)
+    assert _init(project, monkeypatch, "--remote", "s3://team-data/dvc", "--endpoint-url", endpoint,
+                 "--create-bucket").exit_code == 0
     (project.root / ".dvc" / "config.local").unlink(missing_ok=True)
     # Nothing local: the data must come from S3.
     shutil.rmtree(project.root / ".dvc" / "cache", ignore_errors=True)
@@ -115,7 +117,7 @@ def test_the_pipeline_runs_end_to_end_with_data_and_artifacts_on_s3(on_s3):
     assert (project.root / "data" / "loans.parquet").exists()  # pulled from S3
     keys = _keys(artifacts)
     assert any(k.endswith("reference/reference.parquet") for k in keys)
-    assert any(k.endswith("model/MLmodel") for k in keys) and any(k.endswith("report.md") for k in keys)
+    assert any(k.endswith("/MLmodel") for k in keys) and any(k.endswith("report.md") for k in keys), keys
     assert not list((project.root / ".driftline").glob("mlartifacts/**/MLmodel"))  # nothing written locally
     store = project.store()
     version = store.version_by_alias("champion")
@@ -140,8 +142,9 @@ def test_s3_stopped_mid_run_fails_clearly_and_leaves_the_registry_as_it_was(on_s
     s3.check_bucket(moved, create=True)
     monkeypatch.setenv("MLFLOW_S3_ENDPOINT_URL", endpoint)
     monkeypatch.setenv("DRIFTLINE_ARTIFACT_LOCATION", moved.url)
-    assert project.train()["version"] == "1"
-    store = project.store()
+    moved_experiment = "registry.experiment=driftline-moved"  # an experiment keeps its first location
+    assert project.train(moved_experiment)["version"] == "1"
+    store = MlflowStore(project.settings.mlflow_uri, moved.url, "driftline-moved", "loan-default").start()
     before = ([v.version for v in store.versions()], store.aliases())
     runs = len(store.client.search_runs([store.experiment_id]))
 
@@ -153,7 +156,7 @@ def test_s3_stopped_mid_run_fails_clearly_and_leaves_the_registry_as_it_was(on_s
     watcher = threading.Thread(target=stop_when_the_run_starts, daemon=True)
     watcher.start()
     with pytest.raises(S3Error) as err:
-        project.train("training.seed=7")
+        project.train(moved_experiment, "training.seed=7")
     watcher.join(5)
     message = str(err.value)
     assert "bucket 'moved-artifacts'" in message and endpoint in message and "does not answer" in message
