@@ -61,7 +61,11 @@ def _round(base: Path, rows: int, remote: str, endpoint: str | None) -> tuple[fl
 
 
 def main() -> None:
+    import logging
+
     from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's request log
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=50_000)

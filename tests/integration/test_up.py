@@ -1,0 +1,50 @@
+"""`driftline up`: every part answers, the deployments are registered, and Ctrl-C stops every
+process it started, the served deployments' runner included."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import httpx
+import psutil
+import pytest
+
+from tests.integration.conftest import free_port, make_project
+
+
+@pytest.mark.timeout(600)
+def test_up_starts_the_stack_and_ctrl_c_leaves_nothing_behind(tmp_path):
+    from prefect.settings import PREFECT_API_URL
+
+    project = make_project(tmp_path / "proj")
+    project.train()
+    port, ui_port = free_port(), free_port()
+    env = {**os.environ, "DRIFTLINE_PROJECT_DIR": str(project.root), "DRIFTLINE_SERVE_PORT": str(port),
+           "DRIFTLINE_MLFLOW_UI_URL": f"http://127.0.0.1:{ui_port}", "PREFECT_API_URL": PREFECT_API_URL.value()}
+    up = subprocess.Popen([sys.executable, "-m", "driftline.cli", "up"], cwd=project.root, env=env,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines: list[str] = []
+    deadline = time.monotonic() + 400
+    while not any("Ctrl-C stops everything" in line for line in lines):
+        line = up.stdout.readline()
+        assert line or up.poll() is None, "".join(lines)
+        lines.append(line)
+        assert time.monotonic() < deadline, "".join(lines)
+    out = "".join(lines)
+    assert f"MLflow UI: http://127.0.0.1:{ui_port}" in out and f"Model server: http://127.0.0.1:{port}" in out
+    assert "Deployments served: auto-deploy, canary, drift-monitor, retrain-on-drift" in out
+    assert httpx.get(f"http://127.0.0.1:{ui_port}/health", timeout=5).status_code == 200
+    assert httpx.get(f"http://127.0.0.1:{port}/ready", timeout=5).json()["champion"] == "1"
+    started = psutil.Process(up.pid).children(recursive=True)
+    assert len(started) >= 3
+
+    up.send_signal(signal.SIGINT)  # Ctrl-C
+    assert up.wait(60) == 0, up.stdout.read()
+    _gone, alive = psutil.wait_procs(started, timeout=30)
+    assert alive == [], [p.cmdline() for p in alive]
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"http://127.0.0.1:{port}/health", timeout=2)
