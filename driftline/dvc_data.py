@@ -7,6 +7,8 @@ opened at import time.
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -141,7 +143,7 @@ def add(root: Path, path: str) -> Path:
 
 
 def snapshot(root: Path, data_path: str) -> Snapshot:
-    """Pull the data the params point at and say which version it is."""
+    """Pull the data the params point at, check its bytes, and say which version it is."""
     dvc_file = dvc_file_for(root, data_path)
     if (root / data_path).exists() and workspace_changed(root, dvc_file):
         raise DataError(
@@ -149,7 +151,42 @@ def snapshot(root: Path, data_path: str) -> Snapshot:
             f"`dvc add {Path(data_path).parts[0]}` (or discard it with `dvc checkout`) before training"
         )
     pull(root, dvc_file)
+    verify(root, dvc_file)
     return Snapshot(root / data_path, tracked_md5(dvc_file), dvc_file.name)
+
+
+def _md5(path: Path) -> str:
+    digest = hashlib.md5(usedforsecurity=False)
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify(root: Path, dvc_file: Path) -> None:
+    """Hash the pulled files ourselves against what the `.dvc` file records. DVC trusts what
+    it downloads unless the remote says `verify = true`, so a corrupt copy on the remote
+    would otherwise reach training."""
+    out = yaml.safe_load(dvc_file.read_text())["outs"][0]
+    target = dvc_file.parent / out["path"]
+    expected = str(out["md5"])
+    if not expected.endswith(".dir"):
+        entries = [(target, expected)]
+    else:
+        manifest = root / ".dvc" / "cache" / "files" / "md5" / expected[:2] / expected[2:]
+        if not manifest.exists():  # a cache configured elsewhere (`dvc cache dir`)
+            with contextlib.closing(_repo(root)) as repo:
+                manifest = Path(repo.cache.local.path) / expected[:2] / expected[2:]
+        try:
+            listing = json.loads(manifest.read_text())
+        except (OSError, ValueError) as err:
+            raise DataError(f"{dvc_file.name}: cannot read the file list of {expected} ({err})") from None
+        entries = [(target / e["relpath"], e["md5"]) for e in listing]
+    for path, md5 in entries:
+        actual = _md5(path) if path.exists() else "missing"
+        if actual != md5:
+            raise DataError(f"{path.relative_to(root)}: md5 {actual}, but {dvc_file.name} records {md5}; the "
+                            "copy pulled from the remote is corrupt or incomplete. Nothing was trained.")
 
 
 def read_table(path: Path) -> pd.DataFrame:

@@ -224,3 +224,16 @@ def test_the_prediction_log_lives_on_s3_and_the_monitor_reads_it_there(on_s3, en
     assert result["status"] == "drift" and result["rows"] >= 700
     run_keys = [k for k in _keys(artifacts) if result["mlflow_run_id"] in k]
     assert any(k.endswith("drift/report.html") for k in run_keys)  # the report went to S3 too
+
+
+def test_a_corrupt_copy_on_the_remote_stops_the_pipeline_before_training(on_s3, endpoint):
+    project, _ = on_s3
+    store = project.store()
+    remote = S3Location.parse("s3://team-data/dvc", endpoint)
+    listing = [k for k in _keys(remote) if not k.endswith(".dir")]
+    assert len(listing) == 1
+    s3.client(remote).put_object(Bucket=remote.bucket, Key=listing[0], Body=b"PAR1 not the data PAR1")
+    with pytest.raises(dvc_data.DataError) as err:
+        project.train()
+    assert "md5" in str(err.value) and "corrupt" in str(err.value) and "data.dvc records" in str(err.value)
+    assert store.versions() == [] and store.aliases() == {}
