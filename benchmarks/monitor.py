@@ -90,8 +90,10 @@ def _child(kind: str, directory: Path, scenario: str) -> dict:
         decisions = {c.column: c.drifted for c in result.columns if c.column != "prediction"}
         scores = {c.column: c.score for c in result.columns}
     else:  # the report the monitor renders, on its sample
-        sample = current.sample(min(len(current), p.monitoring.report_rows), random_state=0)
-        html = drift_report.monitor_html(sample, reference, numeric, categorical)
+        n = p.monitoring.report_rows
+        sample = current.sample(min(len(current), n), random_state=0)
+        html = drift_report.monitor_html(sample, reference.sample(min(len(reference), n), random_state=0),
+                                         numeric, categorical)
         decisions, scores = {}, {"html_bytes": len(html)}
     if kind != "driftline":
         rows = len(current)

@@ -28,9 +28,12 @@ def read_window(log_dir: str | Path, since: datetime, last_rows: int | None,
 
 @task(name="render-drift-report", cache_policy=NONE, timeout_seconds=900)
 def render_report(rows: pd.DataFrame, reference: pd.DataFrame, p: Params) -> str:
-    """Evidently's HTML on a seeded sample of the window (the decision used every row)."""
+    """Evidently's HTML on seeded samples of the window and the reference (the decision used
+    every row of both)."""
     shared = [f for f in p.data.features if f.name in reference.columns]
-    sample = rows.sample(min(len(rows), p.monitoring.report_rows), random_state=0)
+    n = p.monitoring.report_rows
+    sample = rows.sample(min(len(rows), n), random_state=0)
+    reference = reference.sample(min(len(reference), n), random_state=0)
     return drift_report.monitor_html(sample.reindex(columns=[f.name for f in shared]), reference,
                                      [f.name for f in shared if f.type == "numeric"],
                                      [f.name for f in shared if f.type == "categorical"])
