@@ -35,6 +35,9 @@ ui: install
 		--host 127.0.0.1 --port 5000 & \
 	$(RUN) prefect server start --host 127.0.0.1 --port 4200
 
+up: install
+	$(RUN) driftline up
+
 bench: install
 	$(RUN) python -m benchmarks.pipeline
 

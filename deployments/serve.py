@@ -6,7 +6,7 @@
 merged over them), e.g. the short rollout windows `driftline demo` uses.
 
 The same deployments as `prefect.yaml`, which is for `prefect deploy --all` onto a work pool
-(`tests/integration/test_prefect_yaml.py` checks that the two agree).
+(`tests/unit/test_deployments.py` checks that the two agree).
 """
 
 from __future__ import annotations
@@ -28,6 +28,8 @@ from tasks.report import CHALLENGER_EVENT
 
 # A burst of events starts one run: the others are cancelled while it runs.
 ONE_AT_A_TIME = ConcurrencyLimitConfig(limit=1, collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW)
+# CI's runs queue instead: every commit that reaches main gets its own gated run.
+QUEUED = ConcurrencyLimitConfig(limit=1, collision_strategy=ConcurrencyLimitStrategy.ENQUEUE)
 
 RETRAIN_ON_DRIFT = DeploymentEventTrigger(
     name="retrain when the drift monitor detects drift", expect={DRIFT_EVENT},
@@ -50,7 +52,7 @@ def _deployments() -> list:
     return [
         training_pipeline.to_deployment(
             name="training-ci", parameters={"reason": "ci"}, tags=["driftline", "training", "ci"],
-            concurrency_limit=ONE_AT_A_TIME,
+            concurrency_limit=QUEUED,
             description="What CI starts with `prefect deployment run 'training-pipeline/training-ci' --watch`."),
         training_pipeline.to_deployment(
             name="scheduled-retrain", parameters={"reason": "schedule"}, schedule=Cron("0 3 * * 1", timezone="UTC"),

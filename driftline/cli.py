@@ -250,6 +250,10 @@ def monitor(
     driftline.drift.detected (the retrain-on-drift deployment retrains). Exit 0 in every verdict."""
     settings = Settings()
     _params(settings, params, set_)
+    if not os.environ.get("PREFECT_API_URL"):
+        typer.secho("PREFECT_API_URL is not set: this check runs on a temporary Prefect server, where a drift "
+                    "event reaches no trigger (nothing retrains). Point it at `driftline up`'s server "
+                    "(http://127.0.0.1:4200/api) or your team's.", fg=typer.colors.YELLOW, err=True)
     _prefect_env()
     from flows.monitor import drift_monitor
 

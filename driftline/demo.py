@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -58,6 +59,7 @@ def run(settings: Settings, p: Params, params_path: Path, echo: Callable[[str], 
     echo("0. The local stack (`driftline up`): Prefect server and UI, MLflow UI, the deployments, the model server")
     stack = Stack(settings, params_path, DEMO_OVERRIDES, mlflow_ui, echo)
     stack.start()
+    began = datetime.now(UTC).isoformat()  # the server may hold an earlier demo's runs
     cli = _cli_runner(stack.env, echo)
     traffic: Traffic | None = None
     failures: list = []
@@ -86,7 +88,6 @@ def run(settings: Settings, p: Params, params_path: Path, echo: Callable[[str], 
         echo("\n4. Traffic drifts: younger applicants with lower incomes and more debt (covariate shift)")
         traffic = Traffic(url, p, scenario="covariate_shift", rate=40, threads=2, token=cfg.token, seed=32)
         _until_sent(traffic, WINDOW + 200)
-        runs_before = len(stack.flow_runs("retrain-on-drift"))
         echo(f"   (the cooldown is skipped for this check with --set {NO_COOLDOWN}: the champion is minutes old)")
         verdict = _monitor(settings, params_path, echo, NO_COOLDOWN)
         if verdict["status"] != "drift":
@@ -96,8 +97,7 @@ def run(settings: Settings, p: Params, params_path: Path, echo: Callable[[str], 
         echo(f"   a second check right away: {again['status']} (no second event)")
 
         echo("\n5. The event starts the retrain-on-drift deployment: one training run on the new data")
-        runs = stack.wait_for_runs("retrain-on-drift", runs_before + 1, 600)
-        new_runs = runs[runs_before:]
+        new_runs = stack.wait_for_runs("retrain-on-drift", 1, 600, began)
         if len(new_runs) != 1 or new_runs[0]["state"]["type"] != "COMPLETED":
             raise DemoFailed(f"retrain-on-drift: expected one completed run, got "
                              f"{[r['state']['name'] for r in new_runs]}")
@@ -106,7 +106,7 @@ def run(settings: Settings, p: Params, params_path: Path, echo: Callable[[str], 
 
         echo("\n6. Its driftline.challenger.registered event starts auto-deploy: a canary (50% then 100%) "
              "judged on live errors, latency, scores and labels")
-        auto = stack.wait_for_runs("auto-deploy", 1, 600)
+        auto = stack.wait_for_runs("auto-deploy", 1, 600, began)
         _expect_state(auto[0], "COMPLETED", "the canary")
         with ServingClient(url, cfg.token) as client:
             client.wait_for(lambda m: m.get("champion") == challenger, 60)
@@ -114,7 +114,7 @@ def run(settings: Settings, p: Params, params_path: Path, echo: Callable[[str], 
 
         echo("\n7. A deliberately bad challenger (one boosting round, its gates switched off) takes the same path")
         cli("train", *base, "--reason", "demo-bad", *[a for o in BAD for a in ("--set", o)])
-        auto = stack.wait_for_runs("auto-deploy", 2, 600)
+        auto = stack.wait_for_runs("auto-deploy", 2, 600, began)
         _expect_state(auto[1], "FAILED", "the bad canary")
         if store.aliases().get(CHAMPION) != challenger:
             raise DemoFailed("the bad challenger's rollback did not leave @champion where it was")

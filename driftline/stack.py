@@ -60,9 +60,9 @@ class Stack:
         return self
 
     def _spawn(self, name: str, url: str, args: list[str], log: str) -> Part:
-        out = open(self.settings.state / "logs" / log, "ab")  # noqa: SIM115 - the child owns it
-        process = subprocess.Popen(args, env=self.env, cwd=self.settings.root, stdout=out, stderr=subprocess.STDOUT,
-                                   start_new_session=True)
+        with open(self.settings.state / "logs" / log, "ab") as out:  # the child keeps its own copy
+            process = subprocess.Popen(args, env=self.env, cwd=self.settings.root, stdout=out,
+                                       stderr=subprocess.STDOUT, start_new_session=True)
         part = Part(name, url, process)
         self.parts.append(part)
         return part
@@ -140,24 +140,23 @@ class Stack:
             return {}
         return {d["name"]: d["id"] for d in found.json()} if found.status_code == 200 else {}
 
-    def flow_runs(self, deployment: str) -> list[dict]:
-        """The deployment's flow runs, oldest first."""
+    def flow_runs(self, deployment: str, since: str = "") -> list[dict]:
+        """The deployment's flow runs created since `since` (ISO text, UTC), oldest first."""
         ident = self.deployment_ids().get(deployment)
         if ident is None:
             return []
         found = httpx.post(f"{self.env['PREFECT_API_URL']}/flow_runs/filter", timeout=10, json={
-            "deployments": {"id": {"any_": [ident]}}, "sort": "EXPECTED_START_TIME_ASC", "limit": 200, "offset": 0})
+            "deployments": {"id": {"any_": [ident]}}, "sort": "EXPECTED_START_TIME_DESC", "limit": 200, "offset": 0})
         found.raise_for_status()
-        return found.json()
+        return sorted((r for r in found.json() if r["created"] >= since), key=lambda r: r["created"])
 
-    def wait_for_runs(self, deployment: str, count: int, seconds: float, final: bool = True) -> list[dict]:
-        """Wait until the deployment has `count` runs (in a final state when `final`)."""
+    def wait_for_runs(self, deployment: str, count: int, seconds: float, since: str = "") -> list[dict]:
+        """Wait until the deployment has `count` runs since `since`, all in a final state."""
         deadline = time.monotonic() + seconds
         while True:
-            runs = self.flow_runs(deployment)
-            done = [r for r in runs if not final or r["state"]["type"] in ("COMPLETED", "FAILED", "CANCELLED",
-                                                                            "CRASHED")]
-            if len(done) >= count:
+            runs = self.flow_runs(deployment, since)
+            done = [r for r in runs if r["state"]["type"] in ("COMPLETED", "FAILED", "CANCELLED", "CRASHED")]
+            if len(done) >= count and len(done) == len(runs):
                 return runs
             if time.monotonic() > deadline:
                 states = ", ".join(r["state"]["name"] for r in runs) or "none"
@@ -179,13 +178,25 @@ class Stack:
 
 
 def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is not None:
-        return
+    """Stop the child's whole process group, even when the child itself has already exited:
+    what it started (flow runs, server workers) may still be running."""
+    for sig, wait in ((signal.SIGTERM, 20), (signal.SIGKILL, 10)):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            break
+        try:
+            process.wait(wait)
+        except subprocess.TimeoutExpired:
+            continue
+        if not _group_alive(process.pid):
+            break
+        time.sleep(1)
+
+
+def _group_alive(pgid: int) -> bool:
     try:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(20)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(10)
+        os.killpg(pgid, 0)
+        return True
     except ProcessLookupError:
-        pass
+        return False

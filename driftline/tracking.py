@@ -69,7 +69,7 @@ class MlflowStore:
         else:
             self.experiment_id = exp.experiment_id
             here, there = exp.artifact_location.rstrip("/"), self.artifact_location.rstrip("/")
-            if here != there and "s3://" in here + there:
+            if here != there and there.startswith("s3://"):
                 # An experiment keeps the artifact location it was created with: say so, rather
                 # than write where the setting does not point.
                 raise RegistryError(f"experiment {self.experiment!r} keeps its artifacts at {here}, not {there} "
@@ -271,17 +271,15 @@ class MlflowStore:
     def load_reference(self, version: VersionInfo) -> pd.DataFrame | None:
         import mlflow.artifacts
 
-        from driftline.s3 import botocore_error
-
-        try:
-            with self._artifacts("read"):
-                local = mlflow.artifacts.download_artifacts(
-                    run_id=version.run_id, artifact_path="reference/reference.parquet",
-                    tracking_uri=self.tracking_uri)
-        except Exception as err:
-            if botocore_error(err) is not None or type(err).__name__ == "S3Error":
-                raise  # the store failed: that is not "no reference"
-            return None  # a version logged without a reference has none
+        # Listing first: a version logged without a reference has none, but a store that fails
+        # must say so (MLflow's download wraps S3 errors without their cause).
+        with self._artifacts("read"):
+            listed = [a.path for a in self.client.list_artifacts(version.run_id, "reference")]
+        if "reference/reference.parquet" not in listed:
+            return None
+        with self._artifacts("read"):
+            local = mlflow.artifacts.download_artifacts(
+                run_id=version.run_id, artifact_path="reference/reference.parquet", tracking_uri=self.tracking_uri)
         return pd.read_parquet(local)
 
     def delete_version(self, version: str) -> None:

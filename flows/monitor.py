@@ -61,8 +61,11 @@ def drift_monitor(
     since = datetime.now(UTC) - timedelta(hours=window_hours or cfg.window_hours)
     rows, feedback = read_window(ServeSettings().log_dir or settings.state, since, last_rows or cfg.last_rows, p)
     expected = store.run_metrics(champion.run_id).get("holdout_accuracy")
-    last = max([t for t in (store.latest_run_start("train-"), _float(store.model_tags().get(LAST_DRIFT_TAG)))
-                if t is not None], default=None)
+    # The cooldown runs from the newest registered version (a retraining that produced a model)
+    # or the last drift event (a retraining that was asked for), whichever is later.
+    newest = max((v.created / 1000 for v in store.versions()), default=None)
+    last = max([t for t in (newest, _float(store.model_tags().get(LAST_DRIFT_TAG))) if t is not None],
+               default=None)
     hours_since_last = (time.time() - last) / 3600 if last is not None else None
     result = monitoring.assess(rows, feedback, reference, p, champion.version, expected, hours_since_last)
     decision = result.decision
@@ -79,17 +82,24 @@ def drift_monitor(
            "drift_share": decision.drift_share, "drifted_columns": decision.drifted_columns,
            "reasons": decision.reasons, "message": decision.message, "report_url": report_url,
            "mlflow_run_id": run_id}
-    if decision.drift:
-        # Recorded before the event: a monitor run racing this one sees the cooldown. The event
-        # goes before the report is rendered (seconds of Evidently): retraining need not wait.
-        store.set_model_tags({LAST_DRIFT_TAG: f"{time.time():.3f}"})
-        out["event_id"] = emit_drift(name, {
-            "model_name": name, "version": champion.version, "drift_share": decision.drift_share,
-            "drifted_columns": decision.drifted_columns, "reasons": decision.reasons, "rows": result.rows,
-            "report_url": report_url or "", "summary": decision.message[:500]})
-    if render:
-        store.log_text(run_id, render_report(rows, reference, p), "drift/report.html")
-    store.finish(run_id)
+    try:
+        if decision.drift:
+            # Recorded before the event: a monitor run racing this one sees the cooldown. The event
+            # goes before the report is rendered (seconds of Evidently): retraining need not wait.
+            store.set_model_tags({LAST_DRIFT_TAG: f"{time.time():.3f}"})
+            out["event_id"] = emit_drift(name, {
+                "model_name": name, "version": champion.version, "drift_share": decision.drift_share,
+                "drifted_columns": decision.drifted_columns, "reasons": decision.reasons, "rows": result.rows,
+                "report_url": report_url or "", "summary": decision.message[:500]})
+        if render:
+            try:
+                store.log_text(run_id, render_report(rows, reference, p), "drift/report.html")
+            except Exception as err:  # noqa: BLE001 - the decision stands without its picture
+                log.warning(f"the Evidently report could not be rendered ({type(err).__name__}: {err}); "
+                            "the decision and the table stand")
+                out["report_url"] = report_url = None
+    finally:
+        store.finish(run_id)
     key = artifact_key("drift", name)
     publish_results(key, result, report_url)
     publish_report(f"{key}-decision", _markdown(name, champion.version, result, report_url), decision.message[:400])

@@ -35,6 +35,7 @@ def training_pipeline(
     reason: str = "manual",
     project_dir: str | None = None,
     drift_summary: str | None = None,
+    expected_commit: str | None = None,
 ) -> dict[str, Any]:
     """Train, gate and register a model.
 
@@ -44,6 +45,8 @@ def training_pipeline(
         reason: why this run happened (manual, schedule, drift, ci); tagged on the MLflow run.
         project_dir: the git+DVC project; defaults to `DRIFTLINE_PROJECT_DIR` or the working directory.
         drift_summary: what the drift monitor saw (set by the `retrain-on-drift` trigger from its event).
+        expected_commit: the git commit this run must train (CI passes its SHA); the run fails when the
+            project's checkout is elsewhere, so a gate never passes for code it did not see.
     """
     log = get_run_logger()
     settings = Settings.for_project(project_dir)
@@ -53,6 +56,11 @@ def training_pipeline(
     name = p.registry.model_name
     report_key = artifact_key("training", name)
 
+    commit = provenance.git_commit(root)
+    if expected_commit and not commit.startswith(expected_commit):
+        raise PipelineFailure("checkout", f"the project at {root} is at commit {commit}, but this run was asked to "
+                              f"train {expected_commit}: update that checkout (git pull) where the flow runs. "
+                              "Nothing was trained or registered.")
     snap = pull_data(root, p.data.path)
     code, lock = provenance.code_hash(), provenance.lock_hash(root)
     # Each stage is keyed on what it reads, so changing a gate threshold does not retrain.
@@ -60,7 +68,7 @@ def training_pipeline(
     eval_key = provenance.key(train_key, p.evaluation)
     run_key = provenance.key(eval_key, p.validation, p.registry)
     tags = {
-        "driftline.reason": reason, "driftline.git_commit": provenance.git_commit(root),
+        "driftline.reason": reason, "driftline.git_commit": commit,
         "driftline.dvc_md5": snap.md5, "driftline.params_hash": p.digest(), "driftline.code_hash": code,
         "driftline.uv_lock_hash": lock, "driftline.cache_key": run_key,
         "driftline.flow_run_id": str(flow_run.get_id() or "-"),

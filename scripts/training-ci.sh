@@ -8,14 +8,19 @@ cd "$(dirname "$0")/.."
 PREFECT=${PREFECT:-uv run --frozen prefect}
 PYTHON=${PYTHON:-uv run --frozen python}
 log=$(mktemp)
-$PREFECT deployment run 'training-pipeline/training-ci' --watch --watch-timeout "${WATCH_TIMEOUT:-3600}" \
-  2>&1 | tee "$log"
+params=()
+if [ -n "${GITHUB_SHA:-}" ]; then params=(--param "expected_commit=$GITHUB_SHA"); fi
+$PREFECT deployment run 'training-pipeline/training-ci' ${params[@]+"${params[@]}"} --watch \
+  --watch-timeout "${WATCH_TIMEOUT:-3600}" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 id=$(grep -oE 'UUID: [0-9a-f-]{36}' "$log" | head -1 | cut -d' ' -f2)
 summary=${GITHUB_STEP_SUMMARY:-/dev/stdout}
-if [ -n "$id" ]; then
-  $PYTHON -m driftline.ci_report "$id" > "${REPORT_FILE:-training-ci-report.md}" || true
-  cat "${REPORT_FILE:-training-ci-report.md}" >> "$summary"
+report=${REPORT_FILE:-training-ci-report.md}
+if [ -n "$id" ] && $PYTHON -m driftline.ci_report "$id" > "$log.md"; then
+  mv "$log.md" "$report"  # only a whole report: the PR comment step posts it when it exists
+  cat "$report" >> "$summary"
+else
+  echo "training-ci: no report could be read for flow run ${id:-?}" >&2
 fi
-rm -f "$log"
+rm -f "$log" "$log.md"
 exit "$status"

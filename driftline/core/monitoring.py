@@ -155,6 +155,9 @@ def assess(rows: pd.DataFrame, feedback: pd.DataFrame, reference: pd.DataFrame, 
         if "score" in answered.columns and PREDICTION in reference.columns and len(answered):
             columns.append(drift.column_drift(PREDICTION, reference[PREDICTION], answered["score"], True))
         quality_rows = drift.quality(current, reference, shared)
-    perf = performance(rows, feedback, expected_accuracy, cfg)
+    # Live accuracy against the champion's own holdout accuracy: the champion's answers only.
+    champions = rows[rows["model_version"].astype(str) == str(champion_version)] \
+        if len(rows) and "model_version" in rows.columns else rows
+    perf = performance(champions, feedback, expected_accuracy, cfg)
     return Assessment(len(rows), columns, quality_rows, perf,
                       decide(columns, len(rows), perf, cfg, hours_since_last))

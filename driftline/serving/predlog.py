@@ -6,6 +6,7 @@ environment or the AWS files, an S3-compatible endpoint from `AWS_ENDPOINT_URL`)
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
 import time
@@ -36,6 +37,7 @@ class PartitionedLog:
     def __init__(self, directory: str | Path, flush_rows: int = 5000, flush_seconds: float = 2.0):
         self.directory = str(directory)
         self.fs, self.root = _fs(directory)
+        self.local = "file" in self.fs.protocol
         self.flush_rows = flush_rows
         self.flush_seconds = flush_seconds
         self._queue: queue.Queue[list[dict] | None] = queue.Queue()
@@ -88,7 +90,12 @@ class PartitionedLog:
                 table = pa.table({k: [row.get(k) for row in part] for k in names})
                 target = f"{self.root}/date={day}/hour={hour}"
                 self.fs.makedirs(target, exist_ok=True)
-                pq.write_table(table, f"{target}/part-{uuid.uuid4().hex}.parquet", filesystem=self.fs)
+                name = f"{target}/part-{uuid.uuid4().hex}.parquet"
+                if self.local:  # readers glob *.parquet: they must never see a half-written part
+                    pq.write_table(table, name + ".tmp", filesystem=self.fs)
+                    os.replace(name + ".tmp", name)
+                else:  # an S3 object appears whole
+                    pq.write_table(table, name, filesystem=self.fs)
             self.written += len(rows)
         except Exception:  # noqa: BLE001 - logging must never take serving down
             self.dropped += len(rows)
