@@ -166,7 +166,9 @@ class Stack:
 
     def stop(self) -> None:
         for part in reversed(self.parts):
+            began = time.monotonic()
             _stop(part.process)
+            self.echo(f"stopped the {part.name} ({time.monotonic() - began:.1f} s)")
         self.parts.clear()
 
     def wait(self) -> None:
@@ -180,7 +182,7 @@ class Stack:
 def _stop(process: subprocess.Popen) -> None:
     """Stop the child's whole process group, even when the child itself has already exited:
     what it started (flow runs, server workers) may still be running."""
-    for sig, wait in ((signal.SIGTERM, 20), (signal.SIGKILL, 10)):
+    for sig, wait in ((signal.SIGTERM, 10), (signal.SIGKILL, 10)):
         try:
             os.killpg(process.pid, sig)
         except ProcessLookupError:
