@@ -271,8 +271,9 @@ def up(params: ParamsOpt = Path("params.yaml"),
        mlflow_ui: Annotated[bool, typer.Option(help="Start the MLflow UI.")] = True) -> None:
     """The local stack: Prefect server + UI, MLflow UI, the deployments (served: schedules and
     triggers live) and the model server. Ctrl-C stops all of it."""
-    from driftline.stack import Stack, StackError
+    from driftline.stack import Stack, StackError, interruptible
 
+    interruptible()
     settings = Settings()
     _params(settings, params, set_)
     stack = Stack(settings, params, set_ or [], mlflow_ui, typer.echo)
@@ -296,8 +297,9 @@ def demo(params: ParamsOpt = Path("params.yaml"),
     """The whole story on the demo data: champion, live traffic, drift, retraining started by the
     drift event, a canary that promotes it, a bad challenger rolled back."""
     from driftline import demo as story
-    from driftline.stack import StackError
+    from driftline.stack import StackError, interruptible
 
+    interruptible()
     settings = Settings()
     p = _params(settings, params)
     _prefect_env()

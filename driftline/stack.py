@@ -28,6 +28,16 @@ class StackError(RuntimeError):
     pass
 
 
+def interruptible() -> None:
+    """Ctrl-C and SIGTERM both stop the stack cleanly. Python leaves SIGINT ignored when the
+    parent ignored it (a shell's background job does), and then Ctrl-C would do nothing."""
+    def _interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _interrupt)
+
+
 @dataclass
 class Part:
     name: str

@@ -46,7 +46,7 @@ def test_up_starts_the_stack_and_ctrl_c_leaves_nothing_behind(tmp_path):
     # Each part gets 10 s to stop before it is killed; a served flow run may be under way.
     code = up.wait(150)
     rest = up.stdout.read()
-    print(rest)
+
     assert code == 0, rest
     assert "stopped the model server" in rest and "stopped the deployments" in rest
     _gone, alive = psutil.wait_procs(started, timeout=30)
