@@ -59,12 +59,11 @@ def _prepare(out: Path, rows: int, reference_rows: int, scenario: str) -> None:
 def _child(kind: str, directory: Path, scenario: str) -> dict:
     import pandas as pd
 
-    from driftline.config import load_params
+    from driftline.config import load_params, names_by_type
     from driftline.serving import predlog
 
     p = load_params(Path(__file__).resolve().parents[1] / "params.yaml")
-    numeric = [f.name for f in p.data.features if f.type == "numeric"]
-    categorical = [f.name for f in p.data.features if f.type == "categorical"]
+    numeric, categorical = names_by_type(p.data.features)
     t0 = time.perf_counter()
     if kind in ("evidently", "report"):
         import evidently.presets  # noqa: F401 - the import is timed apart

@@ -61,6 +61,12 @@ class Feature(Strict):
         return self
 
 
+def names_by_type(features: list[Feature]) -> tuple[list[str], list[str]]:
+    """The numeric and the categorical feature names, each in config order."""
+    return ([f.name for f in features if f.type == "numeric"],
+            [f.name for f in features if f.type == "categorical"])
+
+
 class DataConfig(Strict):
     path: str = Field(description="CSV or Parquet file, relative to the project directory.")
     target: str

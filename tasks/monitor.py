@@ -12,7 +12,7 @@ from prefect.cache_policies import NONE
 from prefect.events import emit_event
 
 from driftline import drift_report
-from driftline.config import Params
+from driftline.config import Params, names_by_type
 from driftline.core import monitoring
 from driftline.serving import predlog
 
@@ -35,8 +35,7 @@ def render_report(rows: pd.DataFrame, reference: pd.DataFrame, p: Params) -> str
     sample = rows.sample(min(len(rows), n), random_state=0)
     reference = reference.sample(min(len(reference), n), random_state=0)
     return drift_report.monitor_html(sample.reindex(columns=[f.name for f in shared]), reference,
-                                     [f.name for f in shared if f.type == "numeric"],
-                                     [f.name for f in shared if f.type == "categorical"])
+                                     *names_by_type(shared))
 
 
 @task(name="publish-drift-results", cache_policy=NONE)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from driftline.config import MonitoringConfig, Params
+from driftline.config import MonitoringConfig, Params, names_by_type
 from driftline.core import drift
 from driftline.core.drift import ColumnDrift
 
@@ -145,19 +145,16 @@ def assess(rows: pd.DataFrame, feedback: pd.DataFrame, reference: pd.DataFrame, 
     accuracy when labels came back, and the decision. `rows` are the window's live rows."""
     cfg = p.monitoring
     shared = [f for f in p.data.features if f.name in reference.columns]
+    # Prediction drift and live accuracy are about the champion: its answers only.
+    answered = rows[rows["model_version"].astype(str) == str(champion_version)] \
+        if len(rows) and "model_version" in rows.columns else rows
     columns, quality_rows = [], []
     if len(rows):
         current = rows.reindex(columns=[f.name for f in shared])
-        columns = drift.data_drift(current, reference, [f.name for f in shared if f.type == "numeric"],
-                                   [f.name for f in shared if f.type == "categorical"])
-        answered = rows[rows["model_version"].astype(str) == str(champion_version)] \
-            if "model_version" in rows.columns else rows
+        columns = drift.data_drift(current, reference, *names_by_type(shared))
         if "score" in answered.columns and PREDICTION in reference.columns and len(answered):
             columns.append(drift.column_drift(PREDICTION, reference[PREDICTION], answered["score"], True))
         quality_rows = drift.quality(current, reference, shared)
-    # Live accuracy against the champion's own holdout accuracy: the champion's answers only.
-    champions = rows[rows["model_version"].astype(str) == str(champion_version)] \
-        if len(rows) and "model_version" in rows.columns else rows
-    perf = performance(champions, feedback, expected_accuracy, cfg)
+    perf = performance(answered, feedback, expected_accuracy, cfg)
     return Assessment(len(rows), columns, quality_rows, perf,
                       decide(columns, len(rows), perf, cfg, hours_since_last))

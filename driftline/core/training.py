@@ -20,7 +20,7 @@ from sklearn.model_selection import FixedThresholdClassifier
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 
-from driftline.config import Params
+from driftline.config import Params, names_by_type
 from driftline.core import evaluation, frames
 
 MISSING_CATEGORY = "__missing__"  # what the one-hot path imputes for a missing category
@@ -99,8 +99,7 @@ def _hashable(df: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
 
 def build_pipeline(p: Params) -> Pipeline:
     data, est = p.data, p.training.estimator
-    numeric = [f.name for f in data.features if f.type == "numeric"]
-    categorical = [f.name for f in data.features if f.type == "categorical"]
+    numeric, categorical = names_by_type(data.features)
     seed = p.training.seed
     classify = data.task != "regression"
 

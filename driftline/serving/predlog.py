@@ -19,7 +19,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from driftline.config import Params
+from driftline.config import Params, names_by_type
 from driftline.core import monitoring
 
 
@@ -133,7 +133,7 @@ def read_live_window(log_dir: str | Path, since: datetime, last_rows: int | None
                      p: Params) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The window's live rows, only the columns the monitor uses (categoricals as categories),
     and the labels fed back since the window began."""
-    categorical = [f.name for f in p.data.features if f.type == "categorical"]
+    _, categorical = names_by_type(p.data.features)
     columns = [*p.data.feature_names, *monitoring.LOG_COLUMNS]
     rows = read_log(join(log_dir, "predictions"), since, columns, [*categorical, "variant", "status", "model_version"])
     return (monitoring.window(monitoring.live_rows(rows), pd.Timestamp(since), last_rows),
