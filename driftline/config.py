@@ -561,6 +561,10 @@ class ServeSettings(BaseSettings):
     model_threads: int = Field(default=1, ge=1, description="OpenMP threads per worker for the model.")
     log_predictions: bool = Field(default=True, description="Write the prediction log (the monitor needs it).")
     keep_previous: bool = Field(default=True, description="Keep @previous loaded: a rollback is then a swap.")
+    def logs(self, settings: Settings) -> str | Path:
+        """Where the prediction and feedback logs live: the server writes there, the flows read."""
+        return self.log_dir or settings.state
+
     unknown_category: Literal["allow", "reject"] = Field(
         default="allow", description="A category the model never saw: 'allow' predicts with it as missing (and "
         "the drift monitor sees it in the log); 'reject' answers 422 naming the field.")

@@ -33,10 +33,6 @@ class RolledBack(RuntimeError):
     pass
 
 
-def _logs(settings: Settings) -> str | Path:
-    return ServeSettings().log_dir or settings.state
-
-
 def _window(log_dir: str | Path, since: pd.Timestamp,
             baseline_since: pd.Timestamp) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The challenger's rows since this step began, and the champion's since the rollout began:
@@ -192,7 +188,7 @@ def deploy_model(
         return {"status": "unchanged", "version": version, "message": f"version {version} is already @champion"}
     if aliases.get(CHALLENGER) != version:
         store.move_alias(CHALLENGER, version, f"deploy ({strategy})", _run_id())
-    log_dir = _logs(settings)
+    log_dir = ServeSettings().logs(settings)
     steps: list[tuple[str, Analysis]] = []
     began = pd.Timestamp.now(tz="UTC")
     plan = {"canary": [("canary", w) for w in cfg.steps], "shadow": [("shadow", 0.0)],

@@ -59,7 +59,7 @@ def drift_monitor(
                               "retrain it to monitor it")
 
     since = datetime.now(UTC) - timedelta(hours=window_hours or cfg.window_hours)
-    rows, feedback = read_window(ServeSettings().log_dir or settings.state, since, last_rows or cfg.last_rows, p)
+    rows, feedback = read_window(ServeSettings().logs(settings), since, last_rows or cfg.last_rows, p)
     expected = store.run_metrics(champion.run_id).get("holdout_accuracy")
     # The cooldown runs from the newest registered version (a retraining that produced a model)
     # or the last drift event (a retraining that was asked for), whichever is later.

@@ -16,7 +16,7 @@ def build_app(settings: Settings, params: Params, cfg: ServeSettings):
     from driftline.serving.app import create_app
 
     store = services.mlflow_store(settings, params).start()
-    return create_app(store, cfg, cfg.log_dir or settings.state)
+    return create_app(store, cfg, cfg.logs(settings))
 
 
 def run(settings: Settings, params: Params, cfg: ServeSettings) -> None:
