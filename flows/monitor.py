@@ -87,10 +87,10 @@ def drift_monitor(
             # Recorded before the event: a monitor run racing this one sees the cooldown. The event
             # goes before the report is rendered (seconds of Evidently): retraining need not wait.
             store.set_model_tags({LAST_DRIFT_TAG: f"{time.time():.3f}"})
-            out["event_id"] = emit_drift(name, {
-                "model_name": name, "version": champion.version, "drift_share": decision.drift_share,
-                "drifted_columns": decision.drifted_columns, "reasons": decision.reasons, "rows": result.rows,
-                "report_url": report_url or "", "summary": decision.message[:500]})
+            payload = {k: out[k] for k in ("model_name", "version", "drift_share", "drifted_columns", "reasons",
+                                           "rows")}
+            out["event_id"] = emit_drift(name, {**payload, "report_url": report_url or "",
+                                                "summary": decision.message[:500]})
         if render:
             try:
                 store.log_text(run_id, render_report(rows, reference, p), "drift/report.html")
