@@ -276,6 +276,7 @@ def up(params: ParamsOpt = Path("params.yaml"),
     interruptible()
     settings = Settings()
     _params(settings, params, set_)
+    _prefect_env()  # for the server it starts and every process after it
     stack = Stack(settings, params, set_ or [], mlflow_ui, typer.echo)
     try:
         stack.start()

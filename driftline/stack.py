@@ -17,12 +17,6 @@ import httpx
 
 from driftline.config import ServeSettings, Settings
 
-PREFECT_ENV = {
-    # The server needs ~20 s on a 2-core machine; Prefect's default wait is 20 s.
-    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
-    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-}
-
 
 class StackError(RuntimeError):
     pass
@@ -41,7 +35,6 @@ def interruptible() -> None:
 @dataclass
 class Part:
     name: str
-    url: str
     process: subprocess.Popen
 
 
@@ -56,8 +49,7 @@ class Stack:
     env: dict[str, str] = field(default_factory=dict)
 
     def start(self) -> Stack:
-        self.env = {**os.environ, **{k: v for k, v in PREFECT_ENV.items() if k not in os.environ},
-                    "DRIFTLINE_PROJECT_DIR": str(self.settings.root)}
+        self.env = {**os.environ, "DRIFTLINE_PROJECT_DIR": str(self.settings.root)}
         try:
             self._prefect()
             if self.mlflow_ui:
@@ -69,27 +61,24 @@ class Stack:
             raise
         return self
 
-    def _spawn(self, name: str, url: str, args: list[str], log: str) -> Part:
+    def _spawn(self, name: str, args: list[str], log: str) -> Part:
         with open(self.settings.state / "logs" / log, "ab") as out:  # the child keeps its own copy
             process = subprocess.Popen(args, env=self.env, cwd=self.settings.root, stdout=out,
                                        stderr=subprocess.STDOUT, start_new_session=True)
-        part = Part(name, url, process)
+        part = Part(name, process)
         self.parts.append(part)
         return part
 
-    def _wait(self, part: Part, probe: str, seconds: float) -> None:
+    def _wait(self, part: Part, ready: Callable[[], bool], what: str, seconds: float) -> None:
+        """Until `ready()`; a part that exits or takes too long stops the stack, saying which."""
         deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
+        while not ready():
             if part.process.poll() is not None:
-                raise StackError(f"{part.name} exited with code {part.process.returncode}; see "
+                raise StackError(f"the {part.name} exited with code {part.process.returncode}; see "
                                  f"{self.settings.state / 'logs'}")
-            try:
-                if httpx.get(probe, timeout=2).status_code < 500:
-                    return
-            except httpx.HTTPError:
-                pass
+            if time.monotonic() > deadline:
+                raise StackError(f"the {part.name} did not {what} within {seconds:.0f} s")
             time.sleep(0.5)
-        raise StackError(f"{part.name} did not answer {probe} within {seconds:.0f} s")
 
     def _prefect(self) -> None:
         (self.settings.state / "logs").mkdir(parents=True, exist_ok=True)
@@ -100,45 +89,38 @@ class Stack:
             return
         ui = self.settings.prefect_ui_url.rstrip("/")
         host, port = ui.split("://", 1)[1].split(":")
-        part = self._spawn("Prefect server", ui, [sys.executable, "-m", "prefect", "server", "start", "--host", host,
-                                                  "--port", port], "prefect-server.log")
+        part = self._spawn("Prefect server", [sys.executable, "-m", "prefect", "server", "start", "--host", host,
+                                              "--port", port], "prefect-server.log")
         self.env["PREFECT_API_URL"] = f"{ui}/api"
         os.environ["PREFECT_API_URL"] = f"{ui}/api"  # flows this process runs use it too
-        self._wait(part, f"{ui}/api/health", 180)
+        self._wait(part, lambda: _answers(f"{ui}/api/health"), f"answer {ui}/api/health", 180)
         self.echo(f"Prefect UI: {ui}")
 
     def _mlflow(self) -> None:
         ui = self.settings.mlflow_ui_url.rstrip("/")
         host, port = ui.split("://", 1)[1].split(":")
-        part = self._spawn("MLflow UI", ui, [sys.executable, "-m", "mlflow", "server", "--backend-store-uri",
-                                             self.settings.mlflow_uri, "--default-artifact-root",
-                                             self.settings.mlflow_artifacts, "--host", host, "--port", port,
-                                             "--workers", "1"], "mlflow-ui.log")
-        self._wait(part, f"{ui}/health", 120)
+        part = self._spawn("MLflow UI", [sys.executable, "-m", "mlflow", "server", "--backend-store-uri",
+                                         self.settings.mlflow_uri, "--default-artifact-root",
+                                         self.settings.mlflow_artifacts, "--host", host, "--port", port,
+                                         "--workers", "1"], "mlflow-ui.log")
+        self._wait(part, lambda: _answers(f"{ui}/health"), f"answer {ui}/health", 120)
         self.echo(f"MLflow UI: {ui}")
 
     def _deployments(self) -> None:
         args = [sys.executable, "-m", "deployments.serve", "--params", str(self.params_path)]
         for item in self.overrides:
             args += ["--set", item]
-        part = self._spawn("deployments", self.env["PREFECT_API_URL"], args, "deployments.log")
-        deadline = time.monotonic() + 180
+        part = self._spawn("deployments", args, "deployments.log")
         names = {"training-ci", "scheduled-retrain", "retrain-on-drift", "drift-monitor", "canary", "auto-deploy"}
-        while not names <= set(self.deployment_ids()):
-            if part.process.poll() is not None:
-                raise StackError(f"the deployments exited with code {part.process.returncode}; see "
-                                 f"{self.settings.state / 'logs' / 'deployments.log'}")
-            if time.monotonic() > deadline:
-                raise StackError("the deployments did not register within 180 s")
-            time.sleep(1)
+        self._wait(part, lambda: names <= set(self.deployment_ids()), "register", 180)
         self.echo("Deployments served: " + ", ".join(sorted(names)))
 
     def _model_server(self) -> None:
         cfg = ServeSettings()
         url = f"http://{cfg.host}:{cfg.port}"
-        part = self._spawn("model server", url, [sys.executable, "-m", "driftline.cli", "serve", "--params",
-                                                 str(self.params_path)], "model-server.log")
-        self._wait(part, f"{url}/health", 120)
+        part = self._spawn("model server", [sys.executable, "-m", "driftline.cli", "serve", "--params",
+                                            str(self.params_path)], "model-server.log")
+        self._wait(part, lambda: _answers(f"{url}/health"), f"answer {url}/health", 120)
         self.echo(f"Model server: {url} (POST /predict, /feedback; GET /models, /metrics)")
 
     def deployment_ids(self) -> dict[str, str]:
@@ -187,6 +169,13 @@ class Stack:
             time.sleep(1)
         dead = [p.name for p in self.parts if p.process.poll() is not None]
         raise StackError(f"{', '.join(dead)} stopped; see {self.settings.state / 'logs'}")
+
+
+def _answers(probe: str) -> bool:
+    try:
+        return httpx.get(probe, timeout=2).status_code < 500
+    except httpx.HTTPError:
+        return False
 
 
 def _stop(process: subprocess.Popen) -> None:
