@@ -167,9 +167,7 @@ def verify(root: Path, dvc_file: Path) -> None:
     """Hash the pulled files ourselves against what the `.dvc` file records. DVC trusts what
     it downloads unless the remote says `verify = true`, so a corrupt copy on the remote
     would otherwise reach training."""
-    out = yaml.safe_load(dvc_file.read_text())["outs"][0]
-    target = dvc_file.parent / out["path"]
-    expected = str(out["md5"])
+    target, expected = dvc_file.with_suffix(""), tracked_md5(dvc_file)  # `X.dvc` tracks `X`
     if not expected.endswith(".dir"):
         entries = [(target, expected)]
     else:
