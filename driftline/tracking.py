@@ -174,12 +174,6 @@ class MlflowStore:
     def run_url(self, ui_url: str, run_id: str) -> str:
         return f"{ui_url.rstrip('/')}/#/experiments/{self.experiment_id}/runs/{run_id}"
 
-    def latest_run_start(self, name_prefix: str) -> float | None:
-        """Start time (epoch seconds) of the newest run whose name starts with `name_prefix`."""
-        runs = self.client.search_runs([self.experiment_id], f"attributes.run_name LIKE '{name_prefix}%'",
-                                       order_by=["attributes.start_time DESC"], max_results=1)
-        return runs[0].info.start_time / 1000 if runs else None
-
     def run_metrics(self, run_id: str) -> dict[str, float]:
         return dict(self.client.get_run(run_id).data.metrics)
 
