@@ -104,3 +104,12 @@ def latest_artifact(key: str) -> str:
         "artifacts": {"key": {"any_": [key]}}, "sort": "CREATED_DESC", "limit": 1, "offset": 0})
     assert found, f"no artifact {key!r}"
     return found[0]["data"]
+
+
+def deployment_runs(deployment_name: str, since: str = "") -> list[dict]:
+    """Flow runs of the deployments with this name created since `since` (ISO text), oldest first."""
+    ids = [d["id"] for d in prefect_api("POST", "/deployments/filter", {"limit": 200, "offset": 0})
+           if d["name"] == deployment_name]
+    runs = prefect_api("POST", "/flow_runs/filter", {
+        "deployments": {"id": {"any_": ids}}, "sort": "EXPECTED_START_TIME_ASC", "limit": 200, "offset": 0})
+    return [r for r in runs if r["created"] >= since]

@@ -15,14 +15,7 @@ import httpx
 import pytest
 
 from driftline.tracking import CHAMPION, PREVIOUS
-from tests.integration.conftest import free_port, latest_artifact, make_project, prefect_api
-
-
-def _runs(deployment_name: str) -> list[dict]:
-    ids = [d["id"] for d in prefect_api("POST", "/deployments/filter", {"limit": 200, "offset": 0})
-           if d["name"] == deployment_name]
-    return prefect_api("POST", "/flow_runs/filter", {
-        "deployments": {"id": {"any_": ids}}, "sort": "EXPECTED_START_TIME_ASC", "limit": 200, "offset": 0})
+from tests.integration.conftest import deployment_runs, free_port, latest_artifact, make_project
 
 
 @pytest.mark.timeout(1500)
@@ -30,7 +23,7 @@ def test_the_demo_closes_the_loop_from_drift_to_promotion(tmp_path):
     from prefect.settings import PREFECT_API_URL
 
     project = make_project(tmp_path / "proj")
-    before = {name: len(_runs(name)) for name in ("retrain-on-drift", "auto-deploy")}
+    before = {name: len(deployment_runs(name)) for name in ("retrain-on-drift", "auto-deploy")}
     port = free_port()
     env = {**os.environ, "DRIFTLINE_PROJECT_DIR": str(project.root), "DRIFTLINE_SERVE_PORT": str(port),
            "PREFECT_API_URL": PREFECT_API_URL.value()}
@@ -44,11 +37,11 @@ def test_the_demo_closes_the_loop_from_drift_to_promotion(tmp_path):
     # Drift: detected, one event; the second check right away is held back by the cooldown.
     assert "[drift] drift: 57% of features drifted" in out
     assert "a second check right away: cooldown (no second event)" in out
-    retrains = _runs("retrain-on-drift")[before["retrain-on-drift"]:]
+    retrains = deployment_runs("retrain-on-drift")[before["retrain-on-drift"]:]
     assert [r["state"]["type"] for r in retrains] == ["COMPLETED"]
     assert retrains[0]["parameters"]["reason"] == "drift" and "drift" in retrains[0]["parameters"]["drift_summary"]
     # The challenger event started the canary that promoted; the bad one was rolled back.
-    deploys = _runs("auto-deploy")[before["auto-deploy"]:]
+    deploys = deployment_runs("auto-deploy")[before["auto-deploy"]:]
     assert [r["state"]["type"] for r in deploys] == ["COMPLETED", "FAILED"]
     store = project.store()
     aliases = store.aliases()
@@ -59,7 +52,7 @@ def test_the_demo_closes_the_loop_from_drift_to_promotion(tmp_path):
     history = [(h["alias"], h["from"], h["to"]) for h in store.history()]
     assert ("champion", "1", "2") in history and ("challenger", "3", "-") in history
     # The monitor's record: one MLflow run per check, the HTML report with the drift run, the table in Prefect.
-    monitors = store.client.search_runs([store.experiment_id], "tags.`driftline.kind` = 'monitor'",
+    monitors = store.client.searchdeployment_runs([store.experiment_id], "tags.`driftline.kind` = 'monitor'",
                                         order_by=["attributes.start_time ASC"])
     assert [r.data.tags["driftline.decision"] for r in monitors] == ["no_drift", "drift", "cooldown"]
     assert [a.path for a in store.client.list_artifacts(monitors[1].info.run_id, "drift")] == ["drift/report.html"]

@@ -13,15 +13,7 @@ import time
 import pytest
 import yaml
 
-from tests.integration.conftest import REPO, git, make_project, prefect_api
-
-
-def _runs(deployment_name: str, since: str) -> list[dict]:
-    ids = [d["id"] for d in prefect_api("POST", "/deployments/filter", {"limit": 200, "offset": 0})
-           if d["name"] == deployment_name]
-    runs = prefect_api("POST", "/flow_runs/filter", {
-        "deployments": {"id": {"any_": ids}}, "sort": "EXPECTED_START_TIME_ASC", "limit": 200, "offset": 0})
-    return [r for r in runs if r["created"] >= since]
+from tests.integration.conftest import REPO, deployment_runs, git, make_project, prefect_api
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +75,7 @@ def test_a_burst_of_drift_events_retrains_once(served):
                    payload={"model_name": "loan-default", "version": "1", "summary": f"test burst {i}"})
     deadline = time.monotonic() + 600
     while True:
-        runs = _runs("retrain-on-drift", since)
+        runs = deployment_runs("retrain-on-drift", since)
         final = [r for r in runs if r["state"]["type"] in ("COMPLETED", "FAILED", "CANCELLED", "CRASHED")]
         if len(runs) >= 3 and len(final) == len(runs):
             break
