@@ -52,7 +52,7 @@ def test_the_demo_closes_the_loop_from_drift_to_promotion(tmp_path):
     history = [(h["alias"], h["from"], h["to"]) for h in store.history()]
     assert ("champion", "1", "2") in history and ("challenger", "3", "-") in history
     # The monitor's record: one MLflow run per check, the HTML report with the drift run, the table in Prefect.
-    monitors = store.client.searchdeployment_runs([store.experiment_id], "tags.`driftline.kind` = 'monitor'",
+    monitors = store.client.search_runs([store.experiment_id], "tags.`driftline.kind` = 'monitor'",
                                         order_by=["attributes.start_time ASC"])
     assert [r.data.tags["driftline.decision"] for r in monitors] == ["no_drift", "drift", "cooldown"]
     assert [a.path for a in store.client.list_artifacts(monitors[1].info.run_id, "drift")] == ["drift/report.html"]
