@@ -6,6 +6,13 @@ from pathlib import Path
 
 _SESSION_DIR = Path(tempfile.mkdtemp(prefix="driftline-tests-"))
 
+# What the suite inherits from a CI runner or a user's shell must not reach the code under test
+# or the scripts it starts: GitHub Actions sets GITHUB_SHA in every step, which training-ci.sh
+# would send as the commit to train. Tests pass what they mean explicitly.
+SCRUBBED_PREFIXES = ("GITHUB_", "PREFECT_", "MLFLOW_", "AWS_", "DRIFTLINE_", "RUNNER_")
+for key in [k for k in os.environ if k.startswith(SCRUBBED_PREFIXES) or k == "CI"]:
+    os.environ.pop(key)
+
 # Set before Prefect, MLflow or DVC are imported anywhere in the session.
 os.environ.update({
     "DVC_SITE_CACHE_DIR": str(_SESSION_DIR / "dvc-site"),
@@ -17,6 +24,3 @@ os.environ.update({
     "GIT_AUTHOR_NAME": "driftline-tests", "GIT_AUTHOR_EMAIL": "tests@driftline.invalid",
     "GIT_COMMITTER_NAME": "driftline-tests", "GIT_COMMITTER_EMAIL": "tests@driftline.invalid",
 })
-for key in ("PREFECT_API_URL", "PREFECT_API_KEY", "DRIFTLINE_PROJECT_DIR", "DRIFTLINE_STATE_DIR",
-            "DRIFTLINE_TRACKING_URI", "MLFLOW_TRACKING_URI"):
-    os.environ.pop(key, None)

@@ -3,7 +3,6 @@ project (with its own MLflow SQLite store) per test or per module."""
 
 from __future__ import annotations
 
-import shutil
 import socket
 import subprocess
 from dataclasses import dataclass
@@ -39,6 +38,12 @@ def git(root: Path, *args: str) -> str:
     return subprocess.run(["git", *args], cwd=root, check=True, capture_output=True, text=True).stdout
 
 
+def committed(name: str) -> bytes:
+    """A file as committed at HEAD, not as the working tree has it: `make demo` lands new data
+    (and a user edits params.yaml) in the working tree, and a test means the project as shipped."""
+    return subprocess.run(["git", "show", f"HEAD:{name}"], cwd=REPO, check=True, capture_output=True).stdout
+
+
 @dataclass
 class Project:
     root: Path
@@ -72,7 +77,7 @@ def make_project(root: Path, rows: int = ROWS, seed: int = 7) -> Project:
     root.mkdir(parents=True, exist_ok=True)
     git(root, "init", "-q")
     for name in ("params.yaml", "dvc.yaml"):
-        shutil.copy(REPO / name, root / name)
+        (root / name).write_bytes(committed(name))
     (root / "data").mkdir()
     dvc_data.init(root)
     dvc_data.set_local_remote(root, root.parent / f"{root.name}-remote")

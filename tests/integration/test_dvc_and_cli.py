@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from driftline import dvc_data
 from driftline.cli import app
 from driftline.tracking import CHAMPION
-from tests.integration.conftest import REPO, git, make_project
+from tests.integration.conftest import REPO, committed, git, make_project
 
 
 def test_dvc_repro_gives_the_same_metrics_as_the_prefect_flow(project):
@@ -38,11 +38,11 @@ def test_init_on_a_fresh_clone_regenerates_checks_and_pushes_the_demo_data(tmp_p
     origin.mkdir()
     git(origin, "init", "-q")
     for name in ("params.yaml", "dvc.yaml", ".gitignore", ".dvcignore"):
-        (origin / name).write_bytes((REPO / name).read_bytes())
+        (origin / name).write_bytes(committed(name))
     (origin / ".dvc").mkdir()
     for name in ("config", ".gitignore"):
-        (origin / ".dvc" / name).write_bytes((REPO / ".dvc" / name).read_bytes())
-    (origin / "data.dvc").write_bytes((REPO / "data.dvc").read_bytes())
+        (origin / ".dvc" / name).write_bytes(committed(f".dvc/{name}"))
+    (origin / "data.dvc").write_bytes(committed("data.dvc"))
     git(origin, "add", "-A")
     git(origin, "commit", "-qm", "as committed")
     clone = tmp_path / "clone"
