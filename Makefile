@@ -19,7 +19,7 @@ install:
 demo: install
 	$(RUN) driftline init
 	$(RUN) driftline demo $(DEMO_ARGS)
-	$(RUN) driftline status
+	DRIFTLINE_STATE_DIR=$${DRIFTLINE_STATE_DIR:-$(CURDIR)/.driftline/demo} $(RUN) driftline status
 
 test: install
 	$(RUN) ruff check .

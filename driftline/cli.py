@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -302,6 +303,15 @@ def demo(params: ParamsOpt = Path("params.yaml"),
 
     interruptible()
     settings = Settings()
+    if settings.state_dir is None:
+        # Its own sandbox, new each time: a second demo starts from the same story, not from the
+        # first one's champion (trained on the drifted population, so "normal" traffic drifts).
+        sandbox = settings.state / "demo"
+        shutil.rmtree(sandbox, ignore_errors=True)
+        os.environ["DRIFTLINE_STATE_DIR"] = str(sandbox)
+        settings = Settings()
+        typer.echo(f"The demo's registry, logs and model server state: {sandbox} (new for each demo; "
+                   "`DRIFTLINE_STATE_DIR=.driftline/demo uv run driftline status` reads it afterwards)")
     p = _params(settings, params)
     _prefect_env()
     try:

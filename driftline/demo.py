@@ -61,6 +61,8 @@ def run(settings: Settings, p: Params, params_path: Path, echo: Callable[[str], 
     stack.start()
     began = datetime.now(UTC).isoformat()  # the server may hold an earlier demo's runs
     cli = _cli_runner(stack.env, echo)
+    dvc_file = dvc_data.dvc_file_for(settings.root, p.data.path)
+    tracked = dvc_file.read_bytes()  # step 3 lands new data; the end puts this back
     traffic: Traffic | None = None
     failures: list = []
     sent = 0
@@ -83,7 +85,8 @@ def run(settings: Settings, p: Params, params_path: Path, echo: Callable[[str], 
         echo(f"\n3. New labelled data lands in DVC: the demo data plus {SHIFTED_ROWS:,} applications from a "
              "new population")
         md5 = _land_data(settings.root, p, store)
-        echo(f"   data.dvc now records md5 {md5} (pushed to the DVC remote; `git diff data.dvc` shows it)")
+        echo(f"   data.dvc now records md5 {md5} (pushed to the DVC remote; `git diff data.dvc` shows it until "
+             "the demo ends and puts the original back)")
 
         echo("\n4. Traffic drifts: younger applicants with lower incomes and more debt (covariate shift)")
         traffic = Traffic(url, p, scenario="covariate_shift", rate=40, threads=2, token=cfg.token, seed=32)
@@ -132,6 +135,7 @@ def run(settings: Settings, p: Params, params_path: Path, echo: Callable[[str], 
             traffic.stop()
         if failed or not keep_serving:
             stack.stop()
+        _restore_data(settings.root, dvc_file, tracked, echo)
     echo(f"\nTry: curl -s {url}/predict -H 'content-type: application/json' -d '{_example(p)}'\n"
          f"Prefect UI: {settings.prefect_ui_url} (flow runs, deployments, events, artifacts)   "
          f"MLflow UI: {settings.mlflow_ui_url} (runs, the drift report, the registry)")
@@ -184,6 +188,16 @@ def _land_data(root: Path, p: Params, store) -> str:
     dvc_file = dvc_data.add(root, Path(p.data.path).parts[0])
     dvc_data.push(root, dvc_file)
     return dvc_data.tracked_md5(dvc_file)
+
+
+def _restore_data(root: Path, dvc_file: Path, tracked: bytes, echo: Callable[[str], None]) -> None:
+    """Leave the user's repository as the demo found it: the landed data stays in the DVC cache and
+    remote (the demo's registry points at it), but data.dvc and data/ go back to what was tracked."""
+    if dvc_file.read_bytes() == tracked:
+        return
+    dvc_file.write_bytes(tracked)
+    dvc_data.checkout(root, dvc_file)
+    echo(f"   {dvc_file.name} and {dvc_file.stem}/ are back as they were before the demo (`git status` is clean)")
 
 
 def _newest_version(store) -> str:

@@ -131,6 +131,12 @@ def pull(root: Path, dvc_file: Path) -> None:
                         transient=True) from None
 
 
+def checkout(root: Path, dvc_file: Path) -> None:
+    """Make the workspace match the `.dvc` file again (from the cache), discarding other data."""
+    with contextlib.closing(_repo(root)) as repo:
+        repo.checkout(targets=[str(dvc_file)], force=True)
+
+
 def push(root: Path, dvc_file: Path) -> int:
     with contextlib.closing(_repo(root)) as repo:
         return int(repo.push(targets=[str(dvc_file)]))

@@ -14,8 +14,10 @@ import sys
 import httpx
 import pytest
 
-from driftline.tracking import CHAMPION, PREVIOUS
-from tests.integration.conftest import deployment_runs, free_port, latest_artifact, make_project
+from driftline import dvc_data
+from driftline.config import Settings
+from driftline.tracking import CHAMPION, PREVIOUS, MlflowStore
+from tests.integration.conftest import deployment_runs, free_port, git, latest_artifact, make_project
 
 
 @pytest.mark.timeout(1500)
@@ -43,7 +45,13 @@ def test_the_demo_closes_the_loop_from_drift_to_promotion(tmp_path):
     # The challenger event started the canary that promoted; the bad one was rolled back.
     deploys = deployment_runs("auto-deploy")[before["auto-deploy"]:]
     assert [r["state"]["type"] for r in deploys] == ["COMPLETED", "FAILED"]
-    store = project.store()
+    # The demo's own registry (a new sandbox each time), and the user's repository as it was.
+    assert f"{project.root / '.driftline' / 'demo'} (new for each demo" in out
+    demo = Settings(project_dir=project.root, state_dir=project.root / ".driftline" / "demo")
+    store = MlflowStore(demo.mlflow_uri, demo.mlflow_artifacts, "driftline", "loan-default").start()
+    assert not git(project.root, "status", "--porcelain", "data.dvc"), "the demo left data.dvc changed"
+    assert not dvc_data.workspace_changed(project.root, project.root / "data.dvc"), "data/ differs from data.dvc"
+    assert "are back as they were before the demo" in out
     aliases = store.aliases()
     assert aliases[CHAMPION] == "2" and aliases[PREVIOUS] == "1" and "challenger" not in aliases
     assert store.versions()[-1].version == "3"
