@@ -1,0 +1,284 @@
+"""Leases in the model registry: one holder at a time for a named piece of work on a model.
+
+MLflow has no lock and no compare-and-set, but a registered model's name is unique in every
+backend (a primary key in SQL, checked by `mlflow server` against the same table): creating
+`<model>.lease.<name>` either succeeds for exactly one caller or fails with
+RESOURCE_ALREADY_EXISTS. A lease is that registered model; its tags say who holds it (owner, a
+token unique to this acquisition), since when and until when. Deleting it releases it.
+
+A holder that dies without releasing leaves an expired lease. Taking it over is the racy part
+(two contenders both see it expired; one deletes it and creates its own, the second then deletes
+the new one): so a contender first creates `<lease>.takeover.<token>.<epoch>`, and only the one
+that created it may delete the expired lease. The epoch counts ttl periods since expiry, so a
+contender that died holding a takeover name blocks the takeover for one period, not forever.
+
+Errors other than "already exists" and "does not exist" propagate: an unreachable registry is
+never a free lease. Clocks of the machines taking a lease must agree to well within its ttl.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from driftline.tracking import MlflowStore
+
+LEASE_TAG = "driftline.lease"  # on every lease model: the lease's name ("rollout"), or "takeover"
+ROLLOUT = "rollout"
+
+
+class LeaseHeld(RuntimeError):
+    """Someone else holds the lease; the message names them and until when."""
+
+    def __init__(self, message: str, holder: LeaseInfo | None):
+        super().__init__(message)
+        self.holder = holder
+
+
+class LeaseLost(RuntimeError):
+    """We held the lease and no longer do (expired and taken over, or deleted)."""
+
+
+@dataclass(frozen=True)
+class LeaseInfo:
+    name: str
+    owner: str
+    token: str
+    purpose: str
+    host: str
+    acquired_at: float  # seconds since the epoch
+    expires_at: float
+    ttl_seconds: float
+    read_at: float  # when this was read: `expired` is as of then
+
+    @property
+    def expired(self) -> bool:
+        return self.read_at >= self.expires_at
+
+    def describe(self) -> str:
+        return (f"held by {self.owner} ({self.purpose}, on {self.host}) since {_iso(self.acquired_at)} "
+                f"until {_iso(self.expires_at)}" + (" (expired)" if self.expired else ""))
+
+
+def _iso(t: float) -> str:
+    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def _code(err: Exception) -> str | None:
+    from mlflow.exceptions import MlflowException
+
+    return err.error_code if isinstance(err, MlflowException) else None
+
+
+def lease_model(model_name: str, name: str) -> str:
+    return f"{model_name}.lease.{name}"
+
+
+def holder(store: MlflowStore, name: str) -> LeaseInfo | None:
+    """Who holds the lease, or None when nobody does. Raises when the registry cannot say."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        model = store.client.get_registered_model(lease_model(store.model_name, name))
+    except MlflowException as err:
+        if err.error_code == "RESOURCE_DOES_NOT_EXIST":
+            return None
+        raise
+    tags = dict(model.tags or {})
+    try:
+        return LeaseInfo(name, tags[f"{LEASE_TAG}.owner"], tags[f"{LEASE_TAG}.token"],
+                         tags.get(f"{LEASE_TAG}.purpose", "-"), tags.get(f"{LEASE_TAG}.host", "-"),
+                         float(tags[f"{LEASE_TAG}.acquired_at"]), float(tags[f"{LEASE_TAG}.expires_at"]),
+                         float(tags[f"{LEASE_TAG}.ttl_seconds"]), time.time())
+    except (KeyError, ValueError) as err:
+        # Not ours to delete: someone named a model like a lease. Held, until a person looks.
+        raise RuntimeError(f"registered model {model.name!r} is not a driftline lease ({err!r} in its tags): "
+                           "rename or delete it") from None
+
+
+class Lease:
+    """`with Lease(store, "rollout", owner, 60):` or `acquire()`/`release()`; `keep_alive()` renews
+    it from a thread every ttl/3 while the holder's process lives."""
+
+    def __init__(self, store: MlflowStore, name: str, owner: str, ttl_seconds: float = 60.0, purpose: str = ""):
+        if ttl_seconds <= 0:
+            raise ValueError("ttl_seconds must be positive")
+        self.store, self.name, self.owner, self.ttl = store, name, owner, float(ttl_seconds)
+        self.purpose = purpose or name
+        self.model = lease_model(store.model_name, name)
+        self.token: str | None = None
+        self.took_over: LeaseInfo | None = None  # the expired holder we replaced, if any
+        self.lost: BaseException | None = None
+
+    # -- acquire -------------------------------------------------------------------------
+    def acquire(self, wait_seconds: float = 0.0, poll: float = 1.0) -> bool:
+        """True when we hold it; False when someone else still did after `wait_seconds`."""
+        deadline = time.monotonic() + wait_seconds
+        while True:
+            if self._try():
+                return True
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            time.sleep(min(poll, left))
+
+    def _try(self) -> bool:
+        for _ in range(5):  # a lease released or taken over between our calls: try again at once
+            token, now = uuid.uuid4().hex, time.time()
+            try:
+                self.store.client.create_registered_model(
+                    self.model, tags=self._tags(token, now, now + self.ttl),
+                    description=f"driftline lease '{self.name}' on model {self.store.model_name}: "
+                                f"{self.purpose}. Not a model; deleted when released.")
+                self.token, self.lost = token, None
+                return True
+            except Exception as err:
+                # DOES_NOT_EXIST: MLflow re-reads the clashing model to word its error, and it was gone.
+                if _code(err) not in ("RESOURCE_ALREADY_EXISTS", "RESOURCE_DOES_NOT_EXIST"):
+                    raise
+            current = holder(self.store, self.name)
+            if current is None:
+                continue
+            if not current.expired:
+                return False
+            self._take_over(current)
+        return False
+
+    def _take_over(self, expired: LeaseInfo) -> None:
+        epoch = int((expired.read_at - expired.expires_at) // max(expired.ttl_seconds, 1.0))
+        claim = f"{self.model}.takeover.{expired.token}.{epoch}"
+        try:
+            self.store.client.create_registered_model(claim, tags={LEASE_TAG: "takeover",
+                                                                   f"{LEASE_TAG}.owner": self.owner})
+        except Exception as err:
+            if _code(err) in ("RESOURCE_ALREADY_EXISTS", "RESOURCE_DOES_NOT_EXIST"):
+                return  # another contender is taking it over
+            raise
+        try:
+            again = holder(self.store, self.name)
+            if again is not None and again.token == expired.token and again.expired:
+                self._delete(self.model)
+                if expired.owner != self.owner or expired.token != self.token:
+                    self.took_over = expired
+        finally:
+            # Safe once the old token is gone: a late contender re-reads and finds another token.
+            self._delete(claim)
+
+    def _tags(self, token: str, acquired: float, expires: float) -> dict[str, str]:
+        return {LEASE_TAG: self.name, f"{LEASE_TAG}.model": self.store.model_name,
+                f"{LEASE_TAG}.owner": self.owner, f"{LEASE_TAG}.token": token,
+                f"{LEASE_TAG}.purpose": self.purpose, f"{LEASE_TAG}.host": f"{socket.gethostname()}:{os.getpid()}",
+                f"{LEASE_TAG}.acquired_at": f"{acquired:.3f}", f"{LEASE_TAG}.expires_at": f"{expires:.3f}",
+                f"{LEASE_TAG}.ttl_seconds": f"{self.ttl:g}"}
+
+    def _delete(self, model: str) -> None:
+        try:
+            self.store.client.delete_registered_model(model)
+        except Exception as err:
+            if _code(err) != "RESOURCE_DOES_NOT_EXIST":
+                raise
+
+    # -- hold ------------------------------------------------------------------------------
+    @property
+    def _margin(self) -> float:
+        """Closer than this to expiry, the holder treats its lease as expired (writes take time)."""
+        return min(5.0, self.ttl / 10)
+
+    def _mine(self) -> LeaseInfo:
+        current = holder(self.store, self.name)
+        if current is None or current.token != self.token:
+            raise LeaseLost(f"the {self.name} lease on {self.store.model_name} is no longer ours ({self.owner}): "
+                            + (current.describe() if current else "nobody holds it"))
+        return current
+
+    def renew(self) -> None:
+        """Push the expiry ttl seconds ahead; LeaseLost when it is not ours or already expired
+        (a contender may be taking an expired lease over: writing to it then would race)."""
+        current = self._mine()
+        if current.expires_at - current.read_at < self._margin:
+            raise LeaseLost(f"the {self.name} lease on {self.store.model_name} expired at "
+                            f"{_iso(current.expires_at)} before {self.owner} renewed it")
+        self.store.client.set_registered_model_tag(self.model, f"{LEASE_TAG}.expires_at",
+                                                   f"{time.time() + self.ttl:.3f}")
+
+    def check(self) -> None:
+        """Before a change that only the holder may make: raise if the lease is not ours now."""
+        if self.lost is not None:
+            raise LeaseLost(f"the {self.name} lease on {self.store.model_name} was lost: {self.lost}") from self.lost
+        if self._mine().expired:
+            raise LeaseLost(f"the {self.name} lease on {self.store.model_name} has expired")
+
+    def adopt(self) -> bool:
+        """Take up the lease this owner already holds (e.g. in a failure hook, where only the
+        owner's name is known). False when the owner does not hold it."""
+        current = holder(self.store, self.name)
+        if current is None or current.owner != self.owner:
+            return False
+        self.token = current.token
+        return True
+
+    def release(self) -> bool:
+        """Delete the lease if we hold it. False (and nothing changed) when we do not."""
+        if self.token is None:
+            return False
+        current = holder(self.store, self.name)
+        if current is None or current.token != self.token:
+            self.token = None
+            return False
+        left = current.expires_at - time.time()
+        if left < self._margin:
+            # Expired or about to: let it expire and delete it the way a contender would, so a
+            # takeover under way cannot have its new lease deleted by us.
+            time.sleep(max(left, 0.0) + 0.05)
+            self._take_over(holder(self.store, self.name) or current)
+        else:
+            self._delete(self.model)
+        self.token = None
+        return True
+
+    @contextlib.contextmanager
+    def keep_alive(self) -> Iterator[Lease]:
+        """Renew every ttl/3 from a daemon thread: the lease lives as long as this process does
+        (a SIGKILL stops the renewals and the lease expires ttl later). A failed renewal is kept
+        in `lost`, and `check()` raises it."""
+        stop = threading.Event()
+
+        def beat() -> None:
+            while not stop.wait(self.ttl / 3):
+                try:
+                    self.renew()
+                except Exception as err:  # noqa: BLE001 - surfaced through check()
+                    self.lost = err
+                    if isinstance(err, LeaseLost):
+                        return
+
+        thread = threading.Thread(target=beat, name=f"lease-{self.name}", daemon=True)
+        thread.start()
+        try:
+            yield self
+        finally:
+            stop.set()
+            thread.join(timeout=5)
+
+    def held_message(self) -> str:
+        current = holder(self.store, self.name)
+        who = current.describe() if current else "released since"
+        return f"the {self.name} lease on {self.store.model_name} is {who}"
+
+    def __enter__(self) -> Lease:
+        if not self.acquire():
+            current = holder(self.store, self.name)
+            raise LeaseHeld(self.held_message(), current)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
