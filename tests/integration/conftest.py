@@ -104,6 +104,29 @@ def prefect_api(method: str, path: str, body: dict | None = None):
     return response.json()
 
 
+def flow_run_events(name: str, flow_run_id: str, timeout: float = 30) -> list[dict]:
+    """Events called `name` emitted inside one flow run (Prefect relates them to the run), waiting
+    for them to land: scoped to the test's own run, never the newest on the shared server."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        page = prefect_api("POST", "/events/filter", {"filter": {
+            "event": {"name": [name]}, "related": {"id": [f"prefect.flow-run.{flow_run_id}"]}}, "limit": 50})
+        if page["events"] or time.monotonic() > deadline:
+            return page["events"]
+        time.sleep(0.5)
+
+
+def run_artifact(key: str, flow_run_id: str) -> str:
+    """The artifact `key` that one flow run created."""
+    found = prefect_api("POST", "/artifacts/filter", {
+        "artifacts": {"key": {"any_": [key]}, "flow_run_id": {"any_": [flow_run_id]}},
+        "sort": "CREATED_DESC", "limit": 1, "offset": 0})
+    assert found, f"flow run {flow_run_id} made no artifact {key!r}"
+    return found[0]["data"]
+
+
 def latest_artifact(key: str) -> str:
     found = prefect_api("POST", "/artifacts/filter", {
         "artifacts": {"key": {"any_": [key]}}, "sort": "CREATED_DESC", "limit": 1, "offset": 0})

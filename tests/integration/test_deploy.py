@@ -1,5 +1,9 @@
 """Progressive delivery end to end: the real server, live traffic with labels fed back, the
-deploy_model flow moving weights and aliases, automatic rollback, history and `rollback`."""
+deploy_model flow moving weights and aliases, automatic rollback, history and `rollback`.
+
+The module trains its versions once (1: champion, 2: a good challenger, 3: a model that learned
+the target backwards); each test starts from the same aliases, so every test passes alone and in
+any order."""
 
 from __future__ import annotations
 
@@ -9,22 +13,28 @@ from prefect import flow
 
 from driftline.config import load_params
 from driftline.core import demo_data
-from driftline.serving.loader import wait_until
+from driftline.serving.loader import STRATEGY_TAG, WEIGHT_TAG, wait_until
 from driftline.tracking import CHALLENGER, CHAMPION, PREVIOUS, MlflowStore
 from driftline.traffic import Traffic
 from flows.deploy import RolledBack, deploy_model, promote, rollback
-from tests.integration.conftest import latest_artifact, make_project
+from tests.integration.conftest import flow_run_events, make_project, run_artifact
 from tests.integration.test_serving import Server
 
 FAST = ["deployment.steps=[0.5, 1.0]", "deployment.window_seconds=2", "deployment.min_requests=150",
         "deployment.min_labels=20", "deployment.max_wait_seconds=60", "deployment.max_latency_p95_ratio=10"]
+LAX = ["evaluation.thresholds={}", "evaluation.behavioral=[]", "evaluation.fairness=[]",
+       "evaluation.comparison.margin=1.0"]
 
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory):
     root = tmp_path_factory.mktemp("deploy")
     project = make_project(root / "proj")
-    project.train()
+    assert project.train()["version"] == "1"
+    assert project.train("training.seed=7")["version"] == "2"
+    good = demo_data.generate(6000, 7)
+    project.write_data(good.assign(defaulted=1 - good["defaulted"]))  # a model that learned it backwards
+    assert project.train(*LAX)["version"] == "3"
     server = Server(project, project.root / ".driftline")
     traffic = Traffic(server.url, load_params(project.root / "params.yaml"))
     yield project, server, traffic
@@ -32,24 +42,44 @@ def live(tmp_path_factory):
     server.stop()
 
 
+def given(project, champion: str, challenger: str | None = None, previous: str | None = None) -> MlflowStore:
+    """Put the aliases where a test starts, with no rollout under way, and wait for the server."""
+    store = project.store()
+    store.set_model_tags({STRATEGY_TAG: "none", WEIGHT_TAG: "0"})
+    for alias, version in ((CHAMPION, champion), (CHALLENGER, challenger), (PREVIOUS, previous)):
+        store.move_alias(alias, version, "test setup")
+    return store
+
+
+def deploy(project, **kwargs) -> tuple[object, str]:
+    """deploy_model's final state and its flow run id (to scope artifacts and events to this run)."""
+    state = deploy_model(overrides=FAST, project_dir=str(project.root), return_state=True, **kwargs)
+    return state, str(state.state_details.flow_run_id)
+
+
 def test_a_good_challenger_goes_through_the_canary_and_is_promoted(live):
     project, server, traffic = live
-    assert project.train("training.seed=7")["version"] == "2"
-    result = deploy_model(strategy="canary", overrides=FAST, project_dir=str(project.root))
+    given(project, champion="1", challenger="2")
+    state, run_id = deploy(project, strategy="canary")
+    result = state.result()
     assert result["status"] == "promoted"
     aliases = project.store().aliases()
     assert aliases.get(CHAMPION) == "2" and aliases.get(PREVIOUS) == "1" and CHALLENGER not in aliases
+    assert wait_until(lambda: httpx.get(f"{server.url}/models").json()["champion"] == "2", 15)
     assert httpx.get(f"{server.url}/models").json()["challenger_weight"] == 0.0
-    text = latest_artifact("deployment-loan-default")
-    assert "promoted version 2" in text and "canary 50%" in text and "score distribution" in text
+    text = run_artifact("deployment-loan-default", run_id)
+    assert "promoted version 2" in text and "canary 50%" in text and "canary 100%" in text
+    assert "score distribution" in text and "**FAIL**" not in text
     history = project.store().history()
     assert [(h["alias"], h["from"], h["to"]) for h in history][-3:] == [
         ("previous", "-", "1"), ("champion", "1", "2"), ("challenger", "2", "-")]
+    assert not flow_run_events("driftline.deployment.rolled_back", run_id, timeout=3)
     assert traffic.failures == []
 
 
 def test_rollback_restores_previous_and_says_so(live):
     project, _, _ = live
+    given(project, champion="2", previous="1")
     result = rollback(project_dir=str(project.root), reason="test says so")
     assert "back to version 1" in result["message"]
     aliases = project.store().aliases()
@@ -57,33 +87,42 @@ def test_rollback_restores_previous_and_says_so(live):
     assert project.store().history()[-2]["reason"] == "test says so"
 
 
-def test_a_bad_challenger_is_rolled_back_automatically(live):
+def test_a_bad_challenger_is_rolled_back_automatically_for_its_scores_and_labels(live):
     project, _, traffic = live
-    good = demo_data.generate(6000, 7)
-    project.write_data(good.assign(defaulted=1 - good["defaulted"]))  # a model that learned it backwards
-    result = project.train("evaluation.thresholds={}", "evaluation.behavioral=[]", "evaluation.fairness=[]",
-                           "evaluation.comparison.margin=1.0")
-    bad = result["version"]
+    given(project, champion="1", challenger="3")
+    state, run_id = deploy(project, strategy="canary")
     with pytest.raises(RolledBack) as rolled:
-        deploy_model(strategy="canary", overrides=FAST, project_dir=str(project.root))
-    assert "rolled back" in str(rolled.value) and "@champion stays on 1" in str(rolled.value)
+        state.result()
+    why = str(rolled.value)
+    assert "rolled back" in why and "@champion stays on 1" in why
+    # Rolled back by the analysis of live traffic, not by a timeout waiting for it: the backwards
+    # model's scores are mirrored and its answers disagree with the labels.
+    assert "analysis failed" in why and "not enough traffic" not in why
+    assert "score PSI" in why and "live accuracy" in why
     store = project.store()
     aliases = store.aliases()
     assert aliases[CHAMPION] == "1" and CHALLENGER not in aliases
     assert store.model_tags()["driftline.rollout.weight"] == "0"
-    assert "rolled back" in latest_artifact("deployment-loan-default")
-    assert any(h["to"] == "-" and h["from"] == bad and "rolled back" in h["reason"] for h in store.history())
+    text = run_artifact("deployment-loan-default", run_id)
+    assert "rolled back" in text and "| score distribution | **FAIL** |" in text
+    assert any(h["to"] == "-" and h["from"] == "3" and "rolled back" in h["reason"] for h in store.history())
+    events = flow_run_events("driftline.deployment.rolled_back", run_id)
+    assert len(events) == 1
+    assert events[0]["payload"]["version"] == "3" and events[0]["payload"]["champion"] == "1"
+    assert "score PSI" in events[0]["payload"]["reason"]
     assert traffic.failures == []
 
 
 def test_blue_green_smoke_tests_live_then_switches_and_keeps_the_old_version_warm(live, monkeypatch):
     project, server, traffic = live
     monkeypatch.setenv("DRIFTLINE_SERVE_URL", server.url)
-    assert project.store().aliases()[CHAMPION] == "1"
-    result = deploy_model(version="2", strategy="blue-green", overrides=FAST, project_dir=str(project.root))
+    given(project, champion="1")
+    assert wait_until(lambda: httpx.get(f"{server.url}/models").json()["champion"] == "1", 15)
+    state, run_id = deploy(project, version="2", strategy="blue-green")
+    result = state.result()
     assert result["status"] == "promoted" and "the server switched in" in result["message"]
     assert "version 1 kept warm for rollback" in result["message"]
-    text = latest_artifact("deployment-loan-default")
+    text = run_artifact("deployment-loan-default", run_id)
     assert "smoke test" in text and "50/50 answers equal the registered model's offline predictions" in text
     models = httpx.get(f"{server.url}/models").json()
     assert models["champion"] == "2" and models["previous"] == "1" and "1" in models["loaded"]
@@ -106,10 +145,8 @@ class _RegistryDiesMidPromotion(MlflowStore):
 
 def test_a_crash_mid_promotion_puts_every_alias_back(live):
     project, _, _ = live
-    store = project.store()
-    store.move_alias(CHALLENGER, "3", "test setup")
+    store = given(project, champion="1", challenger="3", previous="2")
     before = store.aliases()
-    assert before[CHAMPION] == "1" and before[CHALLENGER] == "3"
     crashing = _RegistryDiesMidPromotion(store.tracking_uri, store.artifact_location, store.experiment,
                                          store.model_name).start()
 
@@ -121,5 +158,4 @@ def test_a_crash_mid_promotion_puts_every_alias_back(live):
         promotion()
     assert store.aliases() == before
     undone = [h for h in store.history() if h["reason"].startswith("undo failed promotion")]
-    assert {(h["alias"], h["to"]) for h in undone} == {(CHAMPION, "1"), (PREVIOUS, before[PREVIOUS])}
-    store.move_alias(CHALLENGER, None, "test teardown")
+    assert {(h["alias"], h["to"]) for h in undone} == {(CHAMPION, "1"), (PREVIOUS, "2")}
