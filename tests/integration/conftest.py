@@ -101,7 +101,44 @@ def prefect_api(method: str, path: str, body: dict | None = None):
 
     response = httpx.request(method, f"{PREFECT_API_URL.value()}{path}", json=body, timeout=30)
     response.raise_for_status()
-    return response.json()
+    return response.json() if response.content else None
+
+
+UNFINISHED = ["SCHEDULED", "PENDING", "RUNNING", "PAUSED", "CANCELLING"]
+
+
+def prefect_leftovers() -> dict[str, list[str]]:
+    """What a module can leave on the session's Prefect server for the next one: deployments (and
+    their triggers, which fire on the next module's events), automations, runs not yet finished."""
+    page = {"limit": 200, "offset": 0}
+    return {
+        "deployments": [d["name"] for d in prefect_api("POST", "/deployments/filter", page)],
+        "automations": [a["name"] for a in prefect_api("POST", "/automations/filter", page)],
+        "unfinished runs": [r["name"] for r in prefect_api("POST", "/flow_runs/filter", {
+            **page, "flow_runs": {"state": {"type": {"any_": UNFINISHED}}}})],
+    }
+
+
+def clear_prefect() -> None:
+    """Delete every deployment, automation and unfinished run on the session's server."""
+    page = {"limit": 200, "offset": 0}
+    for d in prefect_api("POST", "/deployments/filter", page):
+        prefect_api("DELETE", f"/deployments/{d['id']}")
+    for a in prefect_api("POST", "/automations/filter", page):
+        prefect_api("DELETE", f"/automations/{a['id']}")
+    for r in prefect_api("POST", "/flow_runs/filter", {**page, "flow_runs": {"state": {"type": {"any_": UNFINISHED}}}}):
+        prefect_api("DELETE", f"/flow_runs/{r['id']}")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def no_prefect_leftovers(prefect_server):
+    """Fails the module that leaves Prefect state behind (after clearing it, so the next module
+    starts clean): a served deployment's trigger outliving its module ran a leftover retraining
+    inside a later test's project."""
+    yield
+    left = prefect_leftovers()
+    clear_prefect()
+    assert not any(left.values()), f"this module left Prefect state on the shared server: {left}"
 
 
 def flow_run_events(name: str, flow_run_id: str, timeout: float = 30) -> list[dict]:

@@ -17,7 +17,15 @@ import pytest
 from driftline import dvc_data
 from driftline.config import Settings
 from driftline.tracking import CHAMPION, PREVIOUS, MlflowStore
-from tests.integration.conftest import deployment_runs, free_port, git, latest_artifact, make_project
+from tests.integration.conftest import (
+    clear_prefect,
+    deployment_runs,
+    flow_run_events,
+    free_port,
+    git,
+    latest_artifact,
+    make_project,
+)
 
 
 @pytest.mark.timeout(1500)
@@ -45,6 +53,11 @@ def test_the_demo_closes_the_loop_from_drift_to_promotion(tmp_path):
     # The challenger event started the canary that promoted; the bad one was rolled back.
     deploys = deployment_runs("auto-deploy")[before["auto-deploy"]:]
     assert [r["state"]["type"] for r in deploys] == ["COMPLETED", "FAILED"]
+    # Rolled back by the analysis of live traffic (not a timeout waiting for it), and said so in an event.
+    assert "analysis failed" in deploys[1]["state"]["message"], deploys[1]["state"]["message"]
+    assert "not enough traffic" not in deploys[1]["state"]["message"]
+    rolled = flow_run_events("driftline.deployment.rolled_back", deploys[1]["id"])
+    assert [e["payload"]["version"] for e in rolled] == ["3"] and rolled[0]["payload"]["champion"] == "2"
     # The demo's own registry (a new sandbox each time), and the user's repository as it was.
     assert f"{project.root / '.driftline' / 'demo'} (new for each demo" in out
     demo = Settings(project_dir=project.root, state_dir=project.root / ".driftline" / "demo")
@@ -70,3 +83,4 @@ def test_the_demo_closes_the_loop_from_drift_to_promotion(tmp_path):
     assert "none failed" in out
     with pytest.raises(httpx.ConnectError):  # --no-keep-serving: the stack is gone
         httpx.get(f"http://127.0.0.1:{port}/health", timeout=2)
+    clear_prefect()  # the stack's served deployments outlive it

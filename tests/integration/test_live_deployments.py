@@ -13,7 +13,7 @@ import time
 import pytest
 import yaml
 
-from tests.integration.conftest import REPO, deployment_runs, git, make_project, prefect_api
+from tests.integration.conftest import REPO, clear_prefect, deployment_runs, git, make_project, prefect_api
 
 
 @pytest.fixture(scope="module")
@@ -35,6 +35,7 @@ def served(tmp_path_factory):
     os.killpg(server.pid, 15)
     server.wait(30)
     log.close()
+    clear_prefect()  # the deployments and their triggers outlive the process that served them
 
 
 def _ci(env: dict, tmp_path) -> tuple[int, str, str]:
@@ -58,10 +59,14 @@ def test_the_ci_command_passes_on_good_gates_and_fails_on_a_failed_gate(served, 
     params["evaluation"]["thresholds"]["roc_auc"]["min"] = 0.99  # a pull request that raises the bar
     (project.root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     git(project.root, "commit", "-qam", "raise the roc_auc bar")
-    code, out, report = _ci(env, tmp_path)
+    try:
+        code, out, report = _ci(env, tmp_path)
+    finally:  # the module's other tests train this project too: put the bar back
+        git(project.root, "revert", "--no-edit", "HEAD")
     assert code != 0, out[-3000:]
     assert "Failed" in out
-    assert "rejected" in report and "roc_auc" in report and "FAIL" in report.upper()
+    assert "rejected" in report and "FAIL" in report.upper()
+    assert "roc_auc" in report and ">= 0.99" in report  # failed for the raised bar, not anything else
     assert project.store().aliases() == {"champion": "1"}  # production untouched
 
 
@@ -82,7 +87,6 @@ def test_a_burst_of_drift_events_retrains_once(served):
         assert time.monotonic() < deadline, [r["state"]["name"] for r in runs]
         time.sleep(2)
     states = sorted(r["state"]["type"] for r in runs)
-    assert states.count("COMPLETED") + states.count("FAILED") == 1, states
-    assert states.count("CANCELLED") == 2, states
+    assert states == ["CANCELLED", "CANCELLED", "COMPLETED"], states  # one retraining ran, and it worked
     ran = next(r for r in runs if r["state"]["type"] != "CANCELLED")
     assert ran["parameters"]["reason"] == "drift" and ran["parameters"]["drift_summary"].startswith("test burst")

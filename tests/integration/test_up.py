@@ -13,7 +13,9 @@ import httpx
 import psutil
 import pytest
 
-from tests.integration.conftest import free_port, make_project
+from tests.integration.conftest import clear_prefect, free_port, make_project, prefect_leftovers
+
+SERVED = ["training-ci", "scheduled-retrain", "retrain-on-drift", "drift-monitor", "canary", "auto-deploy"]
 
 
 @pytest.mark.timeout(600)
@@ -37,6 +39,9 @@ def test_up_starts_the_stack_and_ctrl_c_leaves_nothing_behind(tmp_path):
     out = "".join(lines)
     assert f"MLflow UI: http://127.0.0.1:{ui_port}" in out and f"Model server: http://127.0.0.1:{port}" in out
     assert "Deployments served: auto-deploy, canary, drift-monitor, retrain-on-drift" in out
+    # The module started with no deployment on the server (conftest clears each module's), so these
+    # are the ones `up` served, not names an earlier test left behind.
+    assert sorted(prefect_leftovers()["deployments"]) == sorted(SERVED)
     assert httpx.get(f"http://127.0.0.1:{ui_port}/health", timeout=5).status_code == 200
     assert httpx.get(f"http://127.0.0.1:{port}/ready", timeout=5).json()["champion"] == "1"
     started = psutil.Process(up.pid).children(recursive=True)
@@ -53,3 +58,4 @@ def test_up_starts_the_stack_and_ctrl_c_leaves_nothing_behind(tmp_path):
     assert alive == [], [p.cmdline() for p in alive]
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"http://127.0.0.1:{port}/health", timeout=2)
+    clear_prefect()  # served deployments outlive the runner that served them
