@@ -116,6 +116,7 @@ def training_pipeline(
         tags["driftline.split"] = json.dumps(training.split_spec(p, parts), sort_keys=True)
         store.log(run_id, tags={"driftline.split": tags["driftline.split"]})
         model = in_project(train_model, settings.state)(parts.train, p, cache_key=train_key)
+        model = training.at_threshold(model, p)  # the cache is keyed without the threshold
         ev = in_project(evaluate_model, settings.state)(model, parts.train, parts.holdout, p, cache_key=eval_key)
         score = None
         if champion:

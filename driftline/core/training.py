@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import numpy as np
@@ -156,6 +157,15 @@ def train(train_df: pd.DataFrame, p: Params) -> Pipeline | FixedThresholdClassif
     model = FixedThresholdClassifier(pipeline, threshold=p.evaluation.decision_threshold,
                                      response_method="predict_proba", pos_label=pos_label)
     return model.fit(x, y)
+
+
+def at_threshold(model, p: Params):
+    """The model deciding at `evaluation.decision_threshold`. Training is cached without the
+    evaluation section (a threshold change must not refit), so a cached binary model may carry
+    another threshold: a copy is re-pointed, the fitted pipeline inside is shared, not refitted."""
+    if not isinstance(model, FixedThresholdClassifier) or model.threshold == p.evaluation.decision_threshold:
+        return model
+    return copy.copy(model).set_params(threshold=p.evaluation.decision_threshold)
 
 
 def known_categories(model) -> dict[str, set]:

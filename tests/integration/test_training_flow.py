@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+from importlib.metadata import version
+from pathlib import Path
+
+import mlflow.artifacts
+import mlflow.pyfunc
 import numpy as np
 import pytest
+from mlflow.models import Model
 
 from driftline.config import load_params
 from driftline.core import demo_data, frames, training
 from driftline.errors import GatesFailed
 from driftline.tracking import CHALLENGER, CHAMPION
-from tests.integration.conftest import latest_artifact, prefect_api
+from tests.integration.conftest import git, prefect_api, run_artifact
 
 
 def test_first_run_registers_the_first_champion_with_full_lineage(project):
@@ -23,8 +29,7 @@ def test_first_run_registers_the_first_champion_with_full_lineage(project):
     run = store.client.get_run(champion.run_id)
     md5 = (project.root / "data.dvc").read_text().split("md5: ")[1].split()[0]
     assert run.data.tags["driftline.dvc_md5"] == md5
-    head = project.root.joinpath(".git").exists() and run.data.tags["driftline.git_commit"]
-    assert len(head) >= 40
+    assert run.data.tags["driftline.git_commit"] == git(project.root, "rev-parse", "HEAD").strip()
     for tag in ("driftline.params_hash", "driftline.uv_lock_hash", "driftline.code_hash"):
         assert run.data.tags[tag]
     assert run.data.tags["driftline.reason"] == "test"
@@ -36,17 +41,27 @@ def test_first_run_registers_the_first_champion_with_full_lineage(project):
     # The model carries its signature and input example, and a training reference sample.
     artifacts = {a.path for a in store.client.list_artifacts(champion.run_id)}
     assert {"reference", "validation", "report.md"} <= artifacts
+    p = load_params(project.root / "params.yaml")
+    meta = Model.load(f"models:/loan-default/{champion.version}")
+    assert meta.signature.inputs.input_names() == p.data.feature_names
+    assert meta.signature.outputs is not None
+    example = meta.load_input_example(mlflow.artifacts.download_artifacts(f"models:/loan-default/{champion.version}"))
+    assert list(example.columns) == p.data.feature_names and len(example) > 0
+    requirements = mlflow.pyfunc.get_model_dependencies(f"models:/loan-default/{champion.version}")
+    pinned = Path(requirements).read_text().split()
+    for name in ("scikit-learn", "pandas", "numpy", "cloudpickle"):
+        assert f"{name}=={version(name)}" in pinned, pinned
     model = store.load_model(champion)
     reference = store.load_reference(champion)
     assert reference is not None and "prediction" in reference.columns
-    p = load_params(project.root / "params.yaml")
     assert model.predict_proba(frames.features(reference.head(10), p.data)).shape == (10, 2)
 
 
 def test_report_artifact_has_the_gate_table_and_mlflow_link(project):
     result = project.train()
 
-    text = latest_artifact("training-loan-default")
+    flow_run_id = project.store().client.get_run(result["run_id"]).data.tags["driftline.flow_run_id"]
+    text = run_artifact("training-loan-default", flow_run_id)
     assert "| gate | challenger | champion | threshold | result |" in text
     assert "holdout roc_auc" in text and "fairness" in text and "behavioral" in text
     assert result["run_id"] in text and "#/experiments/" in text
@@ -96,20 +111,32 @@ def test_unchanged_inputs_skip_the_work_and_a_failed_gate_rerun_hits_the_cache(p
     # Nothing registered for a failing run: the rerun replays validation, training and
     # evaluation from Prefect's cache and fails the same way.
     override = "evaluation.thresholds.roc_auc.min=0.99"
-    with pytest.raises(GatesFailed):
-        project.train("training.seed=3", override)
-    with pytest.raises(GatesFailed):
-        project.train("training.seed=3", override)
-    states = _task_states_of_last_flow_run()
+    first_fail, states = _train_states(project, "training.seed=3", override)
+    assert first_fail.is_failed() and states["train-model"] == "Completed"
+    again, states = _train_states(project, "training.seed=3", override)
+    assert again.is_failed() and "roc_auc" in str(again.message)
     assert states["train-model"] == "Cached" and states["evaluate-model"] == "Cached"
     assert states["validate-data"] == "Cached"
 
 
-def _task_states_of_last_flow_run() -> dict[str, str]:
-    runs = prefect_api("POST", "/flow_runs/filter", {"sort": "START_TIME_DESC", "limit": 1, "offset": 0})
+def test_a_threshold_only_change_does_not_retrain(project):
+    project.train()
+    state, states = _train_states(project, "evaluation.decision_threshold=0.35")
+    assert state.is_completed() and state.result()["version"] == "2"
+    assert states["train-model"] == "Cached" and states["evaluate-model"] == "Completed"
+    assert project.store().load_model(project.store().versions()[-1]).threshold == 0.35
+
+
+def _train_states(project, *overrides: str):
+    """One training run's final state and its own task runs' states (never the newest on the server)."""
+    from flows.training import training_pipeline
+
+    state = training_pipeline(overrides=list(overrides), reason="test", project_dir=str(project.root),
+                              return_state=True)
     tasks = prefect_api("POST", "/task_runs/filter", {
-        "flow_runs": {"id": {"any_": [runs[0]["id"]]}}, "limit": 200, "offset": 0, "sort": "ID_DESC"})
-    return {t["name"].rsplit("-", 1)[0]: t["state"]["name"] for t in tasks}
+        "flow_runs": {"id": {"any_": [str(state.state_details.flow_run_id)]}}, "limit": 200, "offset": 0,
+        "sort": "ID_DESC"})
+    return state, {t["name"].rsplit("-", 1)[0]: t["state"]["name"] for t in tasks}
 
 
 def test_same_data_params_and_code_give_bit_identical_models(tmp_path):

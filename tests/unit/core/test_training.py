@@ -338,3 +338,14 @@ def test_known_categories_are_read_from_the_fitted_encoders(make_params, loans, 
 
 def test_known_categories_of_a_model_without_encoders_is_empty():
     assert training.known_categories(LogisticRegression()) == {}
+
+
+def test_a_cached_model_is_re_pointed_at_a_new_threshold_without_refitting(params):
+    model = training.train(demo_data.generate(2000, 3), params)
+    other = params.model_copy(update={"evaluation": params.evaluation.model_copy(update={"decision_threshold": 0.6})})
+    moved = training.at_threshold(model, other)
+    assert moved.threshold == 0.6 and model.threshold == params.evaluation.decision_threshold
+    assert moved.estimator_ is model.estimator_  # the fitted pipeline is shared, not refitted
+    x = frames.features(demo_data.generate(300, 4), params.data)
+    assert np.array_equal(moved.predict(x), (moved.predict_proba(x)[:, 1] >= 0.6).astype(int))
+    assert training.at_threshold(model, params) is model
