@@ -18,6 +18,39 @@ SPEC = yaml.safe_load((REPO / "prefect.yaml").read_text())
 DEPLOYMENTS = SPEC["deployments"]
 
 
+# Each event's payload as the code that emits it builds it (flows/monitor.py, tasks/report.py).
+EVENT_PAYLOADS = {
+    "driftline.drift.detected": {"model_name": "loan-default", "version": "1", "drift_share": 0.57,
+                                 "drifted_columns": ["age"], "reasons": ["share"], "rows": 600, "report_url": "",
+                                 "summary": "drift: 57% of features drifted (age, ...)"},
+    "driftline.challenger.registered": {"model_name": "loan-default", "version": "2", "strategy": "canary"},
+}
+
+
+def render_trigger(parameters: dict, payload: dict) -> dict:
+    """A trigger's parameters rendered the way Prefect's RunDeployment action renders them."""
+    import copy
+
+    from prefect.server.events.actions import RunDeployment
+    from prefect.utilities.schema_tools.hydration import HydrationContext, hydrate
+
+    parameters = copy.deepcopy(parameters)
+    RunDeployment._upgrade_v1_templates(parameters)
+    event = {"event": "x", "payload": payload, "resource": {"prefect.resource.id": "driftline.model.loan-default"}}
+    return hydrate(parameters, HydrationContext(raise_on_error=True, render_jinja=True,
+                                                jinja_context={"event": event}))
+
+
+def test_trigger_templates_render_the_event_payload():
+    by_name = {d["name"]: d for d in DEPLOYMENTS}
+    drift = render_trigger(by_name["retrain-on-drift"]["triggers"][0]["parameters"],
+                           EVENT_PAYLOADS["driftline.drift.detected"])
+    assert drift["drift_summary"] == "drift: 57% of features drifted (age, ...)" and drift["reason"] == "drift"
+    rollout = render_trigger(by_name["auto-deploy"]["triggers"][0]["parameters"],
+                             EVENT_PAYLOADS["driftline.challenger.registered"])
+    assert rollout["version"] == "2" and rollout["strategy"] == "canary"
+
+
 def _load(entrypoint: str) -> Flow:
     path, _, name = entrypoint.partition(":")
     spec = importlib.util.spec_from_file_location(Path(path).stem, REPO / path)
@@ -39,10 +72,12 @@ def test_deployment_loads(deployment):
     for trigger in deployment.get("triggers", []):
         parsed = DeploymentEventTrigger(**trigger)
         assert parsed.expect and parsed.parameters
-        # What the trigger renders from the event must be a valid call of the flow.
-        flow.validate_parameters({k: "2" if "{{" in str(v) and k == "version" else
-                                  "canary" if "{{" in str(v) and k == "strategy" else v
-                                  for k, v in parsed.parameters.items()})
+        # What the trigger renders from its event, through Prefect's own templating, must be a
+        # valid call of the flow.
+        (expected,) = parsed.expect
+        rendered = render_trigger(parsed.parameters, EVENT_PAYLOADS[expected])
+        flow.validate_parameters(rendered)
+        assert "{{" not in str(rendered)
     if "concurrency_limit" in deployment:
         ConcurrencyLimitConfig(**deployment["concurrency_limit"])
     assert deployment["work_pool"]["name"]
