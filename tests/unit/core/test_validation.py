@@ -74,8 +74,14 @@ def test_clean_data_passes(params, loans):
             "quality: value ranges", "quality: allowed categories"} <= names
 
 
-def test_there_are_at_least_twelve_kinds_of_breakage():
-    assert len(BROKEN) >= 12
+def test_at_least_twelve_distinct_checks_catch_the_breakages(params, loans):
+    """Twelve kinds of breakage, each caught by the validator, by at least twelve different checks
+    (not twelve cases of one check)."""
+    caught = set()
+    for breaker, detail in BROKEN.values():
+        report = validation.validate(breaker(loans.copy()), params)
+        caught.update(c.name for c in report.failures if detail in c.detail)
+    assert len(caught) >= 12, sorted(caught)
 
 
 @pytest.mark.parametrize(("breaker", "detail"), list(BROKEN.values()), ids=list(BROKEN))
