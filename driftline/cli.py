@@ -89,8 +89,8 @@ def train(
     reason: Annotated[str, typer.Option(help="Why this run happens (tagged in MLflow).")] = "manual",
 ) -> None:
     """Run the training pipeline. Exit 0 when a model is registered (or unchanged), 1 when data
-    validation or a gate fails, 2 on a bad config, 3 when the data cannot be pulled or the artifact
-    store (S3) fails, 4 otherwise."""
+    validation or a gate fails, 2 on a bad config, 3 when the data cannot be pulled, the artifact
+    store (S3) fails or the model registry does not answer, 4 otherwise."""
     settings = Settings()
     rel = params
     _params(settings, rel, set_)  # fail before any work
@@ -98,6 +98,7 @@ def train(
     from driftline.dvc_data import DataError
     from driftline.errors import PipelineFailure
     from driftline.s3 import S3Error
+    from driftline.tracking import RegistryUnreachable
     from flows.training import training_pipeline
 
     try:
@@ -105,6 +106,9 @@ def train(
                                    project_dir=str(settings.root))
     except PipelineFailure as err:
         _fail(f"training stopped at {err.stage}: {err.paragraph}", 1)
+    except RegistryUnreachable as err:
+        _fail(f"training stopped: {err}. Nothing was registered and no alias moved; retry when the registry "
+              "answers.", 3)
     except (DataError, S3Error, ConfigError) as err:
         _fail(f"training stopped: {err}", 2 if isinstance(err, ConfigError) else 3)
     except Exception as err:  # noqa: BLE001 - anything else: say what, not a traceback
@@ -171,22 +175,29 @@ def deploy(
     strategy: Annotated[str | None, typer.Option(help="canary | shadow | blue-green")] = None,
     params: ParamsOpt = Path("params.yaml"),
     set_: Annotated[list[str] | None, typer.Option("--set", help="Override KEY=VALUE.")] = None,
+    force: Annotated[bool, typer.Option(help="Deploy a version whose gates did not pass (driftline.gates tag); "
+                                             "recorded on the version and in the history.")] = False,
 ) -> None:
-    """Roll a challenger out against live traffic; promote it, or roll it back automatically."""
+    """Roll a challenger out against live traffic; promote it, or roll it back automatically.
+    Exit 0 promoted (or already champion), 1 rolled back, 2 nothing to deploy, a bad option or a
+    version whose gates did not pass (without --force), 3 when the model registry does not answer."""
     settings = Settings()
     _params(settings, params, set_)
     if strategy not in (None, "canary", "shadow", "blue-green"):
         _fail(f"--strategy: {strategy!r} is not one of canary, shadow, blue-green", 2)
     _prefect_env()
+    from driftline.tracking import RegistryUnreachable
     from flows.deploy import RolledBack, deploy_model
 
     try:
         result = deploy_model(version=version, strategy=strategy, params_path=str(params),
-                              overrides=set_ or [], project_dir=str(settings.root))
+                              overrides=set_ or [], project_dir=str(settings.root), force=force)
     except RolledBack as err:
         _fail(str(err), 1)
     except ValueError as err:
         _fail(str(err), 2)
+    except RegistryUnreachable as err:
+        _fail(f"deploy stopped: {err}", 3)
     typer.secho(result["message"], fg=typer.colors.GREEN)
 
 

@@ -16,6 +16,8 @@ from typing import Any
 
 import pandas as pd
 
+from driftline.registry_faults import RegistryError, RegistryUnreachable, call  # noqa: F401 - re-exported
+
 CHAMPION, CHALLENGER, PREVIOUS = "champion", "challenger", "previous"
 HISTORY_EXPERIMENT = "driftline-alias-history"
 
@@ -31,10 +33,6 @@ class VersionInfo:
     @property
     def uri(self) -> str:
         return f"runs:/{self.run_id}/model"
-
-
-class RegistryError(RuntimeError):
-    pass
 
 
 def pip_requirements() -> list[str]:
@@ -62,7 +60,7 @@ class MlflowStore:
         mlflow.set_tracking_uri(self.tracking_uri)
         mlflow.set_registry_uri(self.tracking_uri)
         self._client = MlflowClient(self.tracking_uri, self.tracking_uri)
-        exp = self._client.get_experiment_by_name(self.experiment)
+        exp = self._call("find the experiment", self._client.get_experiment_by_name, self.experiment)
         if exp is None:
             self.experiment_id = self._client.create_experiment(
                 self.experiment, artifact_location=self.artifact_location)
@@ -130,26 +128,10 @@ class MlflowStore:
 
     def log_dataset(self, run_id: str, frame: pd.DataFrame, source: str, name: str, digest: str,
                     target: str, context: str) -> None:
-        """Log the data as an MLflow input whose digest is the DVC md5.
+        """Log the data as an MLflow input whose digest is the DVC md5."""
+        from driftline.mlflow_dataset import dataset_input
 
-        The schema is inferred from a sample: MLflow infers it row by row, which took 10 s for
-        100,000 rows here. The profile still counts every row.
-        """
-        import json
-        import warnings
-
-        import mlflow.data
-        from mlflow.entities import Dataset, DatasetInput, InputTag
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # "source can be interpreted in multiple ways"
-            sample = mlflow.data.from_pandas(frame.head(1000), source=source, name=name, digest=digest,
-                                             targets=target)._to_mlflow_entity()
-        entity = Dataset(name=sample.name, digest=digest, source_type=sample.source_type, source=sample.source,
-                         schema=sample.schema,
-                         profile=json.dumps({"num_rows": len(frame), "num_elements": int(frame.size)}))
-        self.client.log_inputs(run_id, datasets=[DatasetInput(
-            entity, tags=[InputTag("mlflow.data.context", context)])])
+        self.client.log_inputs(run_id, datasets=[dataset_input(frame, source, name, digest, target, context)])
 
     def log_model(self, run_id: str, model, input_example: pd.DataFrame, output_example) -> str:
         import mlflow
@@ -182,35 +164,43 @@ class MlflowStore:
         return VersionInfo(str(mv.version), mv.run_id, list(mv.aliases or aliases or []),
                            dict(mv.tags or {}), int(mv.creation_timestamp or 0))
 
+    def _call(self, what: str, fn, *args, **kwargs):
+        """A registry call told apart: "absent" as the caller says, "unreachable" raised (registry_faults)."""
+        return call(self.tracking_uri, what, fn, *args, **kwargs)
+
+    def _model(self):
+        """The registered model, or None when it does not exist (never when the registry fails)."""
+        return self._call(f"read registered model {self.model_name}", self.client.get_registered_model,
+                          self.model_name, absent=None)
+
     def aliases(self) -> dict[str, str]:
         """alias -> version; search results do not carry aliases, the registered model does."""
-        from mlflow.exceptions import MlflowException
-
-        try:
-            return {a: str(v) for a, v in self.client.get_registered_model(self.model_name).aliases.items()}
-        except MlflowException:
-            return {}
+        model = self._model()
+        return {a: str(v) for a, v in model.aliases.items()} if model else {}
 
     def version_by_alias(self, alias: str) -> VersionInfo | None:
-        from mlflow.exceptions import MlflowException
+        mv = self._call(f"read {self.model_name}@{alias}", self.client.get_model_version_by_alias,
+                        self.model_name, alias, absent=None)
+        return self._info(mv) if mv is not None else None
 
-        try:
-            return self._info(self.client.get_model_version_by_alias(self.model_name, alias))
-        except MlflowException:
-            return None
+    def version(self, version: str) -> VersionInfo | None:
+        mv = self._call(f"read {self.model_name} version {version}", self.client.get_model_version,
+                        self.model_name, version, absent=None)
+        return self._info(mv) if mv is not None else None
 
     def model_tags(self) -> dict[str, str]:
         """Registered-model tags: where the rollout settings live."""
-        from mlflow.exceptions import MlflowException
-
-        try:
-            return dict(self.client.get_registered_model(self.model_name).tags or {})
-        except MlflowException:
-            return {}
+        model = self._model()
+        return dict(model.tags or {}) if model else {}
 
     def set_model_tags(self, tags: dict[str, str]) -> None:
         for key, value in tags.items():
-            self.client.set_registered_model_tag(self.model_name, key, str(value))
+            self._call(f"set tag {key} on {self.model_name}", self.client.set_registered_model_tag,
+                       self.model_name, key, str(value))
+
+    def set_version_tag(self, version: str, key: str, value: str) -> None:
+        self._call(f"set tag {key} on {self.model_name} version {version}", self.client.set_model_version_tag,
+                   self.model_name, version, key, value)
 
     def move_alias(self, alias: str, version: str | None, reason: str, flow_run_id: str = "-") -> None:
         """Point `alias` at `version` (None removes it) and append the change to the history."""
@@ -218,9 +208,11 @@ class MlflowStore:
         if before == version:
             return
         if version is None:
-            self.client.delete_registered_model_alias(self.model_name, alias)
+            self._call(f"remove {self.model_name}@{alias}", self.client.delete_registered_model_alias,
+                       self.model_name, alias)
         else:
-            self.client.set_registered_model_alias(self.model_name, alias, version)
+            self._call(f"point {self.model_name}@{alias} at version {version}",
+                       self.client.set_registered_model_alias, self.model_name, alias, version)
         self._record(alias, before, version, reason, flow_run_id)
 
     def _record(self, alias: str, before: str | None, after: str | None, reason: str, flow_run_id: str) -> None:
@@ -234,18 +226,20 @@ class MlflowStore:
         self.client.set_terminated(run.info.run_id)
 
     def history(self) -> list[dict]:
-        exp = self.client.get_experiment_by_name(HISTORY_EXPERIMENT)
+        exp = self._call("find the alias history", self.client.get_experiment_by_name, HISTORY_EXPERIMENT)
         if exp is None:
             return []
-        runs = self.client.search_runs([exp.experiment_id], f"tags.`driftline.model` = '{self.model_name}'",
-                                       order_by=["attributes.start_time ASC"], max_results=10_000)
+        runs = self._call("read the alias history", self.client.search_runs, [exp.experiment_id],
+                          f"tags.`driftline.model` = '{self.model_name}'", order_by=["attributes.start_time ASC"],
+                          max_results=10_000)
         return [{"time": r.info.start_time, "alias": r.data.tags["driftline.alias"],
                  "from": r.data.tags["driftline.from"], "to": r.data.tags["driftline.to"],
                  "reason": r.data.tags["driftline.reason"], "flow_run_id": r.data.tags["driftline.flow_run_id"]}
                 for r in runs]
 
     def versions(self) -> list[VersionInfo]:
-        found = self.client.search_model_versions(f"name = '{self.model_name}'")
+        found = self._call(f"list the versions of {self.model_name}", self.client.search_model_versions,
+                           f"name = '{self.model_name}'")
         by_version: dict[str, list[str]] = {}
         for alias, version in self.aliases().items():
             by_version.setdefault(version, []).append(alias)
@@ -283,12 +277,8 @@ class MlflowStore:
     def register(self, model_uri: str, run_id: str, tags: dict[str, str], alias: str,
                  description: str) -> VersionInfo:
         """Create a version and point `alias` at it, or leave the registry as it was."""
-        from mlflow.exceptions import MlflowException
-
         client = self.client
-        try:
-            client.get_registered_model(self.model_name)
-        except MlflowException:
+        if self._model() is None:  # absent, not unreachable: an unreachable registry raised
             client.create_registered_model(self.model_name, description="Managed by driftline.")
         before = self.aliases().get(alias)
         mv = client.create_model_version(self.model_name, model_uri, run_id=run_id, tags=tags,

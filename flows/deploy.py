@@ -16,7 +16,7 @@ from prefect.events import emit_event
 from prefect.runtime import flow_run
 from prefect.transactions import get_transaction, transaction
 
-from driftline import services
+from driftline import services, trust
 from driftline.config import DeploymentConfig, Params, ServeSettings, Settings, load_params
 from driftline.core import frames
 from driftline.core.evaluation import live_scores
@@ -163,6 +163,7 @@ def deploy_model(
     params_path: str = "params.yaml",
     overrides: list[str] | None = None,
     project_dir: str | None = None,
+    force: bool = False,
 ) -> dict[str, Any]:
     """Roll a challenger out and promote it, or roll it back.
 
@@ -172,6 +173,7 @@ def deploy_model(
         params_path: params file, relative to the project directory.
         overrides: `KEY=VALUE` overrides, e.g. `deployment.window_seconds=30`.
         project_dir: the project; defaults to `DRIFTLINE_PROJECT_DIR` or the working directory.
+        force: deploy a version without `driftline.gates=passed` (recorded on it and in the history).
     """
     log = get_run_logger()
     settings = Settings.for_project(project_dir)
@@ -186,8 +188,10 @@ def deploy_model(
         raise ValueError(f"nothing to deploy: no version given and {p.registry.model_name} has no @challenger")
     if version == champion:
         return {"status": "unchanged", "version": version, "message": f"version {version} is already @champion"}
+    forced = trust.admit(store, version, force, _run_id())  # refuses an ungated version unless forced
+    strategy_note = f"{strategy}, {forced}" if forced else strategy
     if aliases.get(CHALLENGER) != version:
-        store.move_alias(CHALLENGER, version, f"deploy ({strategy})", _run_id())
+        store.move_alias(CHALLENGER, version, f"deploy ({strategy_note})", _run_id())
     log_dir = ServeSettings().logs(settings)
     steps: list[tuple[str, Analysis]] = []
     began = pd.Timestamp.now(tz="UTC")
@@ -208,7 +212,7 @@ def deploy_model(
             roll_back(store, version, champion, why)
             _report(p, version, champion, strategy, steps, f"rolled back: {why}")
             raise RolledBack(f"version {version} rolled back at {why}; @champion stays on {champion}")
-    promote(store, version, champion, f"deploy ({strategy}) passed analysis")
+    promote(store, version, champion, f"deploy ({strategy_note}) passed analysis")
     verdict = f"promoted version {version} to @champion" + (f"; @previous is version {champion}" if champion else "")
     if strategy == "blue-green":
         verdict += "; " + switched(settings, version, cfg.max_wait_seconds)

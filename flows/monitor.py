@@ -2,12 +2,17 @@
 
 Drift, no drift, too little data or cooldown: each says so in the run's artifacts. Only on
 drift does it emit `driftline.drift.detected`, which the `retrain-on-drift` deployment's
-trigger turns into one training run.
+trigger turns into one training run. The event is emitted under a registry lease, after the
+cooldown is read again there, and the cooldown is set only once the event is out: two monitors
+racing on the same drift emit one event, and a failed emit leaves drift to the next run.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import time
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,11 +23,13 @@ from driftline import services
 from driftline.config import Params, ServeSettings, Settings, load_params
 from driftline.core import monitoring
 from driftline.errors import PipelineFailure
-from driftline.tracking import CHAMPION
+from driftline.lease import Lease
+from driftline.tracking import CHAMPION, MlflowStore
 from tasks.monitor import emit_drift, publish_results, read_window, render_report
 from tasks.report import artifact_key, publish_report
 
 LAST_DRIFT_TAG = "driftline.last_drift_event_at"
+DRIFT_LEASE = "drift-event"
 
 
 @flow(name="drift-monitor", log_prints=True)
@@ -55,19 +62,13 @@ def drift_monitor(
         return {"status": "no_champion", "message": message}
     reference = store.load_reference(champion)
     if reference is None:
-        raise PipelineFailure(f"{name} version {champion.version} was registered without a reference sample; "
-                              "retrain it to monitor it")
+        raise PipelineFailure("reference", f"{name} version {champion.version} was registered without a "
+                              "reference sample; retrain it to monitor it")
 
     since = datetime.now(UTC) - timedelta(hours=window_hours or cfg.window_hours)
     rows, feedback = read_window(ServeSettings().logs(settings), since, last_rows or cfg.last_rows, p)
     expected = store.run_metrics(champion.run_id).get("holdout_accuracy")
-    # The cooldown runs from the newest registered version (a retraining that produced a model)
-    # or the last drift event (a retraining that was asked for), whichever is later.
-    newest = max((v.created / 1000 for v in store.versions()), default=None)
-    last = max([t for t in (newest, _float(store.model_tags().get(LAST_DRIFT_TAG))) if t is not None],
-               default=None)
-    hours_since_last = (time.time() - last) / 3600 if last is not None else None
-    result = monitoring.assess(rows, feedback, reference, p, champion.version, expected, hours_since_last)
+    result = monitoring.assess(rows, feedback, reference, p, champion.version, expected, _hours_since_last(store))
     decision = result.decision
 
     run_id = store.start_run(f"monitor-{name}", tags={
@@ -84,13 +85,15 @@ def drift_monitor(
            "mlflow_run_id": run_id}
     try:
         if decision.drift:
-            # Recorded before the event: a monitor run racing this one sees the cooldown. The event
-            # goes before the report is rendered (seconds of Evidently): retraining need not wait.
-            store.set_model_tags({LAST_DRIFT_TAG: f"{time.time():.3f}"})
+            # The event goes before the report is rendered (seconds of Evidently): retraining need not wait.
             payload = {k: out[k] for k in ("model_name", "version", "drift_share", "drifted_columns", "reasons",
                                            "rows")}
-            out["event_id"] = emit_drift(name, {**payload, "report_url": report_url or "",
-                                                "summary": decision.message[:500]})
+            decision, out["event_id"] = _emit_once(store, cfg, decision, {
+                **payload, "report_url": report_url or "", "summary": decision.message[:500]})
+            if not decision.drift:  # a monitor racing this one emitted first
+                result = dataclasses.replace(result, decision=decision)
+                out.update(status=decision.status, message=decision.message)
+                store.log(run_id, tags={"driftline.decision": decision.status})
         if render:
             try:
                 store.log_text(run_id, render_report(rows, reference, p), "drift/report.html")
@@ -107,11 +110,37 @@ def drift_monitor(
     return out
 
 
-def _float(text: str | None) -> float | None:
+def _hours_since_last(store: MlflowStore) -> float | None:
+    return monitoring.hours_since_last(time.time(), [v.created / 1000 for v in store.versions()],
+                                       store.model_tags().get(LAST_DRIFT_TAG))
+
+
+def _emit_once(store: MlflowStore, cfg, decision: monitoring.Decision,
+               payload: dict) -> tuple[monitoring.Decision, str | None]:
+    """Under the drift-event lease: read the cooldown again, emit, and only then set it. Without
+    the lease two monitors both read "no cooldown" and both emitted; with the tag set before the
+    event, a failed emit silenced drift for `cooldown_hours`."""
+    lease = Lease(store, DRIFT_LEASE, owner=str(flow_run.get_id() or f"pid {os.getpid()}"), ttl_seconds=60,
+                  purpose="drift event")
+    # The holder's work is one registry read, one event post and one tag write: seconds.
+    if not lease.acquire(wait_seconds=90):
+        raise PipelineFailure("drift event", f"{lease.held_message()}: no event was emitted and the cooldown is "
+                              "untouched; the next monitor run decides again")
     try:
-        return float(text) if text else None
-    except ValueError:
-        return None
+        with lease.keep_alive():
+            decision = monitoring.recheck(decision, _hours_since_last(store), cfg)
+            if not decision.drift:
+                return decision, None
+            try:
+                event_id = emit_drift(store.model_name, payload, str(uuid.uuid4()))
+            except Exception as err:
+                raise PipelineFailure("drift event", f"drift was detected but the event could not be emitted "
+                                      f"({type(err).__name__}: {err}); the cooldown was not set, so the next "
+                                      "monitor run tries again") from err
+            store.set_model_tags({LAST_DRIFT_TAG: f"{time.time():.3f}"})
+            return decision, event_id
+    finally:
+        lease.release()
 
 
 def _markdown(name: str, version: str, result: monitoring.Assessment, report_url: str | None) -> str:

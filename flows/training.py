@@ -2,7 +2,8 @@
 
 The flow only sequences tasks and decides. A failed validation or gate fails the flow run
 with a Markdown artifact saying why, and nothing is registered; `@champion` only moves
-here when there is no champion yet.
+here when the registry says there is no champion yet (a registry that does not answer stops
+the run with RegistryUnreachable). Every version registered here carries `driftline.gates=passed`.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from driftline.core import gates as G
 from driftline.core.report import training_markdown, validation_markdown
 from driftline.errors import GatesFailed, PipelineFailure, ValidationFailed
 from driftline.tracking import CHALLENGER, CHAMPION
+from driftline.trust import GATES_TAG, PASSED
 from tasks.caching import in_project
 from tasks.data import load_data, pull_data, validate_data
 from tasks.model import compare_with_champion, evaluate_model, split_data, train_model
@@ -146,7 +148,7 @@ def training_pipeline(
         reference = evaluation.reference_sample(parts.train, model, p)
         version = register_model(
             store, run_id, model, example, model.predict(example), reference,
-            tags=tags, alias=alias,
+            tags={**tags, GATES_TAG: PASSED}, alias=alias,
             description=f"{reason}: " + ", ".join(f"{k}={v:.4f}" for k, v in ev.metrics.items()))
         verdict = (f"registered {name} version {version.version} as @{alias}"
                    + (" (no champion yet: first champion)" if alias == CHAMPION else
@@ -167,13 +169,19 @@ def training_pipeline(
         return {"status": "registered", "model_name": name, "version": version.version,
                 "aliases": version.aliases, "run_id": run_id, "message": verdict,
                 "metrics": ev.metrics, "gates": [g.__dict__ for g in gates]}
-    except PipelineFailure:
-        store.finish(run_id, "FAILED")
+    except BaseException as err:
+        _close_failed(store, run_id, None if isinstance(err, PipelineFailure) else "error")
         raise
-    except BaseException:
-        store.log(run_id, tags={"driftline.outcome": "error"})
+
+
+def _close_failed(store, run_id: str, outcome: str | None) -> None:
+    """Best effort: a registry that stopped answering must not hide why the run stopped."""
+    try:
+        if outcome:
+            store.log(run_id, tags={"driftline.outcome": outcome})
         store.finish(run_id, "FAILED")
-        raise
+    except Exception as err:  # noqa: BLE001 - the run's own failure is the one to report
+        get_run_logger().warning(f"could not mark MLflow run {run_id} failed ({type(err).__name__}: {err})")
 
 
 def _flat_params(p: Params) -> dict[str, str]:

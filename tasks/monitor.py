@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
+from uuid import UUID
 
 import pandas as pd
 from prefect import task
 from prefect.artifacts import create_link_artifact, create_table_artifact
 from prefect.cache_policies import NONE
-from prefect.events import emit_event
+from prefect.runtime import flow_run
 
 from driftline import drift_report
 from driftline.config import Params, names_by_type
@@ -52,10 +53,23 @@ def publish_results(key: str, result: monitoring.Assessment, report_url: str | N
                              description=f"{result.rows} rows; {result.decision.status}")
 
 
-@task(name="emit-drift-event", cache_policy=NONE)
-def emit_drift(model_name: str, payload: dict) -> str:
-    event = emit_event(event=DRIFT_EVENT,
-                       resource={"prefect.resource.id": f"driftline.model.{model_name}",
-                                 "prefect.resource.name": model_name},
-                       payload=payload)
-    return str(event.id) if event else ""
+@task(name="emit-drift-event", cache_policy=NONE, retries=2, retry_delay_seconds=2)
+def emit_drift(model_name: str, payload: dict, event_id: str) -> str:
+    """Post the event to the Prefect API and wait for its answer.
+
+    `emit_event` only queues an event for a background sender (and returns it even when the
+    server never gets it), so "emitted" would not mean "the trigger will see it", and the
+    cooldown set after it could silence drift that nobody heard. A retry posts the same id:
+    the server's triggers act once per event id."""
+    from prefect.client.orchestration import get_client
+    from prefect.events import Event
+
+    related = [{"prefect.resource.id": f"prefect.flow-run.{run_id}", "prefect.resource.role": "flow-run"}
+               for run_id in [flow_run.get_id()] if run_id]
+    event = Event(id=UUID(event_id), occurred=datetime.now(UTC), event=DRIFT_EVENT,
+                  resource={"prefect.resource.id": f"driftline.model.{model_name}",
+                            "prefect.resource.name": model_name},
+                  related=related, payload=payload)
+    with get_client(sync_client=True) as client:
+        client.request("POST", "/events", json=[event.model_dump(mode="json")]).raise_for_status()
+    return event_id

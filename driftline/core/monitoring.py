@@ -122,12 +122,31 @@ def decide(columns: list[ColumnDrift], n_rows: int, perf: Performance, cfg: Moni
         return Decision("no_drift", share, drifted, [],
                         f"no drift: {share:.0%} of features drifted ({', '.join(drifted) or 'none'}), "
                         f"below monitoring.drift_share={cfg.drift_share:.0%}; {perf.note}")
-    if hours_since_last is not None and hours_since_last < cfg.cooldown_hours:
-        return Decision("cooldown", share, drifted, reasons,
-                        f"drift ({'; '.join(reasons)}), but the last retraining or drift event was "
-                        f"{hours_since_last:.2f} h ago, within monitoring.cooldown_hours={cfg.cooldown_hours}: "
-                        "no event")
-    return Decision("drift", share, drifted, reasons, "drift: " + "; ".join(reasons))
+    return recheck(Decision("drift", share, drifted, reasons, "drift: " + "; ".join(reasons)), hours_since_last, cfg)
+
+
+def hours_since_last(now: float, versions_created: list[float], last_event: str | None) -> float | None:
+    """Hours since the newest registered version (a retraining that produced a model) or the last
+    drift event (a retraining that was asked for), whichever is later; None when neither exists.
+
+    Times are epoch seconds; `last_event` is the registry tag's text, ignored when unreadable."""
+    try:
+        event = float(last_event) if last_event else None
+    except ValueError:
+        event = None
+    stamps = [t for t in [*versions_created, event] if t is not None]
+    return (now - max(stamps)) / 3600 if stamps else None
+
+
+def recheck(decision: Decision, hours_since_last: float | None, cfg: MonitoringConfig) -> Decision:
+    """A drift decision held against the cooldown: within `cooldown_hours` of the last retraining
+    or drift event it becomes `cooldown`, with no event. The monitor asks again under its lease,
+    with the tag read there, so that of two monitors racing on the same drift only one emits."""
+    if not decision.drift or hours_since_last is None or hours_since_last >= cfg.cooldown_hours:
+        return decision
+    return Decision("cooldown", decision.drift_share, decision.drifted_columns, decision.reasons,
+                    f"drift ({'; '.join(decision.reasons)}), but the last retraining or drift event was "
+                    f"{hours_since_last:.2f} h ago, within monitoring.cooldown_hours={cfg.cooldown_hours}: no event")
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import socket
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -99,7 +100,13 @@ def prefect_api(method: str, path: str, body: dict | None = None):
     import httpx
     from prefect.settings import PREFECT_API_URL
 
-    response = httpx.request(method, f"{PREFECT_API_URL.value()}{path}", json=body, timeout=30)
+    for attempt in range(5):
+        response = httpx.request(method, f"{PREFECT_API_URL.value()}{path}", json=body, timeout=30)
+        # The server's SQLite answers 503 while another writer holds it (seen deleting deployments
+        # while the served runner was still shutting down): that is a retry, not an answer.
+        if response.status_code != 503 or attempt == 4:
+            break
+        time.sleep(1 + attempt)
     response.raise_for_status()
     return response.json() if response.content else None
 
@@ -144,8 +151,6 @@ def no_prefect_leftovers(prefect_server):
 def flow_run_events(name: str, flow_run_id: str, timeout: float = 30) -> list[dict]:
     """Events called `name` emitted inside one flow run (Prefect relates them to the run), waiting
     for them to land: scoped to the test's own run, never the newest on the shared server."""
-    import time
-
     deadline = time.monotonic() + timeout
     while True:
         page = prefect_api("POST", "/events/filter", {"filter": {

@@ -113,6 +113,23 @@ def test_a_bad_challenger_is_rolled_back_automatically_for_its_scores_and_labels
     assert traffic.failures == []
 
 
+def test_a_shadow_rollout_mirrors_traffic_answers_only_from_the_champion_and_promotes(live):
+    project, server, traffic = live
+    given(project, champion="1", challenger="2")
+    assert wait_until(lambda: httpx.get(f"{server.url}/models").json()["challenger"] == "2", 15)
+    answered = traffic.sent
+    state, run_id = deploy(project, strategy="shadow")
+    result = state.result()
+    assert result["status"] == "promoted" and result["version"] == "2"
+    text = run_artifact("deployment-loan-default", run_id)
+    assert "| shadow | agreement | pass |" in text and "mirrored requests" in text
+    mirrored = int(text.split(" mirrored requests")[0].rsplit(" on ", 1)[1])
+    assert mirrored >= 150  # deployment.min_requests shadow answers were judged
+    # The callers were answered by the champion only while the challenger was shadowed.
+    assert traffic.sent > answered and traffic.failures == []
+    assert project.store().aliases()[CHAMPION] == "2"
+
+
 def test_blue_green_smoke_tests_live_then_switches_and_keeps_the_old_version_warm(live, monkeypatch):
     project, server, traffic = live
     monkeypatch.setenv("DRIFTLINE_SERVE_URL", server.url)

@@ -32,6 +32,21 @@ def test_dvc_repro_gives_the_same_metrics_as_the_prefect_flow(project):
         assert flow_metrics[name] == value, name
 
 
+def test_dvc_repro_stops_at_validation_on_broken_data(project):
+    (project.root / "driftline").symlink_to(REPO / "driftline")
+    from driftline.core import demo_data
+
+    project.write_data(demo_data.generate(3000, 7).drop(columns=["credit_score"]))
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+           "PYTHONPATH": str(REPO)}
+    done = subprocess.run([sys.executable, "-m", "dvc", "repro"], cwd=project.root, env=env,
+                          capture_output=True, text=True, timeout=600)
+    out = done.stdout + done.stderr
+    assert done.returncode != 0, out
+    assert "missing columns: credit_score" in out
+    assert not (project.root / "metrics.json").exists(), "a stage after validation ran"
+
+
 def test_init_on_a_fresh_clone_regenerates_checks_and_pushes_the_demo_data(tmp_path, monkeypatch):
     """What `make demo` does first on a new machine: the remote is empty, data.dvc is committed."""
     origin = tmp_path / "origin"

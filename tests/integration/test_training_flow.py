@@ -195,3 +195,12 @@ def test_a_champion_that_cannot_be_scored_on_the_new_data_blocks_replacement(pro
     assert "application_channel" in failed.value.paragraph
     store = project.store()
     assert store.version_by_alias(CHAMPION).version == "1" and store.version_by_alias(CHALLENGER) is None
+
+
+def test_a_drift_retraining_records_what_the_monitor_saw(project):
+    from flows.training import training_pipeline
+
+    summary = "drift: 57% of features drifted (age, annual_income, ...)"
+    result = training_pipeline(reason="drift", drift_summary=summary, project_dir=str(project.root))
+    tags = project.store().client.get_run(result["run_id"]).data.tags
+    assert tags["driftline.reason"] == "drift" and tags["driftline.drift_summary"] == summary

@@ -50,6 +50,25 @@ def test_cooldown_holds_back_the_event_and_says_why():
     assert monitoring.decide(_cols({"a", "b"}), 1000, NO_LABELS, CFG, hours_since_last=30).drift
 
 
+def test_the_cooldown_runs_from_the_newer_of_the_last_version_and_the_last_event():
+    now = 1_000_000.0
+    assert monitoring.hours_since_last(now, [], None) is None
+    assert monitoring.hours_since_last(now, [now - 7200, now - 3600], None) == 1.0
+    assert monitoring.hours_since_last(now, [now - 7200], f"{now - 1800:.3f}") == 0.5
+    # An unreadable tag is no event, not an error: the versions still count.
+    assert monitoring.hours_since_last(now, [now - 7200], "yesterday") == 2.0
+
+
+def test_recheck_turns_drift_into_cooldown_when_another_monitor_emitted_meanwhile():
+    drift = monitoring.decide(_cols({"a", "b"}), 1000, NO_LABELS, CFG, hours_since_last=None)
+    assert drift.status == "drift"
+    again = monitoring.recheck(drift, 0.01, CFG)
+    assert again.status == "cooldown" and again.reasons == drift.reasons and "0.01 h ago" in again.message
+    assert monitoring.recheck(drift, 25.0, CFG) is drift and monitoring.recheck(drift, None, CFG) is drift
+    no_drift = monitoring.decide(_cols({"a"}), 1000, NO_LABELS, CFG, None)
+    assert monitoring.recheck(no_drift, 0.01, CFG) is no_drift
+
+
 def _answers(n: int, right_share: float) -> tuple[pd.DataFrame, pd.DataFrame]:
     rng = np.random.default_rng(0)
     truth = rng.integers(0, 2, n)

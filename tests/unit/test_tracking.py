@@ -1,0 +1,91 @@
+"""The MLflow adapter tells "absent" from "unreachable", and model trust is a version tag.
+
+Real MLflow stores: a SQLite file for the answers MLflow gives, and a tracking URI where nothing
+listens for a registry that does not answer (the fault suite stops a real `mlflow server`)."""
+
+from __future__ import annotations
+
+import pytest
+from mlflow.exceptions import MlflowException, RestException
+from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST
+
+from driftline import trust
+from driftline.registry_faults import ATTEMPTS, is_absent, safe_uri
+from driftline.tracking import CHAMPION, MlflowStore, RegistryError, RegistryUnreachable
+from tests.integration.conftest import free_port
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory) -> MlflowStore:
+    root = tmp_path_factory.mktemp("mlflow")
+    return MlflowStore(f"sqlite:///{root / 'mlflow.db'}", str(root / "artifacts"), "unit", "unit-model").start()
+
+
+@pytest.fixture
+def silent(monkeypatch) -> MlflowStore:
+    """A store whose tracking server does not answer (nothing listens on the port)."""
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "2")
+    store = MlflowStore(f"http://127.0.0.1:{free_port()}", "/tmp/unused", "unit", "unit-model")
+    with pytest.raises(RegistryUnreachable):
+        store.start()  # builds the client, then cannot read the experiment
+    return store
+
+
+def _version(store: MlflowStore, tags: dict[str, str]) -> str:
+    run_id = store.start_run("unit", tags={})
+    return store.register(f"runs:/{run_id}/model", run_id, tags, "candidate", "unit").version
+
+
+def test_a_model_or_alias_that_does_not_exist_is_absent(store):
+    other = MlflowStore(store.tracking_uri, store.artifact_location, "unit", "no-such-model").start()
+    assert other.aliases() == {} and other.model_tags() == {} and other.version_by_alias(CHAMPION) is None
+    assert other.version("1") is None
+    _version(store, {})
+    assert store.version_by_alias(CHAMPION) is None  # the model exists, the alias does not
+    assert store.aliases().get("candidate") is not None
+
+
+def test_a_registry_that_does_not_answer_is_unreachable_never_absent(silent):
+    for read in (silent.aliases, silent.model_tags, lambda: silent.version_by_alias(CHAMPION), silent.versions):
+        with pytest.raises(RegistryUnreachable) as err:
+            read()
+        assert isinstance(err.value, RegistryError)
+        message = str(err.value)
+        assert silent.tracking_uri in message and "unreachable" in message
+        assert f"failed {ATTEMPTS} times" in message and "Connection refused" in message
+
+
+def test_registration_does_not_create_the_model_when_the_registry_is_silent(silent):
+    with pytest.raises(RegistryUnreachable):
+        silent.register("runs:/x/model", "x", {}, CHAMPION, "unit")
+
+
+def test_absent_is_what_mlflow_says_for_a_missing_alias_or_model_and_nothing_else():
+    # The REST store raises what the server answered; the SQLAlchemy store raises the same codes.
+    assert is_absent(RestException({"error_code": "INVALID_PARAMETER_VALUE",
+                                    "message": "Registered model alias champion not found."}))
+    assert is_absent(MlflowException("Registered Model with name=x not found", error_code=RESOURCE_DOES_NOT_EXIST))
+    assert not is_absent(RestException({"error_code": "INVALID_PARAMETER_VALUE", "message": "bad filter"}))
+    assert not is_absent(RestException({"error_code": "TEMPORARILY_UNAVAILABLE",
+                                        "message": "(sqlite3.OperationalError) database is locked"}))
+    assert not is_absent(ConnectionError("refused"))
+
+
+def test_the_tracking_uri_is_named_without_its_password():
+    assert safe_uri("postgresql://ml:s3cret@db:5432/mlflow") == "postgresql://ml:***@db:5432/mlflow"
+    assert safe_uri("http://127.0.0.1:5001") == "http://127.0.0.1:5001"
+
+
+def test_a_version_whose_gates_did_not_pass_is_refused_unless_forced(store):
+    gated = _version(store, {trust.GATES_TAG: trust.PASSED})
+    assert trust.admit(store, gated, force=False) == ""
+    ungated = _version(store, {})
+    with pytest.raises(trust.Untrusted) as refused:
+        trust.admit(store, ungated, force=False)
+    assert "--force" in str(refused.value) and "no such tag" in str(refused.value)
+    assert trust.FORCED_TAG not in store.version(ungated).tags
+    assert "forced" in trust.admit(store, ungated, force=True, flow_run_id="run-1")
+    assert "flow run run-1" in store.version(ungated).tags[trust.FORCED_TAG]
+    with pytest.raises(ValueError, match="no version 99"):
+        trust.admit(store, "99", force=True)
