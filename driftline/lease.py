@@ -65,11 +65,11 @@ class LeaseInfo:
         return self.read_at >= self.expires_at
 
     def describe(self) -> str:
-        return (f"held by {self.owner} ({self.purpose}, on {self.host}) since {_iso(self.acquired_at)} "
-                f"until {_iso(self.expires_at)}" + (" (expired)" if self.expired else ""))
+        return (f"held by {self.owner} ({self.purpose}, on {self.host}) since {iso(self.acquired_at)} "
+                f"until {iso(self.expires_at)}" + (" (expired)" if self.expired else ""))
 
 
-def _iso(t: float) -> str:
+def iso(t: float) -> str:
     return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
@@ -87,22 +87,28 @@ def holder(store: MlflowStore, name: str) -> LeaseInfo | None:
     """Who holds the lease, or None when nobody does. Raises when the registry cannot say."""
     from mlflow.exceptions import MlflowException
 
-    try:
-        model = store.client.get_registered_model(lease_model(store.model_name, name))
-    except MlflowException as err:
-        if err.error_code == "RESOURCE_DOES_NOT_EXIST":
-            return None
-        raise
-    tags = dict(model.tags or {})
-    try:
-        return LeaseInfo(name, tags[f"{LEASE_TAG}.owner"], tags[f"{LEASE_TAG}.token"],
-                         tags.get(f"{LEASE_TAG}.purpose", "-"), tags.get(f"{LEASE_TAG}.host", "-"),
-                         float(tags[f"{LEASE_TAG}.acquired_at"]), float(tags[f"{LEASE_TAG}.expires_at"]),
-                         float(tags[f"{LEASE_TAG}.ttl_seconds"]), time.time())
-    except (KeyError, ValueError) as err:
-        # Not ours to delete: someone named a model like a lease. Held, until a person looks.
-        raise RuntimeError(f"registered model {model.name!r} is not a driftline lease ({err!r} in its tags): "
-                           "rename or delete it") from None
+    for attempt in range(5):
+        try:
+            model = store.client.get_registered_model(lease_model(store.model_name, name))
+        except MlflowException as err:
+            if err.error_code == "RESOURCE_DOES_NOT_EXIST":
+                return None
+            raise
+        tags = dict(model.tags or {})
+        try:
+            return LeaseInfo(name, tags[f"{LEASE_TAG}.owner"], tags[f"{LEASE_TAG}.token"],
+                             tags.get(f"{LEASE_TAG}.purpose", "-"), tags.get(f"{LEASE_TAG}.host", "-"),
+                             float(tags[f"{LEASE_TAG}.acquired_at"]), float(tags[f"{LEASE_TAG}.expires_at"]),
+                             float(tags[f"{LEASE_TAG}.ttl_seconds"]), time.time())
+        except (KeyError, ValueError) as err:
+            # MLflow's SQL store reads a model and its tags in two statements: a lease deleted (or
+            # replaced) between them reads as a model without tags. Seen with 4 processes taking
+            # over one lease on SQLite. Read again; a settled lease has all its tags.
+            problem = err
+            time.sleep(0.05 * (attempt + 1))
+    # Not ours to delete: someone named a model like a lease. Held, until a person looks.
+    raise RuntimeError(f"registered model {model.name!r} is not a driftline lease ({problem!r} in its tags): "
+                       "rename or delete it")
 
 
 class Lease:
@@ -132,6 +138,7 @@ class Lease:
             time.sleep(min(poll, left))
 
     def _try(self) -> bool:
+        replaced = None  # the expired holder seen before we won: whoever deleted it, we replace it
         for _ in range(5):  # a lease released or taken over between our calls: try again at once
             token, now = uuid.uuid4().hex, time.time()
             try:
@@ -139,7 +146,7 @@ class Lease:
                     self.model, tags=self._tags(token, now, now + self.ttl),
                     description=f"driftline lease '{self.name}' on model {self.store.model_name}: "
                                 f"{self.purpose}. Not a model; deleted when released.")
-                self.token, self.lost = token, None
+                self.token, self.lost, self.took_over = token, None, replaced
                 return True
             except Exception as err:
                 # DOES_NOT_EXIST: MLflow re-reads the clashing model to word its error, and it was gone.
@@ -150,6 +157,7 @@ class Lease:
                 continue
             if not current.expired:
                 return False
+            replaced = current
             self._take_over(current)
         return False
 
@@ -167,8 +175,6 @@ class Lease:
             again = holder(self.store, self.name)
             if again is not None and again.token == expired.token and again.expired:
                 self._delete(self.model)
-                if expired.owner != self.owner or expired.token != self.token:
-                    self.took_over = expired
         finally:
             # Safe once the old token is gone: a late contender re-reads and finds another token.
             self._delete(claim)
@@ -206,7 +212,7 @@ class Lease:
         current = self._mine()
         if current.expires_at - current.read_at < self._margin:
             raise LeaseLost(f"the {self.name} lease on {self.store.model_name} expired at "
-                            f"{_iso(current.expires_at)} before {self.owner} renewed it")
+                            f"{iso(current.expires_at)} before {self.owner} renewed it")
         self.store.client.set_registered_model_tag(self.model, f"{LEASE_TAG}.expires_at",
                                                    f"{time.time() + self.ttl:.3f}")
 
@@ -268,6 +274,13 @@ class Lease:
         finally:
             stop.set()
             thread.join(timeout=5)
+
+    def retitle(self, purpose: str) -> None:
+        """Say what the holder is doing, once it knows (e.g. which version a deploy rolls out)."""
+        self.purpose = purpose
+        if self.token is not None:
+            self._mine()
+            self.store.client.set_registered_model_tag(self.model, f"{LEASE_TAG}.purpose", purpose)
 
     def held_message(self) -> str:
         current = holder(self.store, self.name)
