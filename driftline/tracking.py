@@ -35,14 +35,6 @@ class VersionInfo:
         return f"runs:/{self.run_id}/model"
 
 
-def pip_requirements() -> list[str]:
-    """Pinned from the running environment: inferring them costs seconds per model."""
-    from importlib.metadata import version
-
-    return [f"{name}=={version(name)}" for name in
-            ("scikit-learn", "pandas", "numpy", "scipy", "cloudpickle", "pyarrow")]
-
-
 class MlflowStore:
     def __init__(self, tracking_uri: str, artifact_location: str, experiment: str, model_name: str):
         self.tracking_uri = tracking_uri
@@ -129,26 +121,15 @@ class MlflowStore:
     def log_dataset(self, run_id: str, frame: pd.DataFrame, source: str, name: str, digest: str,
                     target: str, context: str) -> None:
         """Log the data as an MLflow input whose digest is the DVC md5."""
-        from driftline.mlflow_dataset import dataset_input
+        from driftline.mlflow_logging import dataset_input
 
         self.client.log_inputs(run_id, datasets=[dataset_input(frame, source, name, digest, target, context)])
 
     def log_model(self, run_id: str, model, input_example: pd.DataFrame, output_example) -> str:
-        import mlflow
-        import mlflow.sklearn
-        from mlflow.models import infer_signature
+        from driftline.mlflow_logging import log_sklearn_model
 
-        signature = infer_signature(input_example, output_example)
-        with mlflow.start_run(run_id=run_id), self._artifacts("write"):
-            info = mlflow.sklearn.log_model(
-                model, name="model",
-                # skops refuses a HistGradientBoosting Pipeline; cloudpickle loads it back
-                # in the same environment, which the pinned requirements describe.
-                serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_CLOUDPICKLE,
-                signature=signature, input_example=input_example,
-                pip_requirements=pip_requirements(),
-            )
-        return info.model_uri
+        with self._artifacts("write"):
+            return log_sklearn_model(run_id, model, input_example, output_example)
 
     def finish(self, run_id: str, status: str = "FINISHED") -> None:
         self.client.set_terminated(run_id, status)
@@ -281,8 +262,11 @@ class MlflowStore:
         if self._model() is None:  # absent, not unreachable: an unreachable registry raised
             client.create_registered_model(self.model_name, description="Managed by driftline.")
         before = self.aliases().get(alias)
+        from mlflow.store.artifact.utils.models import _parse_model_id_if_present
+
+        # A tracking server refuses a `models:/m-...` source without the logged model's id.
         mv = client.create_model_version(self.model_name, model_uri, run_id=run_id, tags=tags,
-                                         description=description)
+                                         description=description, model_id=_parse_model_id_if_present(model_uri))
         try:
             client.set_registered_model_alias(self.model_name, alias, mv.version)
         except Exception as err:

@@ -101,8 +101,10 @@ def drift_monitor(
                 log.warning(f"the Evidently report could not be rendered ({type(err).__name__}: {err}); "
                             "the decision and the table stand")
                 out["report_url"] = report_url = None
-    finally:
-        store.finish(run_id)
+    except BaseException:
+        store.finish(run_id, "FAILED")
+        raise
+    store.finish(run_id)
     key = artifact_key("drift", name)
     publish_results(key, result, report_url)
     publish_report(f"{key}-decision", _markdown(name, champion.version, result, report_url), decision.message[:400])
