@@ -1,0 +1,65 @@
+"""The command line on a real project (git, DVC, MLflow on SQLite, the session's Prefect server):
+each command the README lists, with the exit codes it documents."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+from typer.testing import CliRunner
+
+from driftline.cli import app
+from driftline.core import demo_data
+
+
+def test_train_exit_codes_unchanged_validation_and_unreachable_data(project, monkeypatch):
+    monkeypatch.setenv("DRIFTLINE_PROJECT_DIR", str(project.root))
+    runner = CliRunner()
+    first = runner.invoke(app, ["train"])
+    assert first.exit_code == 0 and "registered loan-default version 1 as @champion" in first.output, first.output
+    again = runner.invoke(app, ["train"])
+    assert again.exit_code == 0 and "unchanged: data, params, code and dependencies match model version 1" in \
+        again.output, again.output
+
+    project.write_data(demo_data.generate(3000, 7).drop(columns=["credit_score"]))
+    broken = runner.invoke(app, ["train"])
+    assert broken.exit_code == 1, broken.output
+    assert "training stopped at validation" in broken.output and "missing columns: credit_score" in broken.output
+
+    # The data cannot be pulled: not in the workspace, the cache or the remote.
+    (project.root / "data" / "loans.parquet").unlink()
+    shutil.rmtree(project.root / ".dvc" / "cache")
+    shutil.rmtree(project.root.parent / f"{project.root.name}-remote")
+    gone = runner.invoke(app, ["train"])
+    assert gone.exit_code == 3, gone.output
+    assert "training stopped: dvc pull data.dvc failed" in gone.output
+
+
+def test_deploy_rollback_history_monitor_and_status_commands(project, monkeypatch):
+    monkeypatch.setenv("DRIFTLINE_PROJECT_DIR", str(project.root))
+    runner = CliRunner()
+    assert runner.invoke(app, ["train", "--reason", "cli"]).exit_code == 0
+
+    nothing = runner.invoke(app, ["deploy"])
+    assert nothing.exit_code == 2 and "no @challenger" in nothing.output, nothing.output
+    same = runner.invoke(app, ["deploy", "--version", "1"])
+    assert same.exit_code == 0 and "version 1 is already @champion" in same.output, same.output
+    wrong = runner.invoke(app, ["deploy", "--strategy", "big-bang"])
+    assert wrong.exit_code == 2 and "--strategy: 'big-bang' is not one of canary, shadow, blue-green" in wrong.output
+
+    no_previous = runner.invoke(app, ["rollback"])
+    assert no_previous.exit_code == 2 and "has no @previous to roll back to" in no_previous.output
+
+    history = runner.invoke(app, ["history", "--json"])
+    rows = json.loads(history.output)
+    assert [(r["alias"], r["from"], r["to"]) for r in rows] == [("champion", "-", "1")]
+    assert rows[0]["reason"].startswith("registered by training: cli")
+    plain = runner.invoke(app, ["history"])
+    assert "@champion" in plain.output and "-> 1" in plain.output
+
+    monitor = runner.invoke(app, ["monitor", "--last-rows", "100"])
+    assert monitor.exit_code == 0, monitor.output
+    assert "[too_little_data]" in monitor.output
+
+    status = runner.invoke(app, ["status"])
+    assert status.exit_code == 0 and "loan-default" in status.output and "champion" in status.output
