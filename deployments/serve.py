@@ -71,8 +71,10 @@ def _deployments() -> list:
             concurrency_limit=ONE_AT_A_TIME,
             description="Canary rollout of @challenger with automatic promotion or rollback."),
         deploy_model.to_deployment(
+            # Queued: a challenger that waited for a rollout is announced as that rollout ends,
+            # maybe while its run still holds this slot. The rollout lease keeps rollouts apart.
             name="auto-deploy", triggers=[AUTO_DEPLOY], tags=["driftline", "deployment"],
-            concurrency_limit=ONE_AT_A_TIME,
+            concurrency_limit=QUEUED,
             description="Started by driftline.challenger.registered when params.yaml has deployment.auto_deploy."),
     ]
 

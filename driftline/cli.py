@@ -141,8 +141,9 @@ def status(
     params: ParamsOpt = Path("params.yaml"),
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
-    """Show the registered model versions, their aliases and holdout metrics."""
-    from driftline import services
+    """Show the registered model versions, their aliases and holdout metrics, and the rollout in
+    progress (who holds the model's rollout lease, since when, until when)."""
+    from driftline import rollout_state, services
 
     settings = Settings()
     p = _params(settings, params)
@@ -154,8 +155,10 @@ def status(
         versions.append({"version": v.version, "aliases": v.aliases, "run_id": v.run_id,
                          "dvc_md5": v.tags.get("driftline.dvc_md5"),
                          "git_commit": v.tags.get("driftline.git_commit"),
-                         "reason": v.tags.get("driftline.reason"), "metrics": metrics})
-    doc = {"model_name": p.registry.model_name, "tracking_uri": settings.mlflow_uri, "versions": versions}
+                         "reason": v.tags.get("driftline.reason"), "metrics": metrics,
+                         "awaiting_rollout": v.tags.get(rollout_state.AWAITING_TAG) == "true"})
+    doc = {"model_name": p.registry.model_name, "tracking_uri": settings.mlflow_uri, "versions": versions,
+           "rollout": rollout_state.describe(store)}
     if as_json:
         typer.echo(json.dumps(doc, indent=2))
         return
@@ -165,8 +168,11 @@ def status(
     for v in versions:
         aliases = " ".join(f"@{a}" for a in v["aliases"]) or "-"
         metrics = ", ".join(f"{k}={val}" for k, val in v["metrics"].items())
-        typer.echo(f"  v{v['version']:<3} {aliases:<24} {metrics}  (data {v['dvc_md5']}, {v['reason']})")
+        waiting = "  [waits for the rollout to end]" if v["awaiting_rollout"] else ""
+        typer.echo(f"  v{v['version']:<3} {aliases:<24} {metrics}  (data {v['dvc_md5']}, {v['reason']}){waiting}")
+    typer.echo(rollout_state.status_line(doc["rollout"]))
     _print_where(settings)
+
 
 
 @app.command()
@@ -180,12 +186,14 @@ def deploy(
 ) -> None:
     """Roll a challenger out against live traffic; promote it, or roll it back automatically.
     Exit 0 promoted (or already champion), 1 rolled back, 2 nothing to deploy, a bad option or a
-    version whose gates did not pass (without --force), 3 when the model registry does not answer."""
+    version whose gates did not pass (without --force), 3 when the model registry does not answer,
+    4 when another rollout of the model holds its rollout lease (the message names it)."""
     settings = Settings()
     _params(settings, params, set_)
     if strategy not in (None, "canary", "shadow", "blue-green"):
         _fail(f"--strategy: {strategy!r} is not one of canary, shadow, blue-green", 2)
     _prefect_env()
+    from driftline.lease import LeaseHeld
     from driftline.tracking import RegistryUnreachable
     from flows.deploy import RolledBack, deploy_model
 
@@ -198,22 +206,28 @@ def deploy(
         _fail(str(err), 2)
     except RegistryUnreachable as err:
         _fail(f"deploy stopped: {err}", 3)
+    except LeaseHeld as err:  # another rollout of this model is in progress
+        _fail(f"deploy stopped: {err}", 4)
     typer.secho(result["message"], fg=typer.colors.GREEN)
 
 
 @app.command()
 def rollback(params: ParamsOpt = Path("params.yaml"),
              reason: Annotated[str, typer.Option(help="Recorded in the history.")] = "manual rollback") -> None:
-    """Restore @previous as @champion, and say what changed."""
+    """Restore @previous as @champion, and say what changed. Exit 2 when there is no @previous,
+    4 when a rollout in progress holds the model (the message names it)."""
     settings = Settings()
     _params(settings, params)  # a bad config fails here, naming the key, not inside the flow
     _prefect_env()
+    from driftline.lease import LeaseHeld
     from flows.deploy import rollback as rollback_flow
 
     try:
         result = rollback_flow(params_path=str(params), project_dir=str(settings.root), reason=reason)
     except ValueError as err:
         _fail(str(err), 2)
+    except LeaseHeld as err:
+        _fail(f"rollback stopped: {err}", 4)
     typer.secho(result["message"], fg=typer.colors.GREEN)
 
 

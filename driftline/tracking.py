@@ -267,11 +267,20 @@ class MlflowStore:
         # A tracking server refuses a `models:/m-...` source without the logged model's id.
         mv = client.create_model_version(self.model_name, model_uri, run_id=run_id, tags=tags,
                                          description=description, model_id=_parse_model_id_if_present(model_uri))
+        reason, flow_run_id = f"registered by training: {description}", tags.get("driftline.flow_run_id", "-")
         try:
-            client.set_registered_model_alias(self.model_name, alias, mv.version)
+            if alias == CHALLENGER:
+                # @challenger is rollout state: it moves under the rollout lease, or after the
+                # rollout in progress ends (the version is then tagged driftline.awaiting_rollout).
+                from driftline.rollout_state import offer_challenger
+
+                offer_challenger(self, str(mv.version), reason, flow_run_id)
+            else:
+                client.set_registered_model_alias(self.model_name, alias, mv.version)
+                self._record(alias, before, str(mv.version), reason, flow_run_id)
         except Exception as err:
             client.delete_model_version(self.model_name, mv.version)
+            if isinstance(err, RegistryError):  # e.g. RegistryUnreachable: keep its kind
+                raise
             raise RegistryError(f"could not set @{alias} on {self.model_name} v{mv.version}: {err}") from err
-        self._record(alias, before, str(mv.version), f"registered by training: {description}",
-                     tags.get("driftline.flow_run_id", "-"))
         return self._info(client.get_model_version(self.model_name, mv.version))

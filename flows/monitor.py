@@ -27,6 +27,7 @@ from driftline.lease import Lease
 from driftline.tracking import CHAMPION, MlflowStore
 from tasks.monitor import emit_drift, publish_results, read_window, render_report
 from tasks.report import artifact_key, publish_report
+from tasks.rollout import reconcile_rollout
 
 LAST_DRIFT_TAG = "driftline.last_drift_event_at"
 DRIFT_LEASE = "drift-event"
@@ -54,6 +55,7 @@ def drift_monitor(
     p: Params = load_params(settings.root / params_path, overrides)
     cfg = p.monitoring
     store = services.mlflow_store(settings, p).start()
+    reconcile_rollout(store, p)  # a deploy run killed mid-rollout: weight back to 0, its lease released
     name = p.registry.model_name
     champion = store.version_by_alias(CHAMPION)
     if champion is None:

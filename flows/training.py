@@ -153,6 +153,9 @@ def training_pipeline(
         verdict = (f"registered {name} version {version.version} as @{alias}"
                    + (" (no champion yet: first champion)" if alias == CHAMPION else
                       f"; @champion stays on version {champion_version} until deployment"))
+        if alias not in version.aliases:  # a rollout holds the model: driftline.rollout_state.offer_challenger
+            verdict = (f"registered {name} version {version.version}; a rollout is in progress, so it becomes "
+                       f"@{alias} when that rollout ends (announced then)")
         try:
             store.log(run_id, tags={"driftline.outcome": "registered", "driftline.version": version.version})
             md = training_markdown(f"Training: {name}", verdict, gates, facts, report)
@@ -164,7 +167,7 @@ def training_pipeline(
             store.delete_version(version.version)
             raise
         log.info(verdict)
-        if alias == CHALLENGER:
+        if alias == CHALLENGER and alias in version.aliases:
             announce_challenger(name, version.version, p.deployment.auto_deploy, p.deployment.strategy)
         return {"status": "registered", "model_name": name, "version": version.version,
                 "aliases": version.aliases, "run_id": run_id, "message": verdict,

@@ -12,13 +12,12 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
+from driftline import rollout_state
 from driftline.core.training import known_categories
+from driftline.rollout_state import STRATEGY_TAG, WEIGHT_TAG  # noqa: F401 - defined with the lease that guards them
 from driftline.tracking import CHALLENGER, CHAMPION, PREVIOUS, MlflowStore
 
 log = logging.getLogger("driftline.serving")
-
-STRATEGY_TAG = "driftline.rollout.strategy"  # none | canary | shadow | blue-green
-WEIGHT_TAG = "driftline.rollout.weight"  # challenger share of traffic, 0..1
 
 
 @dataclass(frozen=True)
@@ -28,6 +27,7 @@ class Rollout:
     strategy: str = "none"
     weight: float = 0.0
     previous: str | None = None  # kept loaded, so a rollback is a swap, not a load
+    ignored: str = ""  # rollout tags not served, and why (a dead rollout, until reconciled)
 
 
 @dataclass(frozen=True)
@@ -60,14 +60,17 @@ class Loaded:
 
 
 def read_rollout(store: MlflowStore) -> Rollout:
+    """What to serve. Rollout tags count only while a live rollout lease stands behind them: a
+    deploy run killed mid-canary (no hook ran) leaves its tags, and its lease expires ttl later;
+    from then on the challenger gets no traffic. The server only reads: the next deploy or
+    drift monitor writes the tags back (rollout_state.reconcile)."""
     aliases = store.aliases()
     tags = store.model_tags()
-    try:
-        weight = min(max(float(tags.get(WEIGHT_TAG, 0.0)), 0.0), 1.0)
-    except ValueError:
-        weight = 0.0
-    return Rollout(aliases.get(CHAMPION), aliases.get(CHALLENGER), tags.get(STRATEGY_TAG, "none"), weight,
-                   aliases.get(PREVIOUS))
+    strategy, weight = tags.get(STRATEGY_TAG, "none"), rollout_state.weight(tags)
+    if rollout_state.active(tags) and rollout_state.live_holder(store) is None:
+        return Rollout(aliases.get(CHAMPION), aliases.get(CHALLENGER), "none", 0.0, aliases.get(PREVIOUS),
+                       ignored=f"rollout tags {strategy}/{weight:g} with no live rollout lease")
+    return Rollout(aliases.get(CHAMPION), aliases.get(CHALLENGER), strategy, weight, aliases.get(PREVIOUS))
 
 
 def load_version(store: MlflowStore, version: str) -> Loaded:
@@ -111,6 +114,8 @@ class Watcher:
 
     def refresh(self) -> ModelSet:
         rollout = read_rollout(self.store)
+        if rollout.ignored and rollout.ignored != self.current.rollout.ignored:
+            log.warning("%s: serving as if no rollout (the next deploy or drift monitor clears them)", rollout.ignored)
         wanted = [v for v in (rollout.champion, rollout.challenger) if v]
         models, errors = {}, {}
         for version in wanted + ([rollout.previous] if self.keep_previous and rollout.previous else []):
@@ -129,9 +134,9 @@ class Watcher:
             old = self.current.rollout.champion
             models[old] = self.current.models[old]
             rollout = Rollout(old, rollout.challenger if rollout.challenger in models else None,
-                              rollout.strategy, rollout.weight, rollout.previous)
+                              rollout.strategy, rollout.weight, rollout.previous, rollout.ignored)
         elif rollout.challenger and rollout.challenger not in models:
-            rollout = Rollout(rollout.champion, None, "none", 0.0, rollout.previous)
+            rollout = Rollout(rollout.champion, None, "none", 0.0, rollout.previous, rollout.ignored)
         self.current = ModelSet(rollout, models, errors)
         return self.current
 

@@ -115,5 +115,7 @@ def test_drift_and_auto_deploy_deployments_are_wired_to_their_events():
     assert by_name["retrain-on-drift"]["triggers"][0]["expect"] == [DRIFT_EVENT]
     assert by_name["retrain-on-drift"]["parameters"]["reason"] == "drift"
     assert by_name["auto-deploy"]["triggers"][0]["expect"] == [CHALLENGER_EVENT]
-    for name in ("retrain-on-drift", "auto-deploy"):
-        assert by_name[name]["concurrency_limit"] == {"limit": 1, "collision_strategy": "CANCEL_NEW"}
+    assert by_name["retrain-on-drift"]["concurrency_limit"] == {"limit": 1, "collision_strategy": "CANCEL_NEW"}
+    # Every announced challenger gets its rollout, one after the other (the rollout lease keeps
+    # them apart): a challenger announced as the previous rollout ends must not be cancelled.
+    assert by_name["auto-deploy"]["concurrency_limit"] == {"limit": 1, "collision_strategy": "ENQUEUE"}

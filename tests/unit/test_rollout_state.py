@@ -1,0 +1,111 @@
+"""Rollout state under the lease, against a real MLflow SQLite store: training's alias decision,
+the end of a rollout, reconciliation of a dead one, and what the server reads from it."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from driftline import rollout_state as rs
+from driftline.lease import ROLLOUT, Lease, holder
+from driftline.serving.loader import read_rollout
+from driftline.tracking import CHALLENGER, CHAMPION, MlflowStore
+
+
+@pytest.fixture(scope="module")
+def db(tmp_path_factory) -> tuple[str, str]:
+    root = tmp_path_factory.mktemp("rollout-state")
+    uri, art = f"sqlite:///{root / 'mlflow.db'}", str(root / "artifacts")
+    MlflowStore(uri, art, "rollouts", "warm-up").start()
+    return uri, art
+
+
+@pytest.fixture
+def store(db, request) -> MlflowStore:
+    """A registered model of its own per test, with versions 1 (@champion) and 2 (@challenger)."""
+    s = MlflowStore(*db, "rollouts", request.node.name.replace("[", "-").replace("]", "")).start()
+    s.client.create_registered_model(s.model_name)
+    for _ in range(2):
+        s.client.create_model_version(s.model_name, "file:///nowhere/model")
+    s.move_alias(CHAMPION, "1", "setup")
+    s.move_alias(CHALLENGER, "2", "setup")
+    return s
+
+
+def _new_version(store: MlflowStore) -> str:
+    return str(store.client.create_model_version(store.model_name, "file:///nowhere/model").version)
+
+
+def _expire(store: MlflowStore, owner: str) -> Lease:
+    dead = rs.lease(store, owner, "deploy v2 (canary)", ttl=1)
+    assert dead.acquire()
+    while not holder(store, ROLLOUT).expired:
+        time.sleep(0.1)
+    return dead
+
+
+def test_training_moves_challenger_when_no_rollout_holds_the_model(store):
+    version = _new_version(store)
+    assert rs.offer_challenger(store, version, "registered by training: test", "run-1")
+    assert store.aliases()[CHALLENGER] == version
+    assert rs.AWAITING_TAG not in store.client.get_model_version(store.model_name, version).tags
+    assert store.history()[-1] | {"time": 0} == {"time": 0, "alias": CHALLENGER, "from": "2", "to": version,
+                                                  "reason": "registered by training: test", "flow_run_id": "run-1"}
+    assert holder(store, ROLLOUT) is None  # the registration's brief lease is released
+
+
+def test_a_challenger_registered_during_a_rollout_waits_then_moves_when_it_ends(store, monkeypatch):
+    monkeypatch.setattr(rs, "REGISTER_WAIT_SECONDS", 0.5)
+    rollout = rs.lease(store, "flow run D", "deploy v2 (canary)")
+    assert rollout.acquire()
+    store.set_model_tags({rs.STRATEGY_TAG: "canary", rs.WEIGHT_TAG: "0.5"})
+    version = _new_version(store)
+    assert rs.offer_challenger(store, version, "registered by training: test", "run-T") is False
+    assert store.aliases()[CHALLENGER] == "2"  # the canary's challenger stays put
+    assert store.client.get_model_version(store.model_name, version).tags[rs.AWAITING_TAG] == "true"
+
+    announced = []
+    done = rs.finish(store, rollout, "flow run D", "rolled back", announced.append)
+    assert announced == [version]
+    assert store.aliases()[CHALLENGER] == version
+    assert store.model_tags()[rs.STRATEGY_TAG] == "none" and store.model_tags()[rs.WEIGHT_TAG] == "0"
+    assert f"version {version}, registered during the rollout, is now @challenger" in done
+    assert rs.AWAITING_TAG not in store.client.get_model_version(store.model_name, version).tags
+    assert "registered during a rollout" in store.history()[-1]["reason"]
+    assert holder(store, ROLLOUT) is None
+
+
+def test_reconcile_clears_a_dead_rollout_and_names_its_holder(store):
+    _expire(store, "flow run K")
+    store.set_model_tags({rs.STRATEGY_TAG: "canary", rs.WEIGHT_TAG: "0.5"})
+    assert read_rollout(store).weight == 0.0  # the server already ignores the dead rollout's tags
+    done = rs.reconcile(store, flow_run_id="monitor-1")
+    assert "took back the rollout lease held by flow run K (deploy v2 (canary)" in done
+    assert "rollout tags canary/0.5 set to none/0" in done
+    assert store.model_tags()[rs.STRATEGY_TAG] == "none" and store.model_tags()[rs.WEIGHT_TAG] == "0"
+    assert holder(store, ROLLOUT) is None
+    assert store.aliases()[CHALLENGER] == "2"  # not judged bad, only stopped: a later deploy may retry it
+    assert rs.reconcile(store) is None  # nothing left to do
+
+
+def test_reconcile_and_a_failure_hook_leave_a_live_rollout_alone(store):
+    live = rs.lease(store, "flow run L", "deploy v2 (canary)")
+    assert live.acquire()
+    store.set_model_tags({rs.STRATEGY_TAG: "canary", rs.WEIGHT_TAG: "0.5"})
+    assert rs.reconcile(store) is None
+    assert rs.end_rollout(store, "flow run OTHER", "other", "deploy-model run failed") is None
+    assert store.model_tags()[rs.WEIGHT_TAG] == "0.5" and holder(store, ROLLOUT).owner == "flow run L"
+    served = read_rollout(store)
+    assert (served.strategy, served.weight, served.ignored) == ("canary", 0.5, "")
+    # The owner's own hook ends it.
+    assert "set to none/0" in rs.end_rollout(store, "flow run L", "L", "deploy-model run crashed")
+    assert holder(store, ROLLOUT) is None and read_rollout(store).weight == 0.0
+
+
+def test_rollout_tags_without_a_lease_are_served_as_no_rollout(store):
+    store.set_model_tags({rs.STRATEGY_TAG: "shadow", rs.WEIGHT_TAG: "0"})
+    served = read_rollout(store)
+    assert (served.strategy, served.weight) == ("none", 0.0)
+    assert served.ignored == "rollout tags shadow/0 with no live rollout lease"
+    assert served.challenger == "2"  # still loaded, but it answers nothing and mirrors nothing
