@@ -5,6 +5,7 @@ answering (the README's hot-swap rule)."""
 from __future__ import annotations
 
 import httpx
+from sklearn.dummy import DummyClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
 
@@ -29,7 +30,9 @@ def test_a_version_that_fails_its_smoke_prediction_is_not_swapped_in(tmp_path):
         store = project.store()
         p = load_params(project.root / "params.yaml")
         example = frames.features(demo_data.generate(5, 1), p.data)
-        broken = Pipeline([("boom", FunctionTransformer(_refuse_to_predict))])
+        # Fitted piece by piece: fitting the pipeline would call the transform that refuses.
+        broken = Pipeline([("boom", FunctionTransformer(_refuse_to_predict).fit(example)),
+                           ("model", DummyClassifier().fit(example, [0, 1, 0, 1, 0]))])
         run_id = store.start_run("broken", tags={})
         uri = store.log_model(run_id, broken, example, [0] * len(example))
         version = store.register(uri, run_id, {}, CHAMPION, "a model that cannot predict").version
