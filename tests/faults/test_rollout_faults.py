@@ -1,0 +1,230 @@
+"""Rollout faults against real processes: `driftline deploy` runs as its own process (so it can
+be killed), against a real git+DVC project with trained versions, a real model server on
+loopback with live traffic, and a Prefect server. Each test starts a canary that would take
+ten minutes and does something to it mid-way: kills it (SIGKILL, SIGINT), starts a second
+deploy, retrains, or promotes by hand behind its back."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from driftline.config import load_params
+from driftline.serving.loader import STRATEGY_TAG, WEIGHT_TAG, wait_until
+from driftline.tracking import CHALLENGER, CHAMPION
+from driftline.traffic import Traffic
+from tests.integration.conftest import make_project, prefect_api
+from tests.integration.test_serving import Server
+
+REPO = Path(__file__).resolve().parents[2]
+LONG_CANARY = ["--set", "deployment.steps=[0.5, 1.0]", "--set", "deployment.window_seconds=600"]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def prefect_server():
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=180):
+        yield
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory, prefect_server):
+    """v1 @champion, v2 and v3 trained (v3 @challenger), a server polling every 0.5 s, traffic."""
+    project = make_project(tmp_path_factory.mktemp("rollout-faults") / "proj")
+    project.train()
+    assert project.train("training.seed=7")["version"] == "2"
+    assert project.train("training.seed=11")["version"] == "3"
+    server = Server(project, project.root / ".driftline")
+    traffic = Traffic(server.url, load_params(project.root / "params.yaml"), rate=40)
+    yield project, server
+    traffic.stop()
+    server.stop()
+
+
+class Deploy:
+    """`driftline deploy ...` in its own process (and session, so a signal reaches only it)."""
+
+    def __init__(self, project, *args: str):
+        from prefect.settings import PREFECT_API_URL
+
+        self.out = project.root / f"deploy-{time.monotonic_ns()}.log"
+        env = {**os.environ, "DRIFTLINE_PROJECT_DIR": str(project.root), "PYTHONPATH": str(REPO),
+               "PREFECT_API_URL": PREFECT_API_URL.value(), "OMP_NUM_THREADS": "1"}
+        with self.out.open("wb") as sink:
+            self.proc = subprocess.Popen([sys.executable, "-m", "driftline.cli", *args], cwd=project.root, env=env,
+                                         stdout=sink, stderr=subprocess.STDOUT, start_new_session=True)
+
+    @property
+    def output(self) -> str:
+        return self.out.read_text(errors="replace")
+
+    def wait(self, timeout: float = 180) -> int:
+        return self.proc.wait(timeout)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(30)
+
+
+def _in_canary(store, version: str, process: Deploy) -> None:
+    """Wait until the deploy has put `version` in a canary (or say why it did not)."""
+    def there() -> bool:
+        assert process.proc.poll() is None, f"the deploy ended early:\n{process.output[-3000:]}"
+        return store.model_tags().get(STRATEGY_TAG) == "canary" and store.aliases().get(CHALLENGER) == version
+    assert wait_until(there, 180, interval=0.2), process.output[-3000:]
+
+
+def _models(server) -> dict:
+    return httpx.get(f"{server.url}/models", timeout=10).json()
+
+
+def _status(project) -> str:
+    env = {**os.environ, "DRIFTLINE_PROJECT_DIR": str(project.root), "PYTHONPATH": str(REPO)}
+    done = subprocess.run([sys.executable, "-m", "driftline.cli", "status"], cwd=project.root, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def _run_of(store, version: str) -> str:
+    """The flow run that put `version` in @challenger for its rollout (from the alias history)."""
+    return [h for h in store.history() if h["alias"] == CHALLENGER and h["to"] == version][-1]["flow_run_id"]
+
+
+def _no_challenger(project):
+    """Each test's deploy then moves @challenger itself, so the history names its flow run."""
+    store = project.store()
+    store.move_alias(CHALLENGER, None, "test: start from no challenger", "test")
+    return store
+
+
+def _record(project) -> dict:
+    from driftline.traffic import demo_records
+
+    return demo_records(load_params(project.root / "params.yaml"), 1, 5)[0][0]
+
+
+def test_a_deploy_killed_mid_canary_stops_getting_traffic_and_is_reconciled(live):
+    project, server = live
+    store = _no_challenger(project)
+    deploy = Deploy(project, "deploy", "--version", "2", *LONG_CANARY)
+    try:
+        _in_canary(store, "2", deploy)
+        assert wait_until(lambda: _models(server)["challenger_weight"] == 0.5, 30)
+        run = _run_of(store, "2")
+        os.killpg(deploy.proc.pid, signal.SIGKILL)  # no hook, no finally: the process is simply gone
+        deploy.wait(30)
+        # Its lease expires (60 s) and the server, reading only, stops routing to the challenger.
+        stopped = wait_until(lambda: _models(server)["challenger_weight"] == 0.0, 150, interval=1)
+        assert stopped, f"the server still sends half the traffic to a killed deploy's challenger: {_models(server)}"
+    finally:
+        deploy.stop()
+    answers = [httpx.post(f"{server.url}/predict", json=_record(project)).json() for _ in range(40)]
+    assert {a["variant"] for a in answers} == {"champion"}
+    assert store.model_tags()[STRATEGY_TAG] == "canary"  # the server wrote nothing: only a reconcile may
+
+    assert f"rollout lease of flow run {run} (deploy v2 (canary)) expired at" in _status(project)
+    from driftline.lease import ROLLOUT, holder
+    from tasks.rollout import reconcile_rollout
+
+    done = reconcile_rollout(store, load_params(project.root / "params.yaml"))
+    assert f"took back the rollout lease held by flow run {run} (deploy v2 (canary)" in done
+    assert "rollout tags canary/0.5 set to none/0" in done
+    assert (store.model_tags()[STRATEGY_TAG], store.model_tags()[WEIGHT_TAG]) == ("none", "0")
+    assert holder(store, ROLLOUT) is None
+    assert "no rollout in progress" in _status(project)
+
+
+def test_a_second_deploy_waits_then_fails_naming_the_holder_and_changes_nothing(live):
+    project, _ = live
+    store = _no_challenger(project)
+    first = Deploy(project, "deploy", "--version", "2", *LONG_CANARY)
+    second = None
+    try:
+        _in_canary(store, "2", first)
+        run = _run_of(store, "2")
+        status = _status(project)
+        changes_before = len(store.history())
+        second = Deploy(project, "deploy", "--version", "3", *LONG_CANARY)
+        # The second either gives up, or (without a lease) takes over the model.
+        wait_until(lambda: second.proc.poll() is not None or store.aliases().get(CHALLENGER) != "2", 180, interval=0.5)
+        assert store.aliases().get(CHALLENGER) == "2", "the second deploy moved @challenger during the first's canary"
+        assert second.wait(60) == 4, second.output[-3000:]
+        assert f"held by flow run {run} (deploy v2 (canary)" in second.output
+        assert "waited 30 s and changed nothing" in second.output
+        assert len(store.history()) == changes_before
+        assert store.model_tags()[WEIGHT_TAG] == "0.5"
+        assert f"rollout in progress: deploy v2 (canary), canary at weight 0.5; lease held by flow run {run}" in status
+        # Ctrl-C on the first: its crash hook sets the weight to 0 and releases the lease.
+        first.proc.send_signal(signal.SIGINT)
+        first.wait(120)
+    finally:
+        first.stop()
+        if second:
+            second.stop()
+    from driftline.lease import ROLLOUT, holder
+
+    assert (store.model_tags()[STRATEGY_TAG], store.model_tags()[WEIGHT_TAG]) == ("none", "0"), first.output[-3000:]
+    assert holder(store, ROLLOUT) is None
+
+
+def test_a_retrain_mid_canary_waits_and_becomes_challenger_when_the_rollout_ends(live):
+    project, _ = live
+    store = _no_challenger(project)
+    deploy = Deploy(project, "deploy", "--version", "2", *LONG_CANARY)
+    try:
+        _in_canary(store, "2", deploy)
+        run = _run_of(store, "2")
+        result = project.train("training.seed=13")
+        new = result["version"]
+        assert store.aliases()[CHALLENGER] == "2", f"the retrain moved @challenger to {new} mid-canary"
+        assert "a rollout is in progress, so it becomes @challenger when that rollout ends" in result["message"]
+        assert store.client.get_model_version(store.model_name, new).tags["driftline.awaiting_rollout"] == "true"
+        assert not [h for h in store.history() if h["to"] == new]
+        deploy.proc.send_signal(signal.SIGINT)  # the rollout ends (here: its run crashes)
+        deploy.wait(120)
+    finally:
+        deploy.stop()
+    assert store.aliases()[CHALLENGER] == new, deploy.output[-3000:]
+    moved = store.history()[-1]
+    assert (moved["alias"], moved["from"], moved["to"], moved["flow_run_id"]) == (CHALLENGER, "2", new, run)
+    assert moved["reason"] == "registered during a rollout; @challenger once it ended (deploy-model run crashed)"
+    assert "driftline.awaiting_rollout" not in store.client.get_model_version(store.model_name, new).tags
+    assert wait_until(lambda: new in _announced(), 30), "the waiting challenger was not announced"
+
+
+def _announced() -> list[str]:
+    events = prefect_api("POST", "/events/filter", {"filter": {"event": {"name": ["driftline.challenger.registered"]}},
+                                                    "limit": 50})
+    return [e["payload"]["version"] for e in events["events"]]
+
+
+def test_a_rolled_back_deploy_never_undoes_another_promotion(live):
+    project, _ = live
+    store = _no_challenger(project)
+    assert store.aliases()[CHAMPION] == "1"
+    # A latency bound no model meets: the analysis fails, so the run rolls back.
+    deploy = Deploy(project, "deploy", "--version", "3", "--set", "deployment.steps=[0.5]",
+                    "--set", "deployment.window_seconds=20", "--set", "deployment.min_requests=20",
+                    "--set", "deployment.max_latency_p95_ratio=0.000001")
+    try:
+        _in_canary(store, "3", deploy)
+        run = _run_of(store, "3")
+        store.move_alias(CHAMPION, "2", "an operator promotes version 2 by hand", "operator")
+        assert deploy.wait(300) == 1, deploy.output[-3000:]
+    finally:
+        deploy.stop()
+    assert "rolled back at canary 50%" in deploy.output and "latency" in deploy.output
+    assert store.aliases()[CHAMPION] == "2", "the rolled-back deploy put back the champion it saw at its start"
+    assert "@champion stays on 2" in deploy.output
+    mine = [(h["alias"], h["from"], h["to"]) for h in store.history() if h["flow_run_id"] == run]
+    assert mine[-1] == (CHALLENGER, "3", "-") and all(alias != CHAMPION for alias, _, _ in mine), mine
