@@ -22,10 +22,12 @@ def client_records(x: pd.DataFrame) -> list[dict]:
 
 
 class ServingClient:
-    def __init__(self, url: str, token: str | None = None, timeout: float = 10.0):
+    def __init__(self, url: str, token: str | None = None, timeout: float = 10.0, feedback_token: str | None = None):
         self.url = url.rstrip("/")
         headers = {"authorization": f"Bearer {token}"} if token else {}
         self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
+        label_token = feedback_token or token  # the server's DRIFTLINE_SERVE_FEEDBACK_TOKEN, else its token
+        self._feedback_headers = {"authorization": f"Bearer {label_token}"} if label_token else {}
 
     def close(self) -> None:
         self._http.close()
@@ -61,6 +63,8 @@ class ServingClient:
             time.sleep(interval)
 
     def predict(self, records: list[dict], *, smoke: bool = False, request_id: str | None = None) -> httpx.Response:
+        """The answer's `request_id` (the server's) is what /feedback takes. `request_id` here is an
+        X-Request-ID, honoured only with the token: it comes back as `client_request_id`."""
         headers = {}
         if smoke:
             headers["x-driftline-variant"] = "smoke"
@@ -72,7 +76,8 @@ class ServingClient:
             raise ServerUnavailable(f"model server at {self.url} did not answer /predict: {err}") from None
 
     def feedback(self, items: list[dict]) -> httpx.Response:
+        """`items`: [{"request_id": <from the /predict answer>, "index": <record>, "label": <value>}]."""
         try:
-            return self._http.post("/feedback", json=items)
+            return self._http.post("/feedback", json=items, headers=self._feedback_headers)
         except httpx.HTTPError as err:
             raise ServerUnavailable(f"model server at {self.url} did not answer /feedback: {err}") from None

@@ -1,11 +1,11 @@
-"""Live traffic for the demo and the tests: single-row requests with unique ids, each followed by
-its true label through /feedback, from a demo-data scenario, at a bounded rate."""
+"""Live traffic for the demo and the tests: single-row requests, each followed by its true label
+through /feedback (under the request id the server answered with), from a demo-data scenario, at
+a bounded rate."""
 
 from __future__ import annotations
 
 import threading
 import time
-import uuid
 
 from driftline.config import Params
 from driftline.core import demo_data, frames
@@ -20,10 +20,11 @@ def demo_records(params: Params, n: int, seed: int, scenario: str = "baseline") 
 
 class Traffic:
     def __init__(self, url: str, params: Params, *, scenario: str = "baseline", seed: int = 21, rows: int = 2000,
-                 threads: int = 4, rate: float | None = None, token: str | None = None):
+                 threads: int = 4, rate: float | None = None, token: str | None = None,
+                 feedback_token: str | None = None):
         """`rate` caps requests per second over all threads (None: as fast as the server answers)."""
         self.records, self.labels = demo_records(params, rows, seed, scenario)
-        self.url, self.token = url, token
+        self.url, self.token, self.feedback_token = url, token, feedback_token or token
         self.failures: list[str] = []
         self.sent = 0
         self._interval = threads / rate if rate else 0.0
@@ -34,17 +35,20 @@ class Traffic:
             t.start()
 
     def _run(self, offset: int, step: int) -> None:
-        client = ServingClient(self.url, self.token, timeout=30)
+        client = ServingClient(self.url, self.token, timeout=30, feedback_token=self.feedback_token)
         i = offset
         while not self._stop.is_set():
             began = time.monotonic()
             k = i % len(self.records)
-            rid = uuid.uuid4().hex
             try:
-                answer = client.predict([self.records[k]], request_id=rid)
+                answer = client.predict([self.records[k]])
                 if answer.status_code != 200:
                     self.failures.append(f"HTTP {answer.status_code}: {answer.text[:200]}")
-                client.feedback([{"request_id": rid, "label": self.labels[k]}])
+                else:
+                    rid = answer.json()["request_id"]
+                    labelled = client.feedback([{"request_id": rid, "index": 0, "label": self.labels[k]}])
+                    if labelled.status_code != 200:
+                        self.failures.append(f"feedback HTTP {labelled.status_code}: {labelled.text[:200]}")
             except ServerUnavailable as err:
                 self.failures.append(str(err))
             self.sent += 1

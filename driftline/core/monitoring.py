@@ -21,7 +21,8 @@ from driftline.core.drift import ColumnDrift
 # blue-green check, shadow rows duplicate requests already counted.
 LIVE_VARIANTS = ("champion", "challenger")
 PREDICTION = "prediction"
-LOG_COLUMNS = ["request_id", "timestamp", "variant", "status", "model_version", "prediction", "score"]
+LOG_COLUMNS = ["request_id", "record_index", "timestamp", "variant", "status", "model_version", "prediction", "score"]
+ROW_KEY = ["request_id", "record_index"]  # a logged row; a label names one
 
 
 @dataclass(frozen=True)
@@ -77,13 +78,30 @@ def wilson_upper(successes: int, n: int, z: float = 1.645) -> float:
     return min(1.0, (centre + spread) / (1 + z * z / n))
 
 
+def join_labels(rows: pd.DataFrame, feedback: pd.DataFrame) -> pd.DataFrame:
+    """`rows` that have a label, with it in a `label` column. A label names one row, (request_id,
+    record_index); of two labels for a row the newer by the server's timestamp wins, whatever
+    order the log's files come in. Rows and labels logged before record indices existed were
+    single-record requests: their index is 0."""
+    rows, feedback = _indexed(rows), _indexed(feedback)
+    if "timestamp" in feedback.columns:
+        # One ISO format in UTC: as text they sort like time.
+        feedback = feedback.sort_values("timestamp", kind="stable")
+    labels = feedback.drop_duplicates(ROW_KEY, keep="last")[[*ROW_KEY, "label"]]
+    return rows.merge(labels, on=ROW_KEY, how="inner")
+
+
+def _indexed(frame: pd.DataFrame) -> pd.DataFrame:
+    index = frame["record_index"] if "record_index" in frame.columns else pd.Series(0, index=frame.index)
+    return frame.assign(record_index=index.fillna(0).astype("int64"))
+
+
 def performance(rows: pd.DataFrame, feedback: pd.DataFrame, expected_accuracy: float | None,
                 cfg: MonitoringConfig) -> Performance:
     """Live accuracy of the answers whose labels came back, against the holdout accuracy."""
     if feedback.empty or rows.empty or PREDICTION not in rows.columns:
         return Performance(0, None, None, expected_accuracy, False, "no labels yet")
-    labels = feedback.drop_duplicates("request_id", keep="last").set_index("request_id")["label"]
-    joined = rows[["request_id", PREDICTION]].join(labels, on="request_id", how="inner")
+    joined = join_labels(rows[[c for c in (*ROW_KEY, PREDICTION) if c in rows.columns]], feedback)
     n = len(joined)
     if n < cfg.min_labels:
         return Performance(n, None, None, expected_accuracy, False,

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from driftline.config import DeploymentConfig
+from driftline.core.monitoring import join_labels
 from driftline.core.validation import Check
 
 
@@ -64,8 +65,7 @@ def _accuracy(rows: pd.DataFrame, feedback: pd.DataFrame) -> tuple[float, int]:
     ok = rows[rows["status"] == "ok"]
     if feedback.empty or ok.empty:
         return float("nan"), 0
-    labels = feedback.drop_duplicates("request_id", keep="last").set_index("request_id")["label"]
-    joined = ok.join(labels, on="request_id", how="inner")
+    joined = join_labels(ok, feedback)
     if joined.empty:
         return float("nan"), 0
     truth = joined["label"].map(json.loads).astype(str)

@@ -3,6 +3,11 @@
 One sklearn prediction on a single row costs ~16 ms here, almost all of it per-call overhead;
 a 64-row batch costs about the same. So a request waits up to `max_wait_ms` for company, and
 longer only while the previous batch is still predicting (it could not be served sooner).
+
+A batch whose predict fails is split in halves and retried until each failing request stands
+alone, so one request that breaks the model fails only itself (the others in its batch are
+answered). The queue is bounded: a full queue refuses at once (`Overloaded`) rather than holding
+requests, and their memory, for longer than a client waits.
 """
 
 from __future__ import annotations
@@ -11,6 +16,19 @@ import asyncio
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+
+
+class Overloaded(RuntimeError):
+    """The queue is full: answer 503 and let the client retry."""
+
+
+class PredictFailed(RuntimeError):
+    """This request's predict failed. `alone`: it failed by itself while the requests batched with
+    it were answered, so the cause is in its rows rather than in the model."""
+
+    def __init__(self, cause: BaseException, alone: bool):
+        super().__init__(f"{type(cause).__name__}: {cause}")
+        self.cause, self.alone = cause, alone
 
 
 @dataclass
@@ -22,12 +40,13 @@ class _Item:
 
 class MicroBatcher:
     def __init__(self, predict: Callable[[object, list[dict]], dict], max_batch: int = 64,
-                 max_wait_ms: float = 5.0):
+                 max_wait_ms: float = 5.0, max_pending: int = 1024):
         # (model key, records) -> {"labels": array, "proba": array | None}. The records of a whole
         # batch become one DataFrame in the predict thread, not one per request on the event loop.
         self.predict = predict
         self.max_batch = max_batch
         self.max_wait = max_wait_ms / 1000
+        self.max_pending = max_pending
         self._queue: asyncio.Queue[_Item] | None = None
         self._worker: asyncio.Task | None = None
         # One thread: the model's own threads do the parallel work; more would oversubscribe.
@@ -36,7 +55,7 @@ class MicroBatcher:
         self.rows = 0
 
     def start(self) -> None:
-        self._queue = asyncio.Queue()
+        self._queue = asyncio.Queue(self.max_pending)
         self._worker = asyncio.get_running_loop().create_task(self._run())
 
     async def stop(self) -> None:
@@ -46,7 +65,10 @@ class MicroBatcher:
 
     async def submit(self, key: object, records: list[dict]) -> dict:
         future = asyncio.get_running_loop().create_future()
-        await self._queue.put(_Item(key, records, future))
+        try:
+            self._queue.put_nowait(_Item(key, records, future))
+        except asyncio.QueueFull:
+            raise Overloaded(f"{self.max_pending} requests already wait for the model") from None
         return await future
 
     async def _run(self) -> None:
@@ -87,14 +109,23 @@ class MicroBatcher:
             await self._predict_group(loop, group)
 
     async def _predict_group(self, loop, group: list[_Item]) -> None:
+        failed = await self._settle(loop, group)
+        for item, err in failed:
+            if not item.future.done():
+                # Alone: it failed by itself while another request of its batch was answered.
+                item.future.set_exception(PredictFailed(err, alone=len(failed) < len(group)))
+
+    async def _settle(self, loop, group: list[_Item]) -> list[tuple[_Item, BaseException]]:
+        """Answer the group with one predict; if that fails, each half on its own, down to single
+        requests. Returns the requests that failed alone, with their errors."""
         records = [r for item in group for r in item.records]
         try:
             out = await loop.run_in_executor(self._pool, self.predict, group[0].key, records)
-        except Exception as err:  # noqa: BLE001 - every waiting request hears about it
-            for item in group:
-                if not item.future.done():
-                    item.future.set_exception(err)
-            return
+        except Exception as err:  # noqa: BLE001 - narrowed down below; the request hears of it
+            if len(group) == 1:
+                return [(group[0], err)]
+            middle = len(group) // 2
+            return await self._settle(loop, group[:middle]) + await self._settle(loop, group[middle:])
         self.batches += 1
         self.rows += len(records)
         start = 0
@@ -104,3 +135,4 @@ class MicroBatcher:
             if not item.future.done():
                 item.future.set_result(part)
             start = end
+        return []

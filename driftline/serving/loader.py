@@ -44,6 +44,11 @@ class Loaded:
         """The keys of an answer's probabilities, in the model's class order."""
         return [str(c.item() if hasattr(c, "item") else c) for c in getattr(self.model, "classes_", [])]
 
+    @cached_property
+    def example_records(self) -> list[dict]:
+        """The input example as records: a control that tells a bad request from a broken model."""
+        return self.example.to_dict("records")
+
     def frame(self, records: list[dict]) -> pd.DataFrame:
         """Records as the model's input frame; the caller has checked them against `columns`.
 
@@ -88,7 +93,7 @@ def load_version(store: MlflowStore, version: str) -> Loaded:
     model = mlflow.sklearn.load_model(local)
     classification = hasattr(model, "predict_proba")
     loaded = Loaded(version, model, columns, example, classification, known_categories(model))
-    loaded.model.predict(loaded.frame(example.to_dict("records")))  # the smoke prediction
+    loaded.model.predict(loaded.frame(loaded.example_records))  # the smoke prediction
     return loaded
 
 

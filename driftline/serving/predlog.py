@@ -6,6 +6,7 @@ environment or the AWS files, an S3-compatible endpoint from `AWS_ENDPOINT_URL`)
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import threading
@@ -34,22 +35,41 @@ def _fs(location: str | Path) -> tuple[fsspec.AbstractFileSystem, str]:
 
 
 class PartitionedLog:
-    def __init__(self, directory: str | Path, flush_rows: int = 5000, flush_seconds: float = 2.0):
+    """Rows in, Parquet parts out, on a thread of its own. A part that fails to write is retried;
+    rows that cannot be encoded are found (by halving) and only they go to a local quarantine file
+    (JSON lines, `<quarantine>/part-*.jsonl`); rows are dropped only when even that fails. The
+    request path sees `full` and answers 503 instead of letting the backlog grow."""
+
+    def __init__(self, directory: str | Path, flush_rows: int = 5000, flush_seconds: float = 2.0, *,
+                 quarantine: str | Path | None = None, max_backlog: int = 100_000, retries: int = 3,
+                 retry_seconds: float = 0.5):
         self.directory = str(directory)
         self.fs, self.root = _fs(directory)
         self.local = "file" in self.fs.protocol
+        self.name = self.root.rsplit("/", 1)[-1]
+        # Quarantine is always a local directory: it is where rows go when the log's store fails.
+        self.quarantine = Path(quarantine) if quarantine else (Path(self.root).parent / "quarantine" / self.name
+                                                               if self.local else None)
         self.flush_rows = flush_rows
         self.flush_seconds = flush_seconds
-        self._queue: queue.Queue[list[dict] | None] = queue.Queue()
-        self._thread = threading.Thread(target=self._run, name=f"log-{self.root.rsplit('/', 1)[-1]}", daemon=True)
-        self.written = 0
-        self.dropped = 0
+        self.max_backlog, self.retries, self.retry_seconds = max_backlog, retries, retry_seconds
+        self._queue: queue.SimpleQueue[list[dict] | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name=f"log-{self.name}", daemon=True)
+        # Each counter has one writer (appended: the request loop; the rest: the log thread).
+        self.appended = self.taken = 0
+        self.written = self.dropped = self.quarantined = 0
 
     def start(self) -> None:
         self._thread.start()
 
+    @property
+    def full(self) -> bool:
+        """Rows appended but not yet taken by the writer reached the bound."""
+        return self.appended - self.taken >= self.max_backlog
+
     def append(self, rows: list[dict]) -> None:
         """Called on the request path: a queue put, nothing more."""
+        self.appended += len(rows)
         self._queue.put(rows)
 
     def stop(self) -> None:
@@ -67,6 +87,7 @@ class PartitionedLog:
             if item is None:
                 self._flush(buffer)
                 return
+            self.taken += len(item)
             buffer.extend(item)
             # Flush when the batch is big or old: under steady traffic the queue is never idle.
             if buffer and (len(buffer) >= self.flush_rows or time.monotonic() - last >= self.flush_seconds):
@@ -78,17 +99,31 @@ class PartitionedLog:
         # Straight to Arrow, partitioned on the ISO timestamp's text: the pandas route (frame,
         # to_datetime, groupby) cost this thread several times more, and it shares the GIL
         # with the request loop.
-        if not rows:
-            return
+        parts: dict[tuple[str, str], list[dict]] = {}
+        for row in rows:
+            stamp = row.get("timestamp")
+            key = (stamp[:10], stamp[11:13]) if isinstance(stamp, str) and len(stamp) >= 13 else None
+            parts.setdefault(key, []).append(row)
+        for key, part in parts.items():
+            try:
+                if key is None:
+                    raise ValueError("row without an ISO timestamp")
+                self._write(*key, part)
+            except Exception as err:  # noqa: BLE001 - logging must never take serving down
+                self._spill(part, f"{type(err).__name__}: {err}")
+
+    def _write(self, day: str, hour: str, rows: list[dict]) -> None:
         try:
-            parts: dict[tuple[str, str], list[dict]] = {}
-            for row in rows:
-                stamp = row["timestamp"]
-                parts.setdefault((stamp[:10], stamp[11:13]), []).append(row)
-            for (day, hour), part in parts.items():
-                names = dict.fromkeys(k for row in part for k in row)
-                table = pa.table({k: [row.get(k) for row in part] for k in names})
-                target = f"{self.root}/date={day}/hour={hour}"
+            table = _encode(rows)
+        except Exception:  # noqa: BLE001 - some rows cannot be encoded: keep the others
+            good, bad = _separate(rows)
+            self._spill(bad, "row cannot be encoded as Parquet")
+            if not good:
+                return
+            rows, table = good, _encode(good)
+        target = f"{self.root}/date={day}/hour={hour}"
+        for attempt in range(self.retries + 1):
+            try:
                 self.fs.makedirs(target, exist_ok=True)
                 name = f"{target}/part-{uuid.uuid4().hex}.parquet"
                 if self.local:  # readers glob *.parquet: they must never see a half-written part
@@ -96,9 +131,55 @@ class PartitionedLog:
                     os.replace(name + ".tmp", name)
                 else:  # an S3 object appears whole
                     pq.write_table(table, name, filesystem=self.fs)
-            self.written += len(rows)
-        except Exception:  # noqa: BLE001 - logging must never take serving down
+                self.written += len(rows)
+                return
+            except Exception as err:  # noqa: BLE001 - a store that keeps failing: keep the rows locally
+                if attempt == self.retries:
+                    self._spill(rows, f"write failed {attempt + 1} times: {type(err).__name__}: {err}")
+                    return
+                time.sleep(self.retry_seconds * 2**attempt)
+
+    def _spill(self, rows: list[dict], reason: str) -> None:
+        if not rows:
+            return
+        try:
+            if self.quarantine is None:
+                raise RuntimeError("no quarantine directory")
+            self.quarantine.mkdir(parents=True, exist_ok=True)
+            name = self.quarantine / f"part-{uuid.uuid4().hex}.jsonl"
+            # ensure_ascii escapes what Parquet refused (lone surrogates); repr covers any other object.
+            text = "".join(json.dumps({"reason": reason, "row": row}, default=repr) + "\n" for row in rows)
+            name.with_suffix(".tmp").write_text(text)
+            os.replace(name.with_suffix(".tmp"), name)
+            self.quarantined += len(rows)
+        except Exception:  # noqa: BLE001 - the last resort failed too: count what is lost
             self.dropped += len(rows)
+
+
+def _encode(rows: list[dict]) -> pa.Table:
+    names = dict.fromkeys(k for row in rows for k in row)
+    return pa.table({k: [row.get(k) for row in rows] for k in names})
+
+
+def _separate(rows: list[dict]) -> tuple[list[dict], list[dict]]:
+    """The rows that encode and the ones that do not, by halving: one bad row among 5000 costs
+    ~25 encodes of shrinking halves, not 5000. Halves that encode alone but not together (a
+    column's type differs between them) count as bad: one part must have one schema."""
+    try:
+        _encode(rows)
+        return rows, []
+    except Exception:  # noqa: BLE001
+        if len(rows) == 1:
+            return [], rows
+    middle = len(rows) // 2
+    good_a, bad_a = _separate(rows[:middle])
+    good_b, bad_b = _separate(rows[middle:])
+    good = good_a + good_b
+    try:
+        _encode(good)
+    except Exception:  # noqa: BLE001
+        return good_a, bad_a + good_b + bad_b
+    return good, bad_a + bad_b
 
 
 def now() -> str:
@@ -137,4 +218,4 @@ def read_live_window(log_dir: str | Path, since: datetime, last_rows: int | None
     columns = [*p.data.feature_names, *monitoring.LOG_COLUMNS]
     rows = read_log(join(log_dir, "predictions"), since, columns, [*categorical, "variant", "status", "model_version"])
     return (monitoring.window(monitoring.live_rows(rows), pd.Timestamp(since), last_rows),
-            read_log(join(log_dir, "feedback"), since, ["request_id", "label"]))
+            read_log(join(log_dir, "feedback"), since, ["request_id", "record_index", "label", "timestamp"]))

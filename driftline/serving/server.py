@@ -7,6 +7,7 @@ here and throughput fell to 1-2 requests/s; the model's threads are set explicit
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from driftline.config import Params, ServeSettings, Settings
 
@@ -14,9 +15,14 @@ from driftline.config import Params, ServeSettings, Settings
 def build_app(settings: Settings, params: Params, cfg: ServeSettings):
     from driftline import services
     from driftline.serving.app import create_app
+    from driftline.serving.ids import RequestIds, server_key
 
     store = services.mlflow_store(settings, params).start()
-    return create_app(store, cfg, cfg.logs(settings))
+    logs = cfg.logs(settings)
+    # Rows the log cannot write are kept on local disk: beside a local log, in the state dir for S3.
+    quarantine = settings.state / "quarantine" if "://" in str(logs) else Path(logs) / "quarantine"
+    ids = RequestIds(server_key(cfg.request_id_key, settings.state), cfg.feedback_max_age_hours * 3600)
+    return create_app(store, cfg, logs, ids, params.data.features, quarantine)
 
 
 def run(settings: Settings, params: Params, cfg: ServeSettings) -> None:

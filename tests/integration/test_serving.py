@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from driftline.config import ServeSettings, load_params
 from driftline.core import demo_data, frames
 from driftline.lease import ROLLOUT, Lease
+from driftline.serving.intake import canary_share
 from driftline.serving.loader import STRATEGY_TAG, WEIGHT_TAG, wait_until
 from driftline.serving.predlog import read_log
 from driftline.serving.server import build_app
@@ -77,7 +78,8 @@ def test_predict_answers_one_record_many_records_and_dataframe_split(served):
     _, server, _ = served
     rows = _records(3)
     one = httpx.post(f"{server.url}/predict", json=rows[0], headers={"x-request-id": "r-1"}).json()
-    assert one["request_id"] == "r-1" and one["model_version"] == "1" and one["variant"] == "champion"
+    # The id is the server's: an anonymous caller's X-Request-ID is ignored.
+    assert len(one["request_id"]) == 56 and one["model_version"] == "1" and one["variant"] == "champion"
     assert one["predictions"][0] in (0, 1)
     assert abs(sum(one["probabilities"][0].values()) - 1) < 1e-9
     many = httpx.post(f"{server.url}/predict", json=rows).json()
@@ -95,7 +97,8 @@ def test_predict_answers_one_record_many_records_and_dataframe_split(served):
 def test_bad_input_is_422_naming_the_problem(served, body, needle):
     _, server, _ = served
     content = body.encode() if isinstance(body, str) else None
-    response = httpx.post(f"{server.url}/predict", json=None if content else body, content=content)
+    response = httpx.post(f"{server.url}/predict", json=None if content else body, content=content,
+                          headers={"content-type": "application/json"})
     assert response.status_code == 422 and needle in response.json()["detail"]
 
 
@@ -133,20 +136,19 @@ def test_concurrent_requests_are_batched_and_logged_off_the_hot_path(served):
     before = httpx.get(f"{server.url}/models").json()
     rows = _records(64, seed=9)
     with ThreadPoolExecutor(16) as pool:
-        answers = list(pool.map(lambda i: httpx.post(f"{server.url}/predict", json=rows[i],
-                                                     headers={"x-request-id": f"batch-{i}"}, timeout=30),
-                                range(64)))
+        answers = list(pool.map(lambda i: httpx.post(f"{server.url}/predict", json=rows[i], timeout=30), range(64)))
     assert all(a.status_code == 200 for a in answers)
+    ids = [a.json()["request_id"] for a in answers]
     after = httpx.get(f"{server.url}/models").json()
     batches, batched = after["batches"] - before["batches"], after["batched_rows"] - before["batched_rows"]
     assert batched == 64 and batches < 64, f"{batches} predict calls for 64 requests"
 
-    feedback = httpx.post(f"{server.url}/feedback", json=[{"request_id": f"batch-{i}", "label": 1} for i in range(5)])
+    feedback = httpx.post(f"{server.url}/feedback", json=[{"request_id": i, "index": 0, "label": 1} for i in ids[:5]])
     assert feedback.json() == {"accepted": 5}
-    assert wait_until(lambda: {f"batch-{i}" for i in range(64)}
-                      <= set(read_log(logs / "predictions").get("request_id", [])), 15)
+    assert wait_until(lambda: set(ids) <= set(read_log(logs / "predictions").get("request_id", [])), 15)
     log = read_log(logs / "predictions")
-    assert {"timestamp", "variant", "model_version", "prediction", "score", "credit_score"} <= set(log.columns)
+    assert {"timestamp", "variant", "model_version", "prediction", "score", "credit_score", "record_index",
+            "out_of_range"} <= set(log.columns)
     assert any((logs / "predictions").glob("date=*/hour=*/part-*.parquet"))
     assert wait_until(lambda: len(read_log(logs / "feedback")) >= 5, 15)
 
@@ -165,23 +167,22 @@ def test_canary_split_shadow_and_a_swap_under_load(served):
     rows = _records(1)
     variants = {}
     with ThreadPoolExecutor(16) as pool:
-        answers = pool.map(lambda i: httpx.post(f"{server.url}/predict", json=rows[0],
-                                                headers={"x-request-id": f"canary-{i}"}, timeout=30).json(),
+        answers = pool.map(lambda i: httpx.post(f"{server.url}/predict", json=rows[0], timeout=30).json(),
                            range(800))
         for answer in answers:
             variants[answer["request_id"]] = answer["variant"]
     share = sum(v == "challenger" for v in variants.values()) / len(variants)
     assert abs(share - 0.3) < 0.05, share  # binomial sd at n=800 is 0.016
-    again = httpx.post(f"{server.url}/predict", json=rows[0], headers={"x-request-id": "canary-7"}).json()
-    assert again["variant"] == variants["canary-7"], "the split is not deterministic in the request id"
+    # The arm is a function of the (server's) request id, so every replica agrees on it.
+    assert all((v == "challenger") == (canary_share(rid) < 0.3) for rid, v in variants.items())
 
     store.client.set_registered_model_tag(store.model_name, STRATEGY_TAG, "shadow")
     assert wait_until(lambda: httpx.get(f"{server.url}/models").json()["strategy"] == "shadow", 30)
-    shadow_answers = [httpx.post(f"{server.url}/predict", json=rows[0], headers={"x-request-id": f"sh-{i}"}).json()
-                      for i in range(20)]
+    shadow_answers = [httpx.post(f"{server.url}/predict", json=rows[0]).json() for i in range(20)]
     assert {a["variant"] for a in shadow_answers} == {"champion"}
+    mirrored = {a["request_id"] for a in shadow_answers}
     assert wait_until(lambda: (read_log(logs / "predictions").query("variant == 'shadow'")["request_id"]
-                               .str.startswith("sh-").sum() == 20), 15)
+                               .isin(mirrored).sum() == 20), 15)
 
     # Move @champion to version 2 while requests keep coming: none may fail.
     failures, done = [], threading.Event()

@@ -1,6 +1,9 @@
-"""The prediction log on a local directory: partitions, mixed rows, nothing lost."""
+"""The prediction log on a local directory: partitions, mixed rows, nothing lost: a row that
+cannot be written is kept in a local quarantine file, and only that row."""
 
 from __future__ import annotations
+
+import json
 
 from driftline.serving.predlog import PartitionedLog, read_log
 
@@ -27,3 +30,47 @@ def test_rows_land_in_date_and_hour_partitions_and_read_back_whole(tmp_path):
 
 def test_an_empty_log_reads_as_an_empty_frame(tmp_path):
     assert read_log(tmp_path / "nothing").empty
+
+
+def _row(i: int, region: str = "north", stamp: str = "2026-11-23T02:00:00+00:00") -> dict:
+    return {"request_id": f"r{i}", "record_index": 0, "timestamp": stamp, "variant": "champion", "status": "ok",
+            "model_version": "1", "age": 30.0 + i, "region": region, "prediction": 1, "score": 0.5}
+
+
+def test_a_row_that_cannot_be_encoded_is_quarantined_and_only_it(tmp_path):
+    log = PartitionedLog(tmp_path / "predictions", flush_rows=10_000, flush_seconds=0.1)
+    log.start()
+    rows = [_row(i) for i in range(300)]
+    rows[137] = _row(137, region="\udfff")  # a lone surrogate: Parquet (UTF-8) cannot hold it
+    log.append(rows[:200])
+    log.append(rows[200:])
+    log.stop()
+    assert (log.written, log.quarantined, log.dropped) == (299, 1, 0)
+    back = read_log(tmp_path / "predictions")
+    assert len(back) == 299 and "r137" not in set(back["request_id"])
+    spilled = [json.loads(line) for f in (tmp_path / "quarantine" / "predictions").glob("*.jsonl")
+               for line in f.read_text().splitlines()]
+    assert [s["row"]["request_id"] for s in spilled] == ["r137"] and spilled[0]["row"]["region"] == "\udfff"
+    assert "cannot be encoded" in spilled[0]["reason"]
+
+
+def test_a_partition_that_cannot_be_written_is_retried_then_quarantined_whole(tmp_path):
+    (tmp_path / "predictions").mkdir()
+    (tmp_path / "predictions" / "date=2026-11-23").write_text("a file where the partition directory goes")
+    log = PartitionedLog(tmp_path / "predictions", flush_seconds=0.1, retries=2, retry_seconds=0.01)
+    log.start()
+    log.append([_row(i) for i in range(5)] + [_row(9, stamp="2026-11-24T00:00:00+00:00")])
+    log.stop()
+    assert (log.written, log.quarantined, log.dropped) == (1, 5, 0)
+    spilled = [json.loads(line) for f in (tmp_path / "quarantine" / "predictions").glob("*.jsonl")
+               for line in f.read_text().splitlines()]
+    assert sorted(s["row"]["request_id"] for s in spilled) == [f"r{i}" for i in range(5)]
+    assert all("write failed 3 times" in s["reason"] for s in spilled)
+
+
+def test_the_backlog_is_bounded_for_the_request_path(tmp_path):
+    log = PartitionedLog(tmp_path / "predictions", max_backlog=3)
+    log.append([_row(0), _row(1)])
+    assert not log.full
+    log.append([_row(2)])
+    assert log.full  # not started: nothing takes rows off the queue

@@ -1,0 +1,95 @@
+"""The real model server for hostile-client tests: `driftline serve` (uvicorn) as a subprocess on a
+free loopback port, serving a model trained here and registered as @champion in the project's
+own MLflow store. Training goes through the library (no Prefect): the server needs only the
+registered model, and the module's tests share one server."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.integration.conftest import committed, free_port
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def train_champion(root: Path, rows: int = 6000, seed: int = 7) -> str:
+    """A project directory holding params.yaml and an MLflow store whose @champion is a model
+    trained on demo data; returns its version."""
+    from driftline import services
+    from driftline.config import Settings, load_params
+    from driftline.core import demo_data, frames, training
+
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "params.yaml").write_bytes(committed("params.yaml"))
+    p = load_params(root / "params.yaml")
+    store = services.mlflow_store(Settings(project_dir=root), p).start()
+    parts = training.split(demo_data.generate(rows, seed), p)
+    model = training.train(parts.train, p)
+    run_id = store.start_run("faults", {})
+    example = frames.features(parts.train.head(5), p.data)
+    uri = store.log_model(run_id, model, example, model.predict(example))
+    store.finish(run_id)
+    return store.register(uri, run_id, {}, "champion", "fault tests").version
+
+
+@dataclass
+class LiveServer:
+    root: Path
+    url: str
+    logs: Path
+    proc: subprocess.Popen
+    output: Path
+    env: dict = field(default_factory=dict)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(10)
+
+
+def launch(root: Path, logs: Path, **settings: str) -> tuple[subprocess.Popen, str, Path]:
+    """`driftline serve` in `root` with DRIFTLINE_SERVE_<KEY>=value for each setting; not waited for."""
+    port = free_port()
+    env = {**os.environ, "DRIFTLINE_PROJECT_DIR": str(root), "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1",
+           "DRIFTLINE_SERVE_PORT": str(port), "DRIFTLINE_SERVE_LOG_DIR": str(logs),
+           **{f"DRIFTLINE_SERVE_{k.upper()}": v for k, v in settings.items()}}
+    output = root / f"server-{port}.log"
+    with output.open("wb") as sink:
+        proc = subprocess.Popen([sys.executable, "-m", "driftline.cli", "serve", "--params", "params.yaml"],
+                                cwd=root, env=env, stdout=sink, stderr=subprocess.STDOUT)
+    return proc, f"http://127.0.0.1:{port}", output
+
+
+def start_server(root: Path, name: str, **settings: str) -> LiveServer:
+    logs = root / f"logs-{name}"
+    proc, url, output = launch(root, logs, **settings)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}:\n{output.read_text()[-3000:]}")
+        try:
+            if httpx.get(f"{url}/ready", timeout=2).status_code == 200:
+                return LiveServer(root, url, logs, proc, output, settings)
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError(f"server not ready within 120 s:\n{output.read_text()[-3000:]}")
+
+
+@pytest.fixture(scope="module")
+def trained_project(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("faults") / "proj"
+    train_champion(root)
+    return root
