@@ -52,13 +52,27 @@ class Server:
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory):
+def module_server(tmp_path_factory):
     root = tmp_path_factory.mktemp("serving")
     project = make_project(root / "proj")
-    project.train()
+    assert project.train()["version"] == "1"
+    assert project.train("training.seed=7")["version"] == "2"  # @challenger, for the canary test
     server = Server(project, root / "logs")
     yield project, server, root / "logs"
     server.stop()
+
+
+@pytest.fixture
+def served(module_server):
+    """Each test starts with version 1 serving alone, whatever the test before it moved."""
+    project, server, _ = module_server
+    store = project.store()
+    store.set_model_tags({STRATEGY_TAG: "none", WEIGHT_TAG: "0"})
+    store.move_alias(CHAMPION, "1", "test setup")
+    store.move_alias(CHALLENGER, None, "test setup")
+    assert wait_until(lambda: (m := httpx.get(f"{server.url}/models").json())["champion"] == "1"
+                      and m["challenger"] is None, 30)
+    return module_server
 
 
 def _records(n: int, seed: int = 3) -> list[dict]:
@@ -72,6 +86,22 @@ def test_health_ready_models(served):
     assert httpx.get(f"{server.url}/ready").json()["champion"] == "1"
     models = httpx.get(f"{server.url}/models").json()
     assert models["champion"] == "1" and models["loaded"] == ["1"] and models["challenger"] is None
+
+
+def _metric(text: str, name: str) -> float:
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name))
+
+
+def test_metrics_count_requests_by_variant_version_and_status(served):
+    _, server, _ = served
+    ok = 'driftline_requests_total{status="ok",variant="champion",version="1"}'
+    before = _metric(httpx.get(f"{server.url}/metrics").text, ok)
+    for record in _records(3):
+        assert httpx.post(f"{server.url}/predict", json=record).status_code == 200
+    text = httpx.get(f"{server.url}/metrics").text
+    assert _metric(text, ok) == before + 3
+    assert 'driftline_request_seconds_bucket{le="0.001",variant="champion",version="1"}' in text
+    assert "driftline_prediction_score_count" in text and "driftline_log_rows_total" in text
 
 
 def test_predict_answers_one_record_many_records_and_dataframe_split(served):
@@ -155,14 +185,15 @@ def test_concurrent_requests_are_batched_and_logged_off_the_hot_path(served):
 
 def test_canary_split_shadow_and_a_swap_under_load(served):
     project, server, logs = served
-    result = project.train("training.seed=7")
-    assert result["version"] == "2"
     store = project.store()
+    store.move_alias(CHALLENGER, "2", "test setup")
     rollout = Lease(store, ROLLOUT, "test_canary_split", 600)  # rollout tags count only under a live rollout lease
     assert rollout.acquire()
     store.client.set_registered_model_tag(store.model_name, STRATEGY_TAG, "canary")
     store.client.set_registered_model_tag(store.model_name, WEIGHT_TAG, "0.3")
-    assert wait_until(lambda: httpx.get(f"{server.url}/models").json()["challenger"] == "2", 30)
+    # The challenger loaded and its weight in force: the split below is measured at 0.3, not before.
+    assert wait_until(lambda: (m := httpx.get(f"{server.url}/models").json())["challenger"] == "2"
+                      and m["challenger_weight"] == 0.3, 30)
 
     rows = _records(1)
     variants = {}
@@ -187,15 +218,17 @@ def test_canary_split_shadow_and_a_swap_under_load(served):
     # Move @champion to version 2 while requests keep coming: none may fail.
     failures, done = [], threading.Event()
 
-    def load():
+    def load() -> int:
+        sent = 0
         while not done.is_set():
             r = httpx.post(f"{server.url}/predict", json=rows[0], timeout=30)
+            sent += 1
             if r.status_code != 200:
                 failures.append(r.status_code)
+        return sent
 
     with ThreadPoolExecutor(4) as pool:
-        for _ in range(4):
-            pool.submit(load)
+        loads = [pool.submit(load) for _ in range(4)]
         time.sleep(1)
         store.client.set_registered_model_tag(store.model_name, STRATEGY_TAG, "none")
         store.client.set_registered_model_alias(store.model_name, CHAMPION, "2")
@@ -205,7 +238,9 @@ def test_canary_split_shadow_and_a_swap_under_load(served):
                              == "2", 30)
         time.sleep(1)
         done.set()
-    assert swapped and failures == []
+    # A dropped connection raises in its load thread: .result() re-raises it here.
+    sent = sum(f.result() for f in loads)
+    assert swapped and failures == [] and sent > 0
 
 
 def test_a_version_that_fails_to_load_leaves_the_old_one_serving(served):
@@ -222,10 +257,19 @@ def test_a_version_that_fails_to_load_leaves_the_old_one_serving(served):
 
 
 def test_an_unknown_category_is_served_as_missing_by_default(served):
-    _, server, _ = served
+    _, server, logs = served
     record = {**_records(1)[0], "region": "atlantis"}
     answer = httpx.post(f"{server.url}/predict", json=record)
-    assert answer.status_code == 200 and 0.0 <= answer.json()["probabilities"][0]["1"] <= 1.0
+    assert answer.status_code == 200
+    # Predicted exactly as a missing region is, and the value itself reaches the log for the monitor.
+    as_missing = httpx.post(f"{server.url}/predict", json={**record, "region": None}).json()
+    assert answer.json()["probabilities"] == as_missing["probabilities"]
+    rid = answer.json()["request_id"]
+
+    def logged_regions() -> set:
+        log = read_log(logs / "predictions")
+        return set(log.loc[log["request_id"] == rid, "region"]) if len(log) else set()
+    assert wait_until(lambda: logged_regions() == {"atlantis"}, 15)
     assert httpx.get(f"{server.url}/predict").status_code == 405
 
 
@@ -237,6 +281,8 @@ def test_bearer_token_and_the_reject_policy_for_unknown_categories(tmp_path):
     try:
         record = _records(1)[0]
         assert httpx.post(f"{server.url}/predict", json=record).status_code == 401
+        wrong = httpx.post(f"{server.url}/predict", json=record, headers={"authorization": "Bearer s3cre"})
+        assert wrong.status_code == 401 and "s3cret" not in wrong.text
         assert httpx.post(f"{server.url}/feedback", json={"request_id": "x", "label": 1}).status_code == 401
         ok = httpx.post(f"{server.url}/predict", json=record, headers=auth)
         assert ok.status_code == 200
