@@ -25,7 +25,7 @@ from prometheus_client.core import CounterMetricFamily
 from driftline.config import Feature, ServeSettings
 from driftline.core.evaluation import labels_at_own_threshold, live_scores
 from driftline.serving.batching import MicroBatcher, Overloaded, PredictFailed
-from driftline.serving.http import HotPath
+from driftline.serving.hotpath import HotPath
 from driftline.serving.ids import RequestIds
 from driftline.serving.intake import BadInput, Policy, TooMany, canary_share, intake, parse_json, parse_records, ranges
 from driftline.serving.labels import NotIssued, feedback_rows
