@@ -12,8 +12,9 @@ the new one): so a contender first creates `<lease>.takeover.<token>.<epoch>`, a
 that created it may delete the expired lease. The epoch counts ttl periods since expiry, so a
 contender that died holding a takeover name blocks the takeover for one period, not forever.
 
-Errors other than "already exists" and "does not exist" propagate: an unreachable registry is
-never a free lease. Clocks of the machines taking a lease must agree to well within its ttl.
+Any other registry failure raises (RegistryUnreachable, after driftline's bounded retries for
+idempotent calls): an unreachable registry is never a free lease. Clocks of the machines taking
+a lease must agree to well within its ttl.
 """
 
 from __future__ import annotations
@@ -34,6 +35,9 @@ if TYPE_CHECKING:
 
 LEASE_TAG = "driftline.lease"  # on every lease model: the lease's name ("rollout"), or "takeover"
 ROLLOUT = "rollout"
+# A create that failed for one of these lost a race (DOES_NOT_EXIST: MLflow re-reads the clashing
+# model to word its error, and it was gone by then).
+_RACE = ("RESOURCE_ALREADY_EXISTS", "RESOURCE_DOES_NOT_EXIST")
 
 
 class LeaseHeld(RuntimeError):
@@ -73,27 +77,31 @@ def iso(t: float) -> str:
     return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
-def _code(err: Exception) -> str | None:
+def _unreachable(store: MlflowStore, what: str, err: Exception) -> Exception:
+    """A failed create (not retried: not idempotent) said as every registry failure is."""
     from mlflow.exceptions import MlflowException
 
-    return err.error_code if isinstance(err, MlflowException) else None
+    from driftline.registry_faults import RegistryUnreachable
+
+    if isinstance(err, MlflowException | OSError):
+        return RegistryUnreachable(store.tracking_uri, what, err, 1)
+    return err
 
 
-def lease_model(model_name: str, name: str) -> str:
-    return f"{model_name}.lease.{name}"
+def _call(store: MlflowStore, what: str, fn, *args, **kwargs):
+    """An idempotent registry call with driftline's bounded retries; "absent" returns None."""
+    from driftline.registry_faults import call
+
+    return call(store.tracking_uri, what, fn, *args, absent=None, **kwargs)
 
 
 def holder(store: MlflowStore, name: str) -> LeaseInfo | None:
     """Who holds the lease, or None when nobody does. Raises when the registry cannot say."""
-    from mlflow.exceptions import MlflowException
-
     for attempt in range(5):
-        try:
-            model = store.client.get_registered_model(lease_model(store.model_name, name))
-        except MlflowException as err:
-            if err.error_code == "RESOURCE_DOES_NOT_EXIST":
-                return None
-            raise
+        model = _call(store, f"read the {name} lease", store.client.get_registered_model,
+                      f"{store.model_name}.lease.{name}")
+        if model is None:
+            return None
         tags = dict(model.tags or {})
         try:
             return LeaseInfo(name, tags[f"{LEASE_TAG}.owner"], tags[f"{LEASE_TAG}.token"],
@@ -120,9 +128,9 @@ class Lease:
             raise ValueError("ttl_seconds must be positive")
         self.store, self.name, self.owner, self.ttl = store, name, owner, float(ttl_seconds)
         self.purpose = purpose or name
-        self.model = lease_model(store.model_name, name)
+        self.model = f"{store.model_name}.lease.{name}"
         self.token: str | None = None
-        self.took_over: LeaseInfo | None = None  # the expired holder we replaced, if any
+        self.took_over: LeaseInfo | None = None  # the expired holder we saw and replaced, if any
         self.lost: BaseException | None = None
 
     # -- acquire -------------------------------------------------------------------------
@@ -149,12 +157,14 @@ class Lease:
                 self.token, self.lost, self.took_over = token, None, replaced
                 return True
             except Exception as err:
-                # DOES_NOT_EXIST: MLflow re-reads the clashing model to word its error, and it was gone.
-                if _code(err) not in ("RESOURCE_ALREADY_EXISTS", "RESOURCE_DOES_NOT_EXIST"):
-                    raise
+                if getattr(err, "error_code", None) not in _RACE:
+                    raise _unreachable(self.store, f"take the {self.name} lease", err) from err
             current = holder(self.store, self.name)
             if current is None:
                 continue
+            if current.token == token:  # our create landed but its answer was lost
+                self.token, self.lost, self.took_over = token, None, replaced
+                return True
             if not current.expired:
                 return False
             replaced = current
@@ -168,9 +178,9 @@ class Lease:
             self.store.client.create_registered_model(claim, tags={LEASE_TAG: "takeover",
                                                                    f"{LEASE_TAG}.owner": self.owner})
         except Exception as err:
-            if _code(err) in ("RESOURCE_ALREADY_EXISTS", "RESOURCE_DOES_NOT_EXIST"):
+            if getattr(err, "error_code", None) in _RACE:
                 return  # another contender is taking it over
-            raise
+            raise _unreachable(self.store, f"claim the expired {self.name} lease", err) from err
         try:
             again = holder(self.store, self.name)
             if again is not None and again.token == expired.token and again.expired:
@@ -187,16 +197,11 @@ class Lease:
                 f"{LEASE_TAG}.ttl_seconds": f"{self.ttl:g}"}
 
     def _delete(self, model: str) -> None:
-        try:
-            self.store.client.delete_registered_model(model)
-        except Exception as err:
-            if _code(err) != "RESOURCE_DOES_NOT_EXIST":
-                raise
+        _call(self.store, f"delete {model}", self.store.client.delete_registered_model, model)
 
     # -- hold ------------------------------------------------------------------------------
     @property
-    def _margin(self) -> float:
-        """Closer than this to expiry, the holder treats its lease as expired (writes take time)."""
+    def _margin(self) -> float:  # closer than this to expiry, a holder treats its lease as expired
         return min(5.0, self.ttl / 10)
 
     def _mine(self) -> LeaseInfo:
@@ -213,8 +218,8 @@ class Lease:
         if current.expires_at - current.read_at < self._margin:
             raise LeaseLost(f"the {self.name} lease on {self.store.model_name} expired at "
                             f"{iso(current.expires_at)} before {self.owner} renewed it")
-        self.store.client.set_registered_model_tag(self.model, f"{LEASE_TAG}.expires_at",
-                                                   f"{time.time() + self.ttl:.3f}")
+        _call(self.store, f"renew the {self.name} lease", self.store.client.set_registered_model_tag, self.model,
+              f"{LEASE_TAG}.expires_at", f"{time.time() + self.ttl:.3f}")
 
     def check(self) -> None:
         """Before a change that only the holder may make: raise if the lease is not ours now."""
@@ -224,8 +229,7 @@ class Lease:
             raise LeaseLost(f"the {self.name} lease on {self.store.model_name} has expired")
 
     def adopt(self) -> bool:
-        """Take up the lease this owner already holds (e.g. in a failure hook, where only the
-        owner's name is known). False when the owner does not hold it."""
+        """Take up the lease this owner holds (a failure hook knows only the owner's name)."""
         current = holder(self.store, self.name)
         if current is None or current.owner != self.owner:
             return False
@@ -253,9 +257,8 @@ class Lease:
 
     @contextlib.contextmanager
     def keep_alive(self) -> Iterator[Lease]:
-        """Renew every ttl/3 from a daemon thread: the lease lives as long as this process does
-        (a SIGKILL stops the renewals and the lease expires ttl later). A failed renewal is kept
-        in `lost`, and `check()` raises it."""
+        """Renew every ttl/3 from a thread: the lease lives as long as this process (after a SIGKILL
+        it expires ttl later). A failed renewal is kept in `lost`; `check()` raises it."""
         stop = threading.Event()
 
         def beat() -> None:
@@ -280,17 +283,16 @@ class Lease:
         self.purpose = purpose
         if self.token is not None:
             self._mine()
-            self.store.client.set_registered_model_tag(self.model, f"{LEASE_TAG}.purpose", purpose)
+            _call(self.store, f"retitle the {self.name} lease", self.store.client.set_registered_model_tag,
+                  self.model, f"{LEASE_TAG}.purpose", purpose)
 
     def held_message(self) -> str:
         current = holder(self.store, self.name)
-        who = current.describe() if current else "released since"
-        return f"the {self.name} lease on {self.store.model_name} is {who}"
+        return f"the {self.name} lease on {self.store.model_name} is {current.describe() if current else 'free now'}"
 
     def __enter__(self) -> Lease:
         if not self.acquire():
-            current = holder(self.store, self.name)
-            raise LeaseHeld(self.held_message(), current)
+            raise LeaseHeld(self.held_message(), holder(self.store, self.name))
         return self
 
     def __exit__(self, *exc) -> None:

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from driftline.lease import ROLLOUT, Lease, LeaseInfo, holder, iso
+from driftline.registry_faults import call
 from driftline.tracking import CHALLENGER, CHAMPION
 
 if TYPE_CHECKING:
@@ -76,7 +77,8 @@ def promote_awaiting(store: MlflowStore, reason: str, flow_run_id: str) -> str |
         moved = newest
     # Only after the move: a crash in between leaves the tag, and the next reconcile moves it again.
     for v in awaiting:
-        store.client.delete_model_version_tag(store.model_name, v.version, AWAITING_TAG)
+        call(store.tracking_uri, f"untag version {v.version}", store.client.delete_model_version_tag,
+             store.model_name, v.version, AWAITING_TAG, absent=None)
     return moved
 
 
@@ -84,11 +86,12 @@ def offer_challenger(store: MlflowStore, version: str, reason: str, flow_run_id:
     """Training's alias decision: `@challenger` -> `version` now when no rollout holds the model;
     otherwise `version` waits (tagged) and moves when the rollout ends. True when it moved.
 
-    The tag comes first so that a rollout ending meanwhile sees it; the second try catches a
-    rollout that ended between our first try and the tag."""
-    store.client.set_model_version_tag(store.model_name, version, AWAITING_TAG, "true")
+    The tag comes first: a rollout that ends while we wait sees it (and moves the alias), and
+    one that read the tags just before still releases within our wait (and we move it)."""
+    call(store.tracking_uri, f"tag version {version}", store.client.set_model_version_tag, store.model_name, version,
+         AWAITING_TAG, "true")
     mine = lease(store, f"training flow run {flow_run_id}", f"register v{version} as @{CHALLENGER}")
-    if not (mine.acquire(wait_seconds=REGISTER_WAIT_SECONDS) or mine.acquire()):
+    if not mine.acquire(wait_seconds=REGISTER_WAIT_SECONDS):
         return False
     try:
         return promote_awaiting(store, reason, flow_run_id) == version
@@ -145,7 +148,7 @@ def reconcile(store: MlflowStore, announce: Announce | None = None, flow_run_id:
     mine = lease(store, f"reconcile (flow run {flow_run_id})", "reconcile a dead rollout")
     if not mine.acquire():
         return None  # someone else just took it: theirs to finish
-    dead = f"the rollout lease {mine.took_over.describe()}" if mine.took_over else None
+    dead = f"the rollout lease {current.describe()}" if current is not None else None
     done = finish(store, mine, flow_run_id, f"reconciled: {dead or 'no live rollout lease'}", announce)
     parts = ([f"took back {dead}"] if dead else []) + ([done] if done else [])
     return "; ".join(parts) or None

@@ -13,12 +13,11 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import pandas as pd
-from prefect import flow, get_run_logger, task
+from prefect import flow, get_run_logger, runtime, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NONE
 from prefect.events import emit_event
 from prefect.logging.loggers import flow_run_logger
-from prefect.runtime import flow_run
 from prefect.transactions import get_transaction, transaction
 
 from driftline import rollout_state, services, trust
@@ -57,18 +56,19 @@ def _hold(store: MlflowStore, purpose: str, wait_seconds: float, ttl_seconds: fl
     return held
 
 
-def _dead_rollout(flow, run, state) -> None:
+def _dead_rollout(flow, flow_run, state) -> None:
     """Flow hook (failure, timeout, crash, cancellation): only the run's parameters are known here
-    (the runner may call it from another process). Ends this run's rollout if it holds the lease:
-    weight 0, tags cleared, a waiting challenger moved and announced, the lease released.
-    Never touches a rollout another run holds."""
-    log = flow_run_logger(run, flow)
-    params = run.parameters or {}
+    (the runner calls it from its own process, by keyword: these names are its). Ends this run's
+    rollout if it holds the lease: weight 0, tags cleared, a waiting challenger moved and
+    announced, the lease released. Never touches a rollout another run holds."""
+    log = flow_run_logger(flow_run, flow)
+    params = flow_run.parameters or {}
     settings = Settings.for_project(params.get("project_dir"))
     p = load_params(settings.root / params.get("params_path", "params.yaml"), params.get("overrides"))
     store = services.mlflow_store(settings, p).start()
-    done = rollout_state.end_rollout(store, _owner(str(run.id)), str(run.id),
-                                     f"{flow.name} run {state.name.lower()}", announcer(p))
+    run_id = str(flow_run.id)
+    done = rollout_state.end_rollout(store, _owner(run_id), run_id, f"{flow.name} run {state.name.lower()}",
+                                     announcer(p))
     log.warning("%s %s: %s", flow.name, state.name, done or "no rollout state to undo")
 
 
@@ -109,7 +109,7 @@ def promote(store: MlflowStore, version: str, old: str | None, reason: str) -> N
 
 
 def _run_id() -> str:
-    return str(flow_run.get_id() or "-")
+    return str(runtime.flow_run.get_id() or "-")
 
 
 @task(name="roll-back", cache_policy=NONE)

@@ -228,3 +228,69 @@ def test_a_rolled_back_deploy_never_undoes_another_promotion(live):
     assert "@champion stays on 2" in deploy.output
     mine = [(h["alias"], h["from"], h["to"]) for h in store.history() if h["flow_run_id"] == run]
     assert mine[-1] == (CHALLENGER, "3", "-") and all(alias != CHAMPION for alias, _, _ in mine), mine
+
+
+def _cleared(store) -> tuple[str, str]:
+    tags = store.model_tags()
+    return tags.get(STRATEGY_TAG), tags.get(WEIGHT_TAG)
+
+
+def test_a_deploy_that_times_out_ends_its_rollout(live):
+    from flows.deploy import deploy_model
+
+    project, server = live
+    store = _no_challenger(project)
+    timed = deploy_model.with_options(timeout_seconds=30)  # a stuck analysis, as Prefect sees it
+    with pytest.raises(TimeoutError):
+        timed(version="2", overrides=["deployment.steps=[0.5, 1.0]", "deployment.window_seconds=600"],
+              project_dir=str(project.root))
+    run = _run_of(store, "2")
+    assert prefect_api("GET", f"/flow_runs/{run}")["state"]["name"] == "TimedOut"
+    assert _cleared(store) == ("none", "0"), "a timed-out deploy left its canary weight"
+    from driftline.lease import ROLLOUT, holder
+
+    assert holder(store, ROLLOUT) is None
+    assert wait_until(lambda: _models(server)["challenger_weight"] == 0.0, 30)
+
+
+def test_a_cancelled_deploy_run_ends_its_rollout(live):
+    """The `canary` deployment served by a runner (as `driftline up` does); the run is cancelled
+    from the API mid-canary: the runner kills its process and runs the cancellation hook."""
+    from prefect.settings import PREFECT_API_URL
+
+    project, _ = live
+    store = _no_challenger(project)
+    env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value(), "DRIFTLINE_PROJECT_DIR": str(project.root),
+           "PYTHONPATH": str(REPO)}
+    log = project.root.parent / "serve.log"
+    with log.open("wb") as sink:
+        runner = subprocess.Popen([sys.executable, "-m", "deployments.serve"], cwd=REPO, env=env, stdout=sink,
+                                  stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        canary = None
+        deadline = time.monotonic() + 180
+        while canary is None:
+            assert runner.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
+            found = [d for d in prefect_api("POST", "/deployments/filter", {"limit": 200, "offset": 0})
+                     if d["name"] == "canary"]
+            canary = found[0] if found else time.sleep(1)
+        run = prefect_api("POST", f"/deployments/{canary['id']}/create_flow_run", {
+            "parameters": {"version": "2", "overrides": ["deployment.steps=[0.5, 1.0]",
+                                                         "deployment.window_seconds=600"]}})["id"]
+        assert wait_until(lambda: store.model_tags().get(STRATEGY_TAG) == "canary"
+                          and store.aliases().get(CHALLENGER) == "2", 180, interval=0.5), log.read_text()[-3000:]
+        prefect_api("POST", f"/flow_runs/{run}/set_state", {"state": {"type": "CANCELLING", "name": "Cancelling"},
+                                                            "force": True})
+        assert wait_until(lambda: prefect_api("GET", f"/flow_runs/{run}")["state"]["type"] == "CANCELLED", 120,
+                          interval=1), log.read_text()[-3000:]
+        assert wait_until(lambda: _cleared(store) == ("none", "0"), 60, interval=1), \
+            f"a cancelled deploy left its canary weight: {_cleared(store)}\n{log.read_text()[-3000:]}"
+    finally:
+        os.killpg(runner.pid, signal.SIGTERM)
+        runner.wait(60)
+        for d in prefect_api("POST", "/deployments/filter", {"limit": 200, "offset": 0}):
+            httpx.delete(f"{PREFECT_API_URL.value()}/deployments/{d['id']}", timeout=30)  # their triggers too
+    from driftline.lease import ROLLOUT, holder
+
+    assert holder(store, ROLLOUT) is None
+    assert "deploy-model Cancell" in log.read_text()  # the hook's own line: it ran, and said what it undid

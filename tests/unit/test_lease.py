@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from driftline.lease import Lease, LeaseHeld, LeaseLost, holder
+from driftline.registry_faults import RegistryUnreachable
 from driftline.tracking import MlflowStore
 from tests.integration.conftest import free_port
 
@@ -78,7 +79,7 @@ def test_of_processes_acquiring_at_once_exactly_one_wins(db, tmp_path):
     assert holder(_store(db, "race"), "rollout").owner == winners[0]
 
 
-def test_an_expired_lease_is_taken_over_by_exactly_one_contender_who_names_the_dead_holder(db, tmp_path):
+def test_an_expired_lease_is_taken_over_by_exactly_one_contender(db, tmp_path):
     store = _store(db, "takeover")
     dead = Lease(store, "rollout", "dead run", ttl_seconds=1)
     assert dead.acquire()
@@ -87,7 +88,9 @@ def test_an_expired_lease_is_taken_over_by_exactly_one_contender_who_names_the_d
     outcomes = _race(db, "takeover", tmp_path)
     winners = [o for o in outcomes if o["won"]]
     assert len(winners) == 1, outcomes
-    assert winners[0]["took_over"] == "dead run"
+    # A contender that saw the expired lease names its holder (the winner may not have seen it:
+    # another contender deleted it, then lost the race to create the new one).
+    assert {o["took_over"] for o in outcomes} <= {"dead run", None}
     assert holder(store, "rollout").owner == winners[0]["owner"]
     # The one-winner claim names are gone once the takeover is done.
     assert [m.name for m in store.client.search_registered_models() if ".takeover." in m.name] == []
@@ -104,9 +107,9 @@ def test_a_live_lease_is_not_free_and_the_refusal_names_its_holder(db):
     assert first.acquire()
     second = Lease(store, "rollout", "flow run B", 60)
     assert second.acquire() is False
-    with pytest.raises(LeaseHeld, match=r"held by flow run A \(deploy v2 \(canary\), on .*\) since .* until") as held:
-        with Lease(store, "rollout", "flow run C", 60):
-            pass
+    refused = r"held by flow run A \(deploy v2 \(canary\), on .*\) since .* until"
+    with pytest.raises(LeaseHeld, match=refused) as held, Lease(store, "rollout", "flow run C", 60):
+        pass
     assert held.value.holder.owner == "flow run A"
     assert first.release() and second.acquire()
 
@@ -188,16 +191,14 @@ def test_an_unreachable_registry_raises_and_is_never_a_free_lease(tracking_serve
     os.killpg(proc.pid, signal.SIGSTOP)  # the server stops answering (a hung host)
     contender = Lease(store, "rollout", "flow run B", 60)
     for attempt in (contender.acquire, lambda: holder(store, "rollout"), held.release, held.renew):
-        with pytest.raises(Exception) as raised:
+        with pytest.raises(RegistryUnreachable, match=f"the model registry at {url} is unreachable") as raised:
             attempt()
-        assert not isinstance(raised.value, (LeaseHeld, LeaseLost)), raised.value
-        assert "timed out" in str(raised.value).lower() or "timeout" in str(raised.value).lower(), raised.value
+        assert "timed out" in str(raised.value).lower(), raised.value
 
     os.killpg(proc.pid, signal.SIGCONT)
     assert holder(store, "rollout").owner == "flow run A"  # nothing changed while it was away
     os.killpg(proc.pid, signal.SIGKILL)  # now it is gone altogether: refused connections
     proc.wait(30)
-    with pytest.raises(Exception) as raised:
+    with pytest.raises(RegistryUnreachable) as raised:
         contender.acquire()
-    assert not isinstance(raised.value, (LeaseHeld, LeaseLost))
     assert "connect" in str(raised.value).lower(), raised.value
