@@ -100,10 +100,13 @@ def _run_of(store, version: str) -> str:
     return [h for h in store.history() if h["alias"] == CHALLENGER and h["to"] == version][-1]["flow_run_id"]
 
 
-def _no_challenger(project):
-    """Each test's deploy then moves @challenger itself, so the history names its flow run."""
+def _fresh(project):
+    """Every test starts from v1 @champion and no @challenger (whatever ran before it), so its
+    deploy moves @challenger itself and the history names its flow run."""
     store = project.store()
+    store.move_alias(CHAMPION, "1", "test: start from v1", "test")
     store.move_alias(CHALLENGER, None, "test: start from no challenger", "test")
+    assert store.model_tags().get(WEIGHT_TAG, "0") == "0"
     return store
 
 
@@ -115,7 +118,7 @@ def _record(project) -> dict:
 
 def test_a_deploy_killed_mid_canary_stops_getting_traffic_and_is_reconciled(live):
     project, server = live
-    store = _no_challenger(project)
+    store = _fresh(project)
     deploy = Deploy(project, "deploy", "--version", "2", *LONG_CANARY)
     try:
         _in_canary(store, "2", deploy)
@@ -146,7 +149,7 @@ def test_a_deploy_killed_mid_canary_stops_getting_traffic_and_is_reconciled(live
 
 def test_a_second_deploy_waits_then_fails_naming_the_holder_and_changes_nothing(live):
     project, _ = live
-    store = _no_challenger(project)
+    store = _fresh(project)
     first = Deploy(project, "deploy", "--version", "2", *LONG_CANARY)
     second = None
     try:
@@ -179,7 +182,7 @@ def test_a_second_deploy_waits_then_fails_naming_the_holder_and_changes_nothing(
 
 def test_a_retrain_mid_canary_waits_and_becomes_challenger_when_the_rollout_ends(live):
     project, _ = live
-    store = _no_challenger(project)
+    store = _fresh(project)
     deploy = Deploy(project, "deploy", "--version", "2", *LONG_CANARY)
     try:
         _in_canary(store, "2", deploy)
@@ -210,8 +213,7 @@ def _announced() -> list[str]:
 
 def test_a_rolled_back_deploy_never_undoes_another_promotion(live):
     project, _ = live
-    store = _no_challenger(project)
-    assert store.aliases()[CHAMPION] == "1"
+    store = _fresh(project)
     # A latency bound no model meets: the analysis fails, so the run rolls back.
     deploy = Deploy(project, "deploy", "--version", "3", "--set", "deployment.steps=[0.5]",
                     "--set", "deployment.window_seconds=20", "--set", "deployment.min_requests=20",
@@ -239,7 +241,7 @@ def test_a_deploy_that_times_out_ends_its_rollout(live):
     from flows.deploy import deploy_model
 
     project, server = live
-    store = _no_challenger(project)
+    store = _fresh(project)
     timed = deploy_model.with_options(timeout_seconds=30)  # a stuck analysis, as Prefect sees it
     with pytest.raises(TimeoutError):
         timed(version="2", overrides=["deployment.steps=[0.5, 1.0]", "deployment.window_seconds=600"],
@@ -259,7 +261,7 @@ def test_a_cancelled_deploy_run_ends_its_rollout(live):
     from prefect.settings import PREFECT_API_URL
 
     project, _ = live
-    store = _no_challenger(project)
+    store = _fresh(project)
     env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value(), "DRIFTLINE_PROJECT_DIR": str(project.root),
            "PYTHONPATH": str(REPO)}
     log = project.root.parent / "serve.log"
