@@ -37,6 +37,13 @@ def endpoint():
             os.environ[key] = value
 
 
+def _data_remote(tmp_path) -> str:
+    """Each test its own DVC remote in the shared bucket: the corrupt-copy test overwrites an
+    object, and DVC's objects are content-addressed, so a shared prefix would hand its corrupt
+    bytes to every test pulling after it."""
+    return f"s3://team-data/{tmp_path.name}/dvc"
+
+
 def _init(project, monkeypatch, *args: str):
     monkeypatch.setenv("DRIFTLINE_PROJECT_DIR", str(project.root))
     monkeypatch.chdir(project.root)
@@ -46,15 +53,15 @@ def _init(project, monkeypatch, *args: str):
 def test_init_on_s3_creates_the_bucket_pushes_and_a_fresh_clone_pulls_the_same_bytes(tmp_path, endpoint,
                                                                                      monkeypatch):
     project = make_project(tmp_path / "proj")
-    result = _init(project, monkeypatch, "--remote", "s3://team-data/dvc", "--endpoint-url", endpoint,
-                   "--create-bucket")
+    remote = "s3://first-push/dvc"  # a bucket no other test uses, so this init is the one to create it
+    result = _init(project, monkeypatch, "--remote", remote, "--endpoint-url", endpoint, "--create-bucket")
     assert result.exit_code == 0, result.output
-    assert "created bucket 'team-data'" in result.output
-    assert "DVC remote 'storage' -> s3://team-data/dvc" in result.output
-    location = S3Location.parse("s3://team-data/dvc", endpoint)
+    assert "created bucket 'first-push'" in result.output
+    assert f"DVC remote 'storage' -> {remote}" in result.output
+    location = S3Location.parse(remote, endpoint)
     assert s3.count_objects(location) >= 1
     config = (project.root / ".dvc" / "config").read_text()
-    assert "s3://team-data/dvc" in config and endpoint in config
+    assert remote in config and endpoint in config
     assert "not-a-secret" not in config and "driftline-test" not in config  # no credential is ever written
     # A fresh clone of the repository: no cache, no data, only what git has; the pull comes from S3.
     git(project.root, "add", "-A")
@@ -101,7 +108,7 @@ def on_s3(tmp_path, endpoint, monkeypatch):
     # Set before `init`, which creates the tracking store and its experiment.
     monkeypatch.setenv("DRIFTLINE_ARTIFACT_LOCATION", artifacts.url)
     monkeypatch.setenv("MLFLOW_S3_ENDPOINT_URL", endpoint)
-    assert _init(project, monkeypatch, "--remote", "s3://team-data/dvc", "--endpoint-url", endpoint,
+    assert _init(project, monkeypatch, "--remote", _data_remote(tmp_path), "--endpoint-url", endpoint,
                  "--create-bucket").exit_code == 0
     (project.root / ".dvc" / "config.local").unlink(missing_ok=True)
     # Nothing local: the data must come from S3.
@@ -229,7 +236,7 @@ def test_the_prediction_log_lives_on_s3_and_the_monitor_reads_it_there(on_s3, en
 def test_a_corrupt_copy_on_the_remote_stops_the_pipeline_before_training(on_s3, endpoint):
     project, _ = on_s3
     store = project.store()
-    remote = S3Location.parse("s3://team-data/dvc", endpoint)
+    remote = S3Location.parse(_data_remote(project.root.parent), endpoint)
     listing = [k for k in _keys(remote) if not k.endswith(".dir")]
     assert len(listing) == 1
     s3.client(remote).put_object(Bucket=remote.bucket, Key=listing[0], Body=b"PAR1 not the data PAR1")
