@@ -21,9 +21,9 @@ import numpy as np
 def sample_records(n: int = 256) -> list[dict]:
     from pathlib import Path
 
+    from driftline.adapters.serving_client import client_records
     from driftline.config import load_params
     from driftline.core import demo_data, frames
-    from driftline.serving_client import client_records
 
     p = load_params(Path(__file__).resolve().parents[1] / "params.yaml")
     return client_records(frames.features(demo_data.generate(n, 99), p.data))

@@ -59,8 +59,8 @@ def _prepare(out: Path, rows: int, reference_rows: int, scenario: str) -> None:
 def _child(kind: str, directory: Path, scenario: str) -> dict:
     import pandas as pd
 
+    from driftline.adapters import predlog
     from driftline.config import load_params, names_by_type
-    from driftline.serving import predlog
 
     p = load_params(Path(__file__).resolve().parents[1] / "params.yaml")
     numeric, categorical = names_by_type(p.data.features)
@@ -68,7 +68,7 @@ def _child(kind: str, directory: Path, scenario: str) -> dict:
     if kind in ("evidently", "report"):
         import evidently.presets  # noqa: F401 - the import is timed apart
 
-        from driftline import drift_report
+        from driftline.adapters import drift_report
     else:
         from driftline.core import monitoring
     imported = time.perf_counter()

@@ -12,7 +12,7 @@ from pathlib import Path
 
 def bare(root: Path) -> dict:
     """The same load/split/train/evaluate work with no Prefect, MLflow or DVC."""
-    from driftline import dvc_data
+    from driftline.adapters import dvc_data
     from driftline.config import load_params
     from driftline.core import evaluation, training
 

@@ -44,9 +44,10 @@ def _git(root: Path, *args: str) -> None:
 
 
 def build_project(root: Path, rows: int) -> None:
-    from driftline import dvc_data, services
+    from driftline import services
+    from driftline.adapters import dvc_data
+    from driftline.app.project import write_demo_data
     from driftline.config import Settings, load_params
-    from driftline.project import write_demo_data
 
     root.mkdir(parents=True)
     _git(root, "init", "-q")

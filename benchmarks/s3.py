@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from driftline import dvc_data, s3
+from driftline.adapters import dvc_data, s3
 from driftline.core import demo_data
 
 

@@ -61,7 +61,7 @@ def wait_http(url: str, timeout: float = 120) -> None:
 
 def serve_driftline(root: Path, env: dict, log: bool) -> tuple[subprocess.Popen, str]:
     port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "driftline.cli", "serve", "--params", str(REPO / "params.yaml")],
+    proc = subprocess.Popen([sys.executable, "-m", "driftline.app.cli", "serve", "--params", str(REPO / "params.yaml")],
                             cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             env={**env, "DRIFTLINE_PROJECT_DIR": str(root), "DRIFTLINE_SERVE_PORT": str(port),
                                  "DRIFTLINE_SERVE_LOG_PREDICTIONS": str(log).lower()})

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from driftline.adapters.tracking import MlflowStore
 from driftline.config import Params, Settings
-from driftline.tracking import MlflowStore
 
 
 def mlflow_store(settings: Settings, params: Params) -> MlflowStore:

@@ -2,7 +2,7 @@
 `rollback` restores `@previous`. Aliases and rollout tags in the registry are the only state;
 the model server converges on them by itself.
 
-Both flows hold the model's rollout lease (driftline.rollout_state) for as long as they change
+Both flows hold the model's rollout lease (driftline.adapters.rollout_state) for as long as they change
 rollout state, so one rollout runs per model whatever starts it. However a run ends (promoted,
 rolled back, failed, timed out, crashed, cancelled), its hooks set the weight to 0, clear the
 rollout tags and release the lease; a run killed outright leaves a lease that expires, and the
@@ -20,11 +20,12 @@ from prefect.events import emit_event
 from prefect.logging.loggers import flow_run_logger
 from prefect.transactions import get_transaction, transaction
 
-from driftline import rollout_state, services, trust
+from driftline import services
+from driftline.adapters import rollout_state, trust
+from driftline.adapters.lease import Lease, LeaseHeld
+from driftline.adapters.tracking import CHALLENGER, CHAMPION, PREVIOUS, MlflowStore
 from driftline.config import Params, ServeSettings, Settings, load_params
 from driftline.core.rollout import Analysis
-from driftline.lease import Lease, LeaseHeld
-from driftline.tracking import CHALLENGER, CHAMPION, PREVIOUS, MlflowStore
 from tasks.report import artifact_key
 from tasks.rollout import analyze_window, announcer, set_rollout, smoke_test, switched
 

@@ -20,11 +20,11 @@ from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
 from driftline import services
+from driftline.adapters.lease import Lease
+from driftline.adapters.tracking import CHAMPION, MlflowStore
 from driftline.config import Params, ServeSettings, Settings, load_params
 from driftline.core import monitoring
 from driftline.errors import PipelineFailure
-from driftline.lease import Lease
-from driftline.tracking import CHAMPION, MlflowStore
 from tasks.monitor import emit_drift, publish_results, read_window, render_report
 from tasks.report import artifact_key, publish_report
 from tasks.rollout import reconcile_rollout

@@ -15,14 +15,15 @@ from typing import Any
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
-from driftline import provenance, services
+from driftline import services
+from driftline.adapters import provenance
+from driftline.adapters.tracking import CHALLENGER, CHAMPION
+from driftline.adapters.trust import GATES_TAG, PASSED
 from driftline.config import Params, Settings, load_params
 from driftline.core import evaluation, frames, training
 from driftline.core import gates as G
 from driftline.core.report import training_markdown, validation_markdown
 from driftline.errors import GatesFailed, PipelineFailure, ValidationFailed
-from driftline.tracking import CHALLENGER, CHAMPION
-from driftline.trust import GATES_TAG, PASSED
 from tasks.caching import in_project
 from tasks.data import load_data, pull_data, validate_data
 from tasks.model import compare_with_champion, evaluate_model, split_data, train_model
@@ -153,7 +154,7 @@ def training_pipeline(
         verdict = (f"registered {name} version {version.version} as @{alias}"
                    + (" (no champion yet: first champion)" if alias == CHAMPION else
                       f"; @champion stays on version {champion_version} until deployment"))
-        if alias not in version.aliases:  # a rollout holds the model: driftline.rollout_state.offer_challenger
+        if alias not in version.aliases:  # a rollout holds the model: driftline.adapters.rollout_state.offer_challenger
             verdict = (f"registered {name} version {version.version}; a rollout is in progress, so it becomes "
                        f"@{alias} when that rollout ends (announced then)")
         try:

@@ -8,7 +8,7 @@ import pandas as pd
 from prefect import task
 from prefect.cache_policies import NONE
 
-from driftline import drift_report, dvc_data
+from driftline.adapters import drift_report, dvc_data
 from driftline.config import Params, names_by_type
 from driftline.core import frames, validation
 from tasks.caching import from_cache_key

@@ -12,10 +12,9 @@ from prefect.artifacts import create_link_artifact, create_table_artifact
 from prefect.cache_policies import NONE
 from prefect.runtime import flow_run
 
-from driftline import drift_report
+from driftline.adapters import drift_report, predlog
 from driftline.config import Params, names_by_type
 from driftline.core import monitoring
-from driftline.serving import predlog
 
 DRIFT_EVENT = "driftline.drift.detected"
 

@@ -8,7 +8,7 @@ import pandas as pd
 from prefect import task
 from prefect.cache_policies import NONE
 
-from driftline.tracking import CHAMPION, MlflowStore, RegistryUnreachable, VersionInfo
+from driftline.adapters.tracking import CHAMPION, MlflowStore, RegistryUnreachable, VersionInfo
 
 
 @dataclass

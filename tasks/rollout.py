@@ -11,16 +11,16 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NONE
 from prefect.runtime import flow_run
 
-from driftline import rollout_state
+from driftline.adapters import rollout_state
+from driftline.adapters.lease import Lease
+from driftline.adapters.predlog import join, read_log
+from driftline.adapters.serving_client import ServingClient, client_records
+from driftline.adapters.tracking import MlflowStore
 from driftline.config import DeploymentConfig, Params, ServeSettings, Settings
 from driftline.core import frames
 from driftline.core.evaluation import live_scores
 from driftline.core.rollout import Analysis, analyze, judge_smoke
 from driftline.core.validation import Check
-from driftline.lease import Lease
-from driftline.serving.predlog import join, read_log
-from driftline.serving_client import ServingClient, client_records
-from driftline.tracking import MlflowStore
 from tasks.report import announce_challenger
 
 

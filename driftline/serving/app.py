@@ -22,6 +22,8 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily
 
+from driftline.adapters.predlog import PartitionedLog, join, now
+from driftline.adapters.tracking import MlflowStore
 from driftline.config import Feature, ServeSettings
 from driftline.core.evaluation import labels_at_own_threshold, live_scores
 from driftline.serving.batching import MicroBatcher, Overloaded, PredictFailed
@@ -30,8 +32,6 @@ from driftline.serving.ids import RequestIds
 from driftline.serving.intake import BadInput, Policy, TooMany, canary_share, intake, parse_json, parse_records, ranges
 from driftline.serving.labels import NotIssued, feedback_rows
 from driftline.serving.loader import Loaded, ModelSet, Watcher
-from driftline.serving.predlog import PartitionedLog, join, now
-from driftline.tracking import MlflowStore
 
 log = logging.getLogger("driftline.serving")
 

@@ -12,10 +12,10 @@ from __future__ import annotations
 import json
 import math
 
+from driftline.adapters.predlog import now
 from driftline.serving.ids import RequestIds
 from driftline.serving.intake import FLOAT_MAX, BadInput, TooMany, _show
 from driftline.serving.loader import Loaded
-from driftline.serving.predlog import now
 
 
 class NotIssued(LookupError):

@@ -12,10 +12,10 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
-from driftline import rollout_state
+from driftline.adapters import rollout_state
+from driftline.adapters.rollout_state import STRATEGY_TAG, WEIGHT_TAG  # noqa: F401 - defined with the lease that guards them
+from driftline.adapters.tracking import CHALLENGER, CHAMPION, PREVIOUS, MlflowStore
 from driftline.core.training import known_categories
-from driftline.rollout_state import STRATEGY_TAG, WEIGHT_TAG  # noqa: F401 - defined with the lease that guards them
-from driftline.tracking import CHALLENGER, CHAMPION, PREVIOUS, MlflowStore
 
 log = logging.getLogger("driftline.serving")
 

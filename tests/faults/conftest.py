@@ -66,7 +66,7 @@ def launch(root: Path, logs: Path, **settings: str) -> tuple[subprocess.Popen, s
            **{f"DRIFTLINE_SERVE_{k.upper()}": v for k, v in settings.items()}}
     output = root / f"server-{port}.log"
     with output.open("wb") as sink:
-        proc = subprocess.Popen([sys.executable, "-m", "driftline.cli", "serve", "--params", "params.yaml"],
+        proc = subprocess.Popen([sys.executable, "-m", "driftline.app.cli", "serve", "--params", "params.yaml"],
                                 cwd=root, env=env, stdout=sink, stderr=subprocess.STDOUT)
     return proc, f"http://127.0.0.1:{port}", output
 

@@ -229,7 +229,7 @@ def cli(project, prefect_api: str, tracking_uri: str, *args: str, env: dict | No
     full = {**os.environ, "PREFECT_API_URL": prefect_api, "DRIFTLINE_TRACKING_URI": tracking_uri,
             "DRIFTLINE_PROJECT_DIR": str(project.root), "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1",
             **(env or {})}
-    return subprocess.run([sys.executable, "-m", "driftline.cli", *args], cwd=project.root, env=full,
+    return subprocess.run([sys.executable, "-m", "driftline.app.cli", *args], cwd=project.root, env=full,
                           capture_output=True, text=True, timeout=timeout)
 
 

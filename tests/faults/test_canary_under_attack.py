@@ -12,9 +12,9 @@ from collections import Counter
 import httpx
 import pytest
 
+from driftline.adapters.predlog import read_log
+from driftline.app.traffic import Traffic, demo_records
 from driftline.config import load_params
-from driftline.serving.predlog import read_log
-from driftline.traffic import Traffic, demo_records
 from flows.deploy import deploy_model
 from tests.integration.conftest import make_project
 from tests.integration.test_serving import Server

@@ -33,7 +33,7 @@ COOLDOWN_S = 36  # monitoring.cooldown_hours=0.01, in _monitor_args
 @pytest.fixture(scope="module")
 def drifted(tmp_path_factory, prefect_api):
     """A champion serving drifted traffic, logged; two model names (one per test) on one registry."""
-    from driftline.traffic import Traffic
+    from driftline.app.traffic import Traffic
     from tests.integration.test_serving import Server
 
     root = tmp_path_factory.mktemp("drift")

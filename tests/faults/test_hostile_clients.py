@@ -17,11 +17,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from driftline.adapters.predlog import read_log
+from driftline.adapters.serving_client import client_records
 from driftline.config import load_params
 from driftline.core import demo_data, frames
 from driftline.serving.loader import wait_until
-from driftline.serving.predlog import read_log
-from driftline.serving_client import client_records
 from tests.faults.conftest import launch, start_server
 
 JSON = {"content-type": "application/json"}

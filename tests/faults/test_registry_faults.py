@@ -15,9 +15,9 @@ import time
 import httpx
 import pytest
 
+from driftline.adapters.registry_faults import RegistryUnreachable
+from driftline.adapters.tracking import CHALLENGER, CHAMPION, PREVIOUS, MlflowStore
 from driftline.config import load_params
-from driftline.registry_faults import RegistryUnreachable
-from driftline.tracking import CHALLENGER, CHAMPION, PREVIOUS, MlflowStore
 from tests.faults.registry_tools import FORWARD, HttpTap, MlflowServer, Request, SqliteLock, cli, prefect_harness, said
 from tests.integration.conftest import make_project
 
@@ -177,8 +177,8 @@ def test_a_promotion_whose_registry_is_killed_keeps_one_champion_and_a_consisten
 
 
 def _records(project, n: int) -> list[dict]:
+    from driftline.adapters.serving_client import client_records
     from driftline.core import demo_data, frames
-    from driftline.serving_client import client_records
 
     p = load_params(project.root / "params.yaml")
     return client_records(frames.features(demo_data.generate(n, 5), p.data))

@@ -16,10 +16,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from driftline.adapters.tracking import CHALLENGER, CHAMPION
+from driftline.app.traffic import Traffic
 from driftline.config import load_params
 from driftline.serving.loader import STRATEGY_TAG, WEIGHT_TAG, wait_until
-from driftline.tracking import CHALLENGER, CHAMPION
-from driftline.traffic import Traffic
 from tests.integration.conftest import make_project, prefect_api
 from tests.integration.test_serving import Server
 
@@ -59,7 +59,7 @@ class Deploy:
         env = {**os.environ, "DRIFTLINE_PROJECT_DIR": str(project.root), "PYTHONPATH": str(REPO),
                "PREFECT_API_URL": PREFECT_API_URL.value(), "OMP_NUM_THREADS": "1"}
         with self.out.open("wb") as sink:
-            self.proc = subprocess.Popen([sys.executable, "-m", "driftline.cli", *args], cwd=project.root, env=env,
+            self.proc = subprocess.Popen([sys.executable, "-m", "driftline.app.cli", *args], cwd=project.root, env=env,
                                          stdout=sink, stderr=subprocess.STDOUT, start_new_session=True)
 
     @property
@@ -89,7 +89,7 @@ def _models(server) -> dict:
 
 def _status(project) -> str:
     env = {**os.environ, "DRIFTLINE_PROJECT_DIR": str(project.root), "PYTHONPATH": str(REPO)}
-    done = subprocess.run([sys.executable, "-m", "driftline.cli", "status"], cwd=project.root, env=env,
+    done = subprocess.run([sys.executable, "-m", "driftline.app.cli", "status"], cwd=project.root, env=env,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     return done.stdout
@@ -111,7 +111,7 @@ def _fresh(project):
 
 
 def _record(project) -> dict:
-    from driftline.traffic import demo_records
+    from driftline.app.traffic import demo_records
 
     return demo_records(load_params(project.root / "params.yaml"), 1, 5)[0][0]
 
@@ -136,7 +136,7 @@ def test_a_deploy_killed_mid_canary_stops_getting_traffic_and_is_reconciled(live
     assert store.model_tags()[STRATEGY_TAG] == "canary"  # the server wrote nothing: only a reconcile may
 
     assert f"rollout lease of flow run {run} (deploy v2 (canary)) expired at" in _status(project)
-    from driftline.lease import ROLLOUT, holder
+    from driftline.adapters.lease import ROLLOUT, holder
     from tasks.rollout import reconcile_rollout
 
     done = reconcile_rollout(store, load_params(project.root / "params.yaml"))
@@ -174,7 +174,7 @@ def test_a_second_deploy_waits_then_fails_naming_the_holder_and_changes_nothing(
         first.stop()
         if second:
             second.stop()
-    from driftline.lease import ROLLOUT, holder
+    from driftline.adapters.lease import ROLLOUT, holder
 
     assert (store.model_tags()[STRATEGY_TAG], store.model_tags()[WEIGHT_TAG]) == ("none", "0"), first.output[-3000:]
     assert holder(store, ROLLOUT) is None
@@ -249,7 +249,7 @@ def test_a_deploy_that_times_out_ends_its_rollout(live):
     run = _run_of(store, "2")
     assert prefect_api("GET", f"/flow_runs/{run}")["state"]["name"] == "TimedOut"
     assert _cleared(store) == ("none", "0"), "a timed-out deploy left its canary weight"
-    from driftline.lease import ROLLOUT, holder
+    from driftline.adapters.lease import ROLLOUT, holder
 
     assert holder(store, ROLLOUT) is None
     assert wait_until(lambda: _models(server)["challenger_weight"] == 0.0, 30)
@@ -292,7 +292,7 @@ def test_a_cancelled_deploy_run_ends_its_rollout(live):
         runner.wait(60)
         for d in prefect_api("POST", "/deployments/filter", {"limit": 200, "offset": 0}):
             httpx.delete(f"{PREFECT_API_URL.value()}/deployments/{d['id']}", timeout=30)  # their triggers too
-    from driftline.lease import ROLLOUT, holder
+    from driftline.adapters.lease import ROLLOUT, holder
 
     assert holder(store, ROLLOUT) is None
     assert "deploy-model Cancell" in log.read_text()  # the hook's own line: it ran, and said what it undid

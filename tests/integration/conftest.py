@@ -12,10 +12,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from driftline import dvc_data
+from driftline.adapters import dvc_data
+from driftline.adapters.tracking import MlflowStore
 from driftline.config import Settings
 from driftline.core import demo_data
-from driftline.tracking import MlflowStore
 
 REPO = Path(__file__).resolve().parents[2]
 ROWS = 6000

@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from driftline.adapters.dvc_data import DataError
+from driftline.adapters.tracking import CHALLENGER, CHAMPION
 from driftline.core import demo_data
-from driftline.dvc_data import DataError
 from driftline.errors import ValidationFailed
-from driftline.tracking import CHALLENGER, CHAMPION
 from tests.integration.conftest import ROWS, latest_artifact, make_project
 
 
@@ -87,7 +87,7 @@ def test_broken_data_is_rejected_before_training(champion_project, kind):
 def test_unreadable_file_stops_with_a_clear_error(champion_project):
     project = champion_project
     (project.root / "data" / "loans.parquet").write_bytes(b"this is not parquet")
-    from driftline import dvc_data
+    from driftline.adapters import dvc_data
 
     dvc_data.push(project.root, dvc_data.add(project.root, "data"))
     with pytest.raises(DataError, match="cannot be read as parquet"):

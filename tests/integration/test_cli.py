@@ -8,7 +8,7 @@ import shutil
 
 from typer.testing import CliRunner
 
-from driftline.cli import app
+from driftline.app.cli import app
 from driftline.core import demo_data
 
 

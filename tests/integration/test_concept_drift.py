@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import time
 
+from driftline.app.traffic import Traffic
 from driftline.config import load_params
 from driftline.serving.loader import wait_until
-from driftline.traffic import Traffic
 from flows.monitor import drift_monitor
 from tests.integration.conftest import flow_run_events, make_project
 from tests.integration.test_serving import Server

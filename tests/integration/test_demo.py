@@ -14,9 +14,9 @@ import sys
 import httpx
 import pytest
 
-from driftline import dvc_data
+from driftline.adapters import dvc_data
+from driftline.adapters.tracking import CHAMPION, PREVIOUS, MlflowStore
 from driftline.config import Settings
-from driftline.tracking import CHAMPION, PREVIOUS, MlflowStore
 from tests.integration.conftest import (
     clear_prefect,
     deployment_runs,
@@ -37,7 +37,7 @@ def test_the_demo_closes_the_loop_from_drift_to_promotion(tmp_path):
     port = free_port()
     env = {**os.environ, "DRIFTLINE_PROJECT_DIR": str(project.root), "DRIFTLINE_SERVE_PORT": str(port),
            "PREFECT_API_URL": PREFECT_API_URL.value()}
-    done = subprocess.run([sys.executable, "-m", "driftline.cli", "demo", "--no-keep-serving", "--no-mlflow-ui"],
+    done = subprocess.run([sys.executable, "-m", "driftline.app.cli", "demo", "--no-keep-serving", "--no-mlflow-ui"],
                           cwd=project.root, env=env, capture_output=True, text=True, timeout=1440)
     out = done.stdout + done.stderr
     assert done.returncode == 0, out[-6000:]

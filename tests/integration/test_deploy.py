@@ -11,11 +11,11 @@ import httpx
 import pytest
 from prefect import flow
 
+from driftline.adapters.tracking import CHALLENGER, CHAMPION, PREVIOUS, MlflowStore
+from driftline.app.traffic import Traffic
 from driftline.config import load_params
 from driftline.core import demo_data
 from driftline.serving.loader import STRATEGY_TAG, WEIGHT_TAG, wait_until
-from driftline.tracking import CHALLENGER, CHAMPION, PREVIOUS, MlflowStore
-from driftline.traffic import Traffic
 from flows.deploy import RolledBack, deploy_model, promote, rollback
 from tests.integration.conftest import flow_run_events, make_project, run_artifact
 from tests.integration.test_serving import Server

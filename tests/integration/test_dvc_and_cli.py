@@ -10,9 +10,9 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from driftline import dvc_data
-from driftline.cli import app
-from driftline.tracking import CHAMPION
+from driftline.adapters import dvc_data
+from driftline.adapters.tracking import CHAMPION
+from driftline.app.cli import app
 from tests.integration.conftest import REPO, committed, git, make_project
 
 

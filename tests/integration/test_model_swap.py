@@ -9,11 +9,11 @@ from sklearn.dummy import DummyClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
 
+from driftline.adapters.serving_client import client_records
+from driftline.adapters.tracking import CHAMPION
 from driftline.config import load_params
 from driftline.core import demo_data, frames
 from driftline.serving.loader import wait_until
-from driftline.serving_client import client_records
-from driftline.tracking import CHAMPION
 from tests.integration.conftest import make_project
 from tests.integration.test_serving import Server
 

@@ -12,9 +12,9 @@ import sys
 import httpx
 import pytest
 
-from driftline import trust
+from driftline.adapters import trust
+from driftline.adapters.tracking import CHALLENGER, CHAMPION
 from driftline.serving.loader import wait_until
-from driftline.tracking import CHALLENGER, CHAMPION
 from flows.deploy import deploy_model
 from tests.integration.conftest import REPO
 from tests.integration.test_serving import Server
@@ -31,7 +31,7 @@ def test_training_marks_its_versions_and_an_unmarked_one_deploys_only_when_force
     before = (store.aliases(), store.history())
 
     refused = subprocess.run(
-        [sys.executable, "-m", "driftline.cli", "deploy", "--version", "2", "--strategy", "blue-green",
+        [sys.executable, "-m", "driftline.app.cli", "deploy", "--version", "2", "--strategy", "blue-green",
          "--set", "deployment.max_wait_seconds=30"],
         cwd=project.root, capture_output=True, text=True, timeout=600,
         env={**os.environ, "PYTHONPATH": str(REPO), "PREFECT_API_URL": PREFECT_API_URL.value()})

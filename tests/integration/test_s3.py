@@ -11,10 +11,10 @@ import time
 import pytest
 from typer.testing import CliRunner
 
-from driftline import dvc_data, s3
-from driftline.cli import app
-from driftline.s3 import S3Error, S3Location
-from driftline.tracking import MlflowStore
+from driftline.adapters import dvc_data, s3
+from driftline.adapters.s3 import S3Error, S3Location
+from driftline.adapters.tracking import MlflowStore
+from driftline.app.cli import app
 from tests.integration.conftest import free_port, git, make_project
 
 
@@ -205,8 +205,8 @@ def test_wrong_credentials_are_refused_with_a_clear_message(tmp_path, monkeypatc
 
 
 def test_the_prediction_log_lives_on_s3_and_the_monitor_reads_it_there(on_s3, endpoint, monkeypatch):
+    from driftline.app.traffic import Traffic
     from driftline.config import load_params
-    from driftline.traffic import Traffic
     from flows.monitor import drift_monitor
     from tests.integration.test_serving import Server
 

@@ -13,15 +13,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from driftline.adapters.lease import ROLLOUT, Lease
+from driftline.adapters.predlog import read_log
+from driftline.adapters.serving_client import client_records
+from driftline.adapters.tracking import CHALLENGER, CHAMPION
 from driftline.config import ServeSettings, load_params
 from driftline.core import demo_data, frames
-from driftline.lease import ROLLOUT, Lease
 from driftline.serving.intake import canary_share
 from driftline.serving.loader import STRATEGY_TAG, WEIGHT_TAG, wait_until
-from driftline.serving.predlog import read_log
 from driftline.serving.server import build_app
-from driftline.serving_client import client_records
-from driftline.tracking import CHALLENGER, CHAMPION
 from tests.integration.conftest import free_port, make_project
 
 

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 from mlflow.models import Model
 
+from driftline.adapters.tracking import CHALLENGER, CHAMPION
 from driftline.config import load_params
 from driftline.core import demo_data, frames, training
 from driftline.errors import GatesFailed
-from driftline.tracking import CHALLENGER, CHAMPION
 from tests.integration.conftest import git, prefect_api, run_artifact
 
 

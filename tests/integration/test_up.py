@@ -27,7 +27,7 @@ def test_up_starts_the_stack_and_ctrl_c_leaves_nothing_behind(tmp_path):
     port, ui_port = free_port(), free_port()
     env = {**os.environ, "DRIFTLINE_PROJECT_DIR": str(project.root), "DRIFTLINE_SERVE_PORT": str(port),
            "DRIFTLINE_MLFLOW_UI_URL": f"http://127.0.0.1:{ui_port}", "PREFECT_API_URL": PREFECT_API_URL.value()}
-    up = subprocess.Popen([sys.executable, "-m", "driftline.cli", "up"], cwd=project.root, env=env,
+    up = subprocess.Popen([sys.executable, "-m", "driftline.app.cli", "up"], cwd=project.root, env=env,
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines: list[str] = []
     deadline = time.monotonic() + 400

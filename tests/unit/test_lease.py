@@ -15,9 +15,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from driftline.lease import Lease, LeaseHeld, LeaseLost, holder
-from driftline.registry_faults import RegistryUnreachable
-from driftline.tracking import MlflowStore
+from driftline.adapters.lease import Lease, LeaseHeld, LeaseLost, holder
+from driftline.adapters.registry_faults import RegistryUnreachable
+from driftline.adapters.tracking import MlflowStore
 from tests.integration.conftest import free_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -26,8 +26,8 @@ REPO = Path(__file__).resolve().parents[2]
 CONTENDER = """
 import json, sys, time
 from pathlib import Path
-from driftline.lease import Lease
-from driftline.tracking import MlflowStore
+from driftline.adapters.lease import Lease
+from driftline.adapters.tracking import MlflowStore
 uri, art, model, owner, ready, go = sys.argv[1:7]
 store = MlflowStore(uri, art, "leases", model).start()
 lease = Lease(store, "rollout", owner, 60)

@@ -7,10 +7,10 @@ import time
 
 import pytest
 
-from driftline import rollout_state as rs
-from driftline.lease import ROLLOUT, Lease, holder
+from driftline.adapters import rollout_state as rs
+from driftline.adapters.lease import ROLLOUT, Lease, holder
+from driftline.adapters.tracking import CHALLENGER, CHAMPION, MlflowStore
 from driftline.serving.loader import read_rollout
-from driftline.tracking import CHALLENGER, CHAMPION, MlflowStore
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from botocore.exceptions import ClientError, NoCredentialsError
 
-from driftline.s3 import S3Location, explain
+from driftline.adapters.s3 import S3Location, explain
 
 
 def test_s3_addresses_parse_and_print_back():

@@ -9,9 +9,9 @@ import pytest
 from mlflow.exceptions import MlflowException, RestException
 from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST
 
-from driftline import trust
-from driftline.registry_faults import ATTEMPTS, is_absent, safe_uri
-from driftline.tracking import CHAMPION, MlflowStore, RegistryError, RegistryUnreachable
+from driftline.adapters import trust
+from driftline.adapters.registry_faults import ATTEMPTS, is_absent, safe_uri
+from driftline.adapters.tracking import CHAMPION, MlflowStore, RegistryError, RegistryUnreachable
 from tests.integration.conftest import free_port
 
 

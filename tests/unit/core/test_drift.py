@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from driftline import drift_report
+from driftline.adapters import drift_report
 from driftline.core import demo_data, drift
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from driftline.serving.predlog import PartitionedLog, read_log
+from driftline.adapters.predlog import PartitionedLog, read_log
 
 
 def test_rows_land_in_date_and_hour_partitions_and_read_back_whole(tmp_path):

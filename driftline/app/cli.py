@@ -21,7 +21,7 @@ ParamsOpt = Annotated[Path, typer.Option("--params", "-p", help="Params file.")]
 
 @app.callback()
 def _everywhere() -> None:
-    from driftline.s3 import use_safe_checksums
+    from driftline.adapters.s3 import use_safe_checksums
 
     use_safe_checksums()  # before any S3 client exists, DVC's included
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # progress bars for 1 file: noise
@@ -61,9 +61,9 @@ def init(
     """Set up DVC (a local remote, or S3 with --remote), the demo data pulled or regenerated and
     pushed. Idempotent. S3 credentials come from the environment or the AWS files only."""
     from driftline import services
-    from driftline.dvc_data import DataError
-    from driftline.project import init_project
-    from driftline.s3 import S3Error, S3Location
+    from driftline.adapters.dvc_data import DataError
+    from driftline.adapters.s3 import S3Error, S3Location
+    from driftline.app.project import init_project
 
     settings = Settings()
     p = _params(settings, params)
@@ -95,10 +95,10 @@ def train(
     rel = params
     _params(settings, rel, set_)  # fail before any work
     _prefect_env()
-    from driftline.dvc_data import DataError
+    from driftline.adapters.dvc_data import DataError
+    from driftline.adapters.s3 import S3Error
+    from driftline.adapters.tracking import RegistryUnreachable
     from driftline.errors import PipelineFailure
-    from driftline.s3 import S3Error
-    from driftline.tracking import RegistryUnreachable
     from flows.training import training_pipeline
 
     try:
@@ -143,7 +143,8 @@ def status(
 ) -> None:
     """Show the registered model versions, their aliases and holdout metrics, and the rollout in
     progress (who holds the model's rollout lease, since when, until when)."""
-    from driftline import rollout_state, services
+    from driftline import services
+    from driftline.adapters import rollout_state
 
     settings = Settings()
     p = _params(settings, params)
@@ -193,8 +194,8 @@ def deploy(
     if strategy not in (None, "canary", "shadow", "blue-green"):
         _fail(f"--strategy: {strategy!r} is not one of canary, shadow, blue-green", 2)
     _prefect_env()
-    from driftline.lease import LeaseHeld
-    from driftline.tracking import RegistryUnreachable
+    from driftline.adapters.lease import LeaseHeld
+    from driftline.adapters.tracking import RegistryUnreachable
     from flows.deploy import RolledBack, deploy_model
 
     try:
@@ -219,7 +220,7 @@ def rollback(params: ParamsOpt = Path("params.yaml"),
     settings = Settings()
     _params(settings, params)  # a bad config fails here, naming the key, not inside the flow
     _prefect_env()
-    from driftline.lease import LeaseHeld
+    from driftline.adapters.lease import LeaseHeld
     from flows.deploy import rollback as rollback_flow
 
     try:
@@ -297,7 +298,7 @@ def up(params: ParamsOpt = Path("params.yaml"),
        mlflow_ui: Annotated[bool, typer.Option(help="Start the MLflow UI.")] = True) -> None:
     """The local stack: Prefect server + UI, MLflow UI, the deployments (served: schedules and
     triggers live) and the model server. Ctrl-C stops all of it."""
-    from driftline.stack import Stack, StackError, interruptible
+    from driftline.app.stack import Stack, StackError, interruptible
 
     interruptible()
     settings = Settings()
@@ -323,8 +324,8 @@ def demo(params: ParamsOpt = Path("params.yaml"),
          ) -> None:
     """The whole story on the demo data: champion, live traffic, drift, retraining started by the
     drift event, a canary that promotes it, a bad challenger rolled back."""
-    from driftline import demo as story
-    from driftline.stack import StackError, interruptible
+    from driftline.app import demo as story
+    from driftline.app.stack import StackError, interruptible
 
     interruptible()
     settings = Settings()

@@ -118,7 +118,7 @@ class Stack:
     def _model_server(self) -> None:
         cfg = ServeSettings()
         url = f"http://{cfg.host}:{cfg.port}"
-        part = self._spawn("model server", [sys.executable, "-m", "driftline.cli", "serve", "--params",
+        part = self._spawn("model server", [sys.executable, "-m", "driftline.app.cli", "serve", "--params",
                                             str(self.params_path)], "model-server.log")
         self._wait(part, lambda: _answers(f"{url}/health"), f"answer {url}/health", 120)
         self.echo(f"Model server: {url} (POST /predict, /feedback; GET /models, /metrics)")

@@ -1,7 +1,7 @@
 """The Markdown report of a finished flow run, read through the Prefect API: what CI writes to
 the job summary and a pull-request comment.
 
-    python -m driftline.ci_report FLOW_RUN_ID
+    python -m driftline.app.ci_report FLOW_RUN_ID
 
 Reads PREFECT_API_URL (and PREFECT_API_KEY for Prefect Cloud). Plain HTTP on purpose: it is
 all a CI job needs, and some 3.8.8 client helpers send fields the server refuses.
@@ -32,7 +32,7 @@ def report(api_url: str, flow_run_id: str, api_key: str | None = None) -> str:
 
 def main() -> None:  # pragma: no cover - exercised through scripts/training-ci.sh
     if len(sys.argv) != 2:
-        sys.exit("usage: python -m driftline.ci_report FLOW_RUN_ID")
+        sys.exit("usage: python -m driftline.app.ci_report FLOW_RUN_ID")
     print(report(os.environ["PREFECT_API_URL"], sys.argv[1], os.environ.get("PREFECT_API_KEY")))
 
 

@@ -1,6 +1,6 @@
 """`dvc repro` stages: the same library functions the Prefect flow calls, without Prefect or MLflow.
 
-    python -m driftline.stages validate|train|evaluate [--params params.yaml]
+    python -m driftline.app.stages validate|train|evaluate [--params params.yaml]
 
 Outputs land in `artifacts/` and `metrics.json`, declared in `dvc.yaml`. `evaluate` applies
 the absolute gates and fails when one does. The distribution check and the comparison with the
@@ -15,7 +15,7 @@ import pickle
 import sys
 from pathlib import Path
 
-from driftline import dvc_data
+from driftline.adapters import dvc_data
 from driftline.config import ConfigError, load_params
 from driftline.core import evaluation, gates, training, validation
 from driftline.core.report import validation_markdown
@@ -66,7 +66,7 @@ def evaluate(p) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m driftline.stages")
+    parser = argparse.ArgumentParser(prog="python -m driftline.app.stages")
     parser.add_argument("stage", choices=["validate", "train", "evaluate"])
     parser.add_argument("--params", default="params.yaml")
     args = parser.parse_args(argv)

@@ -22,14 +22,15 @@ from pathlib import Path
 
 import pandas as pd
 
-from driftline import dvc_data, services
+from driftline import services
+from driftline.adapters import dvc_data
+from driftline.adapters.serving_client import ServingClient
+from driftline.adapters.tracking import CHAMPION
+from driftline.app.project import DEMO_ROWS, DEMO_SEED
+from driftline.app.stack import Stack
+from driftline.app.traffic import Traffic, demo_records
 from driftline.config import Params, ServeSettings, Settings
 from driftline.core import demo_data
-from driftline.project import DEMO_ROWS, DEMO_SEED
-from driftline.serving_client import ServingClient
-from driftline.stack import Stack
-from driftline.tracking import CHAMPION
-from driftline.traffic import Traffic, demo_records
 
 # Baked into every served deployment: short rollout windows so the story takes minutes (a
 # production rollout uses params.yaml's), and a new challenger rolls out by itself.
@@ -154,7 +155,7 @@ def run(settings: Settings, p: Params, params_path: Path, echo: Callable[[str], 
 def _cli_runner(env: dict[str, str], echo: Callable[[str], None]) -> Callable[..., None]:
     def cli(*args: str) -> None:
         echo(f"$ driftline {' '.join(args)}")
-        code = subprocess.call([sys.executable, "-m", "driftline.cli", *args], env=env)
+        code = subprocess.call([sys.executable, "-m", "driftline.app.cli", *args], env=env)
         if code != 0:
             raise DemoFailed(f"`driftline {' '.join(args)}` exited {code}")
     return cli

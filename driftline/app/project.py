@@ -10,10 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from driftline import dvc_data, s3
+from driftline.adapters import dvc_data, s3
+from driftline.adapters.s3 import S3Location
 from driftline.config import Settings
 from driftline.core import demo_data
-from driftline.s3 import S3Location
 
 DEMO_FILE = "data/loans.parquet"
 DEMO_ROWS = 50_000

@@ -7,9 +7,9 @@ from __future__ import annotations
 import threading
 import time
 
+from driftline.adapters.serving_client import ServerUnavailable, ServingClient, client_records
 from driftline.config import Params
 from driftline.core import demo_data, frames
-from driftline.serving_client import ServerUnavailable, ServingClient, client_records
 
 
 def demo_records(params: Params, n: int, seed: int, scenario: str = "baseline") -> tuple[list[dict], list]:
