@@ -9,7 +9,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-SOURCE_ROOT = Path(__file__).resolve().parents[1]
+SOURCE_ROOT = Path(__file__).resolve().parents[2]  # driftline/adapters/provenance.py -> the checkout
 # Everything that decides what a run computes: the library, the task wrappers, the flows.
 CODE_DIRS = ("driftline", "tasks", "flows")
 
@@ -29,13 +29,16 @@ def file_hash(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()[:16] if path.exists() else "missing"
 
 
+def code_files() -> list[Path]:
+    return [path for folder in CODE_DIRS for path in sorted((SOURCE_ROOT / folder).rglob("*.py"))]
+
+
 def code_hash() -> str:
     """Hash of driftline's own source: a change to training code invalidates the cache."""
     digest = hashlib.sha256()
-    for folder in CODE_DIRS:
-        for path in sorted((SOURCE_ROOT / folder).rglob("*.py")):
-            digest.update(str(path.relative_to(SOURCE_ROOT)).encode())
-            digest.update(path.read_bytes())
+    for path in code_files():
+        digest.update(str(path.relative_to(SOURCE_ROOT)).encode())
+        digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
 
 
