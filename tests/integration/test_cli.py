@@ -63,3 +63,21 @@ def test_deploy_rollback_history_monitor_and_status_commands(project, monkeypatc
 
     status = runner.invoke(app, ["status"])
     assert status.exit_code == 0 and "loan-default" in status.output and "champion" in status.output
+
+
+def test_train_exit_4_says_what_failed_when_the_fault_is_unexpected(project, monkeypatch):
+    """A fault none of the named exits covers (here the local artifact store is a regular file, so
+    MLflow cannot create a directory in it): exit 4, one sentence naming the error, and nothing
+    registered."""
+    blocker = project.root.parent / "not-a-directory"
+    blocker.write_text("a file where the artifact store should be\n")
+    monkeypatch.setenv("DRIFTLINE_PROJECT_DIR", str(project.root))
+    monkeypatch.setenv("DRIFTLINE_ARTIFACT_LOCATION", blocker.as_uri())
+    result = CliRunner().invoke(app, ["train"])
+    assert result.exit_code == 4, result.output
+    # Prefect's own log prints the traceback above; the command's last word is one sentence.
+    last = result.output.strip().splitlines()[-1]
+    assert last.startswith("training failed unexpectedly: ") and "not-a-directory" in last, last
+    assert last.endswith("(the Prefect flow run log has the traceback)")
+    store = project.store()
+    assert store.versions() == [] and store.aliases() == {}
