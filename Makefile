@@ -9,8 +9,8 @@ export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export DVC_SITE_CACHE_DIR ?= $(CURDIR)/.driftline/dvc-site
 RUN := $(UV) run --locked --no-sync
 # Lines of driftline/, tasks/, flows/ and deployments/ the suite must run in its own process;
-# `make test` fails below it (to be raised to 85 once measured: issue 11).
-COVERAGE_FLOOR ?= 60
+# `make test` fails below it (a full run measured 86.4% on 2026-11-30).
+COVERAGE_FLOOR ?= 85
 
 .PHONY: install demo test test-unit lint ui up bench bench-serving bench-monitor bench-s3 clean
 
