@@ -97,7 +97,11 @@ def analyze(window: pd.DataFrame, feedback: pd.DataFrame, cfg: DeploymentConfig,
     checks.append(Check("score distribution", value - floor <= cfg.max_score_psi,
                         f"score PSI {value:.3f} - sampling floor {floor:.3f} (at most {cfg.max_score_psi})"))
     if shadow:
-        pairs = ok_chal.merge(ok_champ, on="request_id", suffixes=("_c", "_p"))
+        # A request carries several records: pair each record with its own mirror, not with every
+        # record of the request (a 10-record request would make 100 pairs, 90 of them strangers).
+        keys = ["request_id", "record_index"] if "record_index" in ok_chal and "record_index" in ok_champ \
+            else ["request_id"]
+        pairs = ok_chal.merge(ok_champ, on=keys, suffixes=("_c", "_p"))
         agree = float((pairs["prediction_c"] == pairs["prediction_p"]).mean()) if len(pairs) else 0.0
         checks.append(Check("agreement", agree >= cfg.min_agreement,
                             f"agreement {agree:.1%} on {len(pairs)} mirrored requests "

@@ -104,3 +104,13 @@ def test_the_psi_sampling_floor_matches_simulation():
     rng = np.random.default_rng(0)
     sims = [psi(rng.beta(2, 5, 400), rng.beta(2, 5, 100)) for _ in range(400)]
     assert np.mean(sims) == pytest.approx(rollout.psi_sampling_floor(400, 100), rel=0.25)
+
+
+def test_shadow_pairs_each_record_with_its_own_mirror_in_multi_record_requests():
+    champ = _rows("champion", 300, 1)
+    # 30 requests of 10 records each: every record has its own mirror, and they all agree.
+    champ = champ.assign(request_id=[f"r{i // 10}" for i in range(300)], record_index=[i % 10 for i in range(300)],
+                         prediction=[i % 2 for i in range(300)])
+    result = analyze(pd.concat([champ, champ.assign(variant="shadow")]), pd.DataFrame(), CFG, shadow=True)
+    agreement = next(c for c in result.checks if c.name == "agreement")
+    assert agreement.passed and "100.0% on 300 mirrored requests" in agreement.detail, agreement.detail
