@@ -16,6 +16,7 @@ from driftline.adapters import dvc_data
 from driftline.adapters.tracking import MlflowStore
 from driftline.config import Settings
 from driftline.core import demo_data
+from tests.waiting import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 ROWS = 6000
@@ -151,13 +152,9 @@ def no_prefect_leftovers(prefect_server):
 def flow_run_events(name: str, flow_run_id: str, timeout: float = 30) -> list[dict]:
     """Events called `name` emitted inside one flow run (Prefect relates them to the run), waiting
     for them to land: scoped to the test's own run, never the newest on the shared server."""
-    deadline = time.monotonic() + timeout
-    while True:
-        page = prefect_api("POST", "/events/filter", {"filter": {
-            "event": {"name": [name]}, "related": {"id": [f"prefect.flow-run.{flow_run_id}"]}}, "limit": 50})
-        if page["events"] or time.monotonic() > deadline:
-            return page["events"]
-        time.sleep(0.5)
+    return wait_until(lambda: prefect_api("POST", "/events/filter", {"filter": {
+        "event": {"name": [name]}, "related": {"id": [f"prefect.flow-run.{flow_run_id}"]}}, "limit": 50})["events"],
+        timeout, interval=0.5)
 
 
 def run_artifact(key: str, flow_run_id: str) -> str:
