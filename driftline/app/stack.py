@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 
+from driftline.adapters.prefect_api import PrefectApi
 from driftline.config import ServeSettings, Settings
 from driftline.waiting import WaitTimeout, poll
 
@@ -131,21 +132,17 @@ class Stack:
     def deployment_ids(self) -> dict[str, str]:
         """Served deployments by name, read from the Prefect API."""
         try:
-            found = httpx.post(f"{self.env['PREFECT_API_URL']}/deployments/filter", timeout=10,
-                               json={"limit": 200, "offset": 0})
+            return PrefectApi(self.env["PREFECT_API_URL"], timeout=10).deployment_ids()
         except httpx.HTTPError:
             return {}
-        return {d["name"]: d["id"] for d in found.json()} if found.status_code == 200 else {}
 
     def flow_runs(self, deployment: str, since: str = "") -> list[dict]:
         """The deployment's flow runs created since `since` (ISO text, UTC), oldest first."""
         ident = self.deployment_ids().get(deployment)
         if ident is None:
             return []
-        found = httpx.post(f"{self.env['PREFECT_API_URL']}/flow_runs/filter", timeout=10, json={
-            "deployments": {"id": {"any_": [ident]}}, "sort": "EXPECTED_START_TIME_DESC", "limit": 200, "offset": 0})
-        found.raise_for_status()
-        return sorted((r for r in found.json() if r["created"] >= since), key=lambda r: r["created"])
+        found = PrefectApi(self.env["PREFECT_API_URL"], timeout=10).flow_runs([ident], "EXPECTED_START_TIME_DESC")
+        return sorted((r for r in found if r["created"] >= since), key=lambda r: r["created"])
 
     def wait_for_runs(self, deployment: str, count: int, seconds: float, since: str = "") -> list[dict]:
         """Wait until the deployment has `count` runs since `since`, all in a final state."""
