@@ -68,7 +68,7 @@ def _child(kind: str, directory: Path, scenario: str) -> dict:
     if kind in ("evidently", "report"):
         import evidently.presets  # noqa: F401 - the import is timed apart
 
-        from driftline.adapters import drift_report
+        from driftline.adapters import evidently_drift
     else:
         from driftline.core import monitoring
     imported = time.perf_counter()
@@ -80,7 +80,7 @@ def _child(kind: str, directory: Path, scenario: str) -> dict:
     else:
         current = predlog.read_log(directory / scenario / "predictions")
     if kind == "evidently":
-        result = drift_report.data_drift(current, reference, numeric, categorical, with_html=False)
+        result = evidently_drift.evidently_data_drift(current, reference, numeric, categorical, with_html=False)
         decisions = {c.column: c.drifted for c in result.columns}
         scores = {c.column: c.score for c in result.columns}
     elif kind == "driftline":
@@ -91,7 +91,7 @@ def _child(kind: str, directory: Path, scenario: str) -> dict:
     else:  # the report the monitor renders, on its sample
         n = p.monitoring.report_rows
         sample = current.sample(min(len(current), n), random_state=0)
-        html = drift_report.monitor_html(sample, reference.sample(min(len(reference), n), random_state=0),
+        html = evidently_drift.monitor_html(sample, reference.sample(min(len(reference), n), random_state=0),
                                          numeric, categorical)
         decisions, scores = {}, {"html_bytes": len(html)}
     if kind != "driftline":

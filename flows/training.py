@@ -22,7 +22,7 @@ from driftline.adapters.trust import GATES_TAG, PASSED
 from driftline.config import Params, Settings, load_params
 from driftline.core import evaluation, frames, training
 from driftline.core import gates as G
-from driftline.core.report import training_markdown, validation_markdown
+from driftline.core.markdown import training_markdown, validation_markdown
 from driftline.errors import GatesFailed, PipelineFailure, ValidationFailed
 from tasks.caching import in_project
 from tasks.data import load_data, pull_data, validate_data

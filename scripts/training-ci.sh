@@ -16,7 +16,7 @@ status=${PIPESTATUS[0]}
 id=$(grep -oE 'UUID: [0-9a-f-]{36}' "$log" | head -1 | cut -d' ' -f2)
 summary=${GITHUB_STEP_SUMMARY:-/dev/stdout}
 report=${REPORT_FILE:-training-ci-report.md}
-if [ -n "$id" ] && $PYTHON -m driftline.app.ci_report "$id" > "$log.md"; then
+if [ -n "$id" ] && $PYTHON -m driftline.app.ci_summary "$id" > "$log.md"; then
   mv "$log.md" "$report"  # only a whole report: the PR comment step posts it when it exists
   cat "$report" >> "$summary"
 else

@@ -8,7 +8,7 @@ import pandas as pd
 from prefect import task
 from prefect.cache_policies import NONE
 
-from driftline.adapters import drift_report, dvc_data
+from driftline.adapters import dvc_data, evidently_drift
 from driftline.config import Params, names_by_type
 from driftline.core import frames, validation
 from tasks.caching import from_cache_key
@@ -44,6 +44,6 @@ def validate_data(df: pd.DataFrame, params: Params, reference: pd.DataFrame | No
     shared = [f for f in params.data.features if f.name in reference.columns]
     data = params.data.model_copy(update={"features": shared})
     current = frames.features(df.sample(min(len(df), check.sample_size), random_state=0), data)
-    result = drift_report.data_drift(current, frames.features(reference, data), *names_by_type(shared))
+    result = evidently_drift.evidently_data_drift(current, frames.features(reference, data), *names_by_type(shared))
     return report.with_checks([validation.distribution_check(
         result.drifted, result.share, check.max_drift_share, reference_version or "?", drift_expected)]), result.html

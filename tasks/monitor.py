@@ -12,7 +12,7 @@ from prefect.artifacts import create_link_artifact, create_table_artifact
 from prefect.cache_policies import NONE
 from prefect.runtime import flow_run
 
-from driftline.adapters import drift_report, predlog
+from driftline.adapters import evidently_drift, predlog
 from driftline.config import Params, names_by_type
 from driftline.core import monitoring
 
@@ -34,7 +34,7 @@ def render_report(rows: pd.DataFrame, reference: pd.DataFrame, p: Params) -> str
     n = p.monitoring.report_rows
     sample = rows.sample(min(len(rows), n), random_state=0)
     reference = reference.sample(min(len(reference), n), random_state=0)
-    return drift_report.monitor_html(sample.reindex(columns=[f.name for f in shared]), reference,
+    return evidently_drift.monitor_html(sample.reindex(columns=[f.name for f in shared]), reference,
                                      *names_by_type(shared))
 
 

@@ -18,7 +18,7 @@ from driftline.adapters.serving_client import ServingClient, client_records
 from driftline.adapters.tracking import MlflowStore
 from driftline.config import DeploymentConfig, Params, ServeSettings, Settings
 from driftline.core import frames
-from driftline.core.evaluation import live_scores
+from driftline.core.evaluation import row_scores
 from driftline.core.rollout import Analysis, analyze, judge_smoke
 from driftline.core.validation import Check
 from tasks.report import announce_challenger
@@ -82,7 +82,7 @@ def smoke_test(store: MlflowStore, settings: Settings, p: Params, version: str) 
                                                       f"version {version} has no reference sample")])
         x = frames.model_features(reference, model, p.data).head(p.deployment.smoke_requests)
         expected = [v.item() if hasattr(v, "item") else v for v in model.predict(x)]
-        scores = live_scores(model.predict_proba(x)).tolist() if hasattr(model, "predict_proba") else None
+        scores = row_scores(model.predict_proba(x)).tolist() if hasattr(model, "predict_proba") else None
         answers = []
         for record in client_records(x):
             response = client.predict([record], smoke=True)

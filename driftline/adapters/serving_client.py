@@ -5,11 +5,12 @@ by the demo's traffic. Nothing connects at import time."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 import httpx
 import pandas as pd
+
+from driftline.waiting import WaitTimeout, poll
 
 
 class ServerUnavailable(RuntimeError):
@@ -48,19 +49,18 @@ class ServingClient:
 
     def wait_for(self, predicate: Callable[[dict], bool], timeout: float, interval: float = 0.25) -> dict:
         """Poll /models until `predicate` holds; TimeoutError carries the last state seen."""
-        deadline = time.monotonic() + timeout
-        state: dict = {}
-        while True:
+        def probe() -> tuple[bool, dict]:
             try:
                 state = self.models()
-                if predicate(state):
-                    return state
             except ServerUnavailable as err:
-                state = {"error": str(err)}
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"model server at {self.url} did not converge within {timeout:g} s; "
-                                   f"last state: {state}")
-            time.sleep(interval)
+                return False, {"error": str(err)}
+            return predicate(state), state
+
+        try:
+            return poll(probe, timeout, interval, done=lambda answer: answer[0])[1]
+        except WaitTimeout as err:
+            raise TimeoutError(f"model server at {self.url} did not converge within {timeout:g} s; "
+                               f"last state: {err.last[1]}") from None
 
     def predict(self, records: list[dict], *, smoke: bool = False, request_id: str | None = None) -> httpx.Response:
         """The answer's `request_id` (the server's) is what /feedback takes. `request_id` here is an

@@ -1,4 +1,5 @@
-"""The `driftline` command."""
+"""The `driftline` command: setup, training, serving, monitoring, the local stack and the demo
+here; the registered model and its rollouts in cli_rollout.py; what they share in cli_common.py."""
 
 from __future__ import annotations
 
@@ -11,13 +12,12 @@ from typing import Annotated
 
 import typer
 
-from driftline.config import ConfigError, Settings, load_params, params_schema
+from driftline.app.cli_common import ParamsOpt, fail, load_or_exit, prefect_env, print_where
+from driftline.app.cli_rollout import deploy, history, rollback, status
+from driftline.config import ConfigError, Settings, params_schema
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Continuous training and delivery for tabular ML models.")
-
-ParamsOpt = Annotated[Path, typer.Option("--params", "-p", help="Params file.")]
-
 
 @app.callback()
 def _everywhere() -> None:
@@ -26,32 +26,7 @@ def _everywhere() -> None:
     use_safe_checksums()  # before any S3 client exists, DVC's included
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # progress bars for 1 file: noise
 
-PREFECT_DEFAULTS = {
-    # The ephemeral server needs ~20 s on a 2-core machine; Prefect's default wait is 20 s.
-    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
-    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-}
 
-
-def _prefect_env() -> None:
-    for key, value in PREFECT_DEFAULTS.items():
-        os.environ.setdefault(key, value)
-
-
-def _params(settings: Settings, path: Path, overrides: list[str] | None = None):
-    """The params file, or exit 2 with the message naming the key and the reason."""
-    try:
-        return load_params(settings.root / path, overrides or [])
-    except ConfigError as err:
-        _fail(str(err), 2)
-
-
-def _fail(message: str, code: int) -> None:
-    typer.secho(message, fg=typer.colors.RED, err=True)
-    raise typer.Exit(code)
-
-
-@app.command()
 def init(
     params: ParamsOpt = Path("params.yaml"),
     remote: Annotated[str | None, typer.Option(help="An S3 DVC remote, s3://BUCKET/PREFIX.")] = None,
@@ -66,15 +41,15 @@ def init(
     from driftline.app.project import init_project
 
     settings = Settings()
-    p = _params(settings, params)
+    p = load_or_exit(settings, params)
     try:
         location = S3Location.parse(remote, endpoint_url) if remote else None
     except ValueError as err:
-        _fail(f"--remote: {err}", 2)
+        fail(f"--remote: {err}", 2)
     try:
         report = init_project(settings, s3_remote=location, create_bucket=create_bucket)
     except (DataError, S3Error) as err:
-        _fail(f"init failed: {err}", 3)
+        fail(f"init failed: {err}", 3)
     for step in report.steps:
         typer.echo(f"- {step}")
     # Creating the tracking database once here keeps its migrations out of the first training run.
@@ -82,7 +57,6 @@ def init(
     typer.echo(f"- MLflow tracking store ready: {settings.mlflow_uri}")
 
 
-@app.command()
 def train(
     params: ParamsOpt = Path("params.yaml"),
     set_: Annotated[list[str] | None, typer.Option("--set", help="Override KEY=VALUE.")] = None,
@@ -93,8 +67,8 @@ def train(
     store (S3) fails or the model registry does not answer, 4 otherwise."""
     settings = Settings()
     rel = params
-    _params(settings, rel, set_)  # fail before any work
-    _prefect_env()
+    load_or_exit(settings, rel, set_)  # fail before any work
+    prefect_env()
     from driftline.adapters.dvc_data import DataError
     from driftline.adapters.s3 import S3Error
     from driftline.adapters.tracking import RegistryUnreachable
@@ -105,19 +79,19 @@ def train(
         result = training_pipeline(params_path=str(rel), overrides=set_ or [], reason=reason,
                                    project_dir=str(settings.root))
     except PipelineFailure as err:
-        _fail(f"training stopped at {err.stage}: {err.paragraph}", 1)
+        fail(f"training stopped at {err.stage}: {err.paragraph}", 1)
     except RegistryUnreachable as err:
-        _fail(f"training stopped: {err}. Nothing was registered and no alias moved; retry when the registry "
+        fail(f"training stopped: {err}. Nothing was registered and no alias moved; retry when the registry "
               "answers.", 3)
     except (DataError, S3Error, ConfigError) as err:
-        _fail(f"training stopped: {err}", 2 if isinstance(err, ConfigError) else 3)
+        fail(f"training stopped: {err}", 2 if isinstance(err, ConfigError) else 3)
     except Exception as err:  # noqa: BLE001 - anything else: say what, not a traceback
-        _fail(f"training failed unexpectedly: {type(err).__name__}: {err} "
+        fail(f"training failed unexpectedly: {type(err).__name__}: {err} "
               "(the Prefect flow run log has the traceback)", 4)
     if result.get("gates"):
         typer.echo(_gate_lines(result["gates"]))
     typer.secho(result["message"], fg=typer.colors.GREEN)
-    _print_where(settings)
+    print_where(settings)
 
 
 def _gate_lines(gates: list[dict]) -> str:
@@ -131,142 +105,19 @@ def _gate_lines(gates: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def _print_where(settings: Settings) -> None:
-    typer.echo(f"MLflow UI:  {settings.mlflow_ui_url}  (`driftline up` or `make ui` starts it)")
-    typer.echo(f"Prefect UI: {settings.prefect_ui_url}  (flow runs and the training report artifact)")
-
-
-@app.command()
-def status(
-    params: ParamsOpt = Path("params.yaml"),
-    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
-) -> None:
-    """Show the registered model versions, their aliases and holdout metrics, and the rollout in
-    progress (who holds the model's rollout lease, since when, until when)."""
-    from driftline import services
-    from driftline.adapters import rollout_state
-
-    settings = Settings()
-    p = _params(settings, params)
-    store = services.mlflow_store(settings, p).start()
-    versions = []
-    for v in store.versions():
-        metrics = {k.removeprefix("holdout_"): round(val, 4) for k, val in store.run_metrics(v.run_id).items()
-                   if k.startswith("holdout_")}
-        versions.append({"version": v.version, "aliases": v.aliases, "run_id": v.run_id,
-                         "dvc_md5": v.tags.get("driftline.dvc_md5"),
-                         "git_commit": v.tags.get("driftline.git_commit"),
-                         "reason": v.tags.get("driftline.reason"), "metrics": metrics,
-                         "awaiting_rollout": v.tags.get(rollout_state.AWAITING_TAG) == "true"})
-    doc = {"model_name": p.registry.model_name, "tracking_uri": settings.mlflow_uri, "versions": versions,
-           "rollout": rollout_state.describe(store)}
-    if as_json:
-        typer.echo(json.dumps(doc, indent=2))
-        return
-    typer.echo(f"model {p.registry.model_name} ({settings.mlflow_uri})")
-    if not versions:
-        typer.echo("  no versions registered yet: run `driftline train`")
-    for v in versions:
-        aliases = " ".join(f"@{a}" for a in v["aliases"]) or "-"
-        metrics = ", ".join(f"{k}={val}" for k, val in v["metrics"].items())
-        waiting = "  [waits for the rollout to end]" if v["awaiting_rollout"] else ""
-        typer.echo(f"  v{v['version']:<3} {aliases:<24} {metrics}  (data {v['dvc_md5']}, {v['reason']}){waiting}")
-    typer.echo(rollout_state.status_line(doc["rollout"]))
-    _print_where(settings)
-
-
-
-@app.command()
-def deploy(
-    version: Annotated[str | None, typer.Option(help="Version to deploy; default @challenger.")] = None,
-    strategy: Annotated[str | None, typer.Option(help="canary | shadow | blue-green")] = None,
-    params: ParamsOpt = Path("params.yaml"),
-    set_: Annotated[list[str] | None, typer.Option("--set", help="Override KEY=VALUE.")] = None,
-    force: Annotated[bool, typer.Option(help="Deploy a version whose gates did not pass (driftline.gates tag); "
-                                             "recorded on the version and in the history.")] = False,
-) -> None:
-    """Roll a challenger out against live traffic; promote it, or roll it back automatically.
-    Exit 0 promoted (or already champion), 1 rolled back, 2 nothing to deploy, a bad option or a
-    version whose gates did not pass (without --force), 3 when the model registry does not answer,
-    4 when another rollout of the model holds its rollout lease (the message names it)."""
-    settings = Settings()
-    _params(settings, params, set_)
-    if strategy not in (None, "canary", "shadow", "blue-green"):
-        _fail(f"--strategy: {strategy!r} is not one of canary, shadow, blue-green", 2)
-    _prefect_env()
-    from driftline.adapters.lease import LeaseHeld
-    from driftline.adapters.tracking import RegistryUnreachable
-    from flows.deploy import RolledBack, deploy_model
-
-    try:
-        result = deploy_model(version=version, strategy=strategy, params_path=str(params),
-                              overrides=set_ or [], project_dir=str(settings.root), force=force)
-    except RolledBack as err:
-        _fail(str(err), 1)
-    except ValueError as err:
-        _fail(str(err), 2)
-    except RegistryUnreachable as err:
-        _fail(f"deploy stopped: {err}", 3)
-    except LeaseHeld as err:  # another rollout of this model is in progress
-        _fail(f"deploy stopped: {err}", 4)
-    typer.secho(result["message"], fg=typer.colors.GREEN)
-
-
-@app.command()
-def rollback(params: ParamsOpt = Path("params.yaml"),
-             reason: Annotated[str, typer.Option(help="Recorded in the history.")] = "manual rollback") -> None:
-    """Restore @previous as @champion, and say what changed. Exit 2 when there is no @previous,
-    4 when a rollout in progress holds the model (the message names it)."""
-    settings = Settings()
-    _params(settings, params)  # a bad config fails here, naming the key, not inside the flow
-    _prefect_env()
-    from driftline.adapters.lease import LeaseHeld
-    from flows.deploy import rollback as rollback_flow
-
-    try:
-        result = rollback_flow(params_path=str(params), project_dir=str(settings.root), reason=reason)
-    except ValueError as err:
-        _fail(str(err), 2)
-    except LeaseHeld as err:
-        _fail(f"rollback stopped: {err}", 4)
-    typer.secho(result["message"], fg=typer.colors.GREEN)
-
-
-@app.command()
-def history(params: ParamsOpt = Path("params.yaml"),
-            as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False) -> None:
-    """Every alias change ever made: when, from which version to which, why, by which flow run."""
-    from datetime import UTC, datetime
-
-    from driftline import services
-
-    settings = Settings()
-    p = _params(settings, params)
-    rows = services.mlflow_store(settings, p).start().history()
-    if as_json:
-        typer.echo(json.dumps(rows, indent=2))
-        return
-    for r in rows:
-        when = datetime.fromtimestamp(r["time"] / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
-        typer.echo(f"{when}  @{r['alias']:<10} {r['from']:>4} -> {r['to']:<4}  {r['reason']}  "
-                   f"(flow run {r['flow_run_id']})")
-
-
-@app.command()
 def serve(params: ParamsOpt = Path("params.yaml")) -> None:
     """Serve @champion (and @challenger during a rollout) over HTTP. Settings: DRIFTLINE_SERVE_*."""
     from driftline.config import ServeSettings
     from driftline.serving.server import run
 
     settings = Settings()
-    p = _params(settings, params)
+    p = load_or_exit(settings, params)
     cfg = ServeSettings()
     typer.echo(f"serving {p.registry.model_name} on http://{cfg.host}:{cfg.port} "
                f"(POST /predict, /feedback; GET /health, /ready, /models, /metrics)")
     run(settings, p, cfg)
 
 
-@app.command()
 def monitor(
     params: ParamsOpt = Path("params.yaml"),
     set_: Annotated[list[str] | None, typer.Option("--set", help="Override KEY=VALUE.")] = None,
@@ -276,12 +127,12 @@ def monitor(
     """Judge live traffic against the champion's training reference; on real drift, emit
     driftline.drift.detected (the retrain-on-drift deployment retrains). Exit 0 in every verdict."""
     settings = Settings()
-    _params(settings, params, set_)
+    load_or_exit(settings, params, set_)
     if not os.environ.get("PREFECT_API_URL"):
         typer.secho("PREFECT_API_URL is not set: this check runs on a temporary Prefect server, where a drift "
                     "event reaches no trigger (nothing retrains). Point it at `driftline up`'s server "
                     "(http://127.0.0.1:4200/api) or your team's.", fg=typer.colors.YELLOW, err=True)
-    _prefect_env()
+    prefect_env()
     from flows.monitor import drift_monitor
 
     result = drift_monitor(window_hours=window_hours, last_rows=last_rows, params_path=str(params),
@@ -292,7 +143,6 @@ def monitor(
         typer.echo(f"Evidently report: {result['report_url']}")
 
 
-@app.command()
 def up(params: ParamsOpt = Path("params.yaml"),
        set_: Annotated[list[str] | None, typer.Option("--set", help="Override KEY=VALUE in every deployment.")] = None,
        mlflow_ui: Annotated[bool, typer.Option(help="Start the MLflow UI.")] = True) -> None:
@@ -302,8 +152,8 @@ def up(params: ParamsOpt = Path("params.yaml"),
 
     interruptible()
     settings = Settings()
-    _params(settings, params, set_)
-    _prefect_env()  # for the server it starts and every process after it
+    load_or_exit(settings, params, set_)
+    prefect_env()  # for the server it starts and every process after it
     stack = Stack(settings, params, set_ or [], mlflow_ui, typer.echo)
     try:
         stack.start()
@@ -312,12 +162,11 @@ def up(params: ParamsOpt = Path("params.yaml"),
     except KeyboardInterrupt:
         typer.echo("stopping")
     except StackError as err:
-        _fail(f"the stack stopped: {err}", 1)
+        fail(f"the stack stopped: {err}", 1)
     finally:
         stack.stop()
 
 
-@app.command()
 def demo(params: ParamsOpt = Path("params.yaml"),
          keep_serving: Annotated[bool, typer.Option(help="Leave the stack running at the end.")] = True,
          mlflow_ui: Annotated[bool, typer.Option(help="Start the MLflow UI.")] = True,
@@ -338,15 +187,14 @@ def demo(params: ParamsOpt = Path("params.yaml"),
         settings = Settings()
         typer.echo(f"The demo's registry, logs and model server state: {sandbox} (new for each demo; "
                    "`DRIFTLINE_STATE_DIR=.driftline/demo uv run driftline status` reads it afterwards)")
-    p = _params(settings, params)
-    _prefect_env()
+    p = load_or_exit(settings, params)
+    prefect_env()
     try:
         story.run(settings, p, params, typer.echo, keep_serving, mlflow_ui)
     except (story.DemoFailed, StackError, TimeoutError) as err:
-        _fail(f"demo stopped: {err}", 1)
+        fail(f"demo stopped: {err}", 1)
 
 
-@app.command()
 def config(
     schema: Annotated[bool, typer.Option("--schema", help="Print the JSON schema of params.yaml.")] = False,
     params: ParamsOpt = Path("params.yaml"),
@@ -355,9 +203,13 @@ def config(
     if schema:
         typer.echo(json.dumps(params_schema(), indent=2))
         return
-    p = _params(Settings(), params)
+    p = load_or_exit(Settings(), params)
     typer.echo(f"{params}: valid ({p.data.task}, {len(p.data.features)} features, "
                f"{p.training.estimator.kind}, model {p.registry.model_name})")
+
+
+for command in (init, train, status, deploy, rollback, history, serve, monitor, up, demo, config):  # --help's order
+    app.command()(command)
 
 
 def main() -> None:  # pragma: no cover

@@ -31,6 +31,7 @@ from driftline.app.stack import Stack
 from driftline.app.traffic import Traffic, demo_records
 from driftline.config import Params, ServeSettings, Settings
 from driftline.core import demo_data
+from driftline.waiting import WaitTimeout, poll
 
 # Baked into every served deployment: short rollout windows so the story takes minutes (a
 # production rollout uses params.yaml's), and a new challenger rolls out by itself.
@@ -162,11 +163,10 @@ def _cli_runner(env: dict[str, str], echo: Callable[[str], None]) -> Callable[..
 
 
 def _until_sent(traffic: Traffic, n: int, seconds: float = 120) -> None:
-    deadline = time.monotonic() + seconds
-    while traffic.sent < n:
-        if time.monotonic() > deadline:
-            raise DemoFailed(f"only {traffic.sent} of {n} requests sent in {seconds:.0f} s")
-        time.sleep(0.5)
+    try:
+        poll(lambda: traffic.sent >= n, seconds, 0.5)
+    except WaitTimeout:
+        raise DemoFailed(f"only {traffic.sent} of {n} requests sent in {seconds:.0f} s") from None
     time.sleep(3)  # the server's log flushes every 2 s
 
 

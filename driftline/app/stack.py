@@ -15,7 +15,9 @@ from pathlib import Path
 
 import httpx
 
+from driftline.adapters.prefect_api import PrefectApi
 from driftline.config import ServeSettings, Settings
+from driftline.waiting import WaitTimeout, poll
 
 
 class StackError(RuntimeError):
@@ -71,14 +73,18 @@ class Stack:
 
     def _wait(self, part: Part, ready: Callable[[], bool], what: str, seconds: float) -> None:
         """Until `ready()`; a part that exits or takes too long stops the stack, saying which."""
-        deadline = time.monotonic() + seconds
-        while not ready():
+        def up() -> bool:
+            if ready():
+                return True
             if part.process.poll() is not None:
                 raise StackError(f"the {part.name} exited with code {part.process.returncode}; see "
                                  f"{self.settings.state / 'logs'}")
-            if time.monotonic() > deadline:
-                raise StackError(f"the {part.name} did not {what} within {seconds:.0f} s")
-            time.sleep(0.5)
+            return False
+
+        try:
+            poll(up, seconds, 0.5)
+        except WaitTimeout:
+            raise StackError(f"the {part.name} did not {what} within {seconds:.0f} s") from None
 
     def _prefect(self) -> None:
         (self.settings.state / "logs").mkdir(parents=True, exist_ok=True)
@@ -126,35 +132,30 @@ class Stack:
     def deployment_ids(self) -> dict[str, str]:
         """Served deployments by name, read from the Prefect API."""
         try:
-            found = httpx.post(f"{self.env['PREFECT_API_URL']}/deployments/filter", timeout=10,
-                               json={"limit": 200, "offset": 0})
+            return PrefectApi(self.env["PREFECT_API_URL"], timeout=10).deployment_ids()
         except httpx.HTTPError:
             return {}
-        return {d["name"]: d["id"] for d in found.json()} if found.status_code == 200 else {}
 
     def flow_runs(self, deployment: str, since: str = "") -> list[dict]:
         """The deployment's flow runs created since `since` (ISO text, UTC), oldest first."""
         ident = self.deployment_ids().get(deployment)
         if ident is None:
             return []
-        found = httpx.post(f"{self.env['PREFECT_API_URL']}/flow_runs/filter", timeout=10, json={
-            "deployments": {"id": {"any_": [ident]}}, "sort": "EXPECTED_START_TIME_DESC", "limit": 200, "offset": 0})
-        found.raise_for_status()
-        return sorted((r for r in found.json() if r["created"] >= since), key=lambda r: r["created"])
+        found = PrefectApi(self.env["PREFECT_API_URL"], timeout=10).flow_runs([ident], "EXPECTED_START_TIME_DESC")
+        return sorted((r for r in found if r["created"] >= since), key=lambda r: r["created"])
 
     def wait_for_runs(self, deployment: str, count: int, seconds: float, since: str = "") -> list[dict]:
         """Wait until the deployment has `count` runs since `since`, all in a final state."""
-        deadline = time.monotonic() + seconds
-        while True:
-            runs = self.flow_runs(deployment, since)
-            done = [r for r in runs if r["state"]["type"] in ("COMPLETED", "FAILED", "CANCELLED", "CRASHED")]
-            if len(done) >= count and len(done) == len(runs):
-                return runs
-            if time.monotonic() > deadline:
-                states = ", ".join(r["state"]["name"] for r in runs) or "none"
-                raise StackError(f"{deployment}: {len(done)} of {count} runs finished within {seconds:.0f} s "
-                                 f"(runs: {states})")
-            time.sleep(1)
+        def finished(runs: list[dict]) -> list[dict]:
+            return [r for r in runs if r["state"]["type"] in ("COMPLETED", "FAILED", "CANCELLED", "CRASHED")]
+
+        try:
+            return poll(lambda: self.flow_runs(deployment, since), seconds, 1,
+                        done=lambda runs: len(runs) == len(finished(runs)) >= count)
+        except WaitTimeout as err:
+            states = ", ".join(r["state"]["name"] for r in err.last) or "none"
+            raise StackError(f"{deployment}: {len(finished(err.last))} of {count} runs finished within "
+                             f"{seconds:.0f} s (runs: {states})") from None
 
     def stop(self) -> None:
         for part in reversed(self.parts):

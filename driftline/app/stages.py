@@ -18,7 +18,7 @@ from pathlib import Path
 from driftline.adapters import dvc_data
 from driftline.config import ConfigError, load_params
 from driftline.core import evaluation, gates, training, validation
-from driftline.core.report import validation_markdown
+from driftline.core.markdown import validation_markdown
 
 ARTIFACTS = Path("artifacts")
 MODEL = ARTIFACTS / "model.pkl"

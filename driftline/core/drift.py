@@ -117,8 +117,10 @@ def column_drift(name: str, reference: pd.Series, current: pd.Series, numeric: b
     return ColumnDrift(name, method, p, P_VALUE_THRESHOLD, p < P_VALUE_THRESHOLD)
 
 
-def data_drift(current: pd.DataFrame, reference: pd.DataFrame, numeric: list[str],
-               categorical: list[str]) -> list[ColumnDrift]:
+def scipy_data_drift(current: pd.DataFrame, reference: pd.DataFrame, numeric: list[str],
+                     categorical: list[str]) -> list[ColumnDrift]:
+    """Every column's drift by the statistics above, computed here (Evidently's own run is
+    `adapters.evidently_drift.evidently_data_drift`)."""
     return ([column_drift(c, reference[c], current[c], True) for c in numeric]
             + [column_drift(c, reference[c], current[c], False) for c in categorical])
 

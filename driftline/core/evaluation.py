@@ -49,10 +49,19 @@ class Predictions:
 
     @property
     def score(self) -> np.ndarray:
-        """One number per row: P(positive) for binary, max probability for multiclass, value for regression."""
-        if self.proba is None:
-            return self.labels.astype("float64")
-        return self.proba[:, self.positive] if self.proba.shape[1] == 2 else self.proba.max(axis=1)
+        return row_scores(self.proba, self.labels, self.positive)
+
+
+def row_scores(proba: np.ndarray | None, values: np.ndarray | None = None, positive: int = 1) -> np.ndarray:
+    """The one score rule, one number per row: for two classes the probability in column
+    `positive`, for more the largest probability, for regression (no `proba`) the predicted value.
+
+    `positive` is `positive_index` wherever the params are known (evaluation, comparison,
+    behavioural tests). The model server logs without them, so its scores, and the rollout
+    analysis that checks them, keep the default: the second class, sklearn's positive one."""
+    if proba is None:
+        return np.array(values, dtype="float64")
+    return proba[:, positive] if proba.shape[1] == 2 else proba.max(axis=1)
 
 
 def predict(model, x: pd.DataFrame, p: Params) -> Predictions:
@@ -87,23 +96,6 @@ def labels_at_own_threshold(model, proba: np.ndarray) -> np.ndarray:
     cut = 1 if own is None else list(classes).index(own)
     threshold = 0.5 if model.threshold == "auto" else model.threshold
     return np.where(proba[:, cut] >= threshold, classes[cut], classes[1 - cut])
-
-
-def live_scores(proba: np.ndarray) -> np.ndarray:
-    """The score the model server logs and the rollout analysis compares: the last class's
-    probability for two classes, the largest probability otherwise."""
-    return proba[:, -1] if proba.shape[1] == 2 else proba.max(axis=1)
-
-
-def score(model, x: pd.DataFrame, p: Params) -> np.ndarray:
-    """One number per row: P(positive class) for binary, the largest class probability for
-    multiclass, the prediction for regression."""
-    if p.data.task == "regression":
-        return np.asarray(model.predict(x), dtype="float64")
-    proba = model.predict_proba(x)
-    if p.data.task == "binary":
-        return proba[:, positive_index(model.classes_, p)]
-    return proba.max(axis=1)
 
 
 def metrics(y: np.ndarray, pred: Predictions, task: str) -> dict[str, float]:
@@ -292,5 +284,5 @@ def reference_sample(train_df: pd.DataFrame, model, p: Params) -> pd.DataFrame:
     with it; the drift monitor compares live traffic with it."""
     sample = train_df.sample(min(len(train_df), p.registry.reference_rows), random_state=p.training.seed)
     sample = sample[[c for c in p.data.columns if c in sample.columns]].copy()
-    sample["prediction"] = score(model, frames.features(sample, p.data), p)
+    sample["prediction"] = predict(model, frames.features(sample, p.data), p).score
     return sample

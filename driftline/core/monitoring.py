@@ -188,7 +188,7 @@ def assess(rows: pd.DataFrame, feedback: pd.DataFrame, reference: pd.DataFrame, 
     columns, quality_rows = [], []
     if len(rows):
         current = rows.reindex(columns=[f.name for f in shared])
-        columns = drift.data_drift(current, reference, *names_by_type(shared))
+        columns = drift.scipy_data_drift(current, reference, *names_by_type(shared))
         if "score" in answered.columns and PREDICTION in reference.columns and len(answered):
             columns.append(drift.column_drift(PREDICTION, reference[PREDICTION], answered["score"], True))
         quality_rows = drift.quality(current, reference, shared)

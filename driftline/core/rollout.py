@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from driftline.config import DeploymentConfig
+from driftline.core.evaluation import row_scores
 from driftline.core.monitoring import join_labels
 from driftline.core.validation import Check
 
@@ -149,5 +150,5 @@ def judge_smoke(version: str, answers: list[tuple[int, dict]], expected: list, e
 
 
 def _score_of(probabilities: dict[str, float]) -> float:
-    # `evaluation.live_scores` on one answer: the server lists classes in the model's order.
-    return list(probabilities.values())[-1] if len(probabilities) == 2 else max(probabilities.values())
+    # `row_scores` on one answer, as the server scored it: it lists classes in the model's order.
+    return float(row_scores(np.array([list(probabilities.values())]))[0])

@@ -25,7 +25,7 @@ from prometheus_client.core import CounterMetricFamily
 from driftline.adapters.predlog import PartitionedLog, join, now
 from driftline.adapters.tracking import MlflowStore
 from driftline.config import Feature, ServeSettings
-from driftline.core.evaluation import labels_at_own_threshold, live_scores
+from driftline.core.evaluation import labels_at_own_threshold, row_scores
 from driftline.serving.batching import MicroBatcher, Overloaded, PredictFailed
 from driftline.serving.hotpath import HotPath
 from driftline.serving.ids import RequestIds
@@ -138,7 +138,7 @@ def create_app(store: MlflowStore, cfg: ServeSettings, log_dir: str | Path, ids:
             result["client_request_id"] = client_id
         if proba is not None:
             result["probabilities"] = [dict(zip(loaded.class_names, map(float, row), strict=True)) for row in proba]
-            score = live_scores(proba)
+            score = row_scores(proba)
         else:
             score = np.asarray(labels, dtype="float64")
         histogram = scores.labels(variant, loaded.version)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -161,12 +160,3 @@ class Watcher:
         self._stop.set()
         if self._thread:
             self._thread.join(timeout=self.poll_seconds + 5)
-
-
-def wait_until(predicate, timeout: float, interval: float = 0.1) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return predicate()

@@ -8,14 +8,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
 import pytest
 
 from tests.integration.conftest import committed, free_port
+from tests.waiting import answers, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -74,16 +73,13 @@ def launch(root: Path, logs: Path, **settings: str) -> tuple[subprocess.Popen, s
 def start_server(root: Path, name: str, **settings: str) -> LiveServer:
     logs = root / f"logs-{name}"
     proc, url, output = launch(root, logs, **settings)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
+    def up() -> bool:
         if proc.poll() is not None:
             raise RuntimeError(f"server exited with {proc.returncode}:\n{output.read_text()[-3000:]}")
-        try:
-            if httpx.get(f"{url}/ready", timeout=2).status_code == 200:
-                return LiveServer(root, url, logs, proc, output, settings)
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
+        return answers(f"{url}/ready")
+
+    if wait_until(up, 120, interval=0.2):
+        return LiveServer(root, url, logs, proc, output, settings)
     proc.kill()
     raise RuntimeError(f"server not ready within 120 s:\n{output.read_text()[-3000:]}")
 

@@ -13,14 +13,12 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
-
 from tests.integration.conftest import free_port
+from tests.waiting import answers, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -71,13 +69,12 @@ class MlflowServer:
                  "--artifacts-destination", str(self.root / "artifacts"), "--host", "127.0.0.1",
                  "--port", str(self.port), "--workers", "1"],
                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
+        def up() -> bool:
             assert self.proc.poll() is None, f"mlflow server exited:\n{self.log()[-3000:]}"
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{self.url}/health", timeout=2).status_code == 200:
-                    return self
-            time.sleep(0.3)
+            return answers(f"{self.url}/health")
+
+        if wait_until(up, 180, interval=0.3):
+            return self
         raise AssertionError(f"mlflow server not up in 180 s:\n{self.log()[-3000:]}")
 
     def log(self) -> str:

@@ -18,6 +18,7 @@ from flows.monitor import LAST_DRIFT_TAG
 from tasks.monitor import DRIFT_EVENT
 from tests.faults.registry_tools import DROP, FORWARD, HttpTap, MlflowServer, Request, cli, prefect_harness, said
 from tests.integration.conftest import git, make_project
+from tests.waiting import wait_until
 
 API = "/api/2.0/mlflow"
 
@@ -51,9 +52,7 @@ def drifted(tmp_path_factory, prefect_api):
         live = Server(project, project.root / ".driftline")  # serves the last one; the log is shared
         traffic = Traffic(live.url, load_params(project.root / "params.yaml"), scenario="covariate_shift",
                           threads=4, rows=900)
-        deadline = time.monotonic() + 180
-        while traffic.sent < 800 and time.monotonic() < deadline:
-            time.sleep(0.5)
+        wait_until(lambda: traffic.sent >= 800, 180, interval=0.5)
         traffic.stop()
         live.stop()  # flushes the log
         assert traffic.failures == []
@@ -78,9 +77,7 @@ def drift_events(name: str, wait_for_one: float = 60, settle: float = 15) -> lis
         return api("POST", "/events/filter", {"filter": {
             "event": {"name": [DRIFT_EVENT]}, "resource": {"id": [f"driftline.model.{name}"]}}, "limit": 50})["events"]
 
-    deadline = time.monotonic() + wait_for_one
-    while not fetch() and time.monotonic() < deadline:
-        time.sleep(1)
+    wait_until(fetch, wait_for_one, interval=1)
     time.sleep(settle)
     return fetch()
 
@@ -96,9 +93,7 @@ def test_two_monitors_racing_on_real_drift_emit_one_event(drifted, prefect_api):
         if request.method == "POST" and request.path == f"{API}/runs/create" \
                 and f"monitor-{name}" in request.body.decode(errors="replace"):
             arrived.append(request.path)
-            deadline = time.monotonic() + 300
-            while len(arrived) < 2 and time.monotonic() < deadline:
-                time.sleep(0.05)
+            wait_until(lambda: len(arrived) >= 2, 300, interval=0.05)
         return FORWARD
 
     tap = HttpTap(server.port, barrier)

@@ -21,8 +21,8 @@ from driftline.adapters.predlog import read_log
 from driftline.adapters.serving_client import client_records
 from driftline.config import load_params
 from driftline.core import demo_data, frames
-from driftline.serving.loader import wait_until
 from tests.faults.conftest import launch, start_server
+from tests.waiting import wait_until
 
 JSON = {"content-type": "application/json"}
 # What an exception's text looks like; none of it may reach an anonymous caller.

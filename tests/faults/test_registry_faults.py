@@ -10,7 +10,6 @@ server, so the fault lands at the same step every run."""
 from __future__ import annotations
 
 import logging
-import time
 
 import httpx
 import pytest
@@ -20,6 +19,7 @@ from driftline.adapters.tracking import CHALLENGER, CHAMPION, PREVIOUS, MlflowSt
 from driftline.config import load_params
 from tests.faults.registry_tools import FORWARD, HttpTap, MlflowServer, Request, SqliteLock, cli, prefect_harness, said
 from tests.integration.conftest import make_project
+from tests.waiting import wait_until
 
 API = "/api/2.0/mlflow"
 # Short MLflow HTTP patience in the processes under test, so three attempts take seconds.
@@ -195,9 +195,7 @@ def test_the_model_server_keeps_serving_while_the_registry_does_not_answer(regis
         assert httpx.get(f"{live.url}/models").json()["champion"] == "1"
         caplog.set_level(logging.ERROR, logger="driftline.serving")
         server.pause()
-        deadline = time.monotonic() + 120
-        while not _poll_failed(caplog) and time.monotonic() < deadline:
-            time.sleep(0.5)
+        wait_until(lambda: _poll_failed(caplog), 120, interval=0.5)
         answers = [httpx.post(f"{live.url}/predict", json=_records(project, 2), timeout=30)
                    for _ in range(5)]
         models = httpx.get(f"{live.url}/models").json()

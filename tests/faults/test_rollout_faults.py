@@ -19,9 +19,10 @@ import pytest
 from driftline.adapters.tracking import CHALLENGER, CHAMPION
 from driftline.app.traffic import Traffic
 from driftline.config import load_params
-from driftline.serving.loader import STRATEGY_TAG, WEIGHT_TAG, wait_until
+from driftline.serving.loader import STRATEGY_TAG, WEIGHT_TAG
 from tests.integration.conftest import make_project, prefect_api
 from tests.integration.test_serving import Server
+from tests.waiting import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 LONG_CANARY = ["--set", "deployment.steps=[0.5, 1.0]", "--set", "deployment.window_seconds=600"]

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import socket
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,9 +12,11 @@ import pandas as pd
 import pytest
 
 from driftline.adapters import dvc_data
+from driftline.adapters.prefect_api import PAGE, PrefectApi
 from driftline.adapters.tracking import MlflowStore
 from driftline.config import Settings
 from driftline.core import demo_data
+from tests.waiting import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 ROWS = 6000
@@ -95,20 +96,14 @@ def project(tmp_path: Path) -> Project:
 
 
 def prefect_api(method: str, path: str, body: dict | None = None):
-    """Plain HTTP to the Prefect API. Some 3.8.8 client helpers send nulls that the server
-    (with the pinned fastapi/pydantic) rejects with 422, so tests state every field."""
-    import httpx
+    """Plain HTTP to the session's Prefect API (driftline/adapters/prefect_api.py says why)."""
+    return session_api().call(method, path, body)
+
+
+def session_api() -> PrefectApi:
     from prefect.settings import PREFECT_API_URL
 
-    for attempt in range(5):
-        response = httpx.request(method, f"{PREFECT_API_URL.value()}{path}", json=body, timeout=30)
-        # The server's SQLite answers 503 while another writer holds it (seen deleting deployments
-        # while the served runner was still shutting down): that is a retry, not an answer.
-        if response.status_code != 503 or attempt == 4:
-            break
-        time.sleep(1 + attempt)
-    response.raise_for_status()
-    return response.json() if response.content else None
+    return PrefectApi(PREFECT_API_URL.value(), busy_retries=4)
 
 
 UNFINISHED = ["SCHEDULED", "PENDING", "RUNNING", "PAUSED", "CANCELLING"]
@@ -117,23 +112,21 @@ UNFINISHED = ["SCHEDULED", "PENDING", "RUNNING", "PAUSED", "CANCELLING"]
 def prefect_leftovers() -> dict[str, list[str]]:
     """What a module can leave on the session's Prefect server for the next one: deployments (and
     their triggers, which fire on the next module's events), automations, runs not yet finished."""
-    page = {"limit": 200, "offset": 0}
     return {
-        "deployments": [d["name"] for d in prefect_api("POST", "/deployments/filter", page)],
-        "automations": [a["name"] for a in prefect_api("POST", "/automations/filter", page)],
+        "deployments": [d["name"] for d in prefect_api("POST", "/deployments/filter", PAGE)],
+        "automations": [a["name"] for a in prefect_api("POST", "/automations/filter", PAGE)],
         "unfinished runs": [r["name"] for r in prefect_api("POST", "/flow_runs/filter", {
-            **page, "flow_runs": {"state": {"type": {"any_": UNFINISHED}}}})],
+            **PAGE, "flow_runs": {"state": {"type": {"any_": UNFINISHED}}}})],
     }
 
 
 def clear_prefect() -> None:
     """Delete every deployment, automation and unfinished run on the session's server."""
-    page = {"limit": 200, "offset": 0}
-    for d in prefect_api("POST", "/deployments/filter", page):
+    for d in prefect_api("POST", "/deployments/filter", PAGE):
         prefect_api("DELETE", f"/deployments/{d['id']}")
-    for a in prefect_api("POST", "/automations/filter", page):
+    for a in prefect_api("POST", "/automations/filter", PAGE):
         prefect_api("DELETE", f"/automations/{a['id']}")
-    for r in prefect_api("POST", "/flow_runs/filter", {**page, "flow_runs": {"state": {"type": {"any_": UNFINISHED}}}}):
+    for r in prefect_api("POST", "/flow_runs/filter", {**PAGE, "flow_runs": {"state": {"type": {"any_": UNFINISHED}}}}):
         prefect_api("DELETE", f"/flow_runs/{r['id']}")
 
 
@@ -151,35 +144,26 @@ def no_prefect_leftovers(prefect_server):
 def flow_run_events(name: str, flow_run_id: str, timeout: float = 30) -> list[dict]:
     """Events called `name` emitted inside one flow run (Prefect relates them to the run), waiting
     for them to land: scoped to the test's own run, never the newest on the shared server."""
-    deadline = time.monotonic() + timeout
-    while True:
-        page = prefect_api("POST", "/events/filter", {"filter": {
-            "event": {"name": [name]}, "related": {"id": [f"prefect.flow-run.{flow_run_id}"]}}, "limit": 50})
-        if page["events"] or time.monotonic() > deadline:
-            return page["events"]
-        time.sleep(0.5)
+    return wait_until(lambda: prefect_api("POST", "/events/filter", {"filter": {
+        "event": {"name": [name]}, "related": {"id": [f"prefect.flow-run.{flow_run_id}"]}}, "limit": 50})["events"],
+        timeout, interval=0.5)
 
 
 def run_artifact(key: str, flow_run_id: str) -> str:
     """The artifact `key` that one flow run created."""
-    found = prefect_api("POST", "/artifacts/filter", {
-        "artifacts": {"key": {"any_": [key]}, "flow_run_id": {"any_": [flow_run_id]}},
-        "sort": "CREATED_DESC", "limit": 1, "offset": 0})
+    found = session_api().artifacts(key=key, flow_run_id=flow_run_id, limit=1)
     assert found, f"flow run {flow_run_id} made no artifact {key!r}"
     return found[0]["data"]
 
 
 def latest_artifact(key: str) -> str:
-    found = prefect_api("POST", "/artifacts/filter", {
-        "artifacts": {"key": {"any_": [key]}}, "sort": "CREATED_DESC", "limit": 1, "offset": 0})
+    found = session_api().artifacts(key=key, limit=1)
     assert found, f"no artifact {key!r}"
     return found[0]["data"]
 
 
 def deployment_runs(deployment_name: str, since: str = "") -> list[dict]:
     """Flow runs of the deployments with this name created since `since` (ISO text), oldest first."""
-    ids = [d["id"] for d in prefect_api("POST", "/deployments/filter", {"limit": 200, "offset": 0})
-           if d["name"] == deployment_name]
-    runs = prefect_api("POST", "/flow_runs/filter", {
-        "deployments": {"id": {"any_": ids}}, "sort": "EXPECTED_START_TIME_ASC", "limit": 200, "offset": 0})
+    ids = [d["id"] for d in prefect_api("POST", "/deployments/filter", PAGE) if d["name"] == deployment_name]
+    runs = session_api().flow_runs(ids)
     return [r for r in runs if r["created"] >= since]

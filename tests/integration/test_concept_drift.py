@@ -8,10 +8,10 @@ import time
 
 from driftline.app.traffic import Traffic
 from driftline.config import load_params
-from driftline.serving.loader import wait_until
 from flows.monitor import drift_monitor
 from tests.integration.conftest import flow_run_events, make_project
 from tests.integration.test_serving import Server
+from tests.waiting import wait_until
 
 NO_COOLDOWN = ["monitoring.cooldown_hours=0", "monitoring.min_rows=300", "monitoring.min_labels=300"]
 

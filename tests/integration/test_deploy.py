@@ -15,10 +15,11 @@ from driftline.adapters.tracking import CHALLENGER, CHAMPION, PREVIOUS, MlflowSt
 from driftline.app.traffic import Traffic
 from driftline.config import load_params
 from driftline.core import demo_data
-from driftline.serving.loader import STRATEGY_TAG, WEIGHT_TAG, wait_until
+from driftline.serving.loader import STRATEGY_TAG, WEIGHT_TAG
 from flows.deploy import RolledBack, deploy_model, promote, rollback
 from tests.integration.conftest import flow_run_events, make_project, run_artifact
 from tests.integration.test_serving import Server
+from tests.waiting import wait_until
 
 FAST = ["deployment.steps=[0.5, 1.0]", "deployment.window_seconds=2", "deployment.min_requests=150",
         "deployment.min_labels=20", "deployment.max_wait_seconds=60", "deployment.max_latency_p95_ratio=10"]

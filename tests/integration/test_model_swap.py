@@ -13,9 +13,9 @@ from driftline.adapters.serving_client import client_records
 from driftline.adapters.tracking import CHAMPION
 from driftline.config import load_params
 from driftline.core import demo_data, frames
-from driftline.serving.loader import wait_until
 from tests.integration.conftest import make_project
 from tests.integration.test_serving import Server
+from tests.waiting import wait_until
 
 
 def _refuse_to_predict(frame):

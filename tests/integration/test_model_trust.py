@@ -14,10 +14,10 @@ import pytest
 
 from driftline.adapters import trust
 from driftline.adapters.tracking import CHALLENGER, CHAMPION
-from driftline.serving.loader import wait_until
 from flows.deploy import deploy_model
 from tests.integration.conftest import REPO
 from tests.integration.test_serving import Server
+from tests.waiting import wait_until
 
 
 def test_training_marks_its_versions_and_an_unmarked_one_deploys_only_when_forced(project, monkeypatch):

@@ -16,6 +16,7 @@ from driftline.adapters.s3 import S3Error, S3Location
 from driftline.adapters.tracking import MlflowStore
 from driftline.app.cli import app
 from tests.integration.conftest import free_port, git, make_project
+from tests.waiting import wait_until
 
 
 @pytest.fixture(scope="module")
@@ -219,9 +220,7 @@ def test_the_prediction_log_lives_on_s3_and_the_monitor_reads_it_there(on_s3, en
     server = Server(project, logs.url)
     traffic = Traffic(server.url, load_params(project.root / "params.yaml"), scenario="covariate_shift",
                       threads=4, rows=800)
-    deadline = time.monotonic() + 120
-    while traffic.sent < 700 and time.monotonic() < deadline:
-        time.sleep(0.5)
+    wait_until(lambda: traffic.sent >= 700, 120, interval=0.5)
     traffic.stop()
     server.stop()  # flushes the log
     assert traffic.failures == []

@@ -20,9 +20,10 @@ from driftline.adapters.tracking import CHALLENGER, CHAMPION
 from driftline.config import ServeSettings, load_params
 from driftline.core import demo_data, frames
 from driftline.serving.intake import canary_share
-from driftline.serving.loader import STRATEGY_TAG, WEIGHT_TAG, wait_until
+from driftline.serving.loader import STRATEGY_TAG, WEIGHT_TAG
 from driftline.serving.server import build_app
 from tests.integration.conftest import free_port, make_project
+from tests.waiting import wait_until
 
 
 class Server:

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from driftline.adapters import drift_report
+from driftline.adapters import evidently_drift
 from driftline.core import demo_data, drift
 
 
@@ -23,8 +23,8 @@ def test_scores_and_decisions_match_evidently(params, scenario, ref_rows, cur_ro
     numeric, categorical = _columns(params)
     reference = demo_data.generate(ref_rows, seed=1)
     current = demo_data.generate(cur_rows, seed=2, scenario=scenario)
-    ours = {c.column: c for c in drift.data_drift(current, reference, numeric, categorical)}
-    theirs = drift_report.data_drift(current, reference, numeric, categorical, with_html=False).columns
+    ours = {c.column: c for c in drift.scipy_data_drift(current, reference, numeric, categorical)}
+    theirs = evidently_drift.evidently_data_drift(current, reference, numeric, categorical, with_html=False).columns
     assert len(theirs) == len(ours) == len(numeric) + len(categorical)
     for col in theirs:
         mine = ours[col.column]
@@ -37,8 +37,8 @@ def test_scores_and_decisions_match_evidently(params, scenario, ref_rows, cur_ro
 def test_covariate_shift_drifts_the_shifted_columns_and_baseline_drifts_none(params):
     numeric, categorical = _columns(params)
     reference = demo_data.generate(5000, seed=1)
-    same = drift.data_drift(demo_data.generate(20_000, seed=3), reference, numeric, categorical)
-    shifted = {c.column for c in drift.data_drift(demo_data.generate(20_000, seed=3, scenario="covariate_shift"),
+    same = drift.scipy_data_drift(demo_data.generate(20_000, seed=3), reference, numeric, categorical)
+    shifted = {c.column for c in drift.scipy_data_drift(demo_data.generate(20_000, seed=3, scenario="covariate_shift"),
                                                   reference, numeric, categorical) if c.drifted}
     assert not any(c.drifted for c in same)
     assert {"age", "annual_income", "credit_score", "loan_amount"} <= shifted

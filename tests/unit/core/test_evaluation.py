@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from sklearn import metrics as skm
 
-from driftline.core import demo_data, evaluation, frames, training
+from driftline.core import demo_data, evaluation, frames, rollout, training
 from driftline.core.evaluation import Predictions
 
 
@@ -172,9 +172,27 @@ def test_slice_metrics_are_about_the_positive_class():
 
 def test_score_is_the_probability_of_the_positive_class(make_params):
     x = pd.DataFrame(index=range(8))
-    assert np.array_equal(evaluation.score(ScoreModel(lambda x: SCORES), x, make_params()), SCORES)
-    assert np.array_equal(evaluation.score(ScoreModel(lambda x: SCORES), x, make_params("data.positive_class=0")),
-                          1 - SCORES)
+    assert np.array_equal(evaluation.predict(ScoreModel(lambda x: SCORES), x, make_params()).score, SCORES)
+    assert np.array_equal(evaluation.predict(ScoreModel(lambda x: SCORES), x,
+                                             make_params("data.positive_class=0")).score, 1 - SCORES)
+
+
+def test_the_one_score_rule_answers_what_the_four_score_functions_did():
+    """`row_scores` replaced `Predictions.score`'s own rule, `evaluation.score`, the server's
+    `live_scores` and the rollout analysis's `_score_of`: the old rules, written out, agree with it."""
+    rng = np.random.default_rng(0)
+    two = rng.dirichlet([1, 1], size=50)
+    three = rng.dirichlet([1, 1, 1], size=50)
+    values = rng.normal(size=50)
+    for positive in (0, 1):  # Predictions.score and evaluation.score: the configured positive column
+        np.testing.assert_array_equal(evaluation.row_scores(two, positive=positive), two[:, positive])
+    np.testing.assert_array_equal(evaluation.row_scores(two), two[:, -1])  # live_scores: the last class
+    np.testing.assert_array_equal(evaluation.row_scores(three), three.max(axis=1))
+    np.testing.assert_array_equal(evaluation.row_scores(None, values), values.astype("float64"))
+    for row in [*two[:5], *three[:5]]:  # _score_of, on one answer's {class: probability}
+        answer = {f"c{i}": float(v) for i, v in enumerate(row)}
+        old = list(answer.values())[-1] if len(answer) == 2 else max(answer.values())
+        assert rollout._score_of(answer) == old
 
 
 def test_score_of_multiclass_and_regression_models(multiclass_case, regression_case):
@@ -186,13 +204,13 @@ def test_score_of_multiclass_and_regression_models(multiclass_case, regression_c
         def predict_proba(self, x):
             return np.array([[0.2, 0.5, 0.3], [0.6, 0.3, 0.1]])
 
-    np.testing.assert_array_equal(evaluation.score(Three(), x, multiclass_case[0]), [0.5, 0.6])
+    np.testing.assert_array_equal(evaluation.predict(Three(), x, multiclass_case[0]).score, [0.5, 0.6])
 
     class Value:
         def predict(self, x):
             return np.array([1, 2])
 
-    result = evaluation.score(Value(), x, regression_case[0])
+    result = evaluation.predict(Value(), x, regression_case[0]).score
     assert result.dtype == np.float64
     np.testing.assert_array_equal(result, [1.0, 2.0])
 

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from driftline.core import gates, report
+from driftline.core import gates, markdown
 from driftline.core.validation import Check, ValidationReport
 
 
 def test_validation_markdown_lists_every_check_and_escapes_pipes():
     rep = ValidationReport(1200, [Check("schema: required columns present", True, "all 3 present"),
                                   Check("quality: allowed categories", False, "column 'a|b' has 'x'", "a|b")])
-    text = report.validation_markdown(rep, "Data validation")
+    text = markdown.validation_markdown(rep, "Data validation")
     lines = text.splitlines()
     assert lines[0] == "# Data validation"
     assert "**data validation failed (1 of 2 checks)" in text
@@ -21,7 +21,7 @@ def test_training_markdown_has_gates_details_and_provenance():
     gate_list = [gates.Gate("holdout recall", 0.4, None, ">= 0.5", False, "too few defaults caught"),
                  *gates.comparison_gate(None)]
     rep = ValidationReport(10, [Check("a", True, "fine")])
-    text = report.training_markdown("Training loan-default", "rejected", gate_list,
+    text = markdown.training_markdown("Training loan-default", "rejected", gate_list,
                                     {"git commit": "abc123", "params hash": "0f0f"}, rep)
     assert "**rejected**" in text
     assert gates.markdown_table(gate_list) in text

@@ -14,7 +14,7 @@ from driftline.app import stages
 from driftline.config import apply_overrides
 from driftline.core import demo_data
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 # Fast and lenient: every gate passes unless a test tightens one.
 LENIENT = (

@@ -12,15 +12,15 @@ import sys
 import time
 from pathlib import Path
 
-import httpx
 import pytest
 
 from driftline.adapters.lease import Lease, LeaseHeld, LeaseLost, holder
 from driftline.adapters.registry_faults import RegistryUnreachable
 from driftline.adapters.tracking import MlflowStore
 from tests.integration.conftest import free_port
+from tests.waiting import answers, wait_until
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 # Each contender: build its store, say it is ready, wait for the go file, try once, print the outcome.
 CONTENDER = """
@@ -60,9 +60,7 @@ def _race(db, model: str, tmp_path: Path, n: int = 4) -> list[dict]:
         procs.append(subprocess.Popen([sys.executable, "-c", CONTENDER, *db, model, f"owner-{i}", str(ready[-1]),
                                        str(go)], cwd=REPO, stdout=subprocess.PIPE, text=True,
                                       env={**os.environ, "PYTHONPATH": str(REPO)}))
-    deadline = time.monotonic() + 120
-    while not all(r.exists() for r in ready) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_until(lambda: all(r.exists() for r in ready), 120, interval=0.05)
     go.touch()
     outcomes = []
     for proc in procs:
@@ -164,14 +162,7 @@ def tracking_server(tmp_path):
          "--default-artifact-root", str(tmp_path / "artifacts"), "--host", "127.0.0.1", "--port", str(port),
          "--workers", "1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.3)
-    else:
+    if not wait_until(lambda: answers(f"{url}/health"), 120, interval=0.3):
         os.killpg(proc.pid, signal.SIGKILL)
         pytest.fail("mlflow server did not start")
     yield url, proc

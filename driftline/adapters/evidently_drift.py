@@ -1,4 +1,5 @@
-"""Evidently adapter: per-column data drift of current data against a reference."""
+"""Evidently adapter: per-column data drift of current data against a reference (Evidently's own
+run; `core.drift.scipy_data_drift` computes the same statistics directly), and the HTML reports."""
 
 from __future__ import annotations
 
@@ -23,8 +24,8 @@ class DriftResult:
         return {c.column: c.score for c in self.columns if c.drifted}
 
 
-def data_drift(current: pd.DataFrame, reference: pd.DataFrame, numeric: list[str],
-               categorical: list[str], with_html: bool = True) -> DriftResult:
+def evidently_data_drift(current: pd.DataFrame, reference: pd.DataFrame, numeric: list[str],
+                         categorical: list[str], with_html: bool = True) -> DriftResult:
     """Evidently's DataDriftPreset with its default per-column tests.
 
     Evidently chooses the test per column from the data size: p-value tests on small

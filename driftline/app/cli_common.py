@@ -1,0 +1,43 @@
+"""What every `driftline` command shares: the params option, loading params or exiting 2, failing
+with a message and an exit code, the Prefect defaults a command that runs flows sets."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from driftline.config import ConfigError, Settings, load_params
+
+ParamsOpt = Annotated[Path, typer.Option("--params", "-p", help="Params file.")]
+
+PREFECT_DEFAULTS = {
+    # The ephemeral server needs ~20 s on a 2-core machine; Prefect's default wait is 20 s.
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+}
+
+
+def prefect_env() -> None:
+    for key, value in PREFECT_DEFAULTS.items():
+        os.environ.setdefault(key, value)
+
+
+def load_or_exit(settings: Settings, path: Path, overrides: list[str] | None = None):
+    """The params file, or exit 2 with the message naming the key and the reason."""
+    try:
+        return load_params(settings.root / path, overrides or [])
+    except ConfigError as err:
+        fail(str(err), 2)
+
+
+def fail(message: str, code: int) -> None:
+    typer.secho(message, fg=typer.colors.RED, err=True)
+    raise typer.Exit(code)
+
+
+def print_where(settings: Settings) -> None:
+    typer.echo(f"MLflow UI:  {settings.mlflow_ui_url}  (`driftline up` or `make ui` starts it)")
+    typer.echo(f"Prefect UI: {settings.prefect_ui_url}  (flow runs and the training report artifact)")

@@ -1,0 +1,125 @@
+"""The `driftline` commands about the registered model and its rollouts: status, deploy,
+rollback, history (registered in cli.py, in the order `--help` lists them)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from driftline.app.cli_common import ParamsOpt, fail, load_or_exit, prefect_env, print_where
+from driftline.config import Settings
+
+
+def status(
+    params: ParamsOpt = Path("params.yaml"),
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Show the registered model versions, their aliases and holdout metrics, and the rollout in
+    progress (who holds the model's rollout lease, since when, until when)."""
+    from driftline import services
+    from driftline.adapters import rollout_state
+
+    settings = Settings()
+    p = load_or_exit(settings, params)
+    store = services.mlflow_store(settings, p).start()
+    versions = []
+    for v in store.versions():
+        metrics = {k.removeprefix("holdout_"): round(val, 4) for k, val in store.run_metrics(v.run_id).items()
+                   if k.startswith("holdout_")}
+        versions.append({"version": v.version, "aliases": v.aliases, "run_id": v.run_id,
+                         "dvc_md5": v.tags.get("driftline.dvc_md5"),
+                         "git_commit": v.tags.get("driftline.git_commit"),
+                         "reason": v.tags.get("driftline.reason"), "metrics": metrics,
+                         "awaiting_rollout": v.tags.get(rollout_state.AWAITING_TAG) == "true"})
+    doc = {"model_name": p.registry.model_name, "tracking_uri": settings.mlflow_uri, "versions": versions,
+           "rollout": rollout_state.describe(store)}
+    if as_json:
+        typer.echo(json.dumps(doc, indent=2))
+        return
+    typer.echo(f"model {p.registry.model_name} ({settings.mlflow_uri})")
+    if not versions:
+        typer.echo("  no versions registered yet: run `driftline train`")
+    for v in versions:
+        aliases = " ".join(f"@{a}" for a in v["aliases"]) or "-"
+        metrics = ", ".join(f"{k}={val}" for k, val in v["metrics"].items())
+        waiting = "  [waits for the rollout to end]" if v["awaiting_rollout"] else ""
+        typer.echo(f"  v{v['version']:<3} {aliases:<24} {metrics}  (data {v['dvc_md5']}, {v['reason']}){waiting}")
+    typer.echo(rollout_state.status_line(doc["rollout"]))
+    print_where(settings)
+
+
+
+def deploy(
+    version: Annotated[str | None, typer.Option(help="Version to deploy; default @challenger.")] = None,
+    strategy: Annotated[str | None, typer.Option(help="canary | shadow | blue-green")] = None,
+    params: ParamsOpt = Path("params.yaml"),
+    set_: Annotated[list[str] | None, typer.Option("--set", help="Override KEY=VALUE.")] = None,
+    force: Annotated[bool, typer.Option(help="Deploy a version whose gates did not pass (driftline.gates tag); "
+                                             "recorded on the version and in the history.")] = False,
+) -> None:
+    """Roll a challenger out against live traffic; promote it, or roll it back automatically.
+    Exit 0 promoted (or already champion), 1 rolled back, 2 nothing to deploy, a bad option or a
+    version whose gates did not pass (without --force), 3 when the model registry does not answer,
+    4 when another rollout of the model holds its rollout lease (the message names it)."""
+    settings = Settings()
+    load_or_exit(settings, params, set_)
+    if strategy not in (None, "canary", "shadow", "blue-green"):
+        fail(f"--strategy: {strategy!r} is not one of canary, shadow, blue-green", 2)
+    prefect_env()
+    from driftline.adapters.lease import LeaseHeld
+    from driftline.adapters.tracking import RegistryUnreachable
+    from flows.deploy import RolledBack, deploy_model
+
+    try:
+        result = deploy_model(version=version, strategy=strategy, params_path=str(params),
+                              overrides=set_ or [], project_dir=str(settings.root), force=force)
+    except RolledBack as err:
+        fail(str(err), 1)
+    except ValueError as err:
+        fail(str(err), 2)
+    except RegistryUnreachable as err:
+        fail(f"deploy stopped: {err}", 3)
+    except LeaseHeld as err:  # another rollout of this model is in progress
+        fail(f"deploy stopped: {err}", 4)
+    typer.secho(result["message"], fg=typer.colors.GREEN)
+
+
+def rollback(params: ParamsOpt = Path("params.yaml"),
+             reason: Annotated[str, typer.Option(help="Recorded in the history.")] = "manual rollback") -> None:
+    """Restore @previous as @champion, and say what changed. Exit 2 when there is no @previous,
+    4 when a rollout in progress holds the model (the message names it)."""
+    settings = Settings()
+    load_or_exit(settings, params)  # a bad config fails here, naming the key, not inside the flow
+    prefect_env()
+    from driftline.adapters.lease import LeaseHeld
+    from flows.deploy import rollback as rollback_flow
+
+    try:
+        result = rollback_flow(params_path=str(params), project_dir=str(settings.root), reason=reason)
+    except ValueError as err:
+        fail(str(err), 2)
+    except LeaseHeld as err:
+        fail(f"rollback stopped: {err}", 4)
+    typer.secho(result["message"], fg=typer.colors.GREEN)
+
+
+def history(params: ParamsOpt = Path("params.yaml"),
+            as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False) -> None:
+    """Every alias change ever made: when, from which version to which, why, by which flow run."""
+    from datetime import UTC, datetime
+
+    from driftline import services
+
+    settings = Settings()
+    p = load_or_exit(settings, params)
+    rows = services.mlflow_store(settings, p).start().history()
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    for r in rows:
+        when = datetime.fromtimestamp(r["time"] / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
+        typer.echo(f"{when}  @{r['alias']:<10} {r['from']:>4} -> {r['to']:<4}  {r['reason']}  "
+                   f"(flow run {r['flow_run_id']})")
