@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
 import yaml
+from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 from pydantic import ValidationError
 
 from driftline.config.params import Params
@@ -15,14 +18,26 @@ class ConfigError(ValueError):
     """A params file that cannot be used; the message names the key and the reason."""
 
 
+@functools.cache
+def _union_tags() -> frozenset[str]:
+    """The tags of every discriminated union in the params (estimator kinds, behavioral kinds, ...)."""
+    tags: set[str] = set()
+    todo: list[Any] = [Params.model_json_schema()]
+    while todo:
+        node = todo.pop()
+        if isinstance(node, dict):
+            tags.update(node.get("discriminator", {}).get("mapping", {}))
+            todo += node.values()
+        elif isinstance(node, list):
+            todo += node
+    return frozenset(tags)
+
+
 def _format_errors(err: ValidationError) -> str:
     lines = []
     for e in err.errors():
         # Discriminated unions put the chosen tag into the location; it is noise to a user.
-        loc = ".".join(str(p) for p in e["loc"] if p not in {"hist_gradient_boosting", "random_forest",
-                                                                "logistic_regression", "ridge",
-                                                                "invariance", "directional",
-                                                                "minimum_functionality"})
+        loc = ".".join(str(p) for p in e["loc"] if p not in _union_tags())
         msg = e["msg"].removeprefix("Value error, ")
         if not loc:
             # Whole-config checks name their own dotted keys, one problem a line.
@@ -33,24 +48,46 @@ def _format_errors(err: ValidationError) -> str:
 
 
 def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    """Apply `KEY=VALUE` overrides (dotted keys, YAML values) to a raw params dict."""
+    """Apply `KEY=VALUE` overrides (dotted keys, list indexes as numbers, YAML values) to `raw`, in place.
+
+    OmegaConf parses each item and sets it. A value replaces what was at its key rather than
+    merging into it (`training.estimator={kind: ridge}` drops the old estimator's parameters),
+    so this is `OmegaConf.update(merge=False)` per item, not one `OmegaConf.merge` of the dotlist.
+    """
+    if not overrides:
+        return raw
+    conf = OmegaConf.create(raw)
     for item in overrides:
-        key, sep, value = item.partition("=")
+        key, sep, _ = item.partition("=")
         if not sep or not key:
             raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. training.seed=7")
         parts = key.split(".")
-        node: Any = raw
-        for i, part in enumerate(parts[:-1]):
-            if isinstance(node, list) and part.isdigit() and int(part) < len(node):
-                node = node[int(part)]
-            elif isinstance(node, dict):
-                node = node.setdefault(part, {})
-            else:
-                raise ConfigError(f"--set {key}: {'.'.join(parts[: i + 1])} is not a mapping")
-        if not isinstance(node, dict):
-            raise ConfigError(f"--set {key}: {'.'.join(parts[:-1])} is not a mapping")
-        node[parts[-1]] = yaml.safe_load(value)
+        # OmegaConf would silently turn a number into a mapping to hold the key: refuse instead.
+        blocked = _not_a_mapping(OmegaConf.to_container(conf, resolve=False), parts)
+        if blocked:
+            raise ConfigError(f"--set {key}: {blocked} is not a mapping")
+        try:
+            value: Any = OmegaConf.to_container(OmegaConf.from_dotlist([item]), resolve=False)
+            for part in parts:
+                value = value[part]
+            OmegaConf.update(conf, key, value, merge=False)
+        except OmegaConfBaseException as err:
+            raise ConfigError(f"--set {key}: {str(err).splitlines()[0]}") from None
+    raw.clear()
+    raw.update(OmegaConf.to_container(conf, resolve=False))
     return raw
+
+
+def _not_a_mapping(node: Any, parts: list[str]) -> str | None:
+    """The first prefix of a dotted key that cannot hold the rest of it, if any."""
+    for i, part in enumerate(parts[:-1]):
+        if isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        elif isinstance(node, dict):
+            node = node.get(part, {})
+        else:
+            return ".".join(parts[: i + 1])
+    return None if isinstance(node, dict) else ".".join(parts[:-1])
 
 
 def parse_params(raw: Any, source: str = "params") -> Params:
