@@ -16,7 +16,7 @@ from driftline.adapters.lease import Lease
 from driftline.adapters.predlog import join, read_log
 from driftline.adapters.serving_client import ServingClient, client_records
 from driftline.adapters.tracking import MlflowStore
-from driftline.config import DeploymentConfig, Params, ServeSettings, Settings
+from driftline.config import DeploymentConfig, Params, Settings
 from driftline.core import frames
 from driftline.core.evaluation import live_scores
 from driftline.core.rollout import Analysis, analyze, judge_smoke
@@ -103,7 +103,7 @@ def switched(settings: Settings, version: str, timeout: float) -> str:
 
 
 def _client(settings: Settings) -> ServingClient:
-    return ServingClient(settings.serve_url, ServeSettings().token)
+    return ServingClient(settings.serve.address, settings.serve.token)
 
 
 def announcer(p: Params):

@@ -53,8 +53,8 @@ class DemoFailed(RuntimeError):
 def run(settings: Settings, p: Params, params_path: Path, echo: Callable[[str], None],
         keep_serving: bool = True, mlflow_ui: bool = True) -> None:
     os.environ.setdefault("DRIFTLINE_SERVE_POLL_SECONDS", "1")
-    cfg = ServeSettings()
-    url = f"http://{cfg.host}:{cfg.port}"
+    cfg = ServeSettings()  # read after the poll default above
+    url = cfg.address
     store = services.mlflow_store(settings, p).start()
     base = ["--params", str(params_path)]
     echo("0. The local stack (`driftline up`): Prefect server and UI, MLflow UI, the deployments, the model server")

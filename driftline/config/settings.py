@@ -9,55 +9,20 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
-class Settings(BaseSettings):
-    """Where things live. Every field reads `DRIFTLINE_<NAME>` from the environment."""
-
-    model_config = SettingsConfigDict(env_prefix="DRIFTLINE_", frozen=True, extra="ignore")
-
-    project_dir: Path = Field(default_factory=Path.cwd)
-    state_dir: Path | None = Field(default=None, description="Defaults to <project_dir>/.driftline")
-    tracking_uri: str | None = Field(default=None, description="Defaults to a SQLite file in state_dir")
-    artifact_location: str | None = Field(default=None, description="Defaults to state_dir/mlartifacts")
-    dvc_remote_dir: Path | None = Field(default=None, description="Defaults to state_dir/dvc-remote")
-    serve_url: str = Field(default="http://127.0.0.1:8080", description="The model server that blue-green "
-                           "deployments smoke-test (its DRIFTLINE_SERVE_TOKEN is used when set).")
-    mlflow_ui_url: str = "http://127.0.0.1:5000"
-    prefect_ui_url: str = "http://127.0.0.1:4200"
-
-    @classmethod
-    def for_project(cls, project_dir: str | Path | None) -> Settings:
-        """The settings, with the project directory a flow was given instead of the environment's."""
-        return cls(project_dir=Path(project_dir)) if project_dir else cls()
-
-    @property
-    def root(self) -> Path:
-        return self.project_dir.resolve()
-
-    @property
-    def state(self) -> Path:
-        return (self.state_dir or self.root / ".driftline").resolve()
-
-    @property
-    def mlflow_uri(self) -> str:
-        # MLflow wants four slashes for an absolute SQLite path.
-        return self.tracking_uri or f"sqlite:///{self.state / 'mlflow.db'}"
-
-    @property
-    def mlflow_artifacts(self) -> str:
-        return self.artifact_location or (self.state / "mlartifacts").as_uri()
-
-    @property
-    def remote_dir(self) -> Path:
-        return (self.dvc_remote_dir or self.state / "dvc-remote").resolve()
-
-
 class ServeSettings(BaseSettings):
-    """The model server. Every field reads `DRIFTLINE_SERVE_<NAME>` from the environment."""
+    """The model server. Every field reads `DRIFTLINE_SERVE_<NAME>` from the environment.
+
+    `address` is where clients reach it (the blue-green smoke test, the demo's traffic, the local
+    stack): `DRIFTLINE_SERVE_URL` when set (a server behind a proxy or load balancer), otherwise
+    derived from the `host` and `port` it listens on.
+    """
 
     model_config = SettingsConfigDict(env_prefix="DRIFTLINE_SERVE_", frozen=True, extra="ignore")
 
     host: str = "127.0.0.1"
     port: int = 8080
+    url: str | None = Field(default=None, description="Where clients reach the server, e.g. behind a load "
+                            "balancer; defaults to http://<host>:<port>.")
     poll_seconds: float = Field(default=3.0, gt=0, description="How often the registry is read.")
     max_batch: int = Field(default=64, ge=1, description="Rows per batched predict call.")
     max_wait_ms: float = Field(default=5.0, ge=0, description="How long a request waits for company.")
@@ -92,7 +57,7 @@ class ServeSettings(BaseSettings):
         default="allow", description="A number outside its data.features min/max: 'allow' predicts and names "
         "the field in the log row's `out_of_range`; 'reject' answers 422 naming the field.")
 
-    @field_validator("token", "feedback_token", "request_id_key")
+    @field_validator("url", "token", "feedback_token", "request_id_key")
     @classmethod
     def _not_blank(cls, value: str | None, info) -> str | None:
         # An empty DRIFTLINE_SERVE_TOKEN is a mistake (a missing secret), never "auth off": unset it instead.
@@ -102,6 +67,53 @@ class ServeSettings(BaseSettings):
             raise ValueError("DRIFTLINE_SERVE_REQUEST_ID_KEY must have at least 16 characters")
         return value
 
+    @property
+    def address(self) -> str:
+        """The one address of the model server for its clients."""
+        return self.url or f"http://{self.host}:{self.port}"
+
     def logs(self, settings: Settings) -> str | Path:
         """Where the prediction and feedback logs live: the server writes there, the flows read."""
         return self.log_dir or settings.state
+
+
+class Settings(BaseSettings):
+    """Where things live. Every field reads `DRIFTLINE_<NAME>` from the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="DRIFTLINE_", frozen=True, extra="ignore")
+
+    project_dir: Path = Field(default_factory=Path.cwd)
+    state_dir: Path | None = Field(default=None, description="Defaults to <project_dir>/.driftline")
+    tracking_uri: str | None = Field(default=None, description="Defaults to a SQLite file in state_dir")
+    artifact_location: str | None = Field(default=None, description="Defaults to state_dir/mlartifacts")
+    dvc_remote_dir: Path | None = Field(default=None, description="Defaults to state_dir/dvc-remote")
+    mlflow_ui_url: str = "http://127.0.0.1:5000"
+    prefect_ui_url: str = "http://127.0.0.1:4200"
+    # Nested, but read from its own DRIFTLINE_SERVE_* variables (see ServeSettings).
+    serve: ServeSettings = Field(default_factory=lambda: ServeSettings())
+
+    @classmethod
+    def for_project(cls, project_dir: str | Path | None) -> Settings:
+        """The settings, with the project directory a flow was given instead of the environment's."""
+        return cls(project_dir=Path(project_dir)) if project_dir else cls()
+
+    @property
+    def root(self) -> Path:
+        return self.project_dir.resolve()
+
+    @property
+    def state(self) -> Path:
+        return (self.state_dir or self.root / ".driftline").resolve()
+
+    @property
+    def mlflow_uri(self) -> str:
+        # MLflow wants four slashes for an absolute SQLite path.
+        return self.tracking_uri or f"sqlite:///{self.state / 'mlflow.db'}"
+
+    @property
+    def mlflow_artifacts(self) -> str:
+        return self.artifact_location or (self.state / "mlartifacts").as_uri()
+
+    @property
+    def remote_dir(self) -> Path:
+        return (self.dvc_remote_dir or self.state / "dvc-remote").resolve()
