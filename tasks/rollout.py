@@ -80,7 +80,7 @@ def smoke_test(store: MlflowStore, settings: Settings, p: Params, version: str) 
         if reference is None:
             return Analysis(ready=True, checks=[Check("reference", False,
                                                       f"version {version} has no reference sample")])
-        x = frames.model_features(reference, model, p.data).head(p.deployment.smoke_requests)
+        x = frames.model_features(reference, model, p.data).head(p.deployment.as_strategy("blue-green").smoke_requests)
         expected = [v.item() if hasattr(v, "item") else v for v in model.predict(x)]
         scores = live_scores(model.predict_proba(x)).tolist() if hasattr(model, "predict_proba") else None
         answers = []

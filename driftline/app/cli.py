@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from driftline.config import ConfigError, Settings, load_params, params_schema
+from driftline.config import STRATEGIES, ConfigError, Settings, load_params, params_schema
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Continuous training and delivery for tabular ML models.")
@@ -179,7 +179,7 @@ def status(
 @app.command()
 def deploy(
     version: Annotated[str | None, typer.Option(help="Version to deploy; default @challenger.")] = None,
-    strategy: Annotated[str | None, typer.Option(help="canary | shadow | blue-green")] = None,
+    strategy: Annotated[str | None, typer.Option(help=" | ".join(STRATEGIES))] = None,
     params: ParamsOpt = Path("params.yaml"),
     set_: Annotated[list[str] | None, typer.Option("--set", help="Override KEY=VALUE.")] = None,
     force: Annotated[bool, typer.Option(help="Deploy a version whose gates did not pass (driftline.gates tag); "
@@ -191,8 +191,8 @@ def deploy(
     4 when another rollout of the model holds its rollout lease (the message names it)."""
     settings = Settings()
     _params(settings, params, set_)
-    if strategy not in (None, "canary", "shadow", "blue-green"):
-        _fail(f"--strategy: {strategy!r} is not one of canary, shadow, blue-green", 2)
+    if strategy not in (None, *STRATEGIES):
+        _fail(f"--strategy: {strategy!r} is not one of {', '.join(STRATEGIES)}", 2)
     _prefect_env()
     from driftline.adapters.lease import LeaseHeld
     from driftline.adapters.tracking import RegistryUnreachable

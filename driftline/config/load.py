@@ -39,6 +39,10 @@ def _format_errors(err: ValidationError) -> str:
         # Discriminated unions put the chosen tag into the location; it is noise to a user.
         loc = ".".join(str(p) for p in e["loc"] if p not in _union_tags())
         msg = e["msg"].removeprefix("Value error, ")
+        if e["type"] == "union_tag_invalid":  # e.g. "strategy 'big-bang' is not one of canary, shadow, blue-green"
+            ctx = e["ctx"]
+            msg = f"{ctx['discriminator'].strip(chr(39))} {ctx['tag']!r} is not one of " \
+                  f"{ctx['expected_tags'].replace(chr(39), '')}"
         if not loc:
             # Whole-config checks name their own dotted keys, one problem a line.
             lines += msg.splitlines()

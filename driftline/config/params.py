@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+from typing import Any
 
 from pydantic import model_validator
 
 from driftline.config import checks
 from driftline.config.evaluation import EvaluationConfig
-from driftline.config.rollout import DeploymentConfig
+from driftline.config.rollout import DEFAULT_STRATEGY, Canary, DeploymentConfig
 from driftline.config.sections import (
     DataConfig,
     MonitoringConfig,
@@ -28,8 +29,17 @@ class Params(Strict):
     training: TrainingConfig
     evaluation: EvaluationConfig
     registry: RegistryConfig
-    deployment: DeploymentConfig = DeploymentConfig()
+    deployment: DeploymentConfig = Canary()
     monitoring: MonitoringConfig = MonitoringConfig()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_strategy(cls, raw: Any) -> Any:
+        # A section without `strategy:` is a canary, as it was before the strategies were a union.
+        section = raw.get("deployment") if isinstance(raw, dict) else None
+        if isinstance(section, dict) and "strategy" not in section:
+            raw = {**raw, "deployment": {"strategy": DEFAULT_STRATEGY, **section}}
+        return raw
 
     @model_validator(mode="after")
     def _check(self) -> Params:
