@@ -142,9 +142,9 @@ def deploy_model(
 
     Args:
         version: the model version to deploy; defaults to the one holding @challenger.
-        strategy: canary, shadow or blue-green; defaults to `deployment.strategy` in params.
+        strategy: canary, shadow or blue-green; defaults to `rollout.strategy` in params.
         params_path: params file, relative to the project directory.
-        overrides: `KEY=VALUE` overrides, e.g. `deployment.window_seconds=30`.
+        overrides: `KEY=VALUE` overrides, e.g. `rollout.window_seconds=30`.
         project_dir: the project; defaults to `DRIFTLINE_PROJECT_DIR` or the working directory.
         force: deploy a version without `driftline.gates=passed` (recorded on it and in the history).
         lease_wait_seconds: how long to wait for another rollout of the model to end before failing
@@ -154,8 +154,8 @@ def deploy_model(
     log = get_run_logger()
     settings = Settings.for_project(project_dir)
     p: Params = load_params(settings.root / params_path, overrides)
-    strategy = strategy or p.deployment.strategy
-    cfg = p.deployment.as_strategy(strategy)
+    strategy = strategy or p.rollout.strategy
+    cfg = p.rollout.as_strategy(strategy)
     store = services.mlflow_store(settings, p).start()
     held = _hold(store, f"deploy {f'v{version}' if version else '@challenger'} ({strategy})", lease_wait_seconds,
                  lease_ttl_seconds)

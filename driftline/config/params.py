@@ -10,7 +10,7 @@ from pydantic import model_validator
 
 from driftline.config import checks
 from driftline.config.evaluation import EvaluationConfig
-from driftline.config.rollout import DEFAULT_STRATEGY, Canary, DeploymentConfig
+from driftline.config.rollout import DEFAULT_STRATEGY, Canary, RolloutConfig
 from driftline.config.sections import (
     DataConfig,
     MonitoringConfig,
@@ -29,16 +29,16 @@ class Params(Strict):
     training: TrainingConfig
     evaluation: EvaluationConfig
     registry: RegistryConfig
-    deployment: DeploymentConfig = Canary()
+    rollout: RolloutConfig = Canary()
     monitoring: MonitoringConfig = MonitoringConfig()
 
     @model_validator(mode="before")
     @classmethod
     def _default_strategy(cls, raw: Any) -> Any:
         # A section without `strategy:` is a canary, as it was before the strategies were a union.
-        section = raw.get("deployment") if isinstance(raw, dict) else None
+        section = raw.get("rollout") if isinstance(raw, dict) else None
         if isinstance(section, dict) and "strategy" not in section:
-            raw = {**raw, "deployment": {"strategy": DEFAULT_STRATEGY, **section}}
+            raw = {**raw, "rollout": {"strategy": DEFAULT_STRATEGY, **section}}
         return raw
 
     @model_validator(mode="after")

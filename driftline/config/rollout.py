@@ -1,4 +1,4 @@
-"""The `deployment:` section: how a challenger is rolled out and judged on live traffic.
+"""The `rollout:` section: how a challenger is rolled out and judged on live traffic.
 
 One model per strategy, chosen by `strategy:` (canary when left out), each with only the
 settings it uses; the strategy names live here and nowhere else (`STRATEGIES`).
@@ -79,7 +79,7 @@ class BlueGreen(_Rollout):
 
 
 RolloutStrategy = Annotated[Canary | Shadow | BlueGreen, Field(discriminator="strategy")]
-DeploymentConfig = RolloutStrategy  # the section's type, as callers name it
+RolloutConfig = RolloutStrategy  # the section's type, as callers name it
 
 BY_STRATEGY: dict[str, type[Canary | Shadow | BlueGreen]] = {
     m.model_fields["strategy"].default: m for m in (Canary, Shadow, BlueGreen)

@@ -10,24 +10,24 @@ from ..conftest import PARAMS_FILE
 
 
 def test_the_strategy_chooses_the_model_and_canary_is_the_default():
-    assert isinstance(load_params(PARAMS_FILE).deployment, Canary)
-    assert isinstance(load_params(PARAMS_FILE, ["deployment.window_seconds=5"]).deployment, Canary)
-    shadow = load_params(PARAMS_FILE, ["deployment={strategy: shadow, min_agreement: 0.9}"]).deployment
+    assert isinstance(load_params(PARAMS_FILE).rollout, Canary)
+    assert isinstance(load_params(PARAMS_FILE, ["rollout.window_seconds=5"]).rollout, Canary)
+    shadow = load_params(PARAMS_FILE, ["rollout={strategy: shadow, min_agreement: 0.9}"]).rollout
     assert isinstance(shadow, Shadow) and shadow.min_agreement == 0.9
-    assert isinstance(load_params(PARAMS_FILE, ["deployment.strategy=blue-green"]).deployment, BlueGreen)
+    assert isinstance(load_params(PARAMS_FILE, ["rollout.strategy=blue-green"]).rollout, BlueGreen)
     assert STRATEGIES == ("canary", "shadow", "blue-green")
 
 
 def test_an_unknown_strategy_is_rejected_naming_the_key_and_the_choices():
     with pytest.raises(ConfigError) as info:
-        load_params(PARAMS_FILE, ["deployment.strategy=big-bang"])
-    assert "deployment: strategy 'big-bang' is not one of canary, shadow, blue-green" in str(info.value)
+        load_params(PARAMS_FILE, ["rollout.strategy=big-bang"])
+    assert "rollout: strategy 'big-bang' is not one of canary, shadow, blue-green" in str(info.value)
 
 
 def test_a_setting_of_another_strategy_is_rejected_naming_its_key():
     with pytest.raises(ConfigError) as info:
-        load_params(PARAMS_FILE, ["deployment={strategy: blue-green, steps: [0.5]}"])
-    assert "deployment.steps: Extra inputs are not permitted" in str(info.value)
+        load_params(PARAMS_FILE, ["rollout={strategy: blue-green, steps: [0.5]}"])
+    assert "rollout.steps: Extra inputs are not permitted" in str(info.value)
 
 
 def test_another_strategy_keeps_the_shared_settings_and_takes_its_own_defaults():
