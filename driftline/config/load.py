@@ -11,7 +11,7 @@ from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 from pydantic import ValidationError
 
-from driftline.config.params import Params
+from driftline.config.params import RENAMED, Params, renamed_warning
 
 
 class ConfigError(ValueError):
@@ -66,6 +66,10 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
         if not sep or not key:
             raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. training.seed=7")
         parts = key.split(".")
+        if parts[0] in RENAMED:
+            renamed_warning(f"{parts[0]}.", f"{RENAMED[parts[0]]}.", f"--set {key}")
+            parts[0] = RENAMED[parts[0]]
+            key, item = ".".join(parts), ".".join(parts) + item[len(key):]
         # OmegaConf would silently turn a number into a mapping to hold the key: refuse instead.
         blocked = _not_a_mapping(OmegaConf.to_container(conf, resolve=False), parts)
         if blocked:

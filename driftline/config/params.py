@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 from typing import Any
 
 from pydantic import model_validator
@@ -21,6 +22,14 @@ from driftline.config.sections import (
     ValidationConfig,
 )
 
+# Sections renamed, read under their old name (with a warning) for one release.
+RENAMED = {"deployment": "rollout"}
+
+
+def renamed_warning(old: str, new: str, where: str) -> None:
+    warnings.warn(f"{where}: `{old}` is deprecated, it is now `{new}` (read as `{new}` for this release only; "
+                  f"rename it)", FutureWarning, stacklevel=3)
+
 
 class Params(Strict):
     data: DataConfig
@@ -34,9 +43,17 @@ class Params(Strict):
 
     @model_validator(mode="before")
     @classmethod
-    def _default_strategy(cls, raw: Any) -> Any:
+    def _upgrade(cls, raw: Any) -> Any:
+        if not isinstance(raw, dict):
+            return raw
+        for old, new in RENAMED.items():
+            if old in raw:
+                if new in raw:
+                    raise ValueError(f"{old}: renamed {new}, and both are given; keep only {new}")
+                renamed_warning(f"{old}:", f"{new}:", "params")
+                raw = {new if key == old else key: value for key, value in raw.items()}
         # A section without `strategy:` is a canary, as it was before the strategies were a union.
-        section = raw.get("rollout") if isinstance(raw, dict) else None
+        section = raw.get("rollout")
         if isinstance(section, dict) and "strategy" not in section:
             raw = {**raw, "rollout": {"strategy": DEFAULT_STRATEGY, **section}}
         return raw
