@@ -14,7 +14,7 @@ def test_the_strategy_chooses_the_model_and_canary_is_the_default():
     assert isinstance(load_params(PARAMS_FILE, ["rollout.window_seconds=5"]).rollout, Canary)
     shadow = load_params(PARAMS_FILE, ["rollout={strategy: shadow, min_agreement: 0.9}"]).rollout
     assert isinstance(shadow, Shadow) and shadow.min_agreement == 0.9
-    assert isinstance(load_params(PARAMS_FILE, ["rollout.strategy=blue-green"]).rollout, BlueGreen)
+    assert isinstance(load_params(PARAMS_FILE, ["rollout={strategy: blue-green}"]).rollout, BlueGreen)
     assert STRATEGIES == ("canary", "shadow", "blue-green")
 
 
