@@ -19,26 +19,40 @@ class ConfigError(ValueError):
 
 
 @functools.cache
-def _union_tags() -> frozenset[str]:
-    """The tags of every discriminated union in the params (estimator kinds, behavioral kinds, ...)."""
-    tags: set[str] = set()
-    todo: list[Any] = [Params.model_json_schema()]
+def _union_members() -> dict[str, tuple[frozenset[str], frozenset[str]]]:
+    """Each tag of a discriminated union in the params (estimator kinds, behavioral kinds, strategies),
+    read from the schema: the tags of its union, and its own keys."""
+    schema = Params.model_json_schema()
+    members = {}
+    todo: list[Any] = [schema]
     while todo:
         node = todo.pop()
         if isinstance(node, dict):
-            tags.update(node.get("discriminator", {}).get("mapping", {}))
+            mapping = node.get("discriminator", {}).get("mapping", {})
+            for tag, ref in mapping.items():
+                members[tag] = (frozenset(mapping), frozenset(schema["$defs"][ref.rsplit("/", 1)[1]]["properties"]))
             todo += node.values()
         elif isinstance(node, list):
             todo += node
-    return frozenset(tags)
+    return members
+
+
+def _other_owners(e: Any) -> str:
+    """For a key another member of the same union has: which ones ("steps" under shadow: canary)."""
+    tags = [p for p in e["loc"] if p in _union_members()]
+    if e["type"] != "extra_forbidden" or not tags:
+        return ""
+    union, _ = _union_members()[tags[-1]]
+    owners = [t for t in sorted(union) if t != tags[-1] and e["loc"][-1] in _union_members()[t][1]]
+    return f" (a key of {', '.join(owners)}, not of {tags[-1]})" if owners else ""
 
 
 def _format_errors(err: ValidationError) -> str:
     lines = []
     for e in err.errors():
         # Discriminated unions put the chosen tag into the location; it is noise to a user.
-        loc = ".".join(str(p) for p in e["loc"] if p not in _union_tags())
-        msg = e["msg"].removeprefix("Value error, ")
+        loc = ".".join(str(p) for p in e["loc"] if p not in _union_members())
+        msg = e["msg"].removeprefix("Value error, ") + _other_owners(e)
         if e["type"] == "union_tag_invalid":  # e.g. "strategy 'big-bang' is not one of canary, shadow, blue-green"
             ctx = e["ctx"]
             msg = f"{ctx['discriminator'].strip(chr(39))} {ctx['tag']!r} is not one of " \

@@ -27,7 +27,15 @@ def test_an_unknown_strategy_is_rejected_naming_the_key_and_the_choices():
 def test_a_setting_of_another_strategy_is_rejected_naming_its_key():
     with pytest.raises(ConfigError) as info:
         load_params(PARAMS_FILE, ["rollout={strategy: blue-green, steps: [0.5]}"])
-    assert "rollout.steps: Extra inputs are not permitted" in str(info.value)
+    assert "rollout.steps: Extra inputs are not permitted (a key of canary, not of blue-green)" in str(info.value)
+
+
+def test_switching_strategy_in_place_names_the_keys_the_new_one_does_not_take():
+    # params.yaml writes out the canary's keys, so `--set rollout.strategy=shadow` alone is refused, clearly.
+    with pytest.raises(ConfigError) as info:
+        load_params(PARAMS_FILE, ["rollout.strategy=shadow"])
+    assert str(info.value).splitlines()[1:] == ["rollout.steps: Extra inputs are not permitted "
+                                                "(a key of canary, not of shadow)"]
 
 
 def test_another_strategy_keeps_the_shared_settings_and_takes_its_own_defaults():
