@@ -27,7 +27,6 @@ from driftline.config.rollout import (
     BlueGreen,
     Canary,
     RolloutConfig,
-    RolloutStrategy,
     Shadow,
     Strategy,
 )
@@ -85,7 +84,6 @@ __all__ = [
     "RegistryConfig",
     "Ridge",
     "RolloutConfig",
-    "RolloutStrategy",
     "ServeSettings",
     "Settings",
     "Shadow",

@@ -20,7 +20,7 @@ class _Rollout(Strict):
     auto_deploy: bool = Field(default=False, description="A newly registered challenger starts `deploy_model` "
                               "(this strategy) through the event driftline.challenger.registered.")
 
-    def as_strategy(self, name: str) -> RolloutStrategy:
+    def as_strategy(self, name: str) -> RolloutConfig:
         """These settings for another strategy (`--strategy` differs from params): what both have carries
         over, the other's own settings take their defaults."""
         if name == self.strategy:
@@ -78,8 +78,7 @@ class BlueGreen(_Rollout):
         return [("blue-green", 0.0)]
 
 
-RolloutStrategy = Annotated[Canary | Shadow | BlueGreen, Field(discriminator="strategy")]
-RolloutConfig = RolloutStrategy  # the section's type, as callers name it
+RolloutConfig = Annotated[Canary | Shadow | BlueGreen, Field(discriminator="strategy")]
 
 BY_STRATEGY: dict[str, type[Canary | Shadow | BlueGreen]] = {
     m.model_fields["strategy"].default: m for m in (Canary, Shadow, BlueGreen)
