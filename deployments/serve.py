@@ -35,7 +35,7 @@ RETRAIN_ON_DRIFT = DeploymentEventTrigger(
     name="retrain when the drift monitor detects drift", expect={DRIFT_EVENT},
     parameters={"reason": "drift", "drift_summary": "{{ event.payload.summary }}"})
 AUTO_DEPLOY = DeploymentEventTrigger(
-    name="roll out a new challenger when deployment.auto_deploy is on", expect={CHALLENGER_EVENT},
+    name="roll out a new challenger when rollout.auto_deploy is on", expect={CHALLENGER_EVENT},
     match={"driftline.auto_deploy": "true"},
     parameters={"version": "{{ event.payload.version }}", "strategy": "{{ event.payload.strategy }}"})
 
@@ -75,7 +75,7 @@ def _deployments() -> list:
             # maybe while its run still holds this slot. The rollout lease keeps rollouts apart.
             name="auto-deploy", triggers=[AUTO_DEPLOY], tags=["driftline", "deployment"],
             concurrency_limit=QUEUED,
-            description="Started by driftline.challenger.registered when params.yaml has deployment.auto_deploy."),
+            description="Started by driftline.challenger.registered when params.yaml has rollout.auto_deploy."),
     ]
 
 

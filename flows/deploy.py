@@ -10,7 +10,7 @@ next deploy, drift monitor or the server's own poll treat its tags as no rollout
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 import pandas as pd
 from prefect import flow, get_run_logger, runtime, task
@@ -24,7 +24,7 @@ from driftline import services
 from driftline.adapters import rollout_state, trust
 from driftline.adapters.lease import Lease, LeaseHeld
 from driftline.adapters.tracking import CHALLENGER, CHAMPION, PREVIOUS, MlflowStore
-from driftline.config import Params, ServeSettings, Settings, load_params
+from driftline.config import Params, ServeSettings, Settings, Strategy, load_params
 from driftline.core.rollout import Analysis
 from tasks.report import artifact_key
 from tasks.rollout import analyze_window, announcer, set_rollout, smoke_test, switched
@@ -130,7 +130,7 @@ def roll_back(store: MlflowStore, version: str, why: str) -> None:
 @flow(name="deploy-model", log_prints=True, timeout_seconds=DEPLOY_TIMEOUT_SECONDS, **_HOOKS)
 def deploy_model(
     version: str | None = None,
-    strategy: Literal["canary", "shadow", "blue-green"] | None = None,
+    strategy: Strategy | None = None,
     params_path: str = "params.yaml",
     overrides: list[str] | None = None,
     project_dir: str | None = None,
@@ -142,9 +142,9 @@ def deploy_model(
 
     Args:
         version: the model version to deploy; defaults to the one holding @challenger.
-        strategy: canary, shadow or blue-green; defaults to `deployment.strategy` in params.
+        strategy: canary, shadow or blue-green; defaults to `rollout.strategy` in params.
         params_path: params file, relative to the project directory.
-        overrides: `KEY=VALUE` overrides, e.g. `deployment.window_seconds=30`.
+        overrides: `KEY=VALUE` overrides, e.g. `rollout.window_seconds=30`.
         project_dir: the project; defaults to `DRIFTLINE_PROJECT_DIR` or the working directory.
         force: deploy a version without `driftline.gates=passed` (recorded on it and in the history).
         lease_wait_seconds: how long to wait for another rollout of the model to end before failing
@@ -154,8 +154,8 @@ def deploy_model(
     log = get_run_logger()
     settings = Settings.for_project(project_dir)
     p: Params = load_params(settings.root / params_path, overrides)
-    cfg = p.deployment
-    strategy = strategy or cfg.strategy
+    strategy = strategy or p.rollout.strategy
+    cfg = p.rollout.as_strategy(strategy)
     store = services.mlflow_store(settings, p).start()
     held = _hold(store, f"deploy {f'v{version}' if version else '@challenger'} ({strategy})", lease_wait_seconds,
                  lease_ttl_seconds)
@@ -176,9 +176,7 @@ def deploy_model(
         log_dir = ServeSettings().logs(settings)
         steps: list[tuple[str, Analysis]] = []
         began = pd.Timestamp.now(tz="UTC")
-        plan = {"canary": [("canary", w) for w in cfg.steps], "shadow": [("shadow", 0.0)],
-                "blue-green": [("blue-green", 0.0)]}[strategy]
-        for mode, weight in plan:
+        for mode, weight in cfg.stages:
             since = pd.Timestamp.now(tz="UTC")
             held.check()
             set_rollout(store, mode, weight)

@@ -169,7 +169,7 @@ def training_pipeline(
             raise
         log.info(verdict)
         if alias == CHALLENGER and alias in version.aliases:
-            announce_challenger(name, version.version, p.deployment.auto_deploy, p.deployment.strategy)
+            announce_challenger(name, version.version, p.rollout.auto_deploy, p.rollout.strategy)
         return {"status": "registered", "model_name": name, "version": version.version,
                 "aliases": version.aliases, "run_id": run_id, "message": verdict,
                 "metrics": ev.metrics, "gates": [g.__dict__ for g in gates]}

@@ -24,7 +24,7 @@ def publish_report(key: str, markdown: str, description: str) -> None:
 @task(name="announce-challenger", cache_policy=NONE)
 def announce_challenger(model_name: str, version: str, auto_deploy: bool, strategy: str) -> None:
     """The fact, as an event. Its `driftline.auto_deploy` label is what the deploy trigger matches,
-    so `deployment.auto_deploy` in params.yaml decides whether a rollout follows."""
+    so `rollout.auto_deploy` in params.yaml decides whether a rollout follows."""
     emit_event(event=CHALLENGER_EVENT,
                resource={"prefect.resource.id": f"driftline.model.{model_name}",
                          "prefect.resource.name": model_name,

@@ -16,7 +16,7 @@ from driftline.adapters.lease import Lease
 from driftline.adapters.predlog import join, read_log
 from driftline.adapters.serving_client import ServingClient, client_records
 from driftline.adapters.tracking import MlflowStore
-from driftline.config import DeploymentConfig, Params, ServeSettings, Settings
+from driftline.config import Params, RolloutConfig, Settings
 from driftline.core import frames
 from driftline.core.evaluation import row_scores
 from driftline.core.rollout import Analysis, analyze, judge_smoke
@@ -48,7 +48,7 @@ def window(log_dir: str | Path, since: pd.Timestamp, baseline_since: pd.Timestam
 
 
 @task(name="analyze-window", cache_policy=NONE)
-def analyze_window(log_dir: str | Path, since: pd.Timestamp, baseline_since: pd.Timestamp, cfg: DeploymentConfig,
+def analyze_window(log_dir: str | Path, since: pd.Timestamp, baseline_since: pd.Timestamp, cfg: RolloutConfig,
                    shadow: bool, versions: tuple[str | None, str], lease: Lease) -> Analysis:
     """Wait out the window, then until enough challenger traffic has arrived, and judge it.
     Each poll checks that this run still holds the rollout lease (LeaseLost otherwise)."""
@@ -69,7 +69,7 @@ def smoke_test(store: MlflowStore, settings: Settings, p: Params, version: str) 
     with _client(settings) as client:
         try:
             state = client.wait_for(lambda m: (m["challenger"] == version and m["strategy"] == "blue-green")
-                                    or version in m["errors"], p.deployment.max_wait_seconds)
+                                    or version in m["errors"], p.rollout.max_wait_seconds)
         except TimeoutError as err:
             return Analysis(ready=True, checks=[Check("loaded", False, str(err))])
         if version in state["errors"]:
@@ -80,7 +80,7 @@ def smoke_test(store: MlflowStore, settings: Settings, p: Params, version: str) 
         if reference is None:
             return Analysis(ready=True, checks=[Check("reference", False,
                                                       f"version {version} has no reference sample")])
-        x = frames.model_features(reference, model, p.data).head(p.deployment.smoke_requests)
+        x = frames.model_features(reference, model, p.data).head(p.rollout.as_strategy("blue-green").smoke_requests)
         expected = [v.item() if hasattr(v, "item") else v for v in model.predict(x)]
         scores = row_scores(model.predict_proba(x)).tolist() if hasattr(model, "predict_proba") else None
         answers = []
@@ -103,14 +103,14 @@ def switched(settings: Settings, version: str, timeout: float) -> str:
 
 
 def _client(settings: Settings) -> ServingClient:
-    return ServingClient(settings.serve_url, ServeSettings().token)
+    return ServingClient(settings.serve.address, settings.serve.token)
 
 
 def announcer(p: Params):
     """The callback that announces a challenger which waited for a rollout to end: the same
     event training emits, so `auto-deploy` rolls it out."""
-    return lambda version: announce_challenger.fn(p.registry.model_name, version, p.deployment.auto_deploy,
-                                                  p.deployment.strategy)
+    return lambda version: announce_challenger.fn(p.registry.model_name, version, p.rollout.auto_deploy,
+                                                  p.rollout.strategy)
 
 
 @task(name="reconcile-rollout", cache_policy=NONE)

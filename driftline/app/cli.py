@@ -107,12 +107,11 @@ def _gate_lines(gates: list[dict]) -> str:
 
 def serve(params: ParamsOpt = Path("params.yaml")) -> None:
     """Serve @champion (and @challenger during a rollout) over HTTP. Settings: DRIFTLINE_SERVE_*."""
-    from driftline.config import ServeSettings
     from driftline.serving.server import run
 
     settings = Settings()
     p = load_or_exit(settings, params)
-    cfg = ServeSettings()
+    cfg = settings.serve
     typer.echo(f"serving {p.registry.model_name} on http://{cfg.host}:{cfg.port} "
                f"(POST /predict, /feedback; GET /health, /ready, /models, /metrics)")
     run(settings, p, cfg)

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from driftline.app.cli_common import ParamsOpt, fail, load_or_exit, prefect_env, print_where
-from driftline.config import Settings
+from driftline.config import STRATEGIES, Settings
 
 
 def status(
@@ -54,7 +54,7 @@ def status(
 
 def deploy(
     version: Annotated[str | None, typer.Option(help="Version to deploy; default @challenger.")] = None,
-    strategy: Annotated[str | None, typer.Option(help="canary | shadow | blue-green")] = None,
+    strategy: Annotated[str | None, typer.Option(help=" | ".join(STRATEGIES))] = None,
     params: ParamsOpt = Path("params.yaml"),
     set_: Annotated[list[str] | None, typer.Option("--set", help="Override KEY=VALUE.")] = None,
     force: Annotated[bool, typer.Option(help="Deploy a version whose gates did not pass (driftline.gates tag); "
@@ -66,8 +66,8 @@ def deploy(
     4 when another rollout of the model holds its rollout lease (the message names it)."""
     settings = Settings()
     load_or_exit(settings, params, set_)
-    if strategy not in (None, "canary", "shadow", "blue-green"):
-        fail(f"--strategy: {strategy!r} is not one of canary, shadow, blue-green", 2)
+    if strategy not in (None, *STRATEGIES):
+        fail(f"--strategy: {strategy!r} is not one of {', '.join(STRATEGIES)}", 2)
     prefect_env()
     from driftline.adapters.lease import LeaseHeld
     from driftline.adapters.tracking import RegistryUnreachable

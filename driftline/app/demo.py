@@ -35,8 +35,8 @@ from driftline.waiting import WaitTimeout, poll
 
 # Baked into every served deployment: short rollout windows so the story takes minutes (a
 # production rollout uses params.yaml's), and a new challenger rolls out by itself.
-DEMO_OVERRIDES = ["deployment.steps=[0.5, 1.0]", "deployment.window_seconds=5", "deployment.min_requests=150",
-                  "deployment.min_labels=30", "deployment.max_wait_seconds=180", "deployment.auto_deploy=true"]
+DEMO_OVERRIDES = ["rollout.steps=[0.5, 1.0]", "rollout.window_seconds=5", "rollout.min_requests=150",
+                  "rollout.min_labels=30", "rollout.max_wait_seconds=180", "rollout.auto_deploy=true"]
 # The champion was trained a minute ago; the cooldown (hours by default) would rightly hold the
 # event back, so the monitor's drift check is told to skip it, out loud.
 NO_COOLDOWN = "monitoring.cooldown_hours=0"
@@ -44,7 +44,7 @@ WINDOW = 600  # rows the monitor judges: the newest ones, all of one kind of tra
 SHIFTED_ROWS = 15_000
 BAD = ["training.estimator.max_iter=1", "training.estimator.learning_rate=0.01", "evaluation.thresholds={}",
        "evaluation.behavioral=[]", "evaluation.fairness=[]", "evaluation.comparison.margin=1.0",
-       "deployment.auto_deploy=true"]
+       "rollout.auto_deploy=true"]
 
 
 class DemoFailed(RuntimeError):
@@ -54,8 +54,8 @@ class DemoFailed(RuntimeError):
 def run(settings: Settings, p: Params, params_path: Path, echo: Callable[[str], None],
         keep_serving: bool = True, mlflow_ui: bool = True) -> None:
     os.environ.setdefault("DRIFTLINE_SERVE_POLL_SECONDS", "1")
-    cfg = ServeSettings()
-    url = f"http://{cfg.host}:{cfg.port}"
+    cfg = ServeSettings()  # read after the poll default above
+    url = cfg.address
     store = services.mlflow_store(settings, p).start()
     base = ["--params", str(params_path)]
     echo("0. The local stack (`driftline up`): Prefect server and UI, MLflow UI, the deployments, the model server")

@@ -122,8 +122,7 @@ class Stack:
         self.echo("Deployments served: " + ", ".join(sorted(names)))
 
     def _model_server(self) -> None:
-        cfg = ServeSettings()
-        url = f"http://{cfg.host}:{cfg.port}"
+        url = ServeSettings().address
         part = self._spawn("model server", [sys.executable, "-m", "driftline.app.cli", "serve", "--params",
                                             str(self.params_path)], "model-server.log")
         self._wait(part, lambda: _answers(f"{url}/health"), f"answer {url}/health", 120)

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from driftline.config import LOWER_IS_BETTER
 from driftline.core.evaluation import Predictions
+from driftline.core.metrics import LOWER_IS_BETTER
 
 WeightedMetric = Callable[[np.ndarray], float]
 

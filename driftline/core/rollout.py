@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from driftline.config import DeploymentConfig
+from driftline.config import RolloutConfig
 from driftline.core.evaluation import row_scores
 from driftline.core.monitoring import join_labels
 from driftline.core.validation import Check
@@ -74,7 +74,7 @@ def _accuracy(rows: pd.DataFrame, feedback: pd.DataFrame) -> tuple[float, int]:
     return float((truth.to_numpy() == said.to_numpy()).mean()), len(joined)
 
 
-def analyze(window: pd.DataFrame, feedback: pd.DataFrame, cfg: DeploymentConfig, shadow: bool = False) -> Analysis:
+def analyze(window: pd.DataFrame, feedback: pd.DataFrame, cfg: RolloutConfig, shadow: bool = False) -> Analysis:
     """Judge the challenger (variant `challenger`, or `shadow`) against the champion in `window`."""
     variant = "shadow" if shadow else "challenger"
     champ = window[window["variant"] == "champion"] if len(window) else window

@@ -19,8 +19,8 @@ from flows.deploy import deploy_model
 from tests.integration.conftest import make_project
 from tests.integration.test_serving import Server
 
-FAST = ["deployment.steps=[0.5, 1.0]", "deployment.window_seconds=2", "deployment.min_requests=150",
-        "deployment.min_labels=20", "deployment.max_wait_seconds=120", "deployment.max_latency_p95_ratio=10"]
+FAST = ["rollout.steps=[0.5, 1.0]", "rollout.window_seconds=2", "rollout.min_requests=150",
+        "rollout.min_labels=20", "rollout.max_wait_seconds=120", "rollout.max_latency_p95_ratio=10"]
 LABEL_TOKEN = "labels-come-from-the-loan-system"
 
 

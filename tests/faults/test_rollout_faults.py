@@ -25,7 +25,7 @@ from tests.integration.test_serving import Server
 from tests.waiting import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
-LONG_CANARY = ["--set", "deployment.steps=[0.5, 1.0]", "--set", "deployment.window_seconds=600"]
+LONG_CANARY = ["--set", "rollout.steps=[0.5, 1.0]", "--set", "rollout.window_seconds=600"]
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -216,9 +216,9 @@ def test_a_rolled_back_deploy_never_undoes_another_promotion(live):
     project, _ = live
     store = _fresh(project)
     # A latency bound no model meets: the analysis fails, so the run rolls back.
-    deploy = Deploy(project, "deploy", "--version", "3", "--set", "deployment.steps=[0.5]",
-                    "--set", "deployment.window_seconds=20", "--set", "deployment.min_requests=20",
-                    "--set", "deployment.max_latency_p95_ratio=0.000001")
+    deploy = Deploy(project, "deploy", "--version", "3", "--set", "rollout.steps=[0.5]",
+                    "--set", "rollout.window_seconds=20", "--set", "rollout.min_requests=20",
+                    "--set", "rollout.max_latency_p95_ratio=0.000001")
     try:
         _in_canary(store, "3", deploy)
         run = _run_of(store, "3")
@@ -245,7 +245,7 @@ def test_a_deploy_that_times_out_ends_its_rollout(live):
     store = _fresh(project)
     timed = deploy_model.with_options(timeout_seconds=30)  # a stuck analysis, as Prefect sees it
     with pytest.raises(TimeoutError):
-        timed(version="2", overrides=["deployment.steps=[0.5, 1.0]", "deployment.window_seconds=600"],
+        timed(version="2", overrides=["rollout.steps=[0.5, 1.0]", "rollout.window_seconds=600"],
               project_dir=str(project.root))
     run = _run_of(store, "2")
     assert prefect_api("GET", f"/flow_runs/{run}")["state"]["name"] == "TimedOut"
@@ -278,8 +278,8 @@ def test_a_cancelled_deploy_run_ends_its_rollout(live):
                      if d["name"] == "canary"]
             canary = found[0] if found else time.sleep(1)
         run = prefect_api("POST", f"/deployments/{canary['id']}/create_flow_run", {
-            "parameters": {"version": "2", "overrides": ["deployment.steps=[0.5, 1.0]",
-                                                         "deployment.window_seconds=600"]}})["id"]
+            "parameters": {"version": "2", "overrides": ["rollout.steps=[0.5, 1.0]",
+                                                         "rollout.window_seconds=600"]}})["id"]
         assert wait_until(lambda: store.model_tags().get(STRATEGY_TAG) == "canary"
                           and store.aliases().get(CHALLENGER) == "2", 180, interval=0.5), log.read_text()[-3000:]
         prefect_api("POST", f"/flow_runs/{run}/set_state", {"state": {"type": "CANCELLING", "name": "Cancelling"},

@@ -21,8 +21,8 @@ from tests.integration.conftest import flow_run_events, make_project, run_artifa
 from tests.integration.test_serving import Server
 from tests.waiting import wait_until
 
-FAST = ["deployment.steps=[0.5, 1.0]", "deployment.window_seconds=2", "deployment.min_requests=150",
-        "deployment.min_labels=20", "deployment.max_wait_seconds=60", "deployment.max_latency_p95_ratio=10"]
+FAST = ["rollout.steps=[0.5, 1.0]", "rollout.window_seconds=2", "rollout.min_requests=150",
+        "rollout.min_labels=20", "rollout.max_wait_seconds=60", "rollout.max_latency_p95_ratio=10"]
 LAX = ["evaluation.thresholds={}", "evaluation.behavioral=[]", "evaluation.fairness=[]",
        "evaluation.comparison.margin=1.0"]
 
@@ -125,7 +125,7 @@ def test_a_shadow_rollout_mirrors_traffic_answers_only_from_the_champion_and_pro
     text = run_artifact("deployment-loan-default", run_id)
     assert "| shadow | agreement | pass |" in text and "mirrored requests" in text
     mirrored = int(text.split(" mirrored requests")[0].rsplit(" on ", 1)[1])
-    assert mirrored >= 150  # deployment.min_requests shadow answers were judged
+    assert mirrored >= 150  # rollout.min_requests shadow answers were judged
     # The callers were answered by the champion only while the challenger was shadowed.
     assert traffic.sent > answered and traffic.failures == []
     assert project.store().aliases()[CHAMPION] == "2"

@@ -32,7 +32,7 @@ def test_training_marks_its_versions_and_an_unmarked_one_deploys_only_when_force
 
     refused = subprocess.run(
         [sys.executable, "-m", "driftline.app.cli", "deploy", "--version", "2", "--strategy", "blue-green",
-         "--set", "deployment.max_wait_seconds=30"],
+         "--set", "rollout.max_wait_seconds=30"],
         cwd=project.root, capture_output=True, text=True, timeout=600,
         env={**os.environ, "PYTHONPATH": str(REPO), "PREFECT_API_URL": PREFECT_API_URL.value()})
     assert refused.returncode == 2, refused.stderr[-3000:]
@@ -45,7 +45,7 @@ def test_training_marks_its_versions_and_an_unmarked_one_deploys_only_when_force
     monkeypatch.setenv("DRIFTLINE_SERVE_URL", server.url)
     try:
         result = deploy_model(version="2", strategy="blue-green", project_dir=str(project.root), force=True,
-                              overrides=["deployment.max_wait_seconds=60"])
+                              overrides=["rollout.max_wait_seconds=60"])
         assert wait_until(lambda: httpx.get(f"{server.url}/models").json()["champion"] == "2", 15)
     finally:
         server.stop()

@@ -88,6 +88,8 @@ def _imports(module: str) -> set[str]:
     while todo:
         name = todo.pop()
         path = REPO / (name.replace(".", "/") + ".py")
+        if not path.exists():  # a package: its __init__ and, through its imports, its modules
+            path = REPO / name.replace(".", "/") / "__init__.py"
         if not path.exists() or str(path) in seen:
             continue
         seen.add(str(path))

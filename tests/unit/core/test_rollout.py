@@ -8,11 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from driftline.config import DeploymentConfig
+from driftline.config import Shadow
 from driftline.core import rollout
 from driftline.core.rollout import analyze, psi
 
-CFG = DeploymentConfig(min_requests=100, min_labels=50)
+CFG = Shadow(min_requests=100, min_labels=50)
 
 
 def _rows(variant: str, n: int, seed: int, score_shift: float = 0.0, errors: int = 0, latency: float = 5.0,

@@ -1,0 +1,103 @@
+"""Configuration: `params.yaml` as strict pydantic models, and settings from the environment.
+
+`params.yaml` says *what* to train and how to judge it; it is read by the Prefect flows
+and by `dvc.yaml` alike. Addresses and credentials never live there: they come from
+`DRIFTLINE_*` environment variables (`Settings`).
+
+The sections live in `sections`, `evaluation` and `rollout`, the checks across them in
+`checks`, reading and `--set` overrides in `load`, the environment in `settings`; every
+name is re-exported here so callers import from `driftline.config`.
+"""
+
+from driftline.config.evaluation import (
+    Behavioral,
+    Case,
+    ComparisonConfig,
+    Directional,
+    EvaluationConfig,
+    FairnessGate,
+    Invariance,
+    MinimumFunctionality,
+    Threshold,
+)
+from driftline.config.load import ConfigError, apply_overrides, load_params, params_schema, parse_params
+from driftline.config.params import Params
+from driftline.config.rollout import (
+    STRATEGIES,
+    BlueGreen,
+    Canary,
+    RolloutConfig,
+    Shadow,
+    Strategy,
+)
+from driftline.config.sections import (
+    DataConfig,
+    DistributionCheck,
+    Estimator,
+    Feature,
+    HistGradientBoosting,
+    LogisticRegression,
+    MonitoringConfig,
+    RandomForest,
+    RegistryConfig,
+    Ridge,
+    SplitConfig,
+    Strict,
+    TrainingConfig,
+    ValidationConfig,
+    names_by_type,
+)
+from driftline.config.settings import ServeSettings, Settings
+from driftline.core.metrics import (
+    CLASSIFICATION_METRICS,
+    LOWER_IS_BETTER,
+    REGRESSION_METRICS,
+    Task,
+    metrics_for,
+)
+
+__all__ = [
+    "CLASSIFICATION_METRICS",
+    "LOWER_IS_BETTER",
+    "REGRESSION_METRICS",
+    "STRATEGIES",
+    "Behavioral",
+    "BlueGreen",
+    "Canary",
+    "Case",
+    "ComparisonConfig",
+    "ConfigError",
+    "DataConfig",
+    "Directional",
+    "DistributionCheck",
+    "Estimator",
+    "EvaluationConfig",
+    "FairnessGate",
+    "Feature",
+    "HistGradientBoosting",
+    "Invariance",
+    "LogisticRegression",
+    "MinimumFunctionality",
+    "MonitoringConfig",
+    "Params",
+    "RandomForest",
+    "RegistryConfig",
+    "Ridge",
+    "RolloutConfig",
+    "ServeSettings",
+    "Settings",
+    "Shadow",
+    "SplitConfig",
+    "Strategy",
+    "Strict",
+    "Task",
+    "Threshold",
+    "TrainingConfig",
+    "ValidationConfig",
+    "apply_overrides",
+    "load_params",
+    "metrics_for",
+    "names_by_type",
+    "params_schema",
+    "parse_params",
+]

@@ -1,0 +1,105 @@
+"""Checks across sections of `params.yaml`: every problem at once, one line each, each naming its dotted key."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from driftline.core.metrics import metrics_for
+
+if TYPE_CHECKING:
+    from driftline.config.params import Params
+
+
+def problems(p: Params) -> list[str]:
+    """Every cross-field problem of `p`, each line starting with the dotted key it is about."""
+    found = [*_metrics(p), *_estimator(p), *_fairness(p), *_behavioral(p)]
+    known = {*p.data.feature_names, "prediction"}
+    found += [f"monitoring.drift_columns: {c!r} is not a feature (or 'prediction')"
+              for c in p.monitoring.drift_columns if c not in known]
+    if p.split.method == "time" and not p.data.time_column:
+        found.append("split.method: 'time' needs data.time_column")
+    return found
+
+
+def _metrics(p: Params) -> list[str]:
+    task = p.data.task
+    allowed = metrics_for(task)
+    problems = []
+    metrics = {
+        "evaluation.primary_metric": [p.evaluation.primary_metric],
+        "evaluation.thresholds": list(p.evaluation.thresholds),
+        "evaluation.comparison.metric": [p.evaluation.comparison.metric or allowed[0]],
+    }
+    for key, names in metrics.items():
+        for name in names:
+            if name not in allowed:
+                problems.append(f"{key}: {name!r} is not a {task} metric ({', '.join(allowed)})")
+    # The paired bootstrap computes AUC from one score per row: binary only.
+    if task == "multiclass" and p.comparison_metric == "roc_auc":
+        others = ", ".join(m for m in allowed if m != "roc_auc")
+        what = ("'roc_auc'" if p.evaluation.comparison.metric else
+                "not set, so it defaults to evaluation.primary_metric 'roc_auc', which")
+        problems.append(f"evaluation.comparison.metric: {what} is supported for binary tasks only "
+                        f"(the champion comparison bootstraps a binary AUC); set "
+                        f"evaluation.comparison.metric to one of {others}")
+    return problems
+
+def _estimator(p: Params) -> list[str]:
+    task, kind = p.data.task, p.training.estimator.kind
+    if task == "regression" and kind == "logistic_regression":
+        return ["training.estimator.kind: logistic_regression cannot do regression; use ridge"]
+    if task != "regression" and kind == "ridge":
+        return [f"training.estimator.kind: ridge cannot do {task}; use logistic_regression"]
+    return []
+
+def _fairness(p: Params) -> list[str]:
+    task = p.data.task
+    # selection_rate is undefined beyond binary (a NaN gap would pass); regression slices are MAE.
+    fair_metrics = {"binary": ("accuracy", "recall", "precision", "selection_rate"),
+                    "multiclass": ("accuracy", "recall", "precision"), "regression": ("mae",)}[task]
+    problems = []
+    for gate in p.evaluation.fairness:
+        if gate.attribute not in p.data.sensitive_attributes:
+            problems.append(f"evaluation.fairness.attribute: {gate.attribute!r} is not in "
+                            "data.sensitive_attributes")
+        if gate.metric not in fair_metrics:
+            problems.append(f"evaluation.fairness.metric: {gate.metric!r} is not a {task} slice metric "
+                            f"({', '.join(fair_metrics)})")
+    return problems
+
+def _behavioral(p: Params) -> list[str]:
+    names = set(p.data.feature_names)
+    numeric = {f.name for f in p.data.features if f.type == "numeric"}
+    problems = []
+    for test in p.evaluation.behavioral:
+        key = f"evaluation.behavioral[{test.name}]"
+        features = [test.feature] if hasattr(test, "feature") else [
+            name for case in test.cases for name in case.record
+        ]
+        unknown = sorted(set(features) - names)
+        if unknown:
+            problems.append(f"{key}: unknown feature {', '.join(unknown)}")
+            continue
+        if test.kind == "directional" and test.feature not in numeric:
+            problems.append(f"{key}: directional tests shift a numeric feature; {test.feature} is categorical")
+        elif test.kind == "invariance":
+            problems += _value_types(f"{key}.values", test.feature, test.values, test.feature in numeric)
+        elif test.kind == "minimum_functionality":
+            for i, case in enumerate(test.cases):
+                for name, value in case.record.items():
+                    if value is not None:  # None: the feature is missing in this case
+                        problems += _value_types(f"{key}.cases.{i}.record", name, [value], name in numeric)
+    return problems
+
+
+def _value_types(key: str, feature: str, values: list, numeric: bool) -> list[str]:
+    """A number for a numeric feature, text for a categorical one (YAML reads `12` as a number)."""
+    if numeric:
+        wrong = [v for v in values if isinstance(v, str)]
+        return [f"{key}: {feature} is numeric, so its values must be numbers, not {', '.join(map(repr, wrong))}"] \
+            if wrong else []
+    wrong = [v for v in values if not isinstance(v, str)]
+    return [f"{key}: {feature} is categorical, so its values must be strings, not {', '.join(map(repr, wrong))} "
+            f"(quote them in YAML)"] if wrong else []
+
+

@@ -1,0 +1,207 @@
+"""The sections of `params.yaml` as strict, frozen pydantic models (extra keys are errors).
+
+Variants are discriminated unions chosen by a `kind` field, so a user switches the
+estimator in YAML without editing code. Evaluation and rollout have modules of their own.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from driftline.core.metrics import Task
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(strict=True, frozen=True, extra="forbid")
+
+
+# --- data ---------------------------------------------------------------------------
+
+
+class Feature(Strict):
+    name: str
+    type: Literal["numeric", "categorical"]
+    min: float | None = None
+    max: float | None = None
+    categories: list[str] | None = Field(
+        default=None, description="Allowed values of a categorical feature; others are rejected."
+    )
+    max_null_rate: float | None = Field(
+        default=None, ge=0, le=1, description="Overrides data.max_null_rate for this column."
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> Feature:
+        if self.type == "numeric" and self.categories is not None:
+            raise ValueError("categories are only for categorical features")
+        if self.type == "categorical" and (self.min is not None or self.max is not None):
+            raise ValueError("min/max are only for numeric features")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min ({self.min}) is greater than max ({self.max})")
+        return self
+
+
+def names_by_type(features: list[Feature]) -> tuple[list[str], list[str]]:
+    """The numeric and the categorical feature names, each in config order."""
+    return ([f.name for f in features if f.type == "numeric"],
+            [f.name for f in features if f.type == "categorical"])
+
+
+class DataConfig(Strict):
+    path: str = Field(description="CSV or Parquet file, relative to the project directory.")
+    target: str
+    task: Task
+    features: list[Feature] = Field(min_length=1)
+    time_column: str | None = None
+    sensitive_attributes: list[str] = Field(
+        default_factory=list, description="Columns used for fairness slices, never as features."
+    )
+    max_null_rate: float = Field(
+        default=0.0, ge=0, le=1, description="Allowed share of missing values per feature."
+    )
+    positive_class: str | int | None = Field(
+        default=None,
+        description="Binary tasks: the class whose probability is the score and that precision, "
+        "recall, f1, selection rate and roc_auc are about. Defaults to the second class in sorted "
+        "order (1 of 0/1). Compared as text, so 1 matches a target stored as '1'.",
+    )
+
+    @field_validator("positive_class", mode="before")
+    @classmethod
+    def _not_a_boolean(cls, value: Any) -> Any:
+        if isinstance(value, bool):
+            raise ValueError(f"YAML reads an unquoted yes/no/true/false as the boolean {value}; "
+                             "quote the class, e.g. 'yes'")
+        return value
+
+    @model_validator(mode="after")
+    def _check(self) -> DataConfig:
+        names = [f.name for f in self.features]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"feature listed twice: {', '.join(dupes)}")
+        for col in [self.target, self.time_column, *self.sensitive_attributes]:
+            if col is not None and col in names:
+                raise ValueError(f"column {col!r} cannot be both a feature and target/time/sensitive")
+        if not self.path.endswith((".csv", ".parquet", ".pq")):
+            raise ValueError(f"path must end in .csv or .parquet, got {self.path!r}")
+        if self.positive_class is not None and self.task != "binary":
+            raise ValueError(f"positive_class is only for binary tasks, not {self.task}")
+        return self
+
+    @property
+    def feature_names(self) -> list[str]:
+        return [f.name for f in self.features]
+
+    @property
+    def columns(self) -> list[str]:
+        extra = [self.time_column] if self.time_column else []
+        return [*self.feature_names, self.target, *extra, *self.sensitive_attributes]
+
+
+# --- validation -----------------------------------------------------------------------
+
+
+class DistributionCheck(Strict):
+    enabled: bool = True
+    max_drift_share: float = Field(
+        default=0.5, ge=0, le=1,
+        description="Reject the data when more than this share of features drifted "
+        "from the champion's training reference (Evidently).",
+    )
+    sample_size: int = Field(default=10_000, ge=100)
+
+
+class ValidationConfig(Strict):
+    min_rows: int = Field(default=1000, ge=1)
+    max_duplicate_share: float = Field(default=0.01, ge=0, le=1)
+    allow_extra_columns: bool = True
+    max_unknown_category_share: float = Field(default=0.0, ge=0, le=1)
+    min_class_share: float = Field(
+        default=0.001, ge=0, le=0.5, description="Each class must be at least this share."
+    )
+    distribution: DistributionCheck = DistributionCheck()
+
+
+# --- split and training ----------------------------------------------------------------
+
+
+class SplitConfig(Strict):
+    method: Literal["hash", "time"] = Field(
+        default="hash",
+        description="hash: each row's holdout membership is a hash of its contents, so a row stays "
+        "on the same side across data versions and training seeds and the champion is never scored "
+        "on rows it trained on. time: the latest rows (by data.time_column) are the holdout.",
+    )
+    test_size: float = Field(default=0.2, gt=0, lt=1)
+    seed: int = Field(default=0, description="Salt of the hash split; keep it fixed across runs.")
+
+
+class HistGradientBoosting(Strict):
+    kind: Literal["hist_gradient_boosting"]
+    max_iter: int = Field(default=200, ge=1)
+    learning_rate: float = Field(default=0.1, gt=0)
+    max_leaf_nodes: int = Field(default=31, ge=2)
+    max_depth: int | None = Field(default=None, ge=1)
+    min_samples_leaf: int = Field(default=20, ge=1)
+    l2_regularization: float = Field(default=0.0, ge=0)
+
+
+class RandomForest(Strict):
+    kind: Literal["random_forest"]
+    n_estimators: int = Field(default=200, ge=1)
+    max_depth: int | None = Field(default=None, ge=1)
+    min_samples_leaf: int = Field(default=1, ge=1)
+    max_features: float | Literal["sqrt", "log2"] | None = "sqrt"
+
+
+class LogisticRegression(Strict):
+    kind: Literal["logistic_regression"]
+    C: float = Field(default=1.0, gt=0)
+    max_iter: int = Field(default=1000, ge=1)
+
+
+class Ridge(Strict):
+    kind: Literal["ridge"]
+    alpha: float = Field(default=1.0, ge=0)
+
+
+Estimator = Annotated[
+    HistGradientBoosting | RandomForest | LogisticRegression | Ridge, Field(discriminator="kind")
+]
+
+
+class TrainingConfig(Strict):
+    seed: int = 42
+    estimator: Estimator
+    n_jobs: int = Field(default=1, ge=1, description="Worker processes for random_forest.")
+
+
+
+class RegistryConfig(Strict):
+    model_name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    experiment: str = "driftline"
+    reference_rows: int = Field(default=10_000, ge=100, description="Training sample kept as reference.")
+
+
+
+class MonitoringConfig(Strict):
+    """How `drift_monitor` reads live traffic and decides that drift is real."""
+
+    window_hours: float = Field(default=24.0, gt=0, description="Window of the prediction log to judge.")
+    last_rows: int | None = Field(default=None, ge=1, description="Instead of the whole window: its newest N rows.")
+    min_rows: int = Field(default=500, ge=1, description="Fewer rows in the window: too little data, no verdict.")
+    drift_share: float = Field(default=0.25, gt=0, le=1,
+                               description="Drift when at least this share of the features drifted.")
+    drift_columns: list[str] = Field(default_factory=list, description="Columns whose drift alone counts as drift "
+                                     "('prediction' is the model's score).")
+    cooldown_hours: float = Field(default=24.0, ge=0, description="No drift event within this long of the last "
+                                  "retraining or drift event.")
+    min_labels: int = Field(default=200, ge=1, description="Labelled rows (feedback) before accuracy is judged.")
+    max_accuracy_drop: float = Field(default=0.05, ge=0, le=1, description="Performance decline: the 95% upper "
+                                     "bound of live accuracy is below holdout accuracy minus this.")
+    retrain_on_decline: bool = Field(default=True, description="A performance decline alone counts as drift.")
+    report_rows: int = Field(default=10_000, ge=100, description="Rows of the window sampled into the Evidently "
+                             "HTML report (the decision always uses the whole window).")
