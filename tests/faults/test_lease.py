@@ -20,7 +20,7 @@ from driftline.adapters.tracking import MlflowStore
 from tests.integration.conftest import free_port
 from tests.waiting import answers, wait_until
 
-REPO = Path(__file__).resolve().parents[3]
+REPO = Path(__file__).resolve().parents[2]
 
 # Each contender: build its store, say it is ready, wait for the go file, try once, print the outcome.
 CONTENDER = """
