@@ -6,7 +6,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Annotated
 
@@ -24,6 +26,10 @@ def _everywhere() -> None:
     from driftline.adapters.s3 import use_safe_checksums
 
     use_safe_checksums()  # before any S3 client exists, DVC's included
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        # A shell's background job starts with SIGINT ignored and Python keeps that: Ctrl-C, or a
+        # supervisor's SIGINT, would then not stop a deploy (seen: a test's SIGINT left one running).
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # progress bars for 1 file: noise
 
 

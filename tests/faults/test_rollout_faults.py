@@ -51,7 +51,8 @@ def live(tmp_path_factory, prefect_server):
 
 
 class Deploy:
-    """`driftline deploy ...` in its own process (and session, so a signal reaches only it)."""
+    """`driftline deploy ...` in its own process (and session, so a signal reaches only it), started
+    with SIGINT ignored as a shell's background job is: the command must still stop on SIGINT."""
 
     def __init__(self, project, *args: str):
         from prefect.settings import PREFECT_API_URL
@@ -61,7 +62,8 @@ class Deploy:
                "PREFECT_API_URL": PREFECT_API_URL.value(), "OMP_NUM_THREADS": "1"}
         with self.out.open("wb") as sink:
             self.proc = subprocess.Popen([sys.executable, "-m", "driftline.app.cli", *args], cwd=project.root, env=env,
-                                         stdout=sink, stderr=subprocess.STDOUT, start_new_session=True)
+                                         stdout=sink, stderr=subprocess.STDOUT, start_new_session=True,
+                                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
 
     @property
     def output(self) -> str:
