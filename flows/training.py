@@ -125,17 +125,14 @@ def training_pipeline(
         if champion:
             champion_split = json.loads(champion.info.tags.get("driftline.split", "{}"))
             score = compare_with_champion(champion.model, champion_split, ev, parts.holdout, p)
-        gates = (G.metric_gates(p, ev.metrics, score.metrics if score else None) + G.fairness_gates(ev.slices)
-                 + G.behavioral_gates(ev.behavioral)
-                 + G.comparison_gate(score.comparison if score else None,
-                                     problem=score.problem if score else None, note=score.note if score else ""))
+        gates = G.assemble(p, ev, score)
         comparison = score.comparison if score else None
         store.log(run_id, metrics={**{f"holdout_{k}": v for k, v in ev.metrics.items()},
                                    **{f"champion_{k}": v for k, v in (score.metrics if score else {}).items()},
                                    **({"delta_ci_low": comparison.ci_low, "delta_ci_high": comparison.ci_high}
                                       if comparison else {}),
                                    **{f"fairness_gap_{s.attribute}": s.gap for s in ev.slices}})
-        if not all(g.passed for g in gates):
+        if not G.passed(gates):
             verdict = "rejected: " + G.failure_paragraph(gates)
             md = training_markdown(f"Training: {name}", verdict, gates, facts, report)
             store.log(run_id, tags={"driftline.outcome": "rejected"})
