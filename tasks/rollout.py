@@ -1,5 +1,6 @@
-"""Prefect tasks of a rollout: rollout tags, the analysis window, the blue-green smoke test,
-and the reconciliation of a dead rollout (with the event that announces a waiting challenger)."""
+"""Prefect tasks of a rollout: the lease, rollout tags, alias moves (undone when their promotion
+transaction fails), the analysis window, the blue-green smoke test, the roll-back, and the
+reconciliation of a dead rollout (with the event that announces a waiting challenger)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ from pathlib import Path
 import pandas as pd
 from prefect import get_run_logger, task
 from prefect.cache_policies import NONE
+from prefect.events import emit_event
 from prefect.runtime import flow_run
+from prefect.transactions import get_transaction
 
-from driftline.adapters import rollout_state
+from driftline.adapters import rollout_state, trust
 from driftline.adapters.lease import Lease
 from driftline.adapters.predlog import join, read_log
 from driftline.adapters.serving_client import ServingClient, client_records
@@ -21,7 +24,73 @@ from driftline.core import frames
 from driftline.core.evaluation import live_scores
 from driftline.core.rollout import Analysis, analyze, judge_smoke
 from driftline.core.validation import Check
+from tasks.registry import address, reopen
 from tasks.report import announce_challenger
+
+ROLLED_BACK_EVENT = "driftline.deployment.rolled_back"
+
+
+def _run_id() -> str:
+    return str(flow_run.get_id() or "-")
+
+
+def owner(run_id: str | None = None) -> str:
+    """Who holds the rollout lease: a flow run (its failure hooks find it by this name)."""
+    return f"flow run {run_id or _run_id()}"
+
+
+@task(name="hold-rollout-lease", cache_policy=NONE)
+def hold_lease(store: MlflowStore, purpose: str, wait_seconds: float, ttl_seconds: float) -> Lease:
+    held = rollout_state.hold(store, owner(), purpose, wait_seconds, ttl_seconds)
+    if held.took_over:
+        get_run_logger().warning("took over the rollout lease %s: that run died without releasing it",
+                                 held.took_over.describe())
+    return held
+
+
+@task(name="read-aliases", retries=2, retry_delay_seconds=1, cache_policy=NONE)
+def read_aliases(store: MlflowStore) -> dict[str, str]:
+    return store.aliases()
+
+
+@task(name="admit-version", cache_policy=NONE)
+def admit(store: MlflowStore, version: str, force: bool) -> str:
+    """Refuses an ungated version unless forced (driftline.adapters.trust)."""
+    return trust.admit(store, version, force, _run_id())
+
+
+@task(name="move-alias", retries=2, retry_delay_seconds=1, cache_policy=NONE)
+def move_alias(store: MlflowStore, alias: str, version: str | None, reason: str) -> None:
+    """One alias move; inside a promotion transaction, its rollback hook puts the alias back."""
+    before = rollout_state.move_alias(store, alias, version, reason, _run_id())
+    get_transaction().set("undo", {"store": address(store), "alias": alias, "before": before, "after": version,
+                                   "reason": reason, "run_id": _run_id()})
+
+
+@move_alias.on_rollback
+def _put_alias_back(txn) -> None:
+    undo = txn.get("undo")
+    if not rollout_state.undo_move(reopen(undo["store"]), undo["alias"], undo["before"], undo["after"],
+                                   f"undo failed promotion: {undo['reason']}", undo["run_id"]):
+        get_run_logger().warning("not undoing @%s: it no longer points at %s", undo["alias"], undo["after"])
+
+
+@task(name="roll-back", cache_policy=NONE)
+def roll_back(store: MlflowStore, version: str, why: str) -> None:
+    champion = rollout_state.roll_back(store, version, why, _run_id())
+    emit_event(event=ROLLED_BACK_EVENT, resource={"prefect.resource.id": f"driftline.model.{store.model_name}"},
+               payload={"model": store.model_name, "version": version, "champion": champion, "reason": why})
+
+
+@task(name="restore-previous", cache_policy=NONE)
+def restore_previous(store: MlflowStore, reason: str) -> tuple[str, str | None]:
+    return rollout_state.restore_previous(store, reason, _run_id())
+
+
+@task(name="end-rollout", cache_policy=NONE)
+def finish(store: MlflowStore, held: Lease, why: str, p: Params) -> str:
+    """Tags to none/0, a waiting version to @challenger (announced), the lease released."""
+    return rollout_state.finish(store, held, _run_id(), why, announcer(p))
 
 
 @task(name="set-rollout", retries=2, retry_delay_seconds=1, cache_policy=NONE)
@@ -118,7 +187,7 @@ def reconcile_rollout(store: MlflowStore, p: Params) -> str | None:
     """A rollout whose process died (SIGKILL) leaves its tags and an expiring lease: set the
     tags back to none/0 and release the lease (nothing when a live rollout holds it). Says what
     it did in the run's log, and returns it."""
-    done = rollout_state.reconcile(store, announcer(p), str(flow_run.get_id() or "-"))
+    done = rollout_state.reconcile(store, announcer(p), _run_id())
     if done:
         get_run_logger().warning("reconciled a dead rollout of %s: %s", store.model_name, done)
     return done

@@ -147,3 +147,22 @@ def judge_smoke(version: str, answers: list[tuple[int, dict]], expected: list, e
 def _score_of(probabilities: dict[str, float]) -> float:
     # `evaluation.live_scores` on one answer: the server lists classes in the model's order.
     return list(probabilities.values())[-1] if len(probabilities) == 2 else max(probabilities.values())
+
+
+def plan(strategy: str, canary_steps: list[float]) -> list[tuple[str, float]]:
+    """A rollout's steps as (mode, challenger weight): a canary walks its weights; shadow mirrors
+    traffic and blue-green stages the challenger, both at weight 0, in one step."""
+    if strategy == "canary":
+        return [("canary", w) for w in canary_steps]
+    if strategy in ("shadow", "blue-green"):
+        return [(strategy, 0.0)]
+    raise ValueError(f"unknown rollout strategy {strategy!r}")
+
+
+def step_name(mode: str, weight: float) -> str:
+    """What the report and the log call a step."""
+    return {"canary": f"canary {weight:.0%}", "blue-green": "smoke test"}.get(mode, mode)
+
+
+def promotion_verdict(version: str, champion: str | None) -> str:
+    return f"promoted version {version} to @champion" + (f"; @previous is version {champion}" if champion else "")

@@ -104,3 +104,25 @@ def test_the_psi_sampling_floor_matches_simulation():
     rng = np.random.default_rng(0)
     sims = [psi(rng.beta(2, 5, 400), rng.beta(2, 5, 100)) for _ in range(400)]
     assert np.mean(sims) == pytest.approx(rollout.psi_sampling_floor(400, 100), rel=0.25)
+
+
+# --- the plan and the verdict ------------------------------------------------------------------------------
+
+
+def test_a_canary_walks_its_weights_and_shadow_or_blue_green_take_one_step_at_weight_0():
+    assert rollout.plan("canary", [0.1, 0.5, 1.0]) == [("canary", 0.1), ("canary", 0.5), ("canary", 1.0)]
+    assert rollout.plan("shadow", [0.1]) == [("shadow", 0.0)]
+    assert rollout.plan("blue-green", [0.1]) == [("blue-green", 0.0)]
+    with pytest.raises(ValueError, match="unknown rollout strategy 'linear'"):
+        rollout.plan("linear", [0.1])
+
+
+def test_step_names_say_the_weight_of_a_canary_and_the_smoke_test_of_blue_green():
+    assert [rollout.step_name(m, w) for m, w in [("canary", 0.1), ("canary", 1.0), ("shadow", 0.0),
+                                                ("blue-green", 0.0)]] == ["canary 10%", "canary 100%", "shadow",
+                                                                          "smoke test"]
+
+
+def test_the_promotion_verdict_names_the_previous_champion_when_there_was_one():
+    assert rollout.promotion_verdict("3", "2") == "promoted version 3 to @champion; @previous is version 2"
+    assert rollout.promotion_verdict("1", None) == "promoted version 1 to @champion"
