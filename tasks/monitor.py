@@ -1,7 +1,10 @@
-"""Prefect tasks of the drift monitor: read the log window, render the report, publish, emit."""
+"""Prefect tasks of the drift monitor: read the log window, the cooldown and the monitor's run,
+render the report, publish, emit (once, under the drift-event lease)."""
 
 from __future__ import annotations
 
+import os
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from uuid import UUID
@@ -12,8 +15,9 @@ from prefect.artifacts import create_link_artifact, create_table_artifact
 from prefect.cache_policies import NONE
 from prefect.runtime import flow_run
 
-from driftline.adapters import drift_report, predlog
-from driftline.config import Params, names_by_type
+from driftline.adapters import drift_events, drift_report, predlog
+from driftline.adapters.tracking import MlflowStore
+from driftline.config import MonitoringConfig, Params, names_by_type
 from driftline.core import monitoring
 
 DRIFT_EVENT = "driftline.drift.detected"
@@ -72,3 +76,21 @@ def emit_drift(model_name: str, payload: dict, event_id: str) -> str:
     with get_client(sync_client=True) as client:
         client.request("POST", "/events", json=[event.model_dump(mode="json")]).raise_for_status()
     return event_id
+
+
+@task(name="read-cooldown", cache_policy=NONE)
+def hours_since_last(store: MlflowStore) -> float | None:
+    return drift_events.hours_since_last(store)
+
+
+@task(name="open-monitor-run", cache_policy=NONE)
+def open_run(store: MlflowStore, version: str, result: monitoring.Assessment) -> str:
+    return drift_events.open_run(store, version, result, str(flow_run.get_id() or "-"))
+
+
+@task(name="emit-drift-once", cache_policy=NONE)
+def emit_once(store: MlflowStore, cfg: MonitoringConfig, decision: monitoring.Decision,
+              payload: dict) -> tuple[monitoring.Decision, str | None]:
+    """The event (emit_drift, with its retries) under the drift-event lease, the cooldown read again there."""
+    return drift_events.emit_once(store, str(flow_run.get_id() or f"pid {os.getpid()}"), decision, cfg,
+                                  lambda: emit_drift(store.model_name, payload, str(uuid.uuid4())))

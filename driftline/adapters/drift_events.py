@@ -1,0 +1,63 @@
+"""The drift monitor's state in the registry: when the last drift event went out (the cooldown
+reads it), the lease under which one is emitted, and the monitor's own MLflow run."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from driftline.adapters.lease import Lease
+from driftline.adapters.tracking import MlflowStore
+from driftline.config import MonitoringConfig
+from driftline.core import monitoring
+from driftline.errors import PipelineFailure
+
+LAST_DRIFT_TAG = "driftline.last_drift_event_at"
+DRIFT_LEASE = "drift-event"
+
+
+def hours_since_last(store: MlflowStore, now: float | None = None) -> float | None:
+    """Hours since the newest version or the last drift event (core.monitoring.hours_since_last)."""
+    return monitoring.hours_since_last(time.time() if now is None else now,
+                                       [v.created / 1000 for v in store.versions()],
+                                       store.model_tags().get(LAST_DRIFT_TAG))
+
+
+def emit_once(store: MlflowStore, owner: str, decision: monitoring.Decision, cfg: MonitoringConfig,
+              emit: Callable[[], str]) -> tuple[monitoring.Decision, str | None]:
+    """Under the drift-event lease: read the cooldown again, `emit`, and only then set it. Without
+    the lease two monitors both read "no cooldown" and both emitted; with the tag set before the
+    event, a failed emit silenced drift for `cooldown_hours`. Returns the decision as it stands
+    then, and the event's id when one went out."""
+    lease = Lease(store, DRIFT_LEASE, owner=owner, ttl_seconds=60, purpose="drift event")
+    # The holder's work is one registry read, one event post and one tag write: seconds.
+    if not lease.acquire(wait_seconds=90):
+        raise PipelineFailure("drift event", f"{lease.held_message()}: no event was emitted and the cooldown is "
+                              "untouched; the next monitor run decides again")
+    try:
+        with lease.keep_alive():
+            decision = monitoring.recheck(decision, hours_since_last(store), cfg)
+            if not decision.drift:
+                return decision, None
+            try:
+                event_id = emit()
+            except Exception as err:
+                raise PipelineFailure("drift event", f"drift was detected but the event could not be emitted "
+                                      f"({type(err).__name__}: {err}); the cooldown was not set, so the next "
+                                      "monitor run tries again") from err
+            store.set_model_tags({LAST_DRIFT_TAG: f"{time.time():.3f}"})
+            return decision, event_id
+    finally:
+        lease.release()
+
+
+def open_run(store: MlflowStore, version: str, result: monitoring.Assessment, flow_run_id: str) -> str:
+    """The monitor's MLflow run: its decision as tags, the window's size and drift as metrics."""
+    decision = result.decision
+    run_id = store.start_run(f"monitor-{store.model_name}", tags={
+        "driftline.kind": "monitor", "driftline.decision": decision.status, "driftline.version": version,
+        "driftline.flow_run_id": flow_run_id})
+    store.log(run_id, metrics={"rows": result.rows, "drift_share": decision.drift_share,
+                               "labelled": result.performance.labelled,
+                               **{f"drift_{c.column}": c.score for c in result.columns if c.score == c.score}})
+    return run_id
