@@ -71,8 +71,7 @@ def training_pipeline(
     facts = {**trail.facts(), "MLflow run": f"[{run_id}]({store.run_url(settings.mlflow_ui_url, run_id)})"}
     try:
         inputs_logged = registry.log_run_inputs.submit(store, run_id, p, df, str(snap.path), snap.md5)
-        report = _validate(settings, p, store, run_id, df, trail, champion)
-        inputs_logged.result()
+        report = _validate(settings, p, store, run_id, df, trail, champion, inputs_logged)
 
         parts = split_data(df, p)
         trail = trail.with_split(training.split_spec(p, parts))
@@ -107,14 +106,16 @@ def _unchanged(trail: Lineage, existing: VersionInfo) -> dict[str, Any]:
 
 
 def _validate(settings: Settings, p: Params, store: MlflowStore, run_id: str, df, trail: Lineage,
-              champion: Champion | None) -> ValidationReport:
-    """Schema and quality, and drift against the champion's reference; ValidationFailed stops the run."""
+              champion: Champion | None, inputs_logged) -> ValidationReport:
+    """Schema and quality, and drift against the champion's reference; ValidationFailed stops the run.
+    The run's inputs are logged beside validation: they are waited for before anything is recorded."""
     champion_version = champion.info.version if champion else None
     drift_expected = trail.reason == "drift"
     report, drift_html = in_project(validate_data, settings.state)(
         df, p, champion.reference if champion else None, champion_version,
         cache_key=training_run.validation_key(trail.md5, p, trail.code, champion_version, drift_expected),
         drift_expected=drift_expected)
+    inputs_logged.result()
     markdown = validation_markdown(report, f"Data validation: {p.data.path}")
     registry.log_validation(store, run_id, markdown, drift_html)
     if not report.passed:
