@@ -63,6 +63,10 @@ def clear(store: MlflowStore) -> None:
     store.set_model_tags(CLEARED)
 
 
+def set_rollout(store: MlflowStore, strategy: str, weight: float) -> None:
+    store.set_model_tags({STRATEGY_TAG: strategy, WEIGHT_TAG: f"{weight:g}"})
+
+
 def promote_awaiting(store: MlflowStore, reason: str, flow_run_id: str) -> str | None:
     """Under the rollout lease: the newest version registered during a rollout becomes
     `@challenger` (unless a newer one holds it already); the older ones are superseded."""
