@@ -17,8 +17,9 @@ from prefect.runtime import flow_run
 
 from driftline.adapters import drift_events, drift_report, predlog
 from driftline.adapters.tracking import MlflowStore
-from driftline.config import MonitoringConfig, Params, names_by_type
+from driftline.config import MonitoringConfig, Params
 from driftline.core import monitoring
+from driftline.core.report import drift_table
 
 DRIFT_EVENT = "driftline.drift.detected"
 
@@ -32,25 +33,12 @@ def read_window(log_dir: str | Path, since: datetime, last_rows: int | None,
 
 @task(name="render-drift-report", cache_policy=NONE, timeout_seconds=900)
 def render_report(rows: pd.DataFrame, reference: pd.DataFrame, p: Params) -> str:
-    """Evidently's HTML on seeded samples of the window and the reference (the decision used
-    every row of both)."""
-    shared = [f for f in p.data.features if f.name in reference.columns]
-    n = p.monitoring.report_rows
-    sample = rows.sample(min(len(rows), n), random_state=0)
-    reference = reference.sample(min(len(reference), n), random_state=0)
-    return drift_report.monitor_html(sample.reindex(columns=[f.name for f in shared]), reference,
-                                     *names_by_type(shared))
+    return drift_report.monitor_report(rows, reference, p)
 
 
 @task(name="publish-drift-results", cache_policy=NONE)
 def publish_results(key: str, result: monitoring.Assessment, report_url: str | None) -> None:
-    quality = {q.column: q for q in result.quality}
-    table = [{"column": c.column, "method": c.method, "score": round(c.score, 4), "threshold": c.threshold,
-              "drifted": c.drifted,
-              "missing (current)": round(quality[c.column].missing_current, 4) if c.column in quality else None,
-              "outside config": round(quality[c.column].unknown_share, 4) if c.column in quality else None}
-             for c in result.columns]
-    create_table_artifact(table=table, key=key, description=result.decision.message[:400])
+    create_table_artifact(table=drift_table(result), key=key, description=result.decision.message[:400])
     if report_url:
         create_link_artifact(link=report_url, link_text="Evidently drift report (MLflow)", key=f"{key}-report",
                              description=f"{result.rows} rows; {result.decision.status}")
