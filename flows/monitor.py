@@ -16,11 +16,21 @@ from typing import Any
 from prefect import flow, get_run_logger
 
 from driftline import services
-from driftline.adapters.tracking import CHAMPION
 from driftline.config import Params, ServeSettings, Settings, load_params
 from driftline.core import monitoring
 from driftline.errors import PipelineFailure
-from tasks.monitor import emit_once, hours_since_last, open_run, publish_results, read_window, render_report
+from tasks.monitor import (
+    attach_report,
+    close_run,
+    emit_once,
+    hours_since_last,
+    open_run,
+    publish_results,
+    read_window,
+    record_decision,
+    render_report,
+    watched,
+)
 from tasks.report import artifact_key, publish_report
 from tasks.rollout import reconcile_rollout
 
@@ -49,20 +59,20 @@ def drift_monitor(
     store = services.mlflow_store(settings, p).start()
     reconcile_rollout(store, p)  # a deploy run killed mid-rollout: weight back to 0, its lease released
     name = p.registry.model_name
-    champion = store.version_by_alias(CHAMPION)
-    if champion is None:
+    watching = watched(store)
+    if watching is None:
         message = f"{name} has no @champion yet: nothing is served, nothing to monitor"
         log.info(message)
         return {"status": "no_champion", "message": message}
-    reference = store.load_reference(champion)
+    champion, reference = watching.info, watching.reference
     if reference is None:
         raise PipelineFailure("reference", f"{name} version {champion.version} was registered without a "
                               "reference sample; retrain it to monitor it")
 
     since = datetime.now(UTC) - timedelta(hours=window_hours or cfg.window_hours)
     rows, feedback = read_window(ServeSettings().logs(settings), since, last_rows or cfg.last_rows, p)
-    expected = store.run_metrics(champion.run_id).get("holdout_accuracy")
-    result = monitoring.assess(rows, feedback, reference, p, champion.version, expected, hours_since_last(store))
+    result = monitoring.assess(rows, feedback, reference, p, champion.version, watching.expected_accuracy,
+                               hours_since_last(store))
     decision = result.decision
 
     run_id = open_run(store, champion.version, result)
@@ -82,18 +92,18 @@ def drift_monitor(
             if not decision.drift:  # a monitor racing this one emitted first
                 result = dataclasses.replace(result, decision=decision)
                 out.update(status=decision.status, message=decision.message)
-                store.log(run_id, tags={"driftline.decision": decision.status})
+                record_decision(store, run_id, decision.status)
         if render:
             try:
-                store.log_text(run_id, render_report(rows, reference, p), "drift/report.html")
+                attach_report(store, run_id, render_report(rows, reference, p))
             except Exception as err:  # noqa: BLE001 - the decision stands without its picture
                 log.warning(f"the Evidently report could not be rendered ({type(err).__name__}: {err}); "
                             "the decision and the table stand")
                 out["report_url"] = report_url = None
     except BaseException:
-        store.finish(run_id, "FAILED")
+        close_run(store, run_id, failed=True)
         raise
-    store.finish(run_id)
+    close_run(store, run_id)
     key = artifact_key("drift", name)
     publish_results(key, result, report_url)
     publish_report(f"{key}-decision", _markdown(name, champion.version, result, report_url), decision.message[:400])

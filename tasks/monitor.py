@@ -82,3 +82,23 @@ def emit_once(store: MlflowStore, cfg: MonitoringConfig, decision: monitoring.De
     """The event (emit_drift, with its retries) under the drift-event lease, the cooldown read again there."""
     return drift_events.emit_once(store, str(flow_run.get_id() or f"pid {os.getpid()}"), decision, cfg,
                                   lambda: emit_drift(store.model_name, payload, str(uuid.uuid4())))
+
+
+@task(name="read-champion", cache_policy=NONE)
+def watched(store: MlflowStore) -> drift_events.Watched | None:
+    return drift_events.watched(store)
+
+
+@task(name="record-decision", cache_policy=NONE)
+def record_decision(store: MlflowStore, run_id: str, status: str) -> None:
+    drift_events.record_decision(store, run_id, status)
+
+
+@task(name="attach-drift-report", cache_policy=NONE)
+def attach_report(store: MlflowStore, run_id: str, html: str) -> None:
+    drift_events.attach_report(store, run_id, html)
+
+
+@task(name="close-monitor-run", cache_policy=NONE)
+def close_run(store: MlflowStore, run_id: str, failed: bool = False) -> None:
+    drift_events.close_run(store, run_id, failed)

@@ -1,19 +1,43 @@
-"""The drift monitor's state in the registry: when the last drift event went out (the cooldown
-reads it), the lease under which one is emitted, and the monitor's own MLflow run."""
+"""The drift monitor's state in the registry: the champion it watches, when the last drift event
+went out (the cooldown reads it), the lease under which one is emitted, and the monitor's own
+MLflow run."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+
+import pandas as pd
 
 from driftline.adapters.lease import Lease
-from driftline.adapters.tracking import MlflowStore
+from driftline.adapters.tracking import CHAMPION, MlflowStore, VersionInfo
 from driftline.config import MonitoringConfig
 from driftline.core import monitoring
 from driftline.errors import PipelineFailure
 
 LAST_DRIFT_TAG = "driftline.last_drift_event_at"
 DRIFT_LEASE = "drift-event"
+DECISION_TAG = "driftline.decision"
+
+
+@dataclass(frozen=True)
+class Watched:
+    """The champion the monitor judges live traffic against."""
+
+    info: VersionInfo
+    reference: pd.DataFrame | None  # None: registered without a reference sample
+    expected_accuracy: float | None  # its holdout accuracy
+
+
+def watched(store: MlflowStore) -> Watched | None:
+    """The champion with its reference sample and holdout accuracy; None when there is no champion."""
+    info = store.version_by_alias(CHAMPION)
+    if info is None:
+        return None
+    reference = store.load_reference(info)
+    expected = store.run_metrics(info.run_id).get("holdout_accuracy") if reference is not None else None
+    return Watched(info, reference, expected)
 
 
 def hours_since_last(store: MlflowStore, now: float | None = None) -> float | None:
@@ -55,9 +79,22 @@ def open_run(store: MlflowStore, version: str, result: monitoring.Assessment, fl
     """The monitor's MLflow run: its decision as tags, the window's size and drift as metrics."""
     decision = result.decision
     run_id = store.start_run(f"monitor-{store.model_name}", tags={
-        "driftline.kind": "monitor", "driftline.decision": decision.status, "driftline.version": version,
+        "driftline.kind": "monitor", DECISION_TAG: decision.status, "driftline.version": version,
         "driftline.flow_run_id": flow_run_id})
     store.log(run_id, metrics={"rows": result.rows, "drift_share": decision.drift_share,
                                "labelled": result.performance.labelled,
                                **{f"drift_{c.column}": c.score for c in result.columns if c.score == c.score}})
     return run_id
+
+
+def record_decision(store: MlflowStore, run_id: str, status: str) -> None:
+    """The decision changed after the run opened (a monitor racing this one emitted first)."""
+    store.log(run_id, tags={DECISION_TAG: status})
+
+
+def attach_report(store: MlflowStore, run_id: str, html: str) -> None:
+    store.log_text(run_id, html, "drift/report.html")
+
+
+def close_run(store: MlflowStore, run_id: str, failed: bool = False) -> None:
+    store.finish(run_id, "FAILED" if failed else "FINISHED")

@@ -46,3 +46,22 @@ def test_an_event_that_cannot_be_emitted_leaves_no_cooldown(store, params):
     with pytest.raises(PipelineFailure, match="the cooldown was not set"):
         drift_events.emit_once(store, "run-1", DRIFT, params.monitoring, unreachable)
     assert drift_events.LAST_DRIFT_TAG not in store.model_tags()
+
+
+def test_no_champion_is_nothing_to_watch_and_a_champion_without_reference_has_none(store):
+    assert drift_events.watched(store) is None
+    run_id = store.start_run("train", tags={})
+    store.register(f"runs:/{run_id}/model", run_id, {}, "champion", "unit")
+    watching = drift_events.watched(store)
+    assert watching.info.version == "1" and watching.reference is None and watching.expected_accuracy is None
+
+
+def test_the_monitor_run_records_a_changed_decision_and_closes_failed_or_finished(store):
+    run_id = store.start_run("monitor", tags={drift_events.DECISION_TAG: "drift"})
+    drift_events.record_decision(store, run_id, "cooldown")
+    drift_events.close_run(store, run_id, failed=True)
+    run = store.client.get_run(run_id)
+    assert run.data.tags[drift_events.DECISION_TAG] == "cooldown" and run.info.status == "FAILED"
+    other = store.start_run("monitor", tags={})
+    drift_events.close_run(store, other)
+    assert store.client.get_run(other).info.status == "FINISHED"
