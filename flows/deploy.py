@@ -13,21 +13,33 @@ from __future__ import annotations
 from typing import Any
 
 import pandas as pd
-from prefect import flow, get_run_logger, runtime, task
-from prefect.artifacts import create_markdown_artifact
-from prefect.cache_policies import NONE
-from prefect.events import emit_event
+from prefect import flow, get_run_logger
 from prefect.logging.loggers import flow_run_logger
-from prefect.transactions import get_transaction, transaction
+from prefect.transactions import transaction
 
 from driftline import services
-from driftline.adapters import rollout_state, trust
-from driftline.adapters.lease import Lease, LeaseHeld
+from driftline.adapters import rollout_state
 from driftline.adapters.tracking import CHALLENGER, CHAMPION, PREVIOUS, MlflowStore
 from driftline.config import Params, ServeSettings, Settings, Strategy, load_params
+from driftline.core import rollout
+from driftline.core.markdown import rollout_markdown
 from driftline.core.rollout import Analysis
-from tasks.report import artifact_key
-from tasks.rollout import analyze_window, announcer, set_rollout, smoke_test, switched
+from tasks.report import artifact_key, publish_report
+from tasks.rollout import (
+    admit,
+    analyze_window,
+    announcer,
+    finish,
+    hold_lease,
+    move_alias,
+    owner,
+    read_aliases,
+    restore_previous,
+    roll_back,
+    set_rollout,
+    smoke_test,
+    switched,
+)
 
 # Longer than any analysis can take with sane settings (defaults: 3 steps, at most 10 min each):
 # a run still going after this is stuck, and its TimedOut state runs the failure hook.
@@ -36,25 +48,6 @@ DEPLOY_TIMEOUT_SECONDS = 6 * 3600
 
 class RolledBack(RuntimeError):
     pass
-
-
-def _owner(run_id: str) -> str:
-    return f"flow run {run_id}"
-
-
-def _hold(store: MlflowStore, purpose: str, wait_seconds: float, ttl_seconds: float) -> Lease:
-    """The rollout lease, waiting up to `wait_seconds` for a rollout in progress to end; LeaseHeld
-    (naming the holder, nothing changed) when it does not."""
-    held = rollout_state.lease(store, _owner(_run_id()), purpose, ttl_seconds)
-    if not held.acquire(wait_seconds=wait_seconds, poll=min(5.0, max(wait_seconds / 10, 0.5))):
-        raise LeaseHeld(f"cannot {purpose}: {held.held_message()}; waited {wait_seconds:g} s and changed nothing",
-                        rollout_state.live_holder(store))
-    if held.took_over:
-        get_run_logger().warning("took over %s: that run died without releasing it",
-                                 f"the rollout lease {held.took_over.describe()}")
-    if held.took_over or rollout_state.active(store.model_tags()):
-        rollout_state.clear(store)  # a dead run's tags must not route traffic under our live lease
-    return held
 
 
 def _dead_rollout(flow, flow_run, state) -> None:
@@ -68,34 +61,12 @@ def _dead_rollout(flow, flow_run, state) -> None:
     p = load_params(settings.root / params.get("params_path", "params.yaml"), params.get("overrides"))
     store = services.mlflow_store(settings, p).start()
     run_id = str(flow_run.id)
-    done = rollout_state.end_rollout(store, _owner(run_id), run_id, f"{flow.name} run {state.name.lower()}",
+    done = rollout_state.end_rollout(store, owner(run_id), run_id, f"{flow.name} run {state.name.lower()}",
                                      announcer(p))
     log.warning("%s %s: %s", flow.name, state.name, done or "no rollout state to undo")
 
 
 _HOOKS = {"on_failure": [_dead_rollout], "on_crashed": [_dead_rollout], "on_cancellation": [_dead_rollout]}
-
-
-@task(name="move-alias", retries=2, retry_delay_seconds=1, cache_policy=NONE)
-def move_alias(store: MlflowStore, alias: str, version: str | None, reason: str) -> None:
-    """One alias move inside the promotion transaction; its rollback hook puts the alias back."""
-    before = store.aliases().get(alias)
-    get_transaction().set("undo", {"store": (store.tracking_uri, store.artifact_location, store.experiment,
-                                             store.model_name), "alias": alias, "before": before, "after": version,
-                                   "reason": reason, "run_id": _run_id()})
-    store.move_alias(alias, version, reason, _run_id())
-
-
-@move_alias.on_rollback
-def _put_alias_back(txn) -> None:
-    """Undo this run's move only: an alias that no longer points where this run put it has been
-    moved since by someone else, and putting it back would undo their change."""
-    undo = txn.get("undo")
-    store = MlflowStore(*undo["store"]).start()
-    if store.aliases().get(undo["alias"]) != undo["after"]:
-        get_run_logger().warning("not undoing @%s: it no longer points at %s", undo["alias"], undo["after"])
-        return
-    store.move_alias(undo["alias"], undo["before"], f"undo failed promotion: {undo['reason']}", undo["run_id"])
 
 
 def promote(store: MlflowStore, version: str, old: str | None, reason: str) -> None:
@@ -107,24 +78,6 @@ def promote(store: MlflowStore, version: str, old: str | None, reason: str) -> N
             move_alias(store, PREVIOUS, old, reason)
         move_alias(store, CHAMPION, version, reason)
         move_alias(store, CHALLENGER, None, reason)
-
-
-def _run_id() -> str:
-    return str(runtime.flow_run.get_id() or "-")
-
-
-@task(name="roll-back", cache_policy=NONE)
-def roll_back(store: MlflowStore, version: str, why: str) -> None:
-    """Undo what this run changed: the weight to 0 and `@challenger` off the version this run
-    put there. `@champion` is not this run's to restore (it never moved it): if it changed
-    meanwhile, someone else promoted, and that stands."""
-    rollout_state.clear(store)
-    if store.aliases().get(CHALLENGER) == version:
-        store.move_alias(CHALLENGER, None, f"rolled back: {why}", _run_id())
-    champion = store.aliases().get(CHAMPION)
-    emit_event(event="driftline.deployment.rolled_back",
-               resource={"prefect.resource.id": f"driftline.model.{store.model_name}"},
-               payload={"model": store.model_name, "version": version, "champion": champion, "reason": why})
 
 
 @flow(name="deploy-model", log_prints=True, timeout_seconds=DEPLOY_TIMEOUT_SECONDS, **_HOOKS)
@@ -157,22 +110,22 @@ def deploy_model(
     strategy = strategy or p.rollout.strategy
     cfg = p.rollout.as_strategy(strategy)
     store = services.mlflow_store(settings, p).start()
-    held = _hold(store, f"deploy {f'v{version}' if version else '@challenger'} ({strategy})", lease_wait_seconds,
-                 lease_ttl_seconds)
+    held = hold_lease(store, f"deploy {f'v{version}' if version else '@challenger'} ({strategy})",
+                      lease_wait_seconds, lease_ttl_seconds)
     with held.keep_alive():
-        aliases = store.aliases()
+        aliases = read_aliases(store)
         version = version or aliases.get(CHALLENGER)
         champion = aliases.get(CHAMPION)
         if version is None:
             raise ValueError(f"nothing to deploy: no version given and {p.registry.model_name} has no @challenger")
         held.retitle(f"deploy v{version} ({strategy})")
         if version == champion:
-            rollout_state.finish(store, held, _run_id(), "unchanged", announcer(p))
+            finish(store, held, "unchanged", p)
             return {"status": "unchanged", "version": version, "message": f"version {version} is already @champion"}
-        forced = trust.admit(store, version, force, _run_id())  # refuses an ungated version unless forced
+        forced = admit(store, version, force)  # refuses an ungated version unless forced
         strategy_note = f"{strategy}, {forced}" if forced else strategy
         if aliases.get(CHALLENGER) != version:
-            store.move_alias(CHALLENGER, version, f"deploy ({strategy_note})", _run_id())
+            move_alias(store, CHALLENGER, version, f"deploy ({strategy_note})")
         log_dir = ServeSettings().logs(settings)
         steps: list[tuple[str, Analysis]] = []
         began = pd.Timestamp.now(tz="UTC")
@@ -182,10 +135,9 @@ def deploy_model(
             set_rollout(store, mode, weight)
             if strategy == "blue-green":
                 result = smoke_test(store, settings, p, version)
-                steps.append(("smoke test", result))
             else:
                 result = analyze_window(log_dir, since, began, cfg, strategy == "shadow", (champion, version), held)
-                steps.append((f"{mode} {weight:.0%}" if mode == "canary" else mode, result))
+            steps.append((rollout.step_name(mode, weight), result))
             log.info("%s: %s", steps[-1][0], result.summary())
             if not result.passed:
                 why = f"{steps[-1][0]}: {result.summary()}"
@@ -193,11 +145,11 @@ def deploy_model(
                 roll_back(store, version, why)
                 _report(p, version, champion, strategy, steps, f"rolled back: {why}")
                 raise RolledBack(f"version {version} rolled back at {why}; @champion stays on "
-                                 f"{store.aliases().get(CHAMPION)}")
+                                 f"{read_aliases(store).get(CHAMPION)}")
         held.check()
         promote(store, version, champion, f"deploy ({strategy_note}) passed analysis")
-    verdict = f"promoted version {version} to @champion" + (f"; @previous is version {champion}" if champion else "")
-    ended = rollout_state.finish(store, held, _run_id(), f"promoted version {version}", announcer(p))
+    verdict = rollout.promotion_verdict(version, champion)
+    ended = finish(store, held, f"promoted version {version}", p)
     if strategy == "blue-green":
         verdict += "; " + switched(settings, version, cfg.max_wait_seconds)
     _report(p, version, champion, strategy, steps, verdict + (f" ({ended})" if ended else ""))
@@ -206,15 +158,9 @@ def deploy_model(
 
 
 def _report(p: Params, version: str, champion: str | None, strategy: str, steps, verdict: str) -> None:
-    lines = [f"# Deployment: {p.registry.model_name} v{version} ({strategy})", "", f"**{verdict}**", "",
-             f"Champion before: {champion or 'none'}", "", "| step | check | result | detail |", "|---|---|---|---|"]
-    for name, result in steps:
-        if not result.ready:
-            lines.append(f"| {name} | traffic | **FAIL** | {result.summary()} |")
-        for c in result.checks:
-            lines.append(f"| {name} | {c.name} | {'pass' if c.passed else '**FAIL**'} | {c.detail} |")
-    create_markdown_artifact("\n".join(lines), key=artifact_key("deployment", p.registry.model_name),
-                             description=verdict)
+    name = p.registry.model_name
+    publish_report(artifact_key("deployment", name),
+                   rollout_markdown(name, version, champion, strategy, steps, verdict), verdict)
 
 
 @flow(name="rollback", log_prints=True, timeout_seconds=3600, **_HOOKS)
@@ -225,18 +171,11 @@ def rollback(params_path: str = "params.yaml", project_dir: str | None = None,
     settings = Settings.for_project(project_dir)
     p = load_params(settings.root / params_path)
     store = services.mlflow_store(settings, p).start()
-    held = _hold(store, "roll back to @previous", lease_wait_seconds, rollout_state.ROLLOUT_TTL_SECONDS)
+    held = hold_lease(store, "roll back to @previous", lease_wait_seconds, rollout_state.ROLLOUT_TTL_SECONDS)
     with held.keep_alive():
-        aliases = store.aliases()
-        previous, current = aliases.get(PREVIOUS), aliases.get(CHAMPION)
-        if previous is None:
-            raise ValueError(f"{p.registry.model_name} has no @previous to roll back to")
-        run_id = _run_id()
-        rollout_state.clear(store)
-        store.move_alias(CHAMPION, previous, reason, run_id)
-        store.move_alias(PREVIOUS, current, reason, run_id)
-    rollout_state.finish(store, held, run_id, f"rolled back to version {previous}", announcer(p))
+        previous, current = restore_previous(store, reason)
+    finish(store, held, f"rolled back to version {previous}", p)
     message = f"@champion moved from version {current} back to version {previous}; @previous is now {current}"
-    create_markdown_artifact(f"# Rollback: {p.registry.model_name}\n\n**{message}**\n\nReason: {reason}",
-                             key=artifact_key("rollback", p.registry.model_name), description=message)
+    publish_report(artifact_key("rollback", p.registry.model_name),
+                   f"# Rollback: {p.registry.model_name}\n\n**{message}**\n\nReason: {reason}", message)
     return {"status": "rolled back", "champion": previous, "previous": current, "message": message}

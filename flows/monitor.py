@@ -10,27 +10,29 @@ racing on the same drift emit one event, and a failed emit leaves drift to the n
 from __future__ import annotations
 
 import dataclasses
-import os
-import time
-import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from prefect import flow, get_run_logger
-from prefect.runtime import flow_run
 
 from driftline import services
-from driftline.adapters.lease import Lease
-from driftline.adapters.tracking import CHAMPION, MlflowStore
 from driftline.config import Params, ServeSettings, Settings, load_params
 from driftline.core import monitoring
 from driftline.errors import PipelineFailure
-from tasks.monitor import emit_drift, publish_results, read_window, render_report
+from tasks.monitor import (
+    attach_report,
+    close_run,
+    emit_once,
+    hours_since_last,
+    open_run,
+    publish_results,
+    read_window,
+    record_decision,
+    render_report,
+    watched,
+)
 from tasks.report import artifact_key, publish_report
 from tasks.rollout import reconcile_rollout
-
-LAST_DRIFT_TAG = "driftline.last_drift_event_at"
-DRIFT_LEASE = "drift-event"
 
 
 @flow(name="drift-monitor", log_prints=True)
@@ -57,28 +59,23 @@ def drift_monitor(
     store = services.mlflow_store(settings, p).start()
     reconcile_rollout(store, p)  # a deploy run killed mid-rollout: weight back to 0, its lease released
     name = p.registry.model_name
-    champion = store.version_by_alias(CHAMPION)
-    if champion is None:
+    watching = watched(store)
+    if watching is None:
         message = f"{name} has no @champion yet: nothing is served, nothing to monitor"
         log.info(message)
         return {"status": "no_champion", "message": message}
-    reference = store.load_reference(champion)
+    champion, reference = watching.info, watching.reference
     if reference is None:
         raise PipelineFailure("reference", f"{name} version {champion.version} was registered without a "
                               "reference sample; retrain it to monitor it")
 
     since = datetime.now(UTC) - timedelta(hours=window_hours or cfg.window_hours)
     rows, feedback = read_window(ServeSettings().logs(settings), since, last_rows or cfg.last_rows, p)
-    expected = store.run_metrics(champion.run_id).get("holdout_accuracy")
-    result = monitoring.assess(rows, feedback, reference, p, champion.version, expected, _hours_since_last(store))
+    result = monitoring.assess(rows, feedback, reference, p, champion.version, watching.expected_accuracy,
+                               hours_since_last(store))
     decision = result.decision
 
-    run_id = store.start_run(f"monitor-{name}", tags={
-        "driftline.kind": "monitor", "driftline.decision": decision.status, "driftline.version": champion.version,
-        "driftline.flow_run_id": str(flow_run.get_id() or "-")})
-    store.log(run_id, metrics={"rows": result.rows, "drift_share": decision.drift_share,
-                               "labelled": result.performance.labelled,
-                               **{f"drift_{c.column}": c.score for c in result.columns if c.score == c.score}})
+    run_id = open_run(store, champion.version, result)
     render = result.rows >= min(cfg.min_rows, 100)
     report_url = store.run_url(settings.mlflow_ui_url, run_id) + "/artifacts/drift/report.html" if render else None
     out = {"status": decision.status, "model_name": name, "version": champion.version, "rows": result.rows,
@@ -90,61 +87,28 @@ def drift_monitor(
             # The event goes before the report is rendered (seconds of Evidently): retraining need not wait.
             payload = {k: out[k] for k in ("model_name", "version", "drift_share", "drifted_columns", "reasons",
                                            "rows")}
-            decision, out["event_id"] = _emit_once(store, cfg, decision, {
+            decision, out["event_id"] = emit_once(store, cfg, decision, {
                 **payload, "report_url": report_url or "", "summary": decision.message[:500]})
             if not decision.drift:  # a monitor racing this one emitted first
                 result = dataclasses.replace(result, decision=decision)
                 out.update(status=decision.status, message=decision.message)
-                store.log(run_id, tags={"driftline.decision": decision.status})
+                record_decision(store, run_id, decision.status)
         if render:
             try:
-                store.log_text(run_id, render_report(rows, reference, p), "drift/report.html")
+                attach_report(store, run_id, render_report(rows, reference, p))
             except Exception as err:  # noqa: BLE001 - the decision stands without its picture
                 log.warning(f"the Evidently report could not be rendered ({type(err).__name__}: {err}); "
                             "the decision and the table stand")
                 out["report_url"] = report_url = None
     except BaseException:
-        store.finish(run_id, "FAILED")
+        close_run(store, run_id, failed=True)
         raise
-    store.finish(run_id)
+    close_run(store, run_id)
     key = artifact_key("drift", name)
     publish_results(key, result, report_url)
     publish_report(f"{key}-decision", _markdown(name, champion.version, result, report_url), decision.message[:400])
     log.info(decision.message)
     return out
-
-
-def _hours_since_last(store: MlflowStore) -> float | None:
-    return monitoring.hours_since_last(time.time(), [v.created / 1000 for v in store.versions()],
-                                       store.model_tags().get(LAST_DRIFT_TAG))
-
-
-def _emit_once(store: MlflowStore, cfg, decision: monitoring.Decision,
-               payload: dict) -> tuple[monitoring.Decision, str | None]:
-    """Under the drift-event lease: read the cooldown again, emit, and only then set it. Without
-    the lease two monitors both read "no cooldown" and both emitted; with the tag set before the
-    event, a failed emit silenced drift for `cooldown_hours`."""
-    lease = Lease(store, DRIFT_LEASE, owner=str(flow_run.get_id() or f"pid {os.getpid()}"), ttl_seconds=60,
-                  purpose="drift event")
-    # The holder's work is one registry read, one event post and one tag write: seconds.
-    if not lease.acquire(wait_seconds=90):
-        raise PipelineFailure("drift event", f"{lease.held_message()}: no event was emitted and the cooldown is "
-                              "untouched; the next monitor run decides again")
-    try:
-        with lease.keep_alive():
-            decision = monitoring.recheck(decision, _hours_since_last(store), cfg)
-            if not decision.drift:
-                return decision, None
-            try:
-                event_id = emit_drift(store.model_name, payload, str(uuid.uuid4()))
-            except Exception as err:
-                raise PipelineFailure("drift event", f"drift was detected but the event could not be emitted "
-                                      f"({type(err).__name__}: {err}); the cooldown was not set, so the next "
-                                      "monitor run tries again") from err
-            store.set_model_tags({LAST_DRIFT_TAG: f"{time.time():.3f}"})
-            return decision, event_id
-    finally:
-        lease.release()
 
 
 def _markdown(name: str, version: str, result: monitoring.Assessment, report_url: str | None) -> str:

@@ -8,26 +8,27 @@ the run with RegistryUnreachable). Every version registered here carries `driftl
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
+from prefect.transactions import transaction
 
 from driftline import services
-from driftline.adapters import provenance
-from driftline.adapters.tracking import CHALLENGER, CHAMPION
+from driftline.adapters import training_run
+from driftline.adapters.tracking import CHALLENGER, CHAMPION, MlflowStore, VersionInfo
+from driftline.adapters.training_run import Champion, Lineage
 from driftline.adapters.trust import GATES_TAG, PASSED
 from driftline.config import Params, Settings, load_params
-from driftline.core import evaluation, frames, training
+from driftline.core import evaluation, training
 from driftline.core import gates as G
 from driftline.core.markdown import training_markdown, validation_markdown
+from driftline.core.validation import ValidationReport
 from driftline.errors import GatesFailed, PipelineFailure, ValidationFailed
+from tasks import registry
 from tasks.caching import in_project
 from tasks.data import load_data, pull_data, validate_data
 from tasks.model import compare_with_champion, evaluate_model, split_data, train_model
-from tasks.registry import load_champion, log_run_inputs, register_model
 from tasks.report import announce_challenger, artifact_key, publish_report
 
 
@@ -51,147 +52,112 @@ def training_pipeline(
         expected_commit: the git commit this run must train (CI passes its SHA); the run fails when the
             project's checkout is elsewhere, so a gate never passes for code it did not see.
     """
-    log = get_run_logger()
     settings = Settings.for_project(project_dir)
-    root = settings.root
-    p: Params = load_params(root / params_path, overrides)
+    p: Params = load_params(settings.root / params_path, overrides)
     store = services.mlflow_store(settings, p).start()
-    name = p.registry.model_name
-    report_key = artifact_key("training", name)
-
-    commit = provenance.git_commit(root)
-    if expected_commit and not commit.startswith(expected_commit):
-        raise PipelineFailure("checkout", f"the project at {root} is at commit {commit}, but this run was asked to "
-                              f"train {expected_commit}: update that checkout (git pull) where the flow runs. "
-                              "Nothing was trained or registered.")
-    snap = pull_data(root, p.data.path)
-    code, lock = provenance.code_hash(), provenance.lock_hash(root)
-    # Each stage is keyed on what it reads, so changing a gate threshold does not retrain.
-    train_key = provenance.key(snap.md5, p.data, p.split, p.training, code, lock)
-    eval_key = provenance.key(train_key, p.evaluation)
-    run_key = provenance.key(eval_key, p.validation, p.registry)
-    tags = {
-        "driftline.reason": reason, "driftline.git_commit": commit,
-        "driftline.dvc_md5": snap.md5, "driftline.params_hash": p.digest(), "driftline.code_hash": code,
-        "driftline.uv_lock_hash": lock, "driftline.cache_key": run_key,
-        "driftline.flow_run_id": str(flow_run.get_id() or "-"),
-        **({"driftline.drift_summary": drift_summary[:4000]} if drift_summary else {}),
-    }
-    facts = {"model": name, "reason": reason, "data": f"{p.data.path} (DVC md5 {snap.md5})",
-             "git commit": tags["driftline.git_commit"], "params hash": p.digest(), "code hash": code,
-             "uv.lock hash": lock, "Prefect flow run": tags["driftline.flow_run_id"]}
-
-    existing = store.find_version("driftline.cache_key", run_key)
+    commit = training_run.checkout(settings.root, expected_commit)
+    snap = pull_data(settings.root, p.data.path)
+    trail = training_run.lineage(settings.root, p, snap.md5, commit, reason, str(flow_run.get_id() or "-"),
+                                 drift_summary)
+    existing = registry.trained_before(store, trail.keys)
     if existing is not None:
-        verdict = (f"unchanged: data, params, code and dependencies match model version {existing.version} "
-                   f"(aliases: {', '.join('@' + a for a in existing.aliases) or 'none'}); nothing to do")
-        log.info(verdict)
-        publish_report(report_key, training_markdown(f"Training: {name}", verdict, [], facts), verdict)
-        return {"status": "unchanged", "model_name": name, "version": existing.version,
-                "aliases": existing.aliases, "run_id": existing.run_id, "message": verdict}
+        return _unchanged(trail, existing)
 
     # Reading the data and loading the champion are independent: overlap them.
-    champion_future = load_champion.submit(store)
+    champion_future = registry.load_champion.submit(store)
     df = load_data(snap.path)
-    champion = champion_future.result()
-    champion_version = champion.info.version if champion else None
-    run_id = store.start_run(f"train-{name}", tags={**tags, "driftline.champion_version": champion_version or "none"})
-    facts["MLflow run"] = f"[{run_id}]({store.run_url(settings.mlflow_ui_url, run_id)})"
+    champion: Champion | None = champion_future.result()
+    run_id = registry.open_run(store, trail, champion.info.version if champion else None)
+    facts = {**trail.facts(), "MLflow run": f"[{run_id}]({store.run_url(settings.mlflow_ui_url, run_id)})"}
     try:
-        inputs_logged = log_run_inputs.submit(store, run_id, _flat_params(p), df, str(snap.path),
-                                              Path(p.data.path).stem, snap.md5, p.data.target)
-        report, drift_html = in_project(validate_data, settings.state)(
-            df, p, champion.reference if champion else None, champion_version,
-            cache_key=provenance.key(snap.md5, p.data, p.validation, code, champion_version or "-",
-                                     str(reason == "drift")),
-            drift_expected=reason == "drift")
-        inputs_logged.result()
-        val_md = validation_markdown(report, f"Data validation: {p.data.path}")
-        store.log_text(run_id, val_md, "validation/report.md")
-        if drift_html:
-            store.log_text(run_id, drift_html, "validation/drift_report.html")
-        if not report.passed:
-            publish_report(artifact_key("validation", name), val_md, report.summary())
-            raise ValidationFailed(report.summary() + ". Nothing was trained or registered; "
-                                   "the model in production is untouched.")
+        inputs_logged = registry.log_run_inputs.submit(store, run_id, p, df, str(snap.path), snap.md5)
+        report = _validate(settings, p, store, run_id, df, trail, champion, inputs_logged)
 
         parts = split_data(df, p)
-        tags["driftline.split"] = json.dumps(training.split_spec(p, parts), sort_keys=True)
-        store.log(run_id, tags={"driftline.split": tags["driftline.split"]})
-        model = in_project(train_model, settings.state)(parts.train, p, cache_key=train_key)
+        trail = trail.with_split(training.split_spec(p, parts))
+        registry.log_split(store, run_id, trail)
+        model = in_project(train_model, settings.state)(parts.train, p, cache_key=trail.keys.train)
         model = training.at_threshold(model, p)  # the cache is keyed without the threshold
-        ev = in_project(evaluate_model, settings.state)(model, parts.train, parts.holdout, p, cache_key=eval_key)
-        score = None
-        if champion:
-            champion_split = json.loads(champion.info.tags.get("driftline.split", "{}"))
-            score = compare_with_champion(champion.model, champion_split, ev, parts.holdout, p)
-        gates = (G.metric_gates(p, ev.metrics, score.metrics if score else None) + G.fairness_gates(ev.slices)
-                 + G.behavioral_gates(ev.behavioral)
-                 + G.comparison_gate(score.comparison if score else None,
-                                     problem=score.problem if score else None, note=score.note if score else ""))
-        comparison = score.comparison if score else None
-        store.log(run_id, metrics={**{f"holdout_{k}": v for k, v in ev.metrics.items()},
-                                   **{f"champion_{k}": v for k, v in (score.metrics if score else {}).items()},
-                                   **({"delta_ci_low": comparison.ci_low, "delta_ci_high": comparison.ci_high}
-                                      if comparison else {}),
-                                   **{f"fairness_gap_{s.attribute}": s.gap for s in ev.slices}})
-        if not all(g.passed for g in gates):
-            verdict = "rejected: " + G.failure_paragraph(gates)
-            md = training_markdown(f"Training: {name}", verdict, gates, facts, report)
-            store.log(run_id, tags={"driftline.outcome": "rejected"})
-            store.log_text(run_id, md, "report.md")
-            publish_report(report_key, md, verdict)
-            raise GatesFailed(G.failure_paragraph(gates) + ". Nothing was registered; "
-                              "the model in production is untouched.")
+        ev = in_project(evaluate_model, settings.state)(model, parts.train, parts.holdout, p,
+                                                        cache_key=trail.keys.evaluate)
+        score = compare_with_champion(champion.model, champion.split, ev, parts.holdout, p) if champion else None
+        gates = G.assemble(p, ev, score)
+        registry.log_scores(store, run_id, ev, score)
+        if not G.passed(gates):
+            _reject(store, run_id, trail, gates, facts, report)
 
-        alias = CHALLENGER if champion else CHAMPION
-        example = frames.features(parts.train.head(5), p.data)
-        reference = evaluation.reference_sample(parts.train, model, p)
-        version = register_model(
-            store, run_id, model, example, model.predict(example), reference,
-            tags={**tags, GATES_TAG: PASSED}, alias=alias,
-            description=f"{reason}: " + ", ".join(f"{k}={v:.4f}" for k, v in ev.metrics.items()))
-        verdict = (f"registered {name} version {version.version} as @{alias}"
-                   + (" (no champion yet: first champion)" if alias == CHAMPION else
-                      f"; @champion stays on version {champion_version} until deployment"))
-        if alias not in version.aliases:  # a rollout holds the model: driftline.adapters.rollout_state.offer_challenger
-            verdict = (f"registered {name} version {version.version}; a rollout is in progress, so it becomes "
-                       f"@{alias} when that rollout ends (announced then)")
-        try:
-            store.log(run_id, tags={"driftline.outcome": "registered", "driftline.version": version.version})
-            md = training_markdown(f"Training: {name}", verdict, gates, facts, report)
-            store.log_text(run_id, md, "report.md")
-            store.finish(run_id)
-            publish_report(report_key, md, verdict)
-        except BaseException:
-            # All or nothing: a version whose run was not recorded must not hold an alias.
-            store.delete_version(version.version)
-            raise
-        log.info(verdict)
-        if alias == CHALLENGER and alias in version.aliases:
-            announce_challenger(name, version.version, p.rollout.auto_deploy, p.rollout.strategy)
-        return {"status": "registered", "model_name": name, "version": version.version,
+        version, verdict = _register(store, run_id, p, trail, model, parts.train, ev, champion, gates, facts, report)
+        return {"status": "registered", "model_name": trail.model, "version": version.version,
                 "aliases": version.aliases, "run_id": run_id, "message": verdict,
                 "metrics": ev.metrics, "gates": [g.__dict__ for g in gates]}
     except BaseException as err:
-        _close_failed(store, run_id, None if isinstance(err, PipelineFailure) else "error")
+        registry.close_failed_run(store, run_id, None if isinstance(err, PipelineFailure) else "error")
         raise
 
 
-def _close_failed(store, run_id: str, outcome: str | None) -> None:
-    """Best effort: a registry that stopped answering must not hide why the run stopped."""
-    try:
-        if outcome:
-            store.log(run_id, tags={"driftline.outcome": outcome})
-        store.finish(run_id, "FAILED")
-    except Exception as err:  # noqa: BLE001 - the run's own failure is the one to report
-        get_run_logger().warning(f"could not mark MLflow run {run_id} failed ({type(err).__name__}: {err})")
+def _unchanged(trail: Lineage, existing: VersionInfo) -> dict[str, Any]:
+    verdict = (f"unchanged: data, params, code and dependencies match model version {existing.version} "
+               f"(aliases: {', '.join('@' + a for a in existing.aliases) or 'none'}); nothing to do")
+    get_run_logger().info(verdict)
+    publish_report(artifact_key("training", trail.model),
+                   training_markdown(f"Training: {trail.model}", verdict, [], trail.facts()), verdict)
+    return {"status": "unchanged", "model_name": trail.model, "version": existing.version,
+            "aliases": existing.aliases, "run_id": existing.run_id, "message": verdict}
 
 
-def _flat_params(p: Params) -> dict[str, str]:
-    est = p.training.estimator.model_dump()
-    out = {f"estimator.{k}": v for k, v in est.items()}
-    out.update({"seed": p.training.seed, "split.method": p.split.method, "split.test_size": p.split.test_size,
-                "task": p.data.task, "target": p.data.target, "features": len(p.data.features),
-                "decision_threshold": p.evaluation.decision_threshold})
-    return {k: str(v) for k, v in out.items()}
+def _validate(settings: Settings, p: Params, store: MlflowStore, run_id: str, df, trail: Lineage,
+              champion: Champion | None, inputs_logged) -> ValidationReport:
+    """Schema and quality, and drift against the champion's reference; ValidationFailed stops the run.
+    The run's inputs are logged beside validation: they are waited for before anything is recorded."""
+    champion_version = champion.info.version if champion else None
+    drift_expected = trail.reason == "drift"
+    report, drift_html = in_project(validate_data, settings.state)(
+        df, p, champion.reference if champion else None, champion_version,
+        cache_key=training_run.validation_key(trail.md5, p, trail.code, champion_version, drift_expected),
+        drift_expected=drift_expected)
+    inputs_logged.result()
+    markdown = validation_markdown(report, f"Data validation: {p.data.path}")
+    registry.log_validation(store, run_id, markdown, drift_html)
+    if not report.passed:
+        publish_report(artifact_key("validation", trail.model), markdown, report.summary())
+        raise ValidationFailed(report.summary() + ". Nothing was trained or registered; "
+                               "the model in production is untouched.")
+    return report
+
+
+def _reject(store: MlflowStore, run_id: str, trail: Lineage, gates: list[G.Gate], facts: dict,
+            report: ValidationReport) -> None:
+    verdict = "rejected: " + G.failure_paragraph(gates)
+    markdown = training_markdown(f"Training: {trail.model}", verdict, gates, facts, report)
+    registry.record_rejection(store, run_id, markdown)
+    publish_report(artifact_key("training", trail.model), markdown, verdict)
+    raise GatesFailed(G.failure_paragraph(gates) + ". Nothing was registered; the model in production is untouched.")
+
+
+def _register(store: MlflowStore, run_id: str, p: Params, trail: Lineage, model, train_df, ev, champion,
+              gates: list[G.Gate], facts: dict, report: ValidationReport) -> tuple[VersionInfo, str]:
+    """Register and record, all or nothing: in one transaction, so a version whose run was not
+    recorded is deleted again (with its alias) by register_model's rollback hook."""
+    alias = CHALLENGER if champion else CHAMPION
+    with transaction():
+        version = registry.register_model(
+            store, run_id, model, train_df, evaluation.reference_sample(train_df, model, p), p,
+            {**trail.tags(), GATES_TAG: PASSED}, alias,
+            f"{trail.reason}: " + ", ".join(f"{k}={v:.4f}" for k, v in ev.metrics.items()))
+        verdict = _verdict(trail.model, version, alias, champion)
+        markdown = training_markdown(f"Training: {trail.model}", verdict, gates, facts, report)
+        registry.record_registration(store, run_id, version.version, markdown)
+        publish_report(artifact_key("training", trail.model), markdown, verdict)
+    get_run_logger().info(verdict)
+    if alias == CHALLENGER and alias in version.aliases:
+        announce_challenger(trail.model, version.version, p.rollout.auto_deploy, p.rollout.strategy)
+    return version, verdict
+
+
+def _verdict(name: str, version: VersionInfo, alias: str, champion: Champion | None) -> str:
+    if alias not in version.aliases:  # a rollout holds the model: driftline.adapters.rollout_state.offer_challenger
+        return (f"registered {name} version {version.version}; a rollout is in progress, so it becomes "
+                f"@{alias} when that rollout ends (announced then)")
+    return (f"registered {name} version {version.version} as @{alias}"
+            + (" (no champion yet: first champion)" if alias == CHAMPION else
+               f"; @champion stays on version {champion.info.version} until deployment"))

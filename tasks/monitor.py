@@ -1,7 +1,10 @@
-"""Prefect tasks of the drift monitor: read the log window, render the report, publish, emit."""
+"""Prefect tasks of the drift monitor: read the log window, the cooldown and the monitor's run,
+render the report, publish, emit (once, under the drift-event lease)."""
 
 from __future__ import annotations
 
+import os
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from uuid import UUID
@@ -12,9 +15,11 @@ from prefect.artifacts import create_link_artifact, create_table_artifact
 from prefect.cache_policies import NONE
 from prefect.runtime import flow_run
 
-from driftline.adapters import evidently_drift, predlog
-from driftline.config import Params, names_by_type
+from driftline.adapters import drift_events, evidently_drift, predlog
+from driftline.adapters.tracking import MlflowStore
+from driftline.config import MonitoringConfig, Params
 from driftline.core import monitoring
+from driftline.core.markdown import drift_table
 
 DRIFT_EVENT = "driftline.drift.detected"
 
@@ -28,25 +33,12 @@ def read_window(log_dir: str | Path, since: datetime, last_rows: int | None,
 
 @task(name="render-drift-report", cache_policy=NONE, timeout_seconds=900)
 def render_report(rows: pd.DataFrame, reference: pd.DataFrame, p: Params) -> str:
-    """Evidently's HTML on seeded samples of the window and the reference (the decision used
-    every row of both)."""
-    shared = [f for f in p.data.features if f.name in reference.columns]
-    n = p.monitoring.report_rows
-    sample = rows.sample(min(len(rows), n), random_state=0)
-    reference = reference.sample(min(len(reference), n), random_state=0)
-    return evidently_drift.monitor_html(sample.reindex(columns=[f.name for f in shared]), reference,
-                                     *names_by_type(shared))
+    return evidently_drift.monitor_report(rows, reference, p)
 
 
 @task(name="publish-drift-results", cache_policy=NONE)
 def publish_results(key: str, result: monitoring.Assessment, report_url: str | None) -> None:
-    quality = {q.column: q for q in result.quality}
-    table = [{"column": c.column, "method": c.method, "score": round(c.score, 4), "threshold": c.threshold,
-              "drifted": c.drifted,
-              "missing (current)": round(quality[c.column].missing_current, 4) if c.column in quality else None,
-              "outside config": round(quality[c.column].unknown_share, 4) if c.column in quality else None}
-             for c in result.columns]
-    create_table_artifact(table=table, key=key, description=result.decision.message[:400])
+    create_table_artifact(table=drift_table(result), key=key, description=result.decision.message[:400])
     if report_url:
         create_link_artifact(link=report_url, link_text="Evidently drift report (MLflow)", key=f"{key}-report",
                              description=f"{result.rows} rows; {result.decision.status}")
@@ -72,3 +64,41 @@ def emit_drift(model_name: str, payload: dict, event_id: str) -> str:
     with get_client(sync_client=True) as client:
         client.request("POST", "/events", json=[event.model_dump(mode="json")]).raise_for_status()
     return event_id
+
+
+@task(name="read-cooldown", cache_policy=NONE)
+def hours_since_last(store: MlflowStore) -> float | None:
+    return drift_events.hours_since_last(store)
+
+
+@task(name="open-monitor-run", cache_policy=NONE)
+def open_run(store: MlflowStore, version: str, result: monitoring.Assessment) -> str:
+    return drift_events.open_run(store, version, result, str(flow_run.get_id() or "-"))
+
+
+@task(name="emit-drift-once", cache_policy=NONE)
+def emit_once(store: MlflowStore, cfg: MonitoringConfig, decision: monitoring.Decision,
+              payload: dict) -> tuple[monitoring.Decision, str | None]:
+    """The event (emit_drift, with its retries) under the drift-event lease, the cooldown read again there."""
+    return drift_events.emit_once(store, str(flow_run.get_id() or f"pid {os.getpid()}"), decision, cfg,
+                                  lambda: emit_drift(store.model_name, payload, str(uuid.uuid4())))
+
+
+@task(name="read-champion", cache_policy=NONE)
+def watched(store: MlflowStore) -> drift_events.Watched | None:
+    return drift_events.watched(store)
+
+
+@task(name="record-decision", cache_policy=NONE)
+def record_decision(store: MlflowStore, run_id: str, status: str) -> None:
+    drift_events.record_decision(store, run_id, status)
+
+
+@task(name="attach-drift-report", cache_policy=NONE)
+def attach_report(store: MlflowStore, run_id: str, html: str) -> None:
+    drift_events.attach_report(store, run_id, html)
+
+
+@task(name="close-monitor-run", cache_policy=NONE)
+def close_run(store: MlflowStore, run_id: str, failed: bool = False) -> None:
+    drift_events.close_run(store, run_id, failed)

@@ -1,5 +1,6 @@
 """Evidently adapter: per-column data drift of current data against a reference (Evidently's own
-run; `core.drift.scipy_data_drift` computes the same statistics directly), and the HTML reports."""
+run; `core.drift.scipy_data_drift` computes the same statistics directly), the data validation
+that includes it, and the monitor's report."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from driftline.config import Params, names_by_type
+from driftline.core import frames, validation
 from driftline.core.drift import ColumnDrift
 
 
@@ -74,3 +77,32 @@ def _plain(frame: pd.DataFrame, categorical: list[str]) -> pd.DataFrame:
     for col in categorical:
         frame[col] = frame[col].astype(object).where(frame[col].notna(), None)
     return frame
+
+
+def validate_with_drift(df: pd.DataFrame, params: Params, reference: pd.DataFrame | None,
+                        reference_version: str | None,
+                        drift_expected: bool = False) -> tuple[validation.ValidationReport, str]:
+    """Schema and quality always; distribution against the champion's reference when there is
+    one (with Evidently's HTML, else "")."""
+    report = validation.validate(df, params)
+    check = params.validation.distribution
+    if not (report.passed and check.enabled and reference is not None):
+        return report, ""
+    # Compare the features both know: a feature added or dropped since the champion is a
+    # config change, not drift.
+    shared = [f for f in params.data.features if f.name in reference.columns]
+    data = params.data.model_copy(update={"features": shared})
+    current = frames.features(df.sample(min(len(df), check.sample_size), random_state=0), data)
+    result = evidently_data_drift(current, frames.features(reference, data), *names_by_type(shared))
+    return report.with_checks([validation.distribution_check(
+        result.drifted, result.share, check.max_drift_share, reference_version or "?", drift_expected)]), result.html
+
+
+def monitor_report(rows: pd.DataFrame, reference: pd.DataFrame, p: Params) -> str:
+    """Evidently's HTML on seeded samples of the window and the reference (the decision used
+    every row of both)."""
+    shared = [f for f in p.data.features if f.name in reference.columns]
+    n = p.monitoring.report_rows
+    sample = rows.sample(min(len(rows), n), random_state=0)
+    reference = reference.sample(min(len(reference), n), random_state=0)
+    return monitor_html(sample.reindex(columns=[f.name for f in shared]), reference, *names_by_type(shared))

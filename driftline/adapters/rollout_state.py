@@ -17,9 +17,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from driftline.adapters.lease import ROLLOUT, Lease, LeaseInfo, holder, iso
+from driftline.adapters.lease import ROLLOUT, Lease, LeaseHeld, LeaseInfo, holder, iso
 from driftline.adapters.registry_faults import call
-from driftline.adapters.tracking import CHALLENGER, CHAMPION
+from driftline.adapters.tracking import CHALLENGER, CHAMPION, PREVIOUS
 
 if TYPE_CHECKING:
     from driftline.adapters.tracking import MlflowStore
@@ -61,6 +61,10 @@ def lease(store: MlflowStore, owner: str, purpose: str, ttl: float = ROLLOUT_TTL
 
 def clear(store: MlflowStore) -> None:
     store.set_model_tags(CLEARED)
+
+
+def set_rollout(store: MlflowStore, strategy: str, weight: float) -> None:
+    store.set_model_tags({STRATEGY_TAG: strategy, WEIGHT_TAG: f"{weight:g}"})
 
 
 def promote_awaiting(store: MlflowStore, reason: str, flow_run_id: str) -> str | None:
@@ -177,3 +181,56 @@ def status_line(r: dict) -> str:
     if r["tags_active"]:
         return f"rollout tags {tags} without a rollout lease: not served; the next deploy or drift monitor clears them"
     return "no rollout in progress"
+
+
+def hold(store: MlflowStore, owner: str, purpose: str, wait_seconds: float, ttl_seconds: float) -> Lease:
+    """The rollout lease, waiting up to `wait_seconds` for a rollout in progress to end; LeaseHeld
+    (naming the holder, nothing changed) when it does not. A dead run's tags are cleared at once:
+    they must not route traffic under our live lease."""
+    held = lease(store, owner, purpose, ttl_seconds)
+    if not held.acquire(wait_seconds=wait_seconds, poll=min(5.0, max(wait_seconds / 10, 0.5))):
+        raise LeaseHeld(f"cannot {purpose}: {held.held_message()}; waited {wait_seconds:g} s and changed nothing",
+                        live_holder(store))
+    if held.took_over or active(store.model_tags()):
+        clear(store)
+    return held
+
+
+def move_alias(store: MlflowStore, alias: str, version: str | None, reason: str, flow_run_id: str) -> str | None:
+    """Point `alias` at `version`; returns where it pointed before (what an undo restores)."""
+    before = store.aliases().get(alias)
+    store.move_alias(alias, version, reason, flow_run_id)
+    return before
+
+
+def undo_move(store: MlflowStore, alias: str, before: str | None, after: str | None, reason: str,
+              flow_run_id: str) -> bool:
+    """Undo one move of this run only: an alias that no longer points where this run put it has
+    been moved since by someone else, and putting it back would undo their change. False then."""
+    if store.aliases().get(alias) != after:
+        return False
+    store.move_alias(alias, before, reason, flow_run_id)
+    return True
+
+
+def roll_back(store: MlflowStore, version: str, why: str, flow_run_id: str) -> str | None:
+    """Undo what a rollout changed: the weight to 0 and `@challenger` off the version it put there.
+    `@champion` is not the rollout's to restore (it never moved it): if it changed meanwhile,
+    someone else promoted, and that stands. Returns the champion."""
+    clear(store)
+    if store.aliases().get(CHALLENGER) == version:
+        store.move_alias(CHALLENGER, None, f"rolled back: {why}", flow_run_id)
+    return store.aliases().get(CHAMPION)
+
+
+def restore_previous(store: MlflowStore, reason: str, flow_run_id: str) -> tuple[str, str | None]:
+    """Under the rollout lease: @champion back to @previous, @previous to the version it replaced.
+    Returns (new champion, new previous); ValueError when there is no @previous."""
+    aliases = store.aliases()
+    previous, current = aliases.get(PREVIOUS), aliases.get(CHAMPION)
+    if previous is None:
+        raise ValueError(f"{store.model_name} has no @previous to roll back to")
+    clear(store)
+    store.move_alias(CHAMPION, previous, reason, flow_run_id)
+    store.move_alias(PREVIOUS, current, reason, flow_run_id)
+    return previous, current

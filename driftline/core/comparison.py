@@ -13,7 +13,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
+from driftline.config import Params
+from driftline.core import evaluation, frames, training
 from driftline.core.evaluation import Predictions
 from driftline.core.metrics import LOWER_IS_BETTER
 
@@ -119,3 +122,45 @@ def paired_bootstrap(metric: str, y: np.ndarray, challenger: Predictions, champi
     low, high = np.nanquantile(deltas, [alpha, 1 - alpha])
     return Comparison(metric, chal, champ, sign * (chal - champ), float(low), float(high),
                       margin, confidence, samples)
+
+
+@dataclass(frozen=True)
+class ChampionScore:
+    """The champion on the challenger's holdout: its metrics and the paired comparison, or why
+    it could not be scored there."""
+
+    metrics: dict[str, float]
+    comparison: Comparison | None
+    problem: str | None = None
+    note: str = ""
+
+
+# Below this many rows a bootstrap interval says little; refuse rather than guess.
+MIN_COMPARISON_ROWS = 200
+
+
+def score_champion(champion_model, champion_split: dict | None, challenger: evaluation.Evaluation,
+                   holdout_df: pd.DataFrame, params: Params) -> ChampionScore:
+    """Score the champion on the challenger's holdout rows that it never trained on, then
+    bootstrap the paired difference; or say why it cannot be scored like for like."""
+    cfg = params.evaluation.comparison
+    try:
+        # The champion's own feature list: it may predate a change to the config.
+        x = frames.model_features(holdout_df, champion_model, params.data)
+    except KeyError as err:
+        return ChampionScore({}, None, f"the champion cannot be scored on this data: {err.args[0]}")
+    unseen = training.unseen_by(holdout_df, champion_split or {})
+    if unseen is None:
+        return ChampionScore({}, None, "cannot tell which holdout rows the champion trained on "
+                             "(its split settings are unknown or its split columns are gone)")
+    if unseen.sum() < MIN_COMPARISON_ROWS:
+        return ChampionScore({}, None, f"only {int(unseen.sum())} holdout rows are unseen by the champion "
+                             f"(its split settings differ); at least {MIN_COMPARISON_ROWS} are needed")
+    y = frames.target(holdout_df, params.data)[unseen]
+    champion = evaluation.predict(champion_model, x[unseen], params)
+    result = paired_bootstrap(
+        params.comparison_metric, y, challenger.holdout.subset(unseen), champion, params.data.task,
+        cfg.bootstrap_samples, cfg.confidence, cfg.margin, params.training.seed)
+    note = "" if unseen.all() else (f"compared on the {int(unseen.sum())} of {len(unseen)} holdout rows the "
+                                    "champion never trained on (its split settings differ)")
+    return ChampionScore(evaluation.metrics(y, champion, params.data.task), result, note=note)

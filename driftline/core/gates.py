@@ -6,8 +6,8 @@ import math
 from dataclasses import dataclass
 
 from driftline.config import Params
-from driftline.core.comparison import Comparison
-from driftline.core.evaluation import BehavioralResult, SliceResult
+from driftline.core.comparison import ChampionScore, Comparison
+from driftline.core.evaluation import BehavioralResult, Evaluation, SliceResult
 
 
 @dataclass(frozen=True)
@@ -75,6 +75,19 @@ def comparison_gate(c: Comparison | None, problem: str | None = None, note: str 
     detail = c.summary() + (f" (note: {note})" if note else "")
     return [Gate(f"vs champion: {c.metric} difference (CI low)", c.ci_low, None, f">= -{c.margin}",
                  c.passed, detail)]
+
+
+def assemble(p: Params, ev: Evaluation, score: ChampionScore | None) -> list[Gate]:
+    """Every gate of a challenger, in the report's order: the absolute metric thresholds, fairness,
+    behaviour, then the comparison with the champion (`score` None: there is no champion)."""
+    return (metric_gates(p, ev.metrics, score.metrics if score else None) + fairness_gates(ev.slices)
+            + behavioral_gates(ev.behavioral)
+            + comparison_gate(score.comparison if score else None, problem=score.problem if score else None,
+                              note=score.note if score else ""))
+
+
+def passed(gates: list[Gate]) -> bool:
+    return all(g.passed for g in gates)
 
 
 def markdown_table(gates: list[Gate]) -> str:

@@ -26,3 +26,25 @@ def training_markdown(title: str, verdict: str, gates: list[gates_mod.Gate], fac
     if validation is not None:
         lines += ["", f"Data validation: {validation.summary()}"]
     return "\n".join(lines)
+
+
+def rollout_markdown(model: str, version: str, champion: str | None, strategy: str, steps: list, verdict: str) -> str:
+    """One row per check of each step (`steps`: (name, Analysis)); a step short of traffic says so."""
+    lines = [f"# Deployment: {model} v{version} ({strategy})", "", f"**{verdict}**", "",
+             f"Champion before: {champion or 'none'}", "", "| step | check | result | detail |", "|---|---|---|---|"]
+    for name, result in steps:
+        if not result.ready:
+            lines.append(f"| {name} | traffic | **FAIL** | {result.summary()} |")
+        for c in result.checks:
+            lines.append(f"| {name} | {c.name} | {'pass' if c.passed else '**FAIL**'} | {c.detail} |")
+    return "\n".join(lines)
+
+
+def drift_table(result) -> list[dict]:
+    """The monitor's per-column table (`result`: a monitoring.Assessment): drift, and the data quality beside it."""
+    quality = {q.column: q for q in result.quality}
+    return [{"column": c.column, "method": c.method, "score": round(c.score, 4), "threshold": c.threshold,
+             "drifted": c.drifted,
+             "missing (current)": round(quality[c.column].missing_current, 4) if c.column in quality else None,
+             "outside config": round(quality[c.column].unknown_share, 4) if c.column in quality else None}
+            for c in result.columns]

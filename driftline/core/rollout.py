@@ -152,3 +152,12 @@ def judge_smoke(version: str, answers: list[tuple[int, dict]], expected: list, e
 def _score_of(probabilities: dict[str, float]) -> float:
     # `row_scores` on one answer, as the server scored it: it lists classes in the model's order.
     return float(row_scores(np.array([list(probabilities.values())]))[0])
+
+
+def step_name(mode: str, weight: float) -> str:
+    """What the report and the log call a step."""
+    return {"canary": f"canary {weight:.0%}", "blue-green": "smoke test"}.get(mode, mode)
+
+
+def promotion_verdict(version: str, champion: str | None) -> str:
+    return f"promoted version {version} to @champion" + (f"; @previous is version {champion}" if champion else "")

@@ -13,8 +13,8 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
+from driftline.adapters.drift_events import LAST_DRIFT_TAG
 from driftline.config import load_params
-from flows.monitor import LAST_DRIFT_TAG
 from tasks.monitor import DRIFT_EVENT
 from tests.faults.registry_tools import DROP, FORWARD, HttpTap, MlflowServer, Request, cli, prefect_harness, said
 from tests.integration.conftest import git, make_project

@@ -204,3 +204,17 @@ def test_a_drift_retraining_records_what_the_monitor_saw(project):
     result = training_pipeline(reason="drift", drift_summary=summary, project_dir=str(project.root))
     tags = project.store().client.get_run(result["run_id"]).data.tags
     assert tags["driftline.reason"] == "drift" and tags["driftline.drift_summary"] == summary
+
+
+def test_a_registration_whose_run_cannot_be_recorded_is_undone(project, monkeypatch):
+    """Registration is one transaction: the record failing rolls the new version (and its alias) back."""
+    from driftline.adapters import training_run
+
+    def stopped(*args, **kwargs):
+        raise RuntimeError("the registry stopped answering")
+
+    monkeypatch.setattr(training_run, "record_registered", stopped)
+    with pytest.raises(RuntimeError, match="stopped answering"):
+        project.train()
+    store = project.store()
+    assert store.versions() == [] and store.aliases() == {}

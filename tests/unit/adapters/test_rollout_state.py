@@ -8,8 +8,8 @@ import time
 import pytest
 
 from driftline.adapters import rollout_state as rs
-from driftline.adapters.lease import ROLLOUT, Lease, holder
-from driftline.adapters.tracking import CHALLENGER, CHAMPION, MlflowStore
+from driftline.adapters.lease import ROLLOUT, Lease, LeaseHeld, holder
+from driftline.adapters.tracking import CHALLENGER, CHAMPION, PREVIOUS, MlflowStore
 from driftline.serving.loader import read_rollout
 
 
@@ -109,3 +109,35 @@ def test_rollout_tags_without_a_lease_are_served_as_no_rollout(store):
     assert (served.strategy, served.weight) == ("none", 0.0)
     assert served.ignored == "rollout tags shadow/0 with no live rollout lease"
     assert served.challenger == "2"  # still loaded, but it answers nothing and mirrors nothing
+
+
+def test_holding_the_lease_clears_tags_a_dead_run_left_and_a_live_holder_is_named(store):
+    store.set_model_tags({rs.STRATEGY_TAG: "canary", rs.WEIGHT_TAG: "0.5"})
+    held = rs.hold(store, "flow run A", "deploy v2 (canary)", wait_seconds=0, ttl_seconds=60)
+    assert not rs.active(store.model_tags())
+    with pytest.raises(LeaseHeld, match=r"cannot roll back to @previous: .*flow run A.*waited 0 s and changed"):
+        rs.hold(store, "flow run B", "roll back to @previous", wait_seconds=0, ttl_seconds=60)
+    held.release()
+
+
+def test_an_alias_move_is_undone_only_while_it_still_points_where_this_run_put_it(store):
+    assert rs.move_alias(store, CHAMPION, "2", "promote", "run-1") == "1"
+    assert rs.undo_move(store, CHAMPION, "1", "2", "undo", "run-1") and store.aliases()[CHAMPION] == "1"
+    store.move_alias(CHAMPION, "2", "someone else", "run-2")
+    assert not rs.undo_move(store, CHAMPION, "1", "3", "undo", "run-1") and store.aliases()[CHAMPION] == "2"
+
+
+def test_rolling_back_takes_challenger_off_this_version_only_and_zeroes_the_weight(store):
+    store.set_model_tags({rs.STRATEGY_TAG: "canary", rs.WEIGHT_TAG: "0.5"})
+    assert rs.roll_back(store, "3", "canary 10%: errors", "run-1") == "1"
+    assert store.aliases() == {CHAMPION: "1", CHALLENGER: "2"} and not rs.active(store.model_tags())
+    assert rs.roll_back(store, "2", "canary 10%: errors", "run-1") == "1"
+    assert store.aliases() == {CHAMPION: "1"} and store.history()[-1]["reason"] == "rolled back: canary 10%: errors"
+
+
+def test_restoring_previous_swaps_champion_and_previous_or_refuses_without_one(store):
+    with pytest.raises(ValueError, match="has no @previous to roll back to"):
+        rs.restore_previous(store, "manual rollback", "run-1")
+    store.move_alias(PREVIOUS, "2", "setup")
+    assert rs.restore_previous(store, "manual rollback", "run-1") == ("2", "1")
+    assert store.aliases()[CHAMPION] == "2" and store.aliases()[PREVIOUS] == "1"

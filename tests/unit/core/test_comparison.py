@@ -235,3 +235,57 @@ def test_multiclass_comparison_runs_on_macro_f1():
     c = _compare("f1", y, pred, pred, "multiclass")
     assert c.challenger == pytest.approx(skm.f1_score(y, pred.labels, average="macro"))
     assert (c.ci_low, c.ci_high) == (0.0, 0.0)
+
+
+class _Unfitted:
+    """A champion that reads the named columns; only `feature_names_in_` is consulted before a refusal."""
+
+    def __init__(self, *names: str):
+        self.feature_names_in_ = np.array(names)
+
+
+def _time_spec(holdout, unseen: int) -> dict:
+    """A champion split by time that trained on every holdout row but the newest `unseen`."""
+    when = holdout["application_date"].sort_values()
+    return {"method": "time", "time_column": "application_date",
+            "train_until": when.iloc[len(when) - unseen - 1].tz_localize("UTC").isoformat()}
+
+
+def test_a_champion_lacking_a_column_of_its_own_is_refused_with_the_column_named(params, loans):
+    from driftline.core.comparison import score_champion
+
+    score = score_champion(_Unfitted("income_band_v0"), {}, None, loans, params)
+    assert score.comparison is None and score.metrics == {}
+    assert score.problem == ("the champion cannot be scored on this data: model needs columns missing "
+                             "from the data: income_band_v0")
+
+
+def test_a_champion_whose_split_cannot_be_told_is_refused(params, loans):
+    from driftline.core.comparison import score_champion
+
+    score = score_champion(_Unfitted("age"), {"method": "hash", "columns": ["gone"]}, None, loans, params)
+    assert score.comparison is None
+    assert score.problem == ("cannot tell which holdout rows the champion trained on (its split settings are "
+                             "unknown or its split columns are gone)")
+
+
+def test_fewer_than_200_unseen_rows_refuse_the_comparison(params, loans):
+    from driftline.core.comparison import MIN_COMPARISON_ROWS, score_champion
+
+    assert MIN_COMPARISON_ROWS == 200
+    score = score_champion(_Unfitted("age"), _time_spec(loans, 199), None, loans, params)
+    assert score.problem == ("only 199 holdout rows are unseen by the champion (its split settings differ); "
+                             "at least 200 are needed")
+
+
+def test_200_unseen_rows_are_compared_on_exactly_those_rows(params, loans):
+    from driftline.core import evaluation, training
+    from driftline.core.comparison import score_champion
+
+    parts = training.split(loans, params)
+    model = training.train(parts.train, params)
+    ev = evaluation.evaluate(model, parts.train, loans, params)
+    score = score_champion(model, _time_spec(loans, 200), ev, loans, params)
+    assert score.problem is None and score.comparison is not None and score.metrics
+    assert score.note == (f"compared on the 200 of {len(loans)} holdout rows the champion never trained on "
+                          "(its split settings differ)")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from driftline.core import gates
-from driftline.core.comparison import Comparison
-from driftline.core.evaluation import BehavioralResult, SliceResult
+from driftline.core.comparison import ChampionScore, Comparison
+from driftline.core.evaluation import BehavioralResult, Evaluation, SliceResult
 from driftline.core.gates import Gate
 
 GOOD = {"roc_auc": 0.85, "accuracy": 0.8, "recall": 0.6, "precision": 0.5, "f1": 0.55}
@@ -176,3 +176,35 @@ def test_failure_paragraph_names_each_failed_gate():
 def test_failure_paragraph_when_everything_passed():
     assert gates.failure_paragraph([g for g in _mixed() if g.passed]) == "every gate passed"
 
+
+
+# --- assembly ----------------------------------------------------------------------------------------------
+
+
+def _evaluation(slices=(), behavioral=()) -> Evaluation:
+    return Evaluation(dict(GOOD), list(slices), list(behavioral), holdout=None)
+
+
+def test_assemble_orders_metric_fairness_behavioral_then_comparison(params):
+    fair = SliceResult("gender", "recall", {}, gap=0.0, max_gap=0.1, min_group_size=200)
+    beh = BehavioralResult("channel", "invariance", 0.01, 0.02, True, "moves 0.01")
+    result = gates.assemble(params, _evaluation([fair], [beh]), None)
+    assert [g.name for g in result] == ["holdout roc_auc", "holdout accuracy", "holdout recall",
+                                        "fairness: recall gap across gender", "behavioral (invariance): channel",
+                                        "champion comparison"]
+    assert result[-1].passed and result[-1].threshold == "no champion yet"
+
+
+def test_assemble_carries_the_champion_metrics_and_its_comparison(params):
+    score = ChampionScore({"roc_auc": 0.85}, _comparison(-0.02), note="on 300 rows")
+    result = _by_name(gates.assemble(params, _evaluation(), score))
+    assert result["holdout roc_auc"].champion == 0.85
+    vs = result["vs champion: roc_auc difference (CI low)"]
+    assert vs.passed is False and vs.detail.endswith("(note: on 300 rows)")
+    assert gates.passed(list(result.values())) is False
+
+
+def test_a_champion_that_could_not_be_scored_fails_the_assembled_gates(params):
+    result = gates.assemble(params, _evaluation(), ChampionScore({}, None, "cannot tell"))
+    assert result[-1] == Gate("vs champion", None, None, "comparable holdout", False, "cannot tell")
+    assert not gates.passed(result) and gates.passed(result[:-1])

@@ -28,3 +28,29 @@ def test_training_markdown_has_gates_details_and_provenance():
     assert "- **holdout recall**: too few defaults caught" in text
     assert "| git commit | abc123 |" in text
     assert text.endswith("Data validation: data validation passed (1 checks on 10 rows)")
+
+
+def test_the_rollout_report_has_a_row_per_check_and_says_when_a_step_lacked_traffic():
+    from driftline.core.rollout import Analysis
+
+    steps = [("canary 10%", Analysis(ready=True, checks=[Check("error rate", True, "0.1%")])),
+             ("canary 50%", Analysis(ready=False, checks=[]))]
+    text = markdown.rollout_markdown("m", "2", None, "canary", steps, "rolled back: canary 50%")
+    assert text.startswith("# Deployment: m v2 (canary)\n\n**rolled back: canary 50%**\n\nChampion before: none")
+    assert "| canary 10% | error rate | pass | 0.1% |" in text
+    assert "| canary 50% | traffic | **FAIL** |" in text
+
+
+def test_the_drift_table_puts_each_column_s_quality_beside_its_drift():
+    from driftline.core.drift import ColumnDrift, QualityRow
+    from driftline.core.monitoring import Assessment, Decision, Performance
+
+    result = Assessment(100, [ColumnDrift("age", "wasserstein", 0.123456, 0.1, True),
+                              ColumnDrift("prediction", "psi", 0.01, 0.1, False)],
+                        [QualityRow("age", 0.0, 0.05, 0.012345)],
+                        Performance(0, None, None, None, False, "no labels yet"), Decision("drift", 1.0, ["age"]))
+    assert markdown.drift_table(result) == [
+        {"column": "age", "method": "wasserstein", "score": 0.1235, "threshold": 0.1, "drifted": True,
+         "missing (current)": 0.05, "outside config": 0.0123},
+        {"column": "prediction", "method": "psi", "score": 0.01, "threshold": 0.1, "drifted": False,
+         "missing (current)": None, "outside config": None}]

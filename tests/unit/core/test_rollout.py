@@ -114,3 +114,17 @@ def test_shadow_pairs_each_record_with_its_own_mirror_in_multi_record_requests()
     result = analyze(pd.concat([champ, champ.assign(variant="shadow")]), pd.DataFrame(), CFG, shadow=True)
     agreement = next(c for c in result.checks if c.name == "agreement")
     assert agreement.passed and "100.0% on 300 mirrored requests" in agreement.detail, agreement.detail
+
+
+# --- the plan and the verdict ------------------------------------------------------------------------------
+
+
+def test_step_names_say_the_weight_of_a_canary_and_the_smoke_test_of_blue_green():
+    assert [rollout.step_name(m, w) for m, w in [("canary", 0.1), ("canary", 1.0), ("shadow", 0.0),
+                                                ("blue-green", 0.0)]] == ["canary 10%", "canary 100%", "shadow",
+                                                                          "smoke test"]
+
+
+def test_the_promotion_verdict_names_the_previous_champion_when_there_was_one():
+    assert rollout.promotion_verdict("3", "2") == "promoted version 3 to @champion; @previous is version 2"
+    assert rollout.promotion_verdict("1", None) == "promoted version 1 to @champion"

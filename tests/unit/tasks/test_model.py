@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from driftline.core import demo_data, evaluation, training
-from tasks.model import MIN_COMPARISON_ROWS, compare_with_champion
+from driftline.core.comparison import MIN_COMPARISON_ROWS
+from tasks.model import compare_with_champion
 
 
 @pytest.fixture(scope="module")

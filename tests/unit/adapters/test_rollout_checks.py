@@ -1,10 +1,10 @@
-"""The rollout's analysis window reads only the rows of the two versions under test."""
+"""The rollout's analysis window (adapters/rollout_checks) reads only the rows of the two versions under test."""
 
 from __future__ import annotations
 
 import pandas as pd
 
-from tasks.rollout import window
+from driftline.adapters.rollout_checks import window
 
 
 def _log(directory, rows: list[tuple[str, str, str]]) -> None:

@@ -1,0 +1,100 @@
+"""The drift monitor's state in the registry: the champion it watches, when the last drift event
+went out (the cooldown reads it), the lease under which one is emitted, and the monitor's own
+MLflow run."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pandas as pd
+
+from driftline.adapters.lease import Lease
+from driftline.adapters.tracking import CHAMPION, MlflowStore, VersionInfo
+from driftline.config import MonitoringConfig
+from driftline.core import monitoring
+from driftline.errors import PipelineFailure
+
+LAST_DRIFT_TAG = "driftline.last_drift_event_at"
+DRIFT_LEASE = "drift-event"
+DECISION_TAG = "driftline.decision"
+
+
+@dataclass(frozen=True)
+class Watched:
+    """The champion the monitor judges live traffic against."""
+
+    info: VersionInfo
+    reference: pd.DataFrame | None  # None: registered without a reference sample
+    expected_accuracy: float | None  # its holdout accuracy
+
+
+def watched(store: MlflowStore) -> Watched | None:
+    """The champion with its reference sample and holdout accuracy; None when there is no champion."""
+    info = store.version_by_alias(CHAMPION)
+    if info is None:
+        return None
+    reference = store.load_reference(info)
+    expected = store.run_metrics(info.run_id).get("holdout_accuracy") if reference is not None else None
+    return Watched(info, reference, expected)
+
+
+def hours_since_last(store: MlflowStore, now: float | None = None) -> float | None:
+    """Hours since the newest version or the last drift event (core.monitoring.hours_since_last)."""
+    return monitoring.hours_since_last(time.time() if now is None else now,
+                                       [v.created / 1000 for v in store.versions()],
+                                       store.model_tags().get(LAST_DRIFT_TAG))
+
+
+def emit_once(store: MlflowStore, owner: str, decision: monitoring.Decision, cfg: MonitoringConfig,
+              emit: Callable[[], str]) -> tuple[monitoring.Decision, str | None]:
+    """Under the drift-event lease: read the cooldown again, `emit`, and only then set it. Without
+    the lease two monitors both read "no cooldown" and both emitted; with the tag set before the
+    event, a failed emit silenced drift for `cooldown_hours`. Returns the decision as it stands
+    then, and the event's id when one went out."""
+    lease = Lease(store, DRIFT_LEASE, owner=owner, ttl_seconds=60, purpose="drift event")
+    # The holder's work is one registry read, one event post and one tag write: seconds.
+    if not lease.acquire(wait_seconds=90):
+        raise PipelineFailure("drift event", f"{lease.held_message()}: no event was emitted and the cooldown is "
+                              "untouched; the next monitor run decides again")
+    try:
+        with lease.keep_alive():
+            decision = monitoring.recheck(decision, hours_since_last(store), cfg)
+            if not decision.drift:
+                return decision, None
+            try:
+                event_id = emit()
+            except Exception as err:
+                raise PipelineFailure("drift event", f"drift was detected but the event could not be emitted "
+                                      f"({type(err).__name__}: {err}); the cooldown was not set, so the next "
+                                      "monitor run tries again") from err
+            store.set_model_tags({LAST_DRIFT_TAG: f"{time.time():.3f}"})
+            return decision, event_id
+    finally:
+        lease.release()
+
+
+def open_run(store: MlflowStore, version: str, result: monitoring.Assessment, flow_run_id: str) -> str:
+    """The monitor's MLflow run: its decision as tags, the window's size and drift as metrics."""
+    decision = result.decision
+    run_id = store.start_run(f"monitor-{store.model_name}", tags={
+        "driftline.kind": "monitor", DECISION_TAG: decision.status, "driftline.version": version,
+        "driftline.flow_run_id": flow_run_id})
+    store.log(run_id, metrics={"rows": result.rows, "drift_share": decision.drift_share,
+                               "labelled": result.performance.labelled,
+                               **{f"drift_{c.column}": c.score for c in result.columns if c.score == c.score}})
+    return run_id
+
+
+def record_decision(store: MlflowStore, run_id: str, status: str) -> None:
+    """The decision changed after the run opened (a monitor racing this one emitted first)."""
+    store.log(run_id, tags={DECISION_TAG: status})
+
+
+def attach_report(store: MlflowStore, run_id: str, html: str) -> None:
+    store.log_text(run_id, html, "drift/report.html")
+
+
+def close_run(store: MlflowStore, run_id: str, failed: bool = False) -> None:
+    store.finish(run_id, "FAILED" if failed else "FINISHED")

@@ -1,0 +1,97 @@
+"""The evidence a rollout step is judged on: the prediction log's window of the two versions
+under test (waited for until enough traffic arrived), and the blue-green smoke test against the
+live model server."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from driftline.adapters.lease import Lease
+from driftline.adapters.predlog import join, read_log
+from driftline.adapters.serving_client import ServingClient, client_records
+from driftline.adapters.tracking import MlflowStore
+from driftline.config import Params, RolloutConfig, Settings
+from driftline.core import frames
+from driftline.core.evaluation import row_scores
+from driftline.core.rollout import Analysis, analyze, judge_smoke
+from driftline.core.validation import Check
+
+
+def window(log_dir: str | Path, since: pd.Timestamp, baseline_since: pd.Timestamp,
+           versions: tuple[str | None, str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The challenger's rows since this step began, and the champion's since the rollout began:
+    at a 100% step the champion gets no traffic, so its baseline is what it answered before.
+    Only rows of the two versions under test count: rows another version answered (a rollout
+    before this one, a version swapped in meanwhile) are not evidence about these two."""
+    champion, challenger = versions
+    first = min(since, baseline_since).to_pydatetime()
+    preds, feedback = read_log(join(log_dir, "predictions"), first), read_log(join(log_dir, "feedback"), first)
+    if len(preds):
+        when = pd.to_datetime(preds["timestamp"], utc=True)
+        version = preds["model_version"].astype(str)
+        is_champion = preds["variant"] == "champion"
+        preds = preds[(is_champion & (version == str(champion)) & (when >= baseline_since))
+                      | (~is_champion & (version == str(challenger)) & (when >= since))]
+    return preds, feedback
+
+
+def analyze_when_ready(log_dir: str | Path, since: pd.Timestamp, baseline_since: pd.Timestamp,
+                       cfg: RolloutConfig, shadow: bool, versions: tuple[str | None, str], lease: Lease) -> Analysis:
+    """Wait out the window, then until enough challenger traffic has arrived, and judge it.
+    Each poll checks that the caller still holds the rollout lease (LeaseLost otherwise)."""
+    start = time.monotonic()
+    time.sleep(cfg.window_seconds)
+    while True:
+        lease.check()
+        result = analyze(*window(log_dir, since, baseline_since, versions), cfg, shadow=shadow)
+        if result.ready or time.monotonic() - start > cfg.max_wait_seconds:
+            return result
+        time.sleep(min(2.0, cfg.window_seconds))
+
+
+def _refused(name: str, detail: str) -> Analysis:
+    return Analysis(ready=True, checks=[Check(name, False, detail)])
+
+
+def smoke_test(store: MlflowStore, settings: Settings, p: Params, version: str) -> Analysis:
+    """Blue-green: wait until the live server has loaded the staged version (next to the
+    champion, which keeps answering), then send it reference rows and compare with offline."""
+    with _client(settings) as client:
+        try:
+            state = client.wait_for(lambda m: (m["challenger"] == version and m["strategy"] == "blue-green")
+                                    or version in m["errors"], p.rollout.max_wait_seconds)
+        except TimeoutError as err:
+            return _refused("loaded", str(err))
+        if version in state["errors"]:
+            return _refused("loaded", f"the server could not load version {version}: {state['errors'][version]}")
+        info = next(v for v in store.versions() if v.version == version)
+        model, reference = store.load_model(info), store.load_reference(info)
+        if reference is None:
+            return _refused("reference", f"version {version} has no reference sample")
+        x = frames.model_features(reference, model, p.data).head(p.rollout.as_strategy("blue-green").smoke_requests)
+        expected = [v.item() if hasattr(v, "item") else v for v in model.predict(x)]
+        scores = row_scores(model.predict_proba(x)).tolist() if hasattr(model, "predict_proba") else None
+        answers = []
+        for record in client_records(x):
+            response = client.predict([record], smoke=True)
+            answers.append((response.status_code, response.json()))
+    return judge_smoke(version, answers, expected, scores)
+
+
+def switched(settings: Settings, version: str, timeout: float) -> str:
+    """After a blue-green promotion: how long the live server took to answer from the new version."""
+    start = time.monotonic()
+    try:
+        with _client(settings) as client:
+            state = client.wait_for(lambda m: m.get("champion") == version, timeout)
+    except TimeoutError as err:
+        return f"the server has not switched yet ({err})"
+    kept = f"; version {state['previous']} kept warm for rollback" if state.get("previous") in state["loaded"] else ""
+    return f"the server switched in {time.monotonic() - start:.1f} s{kept}"
+
+
+def _client(settings: Settings) -> ServingClient:
+    return ServingClient(settings.serve.address, settings.serve.token)

@@ -1,0 +1,31 @@
+"""Data validation with the distribution check against the champion's reference (Evidently)."""
+
+from __future__ import annotations
+
+from driftline.adapters import evidently_drift
+
+DISTRIBUTION = "distribution: drift against champion reference"
+
+
+def test_without_a_reference_only_schema_and_quality_are_checked(params, loans):
+    report, html = evidently_drift.validate_with_drift(loans, params, None, None)
+    assert report.passed and html == ""
+    assert DISTRIBUTION not in {c.name for c in report.checks}
+
+
+def test_the_same_data_as_the_reference_passes_the_distribution_check_with_its_report(params, loans):
+    report, html = evidently_drift.validate_with_drift(loans, params, loans, "4")
+    check = next(c for c in report.checks if c.name == DISTRIBUTION)
+    assert check.passed and "from model version 4's training data" in check.detail and "<html" in html.lower()
+
+
+def test_a_shifted_table_fails_unless_the_run_retrains_because_of_drift(make_params, loans):
+    from driftline.core import demo_data
+
+    strict = make_params("validation.distribution.max_drift_share=0.0")
+    shifted = demo_data.generate(3000, seed=3, scenario="covariate_shift")
+    report, _ = evidently_drift.validate_with_drift(shifted, strict, loans, "4")
+    check = next(c for c in report.checks if c.name == DISTRIBUTION)
+    assert not report.passed and not check.passed and "(at most 0%)" in check.detail
+    expected, _ = evidently_drift.validate_with_drift(shifted, strict, loans, "4", drift_expected=True)
+    assert next(c for c in expected.checks if c.name == DISTRIBUTION).passed

@@ -1,0 +1,70 @@
+"""The training run's bookkeeping: cache keys per stage, lineage tags, the checkout check, and the
+registration's rollback hook (what Prefect runs when the registration transaction fails)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from driftline.adapters import training_run
+from driftline.adapters.tracking import CHAMPION, MlflowStore
+from driftline.errors import PipelineFailure
+
+
+def test_a_threshold_change_keeps_the_training_key_and_changes_the_evaluation_key(make_params):
+    base = training_run.cache_keys("md5", make_params(), "code", "lock")
+    moved = training_run.cache_keys("md5", make_params("evaluation.decision_threshold=0.35"), "code", "lock")
+    assert moved.train == base.train and moved.evaluate != base.evaluate and moved.run != base.run
+
+
+def test_new_data_code_or_dependencies_change_every_key(make_params):
+    p = make_params()
+    base = training_run.cache_keys("md5", p, "code", "lock")
+    for other in (training_run.cache_keys("md5b", p, "code", "lock"), training_run.cache_keys("md5", p, "c2", "lock"),
+                  training_run.cache_keys("md5", p, "code", "l2")):
+        assert {other.train, other.evaluate, other.run}.isdisjoint({base.train, base.evaluate, base.run})
+
+
+def test_the_validation_key_follows_the_champion_and_the_drift_expectation(params):
+    keys = {training_run.validation_key("md5", params, "code", champion, drift)
+            for champion in (None, "1", "2") for drift in (False, True)}
+    assert len(keys) == 6
+
+
+def test_lineage_tags_carry_the_run_key_and_the_split_once_known(params):
+    trail = training_run.Lineage("m", "drift", "data/x.parquet", "md5", "abc", "ph", "code", "lock",
+                                 training_run.cache_keys("md5", params, "code", "lock"), "run-1", "x" * 5000)
+    tags = trail.tags()
+    assert tags[training_run.CACHE_KEY_TAG] == trail.keys.run and training_run.SPLIT_TAG not in tags
+    assert len(tags["driftline.drift_summary"]) == 4000 and tags["driftline.flow_run_id"] == "run-1"
+    split = trail.with_split({"method": "hash", "seed": 0}).tags()[training_run.SPLIT_TAG]
+    assert split == '{"method": "hash", "seed": 0}'
+    assert trail.facts()["data"] == "data/x.parquet (DVC md5 md5)"
+
+
+def test_a_checkout_at_another_commit_stops_the_run(tmp_path: Path):
+    commit = training_run.checkout(tmp_path, None)  # not a git checkout: "unknown", and no commit was asked for
+    assert commit == "unknown"
+    with pytest.raises(PipelineFailure, match="asked to train abc1234"):
+        training_run.checkout(tmp_path, "abc1234")
+
+
+class _Txn:
+    def __init__(self, values: dict):
+        self.values = values
+
+    def get(self, name: str):
+        return self.values[name]
+
+
+def test_a_failed_registration_transaction_deletes_the_version_and_its_alias(tmp_path: Path):
+    from tasks import registry
+
+    store = MlflowStore(f"sqlite:///{tmp_path / 'mlflow.db'}", str(tmp_path / "artifacts"), "unit", "m").start()
+    run_id = store.start_run("unit", tags={})
+    version = store.register(f"runs:/{run_id}/model", run_id, {}, CHAMPION, "unit").version
+    assert store.aliases() == {CHAMPION: version}
+    assert registry._unregister in registry.register_model.on_rollback_hooks
+    registry._unregister(_Txn({"registered": {"store": registry.address(store), "version": version}}))
+    assert store.versions() == [] and store.aliases() == {}
