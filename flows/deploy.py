@@ -159,7 +159,7 @@ def deploy_model(
 
 def _report(p: Params, version: str, champion: str | None, strategy: str, steps, verdict: str) -> None:
     name = p.registry.model_name
-    publish_report(artifact_key("deployment", name),
+    publish_report(artifact_key("rollout", name),
                    rollout_markdown(name, version, champion, strategy, steps, verdict), verdict)
 
 

@@ -15,13 +15,13 @@ from prefect.artifacts import create_link_artifact, create_table_artifact
 from prefect.cache_policies import NONE
 from prefect.runtime import flow_run
 
-from driftline.adapters import drift_events, evidently_drift, predlog
+from driftline.adapters import drift_events, events, evidently_drift, predlog
 from driftline.adapters.tracking import MlflowStore
 from driftline.config import MonitoringConfig, Params
 from driftline.core import monitoring
 from driftline.core.markdown import drift_table
 
-DRIFT_EVENT = "driftline.drift.detected"
+DRIFT_EVENT = events.DRIFT_DETECTED
 
 
 @task(name="read-log-window", cache_policy=NONE, retries=2, retry_delay_seconds=2)

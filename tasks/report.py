@@ -9,7 +9,9 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NONE
 from prefect.events import emit_event
 
-CHALLENGER_EVENT = "driftline.challenger.registered"
+from driftline.adapters import events
+
+CHALLENGER_EVENT = events.CHALLENGER_REGISTERED
 
 
 def artifact_key(prefix: str, model_name: str) -> str:

@@ -13,7 +13,7 @@ from prefect.events import emit_event
 from prefect.runtime import flow_run
 from prefect.transactions import get_transaction
 
-from driftline.adapters import rollout_checks, rollout_state, trust
+from driftline.adapters import events, rollout_checks, rollout_state, trust
 from driftline.adapters.lease import Lease
 from driftline.adapters.tracking import MlflowStore
 from driftline.config import Params, RolloutConfig, Settings
@@ -21,7 +21,7 @@ from driftline.core.rollout import Analysis
 from tasks.registry import address, reopen
 from tasks.report import announce_challenger
 
-ROLLED_BACK_EVENT = "driftline.deployment.rolled_back"
+ROLLED_BACK_EVENT = events.ROLLED_BACK
 
 
 def _run_id() -> str:
@@ -72,8 +72,11 @@ def _put_alias_back(txn) -> None:
 @task(name="roll-back", cache_policy=NONE)
 def roll_back(store: MlflowStore, version: str, why: str) -> None:
     champion = rollout_state.roll_back(store, version, why, _run_id())
-    emit_event(event=ROLLED_BACK_EVENT, resource={"prefect.resource.id": f"driftline.model.{store.model_name}"},
-               payload={"model": store.model_name, "version": version, "champion": champion, "reason": why})
+    payload = {"model": store.model_name, "version": version, "champion": champion, "reason": why}
+    resource = {"prefect.resource.id": f"driftline.model.{store.model_name}"}
+    emit_event(event=ROLLED_BACK_EVENT, resource=resource, payload=payload)
+    emit_event(event=events.ROLLED_BACK_DEPRECATED, resource=resource,
+               payload={**payload, "deprecated": f"renamed {ROLLED_BACK_EVENT}; this name goes in the next release"})
 
 
 @task(name="restore-previous", cache_policy=NONE)

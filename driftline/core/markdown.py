@@ -30,7 +30,7 @@ def training_markdown(title: str, verdict: str, gates: list[gates_mod.Gate], fac
 
 def rollout_markdown(model: str, version: str, champion: str | None, strategy: str, steps: list, verdict: str) -> str:
     """One row per check of each step (`steps`: (name, Analysis)); a step short of traffic says so."""
-    lines = [f"# Deployment: {model} v{version} ({strategy})", "", f"**{verdict}**", "",
+    lines = [f"# Rollout: {model} v{version} ({strategy})", "", f"**{verdict}**", "",
              f"Champion before: {champion or 'none'}", "", "| step | check | result | detail |", "|---|---|---|---|"]
     for name, result in steps:
         if not result.ready:

@@ -56,7 +56,7 @@ def test_the_demo_closes_the_loop_from_drift_to_promotion(tmp_path):
     # Rolled back by the analysis of live traffic (not a timeout waiting for it), and said so in an event.
     assert "analysis failed" in deploys[1]["state"]["message"], deploys[1]["state"]["message"]
     assert "not enough traffic" not in deploys[1]["state"]["message"]
-    rolled = flow_run_events("driftline.deployment.rolled_back", deploys[1]["id"])
+    rolled = flow_run_events("driftline.rollout.rolled_back", deploys[1]["id"])
     assert [e["payload"]["version"] for e in rolled] == ["3"] and rolled[0]["payload"]["champion"] == "2"
     # The demo's own registry (a new sandbox each time), and the user's repository as it was.
     assert f"{project.root / '.driftline' / 'demo'} (new for each demo" in out

@@ -68,13 +68,13 @@ def test_a_good_challenger_goes_through_the_canary_and_is_promoted(live):
     assert aliases.get(CHAMPION) == "2" and aliases.get(PREVIOUS) == "1" and CHALLENGER not in aliases
     assert wait_until(lambda: httpx.get(f"{server.url}/models").json()["champion"] == "2", 15)
     assert httpx.get(f"{server.url}/models").json()["challenger_weight"] == 0.0
-    text = run_artifact("deployment-loan-default", run_id)
+    text = run_artifact("rollout-loan-default", run_id)
     assert "promoted version 2" in text and "canary 50%" in text and "canary 100%" in text
     assert "score distribution" in text and "**FAIL**" not in text
     history = project.store().history()
     assert [(h["alias"], h["from"], h["to"]) for h in history][-3:] == [
         ("previous", "-", "1"), ("champion", "1", "2"), ("challenger", "2", "-")]
-    assert not flow_run_events("driftline.deployment.rolled_back", run_id, timeout=3)
+    assert not flow_run_events("driftline.rollout.rolled_back", run_id, timeout=3)
     assert traffic.failures == []
 
 
@@ -104,13 +104,17 @@ def test_a_bad_challenger_is_rolled_back_automatically_for_its_scores_and_labels
     aliases = store.aliases()
     assert aliases[CHAMPION] == "1" and CHALLENGER not in aliases
     assert store.model_tags()["driftline.rollout.weight"] == "0"
-    text = run_artifact("deployment-loan-default", run_id)
+    text = run_artifact("rollout-loan-default", run_id)
     assert "rolled back" in text and "| score distribution | **FAIL** |" in text
     assert any(h["to"] == "-" and h["from"] == "3" and "rolled back" in h["reason"] for h in store.history())
-    events = flow_run_events("driftline.deployment.rolled_back", run_id)
+    events = flow_run_events("driftline.rollout.rolled_back", run_id)
     assert len(events) == 1
     assert events[0]["payload"]["version"] == "3" and events[0]["payload"]["champion"] == "1"
     assert "score PSI" in events[0]["payload"]["reason"]
+    # The old name is still emitted for one release, with the same payload and a pointer to the new one.
+    old = flow_run_events("driftline.deployment.rolled_back", run_id)
+    assert len(old) == 1 and old[0]["payload"]["reason"] == events[0]["payload"]["reason"]
+    assert "renamed driftline.rollout.rolled_back" in old[0]["payload"]["deprecated"]
     assert traffic.failures == []
 
 
@@ -122,7 +126,7 @@ def test_a_shadow_rollout_mirrors_traffic_answers_only_from_the_champion_and_pro
     state, run_id = deploy(project, strategy="shadow")
     result = state.result()
     assert result["status"] == "promoted" and result["version"] == "2"
-    text = run_artifact("deployment-loan-default", run_id)
+    text = run_artifact("rollout-loan-default", run_id)
     assert "| shadow | agreement | pass |" in text and "mirrored requests" in text
     mirrored = int(text.split(" mirrored requests")[0].rsplit(" on ", 1)[1])
     assert mirrored >= 150  # rollout.min_requests shadow answers were judged
@@ -140,7 +144,7 @@ def test_blue_green_smoke_tests_live_then_switches_and_keeps_the_old_version_war
     result = state.result()
     assert result["status"] == "promoted" and "the server switched in" in result["message"]
     assert "version 1 kept warm for rollback" in result["message"]
-    text = run_artifact("deployment-loan-default", run_id)
+    text = run_artifact("rollout-loan-default", run_id)
     assert "smoke test" in text and "50/50 answers equal the registered model's offline predictions" in text
     models = httpx.get(f"{server.url}/models").json()
     assert models["champion"] == "2" and models["previous"] == "1" and "1" in models["loaded"]

@@ -36,7 +36,7 @@ def test_the_rollout_report_has_a_row_per_check_and_says_when_a_step_lacked_traf
     steps = [("canary 10%", Analysis(ready=True, checks=[Check("error rate", True, "0.1%")])),
              ("canary 50%", Analysis(ready=False, checks=[]))]
     text = markdown.rollout_markdown("m", "2", None, "canary", steps, "rolled back: canary 50%")
-    assert text.startswith("# Deployment: m v2 (canary)\n\n**rolled back: canary 50%**\n\nChampion before: none")
+    assert text.startswith("# Rollout: m v2 (canary)\n\n**rolled back: canary 50%**\n\nChampion before: none")
     assert "| canary 10% | error rate | pass | 0.1% |" in text
     assert "| canary 50% | traffic | **FAIL** |" in text
 
