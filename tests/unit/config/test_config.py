@@ -20,7 +20,7 @@ from driftline.config import (
     parse_params,
 )
 
-PARAMS_FILE = Path(__file__).resolve().parents[2] / "params.yaml"
+PARAMS_FILE = Path(__file__).resolve().parents[3] / "params.yaml"
 CONFIGS = Path(__file__).parent / "configs"
 INVALID = sorted((CONFIGS / "invalid").glob("*.yaml"))
 
