@@ -43,7 +43,11 @@ def analyze_when_ready(log_dir: str | Path, since: pd.Timestamp, baseline_since:
     """Wait out the window, then until enough challenger traffic has arrived, and judge it.
     Each poll checks that the caller still holds the rollout lease (LeaseLost otherwise)."""
     start = time.monotonic()
-    time.sleep(cfg.window_seconds)
+    # The window in one-second sleeps, not one long one: Prefect delivers a flow's timeout or
+    # cancellation to this thread between Python instructions (pytest-timeout's SIGALRM handler, or
+    # a worker thread, rules out its alarm), so one 600 s sleep held a timed-out deploy for 600 s.
+    while (left := cfg.window_seconds - (time.monotonic() - start)) > 0:
+        time.sleep(min(1.0, left))
     while True:
         lease.check()
         result = analyze(*window(log_dir, since, baseline_since, versions), cfg, shadow=shadow)
