@@ -19,12 +19,11 @@ from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLi
 from prefect.events import DeploymentEventTrigger
 from prefect.schedules import Cron, Interval
 
+from driftline.adapters.events import CHALLENGER_REGISTERED, DRIFT_DETECTED
 from driftline.config import Settings, load_params
 from flows.deploy import deploy_model
 from flows.monitor import drift_monitor
 from flows.training import training_pipeline
-from tasks.monitor import DRIFT_EVENT
-from tasks.report import CHALLENGER_EVENT
 
 # A burst of events starts one run: the others are cancelled while it runs.
 ONE_AT_A_TIME = ConcurrencyLimitConfig(limit=1, collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW)
@@ -32,10 +31,10 @@ ONE_AT_A_TIME = ConcurrencyLimitConfig(limit=1, collision_strategy=ConcurrencyLi
 QUEUED = ConcurrencyLimitConfig(limit=1, collision_strategy=ConcurrencyLimitStrategy.ENQUEUE)
 
 RETRAIN_ON_DRIFT = DeploymentEventTrigger(
-    name="retrain when the drift monitor detects drift", expect={DRIFT_EVENT},
+    name="retrain when the drift monitor detects drift", expect={DRIFT_DETECTED},
     parameters={"reason": "drift", "drift_summary": "{{ event.payload.summary }}"})
 AUTO_DEPLOY = DeploymentEventTrigger(
-    name="roll out a new challenger when rollout.auto_deploy is on", expect={CHALLENGER_EVENT},
+    name="roll out a new challenger when rollout.auto_deploy is on", expect={CHALLENGER_REGISTERED},
     match={"driftline.auto_deploy": "true"},
     parameters={"version": "{{ event.payload.version }}", "strategy": "{{ event.payload.strategy }}"})
 

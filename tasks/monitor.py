@@ -21,8 +21,6 @@ from driftline.config import MonitoringConfig, Params
 from driftline.core import monitoring
 from driftline.core.markdown import drift_table
 
-DRIFT_EVENT = events.DRIFT_DETECTED
-
 
 @task(name="read-log-window", cache_policy=NONE, retries=2, retry_delay_seconds=2)
 def read_window(log_dir: str | Path, since: datetime, last_rows: int | None,
@@ -57,7 +55,7 @@ def emit_drift(model_name: str, payload: dict, event_id: str) -> str:
 
     related = [{"prefect.resource.id": f"prefect.flow-run.{run_id}", "prefect.resource.role": "flow-run"}
                for run_id in [flow_run.get_id()] if run_id]
-    event = Event(id=UUID(event_id), occurred=datetime.now(UTC), event=DRIFT_EVENT,
+    event = Event(id=UUID(event_id), occurred=datetime.now(UTC), event=events.DRIFT_DETECTED,
                   resource={"prefect.resource.id": f"driftline.model.{model_name}",
                             "prefect.resource.name": model_name},
                   related=related, payload=payload)

@@ -11,8 +11,6 @@ from prefect.events import emit_event
 
 from driftline.adapters import events
 
-CHALLENGER_EVENT = events.CHALLENGER_REGISTERED
-
 
 def artifact_key(prefix: str, model_name: str) -> str:
     return re.sub(r"[^a-z0-9-]+", "-", f"{prefix}-{model_name}".lower()).strip("-")
@@ -27,7 +25,7 @@ def publish_report(key: str, markdown: str, description: str) -> None:
 def announce_challenger(model_name: str, version: str, auto_deploy: bool, strategy: str) -> None:
     """The fact, as an event. Its `driftline.auto_deploy` label is what the deploy trigger matches,
     so `rollout.auto_deploy` in params.yaml decides whether a rollout follows."""
-    emit_event(event=CHALLENGER_EVENT,
+    emit_event(event=events.CHALLENGER_REGISTERED,
                resource={"prefect.resource.id": f"driftline.model.{model_name}",
                          "prefect.resource.name": model_name,
                          "driftline.auto_deploy": str(auto_deploy).lower()},

@@ -21,8 +21,6 @@ from driftline.core.rollout import Analysis
 from tasks.registry import address, reopen
 from tasks.report import announce_challenger
 
-ROLLED_BACK_EVENT = events.ROLLED_BACK
-
 
 def _run_id() -> str:
     return str(flow_run.get_id() or "-")
@@ -74,9 +72,9 @@ def roll_back(store: MlflowStore, version: str, why: str) -> None:
     champion = rollout_state.roll_back(store, version, why, _run_id())
     payload = {"model": store.model_name, "version": version, "champion": champion, "reason": why}
     resource = {"prefect.resource.id": f"driftline.model.{store.model_name}"}
-    emit_event(event=ROLLED_BACK_EVENT, resource=resource, payload=payload)
+    emit_event(event=events.ROLLED_BACK, resource=resource, payload=payload)
     emit_event(event=events.ROLLED_BACK_DEPRECATED, resource=resource,
-               payload={**payload, "deprecated": f"renamed {ROLLED_BACK_EVENT}; this name goes in the next release"})
+               payload={**payload, "deprecated": f"renamed {events.ROLLED_BACK}; this name goes in the next release"})
 
 
 @task(name="restore-previous", cache_policy=NONE)

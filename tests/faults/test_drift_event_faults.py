@@ -14,8 +14,8 @@ import pytest
 import yaml
 
 from driftline.adapters.drift_events import LAST_DRIFT_TAG
+from driftline.adapters.events import DRIFT_DETECTED
 from driftline.config import load_params
-from tasks.monitor import DRIFT_EVENT
 from tests.faults.registry_tools import DROP, FORWARD, HttpTap, MlflowServer, Request, cli, prefect_harness, said
 from tests.integration.conftest import git, make_project
 from tests.waiting import wait_until
@@ -75,7 +75,8 @@ def drift_events(name: str, wait_for_one: float = 60, settle: float = 15) -> lis
 
     def fetch() -> list[dict]:
         return api("POST", "/events/filter", {"filter": {
-            "event": {"name": [DRIFT_EVENT]}, "resource": {"id": [f"driftline.model.{name}"]}}, "limit": 50})["events"]
+            "event": {"name": [DRIFT_DETECTED]}, "resource": {"id": [f"driftline.model.{name}"]}},
+            "limit": 50})["events"]
 
     wait_until(fetch, wait_for_one, interval=1)
     time.sleep(settle)

@@ -108,13 +108,12 @@ def test_serve_entry_point_has_the_same_deployments():
 
 
 def test_drift_and_auto_deploy_deployments_are_wired_to_their_events():
-    from tasks.monitor import DRIFT_EVENT
-    from tasks.report import CHALLENGER_EVENT
+    from driftline.adapters.events import CHALLENGER_REGISTERED, DRIFT_DETECTED
 
     by_name = {d["name"]: d for d in DEPLOYMENTS}
-    assert by_name["retrain-on-drift"]["triggers"][0]["expect"] == [DRIFT_EVENT]
+    assert by_name["retrain-on-drift"]["triggers"][0]["expect"] == [DRIFT_DETECTED]
     assert by_name["retrain-on-drift"]["parameters"]["reason"] == "drift"
-    assert by_name["auto-deploy"]["triggers"][0]["expect"] == [CHALLENGER_EVENT]
+    assert by_name["auto-deploy"]["triggers"][0]["expect"] == [CHALLENGER_REGISTERED]
     assert by_name["retrain-on-drift"]["concurrency_limit"] == {"limit": 1, "collision_strategy": "CANCEL_NEW"}
     # Every announced challenger gets its rollout, one after the other (the rollout lease keeps
     # them apart): a challenger announced as the previous rollout ends must not be cancelled.
