@@ -21,8 +21,8 @@ from prefect.schedules import Cron, Interval
 
 from driftline.adapters.events import CHALLENGER_REGISTERED, DRIFT_DETECTED
 from driftline.config import Settings, load_params
-from flows.deploy import deploy_model
 from flows.monitor import drift_monitor
+from flows.rollout import rollout
 from flows.training import training_pipeline
 
 # A burst of events starts one run: the others are cancelled while it runs.
@@ -65,14 +65,14 @@ def _deployments() -> list:
             name="drift-monitor", schedule=Interval(timedelta(hours=1)), tags=["driftline", "monitoring"],
             concurrency_limit=ONE_AT_A_TIME,
             description="Hourly: the prediction log's window against the champion's training reference."),
-        deploy_model.to_deployment(
-            name="canary", parameters={"strategy": "canary"}, tags=["driftline", "deployment"],
+        rollout.to_deployment(
+            name="canary", parameters={"strategy": "canary"}, tags=["driftline", "rollout"],
             concurrency_limit=ONE_AT_A_TIME,
             description="Canary rollout of @challenger with automatic promotion or rollback."),
-        deploy_model.to_deployment(
+        rollout.to_deployment(
             # Queued: a challenger that waited for a rollout is announced as that rollout ends,
             # maybe while its run still holds this slot. The rollout lease keeps rollouts apart.
-            name="auto-deploy", triggers=[AUTO_DEPLOY], tags=["driftline", "deployment"],
+            name="auto-deploy", triggers=[AUTO_DEPLOY], tags=["driftline", "rollout"],
             concurrency_limit=QUEUED,
             description="Started by driftline.challenger.registered when params.yaml has rollout.auto_deploy."),
     ]

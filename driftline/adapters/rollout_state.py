@@ -1,7 +1,7 @@
 """The rollout's state in the registry, and the one lease that guards it.
 
 A rollout is `@challenger` plus two registered-model tags (strategy, weight), changed only by
-whoever holds the model's "rollout" lease (driftline.adapters.lease): `deploy_model`, `rollback`, and
+whoever holds the model's "rollout" lease (driftline.adapters.lease): `rollout`, `rollback`, and
 training for the brief moment it moves `@challenger`. Rollout tags count only while that lease
 is live: the model server treats tags without a live lease as no rollout (weight 0), and
 `reconcile` (next deploy, drift monitor, or a failure hook) writes them back to none/0 and

@@ -71,10 +71,10 @@ def deploy(
     prefect_env()
     from driftline.adapters.lease import LeaseHeld
     from driftline.adapters.tracking import RegistryUnreachable
-    from flows.deploy import RolledBack, deploy_model
+    from flows.rollout import RolledBack, rollout
 
     try:
-        result = deploy_model(version=version, strategy=strategy, params_path=str(params),
+        result = rollout(version=version, strategy=strategy, params_path=str(params),
                               overrides=set_ or [], project_dir=str(settings.root), force=force)
     except RolledBack as err:
         fail(str(err), 1)
@@ -95,7 +95,7 @@ def rollback(params: ParamsOpt = Path("params.yaml"),
     load_or_exit(settings, params)  # a bad config fails here, naming the key, not inside the flow
     prefect_env()
     from driftline.adapters.lease import LeaseHeld
-    from flows.deploy import rollback as rollback_flow
+    from flows.rollout import rollback as rollback_flow
 
     try:
         result = rollback_flow(params_path=str(params), project_dir=str(settings.root), reason=reason)

@@ -17,7 +17,7 @@ class _Rollout(Strict):
     """What every strategy has."""
 
     max_wait_seconds: float = Field(default=600.0, gt=0, description="Give up (and roll back) after this.")
-    auto_deploy: bool = Field(default=False, description="A newly registered challenger starts `deploy_model` "
+    auto_deploy: bool = Field(default=False, description="A newly registered challenger starts `rollout` "
                               "(this strategy) through the event driftline.challenger.registered.")
 
     def as_strategy(self, name: str) -> RolloutConfig:

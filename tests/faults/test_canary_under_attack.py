@@ -15,7 +15,7 @@ import pytest
 from driftline.adapters.predlog import read_log
 from driftline.app.traffic import Traffic, demo_records
 from driftline.config import load_params
-from flows.deploy import deploy_model
+from flows.rollout import rollout
 from tests.integration.conftest import make_project
 from tests.integration.test_serving import Server
 
@@ -82,7 +82,7 @@ def test_forged_fields_chosen_ids_and_poisoned_labels_do_not_decide_a_canary(tmp
     honest = Traffic(server.url, params, feedback_token=LABEL_TOKEN)
     attack = Attackers(server.url, demo_records(params, 200, seed=77)[0])
     try:
-        result = deploy_model(strategy="canary", overrides=FAST, project_dir=str(project.root))
+        result = rollout(strategy="canary", overrides=FAST, project_dir=str(project.root))
     finally:
         attack.stop()
         honest.stop()

@@ -203,7 +203,7 @@ def test_a_retrain_mid_canary_waits_and_becomes_challenger_when_the_rollout_ends
     assert store.aliases()[CHALLENGER] == new, deploy.output[-3000:]
     moved = store.history()[-1]
     assert (moved["alias"], moved["from"], moved["to"], moved["flow_run_id"]) == (CHALLENGER, "2", new, run)
-    assert moved["reason"] == "registered during a rollout; @challenger once it ended (deploy-model run crashed)"
+    assert moved["reason"] == "registered during a rollout; @challenger once it ended (rollout run crashed)"
     assert "driftline.awaiting_rollout" not in store.client.get_model_version(store.model_name, new).tags
     assert wait_until(lambda: new in _announced(), 30), "the waiting challenger was not announced"
 
@@ -241,11 +241,11 @@ def _cleared(store) -> tuple[str, str]:
 
 
 def test_a_deploy_that_times_out_ends_its_rollout(live):
-    from flows.deploy import deploy_model
+    from flows.rollout import rollout
 
     project, server = live
     store = _fresh(project)
-    timed = deploy_model.with_options(timeout_seconds=30)  # a stuck analysis, as Prefect sees it
+    timed = rollout.with_options(timeout_seconds=30)  # a stuck analysis, as Prefect sees it
     with pytest.raises(TimeoutError):
         timed(version="2", overrides=["rollout.steps=[0.5, 1.0]", "rollout.window_seconds=600"],
               project_dir=str(project.root))
@@ -298,4 +298,4 @@ def test_a_cancelled_deploy_run_ends_its_rollout(live):
     from driftline.adapters.lease import ROLLOUT, holder
 
     assert holder(store, ROLLOUT) is None
-    assert "deploy-model Cancell" in log.read_text()  # the hook's own line: it ran, and said what it undid
+    assert "rollout Cancell" in log.read_text()  # the hook's own line: it ran, and said what it undid

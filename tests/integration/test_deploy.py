@@ -1,5 +1,5 @@
 """Progressive delivery end to end: the real server, live traffic with labels fed back, the
-deploy_model flow moving weights and aliases, automatic rollback, history and `rollback`.
+rollout flow moving weights and aliases, automatic rollback, history and `rollback`.
 
 The module trains its versions once (1: champion, 2: a good challenger, 3: a model that learned
 the target backwards); each test starts from the same aliases, so every test passes alone and in
@@ -16,7 +16,7 @@ from driftline.app.traffic import Traffic
 from driftline.config import load_params
 from driftline.core import demo_data
 from driftline.serving.loader import STRATEGY_TAG, WEIGHT_TAG
-from flows.deploy import RolledBack, deploy_model, promote, rollback
+from flows.rollout import RolledBack, promote, rollback, rollout
 from tests.integration.conftest import flow_run_events, make_project, run_artifact
 from tests.integration.test_serving import Server
 from tests.waiting import wait_until
@@ -53,8 +53,8 @@ def given(project, champion: str, challenger: str | None = None, previous: str |
 
 
 def deploy(project, **kwargs) -> tuple[object, str]:
-    """deploy_model's final state and its flow run id (to scope artifacts and events to this run)."""
-    state = deploy_model(overrides=FAST, project_dir=str(project.root), return_state=True, **kwargs)
+    """rollout's final state and its flow run id (to scope artifacts and events to this run)."""
+    state = rollout(overrides=FAST, project_dir=str(project.root), return_state=True, **kwargs)
     return state, str(state.state_details.flow_run_id)
 
 

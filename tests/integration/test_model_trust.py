@@ -14,7 +14,7 @@ import pytest
 
 from driftline.adapters import trust
 from driftline.adapters.tracking import CHALLENGER, CHAMPION
-from flows.deploy import deploy_model
+from flows.rollout import rollout
 from tests.integration.conftest import REPO
 from tests.integration.test_serving import Server
 from tests.waiting import wait_until
@@ -38,13 +38,13 @@ def test_training_marks_its_versions_and_an_unmarked_one_deploys_only_when_force
     assert refused.returncode == 2, refused.stderr[-3000:]
     assert "not marked driftline.gates=passed" in refused.stderr and "--force" in refused.stderr
     with pytest.raises(trust.Untrusted):
-        deploy_model(version="2", strategy="blue-green", project_dir=str(project.root))
+        rollout(version="2", strategy="blue-green", project_dir=str(project.root))
     assert (store.aliases(), store.history()) == before  # nothing moved, nothing recorded
 
     server = Server(project, project.root / ".driftline")
     monkeypatch.setenv("DRIFTLINE_SERVE_URL", server.url)
     try:
-        result = deploy_model(version="2", strategy="blue-green", project_dir=str(project.root), force=True,
+        result = rollout(version="2", strategy="blue-green", project_dir=str(project.root), force=True,
                               overrides=["rollout.max_wait_seconds=60"])
         assert wait_until(lambda: httpx.get(f"{server.url}/models").json()["champion"] == "2", 15)
     finally:

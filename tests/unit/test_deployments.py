@@ -118,3 +118,15 @@ def test_drift_and_auto_deploy_deployments_are_wired_to_their_events():
     # Every announced challenger gets its rollout, one after the other (the rollout lease keeps
     # them apart): a challenger announced as the previous rollout ends must not be cancelled.
     assert by_name["auto-deploy"]["concurrency_limit"] == {"limit": 1, "collision_strategy": "ENQUEUE"}
+
+
+def test_the_old_rollout_entrypoint_still_loads_the_rollout_flow_and_says_it_moved():
+    # Deployments made before the rename keep `flows/deploy.py:deploy_model` as their entrypoint.
+    import sys
+
+    from flows.rollout import rollout
+
+    sys.modules.pop("flows.deploy", None)
+    with pytest.warns(FutureWarning, match=r"renamed flows/rollout.py:rollout"):
+        old = importlib.import_module("flows.deploy")
+    assert old.deploy_model is rollout and rollout.name == "rollout"

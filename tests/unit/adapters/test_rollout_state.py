@@ -94,12 +94,12 @@ def test_reconcile_and_a_failure_hook_leave_a_live_rollout_alone(store):
     assert live.acquire()
     store.set_model_tags({rs.STRATEGY_TAG: "canary", rs.WEIGHT_TAG: "0.5"})
     assert rs.reconcile(store) is None
-    assert rs.end_rollout(store, "flow run OTHER", "other", "deploy-model run failed") is None
+    assert rs.end_rollout(store, "flow run OTHER", "other", "rollout run failed") is None
     assert store.model_tags()[rs.WEIGHT_TAG] == "0.5" and holder(store, ROLLOUT).owner == "flow run L"
     served = read_rollout(store)
     assert (served.strategy, served.weight, served.ignored) == ("canary", 0.5, "")
     # The owner's own hook ends it.
-    assert "set to none/0" in rs.end_rollout(store, "flow run L", "L", "deploy-model run crashed")
+    assert "set to none/0" in rs.end_rollout(store, "flow run L", "L", "rollout run crashed")
     assert holder(store, ROLLOUT) is None and read_rollout(store).weight == 0.0
 
 
