@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.conftest import committed, free_port
+from tests.mlflow_db import empty_store
 from tests.waiting import answers, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
@@ -29,6 +30,7 @@ def train_champion(root: Path, rows: int = 6000, seed: int = 7) -> str:
     root.mkdir(parents=True, exist_ok=True)
     (root / "params.yaml").write_bytes(committed("params.yaml"))
     p = load_params(root / "params.yaml")
+    empty_store(Settings(project_dir=root).state / "mlflow.db")
     store = services.mlflow_store(Settings(project_dir=root), p).start()
     parts = training.split(demo_data.generate(rows, seed), p)
     model = training.train(parts.train, p)

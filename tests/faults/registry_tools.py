@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests.integration.conftest import free_port
+from tests.mlflow_db import empty_store
 from tests.waiting import answers, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
@@ -65,7 +66,7 @@ class MlflowServer:
     def start(self) -> MlflowServer:
         with (self.root / "server.log").open("ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", f"sqlite:///{self.db}",
+                [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", empty_store(self.db),
                  "--artifacts-destination", str(self.root / "artifacts"), "--host", "127.0.0.1",
                  "--port", str(self.port), "--workers", "1"],
                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True)

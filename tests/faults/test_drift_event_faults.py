@@ -86,24 +86,28 @@ def drift_events(name: str, wait_for_one: float = 60, settle: float = 15) -> lis
 def test_two_monitors_racing_on_real_drift_emit_one_event(drifted, prefect_api):
     project, server, names = drifted
     name = names["race"]
-    arrived: list[str] = []
+    arrived: set[str] = set()
 
     def barrier(request: Request) -> str:
         # Both monitors have decided "drift" (their MLflow run is created after the decision):
-        # hold each here until the other arrives, so their emits race for real.
+        # hold each here until the other arrives, so their emits race for real. Each monitor is
+        # told apart by its own token (the server ignores it): on a slow machine a held request
+        # can time out and be retried, and a count of requests took one monitor's retry for the
+        # other monitor.
         if request.method == "POST" and request.path == f"{API}/runs/create" \
                 and f"monitor-{name}" in request.body.decode(errors="replace"):
-            arrived.append(request.path)
+            arrived.add(request.headers.get("authorization", ""))
             wait_until(lambda: len(arrived) >= 2, 300, interval=0.05)
         return FORWARD
 
     tap = HttpTap(server.port, barrier)
     try:
         with ThreadPoolExecutor(2) as pool:
-            results = list(pool.map(lambda _: cli(project, prefect_api, tap.url, *_monitor_args(name)), range(2)))
+            results = list(pool.map(lambda i: cli(project, prefect_api, tap.url, *_monitor_args(name),
+                                                  env={"MLFLOW_TRACKING_TOKEN": f"monitor-{i}"}), range(2)))
     finally:
         tap.close()
-    assert len(arrived) == 2, [said(r) for r in results]
+    assert arrived == {"Bearer monitor-0", "Bearer monitor-1"}, [said(r) for r in results]
     assert [r.returncode for r in results] == [0, 0], [said(r) for r in results]
     verdicts = sorted(r.stdout.split("]")[0].split("[")[-1] for r in results)
     # Before: both read "no cooldown" and both emitted.

@@ -18,6 +18,7 @@ from driftline.adapters.lease import Lease, LeaseHeld, LeaseLost, holder
 from driftline.adapters.registry_faults import RegistryUnreachable
 from driftline.adapters.tracking import MlflowStore
 from tests.integration.conftest import free_port
+from tests.mlflow_db import empty_store
 from tests.waiting import answers, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
@@ -42,7 +43,7 @@ print(json.dumps({"owner": owner, "won": won, "took_over": lease.took_over.owner
 @pytest.fixture(scope="module")
 def db(tmp_path_factory) -> tuple[str, str]:
     root = tmp_path_factory.mktemp("lease")
-    uri, art = f"sqlite:///{root / 'mlflow.db'}", str(root / "artifacts")
+    uri, art = empty_store(root / "mlflow.db"), str(root / "artifacts")
     MlflowStore(uri, art, "leases", "warm-up").start()  # the schema migrations, once
     return uri, art
 

@@ -19,6 +19,7 @@ from driftline.adapters.tracking import CHALLENGER, CHAMPION, PREVIOUS, MlflowSt
 from driftline.config import load_params
 from tests.faults.registry_tools import FORWARD, HttpTap, MlflowServer, Request, SqliteLock, cli, prefect_harness, said
 from tests.integration.conftest import make_project
+from tests.mlflow_db import empty_store
 from tests.waiting import wait_until
 
 API = "/api/2.0/mlflow"
@@ -131,7 +132,7 @@ def test_training_with_the_registry_database_locked_at_the_champion_read_registe
 
 def test_the_embedded_sqlite_store_locked_by_another_writer_is_unreachable_not_absent(tmp_path):
     root = tmp_path / "state"
-    store = MlflowStore(f"sqlite:///{root / 'mlflow.db'}", (root / "artifacts").as_uri(), "faults", "m").start()
+    store = MlflowStore(empty_store(root / "mlflow.db"), (root / "artifacts").as_uri(), "faults", "m").start()
     run_id = store.start_run("x", {})
     store.register(f"runs:/{run_id}/model", run_id, {}, CHAMPION, "faults")
     lock = SqliteLock(root / "mlflow.db")

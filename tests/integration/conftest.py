@@ -16,6 +16,7 @@ from driftline.adapters.prefect_api import PAGE, PrefectApi
 from driftline.adapters.tracking import MlflowStore
 from driftline.config import Settings
 from driftline.core import demo_data
+from tests.mlflow_db import empty_store
 from tests.waiting import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
@@ -87,6 +88,7 @@ def make_project(root: Path, rows: int = ROWS, seed: int = 7) -> Project:
     git(root, "add", "-A")
     git(root, "commit", "-qm", "init")
     project.write_data(demo_data.generate(rows, seed))
+    empty_store(project.settings.state / "mlflow.db")  # untracked, like the store a first run makes
     return project
 
 

@@ -11,13 +11,14 @@ from driftline.adapters import drift_events
 from driftline.adapters.tracking import MlflowStore
 from driftline.core.monitoring import Decision
 from driftline.errors import PipelineFailure
+from tests.mlflow_db import empty_store
 
 DRIFT = Decision("drift", 0.5, ["age"], ["50% of features drifted"], "drift: 50% of features drifted")
 
 
 @pytest.fixture
 def store(tmp_path) -> MlflowStore:
-    s = MlflowStore(f"sqlite:///{tmp_path / 'mlflow.db'}", str(tmp_path / "artifacts"), "unit", "m").start()
+    s = MlflowStore(empty_store(tmp_path / "mlflow.db"), str(tmp_path / "artifacts"), "unit", "m").start()
     s.client.create_registered_model(s.model_name)
     return s
 

@@ -11,12 +11,13 @@ from driftline.adapters import rollout_state as rs
 from driftline.adapters.lease import ROLLOUT, Lease, LeaseHeld, holder
 from driftline.adapters.tracking import CHALLENGER, CHAMPION, PREVIOUS, MlflowStore
 from driftline.serving.loader import read_rollout
+from tests.mlflow_db import empty_store
 
 
 @pytest.fixture(scope="module")
 def db(tmp_path_factory) -> tuple[str, str]:
     root = tmp_path_factory.mktemp("rollout-state")
-    uri, art = f"sqlite:///{root / 'mlflow.db'}", str(root / "artifacts")
+    uri, art = empty_store(root / "mlflow.db"), str(root / "artifacts")
     MlflowStore(uri, art, "rollouts", "warm-up").start()
     return uri, art
 

@@ -13,12 +13,13 @@ from driftline.adapters import trust
 from driftline.adapters.registry_faults import ATTEMPTS, is_absent, safe_uri
 from driftline.adapters.tracking import CHAMPION, MlflowStore, RegistryError, RegistryUnreachable
 from tests.integration.conftest import free_port
+from tests.mlflow_db import empty_store
 
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory) -> MlflowStore:
     root = tmp_path_factory.mktemp("mlflow")
-    return MlflowStore(f"sqlite:///{root / 'mlflow.db'}", str(root / "artifacts"), "unit", "unit-model").start()
+    return MlflowStore(empty_store(root / "mlflow.db"), str(root / "artifacts"), "unit", "unit-model").start()
 
 
 @pytest.fixture

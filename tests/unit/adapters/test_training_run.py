@@ -10,6 +10,7 @@ import pytest
 from driftline.adapters import training_run
 from driftline.adapters.tracking import CHAMPION, MlflowStore
 from driftline.errors import PipelineFailure
+from tests.mlflow_db import empty_store
 
 
 def test_a_threshold_change_keeps_the_training_key_and_changes_the_evaluation_key(make_params):
@@ -61,7 +62,7 @@ class _Txn:
 def test_a_failed_registration_transaction_deletes_the_version_and_its_alias(tmp_path: Path):
     from tasks import registry
 
-    store = MlflowStore(f"sqlite:///{tmp_path / 'mlflow.db'}", str(tmp_path / "artifacts"), "unit", "m").start()
+    store = MlflowStore(empty_store(tmp_path / "mlflow.db"), str(tmp_path / "artifacts"), "unit", "m").start()
     run_id = store.start_run("unit", tags={})
     version = store.register(f"runs:/{run_id}/model", run_id, {}, CHAMPION, "unit").version
     assert store.aliases() == {CHAMPION: version}
