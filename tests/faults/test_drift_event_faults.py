@@ -15,7 +15,6 @@ import yaml
 
 from driftline.adapters.drift_events import LAST_DRIFT_TAG
 from driftline.adapters.events import DRIFT_DETECTED
-from driftline.config import load_params
 from tests.faults.registry_tools import DROP, FORWARD, HttpTap, MlflowServer, Request, cli, prefect_harness, said
 from tests.integration.conftest import git, make_project
 from tests.waiting import wait_until
@@ -34,8 +33,7 @@ COOLDOWN_S = 36  # monitoring.cooldown_hours=0.01, in _monitor_args
 @pytest.fixture(scope="module")
 def drifted(tmp_path_factory, prefect_api):
     """A champion serving drifted traffic, logged; two model names (one per test) on one registry."""
-    from driftline.app.traffic import Traffic
-    from tests.integration.test_serving import Server
+    from tests.integration.test_serving import log_drifted_traffic
 
     root = tmp_path_factory.mktemp("drift")
     server = MlflowServer(root / "mlflow").start()
@@ -49,13 +47,7 @@ def drifted(tmp_path_factory, prefect_api):
             (project.root / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
             git(project.root, "commit", "-qam", f"model {name}")
             assert project.train()["version"] == "1"
-        live = Server(project, project.root / ".driftline")  # serves the last one; the log is shared
-        traffic = Traffic(live.url, load_params(project.root / "params.yaml"), scenario="covariate_shift",
-                          threads=4, rows=900)
-        wait_until(lambda: traffic.sent >= 800, 180, interval=0.5)
-        traffic.stop()
-        live.stop()  # flushes the log
-        assert traffic.failures == []
+        log_drifted_traffic(project, project.root / ".driftline", 900)  # serves the last one; the log is shared
         # The cooldown counts from the newest version too: let both champions be older than it.
         newest = max(v.created for n in names.values() for v in project.store(n).versions()) / 1000
         time.sleep(max(0.0, newest + COOLDOWN_S + 5 - time.time()))

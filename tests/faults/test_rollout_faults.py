@@ -6,6 +6,7 @@ deploy, retrains, or promotes by hand behind its back."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -119,21 +120,28 @@ def _record(project) -> dict:
     return demo_records(load_params(project.root / "params.yaml"), 1, 5)[0][0]
 
 
-def test_a_deploy_killed_mid_canary_stops_getting_traffic_and_is_reconciled(live):
-    project, server = live
+@contextlib.contextmanager
+def _canary_of_v2(project):
+    """From v1 @champion, a `driftline deploy` process holding v2 in a long canary: yields the
+    store, the process and the flow run that holds the rollout; the process is killed at the end."""
     store = _fresh(project)
     deploy = Deploy(project, "deploy", "--version", "2", *LONG_CANARY)
     try:
         _in_canary(store, "2", deploy)
+        yield store, deploy, _run_of(store, "2")
+    finally:
+        deploy.stop()
+
+
+def test_a_deploy_killed_mid_canary_stops_getting_traffic_and_is_reconciled(live):
+    project, server = live
+    with _canary_of_v2(project) as (store, deploy, run):
         assert wait_until(lambda: _models(server)["challenger_weight"] == 0.5, 30)
-        run = _run_of(store, "2")
         os.killpg(deploy.proc.pid, signal.SIGKILL)  # no hook, no finally: the process is simply gone
         deploy.wait(30)
         # Its lease expires (60 s) and the server, reading only, stops routing to the challenger.
         stopped = wait_until(lambda: _models(server)["challenger_weight"] == 0.0, 150, interval=1)
         assert stopped, f"the server still sends half the traffic to a killed deploy's challenger: {_models(server)}"
-    finally:
-        deploy.stop()
     answers = [httpx.post(f"{server.url}/predict", json=_record(project)).json() for _ in range(40)]
     assert {a["variant"] for a in answers} == {"champion"}
     assert store.model_tags()[STRATEGY_TAG] == "canary"  # the server wrote nothing: only a reconcile may
@@ -152,29 +160,28 @@ def test_a_deploy_killed_mid_canary_stops_getting_traffic_and_is_reconciled(live
 
 def test_a_second_deploy_waits_then_fails_naming_the_holder_and_changes_nothing(live):
     project, _ = live
-    store = _fresh(project)
-    first = Deploy(project, "deploy", "--version", "2", *LONG_CANARY)
     second = None
     try:
-        _in_canary(store, "2", first)
-        run = _run_of(store, "2")
-        status = _status(project)
-        changes_before = len(store.history())
-        second = Deploy(project, "deploy", "--version", "3", *LONG_CANARY)
-        # The second either gives up, or (without a lease) takes over the model.
-        wait_until(lambda: second.proc.poll() is not None or store.aliases().get(CHALLENGER) != "2", 180, interval=0.5)
-        assert store.aliases().get(CHALLENGER) == "2", "the second deploy moved @challenger during the first's canary"
-        assert second.wait(60) == 4, second.output[-3000:]
-        assert f"held by flow run {run} (deploy v2 (canary)" in second.output
-        assert "waited 30 s and changed nothing" in second.output
-        assert len(store.history()) == changes_before
-        assert store.model_tags()[WEIGHT_TAG] == "0.5"
-        assert f"rollout in progress: deploy v2 (canary), canary at weight 0.5; lease held by flow run {run}" in status
-        # Ctrl-C on the first: its crash hook sets the weight to 0 and releases the lease.
-        first.proc.send_signal(signal.SIGINT)
-        first.wait(120)
+        with _canary_of_v2(project) as (store, first, run):
+            status = _status(project)
+            changes_before = len(store.history())
+            second = Deploy(project, "deploy", "--version", "3", *LONG_CANARY)
+            # The second either gives up, or (without a lease) takes over the model.
+            wait_until(lambda: second.proc.poll() is not None or store.aliases().get(CHALLENGER) != "2", 180,
+                       interval=0.5)
+            assert store.aliases().get(CHALLENGER) == "2", \
+                "the second deploy moved @challenger during the first's canary"
+            assert second.wait(60) == 4, second.output[-3000:]
+            assert f"held by flow run {run} (deploy v2 (canary)" in second.output
+            assert "waited 30 s and changed nothing" in second.output
+            assert len(store.history()) == changes_before
+            assert store.model_tags()[WEIGHT_TAG] == "0.5"
+            assert f"rollout in progress: deploy v2 (canary), canary at weight 0.5; lease held by flow run {run}" \
+                in status
+            # Ctrl-C on the first: its crash hook sets the weight to 0 and releases the lease.
+            first.proc.send_signal(signal.SIGINT)
+            first.wait(120)
     finally:
-        first.stop()
         if second:
             second.stop()
     from driftline.adapters.lease import ROLLOUT, holder
@@ -185,11 +192,7 @@ def test_a_second_deploy_waits_then_fails_naming_the_holder_and_changes_nothing(
 
 def test_a_retrain_mid_canary_waits_and_becomes_challenger_when_the_rollout_ends(live):
     project, _ = live
-    store = _fresh(project)
-    deploy = Deploy(project, "deploy", "--version", "2", *LONG_CANARY)
-    try:
-        _in_canary(store, "2", deploy)
-        run = _run_of(store, "2")
+    with _canary_of_v2(project) as (store, deploy, run):
         result = project.train("training.seed=13")
         new = result["version"]
         assert store.aliases()[CHALLENGER] == "2", f"the retrain moved @challenger to {new} mid-canary"
@@ -198,8 +201,6 @@ def test_a_retrain_mid_canary_waits_and_becomes_challenger_when_the_rollout_ends
         assert not [h for h in store.history() if h["to"] == new]
         deploy.proc.send_signal(signal.SIGINT)  # the rollout ends (here: its run crashes)
         deploy.wait(120)
-    finally:
-        deploy.stop()
     assert store.aliases()[CHALLENGER] == new, deploy.output[-3000:]
     moved = store.history()[-1]
     assert (moved["alias"], moved["from"], moved["to"], moved["flow_run_id"]) == (CHALLENGER, "2", new, run)

@@ -16,7 +16,6 @@ from driftline.adapters.s3 import S3Error, S3Location
 from driftline.adapters.tracking import MlflowStore
 from driftline.app.cli import app
 from tests.integration.conftest import free_port, git, make_project
-from tests.waiting import wait_until
 
 
 @pytest.fixture(scope="module")
@@ -206,10 +205,8 @@ def test_wrong_credentials_are_refused_with_a_clear_message(tmp_path, monkeypatc
 
 
 def test_the_prediction_log_lives_on_s3_and_the_monitor_reads_it_there(on_s3, endpoint, monkeypatch):
-    from driftline.app.traffic import Traffic
-    from driftline.config import load_params
     from flows.monitor import drift_monitor
-    from tests.integration.test_serving import Server
+    from tests.integration.test_serving import log_drifted_traffic
 
     project, artifacts = on_s3
     project.train()
@@ -217,13 +214,7 @@ def test_the_prediction_log_lives_on_s3_and_the_monitor_reads_it_there(on_s3, en
     s3.check_bucket(logs, create=True)
     monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)  # s3fs (the log) reads the standard variable
     monkeypatch.setenv("DRIFTLINE_SERVE_LOG_DIR", logs.url)
-    server = Server(project, logs.url)
-    traffic = Traffic(server.url, load_params(project.root / "params.yaml"), scenario="covariate_shift",
-                      threads=4, rows=800)
-    wait_until(lambda: traffic.sent >= 700, 120, interval=0.5)
-    traffic.stop()
-    server.stop()  # flushes the log
-    assert traffic.failures == []
+    log_drifted_traffic(project, logs.url, 800)
     assert any("/predictions/date=" in k for k in _keys(logs)) and any("/feedback/date=" in k for k in _keys(logs))
     assert not (project.root / ".driftline" / "predictions").exists()
     result = drift_monitor(project_dir=str(project.root), overrides=["monitoring.cooldown_hours=0"])

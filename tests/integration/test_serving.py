@@ -52,6 +52,20 @@ class Server:
         self.thread.join(timeout=30)
 
 
+def log_drifted_traffic(project, log_dir, rows: int) -> None:
+    """Serve the project's champion, send it covariate-shifted traffic until all but 100 of `rows`
+    are in, and stop the server (which flushes its prediction log into `log_dir`)."""
+    from driftline.app.traffic import Traffic
+
+    server = Server(project, log_dir)
+    traffic = Traffic(server.url, load_params(project.root / "params.yaml"), scenario="covariate_shift",
+                      threads=4, rows=rows)
+    wait_until(lambda: traffic.sent >= rows - 100, 180, interval=0.5)
+    traffic.stop()
+    server.stop()
+    assert traffic.failures == []
+
+
 @pytest.fixture(scope="module")
 def module_server(tmp_path_factory):
     root = tmp_path_factory.mktemp("serving")
