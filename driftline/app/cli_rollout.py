@@ -59,6 +59,10 @@ def deploy(
     set_: Annotated[list[str] | None, typer.Option("--set", help="Override KEY=VALUE.")] = None,
     force: Annotated[bool, typer.Option(help="Deploy a version whose gates did not pass (driftline.gates tag); "
                                              "recorded on the version and in the history.")] = False,
+    lease_wait: Annotated[float, typer.Option(min=0, help="Seconds to wait for another rollout of the model to "
+                                                          "end before giving up (exit 4).")] = 30.0,
+    lease_ttl: Annotated[float, typer.Option(min=1, help="Seconds the rollout lease outlives this process if it "
+                                                         "is killed (renewed every third of it).")] = 60.0,
 ) -> None:
     """Roll a challenger out against live traffic; promote it, or roll it back automatically.
     Exit 0 promoted (or already champion), 1 rolled back, 2 nothing to deploy, a bad option or a
@@ -74,8 +78,9 @@ def deploy(
     from flows.rollout import RolledBack, rollout
 
     try:
-        result = rollout(version=version, strategy=strategy, params_path=str(params),
-                              overrides=set_ or [], project_dir=str(settings.root), force=force)
+        result = rollout(version=version, strategy=strategy, params_path=str(params), overrides=set_ or [],
+                         project_dir=str(settings.root), force=force, lease_wait_seconds=lease_wait,
+                         lease_ttl_seconds=lease_ttl)
     except RolledBack as err:
         fail(str(err), 1)
     except ValueError as err:

@@ -121,11 +121,11 @@ def _record(project) -> dict:
 
 
 @contextlib.contextmanager
-def _canary_of_v2(project):
+def _canary_of_v2(project, *options: str):
     """From v1 @champion, a `driftline deploy` process holding v2 in a long canary: yields the
     store, the process and the flow run that holds the rollout; the process is killed at the end."""
     store = _fresh(project)
-    deploy = Deploy(project, "deploy", "--version", "2", *LONG_CANARY)
+    deploy = Deploy(project, "deploy", "--version", "2", *options, *LONG_CANARY)
     try:
         _in_canary(store, "2", deploy)
         yield store, deploy, _run_of(store, "2")
@@ -135,12 +135,13 @@ def _canary_of_v2(project):
 
 def test_a_deploy_killed_mid_canary_stops_getting_traffic_and_is_reconciled(live):
     project, server = live
-    with _canary_of_v2(project) as (store, deploy, run):
+    with _canary_of_v2(project, "--lease-ttl", "15") as (store, deploy, run):
         assert wait_until(lambda: _models(server)["challenger_weight"] == 0.5, 30)
         os.killpg(deploy.proc.pid, signal.SIGKILL)  # no hook, no finally: the process is simply gone
         deploy.wait(30)
-        # Its lease expires (60 s) and the server, reading only, stops routing to the challenger.
-        stopped = wait_until(lambda: _models(server)["challenger_weight"] == 0.0, 150, interval=1)
+        # Its lease expires (15 s here, 60 s by default) and the server, reading only, stops routing to
+        # the challenger.
+        stopped = wait_until(lambda: _models(server)["challenger_weight"] == 0.0, 90, interval=1)
         assert stopped, f"the server still sends half the traffic to a killed deploy's challenger: {_models(server)}"
     answers = [httpx.post(f"{server.url}/predict", json=_record(project)).json() for _ in range(40)]
     assert {a["variant"] for a in answers} == {"champion"}
@@ -165,7 +166,7 @@ def test_a_second_deploy_waits_then_fails_naming_the_holder_and_changes_nothing(
         with _canary_of_v2(project) as (store, first, run):
             status = _status(project)
             changes_before = len(store.history())
-            second = Deploy(project, "deploy", "--version", "3", *LONG_CANARY)
+            second = Deploy(project, "deploy", "--version", "3", "--lease-wait", "10", *LONG_CANARY)
             # The second either gives up, or (without a lease) takes over the model.
             wait_until(lambda: second.proc.poll() is not None or store.aliases().get(CHALLENGER) != "2", 180,
                        interval=0.5)
@@ -173,7 +174,7 @@ def test_a_second_deploy_waits_then_fails_naming_the_holder_and_changes_nothing(
                 "the second deploy moved @challenger during the first's canary"
             assert second.wait(60) == 4, second.output[-3000:]
             assert f"held by flow run {run} (deploy v2 (canary)" in second.output
-            assert "waited 30 s and changed nothing" in second.output
+            assert "waited 10 s and changed nothing" in second.output
             assert len(store.history()) == changes_before
             assert store.model_tags()[WEIGHT_TAG] == "0.5"
             assert f"rollout in progress: deploy v2 (canary), canary at weight 0.5; lease held by flow run {run}" \
