@@ -76,6 +76,7 @@ def drift_events(name: str, wait_for_one: float = 60, settle: float = 15) -> lis
 
 
 def test_two_monitors_racing_on_real_drift_emit_one_event(drifted, prefect_api):
+    """The hourly monitor and a manual `driftline monitor` see the same drift at once: one event, one retrain."""
     project, server, names = drifted
     name = names["race"]
     arrived: set[str] = set()
@@ -109,6 +110,7 @@ def test_two_monitors_racing_on_real_drift_emit_one_event(drifted, prefect_api):
 
 
 def test_a_drift_event_the_prefect_api_never_receives_sets_no_cooldown(drifted, prefect_api):
+    """The drift event is lost on its way to Prefect: no cooldown starts, so the next check tries again."""
     project, server, names = drifted
     name = names["lost"]
     harness = urlsplit(prefect_api)

@@ -83,6 +83,8 @@ def registry(tmp_path, monkeypatch):
 
 
 def test_training_with_the_registry_stopped_at_the_champion_read_registers_nothing(registry, prefect_api):
+    """The team's tracking server goes down while training reads the champion: the run fails as
+    'unreachable' and registers nothing, rather than training as if there were no champion."""
     project, server = registry
     store = project.store()
     history = store.history()
@@ -105,6 +107,7 @@ def test_training_with_the_registry_stopped_at_the_champion_read_registers_nothi
 
 
 def test_training_with_the_registry_database_locked_at_the_champion_read_registers_nothing(registry, prefect_api):
+    """Another process holds the registry database locked when training reads the champion: same outcome."""
     project, server = registry
     store = project.store()
     history = store.history()
@@ -131,6 +134,7 @@ def test_training_with_the_registry_database_locked_at_the_champion_read_registe
 
 
 def test_the_embedded_sqlite_store_locked_by_another_writer_is_unreachable_not_absent(tmp_path):
+    """On the embedded SQLite store, a lock held by another writer reads as 'unreachable', never 'absent'."""
     root = tmp_path / "state"
     store = MlflowStore(empty_store(root / "mlflow.db"), (root / "artifacts").as_uri(), "faults", "m").start()
     run_id = store.start_run("x", {})
@@ -151,6 +155,8 @@ def _promotion_write(request: Request) -> bool:
 
 
 def test_a_promotion_whose_registry_is_killed_keeps_one_champion_and_a_consistent_history(registry, prefect_api):
+    """The registry dies in the middle of a promotion: afterwards there is exactly one champion and the
+    alias history agrees with the aliases."""
     from tests.integration.test_serving import Server
 
     project, server = registry
@@ -186,6 +192,8 @@ def _records(project, n: int) -> list[dict]:
 
 
 def test_the_model_server_keeps_serving_while_the_registry_does_not_answer(registry, caplog, monkeypatch):
+    """The registry stops answering while the model server runs: users keep getting answers from the
+    model it has loaded."""
     from tests.integration.test_serving import Server
 
     project, server = registry

@@ -134,6 +134,8 @@ def _canary_of_v2(project, *options: str):
 
 
 def test_a_deploy_killed_mid_canary_stops_getting_traffic_and_is_reconciled(live):
+    """A CI runner dies mid-canary (SIGKILL, no hook runs): users stop reaching the challenger once its
+    lease expires, `driftline status` names the dead run, and the next run puts the weight back to 0."""
     project, server = live
     with _canary_of_v2(project, "--lease-ttl", "15") as (store, deploy, run):
         assert wait_until(lambda: _models(server)["challenger_weight"] == 0.5, 30)
@@ -160,6 +162,8 @@ def test_a_deploy_killed_mid_canary_stops_getting_traffic_and_is_reconciled(live
 
 
 def test_a_second_deploy_waits_then_fails_naming_the_holder_and_changes_nothing(live):
+    """Two engineers deploy the same model at once: the second waits, then fails with exit 4 naming the
+    first's run, and nothing it could have changed has changed."""
     project, _ = live
     second = None
     try:
@@ -192,6 +196,8 @@ def test_a_second_deploy_waits_then_fails_naming_the_holder_and_changes_nothing(
 
 
 def test_a_retrain_mid_canary_waits_and_becomes_challenger_when_the_rollout_ends(live):
+    """A scheduled retrain lands mid-canary: the canary keeps its challenger; the new version waits and
+    becomes @challenger, announced, when that rollout ends."""
     project, _ = live
     with _canary_of_v2(project) as (store, deploy, run):
         result = project.train("training.seed=13")
@@ -217,6 +223,7 @@ def _announced() -> list[str]:
 
 
 def test_a_rolled_back_deploy_never_undoes_another_promotion(live):
+    """A rollout that fails late must not undo what another rollout promoted meanwhile."""
     project, _ = live
     store = _fresh(project)
     # A latency bound no model meets: the analysis fails, so the run rolls back.
@@ -243,6 +250,7 @@ def _cleared(store) -> tuple[str, str]:
 
 
 def test_a_deploy_that_times_out_ends_its_rollout(live):
+    """A stuck analysis hits the flow timeout: Prefect's hooks end the rollout (weight 0, lease released)."""
     from flows.rollout import rollout
 
     project, server = live

@@ -59,6 +59,7 @@ def deploy(project, **kwargs) -> tuple[object, str]:
 
 
 def test_a_good_challenger_goes_through_the_canary_and_is_promoted(live):
+    """A better model goes through the canary under live labelled traffic and becomes @champion."""
     project, server, traffic = live
     given(project, champion="1", challenger="2")
     state, run_id = deploy(project, strategy="canary")
@@ -89,6 +90,8 @@ def test_rollback_restores_previous_and_says_so(live):
 
 
 def test_a_bad_challenger_is_rolled_back_automatically_for_its_scores_and_labels(live):
+    """A worse model is caught by the canary's analysis of live scores and labels and rolled back, with
+    the failed check named and the rolled_back event emitted."""
     project, _, traffic = live
     given(project, champion="1", challenger="3")
     state, run_id = deploy(project, strategy="canary")
@@ -119,6 +122,7 @@ def test_a_bad_challenger_is_rolled_back_automatically_for_its_scores_and_labels
 
 
 def test_a_shadow_rollout_mirrors_traffic_answers_only_from_the_champion_and_promotes(live):
+    """A cautious team shadows the challenger: users only ever get the champion's answers."""
     project, server, traffic = live
     given(project, champion="1", challenger="2")
     assert wait_until(lambda: httpx.get(f"{server.url}/models").json()["challenger"] == "2", 15)
@@ -136,6 +140,7 @@ def test_a_shadow_rollout_mirrors_traffic_answers_only_from_the_champion_and_pro
 
 
 def test_blue_green_smoke_tests_live_then_switches_and_keeps_the_old_version_warm(live, monkeypatch):
+    """Blue-green: a live smoke test, one switch, and the old version kept warm for an instant rollback."""
     project, server, traffic = live
     monkeypatch.setenv("DRIFTLINE_SERVE_URL", server.url)
     given(project, champion="1")
@@ -166,6 +171,7 @@ class _RegistryDiesMidPromotion(MlflowStore):
 
 
 def test_a_crash_mid_promotion_puts_every_alias_back(live):
+    """A crash between alias writes leaves the registry as it was before the promotion."""
     project, _, _ = live
     store = given(project, champion="1", challenger="3", previous="2")
     before = store.aliases()
