@@ -29,6 +29,8 @@ os.environ.update({
 # Test files that take minutes, the demo first. They run before the rest (in the random order
 # among themselves, then the random order of everything else), so under pytest-xdist the short
 # files fill the gaps at the end: a long file drawn last left one worker alone for its length.
+# (xdist would order files by their number of tests, putting the one-test demo last: the
+# Makefile passes --no-loadscope-reorder.)
 LONG_FILES = {f"integration/test_{name}.py" for name in (
     "demo", "deploy", "live_deployments", "s3", "serving", "up", "concept_drift", "model_trust", "training_flow")} | {
     f"faults/test_{name}.py" for name in (
