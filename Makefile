@@ -13,8 +13,10 @@ RUN := $(UV) run --locked --no-sync
 COVERAGE_FLOOR ?= 85
 # Test processes (pytest-xdist). Much of the suite's time is spent waiting on servers, rollout
 # windows, leases and timeouts, so three workers share two cores (measured: one process 38.7 min,
-# two 24.0, three 22.2 with xdist's own file order). Each worker has its own Prefect server, and a
-# test file stays on one worker (its module fixtures are built once). TEST_WORKERS=0: one process.
+# two 24.0, three 22.2). Each worker has its own Prefect server, and a test file stays on one
+# worker (its module fixtures are built once). xdist sends the files with the most tests first;
+# running the long end-to-end files first instead was slower (26 min for a tenth of the suite, all
+# the heavy tests at once). TEST_WORKERS=0: one process.
 TEST_WORKERS ?= 3
 
 .PHONY: install demo test test-unit lint ui up bench bench-serving bench-monitor bench-s3 clean
@@ -31,7 +33,7 @@ demo: install
 
 test: install
 	$(RUN) ruff check .
-	$(RUN) pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --cov-fail-under=$(COVERAGE_FLOOR)
+	$(RUN) pytest -n $(TEST_WORKERS) --dist loadfile --cov-fail-under=$(COVERAGE_FLOOR)
 
 # The unit tests alone, for a quick loop while editing.
 test-unit: install
@@ -43,7 +45,7 @@ lint: install
 ui: install
 	@echo "Prefect UI: http://127.0.0.1:4200   MLflow UI: http://127.0.0.1:5000   (Ctrl-C stops both)"
 	@trap 'kill 0' EXIT; \
-	$(RUN) mlflow ui --backend-store-uri "$${DRIFTLINE_TRACKING_URI:-sqlite:///$(CURDIR)/.driftline/mlflow.db}" \
+	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=$${MLFLOW_SERVER_ENABLE_JOB_EXECUTION:-false} $(RUN) mlflow ui --backend-store-uri "$${DRIFTLINE_TRACKING_URI:-sqlite:///$(CURDIR)/.driftline/mlflow.db}" \
 		--host 127.0.0.1 --port 5000 & \
 	$(RUN) prefect server start --host 127.0.0.1 --port 4200
 

@@ -25,20 +25,3 @@ os.environ.update({
     "GIT_COMMITTER_NAME": "driftline-tests", "GIT_COMMITTER_EMAIL": "tests@driftline.invalid",
 })
 
-
-# Test files that take minutes, the demo first. They run before the rest (in the random order
-# among themselves, then the random order of everything else), so under pytest-xdist the short
-# files fill the gaps at the end: a long file drawn last left one worker alone for its length.
-# (xdist would order files by their number of tests, putting the one-test demo last: the
-# Makefile passes --no-loadscope-reorder.)
-LONG_FILES = {f"integration/test_{name}.py" for name in (
-    "demo", "deploy", "live_deployments", "s3", "serving", "up", "concept_drift", "model_trust", "training_flow")} | {
-    f"faults/test_{name}.py" for name in (
-        "rollout_faults", "registry_faults", "drift_event_faults", "lease", "canary_under_attack")}
-
-
-def pytest_collection_modifyitems(items):  # runs after pytest-randomly's shuffle (which is tryfirst)
-    def where(item) -> str:
-        return f"{item.path.parent.name}/{item.path.name}"
-
-    items.sort(key=lambda item: (where(item) != "integration/test_demo.py", where(item) not in LONG_FILES))

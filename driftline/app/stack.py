@@ -19,6 +19,11 @@ from driftline.adapters.prefect_api import PrefectApi
 from driftline.config import ServeSettings, Settings
 from driftline.waiting import WaitTimeout, poll
 
+# `mlflow server` starts a job runner and seven huey consumer processes (MLflow's GenAI jobs), each
+# importing MLflow: half a minute of CPU on two cores before the UI answers, for jobs driftline never
+# submits. Off unless the user's environment turns them on.
+JOBS = "MLFLOW_SERVER_ENABLE_JOB_EXECUTION"
+
 
 class StackError(RuntimeError):
     pass
@@ -63,9 +68,9 @@ class Stack:
             raise
         return self
 
-    def _spawn(self, name: str, args: list[str], log: str) -> Part:
+    def _spawn(self, name: str, args: list[str], log: str, env: dict[str, str] | None = None) -> Part:
         with open(self.settings.state / "logs" / log, "ab") as out:  # the child keeps its own copy
-            process = subprocess.Popen(args, env=self.env, cwd=self.settings.root, stdout=out,
+            process = subprocess.Popen(args, env={**self.env, **(env or {})}, cwd=self.settings.root, stdout=out,
                                        stderr=subprocess.STDOUT, start_new_session=True)
         part = Part(name, process)
         self.parts.append(part)
@@ -102,13 +107,13 @@ class Stack:
         self._wait(part, lambda: _answers(f"{ui}/api/health"), f"answer {ui}/api/health", 180)
         self.echo(f"Prefect UI: {ui}")
 
-    def _mlflow(self) -> None:
+    def _mlflow(self) -> None:  # the UI for runs and the registry; driftline's own processes read the store
         ui = self.settings.mlflow_ui_url.rstrip("/")
         host, port = ui.split("://", 1)[1].split(":")
         part = self._spawn("MLflow UI", [sys.executable, "-m", "mlflow", "server", "--backend-store-uri",
                                          self.settings.mlflow_uri, "--default-artifact-root",
                                          self.settings.mlflow_artifacts, "--host", host, "--port", port,
-                                         "--workers", "1"], "mlflow-ui.log")
+                                         "--workers", "1"], "mlflow-ui.log", {JOBS: self.env.get(JOBS, "false")})
         self._wait(part, lambda: _answers(f"{ui}/health"), f"answer {ui}/health", 120)
         self.echo(f"MLflow UI: {ui}")
 

@@ -69,7 +69,8 @@ class MlflowServer:
                 [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", empty_store(self.db),
                  "--artifacts-destination", str(self.root / "artifacts"), "--host", "127.0.0.1",
                  "--port", str(self.port), "--workers", "1"],
-                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"})  # as `driftline up` starts it
         def up() -> bool:
             assert self.proc.poll() is None, f"mlflow server exited:\n{self.log()[-3000:]}"
             return answers(f"{self.url}/health")

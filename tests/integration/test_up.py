@@ -46,6 +46,8 @@ def test_up_starts_the_stack_and_ctrl_c_leaves_nothing_behind(tmp_path):
     assert httpx.get(f"http://127.0.0.1:{port}/ready", timeout=5).json()["champion"] == "1"
     started = psutil.Process(up.pid).children(recursive=True)
     assert len(started) >= 3
+    # The MLflow UI without MLflow's job runner and its huey consumers (seven processes for GenAI jobs).
+    assert not [c for c in map(_command, started) if "huey" in c or "_job_runner" in c]
 
     up.send_signal(signal.SIGINT)  # Ctrl-C
     # Each part gets 10 s to stop before it is killed; a served flow run may be under way.
@@ -59,3 +61,10 @@ def test_up_starts_the_stack_and_ctrl_c_leaves_nothing_behind(tmp_path):
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"http://127.0.0.1:{port}/health", timeout=2)
     clear_prefect()  # served deployments outlive the runner that served them
+
+
+def _command(process: psutil.Process) -> str:
+    try:
+        return " ".join(process.cmdline())
+    except psutil.Error:  # it ended since the listing
+        return ""
