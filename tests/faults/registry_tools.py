@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from driftline.app.stack import JOBS
 from tests.integration.conftest import free_port
 from tests.mlflow_db import empty_store
 from tests.waiting import answers, wait_until
@@ -70,7 +71,7 @@ class MlflowServer:
                  "--artifacts-destination", str(self.root / "artifacts"), "--host", "127.0.0.1",
                  "--port", str(self.port), "--workers", "1"],
                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"})  # as `driftline up` starts it
+                env={**os.environ, JOBS: "false"})  # as `driftline up` starts it
         def up() -> bool:
             assert self.proc.poll() is None, f"mlflow server exited:\n{self.log()[-3000:]}"
             return answers(f"{self.url}/health")
