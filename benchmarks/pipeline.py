@@ -57,7 +57,7 @@ def build_project(root: Path, rows: int) -> None:
     write_demo_data(root / "data" / "loans.parquet", rows=rows)
     dvc_data.push(root, dvc_data.add(root, "data"))
     # What `driftline init` does: the tracking store exists before the first run.
-    services.mlflow_store(Settings(project_dir=root), load_params(root / "params.yaml")).start()
+    services.build_services(Settings(project_dir=root), load_params(root / "params.yaml")).start()
     _git(root, "add", "-A")
     _git(root, "-c", "user.name=bench", "-c", "user.email=bench@localhost", "commit", "-qm", "bench")
 

@@ -35,7 +35,7 @@ def register_model(root: Path) -> str:
 
     p = load_params(REPO / "params.yaml")
     settings = Settings(project_dir=root)
-    store = services.mlflow_store(settings, p).start()
+    store = services.build_services(settings, p).start().registry
     df = demo_data.generate(50_000, 7)
     parts = training.split(df, p)
     model = training.train(parts.train, p)
@@ -92,7 +92,7 @@ def floor_rows_per_second(root: Path, seconds: float, batch: int) -> float:
     from driftline.serving.app import _predict
     from driftline.serving.loader import load_version
 
-    store = services.mlflow_store(Settings(project_dir=root), load_params(REPO / "params.yaml")).start()
+    store = services.build_services(Settings(project_dir=root), load_params(REPO / "params.yaml")).start().registry
     loaded = load_version(store, store.aliases()["champion"])
     records = sample_records(batch)
     rows, stop = 0, time.perf_counter() + seconds

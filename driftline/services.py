@@ -1,10 +1,130 @@
-"""Composition root: the one place that turns settings into adapters."""
+"""Composition root: the one place that turns settings into adapters.
+
+Flows, the CLI, the demo and the model server call `build_services`; none of them builds an
+adapter itself. Each part is named by a small Protocol, so a caller (a test, or a team with
+another log store) passes its own implementation of any part, `build_services(settings, params,
+predictions=...)`, and the code it reaches cannot tell the difference. Nothing connects until
+`start()`.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, fields
+from datetime import datetime
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import pandas as pd
+
+from driftline.adapters import dvc_data, evidently_drift, predlog
 from driftline.adapters.s3 import use_safe_checksums
 from driftline.adapters.tracking import MlflowStore
-from driftline.config import Params, Settings
+from driftline.config import Params, ServeSettings, Settings
+
+
+@runtime_checkable
+class Part(Protocol):
+    def start(self) -> object: ...
+    def stop(self) -> None: ...
+
+
+class PredictionLog(Part, Protocol):
+    """What the model server logged: the live rows of a window, and the labels fed back."""
+
+    def window(self, since: datetime, last_rows: int | None, p: Params) -> tuple[pd.DataFrame, pd.DataFrame]: ...
+    def since(self, first: datetime) -> tuple[pd.DataFrame, pd.DataFrame]: ...
+
+
+class DriftReports(Part, Protocol):
+    """The human-readable drift report (HTML) of live rows against the champion's reference."""
+
+    def render(self, rows: pd.DataFrame, reference: pd.DataFrame, p: Params) -> str: ...
+
+
+class ProjectData(Part, Protocol):
+    """The training table at the project's commit: fetched and checked, then read."""
+
+    def snapshot(self, data_path: str) -> dvc_data.Snapshot: ...
+    def read(self, path: Path) -> pd.DataFrame: ...
+
+
+class PartitionedPredictions:
+    """The server's hourly Parquet partitions, on a local path or S3 (fsspec)."""
+
+    def __init__(self, location: str | Path):
+        self.location = location
+
+    def start(self) -> PartitionedPredictions:
+        return self
+
+    def stop(self) -> None:
+        pass  # every read opens and closes its own files
+
+    def window(self, since: datetime, last_rows: int | None, p: Params) -> tuple[pd.DataFrame, pd.DataFrame]:
+        return predlog.read_live_window(self.location, since, last_rows, p)
+
+    def since(self, first: datetime) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Every column of the predictions and the feedback logged from `first` on (by hour)."""
+        return (predlog.read_log(predlog.join(self.location, "predictions"), first),
+                predlog.read_log(predlog.join(self.location, "feedback"), first))
+
+
+class EvidentlyReports:
+    def start(self) -> EvidentlyReports:
+        return self
+
+    def stop(self) -> None:
+        pass
+
+    def render(self, rows: pd.DataFrame, reference: pd.DataFrame, p: Params) -> str:
+        return evidently_drift.monitor_report(rows, reference, p)
+
+
+class DvcData:
+    """Data tracked by DVC in the project's git repository."""
+
+    def __init__(self, root: Path):
+        self.root = root
+
+    def start(self) -> DvcData:
+        return self
+
+    def stop(self) -> None:
+        pass
+
+    def snapshot(self, data_path: str) -> dvc_data.Snapshot:
+        return dvc_data.snapshot(self.root, data_path)
+
+    def read(self, path: Path) -> pd.DataFrame:
+        return dvc_data.read_table(path)
+
+
+@dataclass
+class Services:
+    """Every adapter a flow reaches. `registry` is also the tracking store and the audit log."""
+
+    registry: MlflowStore
+    predictions: PredictionLog
+    reports: DriftReports
+    data: ProjectData
+
+    def parts(self) -> list[Part]:
+        return [getattr(self, f.name) for f in fields(self)]
+
+    def start(self) -> Services:
+        for part in self.parts():
+            part.start()
+        return self
+
+    def stop(self) -> None:
+        for part in reversed(self.parts()):
+            part.stop()
+
+    def __enter__(self) -> Services:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
 
 
 def mlflow_store(settings: Settings, params: Params) -> MlflowStore:
@@ -15,3 +135,16 @@ def mlflow_store(settings: Settings, params: Params) -> MlflowStore:
     settings.state.mkdir(parents=True, exist_ok=True)
     return MlflowStore(settings.mlflow_uri, settings.mlflow_artifacts, params.registry.experiment,
                        params.registry.model_name)
+
+
+def build_services(settings: Settings, params: Params, *, registry: MlflowStore | None = None,
+                   predictions: PredictionLog | None = None, reports: DriftReports | None = None,
+                   data: ProjectData | None = None) -> Services:
+    """The adapters for this project and params, not yet started; any part given is used as is."""
+    use_safe_checksums()  # DVC and s3fs build S3 clients too, whatever registry is given
+    return Services(
+        registry=mlflow_store(settings, params) if registry is None else registry,
+        predictions=PartitionedPredictions(ServeSettings().logs(settings)) if predictions is None else predictions,
+        reports=EvidentlyReports() if reports is None else reports,
+        data=DvcData(settings.root) if data is None else data,
+    )

@@ -16,9 +16,10 @@ from typing import Any
 from prefect import flow, get_run_logger
 
 from driftline import services
-from driftline.config import Params, ServeSettings, Settings, load_params
+from driftline.config import Params, Settings, load_params
 from driftline.core import monitoring
 from driftline.errors import PipelineFailure
+from driftline.services import Services
 from tasks.monitor import (
     attach_report,
     close_run,
@@ -52,11 +53,19 @@ def drift_monitor(
         overrides: `KEY=VALUE` overrides of the params file, e.g. `monitoring.cooldown_hours=0`.
         project_dir: the git+DVC project; defaults to `DRIFTLINE_PROJECT_DIR` or the working directory.
     """
-    log = get_run_logger()
     settings = Settings.for_project(project_dir)
     p: Params = load_params(settings.root / params_path, overrides)
+    with services.build_services(settings, p) as svc:
+        return watch(svc, settings, p, window_hours, last_rows)
+
+
+def watch(svc: Services, settings: Settings, p: Params, window_hours: float | None = None,
+          last_rows: int | None = None) -> dict[str, Any]:
+    """The monitor's decision over the adapters `svc` holds (the flow builds them from settings;
+    a caller with its own prediction log or report renderer passes them in)."""
+    log = get_run_logger()
     cfg = p.monitoring
-    store = services.mlflow_store(settings, p).start()
+    store = svc.registry
     reconcile_rollout(store, p)  # a deploy run killed mid-rollout: weight back to 0, its lease released
     name = p.registry.model_name
     watching = watched(store)
@@ -70,7 +79,7 @@ def drift_monitor(
                               "reference sample; retrain it to monitor it")
 
     since = datetime.now(UTC) - timedelta(hours=window_hours or cfg.window_hours)
-    rows, feedback = read_window(ServeSettings().logs(settings), since, last_rows or cfg.last_rows, p)
+    rows, feedback = read_window(svc.predictions, since, last_rows or cfg.last_rows, p)
     result = monitoring.assess(rows, feedback, reference, p, champion.version, watching.expected_accuracy,
                                hours_since_last(store))
     decision = result.decision
@@ -95,7 +104,7 @@ def drift_monitor(
                 record_decision(store, run_id, decision.status)
         if render:
             try:
-                attach_report(store, run_id, render_report(rows, reference, p))
+                attach_report(store, run_id, render_report(svc.reports, rows, reference, p))
             except Exception as err:  # noqa: BLE001 - the decision stands without its picture
                 log.warning(f"the Evidently report could not be rendered ({type(err).__name__}: {err}); "
                             "the decision and the table stand")

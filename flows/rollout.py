@@ -20,7 +20,7 @@ from prefect.transactions import transaction
 from driftline import services
 from driftline.adapters import rollout_state
 from driftline.adapters.tracking import CHALLENGER, CHAMPION, PREVIOUS, MlflowStore
-from driftline.config import Params, ServeSettings, Settings, Strategy, load_params
+from driftline.config import Params, Settings, Strategy, load_params
 from driftline.core import rollout as analysis
 from driftline.core.markdown import rollout_markdown
 from driftline.core.rollout import Analysis
@@ -59,7 +59,7 @@ def _dead_rollout(flow, flow_run, state) -> None:
     params = flow_run.parameters or {}
     settings = Settings.for_project(params.get("project_dir"))
     p = load_params(settings.root / params.get("params_path", "params.yaml"), params.get("overrides"))
-    store = services.mlflow_store(settings, p).start()
+    store = services.build_services(settings, p).start().registry
     run_id = str(flow_run.id)
     done = rollout_state.end_rollout(store, owner(run_id), run_id, f"{flow.name} run {state.name.lower()}",
                                      announcer(p))
@@ -109,7 +109,8 @@ def rollout(
     p: Params = load_params(settings.root / params_path, overrides)
     strategy = strategy or p.rollout.strategy
     cfg = p.rollout.as_strategy(strategy)
-    store = services.mlflow_store(settings, p).start()
+    svc = services.build_services(settings, p).start()
+    store = svc.registry
     held = hold_lease(store, f"deploy {f'v{version}' if version else '@challenger'} ({strategy})",
                       lease_wait_seconds, lease_ttl_seconds)
     with held.keep_alive():
@@ -126,7 +127,6 @@ def rollout(
         strategy_note = f"{strategy}, {forced}" if forced else strategy
         if aliases.get(CHALLENGER) != version:
             move_alias(store, CHALLENGER, version, f"deploy ({strategy_note})")
-        log_dir = ServeSettings().logs(settings)
         steps: list[tuple[str, Analysis]] = []
         began = pd.Timestamp.now(tz="UTC")
         for mode, weight in cfg.stages:
@@ -136,7 +136,8 @@ def rollout(
             if strategy == "blue-green":
                 result = smoke_test(store, settings, p, version)
             else:
-                result = analyze_window(log_dir, since, began, cfg, strategy == "shadow", (champion, version), held)
+                result = analyze_window(svc.predictions, since, began, cfg, strategy == "shadow",
+                                        (champion, version), held)
             steps.append((analysis.step_name(mode, weight), result))
             log.info("%s: %s", steps[-1][0], result.summary())
             if not result.passed:
@@ -170,7 +171,7 @@ def rollback(params_path: str = "params.yaml", project_dir: str | None = None,
     rollout lease: a rollout in progress is not undone under its feet (LeaseHeld names it)."""
     settings = Settings.for_project(project_dir)
     p = load_params(settings.root / params_path)
-    store = services.mlflow_store(settings, p).start()
+    store = services.build_services(settings, p).start().registry
     held = hold_lease(store, "roll back to @previous", lease_wait_seconds, rollout_state.ROLLOUT_TTL_SECONDS)
     with held.keep_alive():
         previous, current = restore_previous(store, reason)

@@ -54,9 +54,10 @@ def training_pipeline(
     """
     settings = Settings.for_project(project_dir)
     p: Params = load_params(settings.root / params_path, overrides)
-    store = services.mlflow_store(settings, p).start()
+    svc = services.build_services(settings, p).start()
+    store = svc.registry
     commit = training_run.checkout(settings.root, expected_commit)
-    snap = pull_data(settings.root, p.data.path)
+    snap = pull_data(svc.data, p.data.path)
     trail = training_run.lineage(settings.root, p, snap.md5, commit, reason, str(flow_run.get_id() or "-"),
                                  drift_summary)
     existing = registry.trained_before(store, trail.keys)
@@ -65,7 +66,7 @@ def training_pipeline(
 
     # Reading the data and loading the champion are independent: overlap them.
     champion_future = registry.load_champion.submit(store)
-    df = load_data(snap.path)
+    df = load_data(svc.data, snap.path)
     champion: Champion | None = champion_future.result()
     run_id = registry.open_run(store, trail, champion.info.version if champion else None)
     facts = {**trail.facts(), "MLflow run": f"[{run_id}]({store.run_url(settings.mlflow_ui_url, run_id)})"}

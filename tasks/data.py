@@ -11,6 +11,7 @@ from prefect.cache_policies import NONE
 from driftline.adapters import dvc_data, evidently_drift
 from driftline.config import Params
 from driftline.core import validation
+from driftline.services import ProjectData
 from tasks.caching import from_cache_key
 
 
@@ -21,13 +22,13 @@ def _transient(task, task_run, state) -> bool:
 
 @task(name="pull-data", retries=2, retry_delay_seconds=3, retry_condition_fn=_transient, cache_policy=NONE,
       timeout_seconds=1800)
-def pull_data(root: Path, data_path: str) -> dvc_data.Snapshot:
-    return dvc_data.snapshot(root, data_path)
+def pull_data(data: ProjectData, data_path: str) -> dvc_data.Snapshot:
+    return data.snapshot(data_path)
 
 
 @task(name="load-data", cache_policy=NONE)
-def load_data(path: Path) -> pd.DataFrame:
-    return dvc_data.read_table(path)
+def load_data(data: ProjectData, path: Path) -> pd.DataFrame:
+    return data.read(path)
 
 
 @task(name="validate-data", cache_key_fn=from_cache_key, persist_result=True)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import uuid
 from datetime import UTC, datetime
-from pathlib import Path
 from uuid import UUID
 
 import pandas as pd
@@ -15,23 +14,24 @@ from prefect.artifacts import create_link_artifact, create_table_artifact
 from prefect.cache_policies import NONE
 from prefect.runtime import flow_run
 
-from driftline.adapters import drift_events, events, evidently_drift, predlog
+from driftline.adapters import drift_events, events
 from driftline.adapters.tracking import MlflowStore
 from driftline.config import MonitoringConfig, Params
 from driftline.core import monitoring
 from driftline.core.markdown import drift_table
+from driftline.services import DriftReports, PredictionLog
 
 
 @task(name="read-log-window", cache_policy=NONE, retries=2, retry_delay_seconds=2)
-def read_window(log_dir: str | Path, since: datetime, last_rows: int | None,
+def read_window(log: PredictionLog, since: datetime, last_rows: int | None,
                 p: Params) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The live rows logged since `since` (newest `last_rows` when set), and the labels fed back."""
-    return predlog.read_live_window(log_dir, since, last_rows, p)
+    return log.window(since, last_rows, p)
 
 
 @task(name="render-drift-report", cache_policy=NONE, timeout_seconds=900)
-def render_report(rows: pd.DataFrame, reference: pd.DataFrame, p: Params) -> str:
-    return evidently_drift.monitor_report(rows, reference, p)
+def render_report(reports: DriftReports, rows: pd.DataFrame, reference: pd.DataFrame, p: Params) -> str:
+    return reports.render(rows, reference, p)
 
 
 @task(name="publish-drift-results", cache_policy=NONE)

@@ -4,8 +4,6 @@ reconciliation of a dead rollout (with the event that announces a waiting challe
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pandas as pd
 from prefect import get_run_logger, task
 from prefect.cache_policies import NONE
@@ -18,6 +16,7 @@ from driftline.adapters.lease import Lease
 from driftline.adapters.tracking import MlflowStore
 from driftline.config import Params, RolloutConfig, Settings
 from driftline.core.rollout import Analysis
+from driftline.services import PredictionLog
 from tasks.registry import address, reopen
 from tasks.report import announce_challenger
 
@@ -94,9 +93,9 @@ def set_rollout(store: MlflowStore, strategy: str, weight: float) -> None:
 
 
 @task(name="analyze-window", cache_policy=NONE)
-def analyze_window(log_dir: str | Path, since: pd.Timestamp, baseline_since: pd.Timestamp, cfg: RolloutConfig,
+def analyze_window(log: PredictionLog, since: pd.Timestamp, baseline_since: pd.Timestamp, cfg: RolloutConfig,
                    shadow: bool, versions: tuple[str | None, str], lease: Lease) -> Analysis:
-    return rollout_checks.analyze_when_ready(log_dir, since, baseline_since, cfg, shadow, versions, lease)
+    return rollout_checks.analyze_when_ready(log, since, baseline_since, cfg, shadow, versions, lease)
 
 
 @task(name="smoke-test", cache_policy=NONE)

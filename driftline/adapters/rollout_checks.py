@@ -5,12 +5,11 @@ live model server."""
 from __future__ import annotations
 
 import time
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from driftline.adapters.lease import Lease
-from driftline.adapters.predlog import join, read_log
 from driftline.adapters.serving_client import ServingClient, client_records
 from driftline.adapters.tracking import MlflowStore
 from driftline.config import Params, RolloutConfig, Settings
@@ -19,8 +18,11 @@ from driftline.core.evaluation import row_scores
 from driftline.core.rollout import Analysis, analyze, judge_smoke
 from driftline.core.validation import Check
 
+if TYPE_CHECKING:
+    from driftline.services import PredictionLog
 
-def window(log_dir: str | Path, since: pd.Timestamp, baseline_since: pd.Timestamp,
+
+def window(log: PredictionLog, since: pd.Timestamp, baseline_since: pd.Timestamp,
            versions: tuple[str | None, str]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The challenger's rows since this step began, and the champion's since the rollout began:
     at a 100% step the champion gets no traffic, so its baseline is what it answered before.
@@ -28,7 +30,7 @@ def window(log_dir: str | Path, since: pd.Timestamp, baseline_since: pd.Timestam
     before this one, a version swapped in meanwhile) are not evidence about these two."""
     champion, challenger = versions
     first = min(since, baseline_since).to_pydatetime()
-    preds, feedback = read_log(join(log_dir, "predictions"), first), read_log(join(log_dir, "feedback"), first)
+    preds, feedback = log.since(first)
     if len(preds):
         when = pd.to_datetime(preds["timestamp"], utc=True)
         version = preds["model_version"].astype(str)
@@ -38,7 +40,7 @@ def window(log_dir: str | Path, since: pd.Timestamp, baseline_since: pd.Timestam
     return preds, feedback
 
 
-def analyze_when_ready(log_dir: str | Path, since: pd.Timestamp, baseline_since: pd.Timestamp,
+def analyze_when_ready(log: PredictionLog, since: pd.Timestamp, baseline_since: pd.Timestamp,
                        cfg: RolloutConfig, shadow: bool, versions: tuple[str | None, str], lease: Lease) -> Analysis:
     """Wait out the window, then until enough challenger traffic has arrived, and judge it.
     Each poll checks that the caller still holds the rollout lease (LeaseLost otherwise)."""
@@ -50,7 +52,7 @@ def analyze_when_ready(log_dir: str | Path, since: pd.Timestamp, baseline_since:
         time.sleep(min(1.0, left))
     while True:
         lease.check()
-        result = analyze(*window(log_dir, since, baseline_since, versions), cfg, shadow=shadow)
+        result = analyze(*window(log, since, baseline_since, versions), cfg, shadow=shadow)
         if result.ready or time.monotonic() - start > cfg.max_wait_seconds:
             return result
         time.sleep(min(2.0, cfg.window_seconds))

@@ -67,6 +67,9 @@ class MlflowStore:
                                     "location, or unset the setting")
         return self
 
+    def stop(self) -> None:
+        pass  # MLflow keeps its own engine per tracking URI for the process: nothing of ours is open
+
     @property
     def client(self):
         if self._client is None:

@@ -59,7 +59,7 @@ def init(
     for step in report.steps:
         typer.echo(f"- {step}")
     # Creating the tracking database once here keeps its migrations out of the first training run.
-    services.mlflow_store(settings, p).start()
+    services.build_services(settings, p).start()
     typer.echo(f"- MLflow tracking store ready: {settings.mlflow_uri}")
 
 

@@ -24,7 +24,7 @@ def status(
 
     settings = Settings()
     p = load_or_exit(settings, params)
-    store = services.mlflow_store(settings, p).start()
+    store = services.build_services(settings, p).start().registry
     versions = []
     for v in store.versions():
         metrics = {k.removeprefix("holdout_"): round(val, 4) for k, val in store.run_metrics(v.run_id).items()
@@ -120,7 +120,7 @@ def history(params: ParamsOpt = Path("params.yaml"),
 
     settings = Settings()
     p = load_or_exit(settings, params)
-    rows = services.mlflow_store(settings, p).start().history()
+    rows = services.build_services(settings, p).start().registry.history()
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return

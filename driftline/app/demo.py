@@ -56,7 +56,7 @@ def run(settings: Settings, p: Params, params_path: Path, echo: Callable[[str], 
     os.environ.setdefault("DRIFTLINE_SERVE_POLL_SECONDS", "1")
     cfg = ServeSettings()  # read after the poll default above
     url = cfg.address
-    store = services.mlflow_store(settings, p).start()
+    store = services.build_services(settings, p).start().registry
     base = ["--params", str(params_path)]
     echo("0. The local stack (`driftline up`): Prefect server and UI, MLflow UI, the deployments, the model server")
     stack = Stack(settings, params_path, DEMO_OVERRIDES, mlflow_ui, echo)

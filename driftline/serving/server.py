@@ -17,7 +17,7 @@ def build_app(settings: Settings, params: Params, cfg: ServeSettings):
     from driftline.serving.app import create_app
     from driftline.serving.ids import RequestIds, server_key
 
-    store = services.mlflow_store(settings, params).start()
+    store = services.build_services(settings, params).start().registry
     logs = cfg.logs(settings)
     # Rows the log cannot write are kept on local disk: beside a local log, in the state dir for S3.
     quarantine = settings.state / "quarantine" if "://" in str(logs) else Path(logs) / "quarantine"

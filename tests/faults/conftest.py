@@ -31,7 +31,7 @@ def train_champion(root: Path, rows: int = 6000, seed: int = 7) -> str:
     (root / "params.yaml").write_bytes(committed("params.yaml"))
     p = load_params(root / "params.yaml")
     empty_store(Settings(project_dir=root).state / "mlflow.db")
-    store = services.mlflow_store(Settings(project_dir=root), p).start()
+    store = services.build_services(Settings(project_dir=root), p).start().registry
     parts = training.split(demo_data.generate(rows, seed), p)
     model = training.train(parts.train, p)
     run_id = store.start_run("faults", {})

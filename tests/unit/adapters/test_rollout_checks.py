@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from driftline.adapters.rollout_checks import window
+from driftline.services import PartitionedPredictions
 
 
 def _log(directory, rows: list[tuple[str, str, str]]) -> None:
@@ -30,7 +31,7 @@ def test_the_window_holds_only_the_champion_and_the_challenger_under_test(tmp_pa
         ("14", "champion", "1"),    # baseline
     ])
     began, step = pd.Timestamp("2026-01-05T10:04:00Z"), pd.Timestamp("2026-01-05T10:10:00Z")
-    preds, _ = window(tmp_path, step, began, ("1", "2"))
+    preds, _ = window(PartitionedPredictions(tmp_path), step, began, ("1", "2"))
     kept = list(zip(preds["request_id"], preds["variant"], preds["model_version"], strict=True))
     assert kept == [("r1", "champion", "1"), ("r5", "challenger", "2"), ("r6", "shadow", "2"),
                     ("r7", "champion", "1")], "rows of other versions count as evidence about these two"
