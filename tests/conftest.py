@@ -2,7 +2,10 @@
 
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 _SESSION_DIR = Path(tempfile.mkdtemp(prefix="driftline-tests-"))
 
@@ -25,3 +28,15 @@ os.environ.update({
     "GIT_COMMITTER_NAME": "driftline-tests", "GIT_COMMITTER_EMAIL": "tests@driftline.invalid",
 })
 
+
+
+@pytest.fixture(scope="session")
+def prefect_server() -> Iterator[str]:
+    """This process's Prefect server (one per xdist worker); yields its API URL. Integration
+    modules use it automatically; fault modules ask for it and clear what their killed processes
+    leave on it. A Prefect server costs ~20 s of CPU to start: one per module cost a minute."""
+    from prefect.settings import PREFECT_API_URL
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=180):
+        yield PREFECT_API_URL.value()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,6 +40,16 @@ def train_champion(root: Path, rows: int = 6000, seed: int = 7) -> str:
     uri = store.log_model(run_id, model, example, model.predict(example))
     store.finish(run_id)
     return store.register(uri, run_id, {}, "champion", "fault tests").version
+
+
+@pytest.fixture(scope="module")
+def prefect_url(prefect_server) -> Iterator[str]:
+    """The worker's Prefect server, for a module whose flows or processes report to it. A killed
+    deploy leaves a run that never finishes; whatever the module left is deleted when it ends."""
+    from tests.integration.conftest import clear_prefect
+
+    yield prefect_server
+    clear_prefect()
 
 
 @dataclass

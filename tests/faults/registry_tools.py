@@ -13,7 +13,7 @@ import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -211,16 +211,6 @@ def _pipe(source, sink: socket.socket) -> None:
     finally:
         with contextlib.suppress(OSError):
             sink.shutdown(socket.SHUT_WR)
-
-
-@contextlib.contextmanager
-def prefect_harness() -> Iterator[str]:
-    """A Prefect server (a subprocess) for the module; yields its API URL."""
-    from prefect.settings import PREFECT_API_URL
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=180):
-        yield PREFECT_API_URL.value()
 
 
 def cli(project, prefect_api: str, tracking_uri: str, *args: str, env: dict | None = None,

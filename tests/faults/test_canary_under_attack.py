@@ -24,12 +24,7 @@ FAST = ["rollout.steps=[0.5, 1.0]", "rollout.window_seconds=2", "rollout.min_req
 LABEL_TOKEN = "labels-come-from-the-loan-system"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def prefect_server():
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=180):
-        yield
+pytestmark = pytest.mark.usefixtures("prefect_url")
 
 
 def _arm(request_id: str) -> float:

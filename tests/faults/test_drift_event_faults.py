@@ -15,23 +15,17 @@ import yaml
 
 from driftline.adapters.drift_events import LAST_DRIFT_TAG
 from driftline.adapters.events import DRIFT_DETECTED
-from tests.faults.registry_tools import DROP, FORWARD, HttpTap, MlflowServer, Request, cli, prefect_harness, said
+from tests.faults.registry_tools import DROP, FORWARD, HttpTap, MlflowServer, Request, cli, said
 from tests.integration.conftest import git, make_project
 from tests.waiting import wait_until
 
 API = "/api/2.0/mlflow"
 
 
-@pytest.fixture(scope="module")
-def prefect_api():
-    with prefect_harness() as url:
-        yield url
-
-
 COOLDOWN_S = 36  # monitoring.cooldown_hours=0.01, in _monitor_args
 
 @pytest.fixture(scope="module")
-def drifted(tmp_path_factory, prefect_api):
+def drifted(tmp_path_factory, prefect_url):
     """A champion serving drifted traffic, logged; two model names (one per test) on one registry."""
     from tests.integration.test_serving import log_drifted_traffic
 
@@ -75,7 +69,7 @@ def drift_events(name: str, wait_for_one: float = 60, settle: float = 15) -> lis
     return fetch()
 
 
-def test_two_monitors_racing_on_real_drift_emit_one_event(drifted, prefect_api):
+def test_two_monitors_racing_on_real_drift_emit_one_event(drifted, prefect_url):
     """The hourly monitor and a manual `driftline monitor` see the same drift at once: one event, one retrain."""
     project, server, names = drifted
     name = names["race"]
@@ -96,7 +90,7 @@ def test_two_monitors_racing_on_real_drift_emit_one_event(drifted, prefect_api):
     tap = HttpTap(server.port, barrier)
     try:
         with ThreadPoolExecutor(2) as pool:
-            results = list(pool.map(lambda i: cli(project, prefect_api, tap.url, *_monitor_args(name),
+            results = list(pool.map(lambda i: cli(project, prefect_url, tap.url, *_monitor_args(name),
                                                   env={"MLFLOW_TRACKING_TOKEN": f"monitor-{i}"}), range(2)))
     finally:
         tap.close()
@@ -109,11 +103,11 @@ def test_two_monitors_racing_on_real_drift_emit_one_event(drifted, prefect_api):
     assert LAST_DRIFT_TAG in project.store(name).model_tags()
 
 
-def test_a_drift_event_the_prefect_api_never_receives_sets_no_cooldown(drifted, prefect_api):
+def test_a_drift_event_the_prefect_api_never_receives_sets_no_cooldown(drifted, prefect_url):
     """The drift event is lost on its way to Prefect: no cooldown starts, so the next check tries again."""
     project, server, names = drifted
     name = names["lost"]
-    harness = urlsplit(prefect_api)
+    harness = urlsplit(prefect_url)
 
     def lose_events(request: Request) -> str:
         # The event's way in (POST /events, or the websocket /events/in) is cut, as by a network fault.

@@ -17,7 +17,7 @@ import pytest
 from driftline.adapters.registry_faults import RegistryUnreachable
 from driftline.adapters.tracking import CHALLENGER, CHAMPION, PREVIOUS, MlflowStore
 from driftline.config import load_params
-from tests.faults.registry_tools import FORWARD, HttpTap, MlflowServer, Request, SqliteLock, cli, prefect_harness, said
+from tests.faults.registry_tools import FORWARD, HttpTap, MlflowServer, Request, SqliteLock, cli, said
 from tests.integration.conftest import make_project
 from tests.mlflow_db import empty_store
 from tests.waiting import wait_until
@@ -25,12 +25,6 @@ from tests.waiting import wait_until
 API = "/api/2.0/mlflow"
 # Short MLflow HTTP patience in the processes under test, so three attempts take seconds.
 FAST_HTTP = {"MLFLOW_HTTP_REQUEST_TIMEOUT": "3", "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0"}
-
-
-@pytest.fixture(scope="module")
-def prefect_api():
-    with prefect_harness() as url:
-        yield url
 
 
 def history_is_consistent(store: MlflowStore) -> bool:
@@ -82,7 +76,7 @@ def registry(tmp_path, monkeypatch):
     server.close()
 
 
-def test_training_with_the_registry_stopped_at_the_champion_read_registers_nothing(registry, prefect_api):
+def test_training_with_the_registry_stopped_at_the_champion_read_registers_nothing(registry, prefect_url):
     """The team's tracking server goes down while training reads the champion: the run fails as
     'unreachable' and registers nothing, rather than training as if there were no champion."""
     project, server = registry
@@ -92,7 +86,7 @@ def test_training_with_the_registry_stopped_at_the_champion_read_registers_nothi
     tap = HttpTap(server.port, fault)
     fault.armed = True
     try:
-        result = cli(project, prefect_api, tap.url, "train", "--set", "training.seed=11", env=FAST_HTTP)
+        result = cli(project, prefect_url, tap.url, "train", "--set", "training.seed=11", env=FAST_HTTP)
     finally:
         server.resume()
         tap.close()
@@ -106,7 +100,7 @@ def test_training_with_the_registry_stopped_at_the_champion_read_registers_nothi
     assert store.history() == history and history_is_consistent(store)
 
 
-def test_training_with_the_registry_database_locked_at_the_champion_read_registers_nothing(registry, prefect_api):
+def test_training_with_the_registry_database_locked_at_the_champion_read_registers_nothing(registry, prefect_url):
     """Another process holds the registry database locked when training reads the champion: same outcome."""
     project, server = registry
     store = project.store()
@@ -119,7 +113,7 @@ def test_training_with_the_registry_database_locked_at_the_champion_read_registe
     try:
         # The server waits for the lock (SQLite busy_timeout, 20 s) and answers an error; the
         # client must wait longer than that to hear it.
-        result = cli(project, prefect_api, tap.url, "train", "--set", "training.seed=11",
+        result = cli(project, prefect_url, tap.url, "train", "--set", "training.seed=11",
                      env={"MLFLOW_HTTP_REQUEST_TIMEOUT": "60", "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0"})
     finally:
         for held in lock:
@@ -154,7 +148,7 @@ def _promotion_write(request: Request) -> bool:
             and request.json().get("alias") == CHAMPION)
 
 
-def test_a_promotion_whose_registry_is_killed_keeps_one_champion_and_a_consistent_history(registry, prefect_api):
+def test_a_promotion_whose_registry_is_killed_keeps_one_champion_and_a_consistent_history(registry, prefect_url):
     """The registry dies in the middle of a promotion: afterwards there is exactly one champion and the
     alias history agrees with the aliases."""
     from tests.integration.test_serving import Server
@@ -168,7 +162,7 @@ def test_a_promotion_whose_registry_is_killed_keeps_one_champion_and_a_consisten
     tap = HttpTap(server.port, fault)
     fault.armed = True
     try:
-        result = cli(project, prefect_api, tap.url, "deploy", "--strategy", "blue-green",
+        result = cli(project, prefect_url, tap.url, "deploy", "--strategy", "blue-green",
                      env={**FAST_HTTP, "DRIFTLINE_SERVE_URL": live.url})
         server.start()  # the registry comes back on the same database
         answer = httpx.post(f"{live.url}/predict", json=_records(project, 3), timeout=30)

@@ -29,25 +29,19 @@ REPO = Path(__file__).resolve().parents[2]
 LONG_CANARY = ["--set", "rollout.steps=[0.5, 1.0]", "--set", "rollout.window_seconds=600"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def prefect_server():
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=180):
-        yield
+pytestmark = pytest.mark.usefixtures("prefect_url")
 
 
 @pytest.fixture(scope="module")
-def live(tmp_path_factory, prefect_server):
-    """v1 @champion, v2 and v3 trained (v3 @challenger), a server polling every 0.5 s, traffic."""
+def live(tmp_path_factory):
+    """v1 @champion, v2 and v3 trained (v3 @challenger), a server polling every 0.5 s. Only the test
+    whose canary must reach a verdict sends traffic: the others never end their analysis."""
     project = make_project(tmp_path_factory.mktemp("rollout-faults") / "proj")
     project.train()
     assert project.train("training.seed=7")["version"] == "2"
     assert project.train("training.seed=11")["version"] == "3"
     server = Server(project, project.root / ".driftline")
-    traffic = Traffic(server.url, load_params(project.root / "params.yaml"), rate=40)
     yield project, server
-    traffic.stop()
     server.stop()
 
 
@@ -145,7 +139,8 @@ def test_a_deploy_killed_mid_canary_stops_getting_traffic_and_is_reconciled(live
         # the challenger.
         stopped = wait_until(lambda: _models(server)["challenger_weight"] == 0.0, 90, interval=1)
         assert stopped, f"the server still sends half the traffic to a killed deploy's challenger: {_models(server)}"
-    answers = [httpx.post(f"{server.url}/predict", json=_record(project)).json() for _ in range(40)]
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        answers = [client.post("/predict", json=_record(project)).json() for _ in range(40)]
     assert {a["variant"] for a in answers} == {"champion"}
     assert store.model_tags()[STRATEGY_TAG] == "canary"  # the server wrote nothing: only a reconcile may
 
@@ -199,6 +194,7 @@ def test_a_retrain_mid_canary_waits_and_becomes_challenger_when_the_rollout_ends
     """A scheduled retrain lands mid-canary: the canary keeps its challenger; the new version waits and
     becomes @challenger, announced, when that rollout ends."""
     project, _ = live
+    since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     with _canary_of_v2(project) as (store, deploy, run):
         result = project.train("training.seed=13")
         new = result["version"]
@@ -213,23 +209,25 @@ def test_a_retrain_mid_canary_waits_and_becomes_challenger_when_the_rollout_ends
     assert (moved["alias"], moved["from"], moved["to"], moved["flow_run_id"]) == (CHALLENGER, "2", new, run)
     assert moved["reason"] == "registered during a rollout; @challenger once it ended (rollout run crashed)"
     assert "driftline.awaiting_rollout" not in store.client.get_model_version(store.model_name, new).tags
-    assert wait_until(lambda: new in _announced(), 30), "the waiting challenger was not announced"
+    assert wait_until(lambda: new in _announced(since), 30), "the waiting challenger was not announced"
 
 
-def _announced() -> list[str]:
-    events = prefect_api("POST", "/events/filter", {"filter": {"event": {"name": ["driftline.challenger.registered"]}},
-                                                    "limit": 50})
+def _announced(since: str) -> list[str]:
+    """Versions announced since this test began (the worker's server saw earlier modules' too)."""
+    events = prefect_api("POST", "/events/filter", {"filter": {
+        "event": {"name": ["driftline.challenger.registered"]}, "occurred": {"since": since}}, "limit": 50})
     return [e["payload"]["version"] for e in events["events"]]
 
 
 def test_a_rolled_back_deploy_never_undoes_another_promotion(live):
     """A rollout that fails late must not undo what another rollout promoted meanwhile."""
-    project, _ = live
+    project, server = live
     store = _fresh(project)
     # A latency bound no model meets: the analysis fails, so the run rolls back.
     deploy = Deploy(project, "deploy", "--version", "3", "--set", "rollout.steps=[0.5]",
                     "--set", "rollout.window_seconds=20", "--set", "rollout.min_requests=20",
                     "--set", "rollout.max_latency_p95_ratio=0.000001")
+    traffic = Traffic(server.url, load_params(project.root / "params.yaml"), rate=40)
     try:
         _in_canary(store, "3", deploy)
         run = _run_of(store, "3")
@@ -237,6 +235,8 @@ def test_a_rolled_back_deploy_never_undoes_another_promotion(live):
         assert deploy.wait(300) == 1, deploy.output[-3000:]
     finally:
         deploy.stop()
+        traffic.stop()
+    assert traffic.failures == []
     assert "rolled back at canary 50%" in deploy.output and "latency" in deploy.output
     assert store.aliases()[CHAMPION] == "2", "the rolled-back deploy put back the champion it saw at its start"
     assert "@champion stays on 2" in deploy.output

@@ -23,14 +23,6 @@ REPO = Path(__file__).resolve().parents[2]
 ROWS = 6000
 
 
-@pytest.fixture(scope="session", autouse=True)
-def prefect_server():
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=180):
-        yield
-
-
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -69,10 +61,14 @@ class Project:
         return dvc_data.tracked_md5(dvc_file)
 
     def train(self, *overrides: str, reason: str = "test", params: str = "params.yaml") -> dict:
+        return self.train_state(*overrides, reason=reason, params=params).result()
+
+    def train_state(self, *overrides: str, reason: str = "test", params: str = "params.yaml"):
+        """The training run's final state: its flow run id scopes what a test reads back."""
         from flows.training import training_pipeline
 
         return training_pipeline(params_path=params, overrides=list(overrides), reason=reason,
-                                 project_dir=str(self.root))
+                                 project_dir=str(self.root), return_state=True)
 
 
 def make_project(root: Path, rows: int = ROWS, seed: int = 7) -> Project:
@@ -155,12 +151,6 @@ def run_artifact(key: str, flow_run_id: str) -> str:
     """The artifact `key` that one flow run created."""
     found = session_api().artifacts(key=key, flow_run_id=flow_run_id, limit=1)
     assert found, f"flow run {flow_run_id} made no artifact {key!r}"
-    return found[0]["data"]
-
-
-def latest_artifact(key: str) -> str:
-    found = session_api().artifacts(key=key, limit=1)
-    assert found, f"no artifact {key!r}"
     return found[0]["data"]
 
 

@@ -13,7 +13,7 @@ from driftline.adapters.dvc_data import DataError
 from driftline.adapters.tracking import CHALLENGER, CHAMPION
 from driftline.core import demo_data
 from driftline.errors import ValidationFailed
-from tests.integration.conftest import ROWS, latest_artifact, make_project
+from tests.integration.conftest import ROWS, make_project, run_artifact
 
 
 def _base() -> pd.DataFrame:
@@ -69,12 +69,13 @@ def test_broken_data_is_rejected_before_training(champion_project, kind):
     breaker, expected = BROKEN[kind]
     project.write_data(breaker(_base()))
     store = project.store()
-    with pytest.raises(ValidationFailed) as failed:
-        project.train(reason=f"broken: {kind}")
-    assert expected in failed.value.paragraph
-    assert "the model in production is untouched" in failed.value.paragraph
-    # The report artifact says the same, and nothing moved in the registry.
-    assert expected in latest_artifact("validation-loan-default")
+    state = project.train_state(reason=f"broken: {kind}")
+    failed = state.result(raise_on_failure=False)
+    assert isinstance(failed, ValidationFailed), failed
+    assert expected in failed.paragraph
+    assert "the model in production is untouched" in failed.paragraph
+    # This run's report artifact says the same, and nothing moved in the registry.
+    assert expected in run_artifact("validation-loan-default", str(state.state_details.flow_run_id))
     assert [v.version for v in store.versions()] == ["1"]
     assert store.version_by_alias(CHAMPION).version == "1"
     assert store.version_by_alias(CHALLENGER) is None

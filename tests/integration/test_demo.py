@@ -23,8 +23,8 @@ from tests.integration.conftest import (
     flow_run_events,
     free_port,
     git,
-    latest_artifact,
     make_project,
+    run_artifact,
 )
 
 
@@ -78,7 +78,7 @@ def test_the_demo_closes_the_loop_from_drift_to_promotion(tmp_path):
     assert [r.data.tags["driftline.decision"] for r in monitors] == ["no_drift", "drift", "cooldown"]
     assert [a.path for a in store.client.list_artifacts(monitors[1].info.run_id, "drift")] == ["drift/report.html"]
     assert monitors[1].data.metrics["drift_credit_score"] >= 0.1 > monitors[0].data.metrics["drift_credit_score"]
-    table = latest_artifact("drift-loan-default")
+    table = run_artifact("drift-loan-default", monitors[1].data.tags["driftline.flow_run_id"])
     assert "credit_score" in table and "wasserstein" in table
     assert "none failed" in out
     with pytest.raises(httpx.ConnectError):  # --no-keep-serving: the stack is gone

@@ -37,7 +37,9 @@ def live(tmp_path_factory):
     project.write_data(good.assign(defaulted=1 - good["defaulted"]))  # a model that learned it backwards
     assert project.train(*LAX)["version"] == "3"
     server = Server(project, project.root / ".driftline")
-    traffic = Traffic(server.url, load_params(project.root / "params.yaml"))
+    # 60 labelled requests a second fill a 50% step's 150 in ~5 s; uncapped, the four threads and the
+    # server took a core for the whole module.
+    traffic = Traffic(server.url, load_params(project.root / "params.yaml"), rate=60)
     yield project, server, traffic
     traffic.stop()
     server.stop()
