@@ -41,7 +41,13 @@ class RegistryUnreachable(RegistryError):
         self.cause = cause
         super().__init__(f"the model registry at {self.tracking_uri} is unreachable: {what} failed "
                          f"{attempts} time{'s' if attempts > 1 else ''}, last with {type(cause).__name__}: "
-                         f"{_gist(cause)}")
+                         f"{_without_password(_gist(cause), tracking_uri)}")
+
+
+def _without_password(text: str, uri: str) -> str:
+    """MLflow's HTTP errors quote the whole URL they called, credentials included."""
+    password = urlsplit(uri).password
+    return text.replace(f":{password}@", ":***@") if password else text
 
 
 def _gist(err: BaseException) -> str:
@@ -103,6 +109,9 @@ def call(tracking_uri: str, what: str, fn: Callable[..., T], *args: Any, absent:
             return absent
         if not _transient(err):
             raise
+        # Not chained (`from None`): MLflow's error quotes the URL with its credentials, and a chained
+        # cause is printed whole by every traceback (Prefect logs one for a failed flow run). The
+        # message carries its gist without the password; `.cause` keeps the error itself.
         raise RegistryUnreachable(tracking_uri, what, err, retrying.statistics.get("attempt_number", ATTEMPTS)) \
-            from err
+            from None
     raise AssertionError("unreachable")  # pragma: no cover - Retrying either returns or raises

@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from driftline.app.cli_common import ParamsOpt, fail, load_or_exit, prefect_env, print_where
+from driftline.app.cli_common import ParamsOpt, fail, load_or_exit, prefect_env, print_where, registry_answers
 from driftline.app.cli_rollout import deploy, history, rollback, status
 from driftline.config import ConfigError, Settings, params_schema
 
@@ -140,8 +140,9 @@ def monitor(
     prefect_env()
     from flows.monitor import drift_monitor
 
-    result = drift_monitor(window_hours=window_hours, last_rows=last_rows, params_path=str(params),
-                           overrides=set_ or [], project_dir=str(settings.root))
+    with registry_answers("monitor"):
+        result = drift_monitor(window_hours=window_hours, last_rows=last_rows, params_path=str(params),
+                               overrides=set_ or [], project_dir=str(settings.root))
     typer.secho(f"[{result['status']}] {result['message']}",
                 fg=typer.colors.YELLOW if result["status"] == "drift" else typer.colors.GREEN)
     if result.get("report_url"):

@@ -4,6 +4,8 @@ with a message and an exit code, the Prefect defaults a command that runs flows 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -36,6 +38,18 @@ def load_or_exit(settings: Settings, path: Path, overrides: list[str] | None = N
 def fail(message: str, code: int) -> None:
     typer.secho(message, fg=typer.colors.RED, err=True)
     raise typer.Exit(code)
+
+
+@contextmanager
+def registry_answers(command: str) -> Iterator[None]:
+    """Exit 3 with one sentence naming the registry when it does not answer (after the store's
+    retries), instead of a traceback: the same exit `train` and `deploy` document."""
+    from driftline.adapters.registry_faults import RegistryUnreachable
+
+    try:
+        yield
+    except RegistryUnreachable as err:
+        fail(f"{command} stopped: {err}. Retry when the registry answers.", 3)
 
 
 def print_where(settings: Settings) -> None:

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from driftline.app.cli_common import ParamsOpt, fail, load_or_exit, prefect_env, print_where
+from driftline.app.cli_common import ParamsOpt, fail, load_or_exit, prefect_env, print_where, registry_answers
 from driftline.config import STRATEGIES, Settings
 
 
@@ -19,27 +19,17 @@ def status(
 ) -> None:
     """Show the registered model versions, their aliases and holdout metrics, and the rollout in
     progress (who holds the model's rollout lease, since when, until when)."""
-    from driftline import services
     from driftline.adapters import rollout_state
 
     settings = Settings()
     p = load_or_exit(settings, params)
-    store = services.build_services(settings, p).start().registry
-    versions = []
-    for v in store.versions():
-        metrics = {k.removeprefix("holdout_"): round(val, 4) for k, val in store.run_metrics(v.run_id).items()
-                   if k.startswith("holdout_")}
-        versions.append({"version": v.version, "aliases": v.aliases, "run_id": v.run_id,
-                         "dvc_md5": v.tags.get("driftline.dvc_md5"),
-                         "git_commit": v.tags.get("driftline.git_commit"),
-                         "reason": v.tags.get("driftline.reason"), "metrics": metrics,
-                         "awaiting_rollout": v.tags.get(rollout_state.AWAITING_TAG) == "true"})
-    doc = {"model_name": p.registry.model_name, "tracking_uri": settings.mlflow_uri, "versions": versions,
-           "rollout": rollout_state.describe(store)}
+    with registry_answers("status"):
+        doc = _status(settings, p)
+    versions = doc["versions"]
     if as_json:
         typer.echo(json.dumps(doc, indent=2))
         return
-    typer.echo(f"model {p.registry.model_name} ({settings.mlflow_uri})")
+    typer.echo(f"model {p.registry.model_name} ({doc['tracking_uri']})")
     if not versions:
         typer.echo("  no versions registered yet: run `driftline train`")
     for v in versions:
@@ -50,6 +40,25 @@ def status(
     typer.echo(rollout_state.status_line(doc["rollout"]))
     print_where(settings)
 
+
+
+def _status(settings: Settings, p) -> dict:
+    from driftline import services
+    from driftline.adapters import rollout_state
+    from driftline.adapters.registry_faults import safe_uri  # a URI's password is never printed
+
+    store = services.build_services(settings, p).start().registry
+    versions = []
+    for v in store.versions():
+        metrics = {k.removeprefix("holdout_"): round(val, 4) for k, val in store.run_metrics(v.run_id).items()
+                   if k.startswith("holdout_")}
+        versions.append({"version": v.version, "aliases": v.aliases, "run_id": v.run_id,
+                         "dvc_md5": v.tags.get("driftline.dvc_md5"),
+                         "git_commit": v.tags.get("driftline.git_commit"),
+                         "reason": v.tags.get("driftline.reason"), "metrics": metrics,
+                         "awaiting_rollout": v.tags.get(rollout_state.AWAITING_TAG) == "true"})
+    return {"model_name": p.registry.model_name, "tracking_uri": safe_uri(settings.mlflow_uri), "versions": versions,
+            "rollout": rollout_state.describe(store)}
 
 
 def deploy(
@@ -103,7 +112,8 @@ def rollback(params: ParamsOpt = Path("params.yaml"),
     from flows.rollout import rollback as rollback_flow
 
     try:
-        result = rollback_flow(params_path=str(params), project_dir=str(settings.root), reason=reason)
+        with registry_answers("rollback"):
+            result = rollback_flow(params_path=str(params), project_dir=str(settings.root), reason=reason)
     except ValueError as err:
         fail(str(err), 2)
     except LeaseHeld as err:
@@ -120,7 +130,8 @@ def history(params: ParamsOpt = Path("params.yaml"),
 
     settings = Settings()
     p = load_or_exit(settings, params)
-    rows = services.build_services(settings, p).start().registry.history()
+    with registry_answers("history"):
+        rows = services.build_services(settings, p).start().registry.history()
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return

@@ -81,3 +81,26 @@ def test_train_exit_4_says_what_failed_when_the_fault_is_unexpected(project, mon
     assert last.endswith("(the Prefect flow run log has the traceback)")
     store = project.store()
     assert store.versions() == [] and store.aliases() == {}
+
+
+def test_registry_commands_exit_3_with_one_sentence_when_the_registry_does_not_answer(project, monkeypatch):
+    """The registry is down (nothing listens at its address, and its URI carries a password): every
+    command that reads or moves aliases exits 3, its last line one sentence naming the registry,
+    and the password appears nowhere, not even in the traceback Prefect logs for a failed flow run."""
+    from tests.integration.conftest import free_port
+
+    monkeypatch.setenv("DRIFTLINE_PROJECT_DIR", str(project.root))
+    monkeypatch.setenv("DRIFTLINE_TRACKING_URI", f"http://ops:s3cret@127.0.0.1:{free_port()}")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "3")
+    runner = CliRunner()
+    for command in (["status"], ["history"], ["monitor"], ["rollback"]):
+        result = runner.invoke(app, command)
+        said = result.output
+        assert result.exit_code == 3, f"{command}: exit {result.exit_code}\n{said[-3000:]}"
+        last = said.strip().splitlines()[-1]
+        assert last.startswith(f"{command[0]} stopped: the model registry at http://ops:***@127.0.0.1:"), last
+        assert "is unreachable" in last and last.endswith("Retry when the registry answers.")
+        assert "s3cret" not in said
+        if command[0] in ("status", "history"):  # no flow run: nothing logs a traceback
+            assert "Traceback" not in said
