@@ -35,6 +35,10 @@ class VersionInfo:
         return f"runs:/{self.run_id}/model"
 
 
+# MLflow 3's UI opens an experiment of no stated kind on its GenAI overview (traces, tokens); this
+# kind opens it on the training runs.
+KIND_TAG, MODEL_DEVELOPMENT = "mlflow.experimentKind", "custom_model_development"
+
 class MlflowStore:
     def __init__(self, tracking_uri: str, artifact_location: str, experiment: str, model_name: str):
         self.tracking_uri = tracking_uri
@@ -55,9 +59,12 @@ class MlflowStore:
         exp = self._call("find the experiment", self._client.get_experiment_by_name, self.experiment)
         if exp is None:
             self.experiment_id = self._client.create_experiment(
-                self.experiment, artifact_location=self.artifact_location)
+                self.experiment, artifact_location=self.artifact_location, tags={KIND_TAG: MODEL_DEVELOPMENT})
         else:
             self.experiment_id = exp.experiment_id
+            if exp.tags.get(KIND_TAG) is None:  # made before driftline set it, or by hand
+                self._call("mark the experiment", self._client.set_experiment_tag, self.experiment_id, KIND_TAG,
+                           MODEL_DEVELOPMENT)
             here, there = exp.artifact_location.rstrip("/"), self.artifact_location.rstrip("/")
             if here != there and there.startswith("s3://"):
                 # An experiment keeps the artifact location it was created with: say so, rather

@@ -73,12 +73,14 @@ class LiveServer:
 def launch(root: Path, logs: Path, **settings: str) -> tuple[subprocess.Popen, str, Path]:
     """`driftline serve` in `root` with DRIFTLINE_SERVE_<KEY>=value for each setting; not waited for."""
     port = free_port()
+    # --host/--port as a user types them; the environment's port is a decoy they must win over.
     env = {**os.environ, "DRIFTLINE_PROJECT_DIR": str(root), "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1",
-           "DRIFTLINE_SERVE_PORT": str(port), "DRIFTLINE_SERVE_LOG_DIR": str(logs),
+           "DRIFTLINE_SERVE_PORT": str(free_port()), "DRIFTLINE_SERVE_LOG_DIR": str(logs),
            **{f"DRIFTLINE_SERVE_{k.upper()}": v for k, v in settings.items()}}
     output = root / f"server-{port}.log"
     with output.open("wb") as sink:
-        proc = subprocess.Popen([sys.executable, "-m", "driftline.app.cli", "serve", "--params", "params.yaml"],
+        proc = subprocess.Popen([sys.executable, "-m", "driftline.app.cli", "serve", "--params", "params.yaml",
+                                 "--host", "127.0.0.1", "--port", str(port)],
                                 cwd=root, env=env, stdout=sink, stderr=subprocess.STDOUT)
     return proc, f"http://127.0.0.1:{port}", output
 

@@ -78,6 +78,34 @@ def test_the_tracking_uri_is_named_without_its_password():
     assert safe_uri("http://127.0.0.1:5001") == "http://127.0.0.1:5001"
 
 
+def test_an_unreachable_registry_never_shows_its_password_not_even_in_a_traceback(monkeypatch):
+    """MLflow's own error quotes the URL it called, credentials and all."""
+    import traceback
+
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "2")
+    store = MlflowStore(f"http://ops:s3cret@127.0.0.1:{free_port()}", "/tmp/unused", "unit", "unit-model")
+    with pytest.raises(RegistryUnreachable) as err:
+        store.start()
+    assert "http://ops:***@127.0.0.1:" in str(err.value) and "Connection refused" in str(err.value)
+    assert "s3cret" not in "".join(traceback.format_exception(err.value))
+    assert "s3cret" in str(err.value.cause)  # kept for code that inspects it, never printed
+
+
+def test_the_experiment_opens_on_its_runs_in_the_mlflow_ui(tmp_path):
+    """MLflow 3 opens an experiment of no stated kind on its GenAI overview; an experiment made
+    before driftline stated it gets it on the next start."""
+    from driftline.adapters.tracking import KIND_TAG
+
+    uri = empty_store(tmp_path / "mlflow.db")
+    fresh = MlflowStore(uri, str(tmp_path / "artifacts"), "fresh", "m").start()
+    assert fresh.client.get_experiment(fresh.experiment_id).tags[KIND_TAG] == "custom_model_development"
+    old_id = fresh.client.create_experiment("made-by-hand", artifact_location=str(tmp_path / "old"))
+    assert KIND_TAG not in fresh.client.get_experiment(old_id).tags
+    MlflowStore(uri, str(tmp_path / "old"), "made-by-hand", "m").start()
+    assert fresh.client.get_experiment(old_id).tags[KIND_TAG] == "custom_model_development"
+
+
 def test_a_version_whose_gates_did_not_pass_is_refused_unless_forced(store):
     gated = _version(store, {trust.GATES_TAG: trust.PASSED})
     assert trust.admit(store, gated, force=False) == ""
