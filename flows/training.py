@@ -54,6 +54,8 @@ def training_pipeline(
     """
     settings = Settings.for_project(project_dir)
     p: Params = load_params(settings.root / params_path, overrides)
+    for line in p.defaults_chosen():
+        get_run_logger().warning(line)
     svc = services.build_services(settings, p).start()
     store = svc.registry
     commit = training_run.checkout(settings.root, expected_commit)

@@ -73,7 +73,8 @@ def train(
     store (S3) fails or the model registry does not answer, 4 otherwise."""
     settings = Settings()
     rel = params
-    load_or_exit(settings, rel, set_)  # fail before any work
+    for line in load_or_exit(settings, rel, set_).defaults_chosen():  # fail before any work
+        typer.secho(line, fg=typer.colors.YELLOW, err=True)
     prefect_env()
     from driftline.adapters.dvc_data import DataError
     from driftline.adapters.s3 import S3Error
@@ -217,6 +218,8 @@ def config(
     p = load_or_exit(Settings(), params)
     typer.echo(f"{params}: valid ({p.data.task}, {len(p.data.features)} features, "
                f"{p.training.estimator.kind}, model {p.registry.model_name})")
+    for line in p.defaults_chosen():
+        typer.echo(line)
 
 
 for command in (init, train, status, deploy, rollback, history, serve, monitor, up, demo, config):  # --help's order

@@ -7,7 +7,7 @@ import json
 import warnings
 from typing import Any
 
-from pydantic import model_validator
+from pydantic import Field, model_validator
 
 from driftline.config import checks
 from driftline.config.evaluation import EvaluationConfig
@@ -35,7 +35,7 @@ class Params(Strict):
     data: DataConfig
     validation: ValidationConfig = ValidationConfig()
     split: SplitConfig = SplitConfig()
-    training: TrainingConfig
+    training: TrainingConfig = Field(default_factory=TrainingConfig)
     evaluation: EvaluationConfig
     registry: RegistryConfig
     rollout: RolloutConfig = Canary()
@@ -64,6 +64,15 @@ class Params(Strict):
         if found:
             raise ValueError("\n".join(found))
         return self
+
+    def defaults_chosen(self) -> list[str]:
+        """A line for each section that the params file left out and that chose a model for it."""
+        if "training" in self.model_fields_set:
+            return []
+        est = self.training.estimator.model_dump(exclude={"kind"}, exclude_none=True)
+        settings = ", ".join(f"{k}={v}" for k, v in est.items())
+        return [f"training: not in the params file, so the default: {self.training.estimator.kind} ({settings}), "
+                f"seed {self.training.seed}"]
 
     @property
     def comparison_metric(self) -> str:

@@ -173,9 +173,17 @@ Estimator = Annotated[
 ]
 
 
+def demo_estimator() -> HistGradientBoosting:
+    """The demo's estimator, the default for a params file without `training:`: gradient-boosted
+    trees take numbers and categories as they come (no scaling, missing values allowed) and are a
+    sound first model for most tables, for classification and regression alike."""
+    return HistGradientBoosting(kind="hist_gradient_boosting", learning_rate=0.05, min_samples_leaf=40,
+                                l2_regularization=1.0)
+
+
 class TrainingConfig(Strict):
     seed: int = 42
-    estimator: Estimator
+    estimator: Estimator = Field(default_factory=demo_estimator)
     n_jobs: int = Field(default=1, ge=1, description="Worker processes for random_forest.")
 
 
