@@ -59,7 +59,10 @@ class Loaded:
             if kind == "double":
                 data[name] = np.array([nan if (v := r[name]) is None else v for r in records], dtype="float64")
             else:
-                data[name] = np.array([r[name] for r in records], dtype=object)
+                # Object dtype, as training's frames.features gives: pandas 3 would infer `str` and
+                # turn None into NaN, and an encoder fitted on None as a category reads NaN as
+                # missing: the server answered otherwise than the gated model for such a row.
+                data[name] = pd.Series(np.array([r[name] for r in records], dtype=object), dtype=object, copy=False)
         return pd.DataFrame(data, copy=False)
 
 
