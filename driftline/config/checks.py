@@ -12,12 +12,35 @@ if TYPE_CHECKING:
 
 def problems(p: Params) -> list[str]:
     """Every cross-field problem of `p`, each line starting with the dotted key it is about."""
-    found = [*_metrics(p), *_estimator(p), *_fairness(p), *_behavioral(p)]
+    found = [*_metrics(p), *_estimator(p), *_fairness(p), *_behavioral(p), *_derived(p)]
     known = {*p.data.feature_names, "prediction"}
     found += [f"monitoring.drift_columns: {c!r} is not a feature (or 'prediction')"
               for c in p.monitoring.drift_columns if c not in known]
     if p.split.method == "time" and not p.data.time_column:
         found.append("split.method: 'time' needs data.time_column")
+    return found
+
+
+def _derived(p: Params) -> list[str]:
+    """Each derived feature reads features of the right type, and its name is new."""
+    from driftline.config.features import NUMERIC_INPUTS, inputs
+
+    types = {f.name: f.type for f in p.data.features}
+    taken = set(p.data.columns)
+    found = []
+    for i, d in enumerate(p.data.derived):
+        key = f"data.derived.{i}"  # as pydantic names list items
+        if d.name in taken:
+            found.append(f"{key}.name: {d.name!r} is already a column or another derived feature")
+        taken.add(d.name)
+        wanted = "numeric" if d.kind in NUMERIC_INPUTS else "categorical"
+        for field, column in inputs(d):
+            if column not in types:
+                found.append(f"{key}.{field}: {column!r} is not a feature (derived features read data.features)")
+            elif types[column] != wanted:
+                found.append(f"{key}.{field}: {d.kind} needs a {wanted} feature, {column!r} is {types[column]}")
+        if d.kind == "target_encoding" and p.data.task == "multiclass":
+            found.append(f"{key}.kind: target_encoding is for binary and regression tasks, not multiclass")
     return found
 
 

@@ -8,14 +8,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
+from driftline.config.features import Derived
+from driftline.config.strict import Strict
 from driftline.core.metrics import Task
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(strict=True, frozen=True, extra="forbid")
-
 
 # --- data ---------------------------------------------------------------------------
 
@@ -54,6 +51,8 @@ class DataConfig(Strict):
     target: str
     task: Task
     features: list[Feature] = Field(min_length=1)
+    derived: list[Derived] = Field(default_factory=list, description="Features computed from the raw ones "
+                                   "inside the model (driftline/config/features.py lists the kinds).")
     time_column: str | None = None
     sensitive_attributes: list[str] = Field(
         default_factory=list, description="Columns used for fairness slices, never as features."

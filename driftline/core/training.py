@@ -22,7 +22,8 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 
 from driftline.config import Params, names_by_type
-from driftline.core import evaluation, frames
+from driftline.core import evaluation, features, frames
+from driftline.core.features import DerivedFeatures
 
 MISSING_CATEGORY = "__missing__"  # what the one-hot path imputes for a missing category
 
@@ -99,8 +100,20 @@ def _hashable(df: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
 
 
 def build_pipeline(p: Params) -> Pipeline:
+    """Derived features (when `data.derived` has any), preprocessing and the estimator, in one
+    Pipeline: the registered model computes everything from the raw features a client sends."""
+    core = _model_pipeline(p)
+    if not p.data.derived:
+        return core
+    target_type = "continuous" if p.data.task == "regression" else "binary"
+    derive = DerivedFeatures(features.specs(p.data.derived), seed=p.training.seed, target_type=target_type)
+    return Pipeline([("derive", derive), *core.steps])
+
+
+def _model_pipeline(p: Params) -> Pipeline:
     data, est = p.data, p.training.estimator
     numeric, categorical = names_by_type(data.features)
+    numeric = [*numeric, *(d.name for d in data.derived)]  # every derived feature is a number
     seed = p.training.seed
     classify = data.task != "regression"
 

@@ -1,0 +1,122 @@
+"""Derived features as the first step of the model's sklearn Pipeline (`data.derived`).
+
+The transformer takes the raw feature frame (what a client sends) and returns it with the
+derived columns appended, so the registered model computes them itself: served and offline
+predictions of the same raw row are the same. Whatever a kind learns comes from `fit`, which the
+Pipeline calls on the training part only; target encoding is cross-fitted in `fit_transform`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.model_selection import KFold
+from sklearn.preprocessing import TargetEncoder
+
+
+class DerivedFeatures(TransformerMixin, BaseEstimator):
+    """`specs`: the `data.derived` entries as plain dicts (the pickled model does not need the
+    config classes); `seed`: target encoding's fold shuffle."""
+
+    def __init__(self, specs: list[dict[str, Any]], seed: int = 0, target_type: str = "auto"):
+        self.specs = specs
+        self.seed = seed
+        self.target_type = target_type
+
+    def fit(self, x: pd.DataFrame, y=None) -> DerivedFeatures:
+        self._learn(x, y, cross_fit=False)
+        return self
+
+    def fit_transform(self, x: pd.DataFrame, y=None, **fit_params) -> pd.DataFrame:
+        """Fit, then the training rows' values, target encodings cross-fitted (out of fold)."""
+        out_of_fold = self._learn(x, y, cross_fit=True)
+        return self._derive(x, out_of_fold)
+
+    def transform(self, x: pd.DataFrame) -> pd.DataFrame:
+        return self._derive(x, {})
+
+    def get_feature_names_out(self, input_features=None) -> np.ndarray:
+        return np.asarray([*self.feature_names_in_, *(s["name"] for s in self.specs)], dtype=object)
+
+    def _learn(self, x: pd.DataFrame, y, cross_fit: bool) -> dict[str, np.ndarray]:
+        self.feature_names_in_ = np.asarray(list(x.columns), dtype=object)
+        self.learned_: dict[str, Any] = {}
+        out_of_fold: dict[str, np.ndarray] = {}
+        for s in self.specs:
+            kind, name = s["kind"], s["name"]
+            if kind == "clip" and s.get("quantiles"):
+                self.learned_[name] = tuple(float(v) for v in x[s["column"]].quantile(list(s["quantiles"])))
+            elif kind == "quantile_bins":
+                edges = np.unique(np.nanquantile(x[s["column"]].to_numpy(float), np.linspace(0, 1, s["bins"] + 1)))
+                self.learned_[name] = edges[1:-1]  # inner edges: values beyond the training range stay in the end bins
+            elif kind == "frequency":
+                self.learned_[name] = _categories(x[s["column"]]).iloc[:, 0].value_counts(normalize=True).to_dict()
+            elif kind == "target_encoding":
+                if y is None:
+                    raise ValueError(f"{name}: target encoding needs the target to fit")
+                # Plain shuffled folds, not stratified: which fold a row is in depends on the seed and
+                # the row count only, never on the labels.
+                folds = KFold(5, shuffle=True, random_state=self.seed)
+                encoder = TargetEncoder(target_type=self.target_type, cv=folds)
+                column = _categories(x[s["column"]])
+                if cross_fit:
+                    out_of_fold[name] = encoder.fit_transform(column, y)[:, 0]
+                else:
+                    encoder.fit(column, y)
+                self.learned_[name] = encoder
+        return out_of_fold
+
+    def _derive(self, x: pd.DataFrame, out_of_fold: dict[str, np.ndarray]) -> pd.DataFrame:
+        new = {}
+        for s in self.specs:
+            name = s["name"]
+            new[name] = out_of_fold[name] if name in out_of_fold else self._value(s, x)
+        return x.assign(**{k: np.asarray(v, dtype="float64") for k, v in new.items()})
+
+    def _value(self, s: dict[str, Any], x: pd.DataFrame) -> np.ndarray:
+        kind, name = s["kind"], s["name"]
+        if kind == "ratio":
+            den = _num(x[s["denominator"]])
+            with np.errstate(divide="ignore", invalid="ignore"):
+                return np.where(den == 0, np.nan, _num(x[s["numerator"]]) / np.where(den == 0, 1, den))
+        if kind == "difference":
+            return _num(x[s["left"]]) - _num(x[s["right"]])
+        if kind == "log1p":
+            v = _num(x[s["column"]])
+            with np.errstate(invalid="ignore", divide="ignore"):
+                return np.where(v > -1, np.log1p(np.where(v > -1, v, 0)), np.nan)
+        if kind == "clip":
+            lower, upper = self.learned_.get(name, (s.get("lower"), s.get("upper")))
+            return np.clip(_num(x[s["column"]]), lower, upper)
+        if kind == "quantile_bins":
+            v = _num(x[s["column"]])
+            return np.where(np.isnan(v), np.nan, np.searchsorted(self.learned_[name], v, side="right"))
+        if kind == "interaction":
+            return np.prod([_num(x[c]) for c in s["columns"]], axis=0)
+        if kind == "frequency":
+            share = self.learned_[name]
+            return _categories(x[s["column"]]).iloc[:, 0].map(lambda c: share.get(c, 0.0)).to_numpy(float)
+        if kind == "target_encoding":
+            return self.learned_[name].transform(_categories(x[s["column"]]))[:, 0]
+        raise ValueError(f"unknown derived feature kind {kind!r}")
+
+
+def _num(col: pd.Series) -> np.ndarray:
+    return pd.to_numeric(col, errors="coerce").to_numpy(dtype="float64")
+
+
+MISSING = "__missing__"
+
+
+def _categories(col: pd.Series) -> pd.DataFrame:
+    """One object column with every kind of missing (None from a DataFrame, NaN from JSON null
+    in the server) as the same category: None and NaN are different dictionary keys."""
+    return col.astype(object).where(col.notna(), MISSING).to_frame()
+
+
+def specs(derived) -> list[dict[str, Any]]:
+    """The config entries as the plain dicts the transformer keeps."""
+    return [d.model_dump(mode="json") for d in derived]

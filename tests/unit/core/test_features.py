@@ -1,0 +1,121 @@
+"""Derived features (`data.derived`): each kind's values, what is learned from the training part
+only, target encoding that never reads a training row's own label, and the model that computes
+them from raw rows."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from driftline.config import ConfigError, load_params
+from driftline.core import demo_data, frames, training
+from driftline.core.features import DerivedFeatures
+from tests.unit.conftest import PARAMS_FILE
+
+EVERY_KIND = ("data.derived=["
+              "{kind: ratio, name: loan_to_income, numerator: loan_amount, denominator: annual_income},"
+              "{kind: difference, name: score_minus_age, left: credit_score, right: age},"
+              "{kind: log1p, name: log_income, column: annual_income},"
+              "{kind: clip, name: dti_clipped, column: debt_to_income, quantiles: [0.05, 0.95]},"
+              "{kind: clip, name: accounts_capped, column: open_accounts, upper: 20},"
+              "{kind: quantile_bins, name: score_band, column: credit_score, bins: 4},"
+              "{kind: interaction, name: amount_x_rate, columns: [loan_amount, interest_rate]},"
+              "{kind: frequency, name: purpose_share, column: loan_purpose},"
+              "{kind: target_encoding, name: region_risk, column: region}]")
+
+
+def _derive(*specs: dict, **kw) -> DerivedFeatures:
+    return DerivedFeatures(list(specs), **kw)
+
+
+def test_row_wise_kinds_compute_what_they_say_and_missing_where_undefined():
+    x = pd.DataFrame({"a": [4.0, 3.0, -2.0, np.nan], "b": [2.0, 0.0, 1.0, 1.0]})
+    out = _derive({"kind": "ratio", "name": "r", "numerator": "a", "denominator": "b"},
+                  {"kind": "difference", "name": "d", "left": "a", "right": "b"},
+                  {"kind": "log1p", "name": "l", "column": "a"},
+                  {"kind": "interaction", "name": "i", "columns": ["a", "b"]},
+                  {"kind": "clip", "name": "c", "column": "a", "lower": 0.0, "upper": 3.5}).fit_transform(x)
+    np.testing.assert_array_equal(out["r"], [2.0, np.nan, -2.0, np.nan])  # x / 0 is missing, not inf
+    np.testing.assert_array_equal(out["d"], [2.0, 3.0, -3.0, np.nan])
+    np.testing.assert_allclose(out["l"], [np.log(5), np.log(4), np.nan, np.nan])  # log1p(-2) is missing
+    np.testing.assert_array_equal(out["i"], [8.0, 0.0, -2.0, np.nan])
+    np.testing.assert_array_equal(out["c"], [3.5, 3.0, 0.0, np.nan])
+    assert list(out.columns[:2]) == ["a", "b"]  # the raw features stay, the derived ones follow
+
+
+def test_learned_kinds_learn_from_the_rows_they_are_fitted_on_only():
+    train = pd.DataFrame({"v": np.arange(100.0), "c": ["x"] * 75 + ["y"] * 25})
+    step = _derive({"kind": "clip", "name": "q", "column": "v", "quantiles": [0.1, 0.9]},
+                   {"kind": "quantile_bins", "name": "bin", "column": "v", "bins": 4},
+                   {"kind": "frequency", "name": "f", "column": "c"}).fit(train)
+    later = pd.DataFrame({"v": [-50.0, 10.0, 60.0, 500.0, np.nan], "c": ["x", "y", "z", "x", "y"]})
+    out = step.transform(later)
+    np.testing.assert_allclose(out["q"], [9.9, 10.0, 60.0, 89.1, np.nan])  # training's 10th and 90th percentiles
+    np.testing.assert_array_equal(out["bin"], [0, 0, 2, 3, np.nan])  # beyond the training range: the end bins
+    np.testing.assert_array_equal(out["f"], [0.75, 0.25, 0.0, 0.75, 0.25])  # an unseen category: 0
+
+
+def test_target_encoding_never_reads_a_training_rows_own_label():
+    rng = np.random.default_rng(0)
+    x = pd.DataFrame({"c": rng.choice(list("abcd"), 400)})
+    y = rng.integers(0, 2, 400)
+    step = _derive({"kind": "target_encoding", "name": "te", "column": "c"}, seed=3, target_type="binary")
+    before = step.fit_transform(x, y)["te"].to_numpy()
+    for row in (0, 57, 399):
+        flipped = y.copy()
+        flipped[row] = 1 - flipped[row]
+        after = step.fit_transform(x, flipped)["te"].to_numpy()
+        assert after[row] == before[row], f"row {row}'s encoding moved with its own label"
+        assert not np.array_equal(after, before)  # other folds' rows did read it: the test can see a change
+    # Served rows are encoded with the whole training part, the same for any later label.
+    served = step.fit(x, y).transform(pd.DataFrame({"c": ["a", "zz"]}))["te"].to_numpy()
+    assert served[0] == pytest.approx(step.learned_["te"].encodings_[0][list(step.learned_["te"].categories_[0])
+                                                                         .index("a")])
+    assert served[1] == pytest.approx(step.learned_["te"].target_mean_)  # unseen: the training mean
+
+
+def test_the_model_computes_every_kind_from_raw_rows_and_survives_pickling():
+    p = load_params(PARAMS_FILE, [EVERY_KIND, "training.estimator.max_iter=30"])
+    parts = training.split(demo_data.generate(4000, 3), p)
+    model = training.train(parts.train, p)
+    raw = frames.features(parts.holdout, p.data)
+    assert list(raw.columns) == p.data.feature_names  # the model's input: the raw features only
+    derived = model.estimator_.named_steps["derive"].transform(raw)
+    assert list(derived.columns[-9:]) == [d.name for d in p.data.derived]
+    assert derived.iloc[:, -9:].notna().mean().min() > 0.85
+    again = pickle.loads(pickle.dumps(model))
+    np.testing.assert_array_equal(again.predict_proba(raw), model.predict_proba(raw))
+    plain = training.train(parts.train, load_params(PARAMS_FILE, ["training.estimator.max_iter=30"]))
+    assert not np.allclose(plain.predict_proba(raw), model.predict_proba(raw))  # the derived features are used
+
+
+@pytest.mark.parametrize(("entry", "message"), [
+    ("{kind: ratio, name: r, numerator: incme, denominator: age}",
+     "data.derived.0.numerator: 'incme' is not a feature"),
+    ("{kind: frequency, name: f, column: age}",
+     "data.derived.0.column: frequency needs a categorical feature, 'age' is numeric"),
+    ("{kind: log1p, name: region, column: age}",
+     "data.derived.0.name: 'region' is already a column or another derived feature"),
+    ("{kind: clip, name: c, column: age, upper: 3, quantiles: [0.1, 0.9]}",
+     "give either fixed bounds (lower/upper) or quantiles, not both"),
+    ("{kind: bucket, name: c, column: age}", "data.derived.0"),
+])
+def test_a_derived_feature_that_cannot_be_computed_fails_at_load_naming_its_key(entry, message):
+    with pytest.raises(ConfigError) as err:
+        load_params(PARAMS_FILE, [f"data.derived=[{entry}]"])
+    assert message in str(err.value), str(err.value)
+
+
+def test_a_missing_category_is_one_category_whatever_shape_it_arrives_in():
+    """Offline a missing category is None; the server reads JSON null as NaN: both must match."""
+    train = pd.DataFrame({"c": ["x", "x", None, "y"]})
+    y = np.array([0, 1, 1, 0])
+    step = _derive({"kind": "frequency", "name": "f", "column": "c"},
+                   {"kind": "target_encoding", "name": "te", "column": "c"}, target_type="binary").fit(train, y)
+    as_none = step.transform(pd.DataFrame({"c": pd.Series([None], dtype=object)}))
+    as_nan = step.transform(pd.DataFrame({"c": pd.Series([np.nan], dtype=object)}))
+    assert as_none["f"].item() == as_nan["f"].item() == 0.25
+    assert as_none["te"].item() == as_nan["te"].item()
