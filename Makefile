@@ -9,11 +9,12 @@ export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export DVC_SITE_CACHE_DIR ?= $(CURDIR)/.driftline/dvc-site
 RUN := $(UV) run --locked --no-sync
 # Lines of driftline/, tasks/, flows/ and deployments/ the suite must run in its own process;
-# `make test` fails below it (a full run measured 88.0% on 2026-11-30).
+# `make test` fails below it (a full run measured 89.5% on 2026-11-30).
 COVERAGE_FLOOR ?= 85
 # Test processes (pytest-xdist). Much of the suite's time is spent waiting on servers, rollout
 # windows, leases and timeouts, so three workers share two cores (measured: one process 38.7 min,
-# two 24.0, three 22.2). Each worker has its own Prefect server, and a test file stays on one
+# two 24.0, three 22.2; three, after cutting CPU the tests wasted, 17.8). Each worker has one
+# Prefect server its integration and fault modules share, and a test file stays on one
 # worker (its module fixtures are built once). xdist sends the files with the most tests first;
 # running the long end-to-end files first instead was slower (26 min for a tenth of the suite, all
 # the heavy tests at once). TEST_WORKERS=0: one process.
