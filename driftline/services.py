@@ -48,17 +48,21 @@ class ProjectData(Part, Protocol):
     def read(self, path: Path) -> pd.DataFrame: ...
 
 
-class PartitionedPredictions:
+class HoldsNothing:
+    """A part with nothing to open or close: every call opens and closes what it uses."""
+
+    def start(self) -> HoldsNothing:
+        return self
+
+    def stop(self) -> None:
+        pass
+
+
+class PartitionedPredictions(HoldsNothing):
     """The server's hourly Parquet partitions, on a local path or S3 (fsspec)."""
 
     def __init__(self, location: str | Path):
         self.location = location
-
-    def start(self) -> PartitionedPredictions:
-        return self
-
-    def stop(self) -> None:
-        pass  # every read opens and closes its own files
 
     def window(self, since: datetime, last_rows: int | None, p: Params) -> tuple[pd.DataFrame, pd.DataFrame]:
         return predlog.read_live_window(self.location, since, last_rows, p)
@@ -69,28 +73,16 @@ class PartitionedPredictions:
                 predlog.read_log(predlog.join(self.location, "feedback"), first))
 
 
-class EvidentlyReports:
-    def start(self) -> EvidentlyReports:
-        return self
-
-    def stop(self) -> None:
-        pass
-
+class EvidentlyReports(HoldsNothing):
     def render(self, rows: pd.DataFrame, reference: pd.DataFrame, p: Params) -> str:
         return evidently_drift.monitor_report(rows, reference, p)
 
 
-class DvcData:
+class DvcData(HoldsNothing):
     """Data tracked by DVC in the project's git repository."""
 
     def __init__(self, root: Path):
         self.root = root
-
-    def start(self) -> DvcData:
-        return self
-
-    def stop(self) -> None:
-        pass
 
     def snapshot(self, data_path: str) -> dvc_data.Snapshot:
         return dvc_data.snapshot(self.root, data_path)

@@ -73,8 +73,7 @@ def train(
     store (S3) fails or the model registry does not answer, 4 otherwise."""
     settings = Settings()
     rel = params
-    for line in load_or_exit(settings, rel, set_).defaults_chosen():  # fail before any work
-        typer.secho(line, fg=typer.colors.YELLOW, err=True)
+    load_or_exit(settings, rel, set_)  # fail before any work (the flow logs any default it chose)
     prefect_env()
     from driftline.adapters.dvc_data import DataError
     from driftline.adapters.s3 import S3Error

@@ -59,7 +59,7 @@ class Clip(Strict):
         if self.quantiles is not None and (self.lower is not None or self.upper is not None):
             raise ValueError("give either fixed bounds (lower/upper) or quantiles, not both")
         if self.quantiles is not None and not 0 <= self.quantiles[0] < self.quantiles[1] <= 1:
-            raise ValueError(f"quantiles must rise within [0, 1], got {list(self.quantiles)}")
+            raise ValueError(f"quantiles must rise within [0, 1], got {self.quantiles}")
         if self.lower is not None and self.upper is not None and self.lower > self.upper:
             raise ValueError(f"lower ({self.lower}) is greater than upper ({self.upper})")
         return self
@@ -114,5 +114,5 @@ def inputs(d: Derived) -> list[tuple[str, str]]:
     if isinstance(d, Difference):
         return [("left", d.left), ("right", d.right)]
     if isinstance(d, Interaction):
-        return [(f"columns[{i}]", c) for i, c in enumerate(d.columns)]
+        return [(f"columns.{i}", c) for i, c in enumerate(d.columns)]
     return [("column", d.column)]

@@ -97,8 +97,7 @@ class DerivedFeatures(TransformerMixin, BaseEstimator):
         if kind == "interaction":
             return np.prod([_num(x[c]) for c in s["columns"]], axis=0)
         if kind == "frequency":
-            share = self.learned_[name]
-            return _categories(x[s["column"]]).iloc[:, 0].map(lambda c: share.get(c, 0.0)).to_numpy(float)
+            return _categories(x[s["column"]]).iloc[:, 0].map(self.learned_[name]).fillna(0.0).to_numpy(float)
         if kind == "target_encoding":
             return self.learned_[name].transform(_categories(x[s["column"]]))[:, 0]
         raise ValueError(f"unknown derived feature kind {kind!r}")
@@ -108,7 +107,7 @@ def _num(col: pd.Series) -> np.ndarray:
     return pd.to_numeric(col, errors="coerce").to_numpy(dtype="float64")
 
 
-MISSING = "__missing__"
+MISSING = "__missing__"  # a missing category as a value of its own (the one-hot path imputes it too)
 
 
 def _categories(col: pd.Series) -> pd.DataFrame:

@@ -25,7 +25,7 @@ from driftline.config import Params, names_by_type
 from driftline.core import evaluation, features, frames
 from driftline.core.features import DerivedFeatures
 
-MISSING_CATEGORY = "__missing__"  # what the one-hot path imputes for a missing category
+MISSING_CATEGORY = features.MISSING  # what the one-hot path imputes for a missing category
 
 
 @dataclass(frozen=True)
