@@ -22,6 +22,7 @@ from driftline.errors import PipelineFailure
 from driftline.services import Services
 from tasks.monitor import (
     attach_report,
+    champion_derive,
     close_run,
     emit_once,
     hours_since_last,
@@ -81,7 +82,7 @@ def watch(svc: Services, settings: Settings, p: Params, window_hours: float | No
     since = datetime.now(UTC) - timedelta(hours=window_hours or cfg.window_hours)
     rows, feedback = read_window(svc.predictions, since, last_rows or cfg.last_rows, p)
     result = monitoring.assess(rows, feedback, reference, p, champion.version, watching.expected_accuracy,
-                               hours_since_last(store))
+                               hours_since_last(store), champion_derive(store, champion, p))
     decision = result.decision
 
     run_id = open_run(store, champion.version, result)

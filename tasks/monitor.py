@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from uuid import UUID
 
 import pandas as pd
-from prefect import task
+from prefect import get_run_logger, task
 from prefect.artifacts import create_link_artifact, create_table_artifact
 from prefect.cache_policies import NONE
 from prefect.runtime import flow_run
@@ -17,7 +17,7 @@ from prefect.runtime import flow_run
 from driftline.adapters import drift_events, events
 from driftline.adapters.tracking import MlflowStore
 from driftline.config import MonitoringConfig, Params
-from driftline.core import monitoring
+from driftline.core import features, monitoring
 from driftline.core.markdown import drift_table
 from driftline.services import DriftReports, PredictionLog
 
@@ -100,3 +100,18 @@ def attach_report(store: MlflowStore, run_id: str, html: str) -> None:
 @task(name="close-monitor-run", cache_policy=NONE)
 def close_run(store: MlflowStore, run_id: str, failed: bool = False) -> None:
     drift_events.close_run(store, run_id, failed)
+
+
+@task(name="read-derive-step", cache_policy=NONE)
+def champion_derive(store: MlflowStore, champion, p: Params):
+    """The champion's own fitted derive step, so its derived features are watched as it computes
+    them; None when the params derive nothing (no model load then) or the model cannot be read
+    (the raw features still decide)."""
+    if not p.data.derived:
+        return None
+    try:
+        return features.derive_step(store.load_model(champion))
+    except Exception as err:  # noqa: BLE001 - the decision stands on the raw features
+        get_run_logger().warning(f"derived features not watched: version {champion.version} could not be "
+                                 f"loaded ({type(err).__name__}: {err})")
+        return None

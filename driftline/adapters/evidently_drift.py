@@ -90,7 +90,7 @@ def validate_with_drift(df: pd.DataFrame, params: Params, reference: pd.DataFram
         return report, ""
     # Compare the features both know: a feature added or dropped since the champion is a
     # config change, not drift.
-    shared = [f for f in params.data.features if f.name in reference.columns]
+    shared = [f for f in params.data.features if f.name in reference.columns and f.type != "datetime"]
     data = params.data.model_copy(update={"features": shared})
     current = frames.features(df.sample(min(len(df), check.sample_size), random_state=0), data)
     result = evidently_data_drift(current, frames.features(reference, data), *names_by_type(shared))
@@ -101,7 +101,7 @@ def validate_with_drift(df: pd.DataFrame, params: Params, reference: pd.DataFram
 def monitor_report(rows: pd.DataFrame, reference: pd.DataFrame, p: Params) -> str:
     """Evidently's HTML on seeded samples of the window and the reference (the decision used
     every row of both)."""
-    shared = [f for f in p.data.features if f.name in reference.columns]
+    shared = [f for f in p.data.features if f.name in reference.columns and f.type != "datetime"]
     n = p.monitoring.report_rows
     sample = rows.sample(min(len(rows), n), random_state=0)
     reference = reference.sample(min(len(reference), n), random_state=0)

@@ -13,8 +13,8 @@ if TYPE_CHECKING:
 def problems(p: Params) -> list[str]:
     """Every cross-field problem of `p`, each line starting with the dotted key it is about."""
     found = [*_metrics(p), *_estimator(p), *_fairness(p), *_behavioral(p), *_derived(p)]
-    known = {*p.data.feature_names, "prediction"}
-    found += [f"monitoring.drift_columns: {c!r} is not a feature (or 'prediction')"
+    known = {*p.data.feature_names, *(d.name for d in p.data.derived), "prediction"}
+    found += [f"monitoring.drift_columns: {c!r} is not a feature, a derived feature or 'prediction'"
               for c in p.monitoring.drift_columns if c not in known]
     if p.split.method == "time" and not p.data.time_column:
         found.append("split.method: 'time' needs data.time_column")
@@ -23,7 +23,7 @@ def problems(p: Params) -> list[str]:
 
 def _derived(p: Params) -> list[str]:
     """Each derived feature reads features of the right type, and its name is new."""
-    from driftline.config.features import NUMERIC_INPUTS, inputs
+    from driftline.config.features import DATETIME_INPUTS, NUMERIC_INPUTS, inputs
 
     types = {f.name: f.type for f in p.data.features}
     taken = set(p.data.columns)
@@ -33,7 +33,8 @@ def _derived(p: Params) -> list[str]:
         if d.name in taken:
             found.append(f"{key}.name: {d.name!r} is already a column or another derived feature")
         taken.add(d.name)
-        wanted = "numeric" if d.kind in NUMERIC_INPUTS else "categorical"
+        wanted = ("numeric" if d.kind in NUMERIC_INPUTS else "datetime" if d.kind in DATETIME_INPUTS
+                  else "categorical")
         for field, column in inputs(d):
             if column not in types:
                 found.append(f"{key}.{field}: {column!r} is not a feature (derived features read data.features)")
@@ -41,6 +42,10 @@ def _derived(p: Params) -> list[str]:
                 found.append(f"{key}.{field}: {d.kind} needs a {wanted} feature, {column!r} is {types[column]}")
         if d.kind == "target_encoding" and p.data.task == "multiclass":
             found.append(f"{key}.kind: target_encoding is for binary and regression tasks, not multiclass")
+    read = {column for d in p.data.derived for _, column in inputs(d)}
+    found += [f"data.features.{i}.type: datetime feature {f.name!r} is read by no derived feature (the estimator "
+              "never sees a raw timestamp; add a date_part or days_since that reads it)"
+              for i, f in enumerate(p.data.features) if f.type == "datetime" and f.name not in read]
     return found
 
 

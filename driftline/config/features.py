@@ -9,6 +9,7 @@ training part only.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
@@ -18,35 +19,49 @@ from driftline.config.strict import Strict
 Name = Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
 
 
-class Ratio(Strict):
+class Entry(Strict):
+    """What every kind shares: its name, and the limits validation holds its computed values to
+    on the training data (like a raw feature's)."""
+
+    name: Name
+    max_null_rate: float | None = Field(default=None, ge=0, le=1, description=(
+        "Allowed share of missing values after computation; defaults to the largest limit of the "
+        "columns it reads (a ratio may be missing where its inputs may)."))
+    min: float | None = None
+    max: float | None = None
+
+    @model_validator(mode="after")
+    def _bounds(self):
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min ({self.min}) is greater than max ({self.max})")
+        return self
+
+
+class Ratio(Entry):
     """numerator / denominator (missing where the denominator is 0)."""
 
     kind: Literal["ratio"]
-    name: Name
     numerator: str
     denominator: str
 
 
-class Difference(Strict):
+class Difference(Entry):
     kind: Literal["difference"]
-    name: Name
     left: str
     right: str
 
 
-class Log1p(Strict):
+class Log1p(Entry):
     """log(1 + x) for x > -1, missing otherwise: for long-tailed amounts."""
 
     kind: Literal["log1p"]
-    name: Name
     column: str
 
 
-class Clip(Strict):
+class Clip(Entry):
     """The column clipped to fixed bounds, or to quantiles learned on the training part."""
 
     kind: Literal["clip"]
-    name: Name
     column: str
     lower: float | None = None
     upper: float | None = None
@@ -65,46 +80,78 @@ class Clip(Strict):
         return self
 
 
-class QuantileBins(Strict):
+class QuantileBins(Entry):
     """The bin number (0 .. bins-1) of quantile bins learned on the training part."""
 
     kind: Literal["quantile_bins"]
-    name: Name
     column: str
     bins: int = Field(default=10, ge=2, le=100)
 
 
-class Interaction(Strict):
+class Interaction(Entry):
     """The product of two or three numeric columns."""
 
     kind: Literal["interaction"]
-    name: Name
     columns: list[str] = Field(min_length=2, max_length=3)
 
 
-class Frequency(Strict):
+class Frequency(Entry):
     """The share of training rows with the row's category (0 for a category never seen)."""
 
     kind: Literal["frequency"]
-    name: Name
     column: str
 
 
-class TargetEncoding(Strict):
+class TargetEncoding(Entry):
     """scikit-learn's TargetEncoder, cross-fitted: a training row's value never uses its own
     label (five folds, shuffled with training.seed); served rows use the whole training part."""
 
     kind: Literal["target_encoding"]
-    name: Name
     column: str
 
 
+PARTS = ("year", "quarter", "month", "day", "dayofweek", "dayofyear", "hour", "weekend")
+
+
+class DatePart(Entry):
+    """A part of a datetime feature: year, quarter, month, day, dayofweek (Monday 0), dayofyear,
+    hour (UTC), or weekend (1 on Saturday and Sunday)."""
+
+    kind: Literal["date_part"]
+    column: str
+    part: Literal[PARTS]
+
+
+class DaysSince(Entry):
+    """Days (fractional) from a datetime feature to another one (`until`, such as the
+    application's own time) or to a fixed date (`date`); negative when it lies after. Never
+    "now": the served value would then drift away from the one the model was gated with."""
+
+    kind: Literal["days_since"]
+    column: str
+    until: str | None = None
+    date: str | None = Field(default=None, description="ISO 8601, e.g. 2026-01-01")
+
+    @model_validator(mode="after")
+    def _one_end(self) -> DaysSince:
+        if (self.until is None) == (self.date is None):
+            raise ValueError("give exactly one of until (a datetime feature) and date (a fixed ISO 8601 date)")
+        if self.date is not None:
+            try:
+                datetime.fromisoformat(self.date)
+            except ValueError:
+                raise ValueError(f"date {self.date!r} is not an ISO 8601 date (YYYY-MM-DD)") from None
+        return self
+
+
 Derived = Annotated[
-    Ratio | Difference | Log1p | Clip | QuantileBins | Interaction | Frequency | TargetEncoding,
+    Ratio | Difference | Log1p | Clip | QuantileBins | Interaction | Frequency | TargetEncoding | DatePart
+    | DaysSince,
     Field(discriminator="kind"),
 ]
 
 NUMERIC_INPUTS = ("ratio", "difference", "log1p", "clip", "quantile_bins", "interaction")
+DATETIME_INPUTS = ("date_part", "days_since")
 
 
 def inputs(d: Derived) -> list[tuple[str, str]]:
@@ -115,4 +162,6 @@ def inputs(d: Derived) -> list[tuple[str, str]]:
         return [("left", d.left), ("right", d.right)]
     if isinstance(d, Interaction):
         return [(f"columns.{i}", c) for i, c in enumerate(d.columns)]
+    if isinstance(d, DaysSince) and d.until is not None:
+        return [("column", d.column), ("until", d.until)]
     return [("column", d.column)]

@@ -19,7 +19,9 @@ from driftline.core.metrics import Task
 
 class Feature(Strict):
     name: str
-    type: Literal["numeric", "categorical"]
+    type: Literal["numeric", "categorical", "datetime"] = Field(description=(
+        "datetime: ISO 8601 text (or a datetime column in Parquet), read only by derived features "
+        "(date_part, days_since); the estimator never sees the raw timestamp."))
     min: float | None = None
     max: float | None = None
     categories: list[str] | None = Field(
@@ -33,8 +35,10 @@ class Feature(Strict):
     def _check(self) -> Feature:
         if self.type == "numeric" and self.categories is not None:
             raise ValueError("categories are only for categorical features")
-        if self.type == "categorical" and (self.min is not None or self.max is not None):
+        if self.type != "numeric" and (self.min is not None or self.max is not None):
             raise ValueError("min/max are only for numeric features")
+        if self.type == "datetime" and self.categories is not None:
+            raise ValueError("categories are only for categorical features")
         if self.min is not None and self.max is not None and self.min > self.max:
             raise ValueError(f"min ({self.min}) is greater than max ({self.max})")
         return self
@@ -81,8 +85,10 @@ class DataConfig(Strict):
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"feature listed twice: {', '.join(dupes)}")
+        datetimes = {f.name for f in self.features if f.type == "datetime"}
         for col in [self.target, self.time_column, *self.sensitive_attributes]:
-            if col is not None and col in names:
+            # The time column may also be a datetime feature: "days since" it needs it served.
+            if col is not None and col in names and not (col == self.time_column and col in datetimes):
                 raise ValueError(f"column {col!r} cannot be both a feature and target/time/sensitive")
         if not self.path.endswith((".csv", ".parquet", ".pq")):
             raise ValueError(f"path must end in .csv or .parquet, got {self.path!r}")
@@ -97,7 +103,7 @@ class DataConfig(Strict):
     @property
     def columns(self) -> list[str]:
         extra = [self.time_column] if self.time_column else []
-        return [*self.feature_names, self.target, *extra, *self.sensitive_attributes]
+        return list(dict.fromkeys([*self.feature_names, self.target, *extra, *self.sensitive_attributes]))
 
 
 # --- validation -----------------------------------------------------------------------

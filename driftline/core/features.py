@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from pandas.api import types as ptypes
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.model_selection import KFold
 from sklearn.preprocessing import TargetEncoder
@@ -37,6 +38,9 @@ class DerivedFeatures(TransformerMixin, BaseEstimator):
 
     def transform(self, x: pd.DataFrame) -> pd.DataFrame:
         return self._derive(x, {})
+
+    def specs_names(self) -> list[str]:
+        return [s["name"] for s in self.specs]
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
         return np.asarray([*self.feature_names_in_, *(s["name"] for s in self.specs)], dtype=object)
@@ -100,7 +104,50 @@ class DerivedFeatures(TransformerMixin, BaseEstimator):
             return _categories(x[s["column"]]).iloc[:, 0].map(self.learned_[name]).fillna(0.0).to_numpy(float)
         if kind == "target_encoding":
             return self.learned_[name].transform(_categories(x[s["column"]]))[:, 0]
+        if kind == "date_part":
+            return _part(when(x[s["column"]]), s["part"])
+        if kind == "days_since":
+            end = when(x[s["until"]]) if s.get("until") else when(pd.Series([s["date"]])).iloc[0]
+            return ((end - when(x[s["column"]])) / pd.Timedelta(days=1)).to_numpy(dtype="float64", na_value=np.nan)
         raise ValueError(f"unknown derived feature kind {kind!r}")
+
+
+ISO_DATE = r"^\d{4}-\d{2}-\d{2}"  # ISO 8601 only: pandas would also read "now" and "today"
+
+
+def when(col: pd.Series) -> pd.Series:
+    """A datetime feature as UTC timestamps (naive times are UTC); anything but ISO 8601 text or
+    a datetime is missing, never the clock of the machine that computes it."""
+    if ptypes.is_datetime64_any_dtype(col):
+        return pd.to_datetime(col, utc=True)
+    text = col.astype("string")
+    iso = text.str.match(ISO_DATE).fillna(False).astype(bool)
+    return pd.to_datetime(text.where(iso), format="ISO8601", utc=True, errors="coerce")
+
+
+def _part(t: pd.Series, part: str) -> np.ndarray:
+    if part == "weekend":
+        values = (t.dt.dayofweek >= 5).astype("float64").where(t.notna())
+    else:
+        values = getattr(t.dt, part)
+    return values.to_numpy(dtype="float64", na_value=np.nan)
+
+
+def derive_step(model) -> DerivedFeatures | None:
+    """The fitted derive step of a trained model (a Pipeline, or one inside a threshold wrapper),
+    or None when it computes no derived features."""
+    inner = getattr(model, "estimator_", model)
+    steps = getattr(inner, "named_steps", {})
+    step = steps.get("derive") if hasattr(steps, "get") else None
+    return step if isinstance(step, DerivedFeatures) else None
+
+
+def datetime_inputs(model) -> frozenset[str]:
+    """The raw columns a trained model reads as times (what its date kinds read)."""
+    step = derive_step(model)
+    specs = step.specs if step is not None else []
+    return frozenset(c for s in specs if s["kind"] in ("date_part", "days_since")
+                     for c in (s["column"], s.get("until")) if c)
 
 
 def _num(col: pd.Series) -> np.ndarray:
@@ -114,6 +161,12 @@ def _categories(col: pd.Series) -> pd.DataFrame:
     """One object column with every kind of missing (None from a DataFrame, NaN from JSON null
     in the server) as the same category: None and NaN are different dictionary keys."""
     return col.astype(object).where(col.notna(), MISSING).to_frame()
+
+
+def from_params(p) -> DerivedFeatures:
+    """The unfitted derive step for `data.derived` (training.seed shuffles target encoding's folds)."""
+    target_type = "continuous" if p.data.task == "regression" else "binary"
+    return DerivedFeatures(specs(p.data.derived), seed=p.training.seed, target_type=target_type)
 
 
 def specs(derived) -> list[dict[str, Any]]:

@@ -38,6 +38,10 @@ def model_features(df: pd.DataFrame, model, data: DataConfig) -> pd.DataFrame:
 def _coerce(col: pd.Series, kind: str) -> pd.Series:
     if kind == "numeric":
         return pd.to_numeric(col, errors="raise").astype("float64")
+    if kind == "datetime" and ptypes.is_datetime64_any_dtype(col):
+        # As ISO 8601 text, the form a client sends: the model reads the same thing either way.
+        utc = pd.to_datetime(col, utc=True)
+        return utc.dt.strftime("%Y-%m-%dT%H:%M:%S.%f+00:00").astype(object).where(utc.notna(), None)
     text = col.astype("string")
     return text.astype(object).where(text.notna(), None)
 

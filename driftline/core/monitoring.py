@@ -120,9 +120,11 @@ def performance(rows: pd.DataFrame, feedback: pd.DataFrame, expected_accuracy: f
 
 
 def decide(columns: list[ColumnDrift], n_rows: int, perf: Performance, cfg: MonitoringConfig,
-           hours_since_last: float | None) -> Decision:
-    """Drift, no drift, too little data, or cooldown, with the reasons in words."""
-    features = [c for c in columns if c.column != PREDICTION]
+           hours_since_last: float | None, derived: frozenset[str] = frozenset()) -> Decision:
+    """Drift, no drift, too little data, or cooldown, with the reasons in words. The share is
+    over the raw features: a derived one moves with the columns it reads, and counting it too
+    would count their drift twice; it counts alone when monitoring.drift_columns names it."""
+    features = [c for c in columns if c.column != PREDICTION and c.column not in derived]
     drifted = [c.column for c in columns if c.drifted]
     share = sum(c.drifted for c in features) / len(features) if features else 0.0
     if n_rows < cfg.min_rows:
@@ -177,11 +179,13 @@ class Assessment:
 
 
 def assess(rows: pd.DataFrame, feedback: pd.DataFrame, reference: pd.DataFrame, p: Params,
-           champion_version: str, expected_accuracy: float | None, hours_since_last: float | None) -> Assessment:
+           champion_version: str, expected_accuracy: float | None, hours_since_last: float | None,
+           derive=None) -> Assessment:
     """Every feature and the champion's score against the reference, the data quality, the live
-    accuracy when labels came back, and the decision. `rows` are the window's live rows."""
+    accuracy when labels came back, and the decision. `rows` are the window's live rows.
+    `derive`: the champion's fitted derive step; its derived features are watched too."""
     cfg = p.monitoring
-    shared = [f for f in p.data.features if f.name in reference.columns]
+    shared = [f for f in p.data.features if f.name in reference.columns and f.type != "datetime"]
     # Prediction drift and live accuracy are about the champion: its answers only.
     answered = rows[rows["model_version"].astype(str) == str(champion_version)] \
         if len(rows) and "model_version" in rows.columns else rows
@@ -192,6 +196,26 @@ def assess(rows: pd.DataFrame, feedback: pd.DataFrame, reference: pd.DataFrame, 
         if "score" in answered.columns and PREDICTION in reference.columns and len(answered):
             columns.append(drift.column_drift(PREDICTION, reference[PREDICTION], answered["score"], True))
         quality_rows = drift.quality(current, reference, shared)
+        columns += derived_drift(rows, reference, derive)
     perf = performance(answered, feedback, expected_accuracy, cfg)
+    derived = frozenset(derive.specs_names()) if derive is not None else frozenset()
     return Assessment(len(rows), columns, quality_rows, perf,
-                      decide(columns, len(rows), perf, cfg, hours_since_last))
+                      decide(columns, len(rows), perf, cfg, hours_since_last, derived))
+
+
+def derived_drift(rows: pd.DataFrame, reference: pd.DataFrame, derive) -> list[ColumnDrift]:
+    """The derived features' drift, each computed by the champion's own derive step from the raw
+    columns of the window and of the reference. Nothing when the champion derives none, or when
+    the window lacks a column it reads (the log predates it)."""
+    if derive is None or not len(rows):
+        return []
+    raw = list(derive.feature_names_in_)
+    if not set(raw) <= set(rows.columns) or not set(raw) <= set(reference.columns):
+        return []
+    current, ref = derive.transform(_as_raw(rows[raw])), derive.transform(_as_raw(reference[raw]))
+    return [drift.column_drift(name, ref[name], current[name], True) for name in derive.specs_names()]
+
+
+def _as_raw(frame: pd.DataFrame) -> pd.DataFrame:
+    """Log categoricals (read as pandas categories) back to plain values, as a request holds them."""
+    return frame.apply(lambda c: c.astype(object) if isinstance(c.dtype, pd.CategoricalDtype) else c)

@@ -23,7 +23,6 @@ from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 
 from driftline.config import Params, names_by_type
 from driftline.core import evaluation, features, frames
-from driftline.core.features import DerivedFeatures
 
 MISSING_CATEGORY = features.MISSING  # what the one-hot path imputes for a missing category
 
@@ -105,9 +104,7 @@ def build_pipeline(p: Params) -> Pipeline:
     core = _model_pipeline(p)
     if not p.data.derived:
         return core
-    target_type = "continuous" if p.data.task == "regression" else "binary"
-    derive = DerivedFeatures(features.specs(p.data.derived), seed=p.training.seed, target_type=target_type)
-    return Pipeline([("derive", derive), *core.steps])
+    return Pipeline([("derive", features.from_params(p)), *core.steps])
 
 
 def _model_pipeline(p: Params) -> Pipeline:

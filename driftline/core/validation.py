@@ -14,6 +14,8 @@ import pandas as pd
 from pandas.api import types as ptypes
 
 from driftline.config import Params
+from driftline.config import features as config_features
+from driftline.core import features, frames
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,12 @@ def _schema(df: pd.DataFrame, p: Params) -> list[Check]:
         elif f.type == "numeric" and np.isinf(col.to_numpy(dtype="float64", na_value=np.nan)).any():
             checks.append(Check("quality: finite numbers", False,
                                 f"column {f.name!r} holds infinite values", f.name))
+        elif f.type == "datetime":
+            bad = col.notna() & features.when(col).isna()
+            if bad.any():
+                checks.append(Check("schema: column types", False,
+                                    f"datetime column {f.name!r} has {int(bad.sum())} values that are not ISO 8601 "
+                                    f"dates (e.g. {col[bad].astype(str).head(3).tolist()})", f.name))
     if data.time_column and data.time_column in df.columns:
         col = df[data.time_column]
         if not ptypes.is_datetime64_any_dtype(col):
@@ -178,7 +186,39 @@ def validate(df: pd.DataFrame, p: Params) -> ValidationReport:
         return ValidationReport(len(df), checks)
     checks += _target(df, p)
     checks += _quality(df, p)
+    if p.data.derived and all(c.passed for c in checks if c.column == p.data.target):
+        checks += derived_checks(df, p)
     return ValidationReport(len(df), checks)
+
+
+def derived_checks(df: pd.DataFrame, p: Params) -> list[Check]:
+    """The derived features as the model will compute them (learned on these rows, target
+    encoding cross-fitted), held to their limits like raw features: missing share, finite values,
+    ranges, and that they vary. A passing check states the observed range, for the report."""
+    try:
+        values = features.from_params(p).fit_transform(frames.features(df, p.data), frames.target(df, p.data))
+    except Exception as err:  # noqa: BLE001 - reported against the config, not raised from inside sklearn
+        return [Check("derived: computed", False, f"the derived features could not be computed: "
+                      f"{type(err).__name__}: {err}")]
+    limits = {f.name: p.data.max_null_rate if f.max_null_rate is None else f.max_null_rate for f in p.data.features}
+    checks = []
+    for d in p.data.derived:
+        col = values[d.name].to_numpy(dtype="float64")
+        limit = d.max_null_rate if d.max_null_rate is not None else \
+            max((limits.get(c, 0.0) for _, c in config_features.inputs(d)), default=0.0)
+        missing, infinite = float(np.isnan(col).mean()), int(np.isinf(col).sum())
+        finite = col[np.isfinite(col)]
+        low, high = (float(finite.min()), float(finite.max())) if len(finite) else (np.nan, np.nan)
+        problems = [f"{missing:.1%} missing (at most {limit:.1%})"] if missing > limit else []
+        problems += [f"{infinite} infinite values"] if infinite else []
+        if (d.min is not None and low < d.min) or (d.max is not None and high > d.max):
+            problems.append(f"spans {low:g}..{high:g}, outside [{d.min}, {d.max}]")
+        if len(finite) >= 2 and low == high:
+            problems.append(f"is constant ({low:g})")
+        detail = f"derived {d.kind} {d.name!r}: " + ("; ".join(problems) if problems else
+                                                        f"{missing:.1%} missing, spans {low:g}..{high:g}")
+        checks.append(Check("derived: values", not problems, detail, d.name))
+    return checks
 
 
 def distribution_check(drifted: dict[str, float], share: float, max_share: float,

@@ -101,6 +101,8 @@ def create_app(store: MlflowStore, cfg: ServeSettings, log_dir: str | Path, ids:
     api.state.watcher, api.state.batcher, api.state.predictions = watcher, batcher, predictions
     predict_caller, feedback_caller = _bearer(cfg.token), _bearer(cfg.feedback_token or cfg.token)
     bounds = ranges(list(features))
+    # Times are checked for what each model reads as one, and for what the params declare.
+    datetimes = frozenset(f.name for f in features if f.type == "datetime")
     policies: dict[str, object] = {"set": None}  # per model set: each served version's intake policy
 
     def policy(current: ModelSet, loaded: Loaded) -> Policy:
@@ -111,7 +113,8 @@ def create_app(store: MlflowStore, cfg: ServeSettings, log_dir: str | Path, ids:
             for version, m in current.models.items():
                 policies[version] = Policy(
                     known if version == current.rollout.champion else None, cfg.unknown_fields == "drop",
-                    m.categories if cfg.unknown_category == "reject" else None, bounds, cfg.out_of_range == "reject")
+                    m.categories if cfg.unknown_category == "reject" else None, bounds, cfg.out_of_range == "reject",
+                    datetimes | m.datetimes)
         return policies[loaded.version]
 
     async def answer(loaded: Loaded, variant: str, records: list[dict], outside: list[str], request_id: str,

@@ -10,12 +10,16 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 import sys
 from dataclasses import dataclass
+from datetime import datetime
 
 from driftline.config import Feature
+from driftline.core import features as derived
 
 FLOAT_MAX = sys.float_info.max
+ISO_DATE = re.compile(derived.ISO_DATE)
 
 
 class BadInput(ValueError):
@@ -95,6 +99,7 @@ class Policy:
     categories: dict[str, set] | None = None  # with it, a category outside these is refused
     ranges: dict[str, tuple[float, float]] | None = None
     reject_out_of_range: bool = False
+    datetimes: frozenset[str] = frozenset()  # datetime features: ISO 8601 text only
 
 
 def intake(records: list[dict], columns: dict[str, str], policy: Policy = Policy()) -> tuple[list[dict], list[str]]:
@@ -133,6 +138,9 @@ def intake(records: list[dict], columns: dict[str, str], policy: Policy = Policy
                         value.encode()
                     except UnicodeEncodeError:  # a lone surrogate ("\udfff") that JSON allowed
                         raise BadInput(f"record {i}: field {name!r} is not valid Unicode text") from None
+                if name in policy.datetimes and not _iso_date(value):
+                    raise BadInput(f"record {i}: field {name!r} must be an ISO 8601 date or time "
+                                   f"(e.g. '2026-01-31' or '2026-01-31T09:30:00Z'), got {_show(value)}")
                 if name in categories and value not in categories[name]:
                     known = sorted(categories[name])
                     shown = ", ".join(map(repr, known[:20])) + (", ..." if len(known) > 20 else "")
@@ -141,6 +149,18 @@ def intake(records: list[dict], columns: dict[str, str], policy: Policy = Policy
         clean.append(row)
         flagged.append(outside)
     return clean, flagged
+
+
+def _iso_date(value: str) -> bool:
+    """What the model's derive step reads as a time (core.features.when), checked here so that
+    a value it would silently read as missing is refused with a reason instead."""
+    if not ISO_DATE.match(value):
+        return False
+    try:
+        datetime.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
 
 
 def _number(value: object, i: int, name: str) -> float:

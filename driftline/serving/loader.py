@@ -14,6 +14,7 @@ import pandas as pd
 from driftline.adapters import rollout_state
 from driftline.adapters.rollout_state import STRATEGY_TAG, WEIGHT_TAG  # noqa: F401 - defined with the lease that guards them
 from driftline.adapters.tracking import CHALLENGER, CHAMPION, PREVIOUS, MlflowStore
+from driftline.core.features import datetime_inputs
 from driftline.core.training import known_categories
 
 log = logging.getLogger("driftline.serving")
@@ -37,6 +38,7 @@ class Loaded:
     example: pd.DataFrame
     classification: bool
     categories: dict[str, set] = field(default_factory=dict)  # categorical input -> categories it was fitted on
+    datetimes: frozenset[str] = frozenset()  # inputs its derive step reads as times: ISO 8601 only
 
     @cached_property
     def class_names(self) -> list[str]:
@@ -94,7 +96,8 @@ def load_version(store: MlflowStore, version: str) -> Loaded:
     example = meta.load_input_example(local)
     model = mlflow.sklearn.load_model(local)
     classification = hasattr(model, "predict_proba")
-    loaded = Loaded(version, model, columns, example, classification, known_categories(model))
+    loaded = Loaded(version, model, columns, example, classification, known_categories(model),
+                    datetime_inputs(model))
     loaded.model.predict(loaded.frame(loaded.example_records))  # the smoke prediction
     return loaded
 

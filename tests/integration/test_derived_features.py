@@ -18,13 +18,13 @@ from tests.unit.core.test_features import EVERY_KIND
 
 def test_the_server_computes_every_derived_feature_as_the_registered_model_does_offline(tmp_path):
     project = make_project(tmp_path / "proj")
-    result = project.train(EVERY_KIND)
+    result = project.train(*EVERY_KIND)
     assert result["status"] == "registered" and result["version"] == "1", result
     store = project.store()
     model = store.load_model(store.version_by_alias(CHAMPION))
     assert "derive" in model.estimator_.named_steps  # the registered model carries the step itself
 
-    p = load_params(project.root / "params.yaml", [EVERY_KIND])
+    p = load_params(project.root / "params.yaml", list(EVERY_KIND))
     rows = demo_data.generate(300, seed=99, scenario="covariate_shift")  # unseen rows, some out of range
     raw = frames.features(rows, p.data)
     offline = model.predict_proba(raw)
@@ -32,8 +32,11 @@ def test_the_server_computes_every_derived_feature_as_the_registered_model_does_
     try:
         with httpx.Client(base_url=server.url, timeout=30) as client:
             answer = client.post("/predict", json=client_records(raw))
+            # A time the derive step would read as missing (or as the clock) is refused, named.
+            clock = client.post("/predict", json=[{**client_records(raw)[0], "application_date": "now"}])
     finally:
         server.stop()
     assert answer.status_code == 200, answer.text
+    assert clock.status_code == 422 and "field 'application_date' must be an ISO 8601 date" in clock.text, clock.text
     served = np.array([[row[str(c)] for c in model.classes_] for row in answer.json()["probabilities"]])
     np.testing.assert_array_equal(served, offline)

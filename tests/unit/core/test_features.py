@@ -4,18 +4,23 @@ them from raw rows."""
 
 from __future__ import annotations
 
+import json
 import pickle
 
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from driftline.config import ConfigError, load_params
 from driftline.core import demo_data, frames, training
 from driftline.core.features import DerivedFeatures
 from tests.unit.conftest import PARAMS_FILE
 
-EVERY_KIND = ("data.derived=["
+# The demo's time column as a datetime feature as well: date parts and days-since read it.
+_FEATURES = yaml.safe_load(PARAMS_FILE.read_text())["data"]["features"]
+WITH_DATE = "data.features=" + json.dumps([*_FEATURES, {"name": "application_date", "type": "datetime"}])
+DERIVED = ("data.derived=["
               "{kind: ratio, name: loan_to_income, numerator: loan_amount, denominator: annual_income},"
               "{kind: difference, name: score_minus_age, left: credit_score, right: age},"
               "{kind: log1p, name: log_income, column: annual_income},"
@@ -24,7 +29,11 @@ EVERY_KIND = ("data.derived=["
               "{kind: quantile_bins, name: score_band, column: credit_score, bins: 4},"
               "{kind: interaction, name: amount_x_rate, columns: [loan_amount, interest_rate]},"
               "{kind: frequency, name: purpose_share, column: loan_purpose},"
-              "{kind: target_encoding, name: region_risk, column: region}]")
+              "{kind: target_encoding, name: region_risk, column: region},"
+              "{kind: date_part, name: applied_month, column: application_date, part: month},"
+              "{kind: date_part, name: applied_on_weekend, column: application_date, part: weekend},"
+              "{kind: days_since, name: days_since_launch, column: application_date, date: '2023-12-01'}]")
+EVERY_KIND = (WITH_DATE, DERIVED)
 
 
 def _derive(*specs: dict, **kw) -> DerivedFeatures:
@@ -78,14 +87,15 @@ def test_target_encoding_never_reads_a_training_rows_own_label():
 
 
 def test_the_model_computes_every_kind_from_raw_rows_and_survives_pickling():
-    p = load_params(PARAMS_FILE, [EVERY_KIND, "training.estimator.max_iter=30"])
+    p = load_params(PARAMS_FILE, [*EVERY_KIND, "training.estimator.max_iter=30"])
     parts = training.split(demo_data.generate(4000, 3), p)
     model = training.train(parts.train, p)
     raw = frames.features(parts.holdout, p.data)
     assert list(raw.columns) == p.data.feature_names  # the model's input: the raw features only
     derived = model.estimator_.named_steps["derive"].transform(raw)
-    assert list(derived.columns[-9:]) == [d.name for d in p.data.derived]
-    assert derived.iloc[:, -9:].notna().mean().min() > 0.85
+    names = [d.name for d in p.data.derived]
+    assert list(derived.columns[-len(names):]) == names
+    assert derived[names].notna().mean().min() > 0.85
     again = pickle.loads(pickle.dumps(model))
     np.testing.assert_array_equal(again.predict_proba(raw), model.predict_proba(raw))
     plain = training.train(parts.train, load_params(PARAMS_FILE, ["training.estimator.max_iter=30"]))
@@ -119,3 +129,50 @@ def test_a_missing_category_is_one_category_whatever_shape_it_arrives_in():
     as_nan = step.transform(pd.DataFrame({"c": pd.Series([np.nan], dtype=object)}))
     assert as_none["f"].item() == as_nan["f"].item() == 0.25
     assert as_none["te"].item() == as_nan["te"].item()
+
+
+def test_date_parts_and_days_since_read_iso_dates_and_never_the_clock():
+    x = pd.DataFrame({"at": ["2024-03-16", "2024-03-15T22:30:00-03:00", "now", "03/15/2024", None],
+                      "due": ["2024-04-15"] * 5})
+    out = _derive({"kind": "date_part", "name": "month", "column": "at", "part": "month"},
+                  {"kind": "date_part", "name": "hour", "column": "at", "part": "hour"},
+                  {"kind": "date_part", "name": "weekend", "column": "at", "part": "weekend"},
+                  {"kind": "days_since", "name": "to_due", "column": "at", "until": "due"},
+                  {"kind": "days_since", "name": "since", "column": "at", "date": "2024-03-01"}).fit_transform(x)
+    np.testing.assert_array_equal(out["month"], [3, 3, np.nan, np.nan, np.nan])
+    np.testing.assert_array_equal(out["hour"], [0, 1, np.nan, np.nan, np.nan])  # 22:30 at -03:00 is 01:30 UTC
+    np.testing.assert_array_equal(out["weekend"], [1, 1, np.nan, np.nan, np.nan])  # the 16th, UTC: a Saturday
+    np.testing.assert_allclose(out["to_due"], [30, 29 + 22.5 / 24, np.nan, np.nan, np.nan])
+    np.testing.assert_allclose(out["since"], [-15, -(15 + 1.5 / 24), np.nan, np.nan, np.nan])
+    # A Parquet datetime column gives the same values as its ISO text (what a client sends).
+    stamps = pd.DataFrame({"at": pd.to_datetime(["2024-03-16", None]), "due": pd.to_datetime(["2024-04-15"] * 2)})
+    as_text = frames._coerce(stamps["at"], "datetime")
+    assert as_text.tolist() == ["2024-03-16T00:00:00.000000+00:00", None]
+    step = _derive({"kind": "days_since", "name": "d", "column": "at", "until": "due"})
+    np.testing.assert_array_equal(step.fit_transform(stamps)["d"],
+                                  step.transform(stamps.assign(at=as_text))["d"])
+
+
+@pytest.mark.parametrize(("overrides", "message"), [
+    ([WITH_DATE], f"data.features.{len(_FEATURES)}.type: datetime feature 'application_date' is read by no "
+                  "derived feature"),
+    ([WITH_DATE, "data.derived=[{kind: date_part, name: m, column: age, part: month}]"],
+     "data.derived.0.column: date_part needs a datetime feature, 'age' is numeric"),
+    (["data.derived=[{kind: days_since, name: d, column: application_date, date: '2026-01-01'}]"],
+     "data.derived.0.column: 'application_date' is not a feature"),
+    ([WITH_DATE, "data.derived=[{kind: days_since, name: d, column: application_date}]"],
+     "give exactly one of until (a datetime feature) and date"),
+    ([WITH_DATE, "data.derived=[{kind: days_since, name: d, column: application_date, date: 'soon'}]"],
+     "date 'soon' is not an ISO 8601 date"),
+    (["monitoring.drift_columns=[no_such]"], "monitoring.drift_columns: 'no_such' is not a feature"),
+])
+def test_date_features_are_checked_at_load_naming_the_key(overrides, message):
+    with pytest.raises(ConfigError) as err:
+        load_params(PARAMS_FILE, overrides)
+    assert message in str(err.value), str(err.value)
+
+
+def test_the_time_column_may_be_a_datetime_feature_and_drift_columns_may_name_a_derived_one():
+    p = load_params(PARAMS_FILE, [*EVERY_KIND, "monitoring.drift_columns=[days_since_launch]"])
+    assert p.data.time_column == "application_date" and "application_date" in p.data.feature_names
+    assert p.data.columns.count("application_date") == 1  # hashed and read once

@@ -122,3 +122,37 @@ def test_assess_on_shifted_traffic_decides_drift_with_the_prediction_column(para
     result = monitoring.assess(current, pd.DataFrame(), reference, params, "3", 0.8, None)
     assert result.decision.drift and "prediction" in result.decision.drifted_columns
     assert len(result.columns) == len(params.data.features) + 1 and result.rows == 3000
+
+
+def test_derived_features_count_alone_when_named_never_twice_in_the_share():
+    cols = [*_cols({"a"}), ColumnDrift("a_per_b", "wasserstein", 0.5, 0.1, True)]
+    result = monitoring.decide(cols, 1000, NO_LABELS, CFG, None, frozenset({"a_per_b"}))
+    assert result.status == "no_drift" and result.drift_share == 0.25  # over the four raw features
+    assert "a_per_b" in result.drifted_columns  # reported all the same
+    named = CFG.model_copy(update={"drift_columns": ["a_per_b"]})
+    result = monitoring.decide(cols, 1000, NO_LABELS, named, None, frozenset({"a_per_b"}))
+    assert result.reasons == ["a_per_b drifted, and it alone counts (monitoring.drift_columns)"]
+
+
+def test_assess_watches_the_derived_features_the_champion_computes(make_params):
+    from driftline.core import features, frames, training
+    from tests.unit.core.test_features import WITH_DATE
+
+    p = make_params(WITH_DATE, "training.estimator.max_iter=20", "data.derived=["
+                    "{kind: ratio, name: loan_to_income, numerator: loan_amount, denominator: annual_income},"
+                    "{kind: days_since, name: days_since_launch, column: application_date, date: '2023-12-01'}]")
+    reference = demo_data.generate(3000, seed=1)
+    step = features.derive_step(training.train(reference, p))
+    reference["prediction"] = 0.2
+    current = frames.features(demo_data.generate(3000, seed=2, scenario="covariate_shift"), p.data)
+    current["region"] = current["region"].astype("category")  # as the prediction log reads it back
+    result = monitoring.assess(current, pd.DataFrame(), reference, p, "3", None, None, step)
+    by_name = {c.column: c for c in result.columns}
+    assert by_name["loan_to_income"].drifted  # lower incomes and larger loans: the ratio moved
+    assert by_name["days_since_launch"].drifted  # baseline applications are from 2024, shifted ones from 2026
+    raw = [c for c in result.columns if c.column not in ("loan_to_income", "days_since_launch")]
+    assert result.decision.drift_share == sum(c.drifted for c in raw) / len(raw)
+    # Without the champion's step nothing derived is watched, and the raw verdict is the same.
+    plain = monitoring.assess(current, pd.DataFrame(), reference, p, "3", None, None)
+    assert {c.column for c in plain.columns} == {c.column for c in raw}
+    assert plain.decision.drift_share == result.decision.drift_share

@@ -158,3 +158,44 @@ def test_distribution_check(share, passed):
     assert check.passed is passed
     assert "model version 3" in check.detail
     assert "drifted: age, credit_score" in check.detail
+
+
+def _derived(make_params, *entries: str):
+    from tests.unit.core.test_features import WITH_DATE
+
+    return make_params(WITH_DATE, "data.derived=[{kind: date_part, name: applied_month, column: application_date, "
+                       "part: month}" + "".join(f", {e}" for e in entries) + "]")
+
+
+def test_derived_features_are_validated_as_the_model_computes_them(make_params, loans):
+    p = _derived(make_params, "{kind: ratio, name: loan_to_income, numerator: loan_amount, "
+                 "denominator: annual_income, max: 50}")
+    report = validation.validate(loans, p)
+    assert report.passed, report.summary()
+    checks = {c.column: c for c in report.checks if c.name == "derived: values"}
+    assert set(checks) == {"applied_month", "loan_to_income"}
+    # The report states what was computed: the missing share (income is 3% missing) and the range.
+    share = loans["annual_income"].isna().mean()
+    assert f"derived ratio 'loan_to_income': {share:.1%} missing, spans 0.0" in checks["loan_to_income"].detail
+    assert "spans 1..12" in checks["applied_month"].detail
+
+    # Held to its declared range, its missing limit (default: its inputs' largest), and varying.
+    tight = _derived(make_params, "{kind: ratio, name: loan_to_income, numerator: loan_amount, "
+                     "denominator: annual_income, max: 0.1}")
+    failed = {c.column: c.detail for c in validation.validate(loans, tight).failures}
+    assert set(failed) == {"loan_to_income"} and "outside [None, 0.1]" in failed["loan_to_income"]
+    strict = _derived(make_params, "{kind: log1p, name: log_income, column: annual_income, max_null_rate: 0.01}")
+    assert "missing (at most 1.0%)" in validation.validate(loans, strict).failures[0].detail
+    floor = loans["loan_amount"].min()  # capped at the smallest loan: every row the same
+    flat = _derived(make_params, f"{{kind: clip, name: capped, column: loan_amount, upper: {floor}}}")
+    assert validation.validate(loans, flat).failures[0].detail == f"derived clip 'capped': is constant ({floor:g})"
+
+
+def test_a_datetime_feature_that_is_not_iso_8601_is_rejected_naming_it(make_params, loans):
+    p = _derived(make_params)
+    loans["application_date"] = loans["application_date"].dt.strftime("%m/%d/%Y")
+    loans.loc[loans.index[:2], "application_date"] = "now"
+    report = validation.validate(loans, p)
+    [failure] = report.failures
+    assert failure.column == "application_date" and failure.name == "schema: column types"
+    assert f"{len(loans)} values that are not ISO 8601 dates" in failure.detail

@@ -118,3 +118,15 @@ def test_the_canary_share_is_stable_and_uniform():
     shares = [canary_share(f"req-{i}") for i in range(20_000)]
     assert all(0 <= s < 1 for s in shares)
     assert abs(sum(s < 0.1 for s in shares) / len(shares) - 0.1) < 0.01
+
+
+@pytest.mark.parametrize("value", ["now", "today", "03/15/2024", "2024-13-01", "2024-03-15 soon", "20240315"])
+def test_a_datetime_feature_takes_iso_8601_text_only(value):
+    """What the model's derive step would read as missing (or as the clock) is refused, named."""
+    columns = {"applied": "string", "age": "double"}
+    policy = Policy(datetimes=frozenset({"applied"}))
+    for good in ("2024-03-15", "2024-03-15T09:30:00Z", "2024-03-15 09:30:00+02:00"):
+        assert intake([{"applied": good, "age": 30}], columns, policy)[0][0]["applied"] == good
+    with pytest.raises(BadInput, match=r"record 0: field 'applied' must be an ISO 8601 date or time"):
+        intake([{"applied": value, "age": 30}], columns, policy)
+    intake([{"applied": value, "age": 30}], columns, Policy())  # an ordinary text field takes anything
