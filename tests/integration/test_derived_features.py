@@ -1,6 +1,7 @@
 """Derived features end to end: trained by the training flow with every kind of `data.derived`,
 registered, served over HTTP from raw requests, and answering exactly what the registered model
-answers offline for the same raw rows."""
+answers offline for the same raw rows; then watched by the drift monitor flow as the champion
+computes them."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from driftline.adapters.serving_client import client_records
 from driftline.adapters.tracking import CHAMPION
 from driftline.config import load_params
 from driftline.core import demo_data, frames
+from flows.monitor import drift_monitor
 from tests.integration.conftest import make_project
 from tests.integration.test_serving import Server
 from tests.unit.core.test_features import EVERY_KIND
@@ -28,7 +30,7 @@ def test_the_server_computes_every_derived_feature_as_the_registered_model_does_
     rows = demo_data.generate(300, seed=99, scenario="covariate_shift")  # unseen rows, some out of range
     raw = frames.features(rows, p.data)
     offline = model.predict_proba(raw)
-    server = Server(project, tmp_path / "logs")
+    server = Server(project, project.root / ".driftline")  # the monitor reads this log below
     try:
         with httpx.Client(base_url=server.url, timeout=30) as client:
             answer = client.post("/predict", json=client_records(raw))
@@ -40,3 +42,15 @@ def test_the_server_computes_every_derived_feature_as_the_registered_model_does_
     assert clock.status_code == 422 and "field 'application_date' must be an ISO 8601 date" in clock.text, clock.text
     served = np.array([[row[str(c)] for c in model.classes_] for row in answer.json()["probabilities"]])
     np.testing.assert_array_equal(served, offline)
+
+    # The monitor flow loads the champion's derive step and judges the derived columns of the
+    # logged traffic; one of them, named in drift_columns, counts alone.
+    state = drift_monitor(last_rows=300, project_dir=str(project.root), return_state=True, overrides=[
+        *EVERY_KIND, "monitoring.cooldown_hours=0", "monitoring.min_rows=300",
+        "monitoring.drift_columns=[days_since_launch]"])
+    result = state.result()
+    assert "days_since_launch drifted, and it alone counts (monitoring.drift_columns)" in result["reasons"], result
+    assert "applied_on_weekend" not in result["drifted_columns"]  # the weekday mix did not change
+    derived = {d.name for d in p.data.derived}
+    raw = [c for c in result["drifted_columns"] if c not in derived and c != "prediction"]
+    assert result["drift_share"] == len(raw) / len([f for f in p.data.features if f.type != "datetime"])
