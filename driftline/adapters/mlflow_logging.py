@@ -36,8 +36,10 @@ def pip_requirements() -> list[str]:
             ("scikit-learn", "pandas", "numpy", "scipy", "cloudpickle", "pyarrow")]
 
 
-def log_sklearn_model(run_id: str, model, input_example: pd.DataFrame, output_example) -> str:
-    """Log `model` to the run as `model` (cloudpickle) with its signature and input example; its URI."""
+def log_sklearn_model(run_id: str, model, input_example: pd.DataFrame, output_example,
+                      code_paths: list[str] | None = None) -> str:
+    """Log `model` to the run as `model` (cloudpickle) with its signature and input example, and
+    the user modules its derived features run (`code_paths`); its URI."""
     import mlflow
     import mlflow.sklearn
     from mlflow.models import infer_signature
@@ -50,6 +52,6 @@ def log_sklearn_model(run_id: str, model, input_example: pd.DataFrame, output_ex
             # in the same environment, which the pinned requirements describe.
             serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_CLOUDPICKLE,
             signature=signature, input_example=input_example,
-            pip_requirements=pip_requirements(),
+            pip_requirements=pip_requirements(), code_paths=code_paths or None,
         )
     return info.model_uri

@@ -135,11 +135,12 @@ class MlflowStore:
 
         self.client.log_inputs(run_id, datasets=[dataset_input(frame, source, name, digest, target, context)])
 
-    def log_model(self, run_id: str, model, input_example: pd.DataFrame, output_example) -> str:
+    def log_model(self, run_id: str, model, input_example: pd.DataFrame, output_example,
+                  code_paths: list[str] | None = None) -> str:
         from driftline.adapters.mlflow_logging import log_sklearn_model
 
         with self._artifacts("write"):
-            return log_sklearn_model(run_id, model, input_example, output_example)
+            return log_sklearn_model(run_id, model, input_example, output_example, code_paths)
 
     def finish(self, run_id: str, status: str = "FINISHED") -> None:
         self.client.set_terminated(run_id, status)

@@ -17,7 +17,7 @@ import pandas as pd
 from driftline.adapters import provenance
 from driftline.adapters.tracking import CHAMPION, MlflowStore, VersionInfo
 from driftline.config import Params
-from driftline.core import frames
+from driftline.core import features, frames
 from driftline.core.comparison import ChampionScore
 from driftline.core.evaluation import Evaluation
 from driftline.errors import PipelineFailure
@@ -94,6 +94,9 @@ def checkout(root: Path, expected_commit: str | None) -> str:
 def lineage(root: Path, p: Params, md5: str, commit: str, reason: str, flow_run_id: str = "-",
             drift_summary: str | None = None) -> Lineage:
     code, lock = provenance.code_hash(), provenance.lock_hash(root)
+    user = [d._source for d in p.data.derived if d.kind == "custom"]
+    if user:  # the project's own feature code is training code too: a change to it retrains
+        code = provenance.key(code, *user)[:16]
     return Lineage(p.registry.model_name, reason, p.data.path, md5, commit, p.digest(), code, lock,
                    cache_keys(md5, p, code, lock), flow_run_id, drift_summary)
 
@@ -174,7 +177,7 @@ def register(store: MlflowStore, run_id: str, model, train_df: pd.DataFrame, ref
     a version created and `alias` pointed at it, or the registry left as it was."""
     example = frames.features(train_df.head(5), p.data)
     store.log_frame(run_id, reference, "reference/reference.parquet")
-    uri = store.log_model(run_id, model, example, model.predict(example))
+    uri = store.log_model(run_id, model, example, model.predict(example), features.code_files(p.data.derived))
     return store.register(uri, run_id, tags, alias, description)
 
 

@@ -38,7 +38,7 @@ def _derived(p: Params) -> list[str]:
         for field, column in inputs(d):
             if column not in types:
                 found.append(f"{key}.{field}: {column!r} is not a feature (derived features read data.features)")
-            elif types[column] != wanted:
+            elif types[column] != wanted and d.kind != "custom":  # a function reads any type
                 found.append(f"{key}.{field}: {d.kind} needs a {wanted} feature, {column!r} is {types[column]}")
         if d.kind == "target_encoding" and p.data.task == "multiclass":
             found.append(f"{key}.kind: target_encoding is for binary and regression tasks, not multiclass")

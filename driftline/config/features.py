@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, PrivateAttr, model_validator
 
 from driftline.config.strict import Strict
 
@@ -144,9 +144,33 @@ class DaysSince(Entry):
         return self
 
 
+class Function(Entry):
+    """A function of your own: `module:function` in a .py file of the project, found from the
+    params file's folder (`features` is features.py there, `pkg.feats` is pkg/feats.py). It gets
+    a DataFrame of `columns` (raw values, as a request holds them) and returns one number per row.
+    It learns nothing: whatever it needs to know is in its code. Its source travels inside the
+    registered model (and beside it, as MLflow code_paths), so the server runs the code the model
+    was gated with."""
+
+    kind: Literal["custom"]
+    function: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*$",
+                          description="module:function, e.g. features:affordability")
+    columns: list[str] = Field(min_length=1)
+    _source: str | None = PrivateAttr(default=None)  # read by config.load from the project
+    _path: str | None = PrivateAttr(default=None)
+
+    @property
+    def module(self) -> str:
+        return self.function.split(":")[0]
+
+    @property
+    def attribute(self) -> str:
+        return self.function.split(":")[1]
+
+
 Derived = Annotated[
     Ratio | Difference | Log1p | Clip | QuantileBins | Interaction | Frequency | TargetEncoding | DatePart
-    | DaysSince,
+    | DaysSince | Function,
     Field(discriminator="kind"),
 ]
 
@@ -160,7 +184,7 @@ def inputs(d: Derived) -> list[tuple[str, str]]:
         return [("numerator", d.numerator), ("denominator", d.denominator)]
     if isinstance(d, Difference):
         return [("left", d.left), ("right", d.right)]
-    if isinstance(d, Interaction):
+    if isinstance(d, Interaction | Function):
         return [(f"columns.{i}", c) for i, c in enumerate(d.columns)]
     if isinstance(d, DaysSince) and d.until is not None:
         return [("column", d.column), ("until", d.until)]

@@ -131,7 +131,41 @@ def load_params(path: str | Path, overrides: list[str] | None = None) -> Params:
         raise ConfigError(f"{path}: not valid YAML: {err}") from None
     if isinstance(raw, dict):
         raw = apply_overrides(raw, list(overrides or []))
-    return parse_params(raw, str(path))
+    params = parse_params(raw, str(path))
+    problems = attach_user_code(params, path.resolve().parent)
+    if problems:
+        raise ConfigError(f"{path} is invalid:\n" + "\n".join(problems))
+    return params
+
+
+def attach_user_code(params: Params, root: Path) -> list[str]:
+    """Read the source of every `kind: custom` derived feature from the project (the params
+    file's folder), checking without running it that the module defines the function. The
+    problems, each naming its key."""
+    import ast
+
+    problems = []
+    for i, d in enumerate(params.data.derived):
+        if d.kind != "custom":
+            continue
+        key = f"data.derived.{i}.function"
+        file = root.joinpath(*d.module.split(".")).with_suffix(".py")
+        try:
+            source = file.read_text()
+            tree = ast.parse(source, str(file))
+        except (OSError, UnicodeDecodeError) as err:
+            problems.append(f"{key}: module {d.module!r} should be {file} ({type(err).__name__})")
+            continue
+        except SyntaxError as err:
+            problems.append(f"{key}: {file} does not parse: {err.msg} (line {err.lineno})")
+            continue
+        defined = {n.name for n in tree.body if isinstance(n, ast.FunctionDef | ast.ClassDef)}
+        defined |= {t.id for n in tree.body if isinstance(n, ast.Assign) for t in n.targets if isinstance(t, ast.Name)}
+        if d.attribute not in defined:
+            problems.append(f"{key}: {file} defines no {d.attribute!r} at its top level")
+            continue
+        d._source, d._path = source, str(file)
+    return problems
 
 
 def params_schema() -> dict[str, Any]:

@@ -8,6 +8,9 @@ Pipeline calls on the training part only; target encoding is cross-fitted in `fi
 
 from __future__ import annotations
 
+import hashlib
+import sys
+import types
 from typing import Any
 
 import numpy as np
@@ -38,6 +41,36 @@ class DerivedFeatures(TransformerMixin, BaseEstimator):
 
     def transform(self, x: pd.DataFrame) -> pd.DataFrame:
         return self._derive(x, {})
+
+    def _call(self, s: dict[str, Any], x: pd.DataFrame) -> np.ndarray:
+        """A user function over its columns: one finite-or-missing number per row, or an error
+        that names it."""
+        values = np.asarray(self._function(s)(x[list(s["columns"])].copy()))
+        if values.shape != (len(x),) or not (np.issubdtype(values.dtype, np.number) or values.dtype == bool):
+            raise ValueError(f"derived feature {s['name']!r}: {s['function']} must return one number per row "
+                             f"({len(x)}), got {values.dtype} of shape {values.shape}")
+        return values.astype("float64")
+
+    def _function(self, s: dict[str, Any]):
+        """The function compiled from the source the model carries, in a module of its own: two
+        versions of one module loaded by one server each keep their own code."""
+        cache = self.__dict__.setdefault("_functions", {})
+        if s["name"] not in cache:
+            if not s.get("source"):
+                raise ValueError(f"derived feature {s['name']!r}: the source of {s['function']} was not read "
+                                 "(params are loaded by driftline.config.load_params, which reads it)")
+            module_name, attribute = s["function"].split(":")
+            digest = hashlib.sha256(s["source"].encode()).hexdigest()[:12]
+            module = types.ModuleType(f"driftline_user_{digest}.{module_name}")
+            sys.modules[module.__name__] = module  # dataclasses and pickling look a module up by name
+            exec(compile(s["source"], f"{module_name}.py (carried by the model)", "exec"), module.__dict__)
+            cache[s["name"]] = getattr(module, attribute)
+        return cache[s["name"]]
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = super().__getstate__()
+        state.pop("_functions", None)  # compiled again from the source after loading
+        return state
 
     def specs_names(self) -> list[str]:
         return [s["name"] for s in self.specs]
@@ -104,6 +137,8 @@ class DerivedFeatures(TransformerMixin, BaseEstimator):
             return _categories(x[s["column"]]).iloc[:, 0].map(self.learned_[name]).fillna(0.0).to_numpy(float)
         if kind == "target_encoding":
             return self.learned_[name].transform(_categories(x[s["column"]]))[:, 0]
+        if kind == "custom":
+            return self._call(s, x)
         if kind == "date_part":
             return _part(when(x[s["column"]]), s["part"])
         if kind == "days_since":
@@ -170,5 +205,10 @@ def from_params(p) -> DerivedFeatures:
 
 
 def specs(derived) -> list[dict[str, Any]]:
-    """The config entries as the plain dicts the transformer keeps."""
-    return [d.model_dump(mode="json") for d in derived]
+    """The config entries as the plain dicts the transformer keeps; a function's with its source."""
+    return [d.model_dump(mode="json") | ({"source": d._source} if d.kind == "custom" else {}) for d in derived]
+
+
+def code_files(derived) -> list[str]:
+    """The user modules the derived features run: logged beside the model (MLflow code_paths)."""
+    return sorted({d._path for d in derived if d.kind == "custom" and d._path})

@@ -15,18 +15,23 @@ from driftline.core import demo_data, frames
 from flows.monitor import drift_monitor
 from tests.integration.conftest import make_project
 from tests.integration.test_serving import Server
-from tests.unit.core.test_features import EVERY_KIND
+from tests.unit.core.test_features import USER_MODULE, WITH_FUNCTION
 
 
 def test_the_server_computes_every_derived_feature_as_the_registered_model_does_offline(tmp_path):
     project = make_project(tmp_path / "proj")
-    result = project.train(*EVERY_KIND)
+    (project.root / "user_features.py").write_text(USER_MODULE)  # the project's own feature code
+    result = project.train(*WITH_FUNCTION)
     assert result["status"] == "registered" and result["version"] == "1", result
     store = project.store()
     model = store.load_model(store.version_by_alias(CHAMPION))
     assert "derive" in model.estimator_.named_steps  # the registered model carries the step itself
+    # The user module ships beside the model too (MLflow code_paths), for anyone reading the artifact.
+    version = store.version_by_alias(CHAMPION)
+    assert [a.path for a in store.client.list_artifacts(version.run_id, "model/code")] == \
+        ["model/code/user_features.py"]
 
-    p = load_params(project.root / "params.yaml", list(EVERY_KIND))
+    p = load_params(project.root / "params.yaml", list(WITH_FUNCTION))
     rows = demo_data.generate(300, seed=99, scenario="covariate_shift")  # unseen rows, some out of range
     raw = frames.features(rows, p.data)
     offline = model.predict_proba(raw)
@@ -46,7 +51,7 @@ def test_the_server_computes_every_derived_feature_as_the_registered_model_does_
     # The monitor flow loads the champion's derive step and judges the derived columns of the
     # logged traffic; one of them, named in drift_columns, counts alone.
     state = drift_monitor(last_rows=300, project_dir=str(project.root), return_state=True, overrides=[
-        *EVERY_KIND, "monitoring.cooldown_hours=0", "monitoring.min_rows=300",
+        *WITH_FUNCTION, "monitoring.cooldown_hours=0", "monitoring.min_rows=300",
         "monitoring.drift_columns=[days_since_launch]"])
     result = state.result()
     assert "days_since_launch drifted, and it alone counts (monitoring.drift_columns)" in result["reasons"], result

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from driftline.config import ConfigError, load_params
-from driftline.core import demo_data, frames, training
+from driftline.core import demo_data, features, frames, training
 from driftline.core.features import DerivedFeatures
 from tests.unit.conftest import PARAMS_FILE
 
@@ -33,7 +33,20 @@ DERIVED = ("data.derived=["
               "{kind: date_part, name: applied_month, column: application_date, part: month},"
               "{kind: date_part, name: applied_on_weekend, column: application_date, part: weekend},"
               "{kind: days_since, name: days_since_launch, column: application_date, date: '2023-12-01'}]")
+# A function of the project's own: its module sits next to params.yaml (written there by a test).
+USER_MODULE = """import numpy as np
+
+SHARE = {"north": 1.0, "south": 0.8}
+
+
+def affordability(frame):
+    share = frame["region"].map(SHARE).fillna(0.9).to_numpy(float)
+    return share * frame["annual_income"].to_numpy(float) / (1.0 + frame["loan_amount"].to_numpy(float))
+"""
+FUNCTION = ("{kind: custom, name: affordability, function: 'user_features:affordability', "
+            "columns: [annual_income, loan_amount, region]}")
 EVERY_KIND = (WITH_DATE, DERIVED)
+WITH_FUNCTION = (WITH_DATE, DERIVED[:-1] + "," + FUNCTION + "]")  # every kind, a user function too
 
 
 def _derive(*specs: dict, **kw) -> DerivedFeatures:
@@ -176,3 +189,66 @@ def test_the_time_column_may_be_a_datetime_feature_and_drift_columns_may_name_a_
     p = load_params(PARAMS_FILE, [*EVERY_KIND, "monitoring.drift_columns=[days_since_launch]"])
     assert p.data.time_column == "application_date" and "application_date" in p.data.feature_names
     assert p.data.columns.count("application_date") == 1  # hashed and read once
+
+
+def _project(tmp_path, source: str = USER_MODULE):
+    (tmp_path / "params.yaml").write_text(PARAMS_FILE.read_text())
+    (tmp_path / "user_features.py").write_text(source)
+    return tmp_path / "params.yaml"
+
+
+def test_a_user_function_runs_from_the_source_the_model_carries(tmp_path):
+    p = load_params(_project(tmp_path), [*WITH_FUNCTION, "training.estimator.max_iter=20"])
+    parts = training.split(demo_data.generate(3000, 3), p)
+    model = training.train(parts.train, p)
+    raw = frames.features(parts.holdout, p.data)
+    step = features.derive_step(model)
+    expected = (raw["region"].map({"north": 1.0, "south": 0.8}).fillna(0.9).to_numpy(float)
+                * raw["annual_income"].to_numpy(float) / (1 + raw["loan_amount"].to_numpy(float)))
+    np.testing.assert_allclose(step.transform(raw)["affordability"], expected)
+    # The model carries the code: the project's file may change or go, the model answers the same.
+    (tmp_path / "user_features.py").write_text(USER_MODULE.replace("0.8", "0.1"))
+    again = pickle.loads(pickle.dumps(model))
+    np.testing.assert_array_equal(again.predict_proba(raw), model.predict_proba(raw))
+    # Two models whose module has one name and different code each keep their own.
+    other = training.train(parts.train, load_params(tmp_path / "params.yaml",
+                                                    [*WITH_FUNCTION, "training.estimator.max_iter=20"]))
+    changed = features.derive_step(pickle.loads(pickle.dumps(other))).transform(raw)["affordability"]
+    south = (raw["region"] == "south").to_numpy()
+    np.testing.assert_allclose(changed[south], expected[south] / 8)
+    np.testing.assert_allclose(features.derive_step(again).transform(raw)["affordability"], expected)
+    assert features.code_files(p.data.derived) == [str((tmp_path / "user_features.py").resolve())]
+
+
+@pytest.mark.parametrize(("source", "function", "message"), [
+    (None, "user_features:affordability", "data.derived.0.function: module 'user_features' should be"),
+    (USER_MODULE, "user_features:afordability", "defines no 'afordability' at its top level"),
+    ("def affordability(frame:\n", "user_features:affordability", "does not parse"),
+    (USER_MODULE, "user_features", "data.derived.0.function: String should match pattern"),
+])
+def test_a_user_function_that_is_not_there_fails_at_load_naming_its_key(tmp_path, source, function, message):
+    path = _project(tmp_path, source or "")
+    if source is None:
+        (tmp_path / "user_features.py").unlink()
+    entry = f"data.derived=[{{kind: custom, name: f, function: '{function}', columns: [age]}}]"
+    with pytest.raises(ConfigError) as err:
+        load_params(path, [entry])
+    assert message in str(err.value), str(err.value)
+
+
+def test_a_user_function_must_answer_one_number_per_row(tmp_path):
+    p = load_params(_project(tmp_path, "def affordability(frame):\n    return frame['region']\n"),
+                    ["data.derived=[{kind: custom, name: f, function: 'user_features:affordability', "
+                     "columns: [region]}]"])
+    with pytest.raises(ValueError, match=r"'f': user_features:affordability must return one number per row"):
+        features.from_params(p).fit_transform(frames.features(demo_data.generate(50, 1), p.data))
+
+
+def test_a_change_to_the_user_function_is_a_change_to_the_training_code(tmp_path):
+    from driftline.adapters.training_run import lineage
+
+    path = _project(tmp_path)
+    before = lineage(tmp_path, load_params(path, [*WITH_FUNCTION]), "md5", "commit", "test")
+    (tmp_path / "user_features.py").write_text(USER_MODULE.replace("0.8", "0.7"))
+    after = lineage(tmp_path, load_params(path, [*WITH_FUNCTION]), "md5", "commit", "test")
+    assert before.keys.train != after.keys.train and before.code != after.code
