@@ -15,16 +15,18 @@ from prefect.runtime import flow_run
 from prefect.transactions import transaction
 
 from driftline import services
-from driftline.adapters import training_run
+from driftline.adapters import search_runs, training_run
 from driftline.adapters.tracking import CHALLENGER, CHAMPION, MlflowStore, VersionInfo
 from driftline.adapters.training_run import Champion, Lineage
 from driftline.adapters.trust import GATES_TAG, PASSED
 from driftline.config import Params, Settings, load_params
 from driftline.core import evaluation, training
 from driftline.core import gates as G
+from driftline.core import search as hpo
 from driftline.core.markdown import training_markdown, validation_markdown
 from driftline.core.validation import ValidationReport
 from driftline.errors import GatesFailed, PipelineFailure, ValidationFailed
+from flows.search import Shipped, hyperparameter_search, task_runner
 from tasks import registry
 from tasks.caching import in_project
 from tasks.data import load_data, pull_data, validate_data
@@ -40,6 +42,8 @@ def training_pipeline(
     project_dir: str | None = None,
     drift_summary: str | None = None,
     expected_commit: str | None = None,
+    search: bool | None = None,
+    dask_address: str | None = None,
 ) -> dict[str, Any]:
     """Train, gate and register a model.
 
@@ -51,9 +55,13 @@ def training_pipeline(
         drift_summary: what the drift monitor saw (set by the `retrain-on-drift` trigger from its event).
         expected_commit: the git commit this run must train (CI passes its SHA); the run fails when the
             project's checkout is elsewhere, so a gate never passes for code it did not see.
+        search: run the hyperparameter search of `training.search` (True), skip it (False), or as
+            `training.search.enabled` says (None).
+        dask_address: an existing Dask scheduler for the search's trials; defaults to
+            `DRIFTLINE_DASK_ADDRESS`, else a temporary local cluster.
     """
     settings = Settings.for_project(project_dir)
-    p: Params = load_params(settings.root / params_path, overrides)
+    p: Params = load_params(settings.root / params_path, [*(overrides or []), *_search_switch(search)])
     for line in p.defaults_chosen():
         get_run_logger().warning(line)
     svc = services.build_services(settings, p).start()
@@ -79,6 +87,8 @@ def training_pipeline(
         parts = split_data(df, p)
         trail = trail.with_split(training.split_spec(p, parts))
         registry.log_split(store, run_id, trail)
+        if p.training.search is not None and p.training.search.enabled:
+            p = _search(store, run_id, parts.train, p, trail, dask_address or settings.dask_address)
         model = in_project(train_model, settings.state)(parts.train, p, cache_key=trail.keys.train)
         model = training.at_threshold(model, p)  # the cache is keyed without the threshold
         ev = in_project(evaluate_model, settings.state)(model, parts.train, parts.holdout, p,
@@ -96,6 +106,28 @@ def training_pipeline(
     except BaseException as err:
         registry.close_failed_run(store, run_id, None if isinstance(err, PipelineFailure) else "error")
         raise
+
+
+def _search_switch(search: bool | None) -> list[str]:
+    """`search` as an override of training.search.enabled (None: the params decide)."""
+    return [] if search is None else [f"training.search.enabled={str(search).lower()}"]
+
+
+def _search(store: MlflowStore, run_id: str, train_df, p: Params, trail: Lineage, address: str | None) -> Params:
+    """The search's trials on Dask, recorded as child runs; the params with the best values."""
+    base = training_run.search_key(trail, p)
+    runner = hyperparameter_search.with_options(task_runner=task_runner(p, address))
+    trials = runner(Shipped(train_df), p, search_runs.cached(store, base), base)
+    goal, metric = hpo.direction(p), p.evaluation.primary_metric
+    try:
+        best = hpo.best(trials, goal)
+    except ValueError as err:
+        raise PipelineFailure("search", f"{err}. Nothing was trained or registered.") from None
+    search_runs.log_trials(store, run_id, trials, base, metric)
+    search_runs.log_summary(store, run_id, trials, best, metric, goal)
+    get_run_logger().info(f"search: best cross-validated {metric} {best.score:.4f} (trial {best.number} of "
+                          f"{len(trials)}) with {best.values}; fitting it on the whole training part")
+    return hpo.with_values(p, best.values)
 
 
 def _unchanged(trail: Lineage, existing: VersionInfo) -> dict[str, Any]:

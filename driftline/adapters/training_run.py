@@ -47,6 +47,15 @@ def validation_key(md5: str, p: Params, code: str, champion_version: str | None,
     return provenance.key(md5, p.data, p.validation, code, champion_version or "-", str(drift_expected))
 
 
+def search_key(trail: Lineage, p: Params) -> str:
+    """What every trial's score depends on besides its own values: the data, the columns and
+    split, the estimator's other parameters, the seed, the folds, the metric, code and locks.
+    Not the trial count or the batch: a longer search reuses the trials it shares."""
+    cfg = p.training.search
+    return provenance.key(trail.md5, p.data, p.split, p.training.estimator, str(p.training.seed), str(cfg.folds),
+                          p.evaluation.primary_metric, trail.code, trail.lock)
+
+
 @dataclass(frozen=True)
 class Lineage:
     """Where a training run's model comes from: what its run and version are tagged with."""

@@ -67,13 +67,21 @@ def train(
     params: ParamsOpt = Path("params.yaml"),
     set_: Annotated[list[str] | None, typer.Option("--set", help="Override KEY=VALUE.")] = None,
     reason: Annotated[str, typer.Option(help="Why this run happens (tagged in MLflow).")] = "manual",
+    search: Annotated[bool | None, typer.Option(
+        "--search/--no-search", help="Run training.search's hyperparameter search, or skip it this once "
+        "(default: as training.search.enabled says).")] = None,
+    dask_address: Annotated[str | None, typer.Option(
+        help="An existing Dask scheduler (tcp://host:8786) for the search's trials "
+        "(default: DRIFTLINE_DASK_ADDRESS, else a temporary local cluster).")] = None,
 ) -> None:
     """Run the training pipeline. Exit 0 when a model is registered (or unchanged), 1 when data
     validation or a gate fails, 2 on a bad config, 3 when the data cannot be pulled, the artifact
     store (S3) fails or the model registry does not answer, 4 otherwise."""
     settings = Settings()
     rel = params
-    load_or_exit(settings, rel, set_)  # fail before any work (the flow logs any default it chose)
+    p = load_or_exit(settings, rel, set_)  # fail before any work (the flow logs any default it chose)
+    if search and p.training.search is None:
+        fail("training.search: --search needs a training.search section (the space to search) in the params", 2)
     prefect_env()
     from driftline.adapters.dvc_data import DataError
     from driftline.adapters.s3 import S3Error
@@ -83,7 +91,8 @@ def train(
 
     try:
         result = training_pipeline(params_path=str(rel), overrides=set_ or [], reason=reason,
-                                   project_dir=str(settings.root))
+                                   project_dir=str(settings.root), search=search if p.training.search else None,
+                                   dask_address=dask_address)
     except PipelineFailure as err:
         fail(f"training stopped at {err.stage}: {err.paragraph}", 1)
     except RegistryUnreachable as err:

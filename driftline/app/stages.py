@@ -18,6 +18,7 @@ from pathlib import Path
 from driftline.adapters import dvc_data
 from driftline.config import ConfigError, load_params
 from driftline.core import evaluation, gates, training, validation
+from driftline.core import search as hpo
 from driftline.core.markdown import validation_markdown
 
 ARTIFACTS = Path("artifacts")
@@ -40,6 +41,11 @@ def validate(p) -> int:
 
 def train(p) -> int:
     parts = training.split(_data(p), p)
+    if p.training.search is not None and p.training.search.enabled:
+        # In this process, one trial after another: the trials a Dask cluster would run, the same best.
+        best = hpo.best(hpo.in_process(parts.train, p), hpo.direction(p))
+        print(f"search: best cross-validated {p.evaluation.primary_metric} {best.score:.4f} with {best.values}")
+        p = hpo.with_values(p, best.values)
     model = training.train(parts.train, p)
     ARTIFACTS.mkdir(exist_ok=True)
     MODEL.write_bytes(pickle.dumps(model))

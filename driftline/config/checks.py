@@ -12,12 +12,42 @@ if TYPE_CHECKING:
 
 def problems(p: Params) -> list[str]:
     """Every cross-field problem of `p`, each line starting with the dotted key it is about."""
-    found = [*_metrics(p), *_estimator(p), *_fairness(p), *_behavioral(p), *_derived(p)]
+    found = [*_metrics(p), *_estimator(p), *_fairness(p), *_behavioral(p), *_derived(p), *_search(p)]
     known = {*p.data.feature_names, *(d.name for d in p.data.derived), "prediction"}
     found += [f"monitoring.drift_columns: {c!r} is not a feature, a derived feature or 'prediction'"
               for c in p.monitoring.drift_columns if c not in known]
     if p.split.method == "time" and not p.data.time_column:
         found.append("split.method: 'time' needs data.time_column")
+    return found
+
+
+def _search(p: Params) -> list[str]:
+    """Each searched parameter is one of the estimator's, and each value it may take is valid."""
+    from pydantic import ValidationError
+
+    search, est = p.training.search, p.training.estimator
+    if search is None:
+        return []
+    found = []
+    fields = type(est).model_fields
+    for name, dim in search.space.items():
+        key = f"training.search.space.{name}"
+        if name == "kind" or name not in fields:
+            known = ", ".join(f for f in fields if f != "kind")
+            found.append(f"{key}: {est.kind} has no parameter {name!r} ({known})")
+            continue
+        whole = fields[name].annotation in (int, int | None)
+        if hasattr(dim, "low") and whole and not dim.int:
+            found.append(f"{key}: {name} is a whole number: set int: true")
+            continue
+        values = dim.choices if hasattr(dim, "choices") else \
+            [int(dim.low), int(dim.high)] if dim.int else [dim.low, dim.high]
+        for value in values:
+            try:
+                type(est).model_validate({**est.model_dump(), name: value})
+            except ValidationError as err:
+                found.append(f"{key}: {value!r} is not a valid {name}: {err.errors()[0]['msg']}")
+                break
     return found
 
 

@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from driftline.config.features import Derived
+from driftline.config.search import SearchConfig
 from driftline.config.strict import Strict
 from driftline.core.metrics import Task
 
@@ -190,6 +191,8 @@ class TrainingConfig(Strict):
     seed: int = 42
     estimator: Estimator = Field(default_factory=demo_estimator)
     n_jobs: int = Field(default=1, ge=1, description="Worker processes for random_forest.")
+    search: SearchConfig | None = Field(default=None, description="Hyperparameter search before the final fit "
+                                        "(driftline/config/search.py).")
 
 
 

@@ -89,6 +89,8 @@ class Settings(BaseSettings):
     dvc_remote_dir: Path | None = Field(default=None, description="Defaults to state_dir/dvc-remote")
     mlflow_ui_url: str = "http://127.0.0.1:5000"
     prefect_ui_url: str = "http://127.0.0.1:4200"
+    dask_address: str | None = Field(default=None, description="An existing Dask scheduler (tcp://host:8786) "
+                                     "for the hyperparameter search; unset: a temporary local cluster")
     # Nested, but read from its own DRIFTLINE_SERVE_* variables (see ServeSettings).
     serve: ServeSettings = Field(default_factory=lambda: ServeSettings())
 

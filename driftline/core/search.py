@@ -1,0 +1,127 @@
+"""Hyperparameter search as plain functions: a trial's parameters (Optuna, seeded), its score by
+K-fold cross-validation on the training part, and the loop that asks trials in fixed-size
+batches and tells their scores back in trial order.
+
+Asking a whole batch before telling any, and telling in trial order, makes the sampler's state
+after each batch a function of the seed and the scores alone: the trials and the best
+parameters are the same whether a batch ran on one worker or many, in whatever order they
+finished. The caller runs a batch however it likes (`evaluate`), here on a Dask cluster.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from driftline.config import Params
+from driftline.config.search import Range, SearchConfig
+from driftline.core import evaluation, frames, training
+from driftline.core.metrics import LOWER_IS_BETTER
+
+
+@dataclass(frozen=True)
+class Trial:
+    number: int
+    values: dict
+    score: float | None  # None: the trial failed (its error is in `note`)
+    seconds: float = 0.0
+    worker: str = "-"
+    cached: bool = False
+    note: str = ""
+
+
+def direction(p: Params) -> str:
+    return "minimize" if p.evaluation.primary_metric in LOWER_IS_BETTER else "maximize"
+
+
+def with_values(p: Params, values: dict) -> Params:
+    """The params with the estimator's parameters set to a trial's values (and no search)."""
+    est = p.training.estimator
+    estimator = type(est).model_validate({**est.model_dump(), **values})
+    return p.model_copy(update={"training": p.training.model_copy(update={"estimator": estimator, "search": None})})
+
+
+def cv_score(train_df: pd.DataFrame, p: Params, values: dict, folds: int) -> float:
+    """The mean primary metric over `folds` folds of the training part (stratified for
+    classification, shuffled with training.seed): the holdout is never read."""
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    trial = with_values(p, values)
+    y = frames.target(train_df, p.data)
+    seed = p.training.seed
+    splitter = KFold(folds, shuffle=True, random_state=seed) if p.data.task == "regression" \
+        else StratifiedKFold(folds, shuffle=True, random_state=seed)
+    scores = []
+    for fit_rows, score_rows in splitter.split(np.zeros(len(y)), y):
+        model = training.train(train_df.iloc[fit_rows], trial)
+        pred = evaluation.predict(model, frames.features(train_df.iloc[score_rows], p.data), trial)
+        scores.append(evaluation.metrics(y[score_rows], pred, p.data.task)[p.evaluation.primary_metric])
+    return float(np.mean(scores))
+
+
+def suggest(trial, space: dict) -> dict:
+    values = {}
+    for name, dim in space.items():
+        if isinstance(dim, Range) and dim.int:
+            values[name] = trial.suggest_int(name, int(dim.low), int(dim.high), log=dim.log)
+        elif isinstance(dim, Range):
+            values[name] = trial.suggest_float(name, dim.low, dim.high, log=dim.log)
+        else:
+            values[name] = trial.suggest_categorical(name, dim.choices)
+    return values
+
+
+def trial_key(base: str, values: dict) -> str:
+    """What a trial's score depends on: `base` (data, params but the gates, code, seed, folds)
+    and its own values."""
+    import hashlib
+
+    return hashlib.sha256(f"{base}\0{json.dumps(values, sort_keys=True)}".encode()).hexdigest()[:32]
+
+
+def run(cfg: SearchConfig, seed: int, goal: str, evaluate: Callable[[list[dict]], list[Trial]],
+        clock: Callable[[], float] = time.monotonic) -> list[Trial]:
+    """Ask `cfg.batch` trials at a time until `cfg.trials` (or the time budget, checked between
+    batches), have `evaluate` score each batch, and tell the scores in trial order."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(direction=goal, sampler=optuna.samplers.TPESampler(seed=seed))
+    started, done = clock(), []
+    while len(done) < cfg.trials:
+        if done and cfg.timeout_minutes is not None and clock() - started > cfg.timeout_minutes * 60:
+            break
+        asked = [study.ask() for _ in range(min(cfg.batch, cfg.trials - len(done)))]
+        results = evaluate([suggest(t, cfg.space) for t in asked])
+        for asked_trial, result in zip(asked, results, strict=True):
+            if result.score is None or not np.isfinite(result.score):
+                study.tell(asked_trial, state=optuna.trial.TrialState.FAIL)
+            else:
+                study.tell(asked_trial, result.score)
+            done.append(dataclasses.replace(result, number=asked_trial.number))
+    return done
+
+
+def best(trials: list[Trial], goal: str) -> Trial:
+    """The best scored trial; the earliest of equals, so ties do not depend on timing."""
+    scored = [t for t in trials if t.score is not None and np.isfinite(t.score)]
+    if not scored:
+        raise ValueError(f"all {len(trials)} trials failed; first: {trials[0].note if trials else '-'}")
+    sign = 1 if goal == "minimize" else -1
+    return min(scored, key=lambda t: (sign * t.score, t.number))
+
+
+def in_process(train_df: pd.DataFrame, p: Params) -> list[Trial]:
+    """The whole search as a plain loop here (the DVC stage's way; a cluster gives the same)."""
+    cfg = p.training.search
+
+    def evaluate(batch: list[dict]) -> list[Trial]:
+        return [Trial(0, values, cv_score(train_df, p, values, cfg.folds)) for values in batch]
+
+    return run(cfg, p.training.seed, direction(p), evaluate)

@@ -1,0 +1,94 @@
+"""The search's plain parts: the space checked at load naming the key, trials scored by K-fold
+cross-validation on the training part only, and the ask-in-batches loop whose trials do not
+depend on the order a batch's results come back in."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from driftline.config import ConfigError, load_params
+from driftline.core import demo_data, training
+from driftline.core import search as hpo
+from driftline.core.search import Trial
+from tests.unit.conftest import PARAMS_FILE
+
+SPACE = ("training.search={trials: 6, batch: 3, folds: 2, space: {learning_rate: {low: 0.02, high: 0.3, log: true}, "
+         "max_leaf_nodes: {low: 4, high: 32, int: true}, l2_regularization: {choices: [0.0, 1.0]}}}")
+
+
+@pytest.mark.parametrize(("space", "message"), [
+    ("{depth: {low: 1, high: 3}}", "training.search.space.depth: hist_gradient_boosting has no parameter 'depth'"),
+    ("{max_leaf_nodes: {low: 4, high: 32}}", "training.search.space.max_leaf_nodes: max_leaf_nodes is a whole "
+                                             "number: set int: true"),
+    ("{min_samples_leaf: {choices: [0, 5]}}", "training.search.space.min_samples_leaf: 0 is not a valid"),
+    ("{learning_rate: {low: 0.3, high: 0.1}}", "low (0.3) must be below high (0.1)"),
+    ("{learning_rate: {low: 0, high: 0.1, log: true}}", "a log scale needs low > 0"),
+])
+def test_a_bad_search_space_fails_at_load_naming_the_key(space, message):
+    with pytest.raises(ConfigError) as err:
+        load_params(PARAMS_FILE, [f"training.search={{space: {space}}}"])
+    assert message in str(err.value), str(err.value)
+
+
+def test_a_trial_is_scored_on_the_training_part_only():
+    p = load_params(PARAMS_FILE, [SPACE, "training.estimator.max_iter=20"])
+    parts = training.split(demo_data.generate(3000, 3), p)
+    values = {"learning_rate": 0.1, "max_leaf_nodes": 8, "l2_regularization": 0.0}
+    score = hpo.cv_score(parts.train, p, values, 2)
+    assert 0.6 < score < 1.0
+    # The cross-validation reads the rows it is given: the holdout's labels cannot move it.
+    assert hpo.cv_score(parts.train, p, values, 2) == score
+    shuffled = parts.train.assign(defaulted=np.random.default_rng(0).permutation(parts.train["defaulted"].to_numpy()))
+    assert hpo.cv_score(shuffled, p, values, 2) < score - 0.1  # and it does read the training labels
+    assert hpo.with_values(p, values).training.estimator.max_leaf_nodes == 8
+    assert hpo.with_values(p, values).training.search is None
+
+
+def test_the_trials_do_not_depend_on_the_order_a_batch_finishes_in():
+    p = load_params(PARAMS_FILE, [SPACE])
+
+    def score(values):  # a deterministic stand-in for cross-validation
+        return -abs(np.log(values["learning_rate"] / 0.1)) - abs(values["max_leaf_nodes"] - 12) / 10
+
+    def in_order(batch):
+        return [Trial(0, v, score(v)) for v in batch]
+
+    def scrambled(batch):  # computed in another order, as workers finish; handed back by position
+        order = list(range(len(batch)))
+        random.Random(len(batch)).shuffle(order)
+        out = [None] * len(batch)
+        for i in order:
+            out[i] = Trial(0, batch[i], score(batch[i]), worker=f"w{i}")
+        return out
+
+    a = hpo.run(p.training.search, 42, "maximize", in_order)
+    b = hpo.run(p.training.search, 42, "maximize", scrambled)
+    assert [(t.number, t.values, t.score) for t in a] == [(t.number, t.values, t.score) for t in b]
+    assert [t.number for t in a] == list(range(6))
+    assert hpo.run(p.training.search, 7, "maximize", in_order)[0].values != a[0].values  # the seed matters
+
+
+def test_the_time_budget_stops_between_batches_and_failed_trials_are_not_best():
+    p = load_params(PARAMS_FILE, [SPACE.replace("trials: 6", "trials: 9, timeout_minutes: 1")])
+    ticks = iter([0, 61])  # the start; before batch 2 (batch 1 always runs): past the budget
+    trials = hpo.run(p.training.search, 1, "maximize", lambda b: [Trial(0, v, None, note="boom") for v in b],
+                     clock=lambda: next(ticks))
+    assert len(trials) == 3  # one batch, then the budget
+    with pytest.raises(ValueError, match="all 3 trials failed; first: boom"):
+        hpo.best(trials, "maximize")
+    tied = [Trial(0, {}, 0.5), Trial(1, {}, 0.7), Trial(2, {}, 0.7), Trial(3, {}, None)]
+    assert hpo.best(tied, "maximize").number == 1 and hpo.best(tied, "minimize").number == 0
+
+
+def test_train_search_without_a_search_section_is_refused_naming_the_key(tmp_path, monkeypatch):
+    from driftline.app.cli import app
+
+    (tmp_path / "params.yaml").write_text(PARAMS_FILE.read_text())
+    monkeypatch.setenv("DRIFTLINE_PROJECT_DIR", str(tmp_path))
+    result = CliRunner().invoke(app, ["train", "--search"])
+    assert result.exit_code == 2
+    assert "training.search: --search needs a training.search section" in result.output
