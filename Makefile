@@ -20,7 +20,7 @@ COVERAGE_FLOOR ?= 85
 # the heavy tests at once). TEST_WORKERS=0: one process.
 TEST_WORKERS ?= 3
 
-.PHONY: install demo test test-unit lint ui up bench bench-serving bench-monitor bench-s3 clean
+.PHONY: install demo test test-unit lint ui up bench bench-serving bench-monitor bench-s3 bench-search clean
 
 install:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet 'uv>=0.5'
@@ -64,6 +64,9 @@ bench-monitor: install
 
 bench-s3: install
 	$(RUN) python -m benchmarks.s3
+
+bench-search: install
+	$(RUN) python -m benchmarks.search
 
 clean:
 	rm -rf .driftline artifacts metrics.json

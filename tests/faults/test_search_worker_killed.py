@@ -1,4 +1,4 @@
-"""A Dask worker killed (SIGKILL) while it runs a trial: the scheduler gives the lost trial to a
+"""A `dask worker` process killed (SIGKILL) while it runs a trial: the scheduler gives the lost trial to a
 worker that lives, the search finishes with exactly the trials a quiet cluster gives, and the
 model is registered. Nothing is retried by hand and no trial is lost or counted twice."""
 
@@ -12,7 +12,7 @@ import time
 import pytest
 
 from tests.integration.conftest import make_project
-from tests.integration.test_search import FAST, dask_cluster, in_process, searched
+from tests.integration.test_search import FAST, DaskCluster, in_process, searched
 
 pytestmark = pytest.mark.usefixtures("prefect_url")
 
@@ -38,12 +38,11 @@ def test_a_worker_killed_mid_trial_changes_no_trial_and_no_model(tmp_path):
     expected = [(t.values, t.score) for t in in_process(project, FAST)]
     killed: dict = {}
     stop = threading.Event()
-    with dask_cluster(2) as cluster:
-        killer = threading.Thread(target=kill_a_worker_mid_trial, args=(cluster.scheduler_address, killed, stop),
-                                  daemon=True)
+    with DaskCluster(2) as cluster:
+        killer = threading.Thread(target=kill_a_worker_mid_trial, args=(cluster.address, killed, stop), daemon=True)
         killer.start()
         try:
-            run = searched(project, FAST, cluster.scheduler_address)
+            run = searched(project, FAST, cluster.address)
         finally:
             stop.set()
             killer.join(30)
