@@ -65,6 +65,20 @@ def log_scores(store: MlflowStore, run_id: str, ev: Evaluation, score: ChampionS
     run.log_scores(store, run_id, ev, score)
 
 
+@task(name="log-pictures", cache_policy=NONE)
+def log_pictures(store: MlflowStore, run_id: str, model, ev: Evaluation, score: ChampionScore | None,
+                 holdout: pd.DataFrame, p: Params) -> list[str]:
+    """The model's pictures on the run (plots/*.png); the ones that failed are a warning."""
+    from driftline.adapters.pictures import log_figures
+    from driftline.core import frames, plots
+
+    x, y = frames.features(holdout, p.data), frames.target(holdout, p.data)
+    logged, failed = log_figures(store, run_id, plots.training_figures(model, ev, score, x, y, p))
+    for line in failed:
+        get_run_logger().warning(f"picture not drawn: {line}")
+    return logged
+
+
 @task(name="record-rejection", cache_policy=NONE)
 def record_rejection(store: MlflowStore, run_id: str, markdown: str) -> None:
     run.reject(store, run_id, markdown)

@@ -10,7 +10,7 @@ a 200,000-row holdout to a second or two.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -92,6 +92,7 @@ class Comparison:
     margin: float
     confidence: float
     samples: int
+    deltas: np.ndarray | None = field(default=None, repr=False, compare=False)  # the bootstrap, for its picture
 
     @property
     def passed(self) -> bool:
@@ -121,7 +122,7 @@ def paired_bootstrap(metric: str, y: np.ndarray, challenger: Predictions, champi
     alpha = (1 - confidence) / 2
     low, high = np.nanquantile(deltas, [alpha, 1 - alpha])
     return Comparison(metric, chal, champ, sign * (chal - champ), float(low), float(high),
-                      margin, confidence, samples)
+                      margin, confidence, samples, deltas)
 
 
 @dataclass(frozen=True)
@@ -133,6 +134,9 @@ class ChampionScore:
     comparison: Comparison | None
     problem: str | None = None
     note: str = ""
+    # The champion's answers on the rows it was compared on (`unseen` of the holdout), for pictures.
+    predictions: evaluation.Predictions | None = field(default=None, repr=False, compare=False)
+    unseen: np.ndarray | None = field(default=None, repr=False, compare=False)
 
 
 # Below this many rows a bootstrap interval says little; refuse rather than guess.
@@ -163,4 +167,5 @@ def score_champion(champion_model, champion_split: dict | None, challenger: eval
         cfg.bootstrap_samples, cfg.confidence, cfg.margin, params.training.seed)
     note = "" if unseen.all() else (f"compared on the {int(unseen.sum())} of {len(unseen)} holdout rows the "
                                     "champion never trained on (its split settings differ)")
-    return ChampionScore(evaluation.metrics(y, champion, params.data.task), result, note=note)
+    return ChampionScore(evaluation.metrics(y, champion, params.data.task), result, note=note,
+                         predictions=champion, unseen=unseen)

@@ -76,6 +76,14 @@ def test_second_model_becomes_challenger_and_champion_is_untouched(project):
     assert store.version_by_alias(CHALLENGER).version == "2"
     run = store.client.get_run(result["run_id"])
     assert "delta_ci_low" in run.data.metrics and "champion_roc_auc" in run.data.metrics
+    # Its pictures, the champion's curves and the bootstrap among them, linked from the report.
+    pictures = [a.path for a in store.client.list_artifacts(result["run_id"], "plots")]
+    assert pictures == [f"plots/{n}.png" for n in ("behavioral", "bootstrap", "calibration", "confusion_matrix",
+                                                   "permutation_importance", "roc_pr", "score_distribution",
+                                                   "slices")]
+    text = run_artifact("training-loan-default", run.data.tags["driftline.flow_run_id"])
+    assert f"[roc_pr]({store.run_url(project.settings.mlflow_ui_url, result['run_id'])}/artifacts/plots/roc_pr.png)" \
+        in text
 
 
 def test_a_clearly_worse_challenger_is_refused_by_the_bootstrap_gate(project):

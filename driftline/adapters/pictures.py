@@ -1,0 +1,30 @@
+"""Pictures into MLflow: each figure drawn, logged as a PNG artifact of the run, and closed. A
+figure that fails to draw or to upload is reported and skipped: a picture never fails a run."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from driftline.adapters.tracking import MlflowStore
+
+
+def log_figures(store: MlflowStore, run_id: str, figures: dict[str, Callable[[], object]]
+                ) -> tuple[list[str], list[str]]:
+    """The artifact paths logged, and one line per figure that was not."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    logged, failed = [], []
+    for path, draw in figures.items():
+        try:
+            figure = draw()
+            try:
+                store.client.log_figure(run_id, figure, path)
+            finally:
+                plt.close(figure)
+            logged.append(path)
+        except Exception as err:  # noqa: BLE001 - the run's decision stands without its picture
+            failed.append(f"{path}: {type(err).__name__}: {err}")
+    return logged, failed

@@ -1,0 +1,60 @@
+"""Every picture a training run draws, drawn from a real model and a real comparison with a
+champion: each has its data on it and a title that reads on its own; and a picture that fails
+is skipped and reported, never raised."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+
+from driftline.adapters.pictures import log_figures
+from driftline.adapters.tracking import MlflowStore
+from driftline.core import comparison, demo_data, evaluation, frames, plots, training
+from tests.mlflow_db import empty_store
+
+
+@pytest.fixture(scope="module")
+def trained():
+    from driftline.config import load_params
+    from tests.unit.conftest import PARAMS_FILE
+
+    p = load_params(PARAMS_FILE, ["training.estimator.max_iter=30"])
+    parts = training.split(demo_data.generate(4000, 3), p)
+    champion = training.train(parts.train, load_params(PARAMS_FILE, ["training.estimator.max_iter=5"]))
+    model = training.train(parts.train, p)
+    ev = evaluation.evaluate(model, parts.train, parts.holdout, p)
+    score = comparison.score_champion(champion, training.split_spec(p, parts), ev, parts.holdout, p)
+    x, y = frames.features(parts.holdout, p.data), frames.target(parts.holdout, p.data)
+    return model, ev, score, x, y, p
+
+
+def test_every_binary_picture_is_drawn_with_the_champion_beside_the_challenger(trained):
+    figures = plots.training_figures(*trained)
+    assert set(figures) == {f"plots/{n}.png" for n in (
+        "roc_pr", "calibration", "score_distribution", "confusion_matrix", "permutation_importance", "slices",
+        "behavioral", "bootstrap")}
+    for path, draw in figures.items():
+        fig = draw()
+        try:
+            titles = [ax.get_title() for ax in fig.axes]
+            assert all(titles) and any(ax.has_data() or ax.tables for ax in fig.axes), path
+            if path in ("plots/roc_pr.png", "plots/calibration.png"):
+                labels = fig.axes[0].get_legend_handles_labels()[1]
+                assert any(t.startswith("challenger") for t in labels) and any(t.startswith("champion") for t in labels)
+        finally:
+            plt.close(fig)
+    score = trained[2]
+    assert len(score.comparison.deltas) == score.comparison.samples and np.isfinite(score.comparison.deltas).all()
+
+
+def test_a_picture_that_fails_is_reported_and_the_others_are_logged(trained, tmp_path):
+    store = MlflowStore(empty_store(tmp_path / "mlflow.db"), str(tmp_path / "artifacts"), "unit", "m").start()
+    run_id = store.start_run("pictures", {})
+    figures = {"plots/ok.png": plots.training_figures(*trained)["plots/confusion_matrix.png"],
+               "plots/broken.png": lambda: 1 / 0}
+    logged, failed = log_figures(store, run_id, figures)
+    assert logged == ["plots/ok.png"]
+    assert failed == ["plots/broken.png: ZeroDivisionError: division by zero"]
+    assert [a.path for a in store.client.list_artifacts(run_id, "plots")] == ["plots/ok.png"]
+    assert plt.get_fignums() == []  # every figure closed
