@@ -23,6 +23,8 @@ from driftline.config import Params, Settings, load_params
 from driftline.core import evaluation, training
 from driftline.core import gates as G
 from driftline.core import search as hpo
+from driftline.core.card import data_facts, model_card
+from driftline.core.card import html as card_html
 from driftline.core.markdown import training_markdown, validation_markdown
 from driftline.core.validation import ValidationReport
 from driftline.errors import GatesFailed, PipelineFailure, ValidationFailed
@@ -103,7 +105,8 @@ def training_pipeline(
         if not G.passed(gates):
             _reject(store, run_id, trail, gates, facts, report)
 
-        version, verdict = _register(store, run_id, p, trail, model, parts.train, ev, champion, gates, facts, report)
+        version, verdict = _register(store, run_id, p, trail, model, parts.train, ev, champion, gates, facts, report,
+                                     score.metrics if score else {})
         return {"status": "registered", "model_name": trail.model, "version": version.version,
                 "aliases": version.aliases, "run_id": run_id, "message": verdict,
                 "metrics": ev.metrics, "gates": [g.__dict__ for g in gates]}
@@ -174,7 +177,8 @@ def _reject(store: MlflowStore, run_id: str, trail: Lineage, gates: list[G.Gate]
 
 
 def _register(store: MlflowStore, run_id: str, p: Params, trail: Lineage, model, train_df, ev, champion,
-              gates: list[G.Gate], facts: dict, report: ValidationReport) -> tuple[VersionInfo, str]:
+              gates: list[G.Gate], facts: dict, report: ValidationReport,
+              champion_metrics: dict[str, float]) -> tuple[VersionInfo, str]:
     """Register and record, all or nothing: in one transaction, so a version whose run was not
     recorded is deleted again (with its alias) by register_model's rollback hook."""
     alias = CHALLENGER if champion else CHAMPION
@@ -185,8 +189,12 @@ def _register(store: MlflowStore, run_id: str, p: Params, trail: Lineage, model,
             f"{trail.reason}: " + ", ".join(f"{k}={v:.4f}" for k, v in ev.metrics.items()))
         verdict = _verdict(trail.model, version, alias, champion)
         markdown = training_markdown(f"Training: {trail.model}", verdict, gates, facts, report)
+        card = model_card(trail.model, version.version, p, ev, champion_metrics, gates,
+                          {**trail.facts(), "MLflow run": facts["MLflow run"]}, data_facts(train_df, p))
+        registry.log_card(store, run_id, card, card_html(card, f"{trail.model} version {version.version}"))
         registry.record_registration(store, run_id, version.version, markdown)
         publish_report(artifact_key("training", trail.model), markdown, verdict)
+        publish_report(artifact_key("card", trail.model), card, f"model card of version {version.version}")
     get_run_logger().info(verdict)
     if alias == CHALLENGER and alias in version.aliases:
         announce_challenger(trail.model, version.version, p.rollout.auto_deploy, p.rollout.strategy)

@@ -79,6 +79,12 @@ def log_pictures(store: MlflowStore, run_id: str, model, ev: Evaluation, score: 
     return logged
 
 
+@task(name="log-model-card", cache_policy=NONE)
+def log_card(store: MlflowStore, run_id: str, markdown: str, html: str) -> None:
+    store.log_text(run_id, markdown, "card/model_card.md")
+    store.log_text(run_id, html, "card/model_card.html")
+
+
 @task(name="record-rejection", cache_policy=NONE)
 def record_rejection(store: MlflowStore, run_id: str, markdown: str) -> None:
     run.reject(store, run_id, markdown)

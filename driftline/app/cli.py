@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 
 from driftline.app.cli_common import ParamsOpt, fail, load_or_exit, prefect_env, print_where, registry_answers
-from driftline.app.cli_rollout import deploy, history, rollback, status
+from driftline.app.cli_rollout import card, deploy, history, rollback, status
 from driftline.config import ConfigError, Settings, params_schema
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -230,7 +230,7 @@ def config(
         typer.echo(line)
 
 
-for command in (init, train, status, deploy, rollback, history, serve, monitor, up, demo, config):  # --help's order
+for command in (init, train, status, card, deploy, rollback, history, serve, monitor, up, demo, config):  # --help order
     app.command()(command)
 
 

@@ -139,3 +139,28 @@ def history(params: ParamsOpt = Path("params.yaml"),
         when = datetime.fromtimestamp(r["time"] / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
         typer.echo(f"{when}  @{r['alias']:<10} {r['from']:>4} -> {r['to']:<4}  {r['reason']}  "
                    f"(flow run {r['flow_run_id']})")
+
+
+def card(params: ParamsOpt = Path("params.yaml"),
+         version: Annotated[str | None, typer.Option(help="Registered version (default: @champion).")] = None,
+         html: Annotated[bool, typer.Option("--html", help="The HTML rendering instead of Markdown.")] = False) -> None:
+    """Print the model card of a registered version: intended use, data, training config,
+    metrics beside the champion's, slices, behavioural tests, gates, lineage, limitations."""
+    import tempfile
+
+    from driftline import services
+    from driftline.adapters.tracking import CHAMPION
+
+    settings = Settings()
+    p = load_or_exit(settings, params)
+    with registry_answers("card"):
+        store = services.build_services(settings, p).start().registry
+        info = store.version(version) if version else store.version_by_alias(CHAMPION)
+        if info is None:
+            fail(f"{p.registry.model_name} has no {'version ' + version if version else '@champion'}", 2)
+        name = f"card/model_card.{'html' if html else 'md'}"
+        if name not in [a.path for a in store.client.list_artifacts(info.run_id, "card")]:
+            fail(f"version {info.version} was registered without a model card (before cards existed); "
+                 "retrain it to get one", 2)
+        with tempfile.TemporaryDirectory() as tmp:
+            typer.echo(Path(store.client.download_artifacts(info.run_id, name, tmp)).read_text())

@@ -200,6 +200,8 @@ class RegistryConfig(Strict):
     model_name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     experiment: str = "driftline"
     reference_rows: int = Field(default=10_000, ge=100, description="Training sample kept as reference.")
+    description: str = Field(default="", description="Intended use, for the model card: who decides what with it.")
+    limitations: str = Field(default="", description="Known limitations, for the model card.")
 
 
 

@@ -67,9 +67,9 @@ def test_report_artifact_has_the_gate_table_and_mlflow_link(project):
     assert result["run_id"] in text and "#/experiments/" in text
 
 
-def test_second_model_becomes_challenger_and_champion_is_untouched(project):
+def test_second_model_becomes_challenger_and_champion_is_untouched(project, monkeypatch):
     project.train()
-    result = project.train("training.seed=7")
+    result = project.train("training.seed=7", "registry.description='Approves loans under 50k'")
     assert result["status"] == "registered" and result["version"] == "2"
     store = project.store()
     assert store.version_by_alias(CHAMPION).version == "1"
@@ -84,6 +84,22 @@ def test_second_model_becomes_challenger_and_champion_is_untouched(project):
     text = run_artifact("training-loan-default", run.data.tags["driftline.flow_run_id"])
     assert f"[roc_pr]({store.run_url(project.settings.mlflow_ui_url, result['run_id'])}/artifacts/plots/roc_pr.png)" \
         in text
+    # Its model card, with the champion's metrics beside its own, printed by `driftline card`.
+    from typer.testing import CliRunner
+
+    from driftline.app.cli import app
+
+    monkeypatch.setenv("DRIFTLINE_PROJECT_DIR", str(project.root))
+    printed = CliRunner().invoke(app, ["card", "--version", "2"])
+    assert printed.exit_code == 0, printed.output
+    champion_auc = run.data.metrics["champion_roc_auc"]
+    assert "# Model card: loan-default version 2" in printed.output and "Approves loans under 50k" in printed.output
+    assert f"| roc_auc | {run.data.metrics['holdout_roc_auc']:.4f} | {champion_auc:.4f} |" in printed.output
+    assert run.data.tags["driftline.git_commit"] in printed.output and "## Known limitations" in printed.output
+    first = CliRunner().invoke(app, ["card"])  # @champion: version 1, which had no champion to compare
+    assert "# Model card: loan-default version 1" in first.output and "| roc_auc |" in first.output
+    assert "<table>" in CliRunner().invoke(app, ["card", "--version", "2", "--html"]).output
+    assert CliRunner().invoke(app, ["card", "--version", "9"]).exit_code == 2
 
 
 def test_a_clearly_worse_challenger_is_refused_by_the_bootstrap_gate(project):
