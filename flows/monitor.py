@@ -21,6 +21,8 @@ from driftline.core import monitoring
 from driftline.errors import PipelineFailure
 from driftline.services import Services
 from tasks.monitor import (
+    CHART,
+    attach_chart,
     attach_report,
     champion_derive,
     close_run,
@@ -113,15 +115,20 @@ def watch(svc: Services, settings: Settings, p: Params, window_hours: float | No
     except BaseException:
         close_run(store, run_id, failed=True)
         raise
+    chart_url = None
+    if result.columns and attach_chart(store, run_id, result):
+        chart_url = out["chart_url"] = store.run_url(settings.mlflow_ui_url, run_id) + "/artifacts/" + CHART
     close_run(store, run_id)
     key = artifact_key("drift", name)
     publish_results(key, result, report_url)
-    publish_report(f"{key}-decision", _markdown(name, champion.version, result, report_url), decision.message[:400])
+    publish_report(f"{key}-decision", _markdown(name, champion.version, result, report_url, chart_url),
+                   decision.message[:400])
     log.info(decision.message)
     return out
 
 
-def _markdown(name: str, version: str, result: monitoring.Assessment, report_url: str | None) -> str:
+def _markdown(name: str, version: str, result: monitoring.Assessment, report_url: str | None,
+              chart_url: str | None = None) -> str:
     d = result.decision
     lines = [f"# Drift monitor: {name} version {version}", "", f"**{d.status}**: {d.message}", "",
              f"- rows judged: {result.rows}", f"- drift share: {d.drift_share:.0%}",
@@ -129,6 +136,8 @@ def _markdown(name: str, version: str, result: monitoring.Assessment, report_url
              f"- performance: {result.performance.note}"]
     if report_url:
         lines.append(f"- [Evidently report]({report_url})")
+    if chart_url:
+        lines.append(f"- [drift per column against its threshold]({chart_url})")
     if d.drift:
         lines.append("- event `driftline.drift.detected` emitted: the `retrain-on-drift` deployment retrains")
     return "\n".join(lines) + "\n"

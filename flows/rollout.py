@@ -15,6 +15,7 @@ from typing import Any
 import pandas as pd
 from prefect import flow, get_run_logger
 from prefect.logging.loggers import flow_run_logger
+from prefect.runtime import flow_run as current_run
 from prefect.transactions import transaction
 
 from driftline import services
@@ -33,6 +34,7 @@ from tasks.rollout import (
     hold_lease,
     move_alias,
     owner,
+    picture_step,
     read_aliases,
     restore_previous,
     roll_back,
@@ -128,6 +130,7 @@ def rollout(
         if aliases.get(CHALLENGER) != version:
             move_alias(store, CHALLENGER, version, f"deploy ({strategy_note})")
         steps: list[tuple[str, Analysis]] = []
+        pictures: list[tuple[str, str]] = []  # (step, URL of its picture in MLflow)
         began = pd.Timestamp.now(tz="UTC")
         for mode, weight in cfg.stages:
             since = pd.Timestamp.now(tz="UTC")
@@ -140,11 +143,14 @@ def rollout(
                                         (champion, version), held)
             steps.append((analysis.step_name(mode, weight), result))
             log.info("%s: %s", steps[-1][0], result.summary())
+            picture = picture_step(store, settings.mlflow_ui_url, version, str(current_run.id), steps[-1][0], result)
+            if picture:
+                pictures.append((steps[-1][0], picture))
             if not result.passed:
                 why = f"{steps[-1][0]}: {result.summary()}"
                 held.check()
                 roll_back(store, version, why)
-                _report(p, version, champion, strategy, steps, f"rolled back: {why}")
+                _report(p, version, champion, strategy, steps, f"rolled back: {why}", pictures)
                 raise RolledBack(f"version {version} rolled back at {why}; @champion stays on "
                                  f"{read_aliases(store).get(CHAMPION)}")
         held.check()
@@ -153,15 +159,18 @@ def rollout(
     ended = finish(store, held, f"promoted version {version}", p)
     if strategy == "blue-green":
         verdict += "; " + switched(settings, version, cfg.max_wait_seconds)
-    _report(p, version, champion, strategy, steps, verdict + (f" ({ended})" if ended else ""))
+    _report(p, version, champion, strategy, steps, verdict + (f" ({ended})" if ended else ""), pictures)
     log.info(verdict)
     return {"status": "promoted", "version": version, "previous": champion, "message": verdict}
 
 
-def _report(p: Params, version: str, champion: str | None, strategy: str, steps, verdict: str) -> None:
+def _report(p: Params, version: str, champion: str | None, strategy: str, steps, verdict: str,
+            pictures: list[tuple[str, str]]) -> None:
     name = p.registry.model_name
-    publish_report(artifact_key("rollout", name),
-                   rollout_markdown(name, version, champion, strategy, steps, verdict), verdict)
+    markdown = rollout_markdown(name, version, champion, strategy, steps, verdict)
+    if pictures:
+        markdown += "\n\nPictures (MLflow): " + ", ".join(f"[{step}]({url})" for step, url in pictures)
+    publish_report(artifact_key("rollout", name), markdown, verdict)
 
 
 @flow(name="rollback", log_prints=True, timeout_seconds=3600, **_HOOKS)

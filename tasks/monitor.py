@@ -115,3 +115,19 @@ def champion_derive(store: MlflowStore, champion, p: Params):
         get_run_logger().warning(f"derived features not watched: version {champion.version} could not be "
                                  f"loaded ({type(err).__name__}: {err})")
         return None
+
+
+@task(name="attach-drift-chart", cache_policy=NONE)
+def attach_chart(store: MlflowStore, run_id: str, result: monitoring.Assessment) -> bool:
+    """Each column's drift score against its threshold, as a PNG on the monitor's run."""
+    from driftline.adapters.pictures import log_figures
+    from driftline.core import ops_plots
+
+    logged, failed = log_figures(store, run_id, {CHART: lambda: ops_plots.drift_scores(
+        result.columns, result.decision.status, result.rows)})
+    for line in failed:
+        get_run_logger().warning(f"picture not drawn: {line}")
+    return bool(logged)
+
+
+CHART = "drift/columns.png"

@@ -124,3 +124,30 @@ def reconcile_rollout(store: MlflowStore, p: Params) -> str | None:
     if done:
         get_run_logger().warning("reconciled a dead rollout of %s: %s", store.model_name, done)
     return done
+
+
+@task(name="picture-rollout-step", cache_policy=NONE)
+def picture_step(store: MlflowStore, ui_url: str, version: str, run_id: str, step: str,
+                 result: Analysis) -> str | None:
+    """The step's evidence as a PNG on the challenger's training run (`rollout/<flow run>/<step>.png`);
+    its MLflow URL, or None (no rows to draw, or a picture that failed: a warning)."""
+    import re
+
+    from driftline.adapters.pictures import log_figures
+    from driftline.core import ops_plots
+
+    rows = result.evidence
+    if rows is None or not len(rows):
+        return None
+    try:
+        info = store.version(version)
+    except Exception as err:  # noqa: BLE001 - a registry that does not answer: the rollout decides, not this
+        get_run_logger().warning(f"picture not drawn: version {version}: {type(err).__name__}: {err}")
+        return None
+    path = f"rollout/{run_id}/{re.sub(r'[^A-Za-z0-9]+', '-', step).strip('-')}.png"
+    champion = rows[rows["variant"] == "champion"]
+    logged, failed = log_figures(store, info.run_id, {path: lambda: ops_plots.rollout_step(
+        step, champion, rows[rows["variant"] != "champion"], result.checks)})
+    for line in failed:
+        get_run_logger().warning(f"picture not drawn: {line}")
+    return f"{store.run_url(ui_url, info.run_id)}/artifacts/{path}" if logged else None

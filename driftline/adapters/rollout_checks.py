@@ -4,6 +4,7 @@ live model server."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import TYPE_CHECKING
 
@@ -52,9 +53,10 @@ def analyze_when_ready(log: PredictionLog, since: pd.Timestamp, baseline_since: 
         time.sleep(min(1.0, left))
     while True:
         lease.check()
-        result = analyze(*window(log, since, baseline_since, versions), cfg, shadow=shadow)
+        rows, feedback = window(log, since, baseline_since, versions)
+        result = analyze(rows, feedback, cfg, shadow=shadow)
         if result.ready or time.monotonic() - start > cfg.max_wait_seconds:
-            return result
+            return dataclasses.replace(result, evidence=rows)
         time.sleep(min(2.0, cfg.window_seconds))
 
 

@@ -22,7 +22,7 @@ IMPORTANCE_ROWS = 1_000
 CURVE_POINTS = 2_000  # more vertices than pixels only slow the PNG down
 
 
-def _plt():
+def pyplot():
     import matplotlib
 
     matplotlib.use("Agg")  # no display: drawn into PNGs only
@@ -48,7 +48,7 @@ def roc_pr(y, chal: Predictions, champ: tuple[np.ndarray, Predictions] | None, s
     """ROC and precision-recall curves of the challenger, the champion's on the same axes."""
     from sklearn.metrics import auc, precision_recall_curve, roc_curve
 
-    plt = _plt()
+    plt = pyplot()
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.5))
     series = [("challenger", y, chal)] + ([("champion", *champ)] if champ else [])
     for name, truth, pred in series:
@@ -70,7 +70,7 @@ def roc_pr(y, chal: Predictions, champ: tuple[np.ndarray, Predictions] | None, s
 def confusion(y, pred: Predictions, threshold: float):
     from sklearn.metrics import ConfusionMatrixDisplay
 
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(5, 4.5))
     ConfusionMatrixDisplay.from_predictions(y, pred.labels, labels=list(pred.classes), ax=ax, colorbar=False)
     ax.set_title(f"Confusion matrix at threshold {threshold} ({len(y):,} holdout rows)")
@@ -81,7 +81,7 @@ def confusion(y, pred: Predictions, threshold: float):
 def calibration(y, chal: Predictions, champ: tuple[np.ndarray, Predictions] | None, seed: int):
     from sklearn.calibration import calibration_curve
 
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(5.5, 4.5))
     for name, truth, pred in [("challenger", y, chal)] + ([("champion", *champ)] if champ else []):
         keep = _rows(len(truth), seed)
@@ -97,7 +97,7 @@ def calibration(y, chal: Predictions, champ: tuple[np.ndarray, Predictions] | No
 
 
 def score_distribution(y, pred: Predictions, threshold: float, seed: int):
-    plt = _plt()
+    plt = pyplot()
     keep = _rows(len(y), seed)
     fig, ax = plt.subplots(figsize=(6, 4))
     for cls in pred.classes:
@@ -112,7 +112,7 @@ def score_distribution(y, pred: Predictions, threshold: float, seed: int):
 
 def regression(y, chal: Predictions, champ: tuple[np.ndarray, Predictions] | None, seed: int):
     """Predicted against actual (champion overlaid), residuals against prediction, their spread."""
-    plt = _plt()
+    plt = pyplot()
     fig, (a, b, c) = plt.subplots(1, 3, figsize=(14, 4.3))
     keep = _rows(len(y), seed, 5_000)
     for name, truth, pred in [("challenger", y, chal)] + ([("champion", *champ)] if champ else []):
@@ -157,7 +157,7 @@ def importance(model, x, y, p: Params, repeats: int = 3):
                           task)[metric] for i in range(repeats)]
         drops[col] = sign * (np.asarray(scores) - base)
     top = sorted(drops, key=lambda c: drops[c].mean(), reverse=True)[:15][::-1]
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 0.35 * len(top) + 1.5))
     ax.barh(top, [drops[c].mean() for c in top], xerr=[drops[c].std() for c in top])
     ax.set(xlabel=f"drop in {metric} when shuffled ({n:,} holdout rows, {repeats} repeats)",
@@ -168,7 +168,7 @@ def importance(model, x, y, p: Params, repeats: int = 3):
 
 def slices(ev: Evaluation):
     """Each sensitive attribute's groups on its metric, the gap against its limit."""
-    plt = _plt()
+    plt = pyplot()
     fig, axes = plt.subplots(1, len(ev.slices), figsize=(5 * len(ev.slices), 4), squeeze=False)
     for ax, s in zip(axes[0], ev.slices, strict=True):
         groups = list(s.groups)
@@ -186,7 +186,7 @@ def slices(ev: Evaluation):
 
 def behavioral(ev: Evaluation):
     """The behavioural tests as a table: each one's outcome and what it found."""
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(12, 0.45 * len(ev.behavioral) + 1.2))
     ax.axis("off")
     rows = [[r.name, "passed" if r.passed else "failed", r.detail[:120]] for r in ev.behavioral]
@@ -204,7 +204,7 @@ def behavioral(ev: Evaluation):
 def bootstrap(score: ChampionScore):
     """The bootstrap distribution of challenger - champion, with the margin and the interval."""
     c = score.comparison
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.5, 4))
     ax.hist(c.deltas[np.isfinite(c.deltas)], bins=40, color="tab:blue", alpha=0.7)
     ax.axvline(-c.margin, color="tab:red", linestyle="--", label=f"-margin ({-c.margin:g})")

@@ -22,6 +22,7 @@ class Analysis:
     ready: bool  # enough challenger traffic to judge
     checks: list[Check] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
+    evidence: object = field(default=None, repr=False, compare=False)  # the window's rows, for its picture
 
     @property
     def passed(self) -> bool:

@@ -74,6 +74,13 @@ def test_a_good_challenger_goes_through_the_canary_and_is_promoted(live):
     text = run_artifact("rollout-loan-default", run_id)
     assert "promoted version 2" in text and "canary 50%" in text and "canary 100%" in text
     assert "score distribution" in text and "**FAIL**" not in text
+    # Each step's picture, on the challenger's training run, linked from the report.
+    store = project.store()
+    v2 = store.version("2")
+    drawn = [a.path for a in store.client.list_artifacts(v2.run_id, f"rollout/{run_id}")]
+    assert drawn == [f"rollout/{run_id}/canary-100.png", f"rollout/{run_id}/canary-50.png"]
+    assert f"[canary 50%]({store.run_url(project.settings.mlflow_ui_url, v2.run_id)}/artifacts/rollout/{run_id}/" \
+           "canary-50.png)" in text
     history = project.store().history()
     assert [(h["alias"], h["from"], h["to"]) for h in history][-3:] == [
         ("previous", "-", "1"), ("champion", "1", "2"), ("challenger", "2", "-")]

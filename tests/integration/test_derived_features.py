@@ -59,3 +59,6 @@ def test_the_server_computes_every_derived_feature_as_the_registered_model_does_
     derived = {d.name for d in p.data.derived}
     raw = [c for c in result["drifted_columns"] if c not in derived and c != "prediction"]
     assert result["drift_share"] == len(raw) / len([f for f in p.data.features if f.type != "datetime"])
+    # The per-column picture, derived columns on it too, on the monitor's run and linked.
+    assert result["chart_url"].endswith(f"/runs/{result['mlflow_run_id']}/artifacts/drift/columns.png")
+    assert "drift/columns.png" in [a.path for a in store.client.list_artifacts(result["mlflow_run_id"], "drift")]
