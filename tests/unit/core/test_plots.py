@@ -58,3 +58,23 @@ def test_a_picture_that_fails_is_reported_and_the_others_are_logged(trained, tmp
     assert failed == ["plots/broken.png: ZeroDivisionError: division by zero"]
     assert [a.path for a in store.client.list_artifacts(run_id, "plots")] == ["plots/ok.png"]
     assert plt.get_fignums() == []  # every figure closed
+
+
+def test_a_regression_run_draws_its_own_pictures_with_the_champion_overlaid(regression_case):
+    p, df = regression_case
+    parts = training.split(df, p)
+    model = training.train(parts.train, p)
+    champion = training.train(parts.train, p.model_copy(update={"training": p.training.model_copy(
+        update={"seed": p.training.seed + 1})}))
+    ev = evaluation.evaluate(model, parts.train, parts.holdout, p)
+    score = comparison.score_champion(champion, training.split_spec(p, parts), ev, parts.holdout, p)
+    x, y = frames.features(parts.holdout, p.data), frames.target(parts.holdout, p.data)
+    figures = plots.training_figures(model, ev, score, x, y, p)
+    assert {"plots/regression.png", "plots/permutation_importance.png", "plots/bootstrap.png"} <= set(figures)
+    assert "plots/roc_pr.png" not in figures
+    fig = figures["plots/regression.png"]()
+    try:
+        labels = fig.axes[0].get_legend_handles_labels()[1]
+        assert labels == ["challenger", "champion"] and all(ax.get_title() for ax in fig.axes)
+    finally:
+        plt.close(fig)
