@@ -127,12 +127,23 @@ def watch(svc: Services, settings: Settings, p: Params, window_hours: float | No
     return out
 
 
+def _noise_lines(result: monitoring.Assessment, rows: int) -> list[str]:
+    """Drifted columns whose score two samples of the reference reach at this window's size."""
+    noisy = [c for c in result.columns if c.drifted and c.noise is not None and c.score <= c.noise]
+    if not noisy:
+        return []
+    return [f"- within sampling noise (two samples of the reference of {rows} rows score as high): "
+            + ", ".join(f"{c.column} ({c.score:.3f}, noise up to {c.noise:.3f})" for c in noisy)
+            + "; more rows (monitoring.last_rows) tell noise from drift"]
+
+
 def _markdown(name: str, version: str, result: monitoring.Assessment, report_url: str | None,
               chart_url: str | None = None) -> str:
     d = result.decision
     lines = [f"# Drift monitor: {name} version {version}", "", f"**{d.status}**: {d.message}", "",
              f"- rows judged: {result.rows}", f"- drift share: {d.drift_share:.0%}",
              f"- drifted columns: {', '.join(d.drifted_columns) or 'none'}",
+             *_noise_lines(result, result.rows),
              f"- performance: {result.performance.note}"]
     if report_url:
         lines.append(f"- [Evidently report]({report_url})")

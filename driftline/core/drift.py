@@ -12,6 +12,7 @@ seconds, with the same numbers (see `benchmarks/monitor.py`).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,6 +32,30 @@ class ColumnDrift:
     score: float
     threshold: float
     drifted: bool
+    noise: float | None = None  # the score two samples of the reference reach at this window's size
+
+
+def sampling_noise(reference: pd.Series, n: int, numeric: bool, draws: int = 5, seed: int = 0) -> float | None:
+    """The largest score of `draws` seeded splits of the reference into n rows against the rest:
+    what sampling alone gives a window of n rows (the idea of the rollout's PSI floor). None when
+    the reference is too small to split that way."""
+    ref = _clean(reference).reset_index(drop=True)
+    if len(ref) < 2 * n:
+        return None
+    rng = np.random.default_rng(seed)
+    scores = []
+    for _ in range(draws):
+        pick = np.zeros(len(ref), dtype=bool)
+        pick[rng.choice(len(ref), n, replace=False)] = True
+        scores.append(column_drift("", ref[~pick], ref[pick], numeric).score)
+    return float(max(scores))
+
+
+def with_noise(c: ColumnDrift, reference: pd.Series, n: int, numeric: bool) -> ColumnDrift:
+    """A drifted distance column with its sampling noise (p-value tests already account for n)."""
+    if not c.drifted or c.method not in ("wasserstein", "jensenshannon"):
+        return c
+    return dataclasses.replace(c, noise=sampling_noise(reference, n, numeric))
 
 
 def _clean(values: pd.Series) -> pd.Series:

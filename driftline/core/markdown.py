@@ -44,7 +44,7 @@ def drift_table(result) -> list[dict]:
     """The monitor's per-column table (`result`: a monitoring.Assessment): drift, and the data quality beside it."""
     quality = {q.column: q for q in result.quality}
     return [{"column": c.column, "method": c.method, "score": round(c.score, 4), "threshold": c.threshold,
-             "drifted": c.drifted,
+             "drifted": c.drifted, "sampling noise": None if c.noise is None else round(c.noise, 4),
              "missing (current)": round(quality[c.column].missing_current, 4) if c.column in quality else None,
              "outside config": round(quality[c.column].unknown_share, 4) if c.column in quality else None}
             for c in result.columns]

@@ -192,7 +192,9 @@ def assess(rows: pd.DataFrame, feedback: pd.DataFrame, reference: pd.DataFrame, 
     columns, quality_rows = [], []
     if len(rows):
         current = rows.reindex(columns=[f.name for f in shared])
-        columns = drift.scipy_data_drift(current, reference, *names_by_type(shared))
+        numeric, categorical = names_by_type(shared)
+        columns = [drift.with_noise(c, reference[c.column], len(current), c.column in numeric)
+                   for c in drift.scipy_data_drift(current, reference, numeric, categorical)]
         if "score" in answered.columns and PREDICTION in reference.columns and len(answered):
             columns.append(drift.column_drift(PREDICTION, reference[PREDICTION], answered["score"], True))
         quality_rows = drift.quality(current, reference, shared)

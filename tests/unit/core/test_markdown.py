@@ -45,12 +45,12 @@ def test_the_drift_table_puts_each_column_s_quality_beside_its_drift():
     from driftline.core.drift import ColumnDrift, QualityRow
     from driftline.core.monitoring import Assessment, Decision, Performance
 
-    result = Assessment(100, [ColumnDrift("age", "wasserstein", 0.123456, 0.1, True),
+    result = Assessment(100, [ColumnDrift("age", "wasserstein", 0.123456, 0.1, True, 0.131313),
                               ColumnDrift("prediction", "psi", 0.01, 0.1, False)],
                         [QualityRow("age", 0.0, 0.05, 0.012345)],
                         Performance(0, None, None, None, False, "no labels yet"), Decision("drift", 1.0, ["age"]))
     assert markdown.drift_table(result) == [
         {"column": "age", "method": "wasserstein", "score": 0.1235, "threshold": 0.1, "drifted": True,
-         "missing (current)": 0.05, "outside config": 0.0123},
+         "sampling noise": 0.1313, "missing (current)": 0.05, "outside config": 0.0123},
         {"column": "prediction", "method": "psi", "score": 0.01, "threshold": 0.1, "drifted": False,
-         "missing (current)": None, "outside config": None}]
+         "sampling noise": None, "missing (current)": None, "outside config": None}]

@@ -156,3 +156,34 @@ def test_assess_watches_the_derived_features_the_champion_computes(make_params):
     plain = monitoring.assess(current, pd.DataFrame(), reference, p, "3", None, None)
     assert {c.column for c in plain.columns} == {c.column for c in raw}
     assert plain.decision.drift_share == result.decision.drift_share
+
+
+def test_a_drifted_column_within_its_sampling_noise_says_so():
+    from driftline.core import drift
+
+    rng = np.random.default_rng(3)
+    reference = pd.Series(rng.lognormal(11, 0.5, 10_000))
+    same = pd.Series(np.random.default_rng(100).lognormal(11, 0.5, 60))  # the same population, 60 rows
+    moved = pd.Series(rng.lognormal(11.4, 0.5, 60))
+    small = drift.with_noise(drift.column_drift("income", reference, same, True), reference, 60, True)
+    shifted = drift.with_noise(drift.column_drift("income", reference, moved, True), reference, 60, True)
+    assert small.drifted and small.score <= small.noise  # flagged, but sampling alone scores as high
+    assert shifted.drifted and shifted.score > 3 * shifted.noise  # real drift stands far above the noise
+    # The noise shrinks as the window grows, and is not computed for what did not drift.
+    assert drift.sampling_noise(reference, 120, True) > 2 * drift.sampling_noise(reference, 2_000, True)
+    calm = drift.ColumnDrift("x", "wasserstein", 0.01, 0.1, False)
+    assert drift.with_noise(calm, reference, 120, True) is calm
+
+
+def test_the_monitor_report_names_the_drifted_columns_within_sampling_noise():
+    from driftline.core.drift import ColumnDrift
+    from flows.monitor import _markdown
+
+    cols = [ColumnDrift("annual_income", "wasserstein", 0.11, 0.1, True, 0.13),
+            ColumnDrift("age", "wasserstein", 0.4, 0.1, True, 0.12), ColumnDrift("region", "jensenshannon", 0.01, 0.1,
+                                                                                False)]
+    result = monitoring.Assessment(600, cols, [], NO_LABELS, monitoring.decide(cols, 600, NO_LABELS, CFG, None))
+    text = _markdown("m", "1", result, None)
+    assert ("- within sampling noise (two samples of the reference of 600 rows score as high): "
+            "annual_income (0.110, noise up to 0.130)") in text
+    assert "age (" not in text.split("within sampling noise")[1]
