@@ -76,7 +76,8 @@ def test_the_demo_closes_the_loop_from_drift_to_promotion(tmp_path):
     monitors = store.client.search_runs([store.experiment_id], "tags.`driftline.kind` = 'monitor'",
                                         order_by=["attributes.start_time ASC"])
     assert [r.data.tags["driftline.decision"] for r in monitors] == ["no_drift", "drift", "cooldown"]
-    assert [a.path for a in store.client.list_artifacts(monitors[1].info.run_id, "drift")] == ["drift/report.html"]
+    assert [a.path for a in store.client.list_artifacts(monitors[1].info.run_id, "drift")] == [
+        "drift/columns.png", "drift/report.html"]  # the per-column chart and Evidently's report
     assert monitors[1].data.metrics["drift_credit_score"] >= 0.1 > monitors[0].data.metrics["drift_credit_score"]
     table = run_artifact("drift-loan-default", monitors[1].data.tags["driftline.flow_run_id"])
     assert "credit_score" in table and "wasserstein" in table
