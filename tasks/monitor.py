@@ -117,6 +117,9 @@ def champion_derive(store: MlflowStore, champion, p: Params):
         return None
 
 
+CHART = "drift/columns.png"
+
+
 @task(name="attach-drift-chart", cache_policy=NONE)
 def attach_chart(store: MlflowStore, run_id: str, result: monitoring.Assessment) -> bool:
     """Each column's drift score against its threshold, as a PNG on the monitor's run."""
@@ -129,5 +132,3 @@ def attach_chart(store: MlflowStore, run_id: str, result: monitoring.Assessment)
         get_run_logger().warning(f"picture not drawn: {line}")
     return bool(logged)
 
-
-CHART = "drift/columns.png"

@@ -11,11 +11,9 @@ from driftline.adapters.tracking import MlflowStore
 def log_figures(store: MlflowStore, run_id: str, figures: dict[str, Callable[[], object]]
                 ) -> tuple[list[str], list[str]]:
     """The artifact paths logged, and one line per figure that was not."""
-    import matplotlib
+    from driftline.core.plots import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     logged, failed = [], []
     for path, draw in figures.items():
         try:

@@ -11,6 +11,7 @@ import time
 
 import pandas as pd
 
+from driftline.adapters.pictures import log_figures
 from driftline.adapters.tracking import MlflowStore
 from driftline.core.search import Trial, trial_key
 
@@ -57,24 +58,15 @@ def log_summary(store: MlflowStore, run_id: str, trials: list[Trial], best: Tria
               metrics={"search_best_cv_score": best.score, "search_trials": len(trials),
                        "search_trials_computed": computed})
     store.log_text(run_id, table(trials).to_csv(index=False), "search/trials.csv")
-    try:
-        figure = history_figure(trials, metric, goal)
-        try:
-            store.client.log_figure(run_id, figure, "search/history.png")
-        finally:
-            import matplotlib.pyplot as plt
-
-            plt.close(figure)
-    except Exception as err:  # noqa: BLE001 - a picture never fails the run
-        log.warning("search history plot not logged: %s: %s", type(err).__name__, err)
+    _, failed = log_figures(store, run_id, {"search/history.png": lambda: history_figure(trials, metric, goal)})
+    for line in failed:  # a picture never fails the run
+        log.warning("search history plot not logged: %s", line)
 
 
 def history_figure(trials: list[Trial], metric: str, goal: str):
-    import matplotlib
+    from driftline.core.plots import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     scored = [t for t in trials if t.score is not None]
     fig, ax = plt.subplots(figsize=(7, 4))
     ax.scatter([t.number for t in scored], [t.score for t in scored], s=18, label="trial (cross-validated)")
