@@ -68,7 +68,7 @@ def hyperparameter_search(train: Shipped, p: Params, cached: dict[str, float], b
                        Trial(0, values, None, note=f"{type(result).__name__}: {result}"))
         return out
 
-    trials = search.run(cfg, p.training.seed, search.direction(p), evaluate)
+    trials = search.run(cfg, p.training.seed, search.direction(p), evaluate, start=search.starting_values(p))
     get_run_logger().info(f"{len(trials)} trials, {sum(not t.cached for t in trials)} computed, "
                           f"{sum(t.cached for t in trials)} from the trial cache")
     return trials

@@ -90,7 +90,7 @@ def training_pipeline(
         trail = trail.with_split(training.split_spec(p, parts))
         registry.log_split(store, run_id, trail)
         if p.training.search is not None and p.training.search.enabled:
-            p = _search(store, run_id, parts.train, p, trail, dask_address or settings.dask_address)
+            p, facts["search"] = _search(store, run_id, parts.train, p, trail, dask_address or settings.dask_address)
         model = in_project(train_model, settings.state)(parts.train, p, cache_key=trail.keys.train)
         model = training.at_threshold(model, p)  # the cache is keyed without the threshold
         ev = in_project(evaluate_model, settings.state)(model, parts.train, parts.holdout, p,
@@ -120,8 +120,10 @@ def _search_switch(search: bool | None) -> list[str]:
     return [] if search is None else [f"training.search.enabled={str(search).lower()}"]
 
 
-def _search(store: MlflowStore, run_id: str, train_df, p: Params, trail: Lineage, address: str | None) -> Params:
-    """The search's trials on Dask, recorded as child runs; the params with the best values."""
+def _search(store: MlflowStore, run_id: str, train_df, p: Params, trail: Lineage,
+            address: str | None) -> tuple[Params, str]:
+    """The search's trials on Dask, recorded as child runs; the params with the best values, and
+    the report's line on what the search found."""
     base = training_run.search_key(trail, p)
     runner = hyperparameter_search.with_options(task_runner=task_runner(p, address))
     trials = runner(Shipped(train_df), p, search_runs.cached(store, base), base)
@@ -130,11 +132,16 @@ def _search(store: MlflowStore, run_id: str, train_df, p: Params, trail: Lineage
         best = hpo.best(trials, goal)
     except ValueError as err:
         raise PipelineFailure("search", f"{err}. Nothing was trained or registered.") from None
+    written = hpo.written_trial(trials, p)
     search_runs.log_trials(store, run_id, trials, base, metric)
-    search_runs.log_summary(store, run_id, trials, best, metric, goal)
-    get_run_logger().info(f"search: best cross-validated {metric} {best.score:.4f} (trial {best.number} of "
-                          f"{len(trials)}) with {best.values}; fitting it on the whole training part")
-    return hpo.with_values(p, best.values)
+    search_runs.log_summary(store, run_id, trials, best, metric, goal, written)
+    scored = written is not None and written.score is not None
+    against = (f"; training.estimator as written (trial 0): {written.score:.4f}" if scored
+               else "; training.estimator's values lie outside the space, so they were not tried")
+    found = (f"best cross-validated {metric} {best.score:.4f} (trial {best.number} of {len(trials)}, "
+             f"{sum(t.cached for t in trials)} from the trial cache) with {best.values}{against}")
+    get_run_logger().info(f"search: {found}; fitting it on the whole training part")
+    return hpo.with_values(p, best.values), found
 
 
 def _unchanged(trail: Lineage, existing: VersionInfo) -> dict[str, Any]:

@@ -50,13 +50,16 @@ def table(trials: list[Trial]) -> pd.DataFrame:
                           "worker": t.worker, "cached": t.cached, "note": t.note} for t in trials])
 
 
-def log_summary(store: MlflowStore, run_id: str, trials: list[Trial], best: Trial, metric: str, goal: str) -> None:
-    """The trials table, the best values and the history plot on the training run. A plot that
-    fails is logged as a warning: the search's result stands without its picture."""
+def log_summary(store: MlflowStore, run_id: str, trials: list[Trial], best: Trial, metric: str, goal: str,
+                written: Trial | None = None) -> None:
+    """The trials table, the best values (and the written configuration's score, when it was
+    trial 0) and the history plot on the training run. A plot that fails is logged as a warning:
+    the search's result stands without its picture."""
     computed = sum(not t.cached for t in trials)
+    written_score = {"search_written_cv_score": written.score} if written and written.score is not None else {}
     store.log(run_id, params={f"search.best.{k}": v for k, v in best.values.items()},
               metrics={"search_best_cv_score": best.score, "search_trials": len(trials),
-                       "search_trials_computed": computed})
+                       "search_trials_computed": computed, **written_score})
     store.log_text(run_id, table(trials).to_csv(index=False), "search/trials.csv")
     _, failed = log_figures(store, run_id, {"search/history.png": lambda: history_figure(trials, metric, goal)})
     for line in failed:  # a picture never fails the run

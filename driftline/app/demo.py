@@ -38,16 +38,20 @@ from driftline.waiting import WaitTimeout, poll
 # still hold enough labels for live accuracy to tell: with ~200 a side, two equal models (the
 # retrained one scores 0.735 on the drifted traffic, the champion 0.734) differ beyond the drop
 # tolerance in about 1 of 400 checks (binomial, simulated), with 600 a side in about 1 of 5000.
+# The search (params.yaml's training.search, off by default) is on for every demo training but the
+# bad one.
 DEMO_OVERRIDES = ["rollout.steps=[0.5, 1.0]", "rollout.window_seconds=5", "rollout.min_requests=600",
-                  "rollout.min_labels=300", "rollout.max_wait_seconds=180", "rollout.auto_deploy=true"]
+                  "rollout.min_labels=300", "rollout.max_wait_seconds=180", "rollout.auto_deploy=true",
+                  "training.search.enabled=true"]
+RATE = 100  # live requests a second, each labelled: a few percent of what the server takes
 # The champion was trained a minute ago; the cooldown (hours by default) would rightly hold the
 # event back, so the monitor's drift check is told to skip it, out loud.
 NO_COOLDOWN = "monitoring.cooldown_hours=0"
 WINDOW = 600  # rows the monitor judges: the newest ones, all of one kind of traffic
 SHIFTED_ROWS = 15_000
-BAD = ["training.estimator.max_iter=1", "training.estimator.learning_rate=0.01", "evaluation.thresholds={}",
-       "evaluation.behavioral=[]", "evaluation.fairness=[]", "evaluation.comparison.margin=1.0",
-       "rollout.auto_deploy=true"]
+BAD = ["training.search.enabled=false", "training.estimator.max_iter=1", "training.estimator.learning_rate=0.01",
+       "evaluation.thresholds={}", "evaluation.behavioral=[]", "evaluation.fairness=[]",
+       "evaluation.comparison.margin=1.0", "rollout.auto_deploy=true"]
 
 
 class DemoFailed(RuntimeError):
@@ -74,12 +78,12 @@ def run(settings: Settings, p: Params, params_path: Path, echo: Callable[[str], 
     failed = True
     try:
         echo("\n1. The first champion (trained now unless it already exists)")
-        cli("train", *base, "--reason", "demo")
+        cli("train", *base, "--search", "--reason", "demo")
         with ServingClient(url, cfg.token) as client:
             client.wait_for(lambda m: m.get("champion") in m.get("loaded", []), 120)
 
-        echo(f"\n2. Normal traffic: 40 requests/s on {url}, each labelled through /feedback")
-        traffic = Traffic(url, p, rate=40, threads=2, token=cfg.token, feedback_token=cfg.feedback_token,
+        echo(f"\n2. Normal traffic: {RATE} requests/s on {url}, each labelled through /feedback")
+        traffic = Traffic(url, p, rate=RATE, threads=2, token=cfg.token, feedback_token=cfg.feedback_token,
                           seed=31)
         _until_sent(traffic, WINDOW + 200)
         verdict = _monitor(settings, params_path, echo)
@@ -95,7 +99,7 @@ def run(settings: Settings, p: Params, params_path: Path, echo: Callable[[str], 
              "the demo ends and puts the original back)")
 
         echo("\n4. Traffic drifts: younger applicants with lower incomes and more debt (covariate shift)")
-        traffic = Traffic(url, p, scenario="covariate_shift", rate=40, threads=2, token=cfg.token,
+        traffic = Traffic(url, p, scenario="covariate_shift", rate=RATE, threads=2, token=cfg.token,
                           feedback_token=cfg.feedback_token, seed=32)
         _until_sent(traffic, WINDOW + 200)
         echo(f"   (the cooldown is skipped for this check with --set {NO_COOLDOWN}: the champion is minutes old)")

@@ -85,14 +85,32 @@ def trial_key(base: str, values: dict) -> str:
     return hashlib.sha256(f"{base}\0{json.dumps(values, sort_keys=True)}".encode()).hexdigest()[:32]
 
 
+def starting_values(p: Params) -> dict | None:
+    """training.estimator's own values for the searched parameters, when each lies in the space:
+    run as trial 0, so the report can say what the search gained over the written configuration
+    (and the pick is never worse than it on the cross-validated score)."""
+    est = p.training.estimator
+    values = {name: getattr(est, name, None) for name in p.training.search.space}
+    for name, dim in p.training.search.space.items():
+        value = values[name]
+        inside = (value in dim.choices) if not isinstance(dim, Range) else (
+            isinstance(value, int | float) and dim.low <= value <= dim.high and (not dim.int or value == int(value)))
+        if not inside:
+            return None
+    return values
+
+
 def run(cfg: SearchConfig, seed: int, goal: str, evaluate: Callable[[list[dict]], list[Trial]],
-        clock: Callable[[], float] = time.monotonic) -> list[Trial]:
+        clock: Callable[[], float] = time.monotonic, start: dict | None = None) -> list[Trial]:
     """Ask `cfg.batch` trials at a time until `cfg.trials` (or the time budget, checked between
-    batches), have `evaluate` score each batch, and tell the scores in trial order."""
+    batches), have `evaluate` score each batch, and tell the scores in trial order. `start`, if
+    given, is trial 0 (see `starting_values`)."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(direction=goal, sampler=optuna.samplers.TPESampler(seed=seed))
+    if start is not None:
+        study.enqueue_trial(start)
     started, done = clock(), []
     while len(done) < cfg.trials:
         if done and cfg.timeout_minutes is not None and clock() - started > cfg.timeout_minutes * 60:
@@ -106,6 +124,12 @@ def run(cfg: SearchConfig, seed: int, goal: str, evaluate: Callable[[list[dict]]
                 study.tell(asked_trial, result.score)
             done.append(dataclasses.replace(result, number=asked_trial.number))
     return done
+
+
+def written_trial(trials: list[Trial], p: Params) -> Trial | None:
+    """Trial 0 when it was training.estimator as written (see `starting_values`)."""
+    start = starting_values(p)
+    return trials[0] if start is not None and trials and trials[0].values == start else None
 
 
 def best(trials: list[Trial], goal: str) -> Trial:
@@ -124,4 +148,4 @@ def in_process(train_df: pd.DataFrame, p: Params) -> list[Trial]:
     def evaluate(batch: list[dict]) -> list[Trial]:
         return [Trial(0, values, cv_score(train_df, p, values, cfg.folds)) for values in batch]
 
-    return run(cfg, p.training.seed, direction(p), evaluate)
+    return run(cfg, p.training.seed, direction(p), evaluate, start=starting_values(p))

@@ -8,6 +8,7 @@ import random
 
 import numpy as np
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from driftline.config import ConfigError, load_params
@@ -87,8 +88,25 @@ def test_the_time_budget_stops_between_batches_and_failed_trials_are_not_best():
 def test_train_search_without_a_search_section_is_refused_naming_the_key(tmp_path, monkeypatch):
     from driftline.app.cli import app
 
-    (tmp_path / "params.yaml").write_text(PARAMS_FILE.read_text())
+    raw = yaml.safe_load(PARAMS_FILE.read_text())
+    del raw["training"]["search"]  # the committed params carry one, switched off
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
     monkeypatch.setenv("DRIFTLINE_PROJECT_DIR", str(tmp_path))
     result = CliRunner().invoke(app, ["train", "--search"])
     assert result.exit_code == 2
     assert "training.search: --search needs a training.search section" in result.output
+
+
+def test_the_written_configuration_is_trial_0_when_it_lies_in_the_space():
+    p = load_params(PARAMS_FILE, [SPACE])
+    written = {"learning_rate": 0.05, "max_leaf_nodes": 31, "l2_regularization": 1.0}  # params.yaml's estimator
+    assert hpo.starting_values(p) == written
+    trials = hpo.run(p.training.search, 42, "maximize", lambda b: [Trial(0, v, 0.5) for v in b],
+                     start=hpo.starting_values(p))
+    assert trials[0].values == written and all(t.values != written for t in trials[1:])
+    assert hpo.written_trial(trials, p) is trials[0]
+    # A value outside the space (here learning_rate 0.05 below low 0.1) is not tried: nothing to report.
+    outside = load_params(PARAMS_FILE, [SPACE.replace("low: 0.02", "low: 0.1")])
+    assert hpo.starting_values(outside) is None
+    unstarted = hpo.run(outside.training.search, 42, "maximize", lambda b: [Trial(0, v, 0.5) for v in b])
+    assert hpo.written_trial(unstarted, outside) is None and unstarted[0].values["learning_rate"] >= 0.1
