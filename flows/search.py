@@ -77,8 +77,12 @@ def hyperparameter_search(train: Shipped, p: Params, cached: dict[str, float], b
 def task_runner(p: Params, address: str | None):
     """An existing cluster by address, else a temporary local one: worker processes of one thread
     each (OMP_NUM_THREADS=1: a tree learner's own threads would oversubscribe the cores)."""
+    import logging
+
     from prefect_dask import DaskTaskRunner
 
+    # The scheduler's and nannies' INFO lines (about 40 a search) would bury the run's own log.
+    logging.getLogger("distributed").setLevel(logging.WARNING)
     if address:
         return DaskTaskRunner(address=address)
     return DaskTaskRunner(cluster_kwargs={"n_workers": p.training.search.workers, "threads_per_worker": 1,

@@ -139,7 +139,7 @@ def _search(store: MlflowStore, run_id: str, train_df, p: Params, trail: Lineage
     against = (f"; training.estimator as written (trial 0): {written.score:.4f}" if scored
                else "; training.estimator's values lie outside the space, so they were not tried")
     found = (f"best cross-validated {metric} {best.score:.4f} (trial {best.number} of {len(trials)}, "
-             f"{sum(t.cached for t in trials)} from the trial cache) with {best.values}{against}")
+             f"{sum(t.cached for t in trials)} from the trial cache) with {hpo.shown(best.values)}{against}")
     get_run_logger().info(f"search: {found}; fitting it on the whole training part")
     return hpo.with_values(p, best.values), found
 

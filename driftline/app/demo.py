@@ -83,7 +83,7 @@ def run(settings: Settings, p: Params, params_path: Path, echo: Callable[[str], 
             client.wait_for(lambda m: m.get("champion") in m.get("loaded", []), 120)
 
         echo(f"\n2. Normal traffic: {RATE} requests/s on {url}, each labelled through /feedback")
-        traffic = Traffic(url, p, rate=RATE, threads=2, token=cfg.token, feedback_token=cfg.feedback_token,
+        traffic = Traffic(url, p, rate=RATE, threads=4, token=cfg.token, feedback_token=cfg.feedback_token,
                           seed=31)
         _until_sent(traffic, WINDOW + 200)
         verdict = _monitor(settings, params_path, echo)
@@ -99,7 +99,7 @@ def run(settings: Settings, p: Params, params_path: Path, echo: Callable[[str], 
              "the demo ends and puts the original back)")
 
         echo("\n4. Traffic drifts: younger applicants with lower incomes and more debt (covariate shift)")
-        traffic = Traffic(url, p, scenario="covariate_shift", rate=RATE, threads=2, token=cfg.token,
+        traffic = Traffic(url, p, scenario="covariate_shift", rate=RATE, threads=4, token=cfg.token,
                           feedback_token=cfg.feedback_token, seed=32)
         _until_sent(traffic, WINDOW + 200)
         echo(f"   (the cooldown is skipped for this check with --set {NO_COOLDOWN}: the champion is minutes old)")

@@ -132,6 +132,11 @@ def written_trial(trials: list[Trial], p: Params) -> Trial | None:
     return trials[0] if start is not None and trials and trials[0].values == start else None
 
 
+def shown(values: dict) -> str:
+    """Trial values for a person: floats to 4 significant digits (the exact ones are in MLflow)."""
+    return ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in values.items())
+
+
 def best(trials: list[Trial], goal: str) -> Trial:
     """The best scored trial; the earliest of equals, so ties do not depend on timing."""
     scored = [t for t in trials if t.score is not None and np.isfinite(t.score)]
