@@ -3,8 +3,9 @@
     make bench            # or: uv run python -m benchmarks.pipeline --rows 1000000
 
 Builds a real git+DVC project with N rows of demo data, starts a real Prefect server, then
-runs, each in a fresh process: bare, pipeline (first champion), cached rerun, pipeline with a
-champion (Evidently check + bootstrap comparison + challenger registration), bare again.
+runs, each in a fresh process: bare, pipeline (first champion), the same without pictures,
+cached rerun, pipeline with a champion (Evidently check + bootstrap comparison + challenger
+registration), bare again.
 Prints ratios against the named baselines, measured in the same run.
 """
 
@@ -28,11 +29,15 @@ REPO = Path(__file__).resolve().parents[1]
 # Bare and pipeline alternate so that drift in machine speed hits both. The second pipeline
 # run registers under another model name and changes a parameter HGB ignores (n_jobs), so it
 # is a first run too: no champion, and no task-cache hit for training or evaluation.
+# "no pictures" is a first run with registry.pictures=false: beside "pipeline", what the
+# training run's pictures cost.
 PHASES = [
     ("bare", []),
     ("pipeline", []),
+    ("no pictures", ["registry.model_name=loan-default-c", "training.n_jobs=3", "registry.pictures=false"]),
     ("bare", []),
     ("pipeline", ["registry.model_name=loan-default-b", "training.n_jobs=2"]),
+    ("no pictures", ["registry.model_name=loan-default-d", "training.n_jobs=4", "registry.pictures=false"]),
     ("cached", []),
     ("challenger", ["training.seed=1"]),
     ("bare", []),
@@ -130,6 +135,8 @@ def main() -> None:
     print(f"baseline: bare script (load/split/train/evaluate, no Prefect/MLflow/DVC), median of 3: {bare_s:.2f} s")
     print(f"pipeline (first champion), median of 2 / bare = {first_s / bare_s:.3f}  (goal <= 1.15)")
     print(f"pipeline against a champion / bare            = {seconds('challenger') / bare_s:.3f}")
+    print(f"pictures: pipeline / no pictures            = {first_s / seconds('no pictures'):.3f}  (goal <= 1.10; "
+          f"+{first_s - seconds('no pictures'):.2f} s)")
     print(f"cached rerun / pipeline first run             = {seconds('cached') / first_s:.3f}  (goal <= 0.05)")
     print(f"peak RSS pipeline / bare                      = {peak('pipeline') / peak('bare'):.2f}"
           f"  ({peak('pipeline'):.0f} MB vs {peak('bare'):.0f} MB)")

@@ -54,8 +54,19 @@ def _worker() -> str:
 def hyperparameter_search(train: Shipped, p: Params, cached: dict[str, float], base: str) -> list[Trial]:
     """Ask, run the batch's uncached trials on the cluster, tell in trial order."""
     cfg = p.training.search
+    log, began, seen = get_run_logger(), time.perf_counter(), []
+    goal = search.direction(p)
 
     def evaluate(batch: list[dict]) -> list[Trial]:
+        out = _evaluate(batch)
+        seen.extend(out)
+        scored = [t for t in seen if t.score is not None]
+        lead = f"best so far {search.best(seen, goal).score:.4f}" if scored else "none scored yet"
+        log.info(f"search: {len(seen)} of {cfg.trials} trials done ({sum(t.cached for t in out)} of this batch "
+                 f"from the cache), {lead}; {time.perf_counter() - began:.0f} s")
+        return out
+
+    def _evaluate(batch: list[dict]) -> list[Trial]:
         futures = {i: cv_trial.submit(train, p, values, cfg.folds) for i, values in enumerate(batch)
                    if search.trial_key(base, values) not in cached}
         out = []
@@ -68,9 +79,9 @@ def hyperparameter_search(train: Shipped, p: Params, cached: dict[str, float], b
                        Trial(0, values, None, note=f"{type(result).__name__}: {result}"))
         return out
 
-    trials = search.run(cfg, p.training.seed, search.direction(p), evaluate, start=search.starting_values(p))
-    get_run_logger().info(f"{len(trials)} trials, {sum(not t.cached for t in trials)} computed, "
-                          f"{sum(t.cached for t in trials)} from the trial cache")
+    trials = search.run(cfg, p.training.seed, goal, evaluate, start=search.starting_values(p))
+    log.info(f"{len(trials)} trials, {sum(not t.cached for t in trials)} computed, "
+             f"{sum(t.cached for t in trials)} from the trial cache")
     return trials
 
 

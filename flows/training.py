@@ -98,10 +98,12 @@ def training_pipeline(
         score = compare_with_champion(champion.model, champion.split, ev, parts.holdout, p) if champion else None
         gates = G.assemble(p, ev, score)
         registry.log_scores(store, run_id, ev, score)
-        pictures = registry.log_pictures(store, run_id, model, ev, score, parts.holdout, p)
+        pictures = registry.log_pictures(store, run_id, model, ev, score, parts.holdout, p) \
+            if p.registry.pictures else []
         run_url = store.run_url(settings.mlflow_ui_url, run_id)
         facts["pictures"] = ", ".join(f"[{path.removeprefix('plots/').removesuffix('.png')}]({run_url}/artifacts/"
-                                      f"{path})" for path in pictures) or "none drawn"
+                                      f"{path})" for path in pictures) \
+            or ("none drawn" if p.registry.pictures else "switched off (registry.pictures: false)")
         if not G.passed(gates):
             _reject(store, run_id, trail, gates, facts, report)
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import pandas as pd
-from prefect import task
+from prefect import get_run_logger, task
 from prefect.cache_policies import NONE
 
 from driftline.config import Params
 from driftline.core import comparison, evaluation, training
+from driftline.waiting import heartbeat
 from tasks.caching import from_cache_key
 
 
@@ -18,13 +19,18 @@ def split_data(df: pd.DataFrame, params: Params) -> training.Split:
 
 @task(name="train-model", cache_key_fn=from_cache_key, persist_result=True)
 def train_model(train_df: pd.DataFrame, params: Params, cache_key: str):
-    return training.train(train_df, params)
+    log = get_run_logger()
+    log.info(f"fitting {params.training.estimator.kind} on {len(train_df):,} rows, "
+             f"{len(params.data.features)} features + {len(params.data.derived)} derived")
+    with heartbeat(log.info, "fitting"):
+        return training.train(train_df, params)
 
 
 @task(name="evaluate-model", cache_key_fn=from_cache_key, persist_result=True)
 def evaluate_model(model, train_df: pd.DataFrame, holdout_df: pd.DataFrame, params: Params,
                    cache_key: str) -> evaluation.Evaluation:
-    return evaluation.evaluate(model, train_df, holdout_df, params)
+    with heartbeat(get_run_logger().info, f"evaluating on {len(holdout_df):,} holdout rows"):
+        return evaluation.evaluate(model, train_df, holdout_df, params)
 
 
 @task(name="compare-with-champion", cache_policy=NONE)

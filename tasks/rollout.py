@@ -95,7 +95,8 @@ def set_rollout(store: MlflowStore, strategy: str, weight: float) -> None:
 @task(name="analyze-window", cache_policy=NONE)
 def analyze_window(log: PredictionLog, since: pd.Timestamp, baseline_since: pd.Timestamp, cfg: RolloutConfig,
                    shadow: bool, versions: tuple[str | None, str], lease: Lease) -> Analysis:
-    return rollout_checks.analyze_when_ready(log, since, baseline_since, cfg, shadow, versions, lease)
+    return rollout_checks.analyze_when_ready(log, since, baseline_since, cfg, shadow, versions, lease,
+                                             get_run_logger().info)
 
 
 @task(name="smoke-test", cache_policy=NONE)
@@ -147,7 +148,7 @@ def picture_step(store: MlflowStore, ui_url: str, version: str, run_id: str, ste
     path = f"rollout/{run_id}/{re.sub(r'[^A-Za-z0-9]+', '-', step).strip('-')}.png"
     champion = rows[rows["variant"] == "champion"]
     logged, failed = log_figures(store, info.run_id, {path: lambda: ops_plots.rollout_step(
-        step, champion, rows[rows["variant"] != "champion"], result.checks)})
+        step, champion, rows[rows["variant"] != "champion"], result.checks, result.accuracy)})
     for line in failed:
         get_run_logger().warning(f"picture not drawn: {line}")
     return f"{store.run_url(ui_url, info.run_id)}/artifacts/{path}" if logged else None

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import pandas as pd
@@ -18,6 +19,7 @@ from driftline.core import frames
 from driftline.core.evaluation import row_scores
 from driftline.core.rollout import Analysis, analyze, judge_smoke
 from driftline.core.validation import Check
+from driftline.waiting import Every
 
 if TYPE_CHECKING:
     from driftline.services import PredictionLog
@@ -42,21 +44,30 @@ def window(log: PredictionLog, since: pd.Timestamp, baseline_since: pd.Timestamp
 
 
 def analyze_when_ready(log: PredictionLog, since: pd.Timestamp, baseline_since: pd.Timestamp,
-                       cfg: RolloutConfig, shadow: bool, versions: tuple[str | None, str], lease: Lease) -> Analysis:
+                       cfg: RolloutConfig, shadow: bool, versions: tuple[str | None, str], lease: Lease,
+                       say: Callable[[str], None] = lambda line: None) -> Analysis:
     """Wait out the window, then until enough challenger traffic has arrived, and judge it.
-    Each poll checks that the caller still holds the rollout lease (LeaseLost otherwise)."""
+    Each poll checks that the caller still holds the rollout lease (LeaseLost otherwise); `say`
+    hears how far the wait is every 15 s."""
     start = time.monotonic()
+    progress = Every(15.0)
     # The window in one-second sleeps, not one long one: Prefect delivers a flow's timeout or
     # cancellation to this thread between Python instructions (pytest-timeout's SIGALRM handler, or
     # a worker thread, rules out its alarm), so one 600 s sleep held a timed-out deploy for 600 s.
     while (left := cfg.window_seconds - (time.monotonic() - start)) > 0:
         time.sleep(min(1.0, left))
+        if progress.due():
+            say(f"analysis window: {cfg.window_seconds - left:.0f} of {cfg.window_seconds:.0f} s")
     while True:
         lease.check()
         rows, feedback = window(log, since, baseline_since, versions)
         result = analyze(rows, feedback, cfg, shadow=shadow)
         if result.ready or time.monotonic() - start > cfg.max_wait_seconds:
             return dataclasses.replace(result, evidence=rows)
+        if progress.due():
+            arm = "shadow" if shadow else "challenger"
+            say(f"waiting for traffic: {result.counts.get(arm, 0):,} of {cfg.min_requests:,} {arm} requests "
+                f"after {time.monotonic() - start:.0f} s (rolls back after {cfg.max_wait_seconds:.0f} s)")
         time.sleep(min(2.0, cfg.window_seconds))
 
 

@@ -14,6 +14,7 @@ from driftline.adapters import dvc_data, s3
 from driftline.adapters.s3 import S3Location
 from driftline.config import Settings
 from driftline.core import demo_data
+from driftline.waiting import heartbeat
 
 DEMO_FILE = "data/loans.parquet"
 DEMO_ROWS = 50_000
@@ -94,6 +95,7 @@ def init_project(settings: Settings, data_dir: str = "data", s3_remote: S3Locati
                     f"regenerated demo data has md5 {actual} but {dvc_file.name} records {expected}; "
                     "the remote does not hold the tracked data and it cannot be rebuilt here") from err
             out.say(f"regenerated the demo data; md5 {actual} matches {dvc_file.name}")
-    pushed = dvc_data.push(root, dvc_file)
+    with heartbeat(out.say, "dvc push"):
+        pushed = dvc_data.push(root, dvc_file)
     out.say(f"pushed {pushed} file(s) to the DVC remote" if pushed else "DVC remote already up to date")
     return out

@@ -202,6 +202,9 @@ class RegistryConfig(Strict):
     reference_rows: int = Field(default=10_000, ge=100, description="Training sample kept as reference.")
     description: str = Field(default="", description="Intended use, for the model card: who decides what with it.")
     limitations: str = Field(default="", description="Known limitations, for the model card.")
+    pictures: bool = Field(default=True, description=(
+        "Draw the training run's pictures (plots/*.png: curves, calibration, importance, slices, "
+        "bootstrap). false skips them, e.g. to measure what they cost."))
 
 
 

@@ -28,15 +28,16 @@ def drift_scores(columns: list[ColumnDrift], status: str, rows: int):
     return fig
 
 
-def rollout_step(step: str, champion, challenger, checks: list) -> object:
+def rollout_step(step: str, champion, challenger, checks: list, accuracy=None) -> object:
     """A rollout step's evidence, the challenger beside the champion: error rate, p95 latency,
-    score distributions and live accuracy, and the verdict of each check in the title."""
+    score distributions and live accuracy (with its 95% interval and the drop's bound), and the
+    verdict of each check in the title."""
     plt = pyplot()
-    fig, (a, b, c) = plt.subplots(1, 3, figsize=(14, 4))
+    fig, (a, b, c, d) = plt.subplots(1, 4, figsize=(18, 4))
     frames = {"champion": champion, "challenger": challenger}
     errors = [float((f["status"] != "ok").mean()) if len(f) else 0.0 for f in frames.values()]
     a.bar(list(frames), errors, color=["tab:blue", "tab:orange"])
-    a.set(ylabel="error rate", title="Errors")
+    a.set(ylabel="error rate", title="Errors", ylim=(0, max(max(errors) * 1.2, 0.01)))
     latency = [float(np.percentile(f.loc[f["status"] == "ok", "latency_ms"], 95)) if (f["status"] == "ok").any()
                else 0.0 for f in frames.values()]
     b.bar(list(frames), latency, color=["tab:blue", "tab:orange"])
@@ -47,7 +48,32 @@ def rollout_step(step: str, champion, challenger, checks: list) -> object:
             c.hist(scores, bins=30, alpha=0.5, density=True, color=color, label=f"{name} ({len(scores):,})")
     c.set(xlabel="score", ylabel="density", title="Score distributions")
     c.legend(loc="best", fontsize=8)
+    _live_accuracy(d, accuracy)
     verdicts = "; ".join(f"{k.name} {'ok' if k.passed else 'FAILED'}" for k in checks) or "no verdict yet"
     fig.suptitle(f"Rollout step {step}: {verdicts}", fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def _live_accuracy(ax, live) -> None:
+    """Each variant's live accuracy with a 95% interval; the title says whether it was judged
+    and the drop's 95% lower bound against the tolerance."""
+    ax.set(ylabel="accuracy on labelled requests", title="Live accuracy")
+    if live is None or min(live.challenger_labels, live.champion_labels) == 0:
+        ax.text(0.5, 0.5, "no labels yet", ha="center", va="center", transform=ax.transAxes)
+        return
+    values = [live.champion, live.challenger]
+    counts = [live.champion_labels, live.challenger_labels]
+    half = [1.96 * np.sqrt(max(v * (1 - v), 1e-12) / n) for v, n in zip(values, counts, strict=True)]
+    ax.bar(["champion", "challenger"], values, yerr=half, capsize=6, color=["tab:blue", "tab:orange"])
+    for x, (v, n) in enumerate(zip(values, counts, strict=True)):
+        ax.annotate(f"{v:.3f}\n{n:,} labels", (x, v), xytext=(0, -28), textcoords="offset points",
+                    ha="center", fontsize=8, color="white")
+    ax.axhline(live.champion - live.max_drop, color="tab:red", linestyle="--", linewidth=1,
+               label=f"champion - {live.max_drop:g} (tolerance)")
+    ax.set_ylim(max(0.0, min(values) - max(half) - live.max_drop - 0.05), min(1.0, max(values) + max(half) + 0.05))
+    ax.legend(loc="lower right", fontsize=8)
+    if live.drop_bound is None:
+        ax.set_title(f"Live accuracy\nnot judged (needs {live.min_labels} labels a side)", fontsize=10)
+    else:
+        ax.set_title(f"Live accuracy\ndrop >= {live.drop_bound:+.3f} at 95% (at most {live.max_drop:g})", fontsize=10)

@@ -18,11 +18,26 @@ from driftline.core.validation import Check
 
 
 @dataclass(frozen=True)
+class LiveAccuracy:
+    """Live accuracy of both variants on their labelled rows, for the step's picture: the drop's
+    95% lower bound is None until both have `min_labels`."""
+
+    challenger: float
+    challenger_labels: int
+    champion: float
+    champion_labels: int
+    min_labels: int
+    max_drop: float
+    drop_bound: float | None = None
+
+
+@dataclass(frozen=True)
 class Analysis:
     ready: bool  # enough challenger traffic to judge
     checks: list[Check] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
     evidence: object = field(default=None, repr=False, compare=False)  # the window's rows, for its picture
+    accuracy: LiveAccuracy | None = None
 
     @property
     def passed(self) -> bool:
@@ -110,6 +125,7 @@ def analyze(window: pd.DataFrame, feedback: pd.DataFrame, cfg: RolloutConfig, sh
                             f"(at least {cfg.min_agreement:.0%})"))
     acc_c, n_c = _accuracy(chal, feedback)
     acc_p, n_p = _accuracy(champ, feedback)
+    surely = None
     if min(n_c, n_p) >= cfg.min_labels:
         # Fail only when the drop is beyond the tolerance with 95% confidence (one-sided): on a
         # few hundred labels, two equal models differ by several points by chance alone.
@@ -119,7 +135,9 @@ def analyze(window: pd.DataFrame, feedback: pd.DataFrame, cfg: RolloutConfig, sh
                             f"live accuracy {acc_c:.3f} vs champion {acc_p:.3f} on {n_c}/{n_p} labels: "
                             f"the drop is at least {surely:+.3f} with 95% confidence "
                             f"(at most {cfg.max_accuracy_drop})"))
-    return Analysis(True, checks, counts)
+    live = LiveAccuracy(acc_c, n_c, acc_p, n_p, cfg.min_labels, cfg.max_accuracy_drop,
+                        None if surely is None else float(surely))
+    return Analysis(True, checks, counts, accuracy=live)
 
 
 def judge_smoke(version: str, answers: list[tuple[int, dict]], expected: list, expected_scores: list[float] | None,
