@@ -110,8 +110,9 @@ def training_pipeline(
         version, verdict = _register(store, run_id, p, trail, model, parts.train, ev, champion, gates, facts, report,
                                      score.metrics if score else {})
         return {"status": "registered", "model_name": trail.model, "version": version.version,
-                "aliases": version.aliases, "run_id": run_id, "message": verdict,
-                "metrics": ev.metrics, "gates": [g.__dict__ for g in gates]}
+                "aliases": version.aliases, "run_id": run_id, "message": verdict, "run_url": run_url,
+                "flow_run_id": str(flow_run.get_id() or ""), "metrics": ev.metrics,
+                "gates": [g.__dict__ for g in gates]}
     except BaseException as err:
         registry.close_failed_run(store, run_id, None if isinstance(err, PipelineFailure) else "error")
         raise

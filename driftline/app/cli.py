@@ -106,7 +106,7 @@ def train(
     if result.get("gates"):
         typer.echo(_gate_lines(result["gates"]))
     typer.secho(result["message"], fg=typer.colors.GREEN)
-    print_where(settings)
+    print_where(settings, result)
 
 
 def _gate_lines(gates: list[dict]) -> str:

@@ -52,6 +52,18 @@ def registry_answers(command: str) -> Iterator[None]:
         fail(f"{command} stopped: {err}. Retry when the registry answers.", 3)
 
 
-def print_where(settings: Settings) -> None:
-    typer.echo(f"MLflow UI:  {settings.mlflow_ui_url}  (`driftline up` or `make ui` starts it)")
-    typer.echo(f"Prefect UI: {settings.prefect_ui_url}  (flow runs and the training report artifact)")
+def print_where(settings: Settings, result: dict | None = None) -> None:
+    """Where to look: the run's and the version's own pages when `result` (a training run's)
+    names them, else the UIs' front pages."""
+    result = result or {}
+    mlflow_ui, prefect_ui = settings.mlflow_ui_url.rstrip("/"), settings.prefect_ui_url.rstrip("/")
+    if result.get("run_url"):
+        typer.echo(f"MLflow run:    {result['run_url']}  (`driftline up` or `make ui` starts the UI)")
+    if result.get("version") and result.get("model_name"):
+        typer.echo(f"Model version: {mlflow_ui}/#/models/{result['model_name']}/versions/{result['version']}")
+    if result.get("flow_run_id"):
+        typer.echo(f"Prefect run:   {prefect_ui}/runs/flow-run/{result['flow_run_id']}  (the training report "
+                   "is under Artifacts)")
+    if not result.get("run_url"):
+        typer.echo(f"MLflow UI:  {mlflow_ui}  (`driftline up` or `make ui` starts it)")
+        typer.echo(f"Prefect UI: {prefect_ui}  (flow runs and the training report artifact)")

@@ -40,10 +40,10 @@ from driftline.waiting import WaitTimeout, heartbeat, poll
 # tolerance in about 1 of 400 checks (binomial, simulated), with 600 a side in about 1 of 5000.
 DEMO_OVERRIDES = ["rollout.steps=[0.5, 1.0]", "rollout.window_seconds=5", "rollout.min_requests=600",
                   "rollout.min_labels=300", "rollout.max_wait_seconds=180", "rollout.auto_deploy=true"]
-# Live requests a second, each labelled. At 100 the model server took most of a core (about 13 ms
-# of sklearn per single-row batch) and slowed the retraining beside it by more than the faster
-# traffic saved.
-RATE = 60
+# Live requests a second, each labelled. At 60 or 100 the model server took most of a core (about
+# 13 ms of sklearn per single-row batch) and slowed the trainings beside it (a fit of 52,000 rows:
+# 14 s instead of 2) by more than the faster traffic saved.
+RATE = 40
 # The champion was trained a minute ago; the cooldown (hours by default) would rightly hold the
 # event back, so the monitor's drift check is told to skip it, out loud.
 NO_COOLDOWN = "monitoring.cooldown_hours=0"
@@ -83,7 +83,7 @@ def run(settings: Settings, p: Params, params_path: Path, echo: Callable[[str], 
             client.wait_for(lambda m: m.get("champion") in m.get("loaded", []), 120)
 
         echo(f"\n2. Normal traffic: {RATE} requests/s on {url}, each labelled through /feedback")
-        traffic = Traffic(url, p, rate=RATE, threads=4, token=cfg.token, feedback_token=cfg.feedback_token,
+        traffic = Traffic(url, p, rate=RATE, threads=2, token=cfg.token, feedback_token=cfg.feedback_token,
                           seed=31)
         _until_sent(traffic, WINDOW + 200)
         verdict = _monitor(settings, params_path, echo)
@@ -99,7 +99,7 @@ def run(settings: Settings, p: Params, params_path: Path, echo: Callable[[str], 
              "the demo ends and puts the original back)")
 
         echo("\n4. Traffic drifts: younger applicants with lower incomes and more debt (covariate shift)")
-        traffic = Traffic(url, p, scenario="covariate_shift", rate=RATE, threads=4, token=cfg.token,
+        traffic = Traffic(url, p, scenario="covariate_shift", rate=RATE, threads=2, token=cfg.token,
                           feedback_token=cfg.feedback_token, seed=32)
         _until_sent(traffic, WINDOW + 200)
         echo(f"   (the cooldown is skipped for this check with --set {NO_COOLDOWN}: the champion is minutes old)")

@@ -17,6 +17,12 @@ def test_train_exit_codes_unchanged_validation_and_unreachable_data(project, mon
     runner = CliRunner()
     first = runner.invoke(app, ["train"])
     assert first.exit_code == 0 and "registered loan-default version 1 as @champion" in first.output, first.output
+    # The links point at this run's and this version's own pages, not at the UIs' front pages.
+    store = project.store()
+    run_id = store.version("1").run_id
+    assert f"MLflow run:    http://127.0.0.1:5000/#/experiments/{store.experiment_id}/runs/{run_id}" in first.output
+    assert "Model version: http://127.0.0.1:5000/#/models/loan-default/versions/1" in first.output
+    assert "Prefect run:   http://127.0.0.1:4200/runs/flow-run/" in first.output
     again = runner.invoke(app, ["train"])
     assert again.exit_code == 0 and "unchanged: data, params, code and dependencies match model version 1" in \
         again.output, again.output
