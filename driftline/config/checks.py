@@ -22,11 +22,13 @@ def problems(p: Params) -> list[str]:
 
 
 def _search(p: Params) -> list[str]:
-    """Each searched parameter is one of the estimator's, and each value it may take is valid."""
+    """Each searched parameter is one of the estimator's, and each value it may take is valid.
+    Only for a search that runs: a switched-off section must not stop a run that changes the
+    estimator's kind (`--search` switches it on, and then it is checked)."""
     from pydantic import ValidationError
 
     search, est = p.training.search, p.training.estimator
-    if search is None:
+    if search is None or not search.enabled:
         return []
     found = []
     fields = type(est).model_fields

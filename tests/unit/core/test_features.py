@@ -142,6 +142,12 @@ def test_a_missing_category_is_one_category_whatever_shape_it_arrives_in():
     as_nan = step.transform(pd.DataFrame({"c": pd.Series([np.nan], dtype=object)}))
     assert as_none["f"].item() == as_nan["f"].item() == 0.25
     assert as_none["te"].item() == as_nan["te"].item()
+    # A training table takes a vectorized path, a served batch a per-value one: the same values.
+    rows = pd.DataFrame({"c": pd.Series(["x", None, "y", np.nan, "never seen"] * 400, dtype=object)})
+    assert len(rows) >= features.LARGE
+    whole = step.transform(rows)["f"].to_numpy()
+    one_by_one = np.concatenate([step.transform(rows.iloc[i:i + 1])["f"].to_numpy() for i in range(5)])
+    assert np.array_equal(whole[:5], one_by_one) and list(one_by_one) == [0.5, 0.25, 0.25, 0.25, 0.0]
 
 
 def test_date_parts_and_days_since_read_iso_dates_and_never_the_clock():

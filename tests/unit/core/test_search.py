@@ -110,3 +110,12 @@ def test_the_written_configuration_is_trial_0_when_it_lies_in_the_space():
     assert hpo.starting_values(outside) is None
     unstarted = hpo.run(outside.training.search, 42, "maximize", lambda b: [Trial(0, v, 0.5) for v in b])
     assert hpo.written_trial(unstarted, outside) is None and unstarted[0].values["learning_rate"] >= 0.1
+
+
+def test_a_switched_off_search_does_not_stop_a_change_of_estimator_until_it_is_switched_on():
+    # params.yaml's search space is hist_gradient_boosting's; the section is switched off.
+    p = load_params(PARAMS_FILE, ["training.estimator={kind: logistic_regression}"])
+    assert p.training.estimator.kind == "logistic_regression" and not p.training.search.enabled
+    with pytest.raises(ConfigError) as err:
+        load_params(PARAMS_FILE, ["training.estimator={kind: logistic_regression}", "training.search.enabled=true"])
+    assert "training.search.space.learning_rate: logistic_regression has no parameter 'learning_rate'" in str(err.value)
