@@ -139,7 +139,7 @@ def test_variant_of_params_yaml_is_rejected_naming_its_key(raw_params, overrides
 
 
 def test_multiclass_may_rank_by_roc_auc_but_compare_by_another_metric(make_params):
-    p = make_params("data.task=multiclass", "evaluation.comparison.metric=f1")
+    p = make_params("data.task=multiclass", "evaluation.comparison.metric=f1", "data.derived=[]")
     assert (p.evaluation.primary_metric, p.comparison_metric) == ("roc_auc", "f1")
     assert make_params("evaluation.comparison.metric=null").comparison_metric == "roc_auc"  # binary: fine
 
