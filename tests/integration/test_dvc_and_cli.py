@@ -100,7 +100,7 @@ def test_cli_train_status_and_exit_codes(project, monkeypatch):
 
     ok = runner.invoke(app, ["train", "--reason", "cli-test"])
     assert ok.exit_code == 0, ok.output
-    assert "as @champion" in ok.output and "MLflow UI" in ok.output
+    assert "as @champion" in ok.output and "MLflow run:" in ok.output and "Model version:" in ok.output
 
     status = runner.invoke(app, ["status", "--json"])
     doc = json.loads(status.output)

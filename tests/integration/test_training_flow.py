@@ -16,6 +16,7 @@ from driftline.config import load_params
 from driftline.core import demo_data, frames, training
 from driftline.errors import GatesFailed
 from tests.integration.conftest import git, prefect_api, run_artifact
+from tests.waiting import wait_until
 
 
 def test_first_run_registers_the_first_champion_with_full_lineage(project):
@@ -157,9 +158,18 @@ def _train_states(project, *overrides: str):
 
     state = training_pipeline(overrides=list(overrides), reason="test", project_dir=str(project.root),
                               return_state=True)
-    tasks = prefect_api("POST", "/task_runs/filter", {
-        "flow_runs": {"id": {"any_": [str(state.state_details.flow_run_id)]}}, "limit": 200, "offset": 0,
-        "sort": "ID_DESC"})
+
+    def recorded():
+        # Task states reach the server as events: on a busy server a task run may exist a moment
+        # before its final state does.
+        found = prefect_api("POST", "/task_runs/filter", {
+            "flow_runs": {"id": {"any_": [str(state.state_details.flow_run_id)]}}, "limit": 200, "offset": 0,
+            "sort": "ID_DESC"})
+        return found if found and all(t["state"] and t["state"]["type"] not in ("PENDING", "RUNNING")
+                                      for t in found) else None
+
+    tasks = wait_until(recorded, 60)
+    assert tasks, "the flow run's task states did not all arrive within 60 s"
     return state, {t["name"].rsplit("-", 1)[0]: t["state"]["name"] for t in tasks}
 
 
