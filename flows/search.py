@@ -79,10 +79,7 @@ def hyperparameter_search(train: Shipped, p: Params, cached: dict[str, float], b
                        Trial(0, values, None, note=f"{type(result).__name__}: {result}"))
         return out
 
-    trials = search.run(cfg, p.training.seed, goal, evaluate, start=search.starting_values(p))
-    log.info(f"{len(trials)} trials, {sum(not t.cached for t in trials)} computed, "
-             f"{sum(t.cached for t in trials)} from the trial cache")
-    return trials
+    return search.run(cfg, p.training.seed, goal, evaluate, start=search.starting_values(p))
 
 
 def task_runner(p: Params, address: str | None):

@@ -138,9 +138,7 @@ def _search(store: MlflowStore, run_id: str, train_df, p: Params, trail: Lineage
     written = hpo.written_trial(trials, p)
     search_runs.log_trials(store, run_id, trials, base, metric)
     search_runs.log_summary(store, run_id, trials, best, metric, goal, written)
-    scored = written is not None and written.score is not None
-    against = (f"; training.estimator as written (trial 0): {written.score:.4f}" if scored
-               else "; training.estimator's values lie outside the space, so they were not tried")
+    against = "; " + hpo.written_outcome(written)
     found = (f"best cross-validated {metric} {best.score:.4f} (trial {best.number} of {len(trials)}, "
              f"{sum(t.cached for t in trials)} from the trial cache) with {hpo.shown(best.values)}{against}")
     get_run_logger().info(f"search: {found}; fitting it on the whole training part")

@@ -132,6 +132,15 @@ def written_trial(trials: list[Trial], p: Params) -> Trial | None:
     return trials[0] if start is not None and trials and trials[0].values == start else None
 
 
+def written_outcome(written: Trial | None) -> str:
+    """What became of training.estimator as written, for the report (`written_trial`'s answer)."""
+    if written is None:
+        return "training.estimator's values lie outside the space, so they were not tried"
+    if written.score is None:
+        return f"training.estimator as written (trial 0) failed: {written.note}"
+    return f"training.estimator as written (trial 0): {written.score:.4f}"
+
+
 def shown(values: dict) -> str:
     """Trial values for a person: floats to 4 significant digits (the exact ones are in MLflow)."""
     return ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in values.items())

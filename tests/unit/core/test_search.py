@@ -112,6 +112,14 @@ def test_the_written_configuration_is_trial_0_when_it_lies_in_the_space():
     assert hpo.written_trial(unstarted, outside) is None and unstarted[0].values["learning_rate"] >= 0.1
 
 
+def test_the_report_says_whether_the_written_configuration_scored_failed_or_was_not_tried():
+    values = {"learning_rate": 0.05}
+    assert hpo.written_outcome(Trial(0, values, 0.83331)) == "training.estimator as written (trial 0): 0.8333"
+    failed = hpo.written_outcome(Trial(0, values, None, note="ValueError: bad fold"))
+    assert failed == "training.estimator as written (trial 0) failed: ValueError: bad fold"
+    assert "outside the space" in hpo.written_outcome(None)
+
+
 def test_a_switched_off_search_does_not_stop_a_change_of_estimator_until_it_is_switched_on():
     # params.yaml's search space is hist_gradient_boosting's; the section is switched off.
     p = load_params(PARAMS_FILE, ["training.estimator={kind: logistic_regression}"])
