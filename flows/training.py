@@ -8,6 +8,7 @@ the run with RegistryUnreachable). Every version registered here carries `driftl
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from prefect import flow, get_run_logger
@@ -82,6 +83,7 @@ def training_pipeline(
     champion: Champion | None = champion_future.result()
     run_id = registry.open_run(store, trail, champion.info.version if champion else None)
     facts = {**trail.facts(), "MLflow run": f"[{run_id}]({store.run_url(settings.mlflow_ui_url, run_id)})"}
+    drawing = None
     try:
         inputs_logged = registry.log_run_inputs.submit(store, run_id, p, df, str(snap.path), snap.md5)
         report = _validate(settings, p, store, run_id, df, trail, champion, inputs_logged)
@@ -98,24 +100,38 @@ def training_pipeline(
         score = compare_with_champion(champion.model, champion.split, ev, parts.holdout, p) if champion else None
         gates = G.assemble(p, ev, score)
         registry.log_scores(store, run_id, ev, score)
-        pictures = registry.log_pictures(store, run_id, model, ev, score, parts.holdout, p) \
-            if p.registry.pictures else []
+        # Drawn in a thread beside the gates and the registration, which wait for them only to
+        # link them from the report: they cost seconds on a large holdout and decide nothing.
+        drawing = registry.log_pictures.submit(store, run_id, model, ev, score, parts.holdout, p) \
+            if p.registry.pictures else None
         run_url = store.run_url(settings.mlflow_ui_url, run_id)
-        facts["pictures"] = ", ".join(f"[{path.removeprefix('plots/').removesuffix('.png')}]({run_url}/artifacts/"
-                                      f"{path})" for path in pictures) \
-            or ("none drawn" if p.registry.pictures else "switched off (registry.pictures: false)")
+        pictures = partial(_pictures_line, drawing, run_url)
         if not G.passed(gates):
-            _reject(store, run_id, trail, gates, facts, report)
+            _reject(store, run_id, trail, gates, {**facts, "pictures": pictures()}, report)
 
         version, verdict = _register(store, run_id, p, trail, model, parts.train, ev, champion, gates, facts, report,
-                                     score.metrics if score else {})
+                                     score.metrics if score else {}, pictures)
         return {"status": "registered", "model_name": trail.model, "version": version.version,
                 "aliases": version.aliases, "run_id": run_id, "message": verdict, "run_url": run_url,
                 "flow_run_id": str(flow_run.get_id() or ""), "metrics": ev.metrics,
                 "gates": [g.__dict__ for g in gates]}
     except BaseException as err:
+        if drawing is not None:
+            drawing.wait()  # the run is closed after its pictures, not under them
         registry.close_failed_run(store, run_id, None if isinstance(err, PipelineFailure) else "error")
         raise
+
+
+def _pictures_line(drawing, run_url: str) -> str:
+    """The report's links to the pictures, once they are drawn (`drawing` is None when switched off)."""
+    if drawing is None:
+        return "switched off (registry.pictures: false)"
+    paths = drawing.result(raise_on_failure=False)
+    if not isinstance(paths, list):  # a picture never fails the run, nor undoes its registration
+        get_run_logger().warning(f"pictures not drawn: {type(paths).__name__}: {paths}")
+        return f"not drawn ({type(paths).__name__}: {paths})"
+    return ", ".join(f"[{path.removeprefix('plots/').removesuffix('.png')}]({run_url}/artifacts/{path})"
+                     for path in paths) or "none drawn"
 
 
 def _search_switch(search: bool | None) -> list[str]:
@@ -186,9 +202,10 @@ def _reject(store: MlflowStore, run_id: str, trail: Lineage, gates: list[G.Gate]
 
 def _register(store: MlflowStore, run_id: str, p: Params, trail: Lineage, model, train_df, ev, champion,
               gates: list[G.Gate], facts: dict, report: ValidationReport,
-              champion_metrics: dict[str, float]) -> tuple[VersionInfo, str]:
+              champion_metrics: dict[str, float], pictures) -> tuple[VersionInfo, str]:
     """Register and record, all or nothing: in one transaction, so a version whose run was not
-    recorded is deleted again (with its alias) by register_model's rollback hook."""
+    recorded is deleted again (with its alias) by register_model's rollback hook. `pictures()`
+    waits for the pictures drawn meanwhile and gives the report's line on them."""
     alias = CHALLENGER if champion else CHAMPION
     with transaction():
         version = registry.register_model(
@@ -196,6 +213,7 @@ def _register(store: MlflowStore, run_id: str, p: Params, trail: Lineage, model,
             {**trail.tags(), GATES_TAG: PASSED}, alias,
             f"{trail.reason}: " + ", ".join(f"{k}={v:.4f}" for k, v in ev.metrics.items()))
         verdict = _verdict(trail.model, version, alias, champion)
+        facts = {**facts, "pictures": pictures()}
         markdown = training_markdown(f"Training: {trail.model}", verdict, gates, facts, report)
         card = model_card(trail.model, version.version, p, ev, champion_metrics, gates,
                           {**trail.facts(), "MLflow run": facts["MLflow run"]}, data_facts(train_df, p))

@@ -134,27 +134,30 @@ def regression(y, chal: Predictions, champ: tuple[np.ndarray, Predictions] | Non
 
 def importance(model, x, y, p: Params, repeats: int = 3):
     """Permutation importance on a seeded sample of the holdout: how much the primary metric
-    drops when one raw column is shuffled. Each column's repeats go through the model as one
-    batch (a model call has a fixed cost of milliseconds: 48 small calls cost 2 s at 1M rows)."""
+    drops when one raw column is shuffled. Every column's repeats go through the model as one
+    batch: a model call has a fixed cost (about 55 ms for 3,000 rows against 420 ms for 42,000,
+    so 14 columns cost 0.8 s in 14 calls and 0.4 s in one)."""
     import pandas as pd
 
-    from driftline.core.evaluation import metrics, predict
+    from driftline.core.evaluation import metric as score_of
+    from driftline.core.evaluation import predict
     from driftline.core.metrics import LOWER_IS_BETTER
 
     metric, task = p.evaluation.primary_metric, p.data.task
     rows = _rows(len(x), p.training.seed, IMPORTANCE_ROWS)
     sample, truth, n = x.iloc[rows].reset_index(drop=True), y[rows], len(rows)
-    base = metrics(truth, predict(model, sample, p), task)[metric]
+    base = score_of(truth, predict(model, sample, p), task, metric)
     rng = np.random.default_rng(p.training.seed)
     sign = 1 if metric in LOWER_IS_BETTER else -1
+    columns = list(sample.columns)
+    shuffled = [sample.assign(**{col: sample[col].to_numpy()[rng.permutation(n)]})
+                for col in columns for _ in range(repeats)]
+    pred = predict(model, pd.concat(shuffled, ignore_index=True), p)
     drops = {}
-    for col in sample.columns:
-        stacked = pd.concat([sample.assign(**{col: sample[col].to_numpy()[rng.permutation(n)]})
-                             for _ in range(repeats)], ignore_index=True)
-        pred = predict(model, stacked, p)
-        scores = [metrics(truth, replace(pred, labels=pred.labels[i * n:(i + 1) * n],
-                                         proba=None if pred.proba is None else pred.proba[i * n:(i + 1) * n]),
-                          task)[metric] for i in range(repeats)]
+    for c, col in enumerate(columns):
+        scores = [score_of(truth, replace(pred, labels=pred.labels[i * n:(i + 1) * n],
+                                          proba=None if pred.proba is None else pred.proba[i * n:(i + 1) * n]),
+                           task, metric) for i in range(c * repeats, (c + 1) * repeats)]
         drops[col] = sign * (np.asarray(scores) - base)
     top = sorted(drops, key=lambda c: drops[c].mean(), reverse=True)[:15][::-1]
     plt = pyplot()

@@ -78,3 +78,29 @@ def test_a_regression_run_draws_its_own_pictures_with_the_champion_overlaid(regr
         assert labels == ["challenger", "champion"] and all(ax.get_title() for ax in fig.axes)
     finally:
         plt.close(fig)
+
+
+def test_permutation_importance_in_one_batch_equals_shuffling_one_column_at_a_time(trained):
+    import pandas as pd
+
+    model, _, _, x, y, p = trained
+    fig = plots.importance(model, x, y, p, repeats=2)
+    try:
+        ax = fig.axes[0]
+        drawn = {t.get_text(): bar.get_width() for t, bar in zip(ax.get_yticklabels(), ax.patches, strict=True)}
+    finally:
+        plt.close(fig)
+    # The reference: each shuffled copy scored by its own model call, the same seeded shuffles.
+    rows = plots._rows(len(x), p.training.seed, plots.IMPORTANCE_ROWS)
+    sample, truth, n = x.iloc[rows].reset_index(drop=True), y[rows], len(rows)
+    metric = p.evaluation.primary_metric
+    base = evaluation.metrics(truth, evaluation.predict(model, sample, p), p.data.task)[metric]
+    rng = np.random.default_rng(p.training.seed)
+    expected = {}
+    for col in sample.columns:
+        scores = [evaluation.metrics(truth, evaluation.predict(model, sample.assign(
+            **{col: sample[col].to_numpy()[rng.permutation(n)]}), p), p.data.task)[metric] for _ in range(2)]
+        expected[col] = base - float(np.mean(scores))  # roc_auc: higher is better, so a drop is base - score
+    top = pd.Series(expected).sort_values(ascending=False).index[:len(drawn)]
+    assert set(drawn) == set(top)
+    assert drawn == pytest.approx({c: expected[c] for c in drawn}, abs=1e-12)
