@@ -61,7 +61,7 @@ def main() -> None:
     extra = step.fit_transform(frames.features(train, inside.data), frames.target(train, inside.data))
     names = [d["name"] for d in DERIVED]
     pre = train.assign(**{n: extra[n].to_numpy() for n in names})
-    outside = load_params("params.yaml", ["data.features=" + json.dumps(
+    outside = load_params("params.yaml", ["data.derived=[]", "data.features=" + json.dumps(
         [*raw, *({"name": n, "type": "numeric", "max_null_rate": 1.0} for n in names)])])
 
     fit_outside = _median(lambda: training.train(pre, outside))

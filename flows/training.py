@@ -17,6 +17,7 @@ from prefect.transactions import transaction
 
 from driftline import services
 from driftline.adapters import search_runs, training_run
+from driftline.adapters.pictures import warm_up as pictures_warm_up
 from driftline.adapters.tracking import CHALLENGER, CHAMPION, MlflowStore, VersionInfo
 from driftline.adapters.training_run import Champion, Lineage
 from driftline.adapters.trust import GATES_TAG, PASSED
@@ -93,6 +94,8 @@ def training_pipeline(
         registry.log_split(store, run_id, trail)
         if p.training.search is not None and p.training.search.enabled:
             p, facts["search"] = _search(store, run_id, parts.train, p, trail, dask_address or settings.dask_address)
+        if p.registry.pictures:
+            pictures_warm_up()
         model = in_project(train_model, settings.state)(parts.train, p, cache_key=trail.keys.train)
         model = training.at_threshold(model, p)  # the cache is keyed without the threshold
         ev = in_project(evaluate_model, settings.state)(model, parts.train, parts.holdout, p,

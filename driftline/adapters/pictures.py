@@ -3,6 +3,7 @@ figure that fails to draw or to upload is reported and skipped: a picture never 
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 
 from driftline.adapters.tracking import MlflowStore
@@ -26,3 +27,25 @@ def log_figures(store: MlflowStore, run_id: str, figures: dict[str, Callable[[],
         except Exception as err:  # noqa: BLE001 - the run's decision stands without its picture
             failed.append(f"{path}: {type(err).__name__}: {err}")
     return logged, failed
+
+
+def warm_up() -> threading.Thread:
+    """Import matplotlib and draw one small figure in a background thread: about 0.6 s of the
+    pictures' cost, paid while the training runs (its threads are in native code) instead of
+    after it."""
+    def draw() -> None:
+        import io
+
+        from driftline.core.plots import pyplot
+
+        plt = pyplot()
+        fig, ax = plt.subplots(figsize=(2, 2))
+        ax.plot([0, 1], [0, 1])
+        ax.set(title="warm-up", xlabel="x")
+        fig.tight_layout()
+        fig.savefig(io.BytesIO(), format="png")
+        plt.close(fig)
+
+    thread = threading.Thread(target=draw, name="pictures-warm-up", daemon=True)
+    thread.start()
+    return thread
