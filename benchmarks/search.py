@@ -19,14 +19,19 @@ import argparse
 import os
 import time
 
+# Before Prefect is imported: its settings are read then.
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+
+from prefect import flow, task
+from prefect.cache_policies import NONE
+
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=50_000)
     parser.add_argument("--trials", type=int, default=16)
     args = parser.parse_args()
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     os.environ["OMP_NUM_THREADS"] = "1"  # the baseline gets what each worker gets: one thread
     from prefect.testing.utilities import prefect_test_harness
 
@@ -62,17 +67,53 @@ def main() -> None:
                 name = f"Dask, {workers} worker{'s' if workers > 1 else ''}"
                 found[name] = flow(Shipped(train), p, {}, "bench")
                 times[name] = time.perf_counter() - began
+                if workers == 1:
+                    latency = _task_latency(cluster.scheduler_address, Shipped(train))
     base = times["in process (baseline)"]
     same = {name: [(t.values, t.score) for t in trials] == [(t.values, t.score) for t in baseline]
             for name, trials in found.items()}
     print(f"{'':24} {'wall':>8} {'/ baseline':>11}  same trials")
     for name, seconds in times.items():
         print(f"{name:24} {seconds:7.1f}s {seconds / base:10.2f}x  {same[name]}")
+    print("one task after another on the 1-worker cluster, submitted and waited for, returning at once: "
+          + ", ".join(f"{name} {ms:.0f} ms" for name, ms in latency.items()))
     _result(train, holdout)
     print(f"2 workers / 1 worker: {times['Dask, 2 workers'] / times['Dask, 1 worker']:.2f}x; "
           f"Prefect + Dask per trial: +{(times['Dask, 1 worker'] - base) / args.trials:.2f} s "
           f"({times['Dask, 1 worker'] / base:.2f}x the bare loop); a local cluster's start, not counted: "
           + ", ".join(f"{w} worker{'s' if w > 1 else ''} {t:.1f} s" for w, t in starts.items()))
+
+
+@task(cache_policy=NONE)
+def _noop(train, n: int) -> int:
+    return n
+
+
+def _task_latency(address: str, shipped, runs: int = 10) -> dict[str, float]:
+    """What one trial pays beyond its work: the round trip of a task that returns at once, as a
+    Prefect task on Dask and as a plain Dask task, with and without the training part."""
+    from distributed import Client
+    from prefect_dask import DaskTaskRunner
+
+    def timed(call) -> float:
+        call(-1)  # the first call imports and connects
+        began = time.perf_counter()
+        for n in range(runs):
+            call(n)
+        return (time.perf_counter() - began) / runs * 1000
+
+    out = {}
+
+    @flow(task_runner=DaskTaskRunner(address=address))
+    def prefect_tasks() -> None:
+        for label, arg in (("Prefect task", None), ("Prefect task with the training part", shipped)):
+            out[label] = timed(lambda n, arg=arg: _noop.submit(arg, n).result())
+
+    prefect_tasks()
+    with Client(address) as client:
+        for label, arg in (("plain Dask task", None), ("plain Dask task with the training part", shipped)):
+            out[label] = timed(lambda n, arg=arg: client.submit(_noop.fn, arg, n, pure=False).result())
+    return out
 
 
 def _result(train, holdout) -> None:

@@ -104,3 +104,12 @@ def test_permutation_importance_in_one_batch_equals_shuffling_one_column_at_a_ti
     top = pd.Series(expected).sort_values(ascending=False).index[:len(drawn)]
     assert set(drawn) == set(top)
     assert drawn == pytest.approx({c: expected[c] for c in drawn}, abs=1e-12)
+
+
+def test_the_warm_up_draws_in_the_background_and_leaves_no_figure_open():
+    from driftline.adapters.pictures import warm_up
+
+    thread = warm_up()
+    assert thread.daemon and thread.name == "pictures-warm-up"
+    thread.join(60)
+    assert not thread.is_alive() and plt.get_fignums() == []
