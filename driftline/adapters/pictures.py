@@ -8,10 +8,20 @@ from collections.abc import Callable
 
 from driftline.adapters.tracking import MlflowStore
 
+# pyplot's figure registry is not thread-safe: the warm-up and a run's pictures, each in a
+# thread of its own, take turns.
+_PYPLOT = threading.Lock()
+
 
 def log_figures(store: MlflowStore, run_id: str, figures: dict[str, Callable[[], object]]
                 ) -> tuple[list[str], list[str]]:
     """The artifact paths logged, and one line per figure that was not."""
+    with _PYPLOT:
+        return _log_figures(store, run_id, figures)
+
+
+def _log_figures(store: MlflowStore, run_id: str, figures: dict[str, Callable[[], object]]
+                 ) -> tuple[list[str], list[str]]:
     from driftline.core.plots import pyplot
 
     plt = pyplot()
@@ -39,12 +49,13 @@ def warm_up() -> threading.Thread:
         from driftline.core.plots import pyplot
 
         plt = pyplot()
-        fig, ax = plt.subplots(figsize=(2, 2))
-        ax.plot([0, 1], [0, 1])
-        ax.set(title="warm-up", xlabel="x")
-        fig.tight_layout()
-        fig.savefig(io.BytesIO(), format="png")
-        plt.close(fig)
+        with _PYPLOT:
+            fig, ax = plt.subplots(figsize=(2, 2))
+            ax.plot([0, 1], [0, 1])
+            ax.set(title="warm-up", xlabel="x")
+            fig.tight_layout()
+            fig.savefig(io.BytesIO(), format="png")
+            plt.close(fig)
 
     thread = threading.Thread(target=draw, name="pictures-warm-up", daemon=True)
     thread.start()
