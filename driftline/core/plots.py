@@ -9,7 +9,6 @@ and on a 200,000-row holdout the drawing would otherwise cost more than the trai
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
 
 import numpy as np
 
@@ -155,9 +154,8 @@ def importance(model, x, y, p: Params, repeats: int = 3):
     pred = predict(model, pd.concat(shuffled, ignore_index=True), p)
     drops = {}
     for c, col in enumerate(columns):
-        scores = [score_of(truth, replace(pred, labels=pred.labels[i * n:(i + 1) * n],
-                                          proba=None if pred.proba is None else pred.proba[i * n:(i + 1) * n]),
-                           task, metric) for i in range(c * repeats, (c + 1) * repeats)]
+        scores = [score_of(truth, pred.subset(slice(i * n, (i + 1) * n)), task, metric)
+                  for i in range(c * repeats, (c + 1) * repeats)]
         drops[col] = sign * (np.asarray(scores) - base)
     top = sorted(drops, key=lambda c: drops[c].mean(), reverse=True)[:15][::-1]
     plt = pyplot()

@@ -61,7 +61,7 @@ def cv_score(train_df: pd.DataFrame, p: Params, values: dict, folds: int) -> flo
     for fit_rows, score_rows in splitter.split(np.zeros(len(y)), y):
         model = training.train(train_df.iloc[fit_rows], trial)
         pred = evaluation.predict(model, frames.features(train_df.iloc[score_rows], p.data), trial)
-        scores.append(evaluation.metrics(y[score_rows], pred, p.data.task)[p.evaluation.primary_metric])
+        scores.append(evaluation.metric(y[score_rows], pred, p.data.task, p.evaluation.primary_metric))
     return float(np.mean(scores))
 
 
