@@ -83,7 +83,8 @@ def training_pipeline(
     df = load_data(svc.data, snap.path)
     champion: Champion | None = champion_future.result()
     run_id = registry.open_run(store, trail, champion.info.version if champion else None)
-    facts = {**trail.facts(), "MLflow run": f"[{run_id}]({store.run_url(settings.mlflow_ui_url, run_id)})"}
+    run_url = store.run_url(settings.mlflow_ui_url, run_id)
+    facts = {**trail.facts(), "MLflow run": f"[{run_id}]({run_url})"}
     drawing = None
     try:
         inputs_logged = registry.log_run_inputs.submit(store, run_id, p, df, str(snap.path), snap.md5)
@@ -107,7 +108,6 @@ def training_pipeline(
         # link them from the report: they cost seconds on a large holdout and decide nothing.
         drawing = registry.log_pictures.submit(store, run_id, model, ev, score, parts.holdout, p) \
             if p.registry.pictures else None
-        run_url = store.run_url(settings.mlflow_ui_url, run_id)
         pictures = partial(_pictures_line, drawing, run_url)
         if not G.passed(gates):
             _reject(store, run_id, trail, gates, {**facts, "pictures": pictures()}, report)
