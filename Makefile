@@ -20,11 +20,23 @@ COVERAGE_FLOOR ?= 85
 # the heavy tests at once). TEST_WORKERS=0: one process.
 TEST_WORKERS ?= 3
 
-.PHONY: install demo test test-unit lint ui up bench bench-serving bench-monitor bench-s3 bench-search clean
+.PHONY: install system-packages demo test test-unit lint ui up bench bench-serving bench-monitor bench-s3 bench-search clean
 
 install:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet 'uv>=0.5'
 	$(UV) sync --locked --python 3.11
+
+# Debian packages the tests and benchmarks start for real: wrk (the serving benchmark's load
+# generator) and Prometheus with promtool (the ops/ scrape config and rules are tested against a
+# live server). Installed once, with apt, as root or through sudo; skipped when already there.
+SYSTEM_PACKAGES := wrk prometheus
+system-packages:
+	@if ! command -v wrk >/dev/null || ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null; then \
+		sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		export DEBIAN_FRONTEND=noninteractive; \
+		$$sudo apt-get install -y --no-install-recommends $(SYSTEM_PACKAGES) \
+			|| { $$sudo apt-get update && $$sudo apt-get install -y --no-install-recommends $(SYSTEM_PACKAGES); }; \
+	fi
 
 # Ends with the model server running (Ctrl-C stops it); DEMO_ARGS=--no-keep-serving ends at once.
 demo: install
@@ -32,7 +44,7 @@ demo: install
 	$(RUN) driftline demo $(DEMO_ARGS)
 	DRIFTLINE_STATE_DIR=$${DRIFTLINE_STATE_DIR:-$(CURDIR)/.driftline/demo} $(RUN) driftline status
 
-test: install
+test: install system-packages
 	$(RUN) ruff check .
 	$(RUN) pytest -n $(TEST_WORKERS) --dist loadfile --cov-fail-under=$(COVERAGE_FLOOR)
 
@@ -56,7 +68,7 @@ up: install
 bench: install
 	$(RUN) python -m benchmarks.pipeline
 
-bench-serving: install
+bench-serving: install system-packages
 	$(RUN) python -m benchmarks.serving
 
 bench-monitor: install

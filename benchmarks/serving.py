@@ -1,5 +1,6 @@
-"""Serving benchmark, one run, same model, same load generator (16 concurrent single-row clients
-on loopback):
+"""Serving benchmark, one run, same model, same load generators (16 concurrent single-row clients
+on loopback): `wrk` for the headline figures (C, outside the server's process, not the
+bottleneck) and the in-process Python generator as the second reference:
 
 - driftline's server against `mlflow models serve --env-manager local` (throughput, p99);
 - driftline's per-row cost at saturation against in-process batched `predict` (the floor);
@@ -21,6 +22,7 @@ from pathlib import Path
 
 import httpx
 
+from benchmarks import wrk
 from benchmarks.loadgen import run, sample_records
 from benchmarks.pipeline import _free_port
 
@@ -112,7 +114,9 @@ def main() -> None:
     os.environ["OMP_NUM_THREADS"] = "1"
     version = register_model(root)
     records = sample_records()
-    results = {}
+    if not wrk.available():
+        raise SystemExit("wrk is not installed: `make bench-serving` installs it (make system-packages)")
+    results, python_gen = {}, {}
     for name, start, wrap in (
         ("driftline (log on)", lambda: serve_driftline(root, env, True), lambda r: r),
         ("driftline (log off)", lambda: serve_driftline(root, env, False), lambda r: r),
@@ -121,18 +125,21 @@ def main() -> None:
         proc, url = start()
         try:
             asyncio.run(run(url, args.clients, 2, records, wrap))  # warm-up
-            results[name] = asyncio.run(run(url, args.clients, args.seconds, records, wrap))
+            results[name] = wrk.run(url, args.clients, args.seconds, records, wrap)
+            python_gen[name] = asyncio.run(run(url, args.clients, args.seconds, records, wrap))
         finally:
             proc.terminate()
             proc.wait(30)
-        r = results[name]
-        print(f"{name:<22} {r['rps']:8.1f} req/s  p50 {r['p50_ms']:7.1f} ms  p99 {r['p99_ms']:7.1f} ms  "
-              f"errors {r['errors']}/{r['requests']}", flush=True)
+        for generator, r in (("wrk", results[name]), ("python", python_gen[name])):
+            print(f"{name:<22} {generator:<7} {r['rps']:8.1f} req/s  p50 {r['p50_ms']:7.1f} ms  "
+                  f"p99 {r['p99_ms']:7.1f} ms  errors {r['errors']}/{r['requests']}", flush=True)
     floor = floor_rows_per_second(root, 5, 64)
     floor16 = floor_rows_per_second(root, 5, args.clients)
     on, off, ml = results["driftline (log on)"], results["driftline (log off)"], results["mlflow models serve"]
     print()
-    print(f"throughput driftline / mlflow models serve = {on['rps'] / ml['rps']:.1f}x  (goal >= 20x)")
+    pon, pml = python_gen["driftline (log on)"], python_gen["mlflow models serve"]
+    print(f"throughput driftline / mlflow models serve = {on['rps'] / ml['rps']:.1f}x with wrk  (goal >= 25x); "
+          f"{pon['rps'] / pml['rps']:.1f}x with the Python generator")
     print(f"p99 driftline / mlflow models serve        = {on['p99_ms'] / ml['p99_ms']:.2f}  (goal < 1)")
     print(f"in-process batched predict (64-row frames) = {floor:.0f} rows/s; driftline serves "
           f"{on['rps']:.0f} rows/s = {on['rps'] / floor:.1%} of that floor")
