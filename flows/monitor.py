@@ -31,6 +31,7 @@ from tasks.monitor import (
     open_run,
     publish_results,
     read_window,
+    record_check,
     record_decision,
     render_report,
     watched,
@@ -119,6 +120,10 @@ def watch(svc: Services, settings: Settings, p: Params, window_hours: float | No
     if result.columns and attach_chart(store, run_id, result):
         chart_url = out["chart_url"] = store.run_url(settings.mlflow_ui_url, run_id) + "/artifacts/" + CHART
     close_run(store, run_id)
+    try:
+        record_check(store)
+    except Exception as err:  # noqa: BLE001 - the decision stands; the staleness alert will say so
+        log.warning(f"the check's time could not be recorded in the registry ({type(err).__name__}: {err})")
     key = artifact_key("drift", name)
     publish_results(key, result, report_url)
     publish_report(f"{key}-decision", _markdown(name, champion.version, result, report_url, chart_url),

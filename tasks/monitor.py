@@ -92,6 +92,11 @@ def record_decision(store: MlflowStore, run_id: str, status: str) -> None:
     drift_events.record_decision(store, run_id, status)
 
 
+@task(name="record-drift-check", cache_policy=NONE, retries=2, retry_delay_seconds=2)
+def record_check(store: MlflowStore) -> None:
+    drift_events.record_check(store)
+
+
 @task(name="attach-drift-report", cache_policy=NONE)
 def attach_report(store: MlflowStore, run_id: str, html: str) -> None:
     drift_events.attach_report(store, run_id, html)

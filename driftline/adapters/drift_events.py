@@ -19,6 +19,9 @@ from driftline.errors import PipelineFailure
 LAST_DRIFT_TAG = "driftline.last_drift_event_at"
 DRIFT_LEASE = "drift-event"
 DECISION_TAG = "driftline.decision"
+# When the monitor last completed a check: the model servers expose it, and Prometheus alerts
+# when it grows old (a broken monitor is silent otherwise).
+CHECK_TAG = "driftline.last_drift_check_at"
 
 
 @dataclass(frozen=True)
@@ -85,6 +88,17 @@ def open_run(store: MlflowStore, version: str, result: monitoring.Assessment, fl
                                "labelled": result.performance.labelled,
                                **{f"drift_{c.column}": c.score for c in result.columns if c.score == c.score}})
     return run_id
+
+
+def record_check(store: MlflowStore) -> None:
+    store.set_model_tags({CHECK_TAG: f"{time.time():.3f}"})
+
+
+def checked_at(tags: dict[str, str]) -> float | None:
+    try:
+        return float(tags[CHECK_TAG])
+    except (KeyError, ValueError):
+        return None
 
 
 def record_decision(store: MlflowStore, run_id: str, status: str) -> None:

@@ -20,7 +20,6 @@ import numpy as np
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily
 
 from driftline.adapters.predlog import PartitionedLog, join, now
 from driftline.adapters.tracking import MlflowStore
@@ -32,6 +31,7 @@ from driftline.serving.ids import RequestIds
 from driftline.serving.intake import BadInput, Policy, TooMany, canary_share, intake, parse_json, parse_records, ranges
 from driftline.serving.labels import NotIssued, feedback_rows
 from driftline.serving.loader import Loaded, ModelSet, Watcher
+from driftline.serving.metrics import LogCounters, RegistryGauges
 
 log = logging.getLogger("driftline.serving")
 
@@ -44,20 +44,6 @@ def _predict(loaded: Loaded, records: list[dict]) -> dict:
                   else loaded.model.predict(frame))
         return {"labels": labels, "proba": proba}
     return {"labels": np.asarray(loaded.model.predict(frame), dtype="float64"), "proba": None}
-
-
-class _LogCounters:
-    """`written`, `dropped` and `quarantined` rows of each log, read when Prometheus scrapes."""
-
-    def __init__(self, logs: dict[str, PartitionedLog]):
-        self.logs = logs
-
-    def collect(self):
-        family = CounterMetricFamily("driftline_log_rows", "Log rows by outcome", labels=["log", "outcome"])
-        for name, plog in self.logs.items():
-            for outcome in ("written", "dropped", "quarantined"):
-                family.add_metric([name, outcome], getattr(plog, outcome))
-        yield family
 
 
 def _bearer(token: str | None):
@@ -82,7 +68,8 @@ def create_app(store: MlflowStore, cfg: ServeSettings, log_dir: str | Path, ids:
                         registry=registry, buckets=(.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5))
     scores = Histogram("driftline_prediction_score", "Prediction score", ["variant", "version"],
                        registry=registry, buckets=tuple(i / 10 for i in range(1, 11)))
-    registry.register(_LogCounters({"predictions": predictions, "feedback": feedback}))
+    registry.register(LogCounters({"predictions": predictions, "feedback": feedback}))
+    registry.register(RegistryGauges(watcher))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):

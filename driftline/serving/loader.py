@@ -3,6 +3,7 @@ have answered a smoke prediction. Reads only; nothing here can move an alias."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 from dataclasses import dataclass, field
@@ -12,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from driftline.adapters import rollout_state
+from driftline.adapters.drift_events import checked_at
 from driftline.adapters.rollout_state import STRATEGY_TAG, WEIGHT_TAG  # noqa: F401 - defined with the lease that guards them
 from driftline.adapters.tracking import CHALLENGER, CHAMPION, PREVIOUS, MlflowStore
 from driftline.core.features import datetime_inputs
@@ -28,6 +30,10 @@ class Rollout:
     weight: float = 0.0
     previous: str | None = None  # kept loaded, so a rollback is a swap, not a load
     ignored: str = ""  # rollout tags not served, and why (a dead rollout, until reconciled)
+    # For Prometheus (ops/prometheus/rules.yml): when the live rollout lease was taken, and when
+    # the drift monitor last completed a check; None: no live lease, never checked.
+    lease_since: float | None = None
+    drift_checked_at: float | None = None
 
 
 @dataclass(frozen=True)
@@ -76,10 +82,14 @@ def read_rollout(store: MlflowStore) -> Rollout:
     aliases = store.aliases()
     tags = store.model_tags()
     strategy, weight = tags.get(STRATEGY_TAG, "none"), rollout_state.weight(tags)
-    if rollout_state.active(tags) and rollout_state.live_holder(store) is None:
+    # Read on every poll, not only under rollout tags: a rollout stuck before its first canary
+    # step holds the lease too, and the lease-age alert must see it.
+    holder = rollout_state.live_holder(store)
+    seen = {"lease_since": holder.acquired_at if holder else None, "drift_checked_at": checked_at(tags)}
+    if rollout_state.active(tags) and holder is None:
         return Rollout(aliases.get(CHAMPION), aliases.get(CHALLENGER), "none", 0.0, aliases.get(PREVIOUS),
-                       ignored=f"rollout tags {strategy}/{weight:g} with no live rollout lease")
-    return Rollout(aliases.get(CHAMPION), aliases.get(CHALLENGER), strategy, weight, aliases.get(PREVIOUS))
+                       ignored=f"rollout tags {strategy}/{weight:g} with no live rollout lease", **seen)
+    return Rollout(aliases.get(CHAMPION), aliases.get(CHALLENGER), strategy, weight, aliases.get(PREVIOUS), **seen)
 
 
 def load_version(store: MlflowStore, version: str) -> Loaded:
@@ -143,10 +153,10 @@ class Watcher:
             # The new champion failed to load: keep answering with the old one.
             old = self.current.rollout.champion
             models[old] = self.current.models[old]
-            rollout = Rollout(old, rollout.challenger if rollout.challenger in models else None,
-                              rollout.strategy, rollout.weight, rollout.previous, rollout.ignored)
+            rollout = dataclasses.replace(rollout, champion=old,
+                                          challenger=rollout.challenger if rollout.challenger in models else None)
         elif rollout.challenger and rollout.challenger not in models:
-            rollout = Rollout(rollout.champion, None, "none", 0.0, rollout.previous, rollout.ignored)
+            rollout = dataclasses.replace(rollout, challenger=None, strategy="none", weight=0.0)
         self.current = ModelSet(rollout, models, errors)
         return self.current
 

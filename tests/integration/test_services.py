@@ -4,6 +4,7 @@ registry stays the real MLflow store, and the flow's decision is the real one.""
 
 from __future__ import annotations
 
+import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,6 +13,7 @@ import pandas as pd
 from prefect import flow
 
 from driftline import services
+from driftline.adapters.drift_events import checked_at
 from driftline.config import Params, Settings, load_params
 from driftline.core import demo_data
 from flows.monitor import watch
@@ -98,6 +100,9 @@ def test_the_monitor_judges_the_prediction_log_it_is_given_and_renders_with_the_
 
 
 def test_the_same_flow_over_ordinary_rows_from_the_given_log_sees_no_drift(tmp_path):
-    result, _, log, reports, _ = _monitor(tmp_path, _live("baseline", 4))
+    began = time.time()
+    result, _, log, reports, svc = _monitor(tmp_path, _live("baseline", 4))
     assert result["status"] == "no_drift" and result["rows"] == ROWS, result["message"]
     assert reports.rendered == [ROWS] and len(log.reads) == 1
+    # A completed check is recorded on the model, where the servers expose it to the staleness alert.
+    assert began <= checked_at(svc.registry.model_tags()) <= time.time()
