@@ -19,6 +19,7 @@ from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLi
 from prefect.events import DeploymentEventTrigger
 from prefect.schedules import Cron, Interval
 
+from deployments import notifications
 from driftline.adapters.events import CHALLENGER_REGISTERED, DRIFT_DETECTED
 from driftline.config import Settings, load_params
 from flows.monitor import drift_monitor
@@ -84,6 +85,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     args = parser.parse_args(argv)
     load_params(Settings().root / args.params, args.overrides)  # a bad override fails here, naming the key
+    if notifications.install_from_env():
+        print(f"webhook notifications installed ({notifications.WEBHOOK_ENV}): "
+              + ", ".join(r.name for r in notifications.RULES), flush=True)
     serve(*deployments(args.params, args.overrides))
 
 

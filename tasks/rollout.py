@@ -69,7 +69,7 @@ def _put_alias_back(txn) -> None:
 @task(name="roll-back", cache_policy=NONE)
 def roll_back(store: MlflowStore, version: str, why: str) -> None:
     champion = rollout_state.roll_back(store, version, why, _run_id())
-    payload = {"model": store.model_name, "version": version, "champion": champion, "reason": why}
+    payload = events.rolled_back_payload(store.model_name, version, champion, why)
     resource = {"prefect.resource.id": f"driftline.model.{store.model_name}"}
     emit_event(event=events.ROLLED_BACK, resource=resource, payload=payload)
     emit_event(event=events.ROLLED_BACK_DEPRECATED, resource=resource,
