@@ -27,11 +27,13 @@ install:
 	$(UV) sync --locked --python 3.11
 
 # Debian packages the tests and benchmarks start for real: wrk (the serving benchmark's load
-# generator) and Prometheus with promtool (the ops/ scrape config and rules are tested against a
-# live server). Installed once, with apt, as root or through sudo; skipped when already there.
-SYSTEM_PACKAGES := wrk prometheus
+# generator), Prometheus with promtool (the ops/ scrape config and rules are tested against a
+# live server) and PostgreSQL 15 (`driftline up --profile team`). Installed once, with apt, as
+# root or through sudo; skipped when already there.
+SYSTEM_PACKAGES := wrk prometheus postgresql-15
 system-packages:
-	@if ! command -v wrk >/dev/null || ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null; then \
+	@if ! command -v wrk >/dev/null || ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null \
+		|| [ ! -x /usr/lib/postgresql/15/bin/postgres ]; then \
 		sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 		export DEBIAN_FRONTEND=noninteractive; \
 		$$sudo apt-get install -y --no-install-recommends $(SYSTEM_PACKAGES) \

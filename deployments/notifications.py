@@ -8,8 +8,9 @@ The message is Slack-compatible JSON, `{"text": "*<subject>*\\n<body>"}` (Matter
 Discord's /slack endpoint and Teams' workflows take the same). The URL carries the webhook's
 secret, so it comes from the environment and is kept in the secret part of a Prefect
 `CustomWebhookNotificationBlock` (`driftline-notify`), never in a committed file.
-`deployments.serve` installs them whenever the variable is set; with `prefect deploy --all`, run
-this module once. Installing again replaces them (they are found by name)."""
+`deployments.serve` and `driftline up --profile team` install them whenever the variable is set;
+after `python -m deployments.deploy --all` by hand, run this module once. Installing again
+replaces them (they are found by name)."""
 
 from __future__ import annotations
 

@@ -5,7 +5,7 @@
 `--set` overrides are baked into every deployment's parameters (a trigger's parameters are
 merged over them), e.g. the short rollout windows `driftline demo` uses.
 
-The same deployments as `prefect.yaml`, which is for `prefect deploy --all` onto a work pool
+The same deployments as `prefect.yaml`, which is for `python -m deployments.deploy --all` onto a work pool
 (`tests/unit/test_deployments.py` checks that the two agree).
 """
 

@@ -165,16 +165,29 @@ def monitor(
 
 def up(params: ParamsOpt = Path("params.yaml"),
        set_: Annotated[list[str] | None, typer.Option("--set", help="Override KEY=VALUE in every deployment.")] = None,
-       mlflow_ui: Annotated[bool, typer.Option(help="Start the MLflow UI.")] = True) -> None:
+       mlflow_ui: Annotated[bool, typer.Option(help="Start the MLflow UI.")] = True,
+       profile: Annotated[str, typer.Option(help="embedded: SQLite, deployments served from this process, "
+                                            "one model server. team: PostgreSQL, an MLflow tracking server, a "
+                                            "work pool with workers, two model server replicas.")] = "embedded",
+       ) -> None:
     """The local stack: Prefect server + UI, MLflow UI, the deployments (served: schedules and
     triggers live) and the model server. Ctrl-C stops all of it."""
     from driftline.app.stack import Stack, StackError, interruptible
 
+    if profile not in ("embedded", "team"):
+        fail(f"--profile: {profile!r} is not one of embedded, team", 2)
     interruptible()
     settings = Settings()
     load_or_exit(settings, params, set_)
     prefect_env()  # for the server it starts and every process after it
-    stack = Stack(settings, params, set_ or [], mlflow_ui, typer.echo)
+    if profile == "team":
+        from driftline.app.team import TeamStack
+
+        if set_:
+            fail("--set: the team profile's deployments come from prefect.yaml; edit params.yaml instead", 2)
+        stack = TeamStack(settings, params, [], True, typer.echo)
+    else:
+        stack = Stack(settings, params, set_ or [], mlflow_ui, typer.echo)
     try:
         stack.start()
         typer.echo(f"Logs: {settings.state / 'logs'}. Ctrl-C stops everything.")

@@ -43,6 +43,7 @@ def interruptible() -> None:
 class Part:
     name: str
     process: subprocess.Popen
+    stop_signal: int = signal.SIGTERM  # the first signal `stop` sends (SIGKILL follows if it is ignored)
 
 
 @dataclass
@@ -168,7 +169,7 @@ class Stack:
     def stop(self) -> None:
         for part in reversed(self.parts):
             began = time.monotonic()
-            _stop(part.process)
+            _stop(part.process, part.stop_signal)
             self.echo(f"stopped the {part.name} ({time.monotonic() - began:.1f} s)")
         self.parts.clear()
 
@@ -187,10 +188,10 @@ def _answers(probe: str) -> bool:
         return False
 
 
-def _stop(process: subprocess.Popen) -> None:
+def _stop(process: subprocess.Popen, first: int = signal.SIGTERM) -> None:
     """Stop the child's whole process group, even when the child itself has already exited:
     what it started (flow runs, server workers) may still be running."""
-    for sig, wait in ((signal.SIGTERM, 10), (signal.SIGKILL, 10)):
+    for sig, wait in ((first, 10), (signal.SIGKILL, 10)):
         try:
             os.killpg(process.pid, sig)
         except ProcessLookupError:

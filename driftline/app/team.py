@@ -1,0 +1,210 @@
+"""`driftline up --profile team`: the services a team shares, each its own process with its log
+under <state>/logs, stopped together by Ctrl-C:
+
+- PostgreSQL (Debian's `postgresql-15`, which `make system-packages` installs): the database of
+  the Prefect server and of MLflow. Data under <state>/team/postgres; as root, PostgreSQL (which
+  refuses to run as root) runs as the `postgres` user with its data in a directory it owns under
+  /var/tmp/driftline-postgres. Loopback only, trust authentication: a local team stack. Set
+  DRIFTLINE_TEAM_DATABASE_URL to use a managed server instead (databases `prefect` and `mlflow`,
+  created if missing).
+- the Prefect server on it (unless PREFECT_API_URL names one);
+- `mlflow server` on it, serving artifacts from DRIFTLINE_TEAM_ARTIFACTS (an s3:// URL, or a
+  directory; <state>/team/artifacts by default) through its proxy; every component reaches it at
+  DRIFTLINE_TRACKING_URI (unless that is already set to a tracking server, which is then used);
+- the process work pool `driftline-process`, the deployments of prefect.yaml (`python -m
+  deployments.deploy --all`: `prefect deploy --all` with a 3.8.8 bug worked around), the webhook
+  notifications when DRIFTLINE_NOTIFY_WEBHOOK_URL is set, and DRIFTLINE_TEAM_WORKERS (2)
+  `prefect worker start` processes that run the deployments;
+- DRIFTLINE_TEAM_REPLICAS (2) production model servers, on DRIFTLINE_SERVE_PORT and the ports after it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from driftline.app.stack import Stack, StackError, _answers
+from driftline.config import ServeSettings
+
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+POOL = "driftline-process"
+DATABASES = ("prefect", "mlflow")
+
+
+class TeamSettings(BaseSettings):
+    """Every field reads `DRIFTLINE_TEAM_<NAME>` from the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="DRIFTLINE_TEAM_", frozen=True, extra="ignore")
+
+    database_url: str | None = Field(default=None, description="postgresql://user:password@host:port of a "
+                                     "managed server; unset: start PostgreSQL here")
+    postgres_port: int = 5433  # not 5432: a machine's own PostgreSQL usually has it
+    artifacts: str | None = Field(default=None, description="Where `mlflow server` keeps artifacts (s3://... or "
+                                  "a directory); unset: <state>/team/artifacts")
+    workers: int = Field(default=2, ge=1)
+    replicas: int = Field(default=2, ge=1)
+
+
+@dataclass
+class Postgres:
+    url: str  # postgresql://user@host:port, no database
+
+
+class TeamStack(Stack):
+    team: TeamSettings | None = None
+
+    def start(self) -> TeamStack:
+        self.team = self.team or TeamSettings()
+        self.env = {**os.environ, "DRIFTLINE_PROJECT_DIR": str(self.settings.root)}
+        self.env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 2) - 1)))
+        (self.settings.state / "logs").mkdir(parents=True, exist_ok=True)
+        try:
+            pg = self._postgres()
+            self._prefect_on(pg)
+            self._tracking_server(pg)
+            self._work_pool()
+            self._replicas()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    # -- PostgreSQL ----------------------------------------------------------------------
+    def _postgres(self) -> Postgres:
+        if self.team.database_url:
+            pg = Postgres(self.team.database_url.rstrip("/"))
+            self.echo(f"PostgreSQL: {_hide_password(pg.url)} (DRIFTLINE_TEAM_DATABASE_URL)")
+        else:
+            pg = self._start_postgres()
+        _create_databases(pg)
+        return pg
+
+    def _start_postgres(self) -> Postgres:
+        if not (PG_BIN / "postgres").exists():
+            raise StackError(f"PostgreSQL 15 is not installed ({PG_BIN}): `make system-packages` installs it")
+        as_root = os.geteuid() == 0
+        data = _root_data_dir(self.settings.state) if as_root else self.settings.state / "team" / "postgres"
+        run_as = ["runuser", "-u", "postgres", "--"] if as_root else []
+        if not (data / "PG_VERSION").exists():
+            data.parent.mkdir(parents=True, exist_ok=True)
+            if as_root:
+                shutil.chown(data.parent, "postgres", "postgres")
+            with open(self.settings.state / "logs" / "postgres.log", "ab") as log:
+                subprocess.run([*run_as, str(PG_BIN / "initdb"), "-D", str(data), "-U", "driftline", "--auth=trust",
+                                "--encoding=UTF8"], check=True, stdout=log, stderr=subprocess.STDOUT)
+        port = self.team.postgres_port
+        part = self._spawn("PostgreSQL", [*run_as, str(PG_BIN / "postgres"), "-D", str(data), "-h", "127.0.0.1",
+                                          "-p", str(port), "-c", "unix_socket_directories="], "postgres.log")
+        part.stop_signal = signal.SIGINT  # "fast" shutdown: SIGTERM would wait for every client to leave
+        pg = Postgres(f"postgresql://driftline@127.0.0.1:{port}")
+        self._wait(part, lambda: _connects(pg), f"accept connections on 127.0.0.1:{port}", 60)
+        self.echo(f"PostgreSQL: {pg.url} (data: {data})")
+        return pg
+
+    # -- Prefect and MLflow on it --------------------------------------------------------
+    def _prefect_on(self, pg: Postgres) -> None:
+        self.env["PREFECT_API_DATABASE_CONNECTION_URL"] = _driver(pg, "prefect", "asyncpg")
+        self._prefect()
+
+    def _tracking_server(self, pg: Postgres) -> None:
+        given = self.env.get("DRIFTLINE_TRACKING_URI", "")
+        if given.startswith(("http://", "https://")):
+            self.env.setdefault("DRIFTLINE_ARTIFACT_LOCATION", "mlflow-artifacts:/driftline")
+            self.echo(f"MLflow tracking server: {given} (DRIFTLINE_TRACKING_URI)")
+            return
+        ui = self.settings.mlflow_ui_url.rstrip("/")
+        host, port = ui.split("://", 1)[1].split(":")
+        artifacts = self.team.artifacts or str(self.settings.state / "team" / "artifacts")
+        part = self._spawn("MLflow tracking server", [
+            sys.executable, "-m", "mlflow", "server", "--backend-store-uri", _driver(pg, "mlflow", "psycopg"),
+            "--artifacts-destination", artifacts, "--serve-artifacts", "--host", host, "--port", port,
+            "--workers", "1"], "mlflow-server.log", {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"})
+        self._wait(part, lambda: _answers(f"{ui}/health"), f"answer {ui}/health", 120)
+        # Everything after this (workers, their flow runs, the model servers) uses the server,
+        # and its artifacts go through the server's proxy to `artifacts`.
+        self.env["DRIFTLINE_TRACKING_URI"] = ui
+        self.env["DRIFTLINE_ARTIFACT_LOCATION"] = "mlflow-artifacts:/driftline"
+        self.echo(f"MLflow tracking server: {ui} (runs and registry in PostgreSQL, artifacts: {artifacts})")
+
+    # -- work pool, deployments, workers -------------------------------------------------
+    def _work_pool(self) -> None:
+        prefect = [sys.executable, "-m", "prefect"]
+        with open(self.settings.state / "logs" / "deploy.log", "ab") as log:
+            # deployments.deploy: `prefect deploy`, with the 3.8.8 call that fails here fixed.
+            for args in ([*prefect, "work-pool", "create", POOL, "--type", "process", "--overwrite"],
+                         [sys.executable, "-m", "deployments.deploy", "--all"]):
+                done = subprocess.run(args, env={**self.env, "PREFECT_CLI_PROMPT": "false"}, cwd=self.settings.root,
+                                      stdout=log, stderr=subprocess.STDOUT, timeout=300)
+                if done.returncode:
+                    raise StackError(f"`{' '.join(args[2:])}` failed; see {log.name}")
+        self.echo(f"Deployments of prefect.yaml on the work pool {POOL}: " + ", ".join(sorted(self.deployment_ids())))
+        if self.env.get("DRIFTLINE_NOTIFY_WEBHOOK_URL", "").strip():
+            with open(self.settings.state / "logs" / "deploy.log", "ab") as log:
+                if subprocess.run([sys.executable, "-m", "deployments.notifications"], env=self.env,
+                                  cwd=self.settings.root, stdout=log, stderr=subprocess.STDOUT).returncode:
+                    raise StackError(f"the webhook notifications could not be installed; see {log.name}")
+            self.echo("Webhook notifications installed (DRIFTLINE_NOTIFY_WEBHOOK_URL)")
+        for i in range(1, self.team.workers + 1):
+            self._spawn(f"worker {i}", [*prefect, "worker", "start", "--pool", POOL, "--name", f"driftline-worker-{i}",
+                                        "--type", "process"], f"worker-{i}.log")
+        self.echo(f"Workers: {self.team.workers} on {POOL}")
+
+    # -- model servers ---------------------------------------------------------------------
+    def _replicas(self) -> None:
+        base = ServeSettings().port
+        for i in range(self.team.replicas):
+            port = base + i
+            part = self._spawn(f"model server {i + 1}", [sys.executable, "-m", "driftline.app.cli", "serve",
+                                                         "--params", str(self.params_path), "--host", "127.0.0.1",
+                                                         "--port", str(port)], f"model-server-{i + 1}.log",
+                               {"DRIFTLINE_SERVE_URL": f"http://127.0.0.1:{port}"})
+            self._wait(part, lambda p=port: _answers(f"http://127.0.0.1:{p}/health"),
+                       f"answer on port {port}", 120)
+            self.echo(f"Model server {i + 1}: http://127.0.0.1:{port}")
+
+
+def _driver(pg: Postgres, database: str, driver: str) -> str:
+    return pg.url.replace("postgresql://", f"postgresql+{driver}://", 1) + f"/{database}"
+
+
+def _connects(pg: Postgres) -> bool:
+    import psycopg
+
+    try:
+        psycopg.connect(f"{pg.url}/postgres", connect_timeout=2).close()
+        return True
+    except psycopg.OperationalError:
+        return False
+
+
+def _create_databases(pg: Postgres) -> None:
+    import psycopg
+
+    with psycopg.connect(f"{pg.url}/postgres", autocommit=True) as conn:
+        have = {row[0] for row in conn.execute("SELECT datname FROM pg_database")}
+        for name in DATABASES:
+            if name not in have:
+                conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def _root_data_dir(state: Path) -> Path:
+    """As root: PostgreSQL runs as `postgres`, which cannot enter a root-only project directory."""
+    key = hashlib.sha1(str(state).encode()).hexdigest()[:12]
+    return Path("/var/tmp/driftline-postgres") / key / "data"
+
+
+def _hide_password(url: str) -> str:
+    head, sep, tail = url.rpartition("@")
+    if not sep or ":" not in head.split("//", 1)[-1]:
+        return url
+    scheme, user = head.split("//", 1)
+    return f"{scheme}//{user.split(':', 1)[0]}:***@{tail}"

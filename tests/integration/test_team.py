@@ -1,0 +1,152 @@
+"""`driftline up --profile team` for real: PostgreSQL, the Prefect server and `mlflow server` on
+it, artifacts on S3 (moto's server on loopback), a process work pool with two workers running
+the deployments of prefect.yaml, and two model server replicas. CI's command runs a training on
+a worker; everything it wrote is found where the team profile says."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import boto3
+import httpx
+import psutil
+import psycopg
+import pytest
+
+from tests.integration.conftest import REPO, free_port, git, make_project
+from tests.waiting import wait_until
+
+pytestmark = pytest.mark.skipif(not Path("/usr/lib/postgresql/15/bin/postgres").exists(),
+                                reason="PostgreSQL 15 is installed by `make system-packages` (make test runs it)")
+
+
+def _two_free_ports() -> int:
+    while True:
+        port = free_port()
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port + 1)) != 0:
+                return port
+
+
+@pytest.fixture(scope="module")
+def s3():
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    env = {"AWS_ACCESS_KEY_ID": "driftline-test", "AWS_SECRET_ACCESS_KEY": "not-a-secret",
+           "AWS_DEFAULT_REGION": "us-east-1", "MLFLOW_S3_ENDPOINT_URL": f"http://127.0.0.1:{port}",
+           "AWS_REQUEST_CHECKSUM_CALCULATION": "when_required"}
+    client = boto3.client("s3", endpoint_url=env["MLFLOW_S3_ENDPOINT_URL"], aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+                          aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"], region_name="us-east-1")
+    client.create_bucket(Bucket="team-artifacts")
+    yield env, client
+    server.stop()
+
+
+@pytest.mark.timeout(900)
+def test_the_team_profile_runs_ci_on_a_worker_with_state_in_postgres_and_artifacts_on_s3(tmp_path, s3):
+    s3_env, bucket = s3
+    project = make_project(tmp_path / "proj")
+    (project.root / "prefect.yaml").write_bytes(subprocess.run(["git", "show", "HEAD:prefect.yaml"], cwd=REPO,
+                                                               check=True, capture_output=True).stdout)
+    (project.root / "flows").symlink_to(REPO / "flows")  # the deployments' entrypoints, as in the repo
+    git(project.root, "add", "prefect.yaml", "flows")
+    git(project.root, "commit", "-qm", "deployments")
+    prefect_port, mlflow_port, pg_port, serve_port = free_port(), free_port(), free_port(), _two_free_ports()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_API", "DRIFTLINE_"))}
+    env.update(s3_env, DRIFTLINE_PROJECT_DIR=str(project.root), DRIFTLINE_PREFECT_UI_URL=f"http://127.0.0.1:{prefect_port}",
+               DRIFTLINE_MLFLOW_UI_URL=f"http://127.0.0.1:{mlflow_port}", DRIFTLINE_TEAM_POSTGRES_PORT=str(pg_port),
+               DRIFTLINE_SERVE_PORT=str(serve_port), DRIFTLINE_SERVE_POLL_SECONDS="1",
+               DRIFTLINE_TEAM_ARTIFACTS="s3://team-artifacts/mlflow", PREFECT_WORKER_QUERY_SECONDS="2",
+               PREFECT_HOME=str(tmp_path / "prefect-home"))
+    began, out = time.monotonic(), ""
+    up = subprocess.Popen([sys.executable, "-m", "driftline.app.cli", "up", "--profile", "team"], cwd=project.root,
+                          env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        out = _until(up, "Ctrl-C stops everything", 400)
+        started = time.monotonic() - began
+        api = f"http://127.0.0.1:{prefect_port}/api"
+        assert f"PostgreSQL: postgresql://driftline@127.0.0.1:{pg_port}" in out, out
+        assert "Workers: 2 on driftline-process" in out and "training-ci" in out, out
+
+        # CI's command, against the team's server: the run is executed by a worker of the pool.
+        began_run = time.monotonic()
+        ci = subprocess.run([sys.executable, "-m", "prefect", "deployment", "run", "training-pipeline/training-ci",
+                             "--watch"], env={**env, "PREFECT_API_URL": api}, capture_output=True, text=True,
+                            timeout=600)
+        ran = time.monotonic() - began_run
+        assert ci.returncode == 0, ci.stdout + ci.stderr
+        run_id = re.search(r"UUID: ([0-9a-f-]{36})", ci.stdout).group(1)
+        run = httpx.get(f"{api}/flow_runs/{run_id}").json()
+        assert run["state"]["type"] == "COMPLETED" and run["work_pool_name"] == "driftline-process", run
+        # Which worker took it: the worker's own event, related to the run.
+        submitted = wait_until(lambda: httpx.post(f"{api}/events/filter", json={"filter": {
+            "event": {"name": ["prefect.worker.submitted-flow-run"]},
+            "related": {"id": [f"prefect.flow-run.{run_id}"]}}, "limit": 10}).json()["events"], 30)
+        assert [e["resource"]["prefect.resource.name"] for e in submitted] in (
+            ["driftline-worker-1"], ["driftline-worker-2"]), submitted
+
+        # All state in PostgreSQL: the flow run in Prefect's database, the version in MLflow's.
+        pg = f"postgresql://driftline@127.0.0.1:{pg_port}"
+        with psycopg.connect(f"{pg}/prefect") as conn:
+            assert conn.execute("SELECT count(*) FROM flow_run WHERE id = %s", (run_id,)).fetchone() == (1,)
+        with psycopg.connect(f"{pg}/mlflow") as conn:
+            assert conn.execute("SELECT version FROM model_versions WHERE name = 'loan-default'").fetchall() == [(1,)]
+            alias = conn.execute("SELECT version FROM registered_model_aliases WHERE alias = 'champion'").fetchall()
+        assert alias == [(1,)]
+        # Artifacts on S3, through the tracking server's proxy.
+        keys = [o["Key"] for o in bucket.list_objects_v2(Bucket="team-artifacts", Prefix="mlflow/").get("Contents", [])]
+        assert any(k.endswith("/MLmodel") for k in keys), keys[:20]
+        assert not (project.root / ".driftline" / "mlartifacts").exists()
+        # Both production replicas serve the new champion.
+        for port in (serve_port, serve_port + 1):
+            assert wait_until(lambda p=port: _ready(p) == "1", 60), port
+        print(f"team stack up in {started:.1f} s; CI training run on a worker in {ran:.1f} s")
+        children = psutil.Process(up.pid).children(recursive=True)
+    finally:
+        up.send_signal(signal.SIGINT)
+        code = up.wait(180)
+        rest = up.stdout.read()
+        if data := re.search(r"\(data: (/var/tmp/driftline-postgres/\w+)/data\)", out or ""):
+            shutil.rmtree(data.group(1), ignore_errors=True)  # as root the data lives outside the project
+    assert code == 0, rest
+    assert "stopped the PostgreSQL" in rest and "stopped the worker 2" in rest, rest
+    _, alive = psutil.wait_procs(children, timeout=30)
+    assert alive == [], [p.cmdline() for p in alive]
+
+
+def _until(up: subprocess.Popen, needle: str, seconds: float) -> str:
+    lines: list[str] = []
+    deadline = time.monotonic() + seconds
+    while not any(needle in line for line in lines):
+        line = up.stdout.readline()
+        assert line or up.poll() is None, "".join(lines)
+        lines.append(line)
+        assert time.monotonic() < deadline, "".join(lines)
+    return "".join(lines)
+
+
+def _ready(port: int) -> str | None:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/ready", timeout=2).json().get("champion")
+    except (httpx.HTTPError, ValueError):
+        return None
+
+
+def test_an_unknown_profile_is_refused_naming_the_option():
+    from typer.testing import CliRunner
+
+    from driftline.app.cli import app
+
+    result = CliRunner().invoke(app, ["up", "--profile", "cluster"])
+    assert result.exit_code == 2 and "--profile: 'cluster' is not one of embedded, team" in result.output
