@@ -5,6 +5,7 @@ a worker; everything it wrote is found where the team profile says."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -21,9 +22,16 @@ import psutil
 import psycopg
 import pytest
 
+from driftline.adapters.lease import ROLLOUT, Lease
+from driftline.adapters.serving_client import client_records
+from driftline.adapters.tracking import CHALLENGER, CHAMPION, MlflowStore
+from driftline.config import load_params
+from driftline.core import demo_data, frames
+from driftline.serving.loader import STRATEGY_TAG, WEIGHT_TAG
 from tests.integration.conftest import REPO, free_port, git, make_project
 from tests.waiting import wait_until
 
+TOKEN = "team-token"  # with it, a caller's X-Request-ID keys its canary draw
 pytestmark = pytest.mark.skipif(not Path("/usr/lib/postgresql/15/bin/postgres").exists(),
                                 reason="PostgreSQL 15 is installed by `make system-packages` (make test runs it)")
 
@@ -66,7 +74,7 @@ def test_the_team_profile_runs_ci_on_a_worker_with_state_in_postgres_and_artifac
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_API", "DRIFTLINE_"))}
     env.update(s3_env, DRIFTLINE_PROJECT_DIR=str(project.root), DRIFTLINE_PREFECT_UI_URL=f"http://127.0.0.1:{prefect_port}",
                DRIFTLINE_MLFLOW_UI_URL=f"http://127.0.0.1:{mlflow_port}", DRIFTLINE_TEAM_POSTGRES_PORT=str(pg_port),
-               DRIFTLINE_SERVE_PORT=str(serve_port), DRIFTLINE_SERVE_POLL_SECONDS="1",
+               DRIFTLINE_SERVE_PORT=str(serve_port), DRIFTLINE_SERVE_POLL_SECONDS="1", DRIFTLINE_SERVE_TOKEN=TOKEN,
                DRIFTLINE_TEAM_ARTIFACTS="s3://team-artifacts/mlflow", PREFECT_WORKER_QUERY_SECONDS="2",
                PREFECT_HOME=str(tmp_path / "prefect-home"))
     began, out = time.monotonic(), ""
@@ -109,9 +117,12 @@ def test_the_team_profile_runs_ci_on_a_worker_with_state_in_postgres_and_artifac
         assert any(k.endswith("/MLmodel") for k in keys), keys[:20]
         assert not (project.root / ".driftline" / "mlartifacts").exists()
         # Both production replicas serve the new champion.
-        for port in (serve_port, serve_port + 1):
+        replicas = (serve_port, serve_port + 1)
+        for port in replicas:
             assert wait_until(lambda p=port: _ready(p) == "1", 60), port
-        print(f"team stack up in {started:.1f} s; CI training run on a worker in {ran:.1f} s")
+        converged = _replicas_agree(env, api, f"http://127.0.0.1:{mlflow_port}", replicas)
+        print(f"team stack up in {started:.1f} s; CI training run on a worker in {ran:.1f} s; "
+              f"replicas on the promoted version {converged:.2f} s after the alias moved")
         children = psutil.Process(up.pid).children(recursive=True)
     finally:
         up.send_signal(signal.SIGINT)
@@ -123,6 +134,42 @@ def test_the_team_profile_runs_ci_on_a_worker_with_state_in_postgres_and_artifac
     assert "stopped the PostgreSQL" in rest and "stopped the worker 2" in rest, rest
     _, alive = psutil.wait_procs(children, timeout=30)
     assert alive == [], [p.cmdline() for p in alive]
+
+
+def _replicas_agree(env: dict, api: str, tracking: str, replicas: tuple[int, int]) -> float:
+    """A challenger trained on a worker, a canary at 0.5: both replicas give every request id the
+    same arm. Then @champion moves to it: both serve it, the seconds that took returned."""
+    ci = subprocess.run([sys.executable, "-m", "prefect", "deployment", "run", "training-pipeline/training-ci",
+                         "--params", json.dumps({"overrides": ["training.seed=7"]}), "--watch"],
+                        env={**env, "PREFECT_API_URL": api}, capture_output=True, text=True, timeout=600)
+    assert ci.returncode == 0, ci.stdout + ci.stderr
+    store = MlflowStore(tracking, "mlflow-artifacts:/driftline", "driftline", "loan-default").start()
+    assert store.aliases().get(CHALLENGER) == "2", store.aliases()
+    lease = Lease(store, ROLLOUT, "test_team", 600)  # rollout tags count only under a live lease
+    assert lease.acquire()
+    try:
+        store.set_model_tags({STRATEGY_TAG: "canary", WEIGHT_TAG: "0.5"})
+        for port in replicas:
+            assert wait_until(lambda p=port: (m := _models(p))["challenger"] == "2" and m["challenger_weight"] == 0.5,
+                              60), _models(port)
+        record = client_records(frames.features(demo_data.generate(1, 5), load_params(REPO / "params.yaml").data))[0]
+        arms = {port: [httpx.post(f"http://127.0.0.1:{port}/predict", json=record, headers={
+            "authorization": f"Bearer {TOKEN}", "x-request-id": f"team-{i}"}).json()["variant"] for i in range(40)]
+            for port in replicas}
+        assert arms[replicas[0]] == arms[replicas[1]] and set(arms[replicas[0]]) == {"champion", "challenger"}
+        store.move_alias(CHAMPION, "2", "test_team: promote")
+        moved = time.monotonic()
+        store.set_model_tags({STRATEGY_TAG: "none", WEIGHT_TAG: "0"})
+        # One poll interval (1 s) is the goal; a loaded 2-core machine gets a few more.
+        promoted = wait_until(lambda: all(_models(p)["champion"] == "2" for p in replicas), 5)
+        assert promoted, [_models(p) for p in replicas]
+        return time.monotonic() - moved
+    finally:
+        lease.release()
+
+
+def _models(port: int) -> dict:
+    return httpx.get(f"http://127.0.0.1:{port}/models", timeout=5).json()
 
 
 def _until(up: subprocess.Popen, needle: str, seconds: float) -> str:
