@@ -40,6 +40,7 @@ from tasks.rollout import (
     roll_back,
     set_rollout,
     smoke_test,
+    staging_check,
     switched,
 )
 
@@ -132,13 +133,18 @@ def rollout(
         steps: list[tuple[str, Analysis]] = []
         pictures: list[tuple[str, str]] = []  # (step, URL of its picture in MLflow)
         began = pd.Timestamp.now(tz="UTC")
-        for mode, weight in cfg.stages:
+        # Staging first: the challenger tested inside the serving infrastructure, with no
+        # production traffic yet (the weight is still 0).
+        for mode, weight in ([("staging", 0.0)] if cfg.staging else []) + cfg.stages:
             since = pd.Timestamp.now(tz="UTC")
             held.check()
-            set_rollout(store, mode, weight)
-            if strategy == "blue-green":
+            if mode == "staging":
+                result = staging_check(store, settings, p, version)
+            elif strategy == "blue-green":
+                set_rollout(store, mode, weight)
                 result = smoke_test(store, settings, p, version)
             else:
+                set_rollout(store, mode, weight)
                 result = analyze_window(svc.predictions, since, began, cfg, strategy == "shadow",
                                         (champion, version), held)
             steps.append((analysis.step_name(mode, weight), result))

@@ -11,7 +11,7 @@ from prefect.events import emit_event
 from prefect.runtime import flow_run
 from prefect.transactions import get_transaction
 
-from driftline.adapters import events, rollout_checks, rollout_state, trust
+from driftline.adapters import events, rollout_checks, rollout_state, staging, trust
 from driftline.adapters.lease import Lease
 from driftline.adapters.tracking import MlflowStore
 from driftline.config import Params, RolloutConfig, Settings
@@ -102,6 +102,11 @@ def analyze_window(log: PredictionLog, since: pd.Timestamp, baseline_since: pd.T
 @task(name="smoke-test", cache_policy=NONE)
 def smoke_test(store: MlflowStore, settings: Settings, p: Params, version: str) -> Analysis:
     return rollout_checks.smoke_test(store, settings, p, version)
+
+
+@task(name="staging-check", cache_policy=NONE)
+def staging_check(store: MlflowStore, settings: Settings, p: Params, version: str) -> Analysis:
+    return staging.check(store, settings, p, version)
 
 
 @task(name="wait-for-switch", cache_policy=NONE)

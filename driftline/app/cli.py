@@ -124,13 +124,18 @@ def serve(params: ParamsOpt = Path("params.yaml"),
           host: Annotated[str | None, typer.Option(help="Listen address; default DRIFTLINE_SERVE_HOST, "
                                                    "else 127.0.0.1.")] = None,
           port: Annotated[int | None, typer.Option(min=1, max=65535, help="Listen port; default "
-                                                   "DRIFTLINE_SERVE_PORT, else 8080.")] = None) -> None:
+                                                   "DRIFTLINE_SERVE_PORT, else 8080.")] = None,
+          role: Annotated[str | None, typer.Option(help="production, or staging (serves @challenger alone); "
+                                                   "default DRIFTLINE_SERVE_ROLE, else production.")] = None,
+          ) -> None:
     """Serve @champion (and @challenger during a rollout) over HTTP. Settings: DRIFTLINE_SERVE_*."""
     from driftline.serving.server import run
 
     settings = Settings()
     p = load_or_exit(settings, params)
-    given = {"host": host, "port": port}
+    if role not in (None, "production", "staging"):
+        fail(f"--role: {role!r} is not one of production, staging", 2)
+    given = {"host": host, "port": port, "role": role}
     cfg = settings.serve.model_copy(update={k: v for k, v in given.items() if v is not None})
     typer.echo(f"serving {p.registry.model_name} on http://{cfg.host}:{cfg.port} "
                f"(POST /predict, /feedback; GET /health, /ready, /models, /metrics)")

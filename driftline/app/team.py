@@ -15,7 +15,9 @@ under <state>/logs, stopped together by Ctrl-C:
   deployments.deploy --all`: `prefect deploy --all` with a 3.8.8 bug worked around), the webhook
   notifications when DRIFTLINE_NOTIFY_WEBHOOK_URL is set, and DRIFTLINE_TEAM_WORKERS (2)
   `prefect worker start` processes that run the deployments;
-- DRIFTLINE_TEAM_REPLICAS (2) production model servers, on DRIFTLINE_SERVE_PORT and the ports after it.
+- DRIFTLINE_TEAM_REPLICAS (2) production model servers, on DRIFTLINE_SERVE_PORT and the ports after it,
+  and the staging server (`--role staging`: @challenger alone) on the port after those, whose
+  address the workers' rollouts get as DRIFTLINE_STAGING_URL.
 """
 
 from __future__ import annotations
@@ -71,6 +73,8 @@ class TeamStack(Stack):
             pg = self._postgres()
             self._prefect_on(pg)
             self._tracking_server(pg)
+            # The staging server's address, for the rollouts the workers run (rollout.staging).
+            self.env.setdefault("DRIFTLINE_STAGING_URL", f"http://127.0.0.1:{self._staging_port}")
             self._work_pool()
             self._replicas()
         except BaseException:
@@ -159,17 +163,21 @@ class TeamStack(Stack):
         self.echo(f"Workers: {self.team.workers} on {POOL}")
 
     # -- model servers ---------------------------------------------------------------------
+    @property
+    def _staging_port(self) -> int:
+        return ServeSettings().port + self.team.replicas
+
     def _replicas(self) -> None:
         base = ServeSettings().port
-        for i in range(self.team.replicas):
-            port = base + i
-            part = self._spawn(f"model server {i + 1}", [sys.executable, "-m", "driftline.app.cli", "serve",
-                                                         "--params", str(self.params_path), "--host", "127.0.0.1",
-                                                         "--port", str(port)], f"model-server-{i + 1}.log",
-                               {"DRIFTLINE_SERVE_URL": f"http://127.0.0.1:{port}"})
-            self._wait(part, lambda p=port: _answers(f"http://127.0.0.1:{p}/health"),
-                       f"answer on port {port}", 120)
-            self.echo(f"Model server {i + 1}: http://127.0.0.1:{port}")
+        servers = [(f"model server {i + 1}", f"model-server-{i + 1}", base + i, "production")
+                   for i in range(self.team.replicas)]
+        for name, log, port, role in [*servers, ("staging server", "staging-server", self._staging_port, "staging")]:
+            part = self._spawn(name, [sys.executable, "-m", "driftline.app.cli", "serve", "--params",
+                                      str(self.params_path), "--host", "127.0.0.1", "--port", str(port),
+                                      "--role", role],
+                               f"{log}.log", {"DRIFTLINE_SERVE_URL": f"http://127.0.0.1:{port}"})
+            self._wait(part, lambda p=port: _answers(f"http://127.0.0.1:{p}/health"), f"answer on port {port}", 120)
+            self.echo(f"{name[0].upper()}{name[1:]}: http://127.0.0.1:{port} ({role})")
 
 
 def _driver(pg: Postgres, database: str, driver: str) -> str:

@@ -19,6 +19,9 @@ class _Rollout(Strict):
     max_wait_seconds: float = Field(default=600.0, gt=0, description="Give up (and roll back) after this.")
     auto_deploy: bool = Field(default=False, description="A newly registered challenger starts `rollout` "
                               "(this strategy) through the event driftline.challenger.registered.")
+    staging: bool = Field(default=False, description="Before any production traffic, the challenger is served by "
+                          "the staging server (DRIFTLINE_STAGING_URL) and must pass the smoke test and "
+                          "evaluation.behavioral there, over HTTP; a failure rolls back like any check.")
 
     def as_strategy(self, name: str) -> RolloutConfig:
         """These settings for another strategy (`--strategy` differs from params): what both have carries

@@ -47,6 +47,9 @@ class ServeSettings(BaseSettings):
     model_threads: int = Field(default=1, ge=1, description="OpenMP threads per worker for the model.")
     log_predictions: bool = Field(default=True, description="Write the prediction log (the monitor needs it).")
     keep_previous: bool = Field(default=True, description="Keep @previous loaded: a rollback is then a swap.")
+    role: Literal["production", "staging"] = Field(
+        default="production", description="'staging' serves @challenger alone (as this server's champion): the "
+        "rollout tests a challenger there over HTTP before production traffic (rollout.staging).")
     unknown_category: Literal["allow", "reject"] = Field(
         default="allow", description="A category the model never saw: 'allow' predicts with it as missing (and "
         "the drift monitor sees it in the log); 'reject' answers 422 naming the field.")
@@ -89,6 +92,8 @@ class Settings(BaseSettings):
     dvc_remote_dir: Path | None = Field(default=None, description="Defaults to state_dir/dvc-remote")
     mlflow_ui_url: str = "http://127.0.0.1:5000"
     prefect_ui_url: str = "http://127.0.0.1:4200"
+    staging_url: str | None = Field(default=None, description="The staging model server (`driftline serve "
+                                    "--role staging`) that rollout.staging tests a challenger on")
     dask_address: str | None = Field(default=None, description="An existing Dask scheduler (tcp://host:8786) "
                                      "for the hyperparameter search; unset: a temporary local cluster")
     # Nested, but read from its own DRIFTLINE_SERVE_* variables (see ServeSettings).

@@ -54,7 +54,11 @@ def _bearer(token: str | None):
 
 def create_app(store: MlflowStore, cfg: ServeSettings, log_dir: str | Path, ids: RequestIds,
                features: list[Feature] = (), quarantine: Path | None = None) -> HotPath:
-    watcher = Watcher(store, cfg.poll_seconds, cfg.keep_previous)
+    if cfg.role == "staging":
+        # Staging answers the rollout's smoke and behavioural tests: their perturbed rows are not
+        # live traffic, and in the prediction log the drift monitor would judge them as such.
+        cfg = cfg.model_copy(update={"log_predictions": False})
+    watcher = Watcher(store, cfg.poll_seconds, cfg.keep_previous, staging=cfg.role == "staging")
     batcher = MicroBatcher(_predict, cfg.max_batch, cfg.max_wait_ms, cfg.max_pending_requests)
     predictions, feedback = (PartitionedLog(join(log_dir, name), max_backlog=cfg.max_log_backlog_rows,
                                             quarantine=quarantine / name if quarantine else None)
@@ -253,7 +257,7 @@ def create_app(store: MlflowStore, cfg: ServeSettings, log_dir: str | Path, ids:
     async def models():
         current = watcher.current
         r = current.rollout
-        return {"model_name": store.model_name, "champion": r.champion, "challenger": r.challenger,
+        return {"model_name": store.model_name, "role": cfg.role, "champion": r.champion, "challenger": r.challenger,
                 "previous": r.previous, "strategy": r.strategy, "challenger_weight": r.weight if r.challenger else 0.0,
                 "loaded": sorted(current.models), "errors": current.errors,
                 "batches": batcher.batches, "batched_rows": batcher.rows}

@@ -74,12 +74,14 @@ class Loaded:
         return pd.DataFrame(data, copy=False)
 
 
-def read_rollout(store: MlflowStore) -> Rollout:
+def read_rollout(store: MlflowStore, staging: bool = False) -> Rollout:
     """What to serve. Rollout tags count only while a live rollout lease stands behind them: a
     deploy run killed mid-canary (no hook ran) leaves its tags, and its lease expires ttl later;
     from then on the challenger gets no traffic. The server only reads: the next deploy or
     drift monitor writes the tags back (rollout_state.reconcile)."""
     aliases = store.aliases()
+    if staging:  # the staging server: @challenger alone, as its champion; no split, no @previous
+        return Rollout(aliases.get(CHALLENGER), None)
     tags = store.model_tags()
     strategy, weight = tags.get(STRATEGY_TAG, "none"), rollout_state.weight(tags)
     # Read on every poll, not only under rollout tags: a rollout stuck before its first canary
@@ -124,8 +126,9 @@ class ModelSet:
 class Watcher:
     """Polls the registry and converges the served models on its aliases and rollout tags."""
 
-    def __init__(self, store: MlflowStore, poll_seconds: float = 3.0, keep_previous: bool = True):
-        self.store = store
+    def __init__(self, store: MlflowStore, poll_seconds: float = 3.0, keep_previous: bool = True,
+                 staging: bool = False):
+        self.store, self.staging = store, staging
         self.poll_seconds = poll_seconds
         self.keep_previous = keep_previous
         self.current = ModelSet(Rollout(None, None))
@@ -133,7 +136,7 @@ class Watcher:
         self._thread: threading.Thread | None = None
 
     def refresh(self) -> ModelSet:
-        rollout = read_rollout(self.store)
+        rollout = read_rollout(self.store, self.staging)
         if rollout.ignored and rollout.ignored != self.current.rollout.ignored:
             log.warning("%s: serving as if no rollout (the next deploy or drift monitor clears them)", rollout.ignored)
         wanted = [v for v in (rollout.champion, rollout.challenger) if v]

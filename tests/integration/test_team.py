@@ -36,12 +36,17 @@ pytestmark = pytest.mark.skipif(not Path("/usr/lib/postgresql/15/bin/postgres").
                                 reason="PostgreSQL 15 is installed by `make system-packages` (make test runs it)")
 
 
-def _two_free_ports() -> int:
+def _three_free_ports() -> int:
+    """A port with the next two free too: two replicas and the staging server."""
     while True:
         port = free_port()
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port + 1)) != 0:
-                return port
+        if all(_free(port + i) for i in (1, 2)):
+            return port
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) != 0
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +75,7 @@ def test_the_team_profile_runs_ci_on_a_worker_with_state_in_postgres_and_artifac
     (project.root / "flows").symlink_to(REPO / "flows")  # the deployments' entrypoints, as in the repo
     git(project.root, "add", "prefect.yaml", "flows")
     git(project.root, "commit", "-qm", "deployments")
-    prefect_port, mlflow_port, pg_port, serve_port = free_port(), free_port(), free_port(), _two_free_ports()
+    prefect_port, mlflow_port, pg_port, serve_port = free_port(), free_port(), free_port(), _three_free_ports()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_API", "DRIFTLINE_"))}
     env.update(s3_env, DRIFTLINE_PROJECT_DIR=str(project.root), DRIFTLINE_PREFECT_UI_URL=f"http://127.0.0.1:{prefect_port}",
                DRIFTLINE_MLFLOW_UI_URL=f"http://127.0.0.1:{mlflow_port}", DRIFTLINE_TEAM_POSTGRES_PORT=str(pg_port),
@@ -145,6 +150,10 @@ def _replicas_agree(env: dict, api: str, tracking: str, replicas: tuple[int, int
     assert ci.returncode == 0, ci.stdout + ci.stderr
     store = MlflowStore(tracking, "mlflow-artifacts:/driftline", "driftline", "loan-default").start()
     assert store.aliases().get(CHALLENGER) == "2", store.aliases()
+    # The staging server, on the port after the replicas, serves the challenger alone.
+    staging = replicas[-1] + 1
+    assert wait_until(lambda: (m := _models(staging))["role"] == "staging" and m["loaded"] == ["2"], 30), \
+        _models(staging)
     lease = Lease(store, ROLLOUT, "test_team", 600)  # rollout tags count only under a live lease
     assert lease.acquire()
     try:

@@ -112,6 +112,31 @@ def test_rollout_tags_without_a_lease_are_served_as_no_rollout(store):
     assert served.challenger == "2"  # still loaded, but it answers nothing and mirrors nothing
 
 
+def test_the_staging_role_serves_the_challenger_alone_whatever_the_rollout_tags(store):
+    live = rs.lease(store, "flow run S", "deploy v2 (canary)")
+    assert live.acquire()
+    store.set_model_tags({rs.STRATEGY_TAG: "canary", rs.WEIGHT_TAG: "0.5"})
+    staged = read_rollout(store, staging=True)
+    assert (staged.champion, staged.challenger, staged.strategy, staged.weight, staged.previous) == (
+        "2", None, "none", 0.0, None)
+    # The lease and the last drift check are production's business: staging exposes neither.
+    assert staged.lease_since is None
+    live.release()
+
+
+def test_the_server_exposes_the_lease_and_the_last_drift_check_it_reads(store):
+    from driftline.adapters.drift_events import CHECK_TAG
+
+    assert (read_rollout(store).lease_since, read_rollout(store).drift_checked_at) == (None, None)
+    live = rs.lease(store, "flow run M", "deploy v2 (canary)")
+    assert live.acquire()
+    store.set_model_tags({CHECK_TAG: "1796000000.5"})
+    served = read_rollout(store)
+    assert served.lease_since == holder(store, ROLLOUT).acquired_at and served.drift_checked_at == 1796000000.5
+    live.release()
+    assert read_rollout(store).lease_since is None
+
+
 def test_holding_the_lease_clears_tags_a_dead_run_left_and_a_live_holder_is_named(store):
     store.set_model_tags({rs.STRATEGY_TAG: "canary", rs.WEIGHT_TAG: "0.5"})
     held = rs.hold(store, "flow run A", "deploy v2 (canary)", wait_seconds=0, ttl_seconds=60)

@@ -1,0 +1,93 @@
+"""The staging check, before any production traffic: the challenger served by the staging model
+server (DRIFTLINE_STAGING_URL, a `driftline serve --role staging`, which serves @challenger
+alone) and tested there over HTTP, inside the serving infrastructure:
+
+- the smoke test: reference rows answered, by that version, as the registered model answers
+  them offline (a missing dependency or a wrong input conversion on the server shows up here);
+- the behavioural tests of `evaluation.behavioral`, with every prediction they need fetched
+  from the staging server."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from driftline.adapters.serving_client import ServerUnavailable, ServingClient, client_records
+from driftline.adapters.tracking import MlflowStore
+from driftline.config import Params, Settings
+from driftline.core import frames
+from driftline.core.evaluation import behavioral, row_scores
+from driftline.core.rollout import Analysis, judge_smoke
+from driftline.core.validation import Check
+
+SMOKE_ROWS = 50
+CHUNK = 256  # records per request to the staging server
+
+
+class ServedModel:
+    """What `evaluation.behavioral` asks of a model, answered by a model server over HTTP. The
+    classes and the decision threshold are the registered model's: the server answers with them."""
+
+    def __init__(self, client: ServingClient, registered, version: str):
+        self.client, self.version = client, version
+        for name in ("classes_", "threshold", "pos_label"):
+            if hasattr(registered, name):
+                setattr(self, name, getattr(registered, name))
+
+    def _answers(self, x: pd.DataFrame) -> list[dict]:
+        out = []
+        records = client_records(x)
+        for start in range(0, len(records), CHUNK):
+            response = self.client.predict(records[start:start + CHUNK])
+            body = response.json()
+            if response.status_code != 200:
+                raise ServerUnavailable(f"staging answered HTTP {response.status_code}: {body.get('detail', body)}")
+            if str(body.get("model_version")) != self.version:
+                raise ServerUnavailable(f"staging answered with version {body.get('model_version')}, "
+                                        f"not {self.version}")
+            out.append(body)
+        return out
+
+    def predict_proba(self, x: pd.DataFrame) -> np.ndarray:
+        keys = [str(c) for c in self.classes_]
+        return np.array([[p[k] for k in keys] for body in self._answers(x) for p in body["probabilities"]])
+
+    def predict(self, x: pd.DataFrame) -> np.ndarray:
+        return np.array([v for body in self._answers(x) for v in body["predictions"]])
+
+
+def check(store: MlflowStore, settings: Settings, p: Params, version: str) -> Analysis:
+    """Wait until staging serves `version`, then the smoke test and the behavioural tests there."""
+    if not settings.staging_url:
+        return _refused("staging server", "rollout.staging is on and DRIFTLINE_STAGING_URL is not set")
+    with ServingClient(settings.staging_url, settings.serve.token) as client:
+        try:
+            state = client.wait_for(lambda m: m.get("champion") == version or version in m.get("errors", {}),
+                                    p.rollout.max_wait_seconds)
+        except (TimeoutError, ServerUnavailable) as err:
+            return _refused("staging server", str(err))
+        if version in state["errors"]:
+            return _refused("staging server", f"staging could not load version {version}: {state['errors'][version]}")
+        info = next(v for v in store.versions() if v.version == version)
+        model, reference = store.load_model(info), store.load_reference(info)
+        if reference is None:
+            return _refused("reference", f"version {version} has no reference sample")
+        x = frames.model_features(reference, model, p.data)
+        smoke = x.head(SMOKE_ROWS)
+        expected = [v.item() if hasattr(v, "item") else v for v in model.predict(smoke)]
+        scores = row_scores(model.predict_proba(smoke)).tolist() if hasattr(model, "predict_proba") else None
+        answers = []
+        for record in client_records(smoke):
+            response = client.predict([record])
+            answers.append((response.status_code, response.json()))
+        result = judge_smoke(version, answers, expected, scores)
+        try:
+            tests = behavioral(ServedModel(client, model, version), x, frames.typical_record(x, p.data), p)
+        except ServerUnavailable as err:
+            return Analysis(ready=True, checks=[*result.checks, Check("behavioral tests on staging", False, str(err))])
+    checks = [Check(f"behavioral on staging: {t.name}", t.passed, f"{t.name}: {t.detail}") for t in tests]
+    return Analysis(ready=True, checks=[*result.checks, *checks])
+
+
+def _refused(name: str, detail: str) -> Analysis:
+    return Analysis(ready=True, checks=[Check(name, False, detail)])
