@@ -26,7 +26,8 @@ COPY deployments/ deployments/
 COPY params.yaml prefect.yaml dvc.yaml ./
 RUN --mount=type=cache,target=/root/.cache/uv uv sync --locked --no-dev --no-editable
 
-FROM base AS server
+# What both images share: the environment, the user. Each adds only its own port and checks.
+FROM base AS runtime
 RUN groupadd --system --gid 10001 driftline \
     && useradd --system --uid 10001 --gid driftline --home-dir /app --shell /usr/sbin/nologin driftline
 COPY --from=build --chown=driftline:driftline /app /app
@@ -35,6 +36,8 @@ ENV PATH=/app/.venv/bin:$PATH \
     DRIFTLINE_SERVE_HOST=0.0.0.0 \
     DRIFTLINE_SERVE_PORT=8080
 WORKDIR /app
+
+FROM runtime AS server
 USER 10001:10001
 EXPOSE 8080
 HEALTHCHECK --interval=10s --timeout=3s --start-period=60s \
@@ -42,7 +45,7 @@ HEALTHCHECK --interval=10s --timeout=3s --start-period=60s \
 ENTRYPOINT ["driftline"]
 CMD ["serve"]
 
-FROM server AS worker
+FROM runtime AS worker
 USER 0
 # DVC needs git to pull the data a training run reads. Debian's security updates replace exact
 # versions, so the package is not pinned (the base image's tag pins the release).

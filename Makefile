@@ -28,16 +28,25 @@ install:
 
 # Debian packages the tests and benchmarks start for real: wrk (the serving benchmark's load
 # generator), Prometheus with promtool (the ops/ scrape config and rules are tested against a
-# live server) and PostgreSQL 15 (`driftline up --profile team`). Installed once, with apt, as
-# root or through sudo; skipped when already there.
-SYSTEM_PACKAGES := wrk prometheus postgresql-15
+# live server) and PostgreSQL 15 (`driftline up --profile team`). Only the missing ones are
+# installed, with apt, as root or through sudo. The tests start their own processes: on a
+# machine run by systemd, the services these packages start at install (PostgreSQL on 5432,
+# Prometheus on 9090) are stopped and disabled again.
 system-packages:
-	@if ! command -v wrk >/dev/null || ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null \
-		|| [ ! -x /usr/lib/postgresql/15/bin/postgres ]; then \
+	@missing=""; \
+	command -v wrk >/dev/null || missing="$$missing wrk"; \
+	{ command -v prometheus >/dev/null && command -v promtool >/dev/null; } || missing="$$missing prometheus"; \
+	[ -x /usr/lib/postgresql/15/bin/postgres ] || missing="$$missing postgresql-15"; \
+	if [ -n "$$missing" ]; then \
 		sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 		export DEBIAN_FRONTEND=noninteractive; \
-		$$sudo apt-get install -y --no-install-recommends $(SYSTEM_PACKAGES) \
-			|| { $$sudo apt-get update && $$sudo apt-get install -y --no-install-recommends $(SYSTEM_PACKAGES); }; \
+		$$sudo apt-get install -y --no-install-recommends $$missing \
+			|| { $$sudo apt-get update && $$sudo apt-get install -y --no-install-recommends $$missing; }; \
+		if [ -d /run/systemd/system ]; then \
+			for package in $$missing; do case $$package in \
+				prometheus) units="prometheus";; postgresql-15) units="postgresql postgresql@15-main";; *) units="";; \
+			esac; for unit in $$units; do $$sudo systemctl disable --now $$unit >/dev/null 2>&1 || true; done; done; \
+		fi; \
 	fi
 
 # Ends with the model server running (Ctrl-C stops it); DEMO_ARGS=--no-keep-serving ends at once.

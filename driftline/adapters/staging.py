@@ -21,7 +21,7 @@ from driftline.core.rollout import Analysis, judge_smoke
 from driftline.core.validation import Check
 
 SMOKE_ROWS = 50
-CHUNK = 256  # records per request to the staging server
+CHUNK = 256  # records per request: a behavioural test's 2,000 rows in a few requests, each well under the body limit
 
 
 class ServedModel:
@@ -39,9 +39,12 @@ class ServedModel:
         records = client_records(x)
         for start in range(0, len(records), CHUNK):
             response = self.client.predict(records[start:start + CHUNK])
-            body = response.json()
             if response.status_code != 200:
-                raise ServerUnavailable(f"staging answered HTTP {response.status_code}: {body.get('detail', body)}")
+                raise ServerUnavailable(f"staging answered HTTP {response.status_code}: {response.text[:300]}")
+            try:
+                body = response.json()
+            except ValueError:
+                raise ServerUnavailable(f"staging answered a body that is not JSON: {response.text[:300]}") from None
             if str(body.get("model_version")) != self.version:
                 raise ServerUnavailable(f"staging answered with version {body.get('model_version')}, "
                                         f"not {self.version}")
@@ -77,9 +80,15 @@ def check(store: MlflowStore, settings: Settings, p: Params, version: str) -> An
         expected = [v.item() if hasattr(v, "item") else v for v in model.predict(smoke)]
         scores = row_scores(model.predict_proba(smoke)).tolist() if hasattr(model, "predict_proba") else None
         answers = []
-        for record in client_records(smoke):
-            response = client.predict([record])
-            answers.append((response.status_code, response.json()))
+        try:
+            for record in client_records(smoke):
+                response = client.predict([record])
+                try:
+                    answers.append((response.status_code, response.json()))
+                except ValueError:  # not JSON (a proxy's error page): judged as the failure it is
+                    answers.append((response.status_code, {"detail": response.text[:300]}))
+        except ServerUnavailable as err:
+            return _refused("staging smoke test", str(err))
         result = judge_smoke(version, answers, expected, scores)
         try:
             tests = behavioral(ServedModel(client, model, version), x, frames.typical_record(x, p.data), p)

@@ -4,7 +4,8 @@ under <state>/logs, stopped together by Ctrl-C:
 - PostgreSQL (Debian's `postgresql-15`, which `make system-packages` installs): the database of
   the Prefect server and of MLflow. Data under <state>/team/postgres; as root, PostgreSQL (which
   refuses to run as root) runs as the `postgres` user with its data in a directory it owns under
-  /var/tmp/driftline-postgres. Loopback only, trust authentication: a local team stack. Set
+  /var/lib/driftline-postgres. Loopback only, with a password made once and kept 0600 in
+  <state>/team/postgres-password. Set
   DRIFTLINE_TEAM_DATABASE_URL to use a managed server instead (databases `prefect` and `mlflow`,
   created if missing).
 - the Prefect server on it (unless PREFECT_API_URL names one);
@@ -24,12 +25,15 @@ from __future__ import annotations
 
 import hashlib
 import os
+import pwd
+import secrets
 import shutil
 import signal
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -98,26 +102,42 @@ class TeamStack(Stack):
         as_root = os.geteuid() == 0
         data = _root_data_dir(self.settings.state) if as_root else self.settings.state / "team" / "postgres"
         run_as = ["runuser", "-u", "postgres", "--"] if as_root else []
+        password = _password(self.settings.state / "team" / "postgres-password")
         if not (data / "PG_VERSION").exists():
             data.parent.mkdir(parents=True, exist_ok=True)
+            # A password, not trust: any local user could otherwise connect as the superuser and
+            # rewrite the registry the servers follow. initdb reads it from a file only its user can read.
+            pwfile = data.parent / ".initdb-password"
+            pwfile.write_text(password)
+            pwfile.chmod(0o600)
             if as_root:
-                shutil.chown(data.parent, "postgres", "postgres")
-            with open(self.settings.state / "logs" / "postgres.log", "ab") as log:
-                subprocess.run([*run_as, str(PG_BIN / "initdb"), "-D", str(data), "-U", "driftline", "--auth=trust",
-                                "--encoding=UTF8"], check=True, stdout=log, stderr=subprocess.STDOUT)
+                shutil.chown(pwfile, "postgres", "postgres")
+            try:
+                with open(self.settings.state / "logs" / "postgres.log", "ab") as log:
+                    subprocess.run([*run_as, str(PG_BIN / "initdb"), "-D", str(data), "-U", "driftline",
+                                    "--auth=scram-sha-256", f"--pwfile={pwfile}", "--encoding=UTF8"], check=True,
+                                   stdout=log, stderr=subprocess.STDOUT)
+            finally:
+                pwfile.unlink(missing_ok=True)
         port = self.team.postgres_port
         part = self._spawn("PostgreSQL", [*run_as, str(PG_BIN / "postgres"), "-D", str(data), "-h", "127.0.0.1",
                                           "-p", str(port), "-c", "unix_socket_directories="], "postgres.log")
         part.stop_signal = signal.SIGINT  # "fast" shutdown: SIGTERM would wait for every client to leave
-        pg = Postgres(f"postgresql://driftline@127.0.0.1:{port}")
+        pg = Postgres(f"postgresql://driftline:{quote(password, safe='')}@127.0.0.1:{port}")
         self._wait(part, lambda: _connects(pg), f"accept connections on 127.0.0.1:{port}", 60)
-        self.echo(f"PostgreSQL: {pg.url} (data: {data})")
+        self.echo(f"PostgreSQL: {_hide_password(pg.url)} (data: {data}; password in "
+                  f"{self.settings.state / 'team' / 'postgres-password'})")
         return pg
 
     # -- Prefect and MLflow on it --------------------------------------------------------
     def _prefect_on(self, pg: Postgres) -> None:
+        # The database URL (with its password) goes to the Prefect server alone, not to the
+        # workers, their flow runs or the model servers started after it.
         self.env["PREFECT_API_DATABASE_CONNECTION_URL"] = _driver(pg, "prefect", "asyncpg")
-        self._prefect()
+        try:
+            self._prefect()
+        finally:
+            self.env.pop("PREFECT_API_DATABASE_CONNECTION_URL")
 
     def _tracking_server(self, pg: Postgres) -> None:
         given = self.env.get("DRIFTLINE_TRACKING_URI", "")
@@ -129,9 +149,11 @@ class TeamStack(Stack):
         host, port = ui.split("://", 1)[1].split(":")
         artifacts = self.team.artifacts or str(self.settings.state / "team" / "artifacts")
         part = self._spawn("MLflow tracking server", [
-            sys.executable, "-m", "mlflow", "server", "--backend-store-uri", _driver(pg, "mlflow", "psycopg"),
-            "--artifacts-destination", artifacts, "--serve-artifacts", "--host", host, "--port", port,
-            "--workers", "1"], "mlflow-server.log", {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"})
+            sys.executable, "-m", "mlflow", "server", "--artifacts-destination", artifacts, "--serve-artifacts",
+            "--host", host, "--port", port, "--workers", "1"], "mlflow-server.log",
+            # In its environment, not its command line, where `ps` shows the password to everyone.
+            {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+             "MLFLOW_BACKEND_STORE_URI": _driver(pg, "mlflow", "psycopg")})
         self._wait(part, lambda: _answers(f"{ui}/health"), f"answer {ui}/health", 120)
         # Everything after this (workers, their flow runs, the model servers) uses the server,
         # and its artifacts go through the server's proxy to `artifacts`.
@@ -154,7 +176,8 @@ class TeamStack(Stack):
         if self.env.get("DRIFTLINE_NOTIFY_WEBHOOK_URL", "").strip():
             with open(self.settings.state / "logs" / "deploy.log", "ab") as log:
                 if subprocess.run([sys.executable, "-m", "deployments.notifications"], env=self.env,
-                                  cwd=self.settings.root, stdout=log, stderr=subprocess.STDOUT).returncode:
+                                  cwd=self.settings.root, stdout=log, stderr=subprocess.STDOUT,
+                                  timeout=120).returncode:
                     raise StackError(f"the webhook notifications could not be installed; see {log.name}")
             self.echo("Webhook notifications installed (DRIFTLINE_NOTIFY_WEBHOOK_URL)")
         for i in range(1, self.team.workers + 1):
@@ -205,9 +228,29 @@ def _create_databases(pg: Postgres) -> None:
 
 
 def _root_data_dir(state: Path) -> Path:
-    """As root: PostgreSQL runs as `postgres`, which cannot enter a root-only project directory."""
-    key = hashlib.sha1(str(state).encode()).hexdigest()[:12]
-    return Path("/var/tmp/driftline-postgres") / key / "data"
+    """As root: PostgreSQL runs as `postgres`, which cannot enter a root-only project directory.
+    Under /var/lib (root's, not world-writable like /var/tmp): nobody else can plant a symlink or a
+    ready-made data directory at the path before us."""
+    base = Path("/var/lib/driftline-postgres")
+    base.mkdir(mode=0o755, exist_ok=True)
+    if base.is_symlink() or base.stat().st_uid != 0:
+        raise StackError(f"{base} must be a directory owned by root")
+    own = base / hashlib.sha1(str(state).encode()).hexdigest()[:12]
+    if not own.exists():
+        own.mkdir(mode=0o700)
+        shutil.chown(own, "postgres", "postgres")
+    if own.is_symlink() or own.stat().st_uid != pwd.getpwnam("postgres").pw_uid:
+        raise StackError(f"{own} must be a directory owned by postgres")
+    return own / "data"
+
+
+def _password(path: Path) -> str:
+    """The stack's database password: made once, kept 0600 in the state directory."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.write_text(secrets.token_urlsafe(24))
+    return path.read_text().strip()
 
 
 def _hide_password(url: str) -> str:

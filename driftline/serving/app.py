@@ -222,6 +222,8 @@ def create_app(store: MlflowStore, cfg: ServeSettings, log_dir: str | Path, ids:
         return 200, result
 
     async def give_feedback(headers: dict[bytes, bytes], body: bytes) -> tuple[int, dict]:
+        if cfg.role == "staging":  # its answers are tests: labels for them would join no live prediction
+            return 404, {"detail": "the staging server takes no feedback; send labels to production"}
         if (cfg.feedback_token or cfg.token) and not feedback_caller(headers):
             return 401, {"detail": "missing or wrong bearer token"}
         current = watcher.current

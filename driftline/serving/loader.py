@@ -86,12 +86,23 @@ def read_rollout(store: MlflowStore, staging: bool = False) -> Rollout:
     strategy, weight = tags.get(STRATEGY_TAG, "none"), rollout_state.weight(tags)
     # Read on every poll, not only under rollout tags: a rollout stuck before its first canary
     # step holds the lease too, and the lease-age alert must see it.
-    holder = rollout_state.live_holder(store)
+    active = rollout_state.active(tags)
+    holder = rollout_state.live_holder(store) if active else _holder_for_metrics(store)
     seen = {"lease_since": holder.acquired_at if holder else None, "drift_checked_at": checked_at(tags)}
-    if rollout_state.active(tags) and holder is None:
+    if active and holder is None:
         return Rollout(aliases.get(CHAMPION), aliases.get(CHALLENGER), "none", 0.0, aliases.get(PREVIOUS),
                        ignored=f"rollout tags {strategy}/{weight:g} with no live rollout lease", **seen)
     return Rollout(aliases.get(CHAMPION), aliases.get(CHALLENGER), strategy, weight, aliases.get(PREVIOUS), **seen)
+
+
+def _holder_for_metrics(store: MlflowStore):
+    """The lease holder when no rollout tags are set: read for the lease-age gauge only, so a
+    failure to read it must not stop the watcher from following the aliases."""
+    try:
+        return rollout_state.live_holder(store)
+    except Exception as err:  # noqa: BLE001 - a gauge, not a decision
+        log.warning("rollout lease not read for /metrics: %s", err)
+        return None
 
 
 def load_version(store: MlflowStore, version: str) -> Loaded:

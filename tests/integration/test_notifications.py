@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -106,5 +107,8 @@ def test_other_events_and_other_flows_failing_send_nothing(receiver):
     emit_event(event=ROLLED_BACK, resource={"prefect.resource.id": f"driftline.model.{model}"},
                payload=rolled_back_payload(model, "3", "2", "smoke test failed"))
     assert wait_until(lambda: receiver.texts(model), 60)
+    # Actions run asynchronously: give a message for the failed run (or the registration) time to
+    # arrive after the rollback's, so that a missing filter would show up here.
+    time.sleep(5)
     assert [m["json"]["text"].split("\n")[0] for m in receiver.messages[before:]
             if model in m["json"]["text"]] == [f"*driftline: {model} version 3 rolled back*"]

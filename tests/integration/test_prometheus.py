@@ -46,7 +46,9 @@ class Prometheus:
             ["prometheus", f"--config.file={root / 'prometheus.yml'}", f"--storage.tsdb.path={root / 'data'}",
              f"--web.listen-address={self.url.removeprefix('http://')}"],
             stdout=self.log, stderr=subprocess.STDOUT)
-        assert wait_until(self._ready, 60), (root / "prometheus.log").read_text()[-2000:]
+        if not wait_until(self._ready, 60):
+            self.stop()
+            raise AssertionError((root / "prometheus.log").read_text()[-2000:])
 
     def _ready(self) -> bool:
         try:
@@ -71,7 +73,11 @@ class Prometheus:
 
     def stop(self) -> None:
         self.proc.terminate()
-        self.proc.wait(30)
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(30)
         self.log.close()
 
 
@@ -81,12 +87,16 @@ def stack(tmp_path_factory):
     project = make_project(root / "proj")
     assert project.train()["version"] == "1"
     server = Server(project, root / "logs")
-    prometheus = Prometheus(root / "prom", f"127.0.0.1:{server.port}")
-    # Service discovery hands targets to the scrapers after a few seconds' throttle.
-    assert wait_until(lambda: prometheus.value(f'up{{environment="{ENV}"}}') == 1.0, 60)
-    yield project, server, prometheus
-    prometheus.stop()
-    server.stop()
+    try:
+        prometheus = Prometheus(root / "prom", f"127.0.0.1:{server.port}")
+        try:
+            # Service discovery hands targets to the scrapers after a few seconds' throttle.
+            assert wait_until(lambda: prometheus.value(f'up{{environment="{ENV}"}}') == 1.0, 60)
+            yield project, server, prometheus
+        finally:
+            prometheus.stop()
+    finally:
+        server.stop()
 
 
 def send(server: Server, n: int) -> None:

@@ -60,8 +60,15 @@ def test_the_staging_server_serves_the_challenger_alone_and_logs_nothing(challen
     for record in _records(20):
         answer = httpx.post(f"{staging.url}/predict", json=record).json()
         assert answer["model_version"] == "2" and answer["variant"] == "champion"
-    # Its rows are tests, not live traffic: none reach a prediction log the drift monitor reads.
-    assert not wait_until(lambda: list(logs.rglob("*.parquet")), 3)
+    # Its rows are tests, not live traffic: none reach a prediction log the drift monitor reads
+    # (the log flushes every 2 s; five give it two chances), and it takes no labels.
+    assert not wait_until(lambda: list(logs.rglob("*.parquet")), 5)
+    written = [line for line in httpx.get(f"{staging.url}/metrics").text.splitlines()
+               if line.startswith('driftline_log_rows_total{log="predictions",outcome="written"}')]
+    assert written and float(written[0].rsplit(" ", 1)[1]) == 0.0, written
+    refused = httpx.post(f"{staging.url}/feedback", json=[{"request_id": answer["request_id"], "index": 0,
+                                                           "label": 1}])
+    assert refused.status_code == 404 and "staging" in refused.json()["detail"]
 
 
 def test_a_challenger_failing_its_behavioural_tests_on_staging_never_gets_production_traffic(challenger):

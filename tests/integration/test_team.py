@@ -89,7 +89,9 @@ def test_the_team_profile_runs_ci_on_a_worker_with_state_in_postgres_and_artifac
         out = _until(up, "Ctrl-C stops everything", 400)
         started = time.monotonic() - began
         api = f"http://127.0.0.1:{prefect_port}/api"
-        assert f"PostgreSQL: postgresql://driftline@127.0.0.1:{pg_port}" in out, out
+        assert f"PostgreSQL: postgresql://driftline:***@127.0.0.1:{pg_port}" in out, out
+        password = (project.root / ".driftline" / "team" / "postgres-password").read_text().strip()
+        assert password not in out
         assert "Workers: 2 on driftline-process" in out and "training-ci" in out, out
 
         # CI's command, against the team's server: the run is executed by a worker of the pool.
@@ -110,7 +112,9 @@ def test_the_team_profile_runs_ci_on_a_worker_with_state_in_postgres_and_artifac
             ["driftline-worker-1"], ["driftline-worker-2"]), submitted
 
         # All state in PostgreSQL: the flow run in Prefect's database, the version in MLflow's.
-        pg = f"postgresql://driftline@127.0.0.1:{pg_port}"
+        pg = f"postgresql://driftline:{password}@127.0.0.1:{pg_port}"
+        with pytest.raises(psycopg.OperationalError, match="password"):  # no trust: a password is required
+            psycopg.connect(f"postgresql://driftline@127.0.0.1:{pg_port}/prefect", connect_timeout=5).close()
         with psycopg.connect(f"{pg}/prefect") as conn:
             assert conn.execute("SELECT count(*) FROM flow_run WHERE id = %s", (run_id,)).fetchone() == (1,)
         with psycopg.connect(f"{pg}/mlflow") as conn:
@@ -131,9 +135,15 @@ def test_the_team_profile_runs_ci_on_a_worker_with_state_in_postgres_and_artifac
         children = psutil.Process(up.pid).children(recursive=True)
     finally:
         up.send_signal(signal.SIGINT)
-        code = up.wait(180)
+        try:
+            code = up.wait(180)
+        except subprocess.TimeoutExpired:  # leave nothing running for the next test, Postgres included
+            for child in psutil.Process(up.pid).children(recursive=True):
+                child.kill()
+            up.kill()
+            raise
         rest = up.stdout.read()
-        if data := re.search(r"\(data: (/var/tmp/driftline-postgres/\w+)/data\)", out or ""):
+        if data := re.search(r"\(data: (/var/lib/driftline-postgres/\w+)/data;", out or ""):
             shutil.rmtree(data.group(1), ignore_errors=True)  # as root the data lives outside the project
     assert code == 0, rest
     assert "stopped the PostgreSQL" in rest and "stopped the worker 2" in rest, rest

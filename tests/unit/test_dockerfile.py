@@ -39,6 +39,14 @@ def test_both_images_run_as_a_non_root_user_from_the_locked_environment():
     assert "uv sync --locked --no-dev" in DOCKERFILE and "COPY pyproject.toml uv.lock" in DOCKERFILE
 
 
+def test_only_the_server_image_has_a_port_and_a_health_check():
+    # A worker listens on nothing: a health check on the server's port would mark it failed forever.
+    stages = _stages()
+    assert any(line.startswith("HEALTHCHECK") for line in stages["server"])
+    assert not any(line.startswith(("HEALTHCHECK", "EXPOSE")) for line in stages["runtime"] + stages["worker"])
+    assert "FROM runtime AS worker" in DOCKERFILE
+
+
 def test_every_package_the_wheel_ships_is_copied_into_the_image():
     packages = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["hatch"]["build"]["targets"]["wheel"][
         "packages"]
