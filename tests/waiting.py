@@ -1,7 +1,9 @@
-"""`wait_until` for the tests: the library's poll, answering True/False instead of raising."""
+"""`wait_until` for the tests: the library's poll, answering True/False instead of raising; and
+the one way a test stops a child process it started."""
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Callable
 
 import httpx
@@ -23,3 +25,13 @@ def answers(url: str) -> bool:
         return httpx.get(url, timeout=2).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+def stop_process(proc: subprocess.Popen, wait: float = 30) -> None:
+    """SIGTERM, then SIGKILL if it is still running `wait` seconds later."""
+    proc.terminate()
+    try:
+        proc.wait(wait)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(wait)

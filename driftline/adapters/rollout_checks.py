@@ -7,12 +7,13 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from driftline.adapters.lease import Lease
-from driftline.adapters.serving_client import ServingClient, client_records
+from driftline.adapters.serving_client import ServerUnavailable, ServingClient, client_records
 from driftline.adapters.tracking import MlflowStore
 from driftline.config import Params, RolloutConfig, Settings
 from driftline.core import frames
@@ -71,8 +72,47 @@ def analyze_when_ready(log: PredictionLog, since: pd.Timestamp, baseline_since: 
         time.sleep(min(2.0, cfg.window_seconds))
 
 
-def _refused(name: str, detail: str) -> Analysis:
+def refused(name: str, detail: str) -> Analysis:
+    """A step that failed before it could be judged on evidence."""
     return Analysis(ready=True, checks=[Check(name, False, detail)])
+
+
+@dataclass(frozen=True)
+class Offline:
+    """A version's reference sample and what the registered model answers offline for its first
+    rows: what a server must answer for the same rows (blue-green's and staging's smoke tests)."""
+
+    model: object
+    x: pd.DataFrame  # the reference sample as model inputs
+    smoke: pd.DataFrame  # its first rows, sent one request each
+    expected: list
+    scores: list[float] | None
+
+
+def offline(store: MlflowStore, p: Params, version: str, rows: int) -> Offline | None:
+    """None when the version was registered without a reference sample."""
+    info = next(v for v in store.versions() if v.version == version)
+    model, reference = store.load_model(info), store.load_reference(info)
+    if reference is None:
+        return None
+    x = frames.model_features(reference, model, p.data)
+    smoke = x.head(rows)
+    expected = [v.item() if hasattr(v, "item") else v for v in model.predict(smoke)]
+    scores = row_scores(model.predict_proba(smoke)).tolist() if hasattr(model, "predict_proba") else None
+    return Offline(model, x, smoke, expected, scores)
+
+
+def ask_each(client: ServingClient, x: pd.DataFrame, smoke: bool = False) -> list[tuple[int, dict]]:
+    """Each row in a request of its own: (status, body). A body that is not JSON (a proxy's error
+    page) is kept as its text, to be judged as the failure it is; ServerUnavailable when none came."""
+    answers = []
+    for record in client_records(x):
+        response = client.predict([record], smoke=smoke)
+        try:
+            answers.append((response.status_code, response.json()))
+        except ValueError:
+            answers.append((response.status_code, {"detail": response.text[:300]}))
+    return answers
 
 
 def smoke_test(store: MlflowStore, settings: Settings, p: Params, version: str) -> Analysis:
@@ -83,21 +123,17 @@ def smoke_test(store: MlflowStore, settings: Settings, p: Params, version: str) 
             state = client.wait_for(lambda m: (m["challenger"] == version and m["strategy"] == "blue-green")
                                     or version in m["errors"], p.rollout.max_wait_seconds)
         except TimeoutError as err:
-            return _refused("loaded", str(err))
+            return refused("loaded", str(err))
         if version in state["errors"]:
-            return _refused("loaded", f"the server could not load version {version}: {state['errors'][version]}")
-        info = next(v for v in store.versions() if v.version == version)
-        model, reference = store.load_model(info), store.load_reference(info)
-        if reference is None:
-            return _refused("reference", f"version {version} has no reference sample")
-        x = frames.model_features(reference, model, p.data).head(p.rollout.as_strategy("blue-green").smoke_requests)
-        expected = [v.item() if hasattr(v, "item") else v for v in model.predict(x)]
-        scores = row_scores(model.predict_proba(x)).tolist() if hasattr(model, "predict_proba") else None
-        answers = []
-        for record in client_records(x):
-            response = client.predict([record], smoke=True)
-            answers.append((response.status_code, response.json()))
-    return judge_smoke(version, answers, expected, scores)
+            return refused("loaded", f"the server could not load version {version}: {state['errors'][version]}")
+        ref = offline(store, p, version, p.rollout.as_strategy("blue-green").smoke_requests)
+        if ref is None:
+            return refused("reference", f"version {version} has no reference sample")
+        try:
+            answers = ask_each(client, ref.smoke, smoke=True)
+        except ServerUnavailable as err:
+            return refused("smoke test", str(err))
+    return judge_smoke(version, answers, ref.expected, ref.scores)
 
 
 def switched(settings: Settings, version: str, timeout: float) -> str:

@@ -12,11 +12,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from driftline.adapters.rollout_checks import ask_each, offline, refused
 from driftline.adapters.serving_client import ServerUnavailable, ServingClient, client_records
 from driftline.adapters.tracking import MlflowStore
 from driftline.config import Params, Settings
 from driftline.core import frames
-from driftline.core.evaluation import behavioral, row_scores
+from driftline.core.evaluation import behavioral
 from driftline.core.rollout import Analysis, judge_smoke
 from driftline.core.validation import Check
 
@@ -62,41 +63,26 @@ class ServedModel:
 def check(store: MlflowStore, settings: Settings, p: Params, version: str) -> Analysis:
     """Wait until staging serves `version`, then the smoke test and the behavioural tests there."""
     if not settings.staging_url:
-        return _refused("staging server", "rollout.staging is on and DRIFTLINE_STAGING_URL is not set")
+        return refused("staging server", "rollout.staging is on and DRIFTLINE_STAGING_URL is not set")
     with ServingClient(settings.staging_url, settings.serve.token) as client:
         try:
             state = client.wait_for(lambda m: m.get("champion") == version or version in m.get("errors", {}),
                                     p.rollout.max_wait_seconds)
         except (TimeoutError, ServerUnavailable) as err:
-            return _refused("staging server", str(err))
+            return refused("staging server", str(err))
         if version in state["errors"]:
-            return _refused("staging server", f"staging could not load version {version}: {state['errors'][version]}")
-        info = next(v for v in store.versions() if v.version == version)
-        model, reference = store.load_model(info), store.load_reference(info)
-        if reference is None:
-            return _refused("reference", f"version {version} has no reference sample")
-        x = frames.model_features(reference, model, p.data)
-        smoke = x.head(SMOKE_ROWS)
-        expected = [v.item() if hasattr(v, "item") else v for v in model.predict(smoke)]
-        scores = row_scores(model.predict_proba(smoke)).tolist() if hasattr(model, "predict_proba") else None
-        answers = []
+            return refused("staging server", f"staging could not load version {version}: {state['errors'][version]}")
+        ref = offline(store, p, version, SMOKE_ROWS)
+        if ref is None:
+            return refused("reference", f"version {version} has no reference sample")
         try:
-            for record in client_records(smoke):
-                response = client.predict([record])
-                try:
-                    answers.append((response.status_code, response.json()))
-                except ValueError:  # not JSON (a proxy's error page): judged as the failure it is
-                    answers.append((response.status_code, {"detail": response.text[:300]}))
+            answers = ask_each(client, ref.smoke)
         except ServerUnavailable as err:
-            return _refused("staging smoke test", str(err))
-        result = judge_smoke(version, answers, expected, scores)
+            return refused("staging smoke test", str(err))
+        result = judge_smoke(version, answers, ref.expected, ref.scores)
         try:
-            tests = behavioral(ServedModel(client, model, version), x, frames.typical_record(x, p.data), p)
+            tests = behavioral(ServedModel(client, ref.model, version), ref.x, frames.typical_record(ref.x, p.data), p)
         except ServerUnavailable as err:
             return Analysis(ready=True, checks=[*result.checks, Check("behavioral tests on staging", False, str(err))])
     checks = [Check(f"behavioral on staging: {t.name}", t.passed, f"{t.name}: {t.detail}") for t in tests]
     return Analysis(ready=True, checks=[*result.checks, *checks])
-
-
-def _refused(name: str, detail: str) -> Analysis:
-    return Analysis(ready=True, checks=[Check(name, False, detail)])

@@ -70,8 +70,7 @@ class TeamStack(Stack):
 
     def start(self) -> TeamStack:
         self.team = self.team or TeamSettings()
-        self.env = {**os.environ, "DRIFTLINE_PROJECT_DIR": str(self.settings.root)}
-        self.env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 2) - 1)))
+        self.env = self._environment()
         (self.settings.state / "logs").mkdir(parents=True, exist_ok=True)
         try:
             pg = self._postgres()

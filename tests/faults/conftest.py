@@ -16,7 +16,7 @@ import pytest
 
 from tests.integration.conftest import committed, free_port
 from tests.mlflow_db import empty_store
-from tests.waiting import answers, wait_until
+from tests.waiting import answers, stop_process, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -62,12 +62,7 @@ class LiveServer:
     env: dict = field(default_factory=dict)
 
     def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(10)
+        stop_process(self.proc)
 
 
 def launch(root: Path, logs: Path, **settings: str) -> tuple[subprocess.Popen, str, Path]:

@@ -21,7 +21,7 @@ from driftline.adapters.drift_events import CHECK_TAG, record_check
 from driftline.adapters.lease import LEASE_TAG, ROLLOUT, Lease
 from tests.integration.conftest import free_port, make_project
 from tests.integration.test_serving import Server, _records
-from tests.waiting import wait_until
+from tests.waiting import stop_process, wait_until
 
 OPS = Path(__file__).resolve().parents[2] / "ops"
 ENV = "itest"  # the `environment` label this test's target carries
@@ -72,12 +72,7 @@ class Prometheus:
         return [a for a in self.api("alerts")["alerts"] if a["labels"]["alertname"] == name]
 
     def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(30)
+        stop_process(self.proc)
         self.log.close()
 
 
