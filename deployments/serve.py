@@ -33,7 +33,8 @@ QUEUED = ConcurrencyLimitConfig(limit=1, collision_strategy=ConcurrencyLimitStra
 
 RETRAIN_ON_DRIFT = DeploymentEventTrigger(
     name="retrain when the drift monitor detects drift", expect={DRIFT_DETECTED},
-    parameters={"reason": "drift", "drift_summary": "{{ event.payload.summary }}"})
+    parameters={"reason": "drift", "drift_summary": "{{ event.payload.summary }}",
+                "drift_event_at": "{{ event.occurred.timestamp() }}"})
 AUTO_DEPLOY = DeploymentEventTrigger(
     name="roll out a new challenger when rollout.auto_deploy is on", expect={CHALLENGER_REGISTERED},
     match={"driftline.auto_deploy": "true"},

@@ -8,11 +8,13 @@ the run with RegistryUnreachable). Every version registered here carries `driftl
 
 from __future__ import annotations
 
+import time
 from functools import partial
 from typing import Any
 
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
+from prefect.states import Cancelled, State
 from prefect.transactions import transaction
 
 from driftline import services
@@ -48,7 +50,8 @@ def training_pipeline(
     expected_commit: str | None = None,
     search: bool | None = None,
     dask_address: str | None = None,
-) -> dict[str, Any]:
+    drift_event_at: float | None = None,
+) -> dict[str, Any] | State:
     """Train, gate and register a model.
 
     Args:
@@ -63,12 +66,31 @@ def training_pipeline(
             `training.search.enabled` says (None).
         dask_address: an existing Dask scheduler for the search's trials; defaults to
             `DRIFTLINE_DASK_ADDRESS`, else a temporary local cluster.
+        drift_event_at: when the drift event that started this run occurred (epoch seconds, set by the
+            trigger); the run ends Cancelled when a drift retraining started since has reached a verdict.
     """
     settings = Settings.for_project(project_dir)
     p: Params = load_params(settings.root / params_path, [*(overrides or []), *_search_switch(search)])
     for line in p.defaults_chosen():
         get_run_logger().warning(line)
     svc = services.build_services(settings, p).start()
+    started = time.time()
+    if reason == "drift" and (answered := registry.drift_answered(svc.registry, drift_event_at)):
+        get_run_logger().info(f"nothing to do: {answered}")
+        return Cancelled(message=answered)
+    try:
+        outcome = _pipeline(settings, p, svc, reason, drift_summary, expected_commit, dask_address)
+    except (GatesFailed, ValidationFailed):
+        if reason == "drift":  # a refusal is an answer too: the same drift on the same data is refused again
+            registry.record_drift_retraining(svc.registry, started)
+        raise
+    if reason == "drift":
+        registry.record_drift_retraining(svc.registry, started)
+    return outcome
+
+
+def _pipeline(settings: Settings, p: Params, svc, reason: str, drift_summary: str | None,
+              expected_commit: str | None, dask_address: str | None) -> dict[str, Any]:
     store = svc.registry
     commit = training_run.checkout(settings.root, expected_commit)
     snap = pull_data(svc.data, p.data.path)

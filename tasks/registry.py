@@ -7,6 +7,7 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NONE
 from prefect.transactions import get_transaction
 
+from driftline.adapters import drift_events
 from driftline.adapters import training_run as run
 from driftline.adapters.tracking import MlflowStore, RegistryUnreachable, VersionInfo
 from driftline.config import Params
@@ -37,6 +38,16 @@ def load_champion(store: MlflowStore) -> run.Champion | None:
 @task(name="find-trained-version", cache_policy=NONE)
 def trained_before(store: MlflowStore, keys: run.CacheKeys) -> VersionInfo | None:
     return run.trained_before(store, keys)
+
+
+@task(name="drift-already-answered", cache_policy=NONE)
+def drift_answered(store: MlflowStore, event_at: float | None) -> str | None:
+    return drift_events.answered(store, event_at)
+
+
+@task(name="record-drift-retraining", retries=2, retry_delay_seconds=2, cache_policy=NONE)
+def record_drift_retraining(store: MlflowStore, started_at: float) -> None:
+    drift_events.record_retrain(store, started_at)
 
 
 @task(name="open-run", cache_policy=NONE)

@@ -22,6 +22,9 @@ DECISION_TAG = "driftline.decision"
 # When the monitor last completed a check: the model servers expose it, and Prometheus alerts
 # when it grows old (a broken monitor is silent otherwise).
 CHECK_TAG = "driftline.last_drift_check_at"
+# When the last drift retraining that reached a verdict (registered, unchanged, or refused by a
+# gate or by validation) started: a drift event older than that has been answered.
+RETRAIN_TAG = "driftline.last_drift_retrain_started_at"
 
 
 @dataclass(frozen=True)
@@ -112,3 +115,25 @@ def attach_report(store: MlflowStore, run_id: str, html: str) -> None:
 
 def close_run(store: MlflowStore, run_id: str, failed: bool = False) -> None:
     store.finish(run_id, "FAILED" if failed else "FINISHED")
+
+
+def answered(store: MlflowStore, event_at: float | None) -> str | None:
+    """Why a retraining for a drift event that occurred at `event_at` (epoch seconds) has nothing to
+    do, or None. The deployment's one-at-a-time limit cancels the events of a burst that arrive while
+    a retraining runs, but a run the worker picks up only after that retraining finished (a cached
+    one takes seconds) would retrain again for the same drift."""
+    if event_at is None:
+        return None
+    started = store.model_tags().get(RETRAIN_TAG)
+    if started is None or float(started) < event_at:
+        return None
+    return (f"the drift event of {_utc(event_at)} was answered by the drift retraining that started at "
+            f"{_utc(float(started))}")
+
+
+def record_retrain(store: MlflowStore, started_at: float) -> None:
+    store.set_model_tags({RETRAIN_TAG: f"{started_at:.3f}"})
+
+
+def _utc(epoch: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(epoch))

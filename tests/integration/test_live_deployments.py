@@ -97,3 +97,26 @@ def test_a_burst_of_drift_events_retrains_once(served):
     assert states == ["CANCELLED", "CANCELLED", "COMPLETED"], states  # one retraining ran, and it worked
     ran = next(r for r in runs if r["state"]["type"] != "CANCELLED")
     assert ran["parameters"]["reason"] == "drift" and ran["parameters"]["drift_summary"].startswith("test burst")
+    assert isinstance(ran["parameters"]["drift_event_at"], float)  # the trigger passed when the event occurred
+    # Cancelled for the burst: by the one-at-a-time limit while the retraining ran, or, picked up
+    # after it finished, because a retraining that started after their event had answered it.
+    why = [r["state"]["message"] for r in runs if r["state"]["type"] == "CANCELLED"]
+    assert all("concurrency limit" in m or "answered by the drift retraining" in m for m in why), why
+
+
+@pytest.mark.timeout(600)
+def test_a_drift_run_picked_up_after_a_retraining_answered_its_event_retrains_nothing(served):
+    from prefect.deployments import run_deployment
+
+    before = time.time() - 5  # an event that occurred before the retraining below started
+    first = run_deployment("training-pipeline/retrain-on-drift", timeout=600,
+                           parameters={"drift_summary": "test late: first", "drift_event_at": time.time()})
+    assert first.state.is_completed(), first.state
+    late = run_deployment("training-pipeline/retrain-on-drift", timeout=600,
+                          parameters={"drift_summary": "test late: second", "drift_event_at": before})
+    assert late.state.is_cancelled(), late.state
+    assert "answered by the drift retraining that started at" in late.state.message
+    # Drift seen after that retraining began is not answered by it.
+    fresh = run_deployment("training-pipeline/retrain-on-drift", timeout=600,
+                           parameters={"drift_summary": "test late: third", "drift_event_at": time.time()})
+    assert fresh.state.is_completed(), fresh.state

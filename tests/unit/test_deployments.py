@@ -4,6 +4,7 @@ schedules, triggers and concurrency settings parse, and `deployments/serve.py` s
 from __future__ import annotations
 
 import importlib.util
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,7 @@ EVENT_PAYLOADS = {
                                  "summary": "drift: 57% of features drifted (age, ...)"},
     "driftline.challenger.registered": {"model_name": "loan-default", "version": "2", "strategy": "canary"},
 }
+OCCURRED = datetime(2026, 12, 6, 1, 30, 15, 250000, tzinfo=UTC)
 
 
 def render_trigger(parameters: dict, payload: dict) -> dict:
@@ -32,11 +34,13 @@ def render_trigger(parameters: dict, payload: dict) -> dict:
     import copy
 
     from prefect.server.events.actions import RunDeployment
+    from prefect.server.events.schemas.events import ReceivedEvent
     from prefect.utilities.schema_tools.hydration import HydrationContext, hydrate
 
     parameters = copy.deepcopy(parameters)
     RunDeployment._upgrade_v1_templates(parameters)
-    event = {"event": "x", "payload": payload, "resource": {"prefect.resource.id": "driftline.model.loan-default"}}
+    event = ReceivedEvent(event="x", payload=payload, occurred=OCCURRED, id="5d1c3f7e-2b1a-4c8e-9f00-0a1b2c3d4e5f",
+                          resource={"prefect.resource.id": "driftline.model.loan-default"})
     return hydrate(parameters, HydrationContext(raise_on_error=True, render_jinja=True,
                                                 jinja_context={"event": event}))
 
@@ -46,6 +50,7 @@ def test_trigger_templates_render_the_event_payload():
     drift = render_trigger(by_name["retrain-on-drift"]["triggers"][0]["parameters"],
                            EVENT_PAYLOADS["driftline.drift.detected"])
     assert drift["drift_summary"] == "drift: 57% of features drifted (age, ...)" and drift["reason"] == "drift"
+    assert drift["drift_event_at"] == OCCURRED.timestamp()  # a number: the flow compares it with a start time
     rollout = render_trigger(by_name["auto-deploy"]["triggers"][0]["parameters"],
                              EVENT_PAYLOADS["driftline.challenger.registered"])
     assert rollout["version"] == "2" and rollout["strategy"] == "canary"

@@ -66,3 +66,13 @@ def test_the_monitor_run_records_a_changed_decision_and_closes_failed_or_finishe
     other = store.start_run("monitor", tags={})
     drift_events.close_run(store, other)
     assert store.client.get_run(other).info.status == "FINISHED"
+
+
+def test_a_drift_event_older_than_a_finished_drift_retraining_is_answered(store):
+    now = time.time()
+    assert drift_events.answered(store, now) is None  # no drift retraining yet
+    drift_events.record_retrain(store, now)
+    assert drift_events.answered(store, None) is None  # a run not started by a drift event
+    why = drift_events.answered(store, now - 30)
+    assert why is not None and "answered by the drift retraining that started at" in why
+    assert drift_events.answered(store, now + 30) is None  # drift seen after that retraining began
