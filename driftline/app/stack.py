@@ -44,6 +44,9 @@ class Part:
     name: str
     process: subprocess.Popen
     stop_signal: int = signal.SIGTERM  # the first signal `stop` sends (SIGKILL follows if it is ignored)
+    # Parts of a kind (the team's workers) of which one may die while another goes on: its flow
+    # runs are marked Crashed, and the others take the next runs. The stack stops when the last goes.
+    kind: str | None = None
 
 
 @dataclass
@@ -179,11 +182,20 @@ class Stack:
         self.parts.clear()
 
     def wait(self) -> None:
-        """Until Ctrl-C or a part dies."""
-        while all(p.process.poll() is None for p in self.parts):
+        """Until Ctrl-C, a part dies, or the last part of a kind (a worker) does."""
+        told: set[str] = set()
+        while True:
+            dead = [p for p in self.parts if p.process.poll() is not None]
+            fatal = [p.name for p in dead if p.kind is None or all(
+                q.process.poll() is not None for q in self.parts if q.kind == p.kind)]
+            if fatal:
+                raise StackError(f"{', '.join(fatal)} stopped; see {self.settings.state / 'logs'}")
+            for p in dead:
+                if p.name not in told:
+                    told.add(p.name)
+                    left = sum(q.process.poll() is None for q in self.parts if q.kind == p.kind)
+                    self.echo(f"the {p.name} stopped (exit code {p.process.returncode}); {left} {p.kind}(s) go on")
             time.sleep(1)
-        dead = [p.name for p in self.parts if p.process.poll() is not None]
-        raise StackError(f"{', '.join(dead)} stopped; see {self.settings.state / 'logs'}")
 
 
 def _answers(probe: str) -> bool:

@@ -6,17 +6,11 @@ a worker; everything it wrote is found where the team profile says."""
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-import boto3
 import httpx
 import psutil
 import psycopg
@@ -28,71 +22,32 @@ from driftline.adapters.tracking import CHALLENGER, CHAMPION, MlflowStore
 from driftline.config import load_params
 from driftline.core import demo_data, frames
 from driftline.serving.loader import STRATEGY_TAG, WEIGHT_TAG
-from tests.integration.conftest import REPO, free_port, git, make_project
+from tests.integration.conftest import REPO
+from tests.team_stack import BUCKET, HAS_POSTGRES, TOKEN, WHY_NO_POSTGRES, moto_s3, team
 from tests.waiting import wait_until
 
-TOKEN = "team-token"  # with it, a caller's X-Request-ID keys its canary draw
-pytestmark = pytest.mark.skipif(not Path("/usr/lib/postgresql/15/bin/postgres").exists(),
-                                reason="PostgreSQL 15 is installed by `make system-packages` (make test runs it)")
-
-
-def _three_free_ports() -> int:
-    """A port with the next two free too: two replicas and the staging server."""
-    while True:
-        port = free_port()
-        if all(_free(port + i) for i in (1, 2)):
-            return port
-
-
-def _free(port: int) -> bool:
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) != 0
+pytestmark = pytest.mark.skipif(not HAS_POSTGRES, reason=WHY_NO_POSTGRES)
 
 
 @pytest.fixture(scope="module")
 def s3():
-    from moto.server import ThreadedMotoServer
-
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    env = {"AWS_ACCESS_KEY_ID": "driftline-test", "AWS_SECRET_ACCESS_KEY": "not-a-secret",
-           "AWS_DEFAULT_REGION": "us-east-1", "MLFLOW_S3_ENDPOINT_URL": f"http://127.0.0.1:{port}",
-           "AWS_REQUEST_CHECKSUM_CALCULATION": "when_required"}
-    client = boto3.client("s3", endpoint_url=env["MLFLOW_S3_ENDPOINT_URL"], aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
-                          aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"], region_name="us-east-1")
-    client.create_bucket(Bucket="team-artifacts")
-    yield env, client
-    server.stop()
+    with moto_s3() as server:
+        yield server
 
 
 @pytest.mark.timeout(900)
 def test_the_team_profile_runs_ci_on_a_worker_with_state_in_postgres_and_artifacts_on_s3(tmp_path, s3):
     s3_env, bucket = s3
-    project = make_project(tmp_path / "proj")
-    (project.root / "prefect.yaml").write_bytes(subprocess.run(["git", "show", "HEAD:prefect.yaml"], cwd=REPO,
-                                                               check=True, capture_output=True).stdout)
-    (project.root / "flows").symlink_to(REPO / "flows")  # the deployments' entrypoints, as in the repo
-    git(project.root, "add", "prefect.yaml", "flows")
-    git(project.root, "commit", "-qm", "deployments")
-    prefect_port, mlflow_port, pg_port, serve_port = free_port(), free_port(), free_port(), _three_free_ports()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_API", "DRIFTLINE_"))}
-    env.update(s3_env, DRIFTLINE_PROJECT_DIR=str(project.root), DRIFTLINE_PREFECT_UI_URL=f"http://127.0.0.1:{prefect_port}",
-               DRIFTLINE_MLFLOW_UI_URL=f"http://127.0.0.1:{mlflow_port}", DRIFTLINE_TEAM_POSTGRES_PORT=str(pg_port),
-               DRIFTLINE_SERVE_PORT=str(serve_port), DRIFTLINE_SERVE_POLL_SECONDS="1", DRIFTLINE_SERVE_TOKEN=TOKEN,
-               DRIFTLINE_TEAM_ARTIFACTS="s3://team-artifacts/mlflow", PREFECT_WORKER_QUERY_SECONDS="2",
-               PREFECT_HOME=str(tmp_path / "prefect-home"))
-    began, out = time.monotonic(), ""
-    up = subprocess.Popen([sys.executable, "-m", "driftline.app.cli", "up", "--profile", "team"], cwd=project.root,
-                          env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    stack = team(tmp_path / "proj", s3_env)
+    env, api, pg_port = stack.env, stack.api, stack.pg_port
+    stack.start()
     try:
-        out = _until(up, "Ctrl-C stops everything", 400)
-        started = time.monotonic() - began
-        api = f"http://127.0.0.1:{prefect_port}/api"
+        out, started = stack.out, stack.started_seconds
         assert f"PostgreSQL: postgresql://driftline:***@127.0.0.1:{pg_port}" in out, out
-        password = (project.root / ".driftline" / "team" / "postgres-password").read_text().strip()
+        password = stack.password
         assert password not in out
         assert "Workers: 2 on driftline-process" in out and "training-ci" in out, out
+        assert "Crash detection: a flow run without a heartbeat for 90 s is marked Crashed" in out, out
 
         # CI's command, against the team's server: the run is executed by a worker of the pool.
         began_run = time.monotonic()
@@ -122,32 +77,21 @@ def test_the_team_profile_runs_ci_on_a_worker_with_state_in_postgres_and_artifac
             alias = conn.execute("SELECT version FROM registered_model_aliases WHERE alias = 'champion'").fetchall()
         assert alias == [(1,)]
         # Artifacts on S3, through the tracking server's proxy.
-        keys = [o["Key"] for o in bucket.list_objects_v2(Bucket="team-artifacts", Prefix="mlflow/").get("Contents", [])]
+        keys = [o["Key"] for o in bucket.list_objects_v2(Bucket=BUCKET, Prefix="mlflow/").get("Contents", [])]
         assert any(k.endswith("/MLmodel") for k in keys), keys[:20]
-        assert not (project.root / ".driftline" / "mlartifacts").exists()
+        assert not (stack.project.root / ".driftline" / "mlartifacts").exists()
         # Both production replicas serve the new champion.
-        replicas = (serve_port, serve_port + 1)
+        replicas = stack.replicas
         for port in replicas:
             assert wait_until(lambda p=port: _ready(p) == "1", 60), port
-        converged = _replicas_agree(env, api, f"http://127.0.0.1:{mlflow_port}", replicas)
+        converged = _replicas_agree(env, api, stack.tracking, replicas)
         print(f"team stack up in {started:.1f} s; CI training run on a worker in {ran:.1f} s; "
               f"replicas on the promoted version {converged:.2f} s after the alias moved")
-        children = psutil.Process(up.pid).children(recursive=True)
     finally:
-        up.send_signal(signal.SIGINT)
-        try:
-            code = up.wait(180)
-        except subprocess.TimeoutExpired:  # leave nothing running for the next test, Postgres included
-            for child in psutil.Process(up.pid).children(recursive=True):
-                child.kill()
-            up.kill()
-            raise
-        rest = up.stdout.read()
-        if data := re.search(r"\(data: (/var/lib/driftline-postgres/\w+)/data;", out or ""):
-            shutil.rmtree(data.group(1), ignore_errors=True)  # as root the data lives outside the project
+        code, rest = stack.stop()
     assert code == 0, rest
     assert "stopped the PostgreSQL" in rest and "stopped the worker 2" in rest, rest
-    _, alive = psutil.wait_procs(children, timeout=30)
+    _, alive = psutil.wait_procs(stack.children, timeout=30)
     assert alive == [], [p.cmdline() for p in alive]
 
 
@@ -189,17 +133,6 @@ def _replicas_agree(env: dict, api: str, tracking: str, replicas: tuple[int, int
 
 def _models(port: int) -> dict:
     return httpx.get(f"http://127.0.0.1:{port}/models", timeout=5).json()
-
-
-def _until(up: subprocess.Popen, needle: str, seconds: float) -> str:
-    lines: list[str] = []
-    deadline = time.monotonic() + seconds
-    while not any(needle in line for line in lines):
-        line = up.stdout.readline()
-        assert line or up.poll() is None, "".join(lines)
-        lines.append(line)
-        assert time.monotonic() < deadline, "".join(lines)
-    return "".join(lines)
 
 
 def _ready(port: int) -> str | None:

@@ -1,0 +1,158 @@
+"""`driftline up --profile team` started for a test: a moto S3 server on loopback for the artifacts,
+a project whose prefect.yaml the workers deploy, the stack as a child process on free ports, and
+its Ctrl-C stop, which must leave nothing running."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import boto3
+import httpx
+import psutil
+
+from tests.integration.conftest import REPO, Project, free_port, git, make_project
+
+TOKEN = "team-token"  # with it, a caller's X-Request-ID keys its canary draw
+BUCKET = "team-artifacts"
+HAS_POSTGRES = Path("/usr/lib/postgresql/15/bin/postgres").exists()
+WHY_NO_POSTGRES = "PostgreSQL 15 is installed by `make system-packages` (make test runs it)"
+
+
+@contextmanager
+def moto_s3() -> Iterator[tuple[dict, object]]:
+    """A real S3 API on loopback with the artifacts bucket; the environment that reaches it, and a client."""
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    env = {"AWS_ACCESS_KEY_ID": "driftline-test", "AWS_SECRET_ACCESS_KEY": "not-a-secret",
+           "AWS_DEFAULT_REGION": "us-east-1", "MLFLOW_S3_ENDPOINT_URL": f"http://127.0.0.1:{port}",
+           "AWS_REQUEST_CHECKSUM_CALCULATION": "when_required"}
+    client = boto3.client("s3", endpoint_url=env["MLFLOW_S3_ENDPOINT_URL"], aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+                          aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"], region_name="us-east-1")
+    client.create_bucket(Bucket=BUCKET)
+    try:
+        yield env, client
+    finally:
+        server.stop()
+
+
+@dataclass
+class Team:
+    project: Project
+    env: dict[str, str]
+    prefect_port: int
+    mlflow_port: int
+    pg_port: int
+    serve_port: int  # the replicas on this port and the next; staging on the one after
+    proc: subprocess.Popen | None = None
+    out: str = ""
+    started_seconds: float = 0.0
+    children: list = field(default_factory=list)
+
+    @property
+    def api(self) -> str:
+        return f"http://127.0.0.1:{self.prefect_port}/api"
+
+    @property
+    def tracking(self) -> str:
+        return f"http://127.0.0.1:{self.mlflow_port}"
+
+    @property
+    def replicas(self) -> tuple[int, int]:
+        return self.serve_port, self.serve_port + 1
+
+    @property
+    def staging_port(self) -> int:
+        return self.serve_port + 2
+
+    @property
+    def password(self) -> str:
+        return (self.project.root / ".driftline" / "team" / "postgres-password").read_text().strip()
+
+    def start(self) -> Team:
+        began = time.monotonic()
+        self.proc = subprocess.Popen([sys.executable, "-m", "driftline.app.cli", "up", "--profile", "team"],
+                                     cwd=self.project.root, env=self.env, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, text=True)
+        try:
+            self.out = self._until("Ctrl-C stops everything", 400)
+        except BaseException:
+            self.stop()  # a stack that did not come up leaves nothing running either
+            raise
+        self.started_seconds = time.monotonic() - began
+        return self
+
+    def stop(self) -> tuple[int, str]:
+        """Ctrl-C; the exit code and what it printed while stopping. Kills what is left on a timeout."""
+        self.children = psutil.Process(self.proc.pid).children(recursive=True)
+        self.proc.send_signal(signal.SIGINT)
+        try:
+            code = self.proc.wait(180)
+        except subprocess.TimeoutExpired:  # leave nothing running for the next test, Postgres included
+            for child in psutil.Process(self.proc.pid).children(recursive=True):
+                child.kill()
+            self.proc.kill()
+            raise
+        finally:
+            if data := re.search(r"\(data: (/var/lib/driftline-postgres/\w+)/data;", self.out):
+                shutil.rmtree(data.group(1), ignore_errors=True)  # as root the data lives outside the project
+        return code, self.proc.stdout.read()
+
+    def _until(self, needle: str, seconds: float) -> str:
+        lines: list[str] = []
+        deadline = time.monotonic() + seconds
+        while not any(needle in line for line in lines):
+            line = self.proc.stdout.readline()
+            assert line or self.proc.poll() is None, "".join(lines)
+            lines.append(line)
+            assert time.monotonic() < deadline, "".join(lines)
+        return "".join(lines)
+
+    def models(self, port: int) -> dict:
+        return httpx.get(f"http://127.0.0.1:{port}/models", timeout=5).json()
+
+
+def team(root: Path, s3_env: dict, **extra: str) -> Team:
+    """The project (its prefect.yaml and flows committed) and the stack's environment, not started."""
+    project = make_project(root)
+    (project.root / "prefect.yaml").write_bytes(subprocess.run(["git", "show", "HEAD:prefect.yaml"], cwd=REPO,
+                                                               check=True, capture_output=True).stdout)
+    (project.root / "flows").symlink_to(REPO / "flows")  # the deployments' entrypoints, as in the repo
+    git(project.root, "add", "prefect.yaml", "flows")
+    git(project.root, "commit", "-qm", "deployments")
+    t = Team(project, {}, free_port(), free_port(), free_port(), _three_free_ports())
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_API", "DRIFTLINE_"))}
+    env.update(s3_env, DRIFTLINE_PROJECT_DIR=str(project.root),
+               DRIFTLINE_PREFECT_UI_URL=f"http://127.0.0.1:{t.prefect_port}",
+               DRIFTLINE_MLFLOW_UI_URL=f"http://127.0.0.1:{t.mlflow_port}", DRIFTLINE_TEAM_POSTGRES_PORT=str(t.pg_port),
+               DRIFTLINE_SERVE_PORT=str(t.serve_port), DRIFTLINE_SERVE_POLL_SECONDS="1", DRIFTLINE_SERVE_TOKEN=TOKEN,
+               DRIFTLINE_TEAM_ARTIFACTS=f"s3://{BUCKET}/mlflow", PREFECT_WORKER_QUERY_SECONDS="2",
+               PREFECT_HOME=str(root.parent / "prefect-home"), **extra)
+    t.env = env
+    return t
+
+
+def _three_free_ports() -> int:
+    """A port with the next two free too: two replicas and the staging server."""
+    while True:
+        port = free_port()
+        if all(_free(port + i) for i in (1, 2)):
+            return port
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) != 0
