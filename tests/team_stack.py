@@ -4,6 +4,7 @@ its Ctrl-C stop, which must leave nothing running."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -11,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -61,6 +63,8 @@ class Team:
     out: str = ""
     started_seconds: float = 0.0
     children: list = field(default_factory=list)
+    later: list[str] = field(default_factory=list)  # what it printed after it was up
+    reader: threading.Thread | None = None
 
     @property
     def api(self) -> str:
@@ -93,11 +97,18 @@ class Team:
             self.stop()  # a stack that did not come up leaves nothing running either
             raise
         self.started_seconds = time.monotonic() - began
+        self.reader = threading.Thread(target=lambda: self.later.extend(self.proc.stdout), daemon=True)
+        self.reader.start()
         return self
+
+    def printed(self) -> str:
+        """Everything the stack has printed so far."""
+        return self.out + "".join(self.later)
 
     def stop(self) -> tuple[int, str]:
         """Ctrl-C; the exit code and what it printed while stopping. Kills what is left on a timeout."""
         self.children = psutil.Process(self.proc.pid).children(recursive=True)
+        mark = len(self.later)
         self.proc.send_signal(signal.SIGINT)
         try:
             code = self.proc.wait(180)
@@ -109,7 +120,10 @@ class Team:
         finally:
             if data := re.search(r"\(data: (/var/lib/driftline-postgres/\w+)/data;", self.out):
                 shutil.rmtree(data.group(1), ignore_errors=True)  # as root the data lives outside the project
-        return code, self.proc.stdout.read()
+        if self.reader is None:
+            return code, self.proc.stdout.read()
+        self.reader.join(30)
+        return code, "".join(self.later[mark:])
 
     def _until(self, needle: str, seconds: float) -> str:
         lines: list[str] = []
@@ -120,6 +134,16 @@ class Team:
             lines.append(line)
             assert time.monotonic() < deadline, "".join(lines)
         return "".join(lines)
+
+    def run(self, deployment: str, *overrides: str) -> str:
+        """`prefect deployment run <deployment> --watch`, as CI runs it; the flow run's id. Fails the
+        test unless the run completed."""
+        args = ["--params", json.dumps({"overrides": list(overrides)})] if overrides else []
+        done = subprocess.run([sys.executable, "-m", "prefect", "deployment", "run", deployment, *args, "--watch"],
+                              env={**self.env, "PREFECT_API_URL": self.api}, capture_output=True, text=True,
+                              timeout=600)
+        assert done.returncode == 0, done.stdout + done.stderr
+        return re.search(r"UUID: ([0-9a-f-]{36})", done.stdout).group(1)
 
     def models(self, port: int) -> dict:
         return httpx.get(f"http://127.0.0.1:{port}/models", timeout=5).json()

@@ -47,6 +47,10 @@ class Part:
     # Parts of a kind (the team's workers) of which one may die while another goes on: its flow
     # runs are marked Crashed, and the others take the next runs. The stack stops when the last goes.
     kind: str | None = None
+    # Started again when it exits while the stack runs (the team's PostgreSQL: a crash, or an
+    # administrator's restart, must not take the whole stack down); what `_spawn` started it with.
+    restart: bool = False
+    command: tuple[list[str], dict[str, str], Path] | None = None
 
 
 @dataclass
@@ -85,9 +89,15 @@ class Stack:
         with open(self.settings.state / "logs" / log, "ab") as out:  # the child keeps its own copy
             process = subprocess.Popen(args, env={**self.env, **(env or {})}, cwd=self.settings.root, stdout=out,
                                        stderr=subprocess.STDOUT, start_new_session=True)
-        part = Part(name, process)
+        part = Part(name, process, command=(args, {**self.env, **(env or {})}, self.settings.state / "logs" / log))
         self.parts.append(part)
         return part
+
+    def _restart(self, part: Part) -> None:
+        args, env, log = part.command
+        with open(log, "ab") as out:
+            part.process = subprocess.Popen(args, env=env, cwd=self.settings.root, stdout=out,
+                                            stderr=subprocess.STDOUT, start_new_session=True)
 
     def _wait(self, part: Part, ready: Callable[[], bool], what: str, seconds: float) -> None:
         """Until `ready()`; a part that exits or takes too long stops the stack, saying which."""
@@ -184,7 +194,18 @@ class Stack:
     def wait(self) -> None:
         """Until Ctrl-C, a part dies, or the last part of a kind (a worker) does."""
         told: set[str] = set()
+        restarts: dict[str, list[float]] = {}
         while True:
+            for part in self.parts:
+                if part.restart and part.process.poll() is not None:
+                    recent = [t for t in restarts.get(part.name, []) if t > time.monotonic() - 300]
+                    if len(recent) >= 5:  # failing at once, again and again: stop the stack, saying so
+                        raise StackError(f"the {part.name} exited 5 times within 5 minutes; see "
+                                         f"{self.settings.state / 'logs'}")
+                    restarts[part.name] = [*recent, time.monotonic()]
+                    code = part.process.returncode
+                    self._restart(part)
+                    self.echo(f"the {part.name} exited (code {code}); started it again")
             dead = [p for p in self.parts if p.process.poll() is not None]
             fatal = [p.name for p in dead if p.kind is None or all(
                 q.process.poll() is not None for q in self.parts if q.kind == p.kind)]

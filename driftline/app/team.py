@@ -122,6 +122,7 @@ class TeamStack(Stack):
         part = self._spawn("PostgreSQL", [*run_as, str(PG_BIN / "postgres"), "-D", str(data), "-h", "127.0.0.1",
                                           "-p", str(port), "-c", "unix_socket_directories="], "postgres.log")
         part.stop_signal = signal.SIGINT  # "fast" shutdown: SIGTERM would wait for every client to leave
+        part.restart = True  # the servers on it reconnect; the stack goes on
         pg = Postgres(f"postgresql://driftline:{quote(password, safe='')}@127.0.0.1:{port}")
         self._wait(part, lambda: _connects(pg), f"accept connections on 127.0.0.1:{port}", 60)
         self.echo(f"PostgreSQL: {_hide_password(pg.url)} (data: {data}; password in "

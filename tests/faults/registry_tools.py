@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from driftline.adapters.tracking import CHALLENGER, CHAMPION, PREVIOUS, MlflowStore
 from driftline.app.stack import JOBS
 from tests.integration.conftest import free_port
 from tests.mlflow_db import empty_store
@@ -225,3 +226,15 @@ def cli(project, prefect_api: str, tracking_uri: str, *args: str, env: dict | No
 
 def said(result: subprocess.CompletedProcess) -> str:
     return f"exit {result.returncode}\n--- stdout\n{result.stdout[-4000:]}\n--- stderr\n{result.stderr[-6000:]}"
+
+
+def history_is_consistent(store: MlflowStore) -> bool:
+    """Every alias change starts where the previous one of that alias ended, and the last one
+    ends where the alias is now."""
+    last: dict[str, str] = {}
+    for h in store.history():
+        if last.get(h["alias"], "-") != h["from"]:
+            return False
+        last[h["alias"]] = h["to"]
+    aliases = store.aliases()
+    return all(last.get(a, "-") == aliases.get(a, "-") for a in (CHAMPION, CHALLENGER, PREVIOUS))

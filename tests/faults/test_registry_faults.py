@@ -15,9 +15,18 @@ import httpx
 import pytest
 
 from driftline.adapters.registry_faults import RegistryUnreachable
-from driftline.adapters.tracking import CHALLENGER, CHAMPION, PREVIOUS, MlflowStore
+from driftline.adapters.tracking import CHALLENGER, CHAMPION, MlflowStore
 from driftline.config import load_params
-from tests.faults.registry_tools import FORWARD, HttpTap, MlflowServer, Request, SqliteLock, cli, said
+from tests.faults.registry_tools import (
+    FORWARD,
+    HttpTap,
+    MlflowServer,
+    Request,
+    SqliteLock,
+    cli,
+    history_is_consistent,
+    said,
+)
 from tests.integration.conftest import make_project
 from tests.mlflow_db import empty_store
 from tests.waiting import wait_until
@@ -25,18 +34,6 @@ from tests.waiting import wait_until
 API = "/api/2.0/mlflow"
 # Short MLflow HTTP patience in the processes under test, so three attempts take seconds.
 FAST_HTTP = {"MLFLOW_HTTP_REQUEST_TIMEOUT": "3", "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0"}
-
-
-def history_is_consistent(store: MlflowStore) -> bool:
-    """Every alias change starts where the previous one of that alias ended, and the last one
-    ends where the alias is now."""
-    last: dict[str, str] = {}
-    for h in store.history():
-        if last.get(h["alias"], "-") != h["from"]:
-            return False
-        last[h["alias"]] = h["to"]
-    aliases = store.aliases()
-    return all(last.get(a, "-") == aliases.get(a, "-") for a in (CHAMPION, CHALLENGER, PREVIOUS))
 
 
 class FaultAt:

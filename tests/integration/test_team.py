@@ -15,6 +15,7 @@ import httpx
 import psutil
 import psycopg
 import pytest
+import yaml
 
 from driftline.adapters.lease import ROLLOUT, Lease
 from driftline.adapters.serving_client import client_records
@@ -22,7 +23,7 @@ from driftline.adapters.tracking import CHALLENGER, CHAMPION, MlflowStore
 from driftline.config import load_params
 from driftline.core import demo_data, frames
 from driftline.serving.loader import STRATEGY_TAG, WEIGHT_TAG
-from tests.integration.conftest import REPO
+from tests.integration.conftest import REPO, git
 from tests.team_stack import BUCKET, HAS_POSTGRES, TOKEN, WHY_NO_POSTGRES, moto_s3, team
 from tests.waiting import wait_until
 
@@ -149,3 +150,52 @@ def test_an_unknown_profile_is_refused_naming_the_option():
 
     result = CliRunner().invoke(app, ["up", "--profile", "cluster"])
     assert result.exit_code == 2 and "--profile: 'cluster' is not one of embedded, team" in result.output
+
+
+@pytest.mark.timeout(900)
+def test_drift_in_the_replicas_traffic_retrains_on_a_worker(tmp_path, s3):
+    """The loop's last leg on the team profile: traffic on both replicas drifts, the drift-monitor
+    deployment (its hourly schedule, run now) judges the replicas' prediction log and emits
+    `driftline.drift.detected`, and the `retrain-on-drift` trigger's run executes on a worker."""
+    stack = team(tmp_path / "proj", s3[0])
+    params = yaml.safe_load((stack.project.root / "params.yaml").read_text())
+    params["monitoring"]["cooldown_hours"] = 0.0  # the champion was registered a minute ago
+    (stack.project.root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    git(stack.project.root, "commit", "-qam", "no drift cooldown")
+    stack.start()
+    try:
+        api = stack.api
+        stack.run("training-pipeline/training-ci")
+        for port in stack.replicas:
+            assert wait_until(lambda p=port: _ready(p) == "1", 60), port
+        began = time.monotonic()
+        since = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
+        drifted = client_records(frames.features(demo_data.generate(600, 11, "covariate_shift"),
+                                                 load_params(REPO / "params.yaml").data))
+        with httpx.Client(timeout=30, headers={"authorization": f"Bearer {TOKEN}"}) as client:
+            for i, record in enumerate(drifted):
+                port = stack.replicas[i % 2]
+                assert client.post(f"http://127.0.0.1:{port}/predict", json=record).status_code == 200
+        time.sleep(3)  # the prediction log's writers flush every 2 s
+        monitor = stack.run("drift-monitor/drift-monitor")
+        event = wait_until(lambda: httpx.post(f"{api}/events/filter", json={"filter": {
+            "event": {"name": ["driftline.drift.detected"]},
+            "related": {"id": [f"prefect.flow-run.{monitor}"]}}, "limit": 5}).json()["events"], 30)
+        assert event and event[0]["payload"]["rows"] == 600, event
+
+        def retrained():
+            runs = httpx.post(f"{api}/flow_runs/filter", json={"flow_runs": {
+                "start_time": {"after_": since}, "state": {"type": {"any_": ["COMPLETED", "FAILED", "CRASHED"]}}},
+                "deployments": {"name": {"any_": ["retrain-on-drift"]}}}).json()
+            return runs or None
+
+        runs = wait_until(retrained, 300)
+        assert runs and [r["state"]["type"] for r in runs] == ["COMPLETED"], runs
+        run = runs[0]
+        assert run["work_pool_name"] == "driftline-process" and run["parameters"]["reason"] == "drift", run
+        assert run["parameters"]["drift_summary"] == event[0]["payload"]["summary"]
+        print(f"team drift loop: 600 drifted requests, monitor, event and retraining on a worker in "
+              f"{time.monotonic() - began:.1f} s")
+    finally:
+        code, rest = stack.stop()
+    assert code == 0, rest

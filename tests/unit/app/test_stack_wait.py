@@ -51,3 +51,20 @@ def test_any_other_part_dying_stops_the_stack_at_once(tmp_path):
         for part in stack.parts:
             part.process.kill()
             part.process.wait()
+
+
+def test_a_restartable_part_is_started_again_until_it_keeps_failing(tmp_path):
+    said: list[str] = []
+    stack = Stack(Settings(project_dir=tmp_path), tmp_path / "params.yaml", echo=said.append)
+    (stack.settings.state / "logs").mkdir(parents=True)
+    stack.env = {"PATH": "/usr/bin:/bin"}
+    database = stack._spawn("database", ["sh", "-c", "echo up; sleep 0.3; exit 3"], "database.log")
+    database.restart = True
+    try:
+        with pytest.raises(StackError, match="the database exited 5 times within 5 minutes"):
+            stack.wait()
+        assert said == ["the database exited (code 3); started it again"] * 5, said
+        assert (stack.settings.state / "logs" / "database.log").read_text() == "up\n" * 6  # same command, same log
+    finally:
+        database.process.kill()
+        database.process.wait()
