@@ -20,7 +20,7 @@ COVERAGE_FLOOR ?= 85
 # the heavy tests at once). TEST_WORKERS=0: one process.
 TEST_WORKERS ?= 3
 
-.PHONY: install system-packages demo test test-unit lint ui up bench bench-serving bench-monitor bench-s3 bench-search clean
+.PHONY: install system-packages demo test test-unit lint ui up bench bench-serving bench-monitor bench-s3 bench-search bench-team clean
 
 install:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet 'uv>=0.5'
@@ -84,6 +84,10 @@ bench-serving: install system-packages
 
 bench-monitor: install
 	$(RUN) python -m benchmarks.monitor
+
+# The loop on the team profile against the embedded one (benchmarks/team_loop.py).
+bench-team: install system-packages
+	$(RUN) python -m benchmarks.team_loop
 
 bench-s3: install
 	$(RUN) python -m benchmarks.s3

@@ -181,6 +181,9 @@ def up(params: ParamsOpt = Path("params.yaml"),
 
     if profile not in ("embedded", "team"):
         fail(f"--profile: {profile!r} is not one of embedded, team", 2)
+    if profile == "team" and not mlflow_ui:
+        fail("--no-mlflow-ui: the team profile's MLflow tracking server is the registry every part uses, "
+             "and its UI comes with it", 2)
     interruptible()
     settings = Settings()
     load_or_exit(settings, params, set_)

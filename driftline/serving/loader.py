@@ -184,6 +184,8 @@ class Watcher:
             try:
                 self.refresh()
             except Exception:
+                if self._stop.is_set():  # stopped during a slow failing poll: the server is gone, say nothing
+                    return
                 log.exception("registry poll failed; serving what is loaded")
 
     def stop(self) -> None:

@@ -199,3 +199,12 @@ def test_drift_in_the_replicas_traffic_retrains_on_a_worker(tmp_path, s3):
     finally:
         code, rest = stack.stop()
     assert code == 0, rest
+
+
+def test_the_team_profile_refuses_to_start_without_its_tracking_server():
+    from typer.testing import CliRunner
+
+    from driftline.app.cli import app
+
+    result = CliRunner().invoke(app, ["up", "--profile", "team", "--no-mlflow-ui"])
+    assert result.exit_code == 2 and "--no-mlflow-ui: the team profile's MLflow tracking server" in result.output
