@@ -145,6 +145,31 @@ class Team:
         assert done.returncode == 0, done.stdout + done.stderr
         return re.search(r"UUID: ([0-9a-f-]{36})", done.stdout).group(1)
 
+    def store(self):
+        """The registry as every part of the stack reaches it: through the tracking server."""
+        from driftline.adapters.tracking import MlflowStore
+
+        return MlflowStore(self.tracking, "mlflow-artifacts:/driftline", "driftline", "loan-default").start()
+
+    def start_run(self, deployment: str) -> str:
+        """A run of `deployment` ("flow/deployment") for the workers, not waited for; its id."""
+        found = httpx.get(f"{self.api}/deployments/name/{deployment}", timeout=10).json()["id"]
+        return httpx.post(f"{self.api}/deployments/{found}/create_flow_run", json={}, timeout=10).json()["id"]
+
+    def flow_run(self, run_id: str) -> dict:
+        return httpx.get(f"{self.api}/flow_runs/{run_id}", timeout=10).json()
+
+    def events(self, name: str, run_id: str) -> list[dict]:
+        """Events `name` of one flow run: a worker's and a flow's own events relate to the run,
+        Prefect's heartbeats are about it (their resource)."""
+        for where in ("related", "resource"):
+            found = httpx.post(f"{self.api}/events/filter", json={"filter": {
+                "event": {"name": [name]}, where: {"id": [f"prefect.flow-run.{run_id}"]}}, "limit": 10},
+                timeout=10).json()["events"]
+            if found:
+                return found
+        return []
+
     def models(self, port: int) -> dict:
         return httpx.get(f"http://127.0.0.1:{port}/models", timeout=5).json()
 

@@ -86,18 +86,17 @@ class Stack:
         return self
 
     def _spawn(self, name: str, args: list[str], log: str, env: dict[str, str] | None = None) -> Part:
-        with open(self.settings.state / "logs" / log, "ab") as out:  # the child keeps its own copy
-            process = subprocess.Popen(args, env={**self.env, **(env or {})}, cwd=self.settings.root, stdout=out,
-                                       stderr=subprocess.STDOUT, start_new_session=True)
-        part = Part(name, process, command=(args, {**self.env, **(env or {})}, self.settings.state / "logs" / log))
+        command = (args, {**self.env, **(env or {})}, self.settings.state / "logs" / log)
+        part = Part(name, self._popen(command), command=command)
         self.parts.append(part)
         return part
 
-    def _restart(self, part: Part) -> None:
-        args, env, log = part.command
-        with open(log, "ab") as out:
-            part.process = subprocess.Popen(args, env=env, cwd=self.settings.root, stdout=out,
-                                            stderr=subprocess.STDOUT, start_new_session=True)
+    def _popen(self, command: tuple[list[str], dict[str, str], Path]) -> subprocess.Popen:
+        """What `_spawn` starts, and what `wait` starts again for a part that restarts."""
+        args, env, log = command
+        with open(log, "ab") as out:  # the child keeps its own copy
+            return subprocess.Popen(args, env=env, cwd=self.settings.root, stdout=out, stderr=subprocess.STDOUT,
+                                    start_new_session=True)
 
     def _wait(self, part: Part, ready: Callable[[], bool], what: str, seconds: float) -> None:
         """Until `ready()`; a part that exits or takes too long stops the stack, saying which."""
@@ -204,7 +203,7 @@ class Stack:
                                          f"{self.settings.state / 'logs'}")
                     restarts[part.name] = [*recent, time.monotonic()]
                     code = part.process.returncode
-                    self._restart(part)
+                    part.process = self._popen(part.command)
                     self.echo(f"the {part.name} exited (code {code}); started it again")
             dead = [p for p in self.parts if p.process.poll() is not None]
             fatal = [p.name for p in dead if p.kind is None or all(

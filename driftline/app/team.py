@@ -164,34 +164,31 @@ class TeamStack(Stack):
     # -- work pool, deployments, workers -------------------------------------------------
     def _work_pool(self) -> None:
         prefect = [sys.executable, "-m", "prefect"]
-        with open(self.settings.state / "logs" / "deploy.log", "ab") as log:
-            # deployments.deploy: `prefect deploy`, with the 3.8.8 call that fails here fixed.
-            for args in ([*prefect, "work-pool", "create", POOL, "--type", "process", "--overwrite"],
-                         [sys.executable, "-m", "deployments.deploy", "--all"]):
-                done = subprocess.run(args, env={**self.env, "PREFECT_CLI_PROMPT": "false"}, cwd=self.settings.root,
-                                      stdout=log, stderr=subprocess.STDOUT, timeout=300)
-                if done.returncode:
-                    raise StackError(f"`{' '.join(args[2:])}` failed; see {log.name}")
+        # deployments.deploy: `prefect deploy`, with the 3.8.8 call that fails here fixed.
+        for args in ([*prefect, "work-pool", "create", POOL, "--type", "process", "--overwrite"],
+                     [sys.executable, "-m", "deployments.deploy", "--all"]):
+            self._setup(args, f"`{' '.join(args[2:])}`", 300)
         self.echo(f"Deployments of prefect.yaml on the work pool {POOL}: " + ", ".join(sorted(self.deployment_ids())))
         # Flow runs send heartbeats, and a run whose heartbeats stop (its worker killed) is marked
         # Crashed by an automation instead of staying Running for ever.
         self.env.setdefault("PREFECT_FLOWS_HEARTBEAT_FREQUENCY", "30")
-        self._install("deployments.crashes", "the crash automation")
+        self._setup([sys.executable, "-m", "deployments.crashes"], "installing the crash automation")
         self.echo(f"Crash detection: a flow run without a heartbeat for "
                   f"{3 * int(self.env['PREFECT_FLOWS_HEARTBEAT_FREQUENCY'])} s is marked Crashed")
         if self.env.get("DRIFTLINE_NOTIFY_WEBHOOK_URL", "").strip():
-            self._install("deployments.notifications", "the webhook notifications")
+            self._setup([sys.executable, "-m", "deployments.notifications"], "installing the webhook notifications")
             self.echo("Webhook notifications installed (DRIFTLINE_NOTIFY_WEBHOOK_URL)")
         for i in range(1, self.team.workers + 1):
             self._spawn(f"worker {i}", [*prefect, "worker", "start", "--pool", POOL, "--name", f"driftline-worker-{i}",
                                         "--type", "process"], f"worker-{i}.log").kind = "worker"
         self.echo(f"Workers: {self.team.workers} on {POOL}")
 
-    def _install(self, module: str, what: str) -> None:
+    def _setup(self, args: list[str], what: str, timeout: float = 120) -> None:
+        """One setup command against the Prefect server, its output in deploy.log; StackError if it fails."""
         with open(self.settings.state / "logs" / "deploy.log", "ab") as log:
-            if subprocess.run([sys.executable, "-m", module], env=self.env, cwd=self.settings.root, stdout=log,
-                              stderr=subprocess.STDOUT, timeout=120).returncode:
-                raise StackError(f"{what} could not be installed; see {log.name}")
+            if subprocess.run(args, env={**self.env, "PREFECT_CLI_PROMPT": "false"}, cwd=self.settings.root,
+                              stdout=log, stderr=subprocess.STDOUT, timeout=timeout).returncode:
+                raise StackError(f"{what} failed; see {log.name}")
 
     # -- model servers ---------------------------------------------------------------------
     @property

@@ -13,17 +13,16 @@ import httpx
 import psutil
 import psycopg
 import pytest
-import yaml
 
 from driftline.adapters import lease
 from driftline.adapters.lease import ROLLOUT
 from driftline.adapters.serving_client import client_records
-from driftline.adapters.tracking import CHALLENGER, CHAMPION, PREVIOUS, MlflowStore
+from driftline.adapters.tracking import CHALLENGER, CHAMPION, PREVIOUS
 from driftline.config import load_params
 from driftline.core import demo_data, frames
 from driftline.serving.loader import WEIGHT_TAG
 from tests.faults.registry_tools import history_is_consistent
-from tests.integration.conftest import REPO, git
+from tests.integration.conftest import REPO
 from tests.team_stack import HAS_POSTGRES, TOKEN, WHY_NO_POSTGRES, moto_s3, team
 from tests.waiting import wait_until
 
@@ -42,20 +41,6 @@ def stack(tmp_path):
             t.stop()
 
 
-def _events(api: str, name: str, run_id: str) -> list[dict]:
-    """Events `name` of one flow run: a worker's relate to the run, the run's own are about it."""
-    for where in ("related", "resource"):
-        found = httpx.post(f"{api}/events/filter", json={"filter": {
-            "event": {"name": [name]}, where: {"id": [f"prefect.flow-run.{run_id}"]}}, "limit": 10}).json()["events"]
-        if found:
-            return found
-    return []
-
-
-def _run(api: str, run_id: str) -> dict:
-    return httpx.get(f"{api}/flow_runs/{run_id}", timeout=10).json()
-
-
 def _worker(stack, name: str) -> psutil.Process:
     return next(p for p in psutil.Process(stack.proc.pid).children(recursive=True)
                 if "worker" in p.cmdline() and name in p.cmdline())
@@ -63,16 +48,14 @@ def _worker(stack, name: str) -> psutil.Process:
 
 @pytest.mark.timeout(900)
 def test_a_worker_killed_mid_training_crashes_its_run_and_ci_reruns_it_on_the_other_worker(stack):
-    api = stack.api
-    store = MlflowStore(stack.tracking, "mlflow-artifacts:/driftline", "driftline", "loan-default").start()
-    deployment = httpx.get(f"{api}/deployments/name/training-pipeline/training-ci").json()["id"]
-    run_id = httpx.post(f"{api}/deployments/{deployment}/create_flow_run", json={}).json()["id"]
-    submitted = wait_until(lambda: _events(api, "prefect.worker.submitted-flow-run", run_id), 120)
-    assert submitted, _run(api, run_id)["state"]
+    store = stack.store()
+    run_id = stack.start_run("training-pipeline/training-ci")
+    submitted = wait_until(lambda: stack.events("prefect.worker.submitted-flow-run", run_id), 120)
+    assert submitted, stack.flow_run(run_id)["state"]
     took = submitted[0]["resource"]["prefect.resource.name"]
     # Running, and its first heartbeat is in: the automation watches runs that sent one.
-    assert wait_until(lambda: _events(api, "prefect.flow-run.heartbeat", run_id), 120), _run(api, run_id)["state"]
-    assert _run(api, run_id)["state"]["type"] == "RUNNING"
+    assert wait_until(lambda: stack.events("prefect.flow-run.heartbeat", run_id), 120), stack.flow_run(run_id)["state"]
+    assert stack.flow_run(run_id)["state"]["type"] == "RUNNING"
 
     worker = _worker(stack, took)
     machine = [worker, *worker.children(recursive=True)]  # the worker and the flow run it started
@@ -81,8 +64,8 @@ def test_a_worker_killed_mid_training_crashes_its_run_and_ci_reruns_it_on_the_ot
         process.kill()
     killed = time.monotonic()
 
-    crashed = wait_until(lambda: (r := _run(api, run_id))["state"]["type"] == "CRASHED" and r, 300)
-    assert crashed, _run(api, run_id)["state"]
+    crashed = wait_until(lambda: (r := stack.flow_run(run_id))["state"]["type"] == "CRASHED" and r, 300)
+    assert crashed, stack.flow_run(run_id)["state"]
     detected = time.monotonic() - killed
     assert "No heartbeat for 90 s" in crashed["state"]["message"], crashed["state"]
     assert store.versions() == [] and store.aliases() == {}  # the killed run registered nothing
@@ -90,7 +73,7 @@ def test_a_worker_killed_mid_training_crashes_its_run_and_ci_reruns_it_on_the_ot
     # CI's rerun: the slot the crashed run held is free, and the surviving worker runs it.
     began = time.monotonic()
     rerun = stack.run("training-pipeline/training-ci")
-    ran = wait_until(lambda: _events(api, "prefect.worker.submitted-flow-run", rerun), 30)
+    ran = wait_until(lambda: stack.events("prefect.worker.submitted-flow-run", rerun), 30)
     assert [e["resource"]["prefect.resource.name"] for e in ran] == [
         {"driftline-worker-1": "driftline-worker-2", "driftline-worker-2": "driftline-worker-1"}[took]]
     assert store.aliases().get(CHAMPION) == "1"
@@ -100,10 +83,8 @@ def test_a_worker_killed_mid_training_crashes_its_run_and_ci_reruns_it_on_the_ot
 
 def _short_rollouts(project) -> None:
     """Staging first, then one canary step at 0.5 judged on a short window."""
-    params = yaml.safe_load((project.root / "params.yaml").read_text())
-    params["rollout"].update(staging=True, steps=[0.5], window_seconds=8.0, min_requests=20, max_wait_seconds=120.0)
-    (project.root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    git(project.root, "commit", "-qam", "short rollouts")
+    project.commit_params("short rollouts", "rollout.staging=true", "rollout.steps=[0.5]", "rollout.window_seconds=8.0",
+                          "rollout.min_requests=20", "rollout.max_wait_seconds=120.0")
 
 
 class Traffic:
@@ -155,17 +136,15 @@ def _postmaster(stack) -> psutil.Process | None:
 
 @pytest.mark.timeout(900)
 def test_postgres_restarted_mid_canary_ends_in_a_promotion_or_a_rollback_with_a_consistent_history(stack):
-    api = stack.api
     stack.run("training-pipeline/training-ci")
     stack.run("training-pipeline/training-ci", "training.seed=7")
-    store = MlflowStore(stack.tracking, "mlflow-artifacts:/driftline", "driftline", "loan-default").start()
+    store = stack.store()
     assert store.aliases() == {CHAMPION: "1", CHALLENGER: "2"}
-    deployment = httpx.get(f"{api}/deployments/name/rollout/canary").json()["id"]
     with Traffic(stack.replicas) as traffic:
-        run_id = httpx.post(f"{api}/deployments/{deployment}/create_flow_run", json={}).json()["id"]
+        run_id = stack.start_run("rollout/canary")
         # Past staging, in the canary window: both replicas route half the traffic to version 2.
         assert wait_until(lambda: all(stack.models(p)["challenger_weight"] == 0.5 for p in stack.replicas), 240), \
-            (_run(api, run_id)["state"], [stack.models(p) for p in stack.replicas])
+            (stack.flow_run(run_id)["state"], [stack.models(p) for p in stack.replicas])
         old = _postmaster(stack)
         down = time.monotonic()
         old.send_signal(signal.SIGINT)  # PostgreSQL's fast shutdown: what `pg_ctl restart -m fast` begins with
@@ -173,9 +152,9 @@ def test_postgres_restarted_mid_canary_ends_in_a_promotion_or_a_rollback_with_a_
         assert wait_until(lambda: (new := _postmaster(stack)) and new.pid != old.pid, 60)
         assert wait_until(lambda: _connects(stack), 60)
         restarted = time.monotonic()
-        final = wait_until(lambda: (r := _run(api, run_id))["state"]["type"] in (
+        final = wait_until(lambda: (r := stack.flow_run(run_id))["state"]["type"] in (
             "COMPLETED", "FAILED", "CRASHED", "CANCELLED") and r, 400)
-    assert final, _run(api, run_id)["state"]
+    assert final, stack.flow_run(run_id)["state"]
     state = final["state"]
     aliases = store.aliases()
     # A promotion, or a rollback that says so: never a crash or a half-moved alias.

@@ -14,7 +14,7 @@ import pytest
 from driftline.adapters import dvc_data
 from driftline.adapters.prefect_api import PAGE, PrefectApi
 from driftline.adapters.tracking import MlflowStore
-from driftline.config import Settings
+from driftline.config import Settings, apply_overrides
 from driftline.core import demo_data
 from tests.mlflow_db import empty_store
 from tests.waiting import wait_until
@@ -59,6 +59,15 @@ class Project:
             git(self.root, "add", "data.dvc")
             git(self.root, "commit", "-qm", "data", "--allow-empty")
         return dvc_data.tracked_md5(dvc_file)
+
+    def commit_params(self, message: str, *overrides: str) -> None:
+        """`KEY=VALUE` overrides written into params.yaml and committed, as a pull request would."""
+        import yaml
+
+        path = self.root / "params.yaml"
+        raw = apply_overrides(yaml.safe_load(path.read_text()), list(overrides))
+        path.write_text(yaml.safe_dump(raw, sort_keys=False))
+        git(self.root, "commit", "-qam", message)
 
     def train(self, *overrides: str, reason: str = "test", params: str = "params.yaml") -> dict:
         return self.train_state(*overrides, reason=reason, params=params).result()

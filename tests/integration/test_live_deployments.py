@@ -11,7 +11,6 @@ import sys
 import time
 
 import pytest
-import yaml
 
 from tests.integration.conftest import REPO, clear_prefect, deployment_runs, git, make_project, prefect_api
 
@@ -53,19 +52,13 @@ def _ci(env: dict, tmp_path) -> tuple[int, str, str]:
 @pytest.mark.timeout(1200)
 def test_the_ci_command_passes_on_good_gates_and_fails_on_a_failed_gate(served, tmp_path):
     project, env = served
-    params = yaml.safe_load((project.root / "params.yaml").read_text())
-    params["training"]["seed"] = 43  # a commit that changes the model: CI trains it for real
-    (project.root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    git(project.root, "commit", "-qam", "a new training seed")
+    project.commit_params("a new training seed", "training.seed=43")  # a commit that changes the model
     code, out, report = _ci(env, tmp_path)
     assert code == 0, out[-3000:]
     assert "Completed" in out and "registered loan-default version" in report and "as @challenger" in report
     assert "roc_auc" in report
 
-    params = yaml.safe_load((project.root / "params.yaml").read_text())
-    params["evaluation"]["thresholds"]["roc_auc"]["min"] = 0.99  # a pull request that raises the bar
-    (project.root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    git(project.root, "commit", "-qam", "raise the roc_auc bar")
+    project.commit_params("raise the roc_auc bar", "evaluation.thresholds.roc_auc.min=0.99")  # a pull request
     try:
         code, out, report = _ci(env, tmp_path)
     finally:  # the module's other tests train this project too: put the bar back

@@ -5,25 +5,20 @@ a worker; everything it wrote is found where the team profile says."""
 
 from __future__ import annotations
 
-import json
-import re
-import subprocess
-import sys
 import time
 
 import httpx
 import psutil
 import psycopg
 import pytest
-import yaml
 
 from driftline.adapters.lease import ROLLOUT, Lease
 from driftline.adapters.serving_client import client_records
-from driftline.adapters.tracking import CHALLENGER, CHAMPION, MlflowStore
+from driftline.adapters.tracking import CHALLENGER, CHAMPION
 from driftline.config import load_params
 from driftline.core import demo_data, frames
 from driftline.serving.loader import STRATEGY_TAG, WEIGHT_TAG
-from tests.integration.conftest import REPO, git
+from tests.integration.conftest import REPO
 from tests.team_stack import BUCKET, HAS_POSTGRES, TOKEN, WHY_NO_POSTGRES, moto_s3, team
 from tests.waiting import wait_until
 
@@ -40,7 +35,7 @@ def s3():
 def test_the_team_profile_runs_ci_on_a_worker_with_state_in_postgres_and_artifacts_on_s3(tmp_path, s3):
     s3_env, bucket = s3
     stack = team(tmp_path / "proj", s3_env)
-    env, api, pg_port = stack.env, stack.api, stack.pg_port
+    pg_port = stack.pg_port
     stack.start()
     try:
         out, started = stack.out, stack.started_seconds
@@ -52,18 +47,12 @@ def test_the_team_profile_runs_ci_on_a_worker_with_state_in_postgres_and_artifac
 
         # CI's command, against the team's server: the run is executed by a worker of the pool.
         began_run = time.monotonic()
-        ci = subprocess.run([sys.executable, "-m", "prefect", "deployment", "run", "training-pipeline/training-ci",
-                             "--watch"], env={**env, "PREFECT_API_URL": api}, capture_output=True, text=True,
-                            timeout=600)
+        run_id = stack.run("training-pipeline/training-ci")
         ran = time.monotonic() - began_run
-        assert ci.returncode == 0, ci.stdout + ci.stderr
-        run_id = re.search(r"UUID: ([0-9a-f-]{36})", ci.stdout).group(1)
-        run = httpx.get(f"{api}/flow_runs/{run_id}").json()
+        run = stack.flow_run(run_id)
         assert run["state"]["type"] == "COMPLETED" and run["work_pool_name"] == "driftline-process", run
         # Which worker took it: the worker's own event, related to the run.
-        submitted = wait_until(lambda: httpx.post(f"{api}/events/filter", json={"filter": {
-            "event": {"name": ["prefect.worker.submitted-flow-run"]},
-            "related": {"id": [f"prefect.flow-run.{run_id}"]}}, "limit": 10}).json()["events"], 30)
+        submitted = wait_until(lambda: stack.events("prefect.worker.submitted-flow-run", run_id), 30)
         assert [e["resource"]["prefect.resource.name"] for e in submitted] in (
             ["driftline-worker-1"], ["driftline-worker-2"]), submitted
 
@@ -85,7 +74,7 @@ def test_the_team_profile_runs_ci_on_a_worker_with_state_in_postgres_and_artifac
         replicas = stack.replicas
         for port in replicas:
             assert wait_until(lambda p=port: _ready(p) == "1", 60), port
-        converged = _replicas_agree(env, api, stack.tracking, replicas)
+        converged = _replicas_agree(stack)
         print(f"team stack up in {started:.1f} s; CI training run on a worker in {ran:.1f} s; "
               f"replicas on the promoted version {converged:.2f} s after the alias moved")
     finally:
@@ -96,26 +85,23 @@ def test_the_team_profile_runs_ci_on_a_worker_with_state_in_postgres_and_artifac
     assert alive == [], [p.cmdline() for p in alive]
 
 
-def _replicas_agree(env: dict, api: str, tracking: str, replicas: tuple[int, int]) -> float:
+def _replicas_agree(stack) -> float:
     """A challenger trained on a worker, a canary at 0.5: both replicas give every request id the
     same arm. Then @champion moves to it: both serve it, the seconds that took returned."""
-    ci = subprocess.run([sys.executable, "-m", "prefect", "deployment", "run", "training-pipeline/training-ci",
-                         "--params", json.dumps({"overrides": ["training.seed=7"]}), "--watch"],
-                        env={**env, "PREFECT_API_URL": api}, capture_output=True, text=True, timeout=600)
-    assert ci.returncode == 0, ci.stdout + ci.stderr
-    store = MlflowStore(tracking, "mlflow-artifacts:/driftline", "driftline", "loan-default").start()
+    stack.run("training-pipeline/training-ci", "training.seed=7")
+    store = stack.store()
     assert store.aliases().get(CHALLENGER) == "2", store.aliases()
     # The staging server, on the port after the replicas, serves the challenger alone.
-    staging = replicas[-1] + 1
-    assert wait_until(lambda: (m := _models(staging))["role"] == "staging" and m["loaded"] == ["2"], 30), \
-        _models(staging)
+    staging, replicas = stack.staging_port, stack.replicas
+    assert wait_until(lambda: (m := stack.models(staging))["role"] == "staging" and m["loaded"] == ["2"], 30), \
+        stack.models(staging)
     lease = Lease(store, ROLLOUT, "test_team", 600)  # rollout tags count only under a live lease
     assert lease.acquire()
     try:
         store.set_model_tags({STRATEGY_TAG: "canary", WEIGHT_TAG: "0.5"})
         for port in replicas:
-            assert wait_until(lambda p=port: (m := _models(p))["challenger"] == "2" and m["challenger_weight"] == 0.5,
-                              60), _models(port)
+            assert wait_until(lambda p=port: (m := stack.models(p))["challenger"] == "2"
+                              and m["challenger_weight"] == 0.5, 60), stack.models(port)
         record = client_records(frames.features(demo_data.generate(1, 5), load_params(REPO / "params.yaml").data))[0]
         arms = {port: [httpx.post(f"http://127.0.0.1:{port}/predict", json=record, headers={
             "authorization": f"Bearer {TOKEN}", "x-request-id": f"team-{i}"}).json()["variant"] for i in range(40)]
@@ -125,15 +111,11 @@ def _replicas_agree(env: dict, api: str, tracking: str, replicas: tuple[int, int
         moved = time.monotonic()
         store.set_model_tags({STRATEGY_TAG: "none", WEIGHT_TAG: "0"})
         # One poll interval (1 s) is the goal; a loaded 2-core machine gets a few more.
-        promoted = wait_until(lambda: all(_models(p)["champion"] == "2" for p in replicas), 5)
-        assert promoted, [_models(p) for p in replicas]
+        promoted = wait_until(lambda: all(stack.models(p)["champion"] == "2" for p in replicas), 5)
+        assert promoted, [stack.models(p) for p in replicas]
         return time.monotonic() - moved
     finally:
         lease.release()
-
-
-def _models(port: int) -> dict:
-    return httpx.get(f"http://127.0.0.1:{port}/models", timeout=5).json()
 
 
 def _ready(port: int) -> str | None:
@@ -158,10 +140,7 @@ def test_drift_in_the_replicas_traffic_retrains_on_a_worker(tmp_path, s3):
     deployment (its hourly schedule, run now) judges the replicas' prediction log and emits
     `driftline.drift.detected`, and the `retrain-on-drift` trigger's run executes on a worker."""
     stack = team(tmp_path / "proj", s3[0])
-    params = yaml.safe_load((stack.project.root / "params.yaml").read_text())
-    params["monitoring"]["cooldown_hours"] = 0.0  # the champion was registered a minute ago
-    (stack.project.root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    git(stack.project.root, "commit", "-qam", "no drift cooldown")
+    stack.project.commit_params("no drift cooldown", "monitoring.cooldown_hours=0.0")  # the champion is minutes old
     stack.start()
     try:
         api = stack.api
@@ -178,9 +157,7 @@ def test_drift_in_the_replicas_traffic_retrains_on_a_worker(tmp_path, s3):
                 assert client.post(f"http://127.0.0.1:{port}/predict", json=record).status_code == 200
         time.sleep(3)  # the prediction log's writers flush every 2 s
         monitor = stack.run("drift-monitor/drift-monitor")
-        event = wait_until(lambda: httpx.post(f"{api}/events/filter", json={"filter": {
-            "event": {"name": ["driftline.drift.detected"]},
-            "related": {"id": [f"prefect.flow-run.{monitor}"]}}, "limit": 5}).json()["events"], 30)
+        event = wait_until(lambda: stack.events("driftline.drift.detected", monitor), 30)
         assert event and event[0]["payload"]["rows"] == 600, event
 
         def retrained():
