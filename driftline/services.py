@@ -20,6 +20,8 @@ from driftline.adapters import dvc_data, evidently_drift, predlog
 from driftline.adapters.s3 import use_safe_checksums
 from driftline.adapters.tracking import MlflowStore
 from driftline.config import Params, ServeSettings, Settings
+from driftline.core import drift_report
+from driftline.core.monitoring import Assessment
 
 
 @runtime_checkable
@@ -38,7 +40,8 @@ class PredictionLog(Part, Protocol):
 class DriftReports(Part, Protocol):
     """The human-readable drift report (HTML) of live rows against the champion's reference."""
 
-    def render(self, rows: pd.DataFrame, reference: pd.DataFrame, p: Params) -> str: ...
+    def render(self, rows: pd.DataFrame, reference: pd.DataFrame, p: Params, result: Assessment,
+               version: str) -> str: ...
 
 
 class ProjectData(Part, Protocol):
@@ -73,8 +76,19 @@ class PartitionedPredictions(HoldsNothing):
                 predlog.read_log(predlog.join(self.location, "feedback"), first))
 
 
+class DriftlineReports(HoldsNothing):
+    """The report drawn from the decision's statistics (`monitoring.report: driftline`)."""
+
+    def render(self, rows: pd.DataFrame, reference: pd.DataFrame, p: Params, result: Assessment,
+               version: str) -> str:
+        return drift_report.render(rows, reference, p, result, version)
+
+
 class EvidentlyReports(HoldsNothing):
-    def render(self, rows: pd.DataFrame, reference: pd.DataFrame, p: Params) -> str:
+    """Evidently's interactive report on seeded samples (`monitoring.report: evidently`)."""
+
+    def render(self, rows: pd.DataFrame, reference: pd.DataFrame, p: Params, result: Assessment,
+               version: str) -> str:
         return evidently_drift.monitor_report(rows, reference, p)
 
 
@@ -137,6 +151,7 @@ def build_services(settings: Settings, params: Params, *, registry: MlflowStore 
     return Services(
         registry=mlflow_store(settings, params) if registry is None else registry,
         predictions=PartitionedPredictions(ServeSettings().logs(settings)) if predictions is None else predictions,
-        reports=EvidentlyReports() if reports is None else reports,
+        reports=(EvidentlyReports() if params.monitoring.report == "evidently" else DriftlineReports())
+        if reports is None else reports,
         data=DvcData(settings.root) if data is None else data,
     )

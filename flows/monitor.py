@@ -97,7 +97,7 @@ def watch(svc: Services, settings: Settings, p: Params, window_hours: float | No
            "mlflow_run_id": run_id}
     try:
         if decision.drift:
-            # The event goes before the report is rendered (seconds of Evidently): retraining need not wait.
+            # The event goes before the report is rendered: retraining need not wait.
             payload = {k: out[k] for k in ("model_name", "version", "drift_share", "drifted_columns", "reasons",
                                            "rows")}
             decision, out["event_id"] = emit_once(store, cfg, decision, {
@@ -108,9 +108,9 @@ def watch(svc: Services, settings: Settings, p: Params, window_hours: float | No
                 record_decision(store, run_id, decision.status)
         if render:
             try:
-                attach_report(store, run_id, render_report(svc.reports, rows, reference, p))
+                attach_report(store, run_id, render_report(svc.reports, rows, reference, p, result, champion.version))
             except Exception as err:  # noqa: BLE001 - the decision stands without its picture
-                log.warning(f"the Evidently report could not be rendered ({type(err).__name__}: {err}); "
+                log.warning(f"the drift report could not be rendered ({type(err).__name__}: {err}); "
                             "the decision and the table stand")
                 out["report_url"] = report_url = None
     except BaseException:
@@ -151,7 +151,7 @@ def _markdown(name: str, version: str, result: monitoring.Assessment, report_url
              *_noise_lines(result, result.rows),
              f"- performance: {result.performance.note}"]
     if report_url:
-        lines.append(f"- [Evidently report]({report_url})")
+        lines.append(f"- [drift report]({report_url})")
     if chart_url:
         lines.append(f"- [drift per column against its threshold]({chart_url})")
     if d.drift:

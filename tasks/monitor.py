@@ -30,15 +30,16 @@ def read_window(log: PredictionLog, since: datetime, last_rows: int | None,
 
 
 @task(name="render-drift-report", cache_policy=NONE, timeout_seconds=900)
-def render_report(reports: DriftReports, rows: pd.DataFrame, reference: pd.DataFrame, p: Params) -> str:
-    return reports.render(rows, reference, p)
+def render_report(reports: DriftReports, rows: pd.DataFrame, reference: pd.DataFrame, p: Params,
+                  result: monitoring.Assessment, version: str) -> str:
+    return reports.render(rows, reference, p, result, version)
 
 
 @task(name="publish-drift-results", cache_policy=NONE)
 def publish_results(key: str, result: monitoring.Assessment, report_url: str | None) -> None:
     create_table_artifact(table=drift_table(result), key=key, description=result.decision.message[:400])
     if report_url:
-        create_link_artifact(link=report_url, link_text="Evidently drift report (MLflow)", key=f"{key}-report",
+        create_link_artifact(link=report_url, link_text="drift report (MLflow)", key=f"{key}-report",
                              description=f"{result.rows} rows; {result.decision.status}")
 
 

@@ -165,7 +165,7 @@ def monitor(
     typer.secho(f"[{result['status']}] {result['message']}",
                 fg=typer.colors.YELLOW if result["status"] == "drift" else typer.colors.GREEN)
     if result.get("report_url"):
-        typer.echo(f"Evidently report: {result['report_url']}")
+        typer.echo(f"drift report: {result['report_url']}")
 
 
 def up(params: ParamsOpt = Path("params.yaml"),

@@ -185,7 +185,7 @@ def _monitor(settings: Settings, params_path: Path, echo: Callable[[str], None],
                            project_dir=str(settings.root))
     echo(f"   [{result['status']}] {result['message']}")
     if result.get("report_url"):
-        echo(f"   Evidently report: {result['report_url']}")
+        echo(f"   drift report: {result['report_url']}")
     return result
 
 

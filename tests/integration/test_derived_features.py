@@ -5,6 +5,10 @@ computes them."""
 
 from __future__ import annotations
 
+import re
+from html import escape
+from pathlib import Path
+
 import httpx
 import numpy as np
 
@@ -62,3 +66,12 @@ def test_the_server_computes_every_derived_feature_as_the_registered_model_does_
     # The per-column picture, derived columns on it too, on the monitor's run and linked.
     assert result["chart_url"].endswith(f"/runs/{result['mlflow_run_id']}/artifacts/drift/columns.png")
     assert "drift/columns.png" in [a.path for a in store.client.list_artifacts(result["mlflow_run_id"], "drift")]
+    # The report the run links is drawn from the decision's own numbers: each column's score, as
+    # the run's metric, and the derived ones in its table (their distributions are the model's).
+    report = store.client.download_artifacts(result["mlflow_run_id"], "drift/report.html", str(tmp_path))
+    html, metrics = Path(report).read_text(), store.client.get_run(result["mlflow_run_id"]).data.metrics
+    assert result["report_url"].endswith("/artifacts/drift/report.html") and "Evidently" not in html
+    for column in ["days_since_launch", "annual_income", "prediction"]:
+        score = f"{metrics['drift_' + column]:.4g}"
+        assert re.search(f"<tr><td>{column}</td><td>[a-z]+</td><td>{re.escape(score)}</td>", html), column
+    assert f"<b>drift</b>: {escape(result['message'])}" in html

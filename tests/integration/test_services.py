@@ -54,7 +54,7 @@ class PlainReports:
     def stop(self) -> None:
         pass
 
-    def render(self, rows: pd.DataFrame, reference: pd.DataFrame, p: Params) -> str:
+    def render(self, rows: pd.DataFrame, reference: pd.DataFrame, p: Params, result, version: str) -> str:
         self.rendered.append(len(rows))
         return f"<html>{len(rows)} rows against {len(reference)}</html>"
 

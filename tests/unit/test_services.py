@@ -29,7 +29,10 @@ def test_by_default_every_part_is_built_from_the_settings(monkeypatch, tmp_path,
     assert isinstance(svc.registry, MlflowStore) and svc.registry.tracking_uri.endswith(".driftline/mlflow.db")
     assert isinstance(svc.predictions, services.PartitionedPredictions)
     assert svc.predictions.location == "s3://team-logs/serving"
-    assert isinstance(svc.reports, services.EvidentlyReports)
+    assert isinstance(svc.reports, services.DriftlineReports)
+    evidently = params.model_copy(update={"monitoring": params.monitoring.model_copy(update={"report": "evidently"})})
+    assert isinstance(services.build_services(Settings(project_dir=tmp_path), evidently).reports,
+                      services.EvidentlyReports)
     assert isinstance(svc.data, services.DvcData) and svc.data.root == tmp_path
 
 

@@ -50,8 +50,9 @@ def test_the_monitor_tasks_read_and_render_through_the_parts_they_are_given(para
     assert monitor.read_window.fn(log, since, 50, params)[0] is rows
     assert log.asked == [("window", (since, 50, params))]
     reports = Given("<html/>")
-    assert monitor.render_report.fn(reports, rows, reference, params) == "<html/>"
-    assert reports.asked == [("render", (rows, reference, params))]
+    assessment = object()
+    assert monitor.render_report.fn(reports, rows, reference, params, assessment, "3") == "<html/>"
+    assert reports.asked == [("render", (rows, reference, params, assessment, "3"))]
 
 
 @pytest.mark.parametrize(("error", "retried"), [
