@@ -29,3 +29,15 @@ def test_a_shifted_table_fails_unless_the_run_retrains_because_of_drift(make_par
     assert not report.passed and not check.passed and "(at most 0%)" in check.detail
     expected, _ = evidently_drift.validate_with_drift(shifted, strict, loans, "4", drift_expected=True)
     assert next(c for c in expected.checks if c.name == DISTRIBUTION).passed
+
+
+def test_monitoring_report_evidently_renders_evidentlys_presets_on_a_sample(make_params, loans):
+    from driftline import services
+    from driftline.core import demo_data
+
+    p = make_params("monitoring.report=evidently", "monitoring.report_rows=500")
+    live = demo_data.generate(2000, seed=3, scenario="covariate_shift").drop(columns="defaulted")
+    html = services.EvidentlyReports().render(live, loans, p, None, "4")
+    # Evidently's own page: its drift preset's table and its summary preset, for the sampled rows.
+    assert "root_metric_" in html and "Drifted Columns" in html and "Drift is detected for " in html
+    assert "annual_income" in html
