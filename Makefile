@@ -20,7 +20,7 @@ COVERAGE_FLOOR ?= 85
 # the heavy tests at once). TEST_WORKERS=0: one process.
 TEST_WORKERS ?= 3
 
-.PHONY: install system-packages demo test test-unit lint ui up bench bench-serving bench-monitor bench-s3 bench-search bench-team clean
+.PHONY: install system-packages demo test test-unit lint ui up bench bench-serving bench-monitor bench-s3 bench-search bench-features bench-team clean
 
 install:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet 'uv>=0.5'
@@ -94,6 +94,9 @@ bench-s3: install
 
 bench-search: install
 	$(RUN) python -m benchmarks.search
+
+bench-features: install
+	$(RUN) python -m benchmarks.features
 
 clean:
 	rm -rf .driftline artifacts metrics.json

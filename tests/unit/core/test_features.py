@@ -258,3 +258,40 @@ def test_a_change_to_the_user_function_is_a_change_to_the_training_code(tmp_path
     (tmp_path / "user_features.py").write_text(USER_MODULE.replace("0.8", "0.7"))
     after = lineage(tmp_path, load_params(path, [*WITH_FUNCTION]), "md5", "commit", "test")
     assert before.keys.train != after.keys.train and before.code != after.code
+
+
+EDGE_TIMES = ["2024-03-15T22:30:00.123456-03:00", "2024-03-15T22:30:00+00:00", "2024-03-15 22:30:00Z",
+              "2024-03-15T22:30:00+0100", "1950-06-01T00:00:00.000001+00:00", "2262-05-01T00:00:00+00:00",
+              "2024-03-15T22:30:00.123456789+00:00", "2024-03-15", "2024-03-15T22:30:00", "2024-02-30T00:00:00+00:00",
+              "2024-13-01T00:00:00+00:00", " 2024-03-15T22:30:00+00:00", "now", "03/15/2024", "", None]
+
+
+@pytest.mark.parametrize("value", EDGE_TIMES)
+def test_every_time_reads_as_pandas_iso_8601_parser_reads_it_alone_and_in_a_column_of_offsets(value):
+    """`when` hands a column whose values all carry offsets to Arrow's parser: whatever it
+    accepts must be the instant pandas reads, and whatever it refuses must go to pandas."""
+    def pandas_alone(values: list) -> pd.Series:
+        text = pd.Series(values, dtype="string")
+        iso = text.str.match(features.ISO_DATE).fillna(False).astype(bool)
+        return pd.to_datetime(text.where(iso), format="ISO8601", utc=True, errors="coerce")
+
+    column = [value, *["2024-01-01T00:00:00.000000+00:00"] * 3]
+    for values in ([value], column):
+        got, expected = features.when(pd.Series(values)), pandas_alone(values)
+        assert got.isna().tolist() == expected.isna().tolist(), values
+        assert got[got.notna()].tolist() == expected[expected.notna()].tolist(), values
+
+
+def test_a_training_tables_times_take_arrows_parser_and_read_the_same_instants():
+    rng = np.random.default_rng(0)
+    stamps = pd.Series(pd.to_datetime(rng.integers(-10**18, 4 * 10**18, 5000), unit="ns"),
+                       index=rng.permutation(5000) + 10)  # a split's rows: any order, any labels
+    stamps.iloc[::7] = pd.NaT
+    text = frames._coerce(stamps, "datetime")
+    # The text is what strftime writes, value by value, and it carries its offset: the fast path.
+    utc = pd.to_datetime(stamps, utc=True)
+    assert text.tolist() == utc.dt.strftime("%Y-%m-%dT%H:%M:%S.%f+00:00").astype(object).where(
+        utc.notna(), None).tolist()
+    assert features._with_offsets(text.astype("string")) is not None
+    read = features.when(text)
+    assert read.index.equals(stamps.index) and read.tolist() == utc.dt.floor("us").tolist()  # %f keeps microseconds
