@@ -20,7 +20,7 @@ COVERAGE_FLOOR ?= 85
 # the heavy tests at once). TEST_WORKERS=0: one process.
 TEST_WORKERS ?= 3
 
-.PHONY: install system-packages demo test test-unit lint ui up bench bench-serving bench-monitor bench-s3 bench-search bench-features bench-team clean
+.PHONY: install system-packages demo test test-unit lint ui up bench bench-serving bench-monitor bench-s3 bench-search bench-features bench-timeline bench-team clean
 
 install:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet 'uv>=0.5'
@@ -97,6 +97,10 @@ bench-search: install
 
 bench-features: install
 	$(RUN) python -m benchmarks.features
+
+# Where a pipeline run's time goes: its task-run timeline on 1M rows (benchmarks/timeline.py).
+bench-timeline: install
+	$(RUN) python -m benchmarks.timeline
 
 clean:
 	rm -rf .driftline artifacts metrics.json

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import subprocess
 import sys
@@ -86,6 +87,34 @@ def serve_mlflow(root: Path, env: dict, version: str) -> tuple[subprocess.Popen,
     return proc, f"http://127.0.0.1:{port}/invocations"
 
 
+def cpu_seconds(proc: subprocess.Popen) -> dict[int, float]:
+    """CPU seconds (user + system) so far of each thread of the server's process tree, by thread id."""
+    import psutil
+
+    out = {}
+    root = psutil.Process(proc.pid)
+    for p in [root, *root.children(recursive=True)]:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            out.update({t.id: t.user_time + t.system_time for t in p.threads()})
+    return out
+
+
+def under_wrk(proc: subprocess.Popen, url: str, clients: int, seconds: float, records, wrap) -> dict:
+    """wrk's figures, and where the machine's CPU went meanwhile: the server's process tree (in
+    cores, and its busiest thread) and wrk's own (a child of this process)."""
+    import resource
+
+    before, wrk_before, began = cpu_seconds(proc), resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
+    r = wrk.run(url, clients, seconds, records, wrap)
+    after, wrk_after = cpu_seconds(proc), resource.getrusage(resource.RUSAGE_CHILDREN)
+    wall = time.perf_counter() - began
+    used = sorted((after[t] - before.get(t, 0.0) for t in after), reverse=True)
+    wrk_cpu = (wrk_after.ru_utime - wrk_before.ru_utime) + (wrk_after.ru_stime - wrk_before.ru_stime)
+    return {**r, "server_cores": sum(used) / wall, "busiest_thread_cores": used[0] / wall if used else 0.0,
+            "threads": len(used), "server_ms_per_request": 1000 * sum(used) / max(r["requests"], 1),
+            "wrk_cores": wrk_cpu / wall}
+
+
 def floor_rows_per_second(root: Path, seconds: float, batch: int) -> float:
     """In-process batched predict of the same model on `batch`-row frames: the cost floor per row."""
 
@@ -125,7 +154,7 @@ def main() -> None:
         proc, url = start()
         try:
             asyncio.run(run(url, args.clients, 2, records, wrap))  # warm-up
-            results[name] = wrk.run(url, args.clients, args.seconds, records, wrap)
+            results[name] = under_wrk(proc, url, args.clients, args.seconds, records, wrap)
             python_gen[name] = asyncio.run(run(url, args.clients, args.seconds, records, wrap))
         finally:
             proc.terminate()
@@ -133,6 +162,10 @@ def main() -> None:
         for generator, r in (("wrk", results[name]), ("python", python_gen[name])):
             print(f"{name:<22} {generator:<7} {r['rps']:8.1f} req/s  p50 {r['p50_ms']:7.1f} ms  "
                   f"p99 {r['p99_ms']:7.1f} ms  errors {r['errors']}/{r['requests']}", flush=True)
+        r = results[name]
+        print(f"{'':<22} CPU under wrk: the server {r['server_cores']:.2f} cores ({r['threads']} threads, the "
+              f"busiest {r['busiest_thread_cores']:.2f}), {r['server_ms_per_request']:.2f} ms a request; "
+              f"wrk {r['wrk_cores']:.2f} cores", flush=True)
     floor = floor_rows_per_second(root, 5, 64)
     floor16 = floor_rows_per_second(root, 5, args.clients)
     on, off, ml = results["driftline (log on)"], results["driftline (log off)"], results["mlflow models serve"]
