@@ -1,5 +1,8 @@
-"""Pictures into MLflow: each figure drawn, logged as a PNG artifact of the run, and closed. A
-figure that fails to draw or to upload is reported and skipped: a picture never fails a run."""
+"""Pictures into MLflow: each figure drawn and logged as a PNG artifact of the run. A figure
+that fails to draw or to upload is reported and skipped: a picture never fails a run.
+
+The figures come from `core.plots.subplots`, matplotlib's object API with no global registry,
+so the warm-up, a run's pictures and another flow run's may draw at the same time."""
 
 from __future__ import annotations
 
@@ -8,31 +11,14 @@ from collections.abc import Callable
 
 from driftline.adapters.tracking import MlflowStore
 
-# pyplot's figure registry is not thread-safe: the warm-up and a run's pictures, each in a
-# thread of its own, take turns.
-_PYPLOT = threading.Lock()
-
 
 def log_figures(store: MlflowStore, run_id: str, figures: dict[str, Callable[[], object]]
                 ) -> tuple[list[str], list[str]]:
     """The artifact paths logged, and one line per figure that was not."""
-    with _PYPLOT:
-        return _log_figures(store, run_id, figures)
-
-
-def _log_figures(store: MlflowStore, run_id: str, figures: dict[str, Callable[[], object]]
-                 ) -> tuple[list[str], list[str]]:
-    from driftline.core.plots import pyplot
-
-    plt = pyplot()
     logged, failed = [], []
     for path, draw in figures.items():
         try:
-            figure = draw()
-            try:
-                store.client.log_figure(run_id, figure, path)
-            finally:
-                plt.close(figure)
+            store.client.log_figure(run_id, draw(), path)
             logged.append(path)
         except Exception as err:  # noqa: BLE001 - the run's decision stands without its picture
             failed.append(f"{path}: {type(err).__name__}: {err}")
@@ -46,16 +32,13 @@ def warm_up() -> threading.Thread:
     def draw() -> None:
         import io
 
-        from driftline.core.plots import pyplot
+        from driftline.core.plots import subplots
 
-        plt = pyplot()
-        with _PYPLOT:
-            fig, ax = plt.subplots(figsize=(2, 2))
-            ax.plot([0, 1], [0, 1])
-            ax.set(title="warm-up", xlabel="x")
-            fig.tight_layout()
-            fig.savefig(io.BytesIO(), format="png")
-            plt.close(fig)
+        fig, ax = subplots(figsize=(2, 2))
+        ax.plot([0, 1], [0, 1])
+        ax.set(title="warm-up", xlabel="x")
+        fig.tight_layout()
+        fig.savefig(io.BytesIO(), format="png")
 
     thread = threading.Thread(target=draw, name="pictures-warm-up", daemon=True)
     thread.start()

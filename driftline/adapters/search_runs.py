@@ -67,11 +67,10 @@ def log_summary(store: MlflowStore, run_id: str, trials: list[Trial], best: Tria
 
 
 def history_figure(trials: list[Trial], metric: str, goal: str):
-    from driftline.core.plots import pyplot
+    from driftline.core.plots import subplots
 
-    plt = pyplot()
     scored = [t for t in trials if t.score is not None]
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig, ax = subplots(figsize=(7, 4))
     ax.scatter([t.number for t in scored], [t.score for t in scored], s=18, label="trial (cross-validated)")
     running, line = None, []
     for t in scored:

@@ -6,16 +6,15 @@ from __future__ import annotations
 import numpy as np
 
 from driftline.core.drift import ColumnDrift
-from driftline.core.plots import pyplot
+from driftline.core.plots import subplots
 
 
 def drift_scores(columns: list[ColumnDrift], status: str, rows: int):
     """Each column's drift score as a share of its own threshold (1 = the threshold: the
     methods differ in scale), drifted ones in red."""
-    plt = pyplot()
     ordered = sorted(columns, key=lambda c: c.score / c.threshold if c.threshold else 0.0)
     ratios = [c.score / c.threshold if c.threshold else 0.0 for c in ordered]
-    fig, ax = plt.subplots(figsize=(8, 0.32 * len(ordered) + 1.6))
+    fig, ax = subplots(figsize=(8, 0.32 * len(ordered) + 1.6))
     ax.barh([f"{c.column} ({c.method})" for c in ordered], ratios,
             color=["tab:red" if c.drifted else "tab:blue" for c in ordered])
     ax.axvline(1.0, color="black", linestyle="--", label="threshold")
@@ -32,8 +31,7 @@ def rollout_step(step: str, champion, challenger, checks: list, accuracy=None) -
     """A rollout step's evidence, the challenger beside the champion: error rate, p95 latency,
     score distributions and live accuracy (with its 95% interval and the drop's bound), and the
     verdict of each check in the title."""
-    plt = pyplot()
-    fig, (a, b, c, d) = plt.subplots(1, 4, figsize=(18, 4))
+    fig, (a, b, c, d) = subplots(1, 4, figsize=(18, 4))
     frames = {"champion": champion, "challenger": challenger}
     errors = [float((f["status"] != "ok").mean()) if len(f) else 0.0 for f in frames.values()]
     a.bar(list(frames), errors, color=["tab:blue", "tab:orange"])

@@ -1,6 +1,6 @@
 """Pictures of a trained model, as matplotlib figures (no I/O): each titled to read on its own,
 with the champion drawn on the same axes where there is one. `training_figures` lists what a
-training run draws; the adapter logs each and closes it, and a figure that fails is skipped.
+training run draws; the adapter logs each, and a figure that fails is skipped.
 
 Curves and histograms use at most `MAX_ROWS` holdout rows (seeded): a picture needs no more,
 and on a 200,000-row holdout the drawing would otherwise cost more than the training's gates.
@@ -21,13 +21,18 @@ IMPORTANCE_ROWS = 1_000
 CURVE_POINTS = 2_000  # more vertices than pixels only slow the PNG down
 
 
-def pyplot():
-    import matplotlib
+def subplots(*grid: int, figsize: tuple[float, float], **kwargs):
+    """A figure and its axes from matplotlib's object API, on its own Agg canvas. pyplot keeps
+    every open figure in one global registry that is not thread-safe; a `Figure` made directly
+    is in no registry, so pictures drawn in several threads at once (a training run's beside
+    its registration, two flow runs in one `serve` process) share nothing, need no lock and no
+    close, and are freed like any object."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")  # no display: drawn into PNGs only
-    import matplotlib.pyplot as plt
-
-    return plt
+    fig = Figure(figsize=figsize)
+    FigureCanvasAgg(fig)
+    return fig, fig.subplots(*grid, **kwargs)
 
 
 def _label(value) -> str:
@@ -47,8 +52,7 @@ def roc_pr(y, chal: Predictions, champ: tuple[np.ndarray, Predictions] | None, s
     """ROC and precision-recall curves of the challenger, the champion's on the same axes."""
     from sklearn.metrics import auc, precision_recall_curve, roc_curve
 
-    plt = pyplot()
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.5))
+    fig, (left, right) = subplots(1, 2, figsize=(11, 4.5))
     series = [("challenger", y, chal)] + ([("champion", *champ)] if champ else [])
     for name, truth, pred in series:
         keep = _rows(len(truth), seed)
@@ -69,8 +73,7 @@ def roc_pr(y, chal: Predictions, champ: tuple[np.ndarray, Predictions] | None, s
 def confusion(y, pred: Predictions, threshold: float):
     from sklearn.metrics import ConfusionMatrixDisplay
 
-    plt = pyplot()
-    fig, ax = plt.subplots(figsize=(5, 4.5))
+    fig, ax = subplots(figsize=(5, 4.5))
     ConfusionMatrixDisplay.from_predictions(y, pred.labels, labels=list(pred.classes), ax=ax, colorbar=False)
     ax.set_title(f"Confusion matrix at threshold {threshold} ({len(y):,} holdout rows)")
     fig.tight_layout()
@@ -80,8 +83,7 @@ def confusion(y, pred: Predictions, threshold: float):
 def calibration(y, chal: Predictions, champ: tuple[np.ndarray, Predictions] | None, seed: int):
     from sklearn.calibration import calibration_curve
 
-    plt = pyplot()
-    fig, ax = plt.subplots(figsize=(5.5, 4.5))
+    fig, ax = subplots(figsize=(5.5, 4.5))
     for name, truth, pred in [("challenger", y, chal)] + ([("champion", *champ)] if champ else []):
         keep = _rows(len(truth), seed)
         observed, predicted = calibration_curve(truth[keep] == pred.positive_label, pred.score[keep], n_bins=10,
@@ -96,9 +98,8 @@ def calibration(y, chal: Predictions, champ: tuple[np.ndarray, Predictions] | No
 
 
 def score_distribution(y, pred: Predictions, threshold: float, seed: int):
-    plt = pyplot()
     keep = _rows(len(y), seed)
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = subplots(figsize=(6, 4))
     for cls in pred.classes:
         ax.hist(pred.score[keep][y[keep] == cls], bins=40, alpha=0.55, density=True, label=f"true class {_label(cls)}")
     ax.axvline(threshold, color="black", linestyle="--", label=f"decision threshold {threshold}")
@@ -111,8 +112,7 @@ def score_distribution(y, pred: Predictions, threshold: float, seed: int):
 
 def regression(y, chal: Predictions, champ: tuple[np.ndarray, Predictions] | None, seed: int):
     """Predicted against actual (champion overlaid), residuals against prediction, their spread."""
-    plt = pyplot()
-    fig, (a, b, c) = plt.subplots(1, 3, figsize=(14, 4.3))
+    fig, (a, b, c) = subplots(1, 3, figsize=(14, 4.3))
     keep = _rows(len(y), seed, 5_000)
     for name, truth, pred in [("challenger", y, chal)] + ([("champion", *champ)] if champ else []):
         rows = _rows(len(truth), seed, 5_000)
@@ -158,8 +158,7 @@ def importance(model, x, y, p: Params, repeats: int = 3):
                   for i in range(c * repeats, (c + 1) * repeats)]
         drops[col] = sign * (np.asarray(scores) - base)
     top = sorted(drops, key=lambda c: drops[c].mean(), reverse=True)[:15][::-1]
-    plt = pyplot()
-    fig, ax = plt.subplots(figsize=(7, 0.35 * len(top) + 1.5))
+    fig, ax = subplots(figsize=(7, 0.35 * len(top) + 1.5))
     ax.barh(top, [drops[c].mean() for c in top], xerr=[drops[c].std() for c in top])
     ax.set(xlabel=f"drop in {metric} when shuffled ({n:,} holdout rows, {repeats} repeats)",
            title="Permutation importance (top features)")
@@ -169,8 +168,7 @@ def importance(model, x, y, p: Params, repeats: int = 3):
 
 def slices(ev: Evaluation):
     """Each sensitive attribute's groups on its metric, the gap against its limit."""
-    plt = pyplot()
-    fig, axes = plt.subplots(1, len(ev.slices), figsize=(5 * len(ev.slices), 4), squeeze=False)
+    fig, axes = subplots(1, len(ev.slices), figsize=(5 * len(ev.slices), 4), squeeze=False)
     for ax, s in zip(axes[0], ev.slices, strict=True):
         groups = list(s.groups)
         values = [s.groups[g].get(s.metric, np.nan) for g in groups]
@@ -187,8 +185,7 @@ def slices(ev: Evaluation):
 
 def behavioral(ev: Evaluation):
     """The behavioural tests as a table: each one's outcome and what it found."""
-    plt = pyplot()
-    fig, ax = plt.subplots(figsize=(12, 0.45 * len(ev.behavioral) + 1.2))
+    fig, ax = subplots(figsize=(12, 0.45 * len(ev.behavioral) + 1.2))
     ax.axis("off")
     rows = [[r.name, "passed" if r.passed else "failed", r.detail[:120]] for r in ev.behavioral]
     table = ax.table(cellText=rows, colLabels=["test", "outcome", "what it found"], colWidths=[0.25, 0.08, 0.67],
@@ -205,8 +202,7 @@ def behavioral(ev: Evaluation):
 def bootstrap(score: ChampionScore):
     """The bootstrap distribution of challenger - champion, with the margin and the interval."""
     c = score.comparison
-    plt = pyplot()
-    fig, ax = plt.subplots(figsize=(6.5, 4))
+    fig, ax = subplots(figsize=(6.5, 4))
     ax.hist(c.deltas[np.isfinite(c.deltas)], bins=40, color="tab:blue", alpha=0.7)
     ax.axvline(-c.margin, color="tab:red", linestyle="--", label=f"-margin ({-c.margin:g})")
     ax.axvspan(c.ci_low, c.ci_high, color="tab:orange", alpha=0.2, label=f"{c.confidence:.0%} interval")

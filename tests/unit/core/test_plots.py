@@ -36,14 +36,11 @@ def test_every_binary_picture_is_drawn_with_the_champion_beside_the_challenger(t
         "behavioral", "bootstrap")}
     for path, draw in figures.items():
         fig = draw()
-        try:
-            titles = [ax.get_title() for ax in fig.axes]
-            assert all(titles) and any(ax.has_data() or ax.tables for ax in fig.axes), path
-            if path in ("plots/roc_pr.png", "plots/calibration.png"):
-                labels = fig.axes[0].get_legend_handles_labels()[1]
-                assert any(t.startswith("challenger") for t in labels) and any(t.startswith("champion") for t in labels)
-        finally:
-            plt.close(fig)
+        titles = [ax.get_title() for ax in fig.axes]
+        assert all(titles) and any(ax.has_data() or ax.tables for ax in fig.axes), path
+        if path in ("plots/roc_pr.png", "plots/calibration.png"):
+            labels = fig.axes[0].get_legend_handles_labels()[1]
+            assert any(t.startswith("challenger") for t in labels) and any(t.startswith("champion") for t in labels)
     score = trained[2]
     assert len(score.comparison.deltas) == score.comparison.samples and np.isfinite(score.comparison.deltas).all()
 
@@ -57,7 +54,7 @@ def test_a_picture_that_fails_is_reported_and_the_others_are_logged(trained, tmp
     assert logged == ["plots/ok.png"]
     assert failed == ["plots/broken.png: ZeroDivisionError: division by zero"]
     assert [a.path for a in store.client.list_artifacts(run_id, "plots")] == ["plots/ok.png"]
-    assert plt.get_fignums() == []  # every figure closed
+    assert plt.get_fignums() == []  # no figure went through pyplot's global registry
 
 
 def test_a_regression_run_draws_its_own_pictures_with_the_champion_overlaid(regression_case):
@@ -73,23 +70,16 @@ def test_a_regression_run_draws_its_own_pictures_with_the_champion_overlaid(regr
     assert {"plots/regression.png", "plots/permutation_importance.png", "plots/bootstrap.png"} <= set(figures)
     assert "plots/roc_pr.png" not in figures
     fig = figures["plots/regression.png"]()
-    try:
-        labels = fig.axes[0].get_legend_handles_labels()[1]
-        assert labels == ["challenger", "champion"] and all(ax.get_title() for ax in fig.axes)
-    finally:
-        plt.close(fig)
+    labels = fig.axes[0].get_legend_handles_labels()[1]
+    assert labels == ["challenger", "champion"] and all(ax.get_title() for ax in fig.axes)
 
 
 def test_permutation_importance_in_one_batch_equals_shuffling_one_column_at_a_time(trained):
     import pandas as pd
 
     model, _, _, x, y, p = trained
-    fig = plots.importance(model, x, y, p, repeats=2)
-    try:
-        ax = fig.axes[0]
-        drawn = {t.get_text(): bar.get_width() for t, bar in zip(ax.get_yticklabels(), ax.patches, strict=True)}
-    finally:
-        plt.close(fig)
+    ax = plots.importance(model, x, y, p, repeats=2).axes[0]
+    drawn = {t.get_text(): bar.get_width() for t, bar in zip(ax.get_yticklabels(), ax.patches, strict=True)}
     # The reference: each shuffled copy scored by its own model call, the same seeded shuffles.
     rows = plots._rows(len(x), p.training.seed, plots.IMPORTANCE_ROWS)
     sample, truth, n = x.iloc[rows].reset_index(drop=True), y[rows], len(rows)
@@ -104,6 +94,26 @@ def test_permutation_importance_in_one_batch_equals_shuffling_one_column_at_a_ti
     top = pd.Series(expected).sort_values(ascending=False).index[:len(drawn)]
     assert set(drawn) == set(top)
     assert drawn == pytest.approx({c: expected[c] for c in drawn}, abs=1e-12)
+
+
+def test_figures_drawn_in_several_threads_at_once_are_the_figures_drawn_one_by_one(trained):
+    """No lock: a training run's pictures, the warm-up and another flow run's pictures may draw
+    at the same time, and each PNG must be what it would be alone."""
+    import io
+    from concurrent.futures import ThreadPoolExecutor
+
+    figures = plots.training_figures(*trained)
+
+    def png(path: str) -> bytes:
+        out = io.BytesIO()
+        figures[path]().savefig(out, format="png")
+        return out.getvalue()
+
+    alone = {path: png(path) for path in figures}
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        together = list(pool.map(png, [*figures, *figures, *figures]))
+    assert together == [alone[path] for path in [*figures, *figures, *figures]]
+    assert plt.get_fignums() == []
 
 
 def test_the_warm_up_draws_in_the_background_and_leaves_no_figure_open():

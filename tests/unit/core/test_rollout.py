@@ -131,8 +131,6 @@ def test_the_promotion_verdict_names_the_previous_champion_when_there_was_one():
 
 
 def test_the_step_picture_shows_live_accuracy_with_its_interval_and_the_drop_bound():
-    import matplotlib.pyplot as plt
-
     from driftline.core import ops_plots
 
     champ, chal = _rows("champion", 600, 1), _rows("challenger", 600, 2)
@@ -141,18 +139,12 @@ def test_the_step_picture_shows_live_accuracy_with_its_interval_and_the_drop_bou
     live = result.accuracy
     assert live.champion_labels == live.challenger_labels == 600 and live.drop_bound > CFG.max_accuracy_drop
     fig = ops_plots.rollout_step("canary 50%", champ, chal, result.checks, live)
-    try:
-        panel = fig.axes[3]
-        assert [round(b.get_height(), 6) for b in panel.patches] == [round(live.champion, 6), round(live.challenger, 6)]
-        assert f"drop >= {live.drop_bound:+.3f} at 95% (at most 0.05)" in panel.get_title()
-        assert "accuracy FAILED" in fig._suptitle.get_text()
-    finally:
-        plt.close(fig)
+    panel = fig.axes[3]
+    assert [round(b.get_height(), 6) for b in panel.patches] == [round(live.champion, 6), round(live.challenger, 6)]
+    assert f"drop >= {live.drop_bound:+.3f} at 95% (at most 0.05)" in panel.get_title()
+    assert "accuracy FAILED" in fig._suptitle.get_text()
     few = analyze(pd.concat([champ, chal]), pd.concat([_feedback(champ, 0.8, 3).head(30),
                                                        _feedback(chal, 0.8, 4).head(30)]), CFG)
     assert few.accuracy.drop_bound is None and "accuracy" not in {c.name for c in few.checks}
     fig = ops_plots.rollout_step("canary 50%", champ, chal, few.checks, few.accuracy)
-    try:
-        assert "not judged (needs 50 labels a side)" in fig.axes[3].get_title()
-    finally:
-        plt.close(fig)
+    assert "not judged (needs 50 labels a side)" in fig.axes[3].get_title()
