@@ -65,14 +65,16 @@ def _clean(values: pd.Series) -> pd.Series:
     return values.dropna()
 
 
-def _shares(reference: pd.Series, current: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    # Categoricals count their unseen categories as zeros: only observed values are keys.
+def shares(reference: pd.Series, current: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Each value's share of its side's non-missing values, both keyed by every value either
+    side holds. Categoricals count their unseen categories as zeros: only observed values are keys."""
+    reference, current = reference.dropna(), current.dropna()
     ref, cur = reference.value_counts(), current.value_counts()
     ref, cur = ref[ref > 0], cur[cur > 0]
     keys = ref.index.astype(object).union(cur.index.astype(object))
     ref.index, cur.index = ref.index.astype(object), cur.index.astype(object)
-    return (ref.reindex(keys, fill_value=0).to_numpy() / len(reference),
-            cur.reindex(keys, fill_value=0).to_numpy() / len(current))
+    return (ref.reindex(keys, fill_value=0) / max(len(reference), 1),
+            cur.reindex(keys, fill_value=0) / max(len(current), 1))
 
 
 def _jensen_shannon(reference: pd.Series, current: pd.Series, numeric: bool) -> float:
@@ -81,12 +83,12 @@ def _jensen_shannon(reference: pd.Series, current: pd.Series, numeric: bool) -> 
         ref = np.histogram(reference, edges)[0] / len(reference)
         cur = np.histogram(current, edges)[0] / len(current)
     else:
-        ref, cur = _shares(reference, current)
+        ref, cur = (s.to_numpy() for s in shares(reference, current))
     return float(distance.jensenshannon(ref, cur))
 
 
 def _chi_square(reference: pd.Series, current: pd.Series) -> float:
-    ref, cur = _shares(reference, current)
+    ref, cur = (s.to_numpy() for s in shares(reference, current))
     return float(stats.chisquare(cur * len(current), ref * len(current)).pvalue)
 
 

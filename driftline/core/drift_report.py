@@ -17,7 +17,8 @@ import numpy as np
 import pandas as pd
 
 from driftline.config import Params
-from driftline.core.drift import ColumnDrift
+from driftline.core.drift import ColumnDrift, shares
+from driftline.core.monitoring import answered_by
 
 BINS = 30
 TOP_CATEGORIES = 12
@@ -74,12 +75,10 @@ def numeric_distribution(reference: pd.Series, current: pd.Series) -> Distributi
 
 def categorical_distribution(reference: pd.Series, current: pd.Series) -> Distribution:
     """Shares of the TOP_CATEGORIES values most frequent on either side, the rest as "(other)"."""
-    # Counted in the column's own dtype (the log reads categoricals as categories), then keyed as text.
-    ref, cur = reference.value_counts(normalize=True), current.value_counts(normalize=True)
-    ref, cur = ref[ref > 0], cur[cur > 0]
-    ref.index, cur.index = ref.index.astype(object), cur.index.astype(object)
-    keys = ref.index.union(cur.index)
-    ref, cur = ref.reindex(keys, fill_value=0.0), cur.reindex(keys, fill_value=0.0)
+    # The drift tests' own shares: counted in the column's dtype (the log reads categoricals as
+    # categories), keyed by every value either side holds.
+    ref, cur = shares(reference, current)
+    keys = ref.index
     top = np.maximum(ref, cur).sort_values(ascending=False, kind="stable").index[:TOP_CATEGORIES]
     labels = [str(k) for k in top]
     ref_shares, cur_shares = ref[top].to_numpy(), cur[top].to_numpy()
@@ -157,7 +156,7 @@ def render(rows: pd.DataFrame, reference: pd.DataFrame, p: Params, result, versi
     d = result.decision
     quality = {q.column: q for q in result.quality}
     kinds = {f.name: f.type for f in p.data.features}
-    answered = rows[rows["model_version"].astype(str) == str(version)] if "model_version" in rows.columns else rows
+    answered = answered_by(rows, version)  # the score's distribution is the champion's, as assess judged it
     ordered = sorted(result.columns, key=lambda c: (not c.drifted, c.column))
     sections = []
     for c in ordered:

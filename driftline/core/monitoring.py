@@ -169,6 +169,14 @@ def recheck(decision: Decision, hours_since_last: float | None, cfg: MonitoringC
                     f"{hours_since_last:.2f} h ago, within monitoring.cooldown_hours={cfg.cooldown_hours}: no event")
 
 
+def answered_by(rows: pd.DataFrame, version: str) -> pd.DataFrame:
+    """The rows `version` answered: prediction drift and live accuracy are about the champion,
+    its answers only (a rollout's challenger answers some of the window too)."""
+    if not len(rows) or "model_version" not in rows.columns:
+        return rows
+    return rows[rows["model_version"].astype(str) == str(version)]
+
+
 @dataclass(frozen=True)
 class Assessment:
     rows: int
@@ -186,9 +194,7 @@ def assess(rows: pd.DataFrame, feedback: pd.DataFrame, reference: pd.DataFrame, 
     `derive`: the champion's fitted derive step; its derived features are watched too."""
     cfg = p.monitoring
     shared = [f for f in p.data.features if f.name in reference.columns and f.type != "datetime"]
-    # Prediction drift and live accuracy are about the champion: its answers only.
-    answered = rows[rows["model_version"].astype(str) == str(champion_version)] \
-        if len(rows) and "model_version" in rows.columns else rows
+    answered = answered_by(rows, champion_version)
     columns, quality_rows = [], []
     if len(rows):
         current = rows.reindex(columns=[f.name for f in shared])
