@@ -21,6 +21,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -108,30 +110,40 @@ def run_phase(phase: str, root: Path, env: dict, overrides: list[str]) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+@contextmanager
+def bench_stack(rows: int, prefix: str) -> Iterator[tuple[Path, dict, str]]:
+    """A new git+DVC project with `rows` rows of demo data under a temporary directory, and a
+    Prefect server of its own: (the project's root, the environment phases run in, the API URL).
+    The server stops and the directory is removed on leaving."""
+    work = Path(tempfile.mkdtemp(prefix=prefix))
+    env = {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_LOGGING_LEVEL": "WARNING",
+           "DVC_SITE_CACHE_DIR": str(work / "dvc-site"), "PYTHONPATH": str(REPO)}
+    os.environ["DVC_SITE_CACHE_DIR"] = env["DVC_SITE_CACHE_DIR"]
+    root = work / "project"
+    t = time.perf_counter()
+    build_project(root, rows)
+    print(f"project with {rows:,} rows built in {time.perf_counter() - t:.1f} s at {root}", flush=True)
+    server, url = start_prefect(work / "prefect-home", env)
+    env.update({"PREFECT_API_URL": url, "PREFECT_HOME": str(work / "prefect-home")})
+    try:
+        yield root, env, url
+    finally:
+        server.terminate()
+        server.wait(30)
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=1_000_000)
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="driftline-bench-"))
-    env = {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_LOGGING_LEVEL": "WARNING",
-           "DVC_SITE_CACHE_DIR": str(work / "dvc-site"), "PYTHONPATH": str(REPO)}
-    os.environ.update({k: env[k] for k in ("DVC_SITE_CACHE_DIR",)})
-    root = work / "project"
-    t = time.perf_counter()
-    build_project(root, args.rows)
-    print(f"project with {args.rows:,} rows built in {time.perf_counter() - t:.1f} s at {root}", flush=True)
-    server, url = start_prefect(work / "prefect-home", env)
-    env.update({"PREFECT_API_URL": url, "PREFECT_HOME": str(work / "prefect-home")})
-    try:
-        results = []
+    results = []
+    with bench_stack(args.rows, "driftline-bench-") as (root, env, _):
         for phase, overrides in PHASES:
             r = {**run_phase(phase, root, env, overrides), "phase": phase}
             results.append(r)
             print(f"{phase:<11} {r['seconds']:8.2f} s  peak RSS {r['peak_rss_mb']:7.0f} MB  {r['result']}",
                   flush=True)
-    finally:
-        server.terminate()
-        server.wait(30)
     def seconds(phase: str) -> float:
         return statistics.median(r["seconds"] for r in results if r["phase"] == phase)
 
@@ -151,7 +163,6 @@ def main() -> None:
     print(f"cached rerun / pipeline first run             = {seconds('cached') / first_s:.3f}  (goal <= 0.05)")
     print(f"peak RSS pipeline / bare                      = {peak('pipeline') / peak('bare'):.2f}"
           f"  ({peak('pipeline'):.0f} MB vs {peak('bare'):.0f} MB)")
-    shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -11,16 +11,12 @@ so the newest flow run is the one just run.
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
-import tempfile
 import time
 from datetime import datetime
-from pathlib import Path
 
 import httpx
 
-from benchmarks.pipeline import REPO, build_project, run_phase, start_prefect
+from benchmarks.pipeline import bench_stack, run_phase
 
 
 def timeline(url: str) -> list[str]:
@@ -29,6 +25,7 @@ def timeline(url: str) -> list[str]:
                                                          "limit": 200}).json()
     start = datetime.fromisoformat(flow["start_time"])
     lines = [f"  flow run {flow['name']}: {flow['total_run_time']:.2f} s from its start to its end"]
+
     def seconds(stamp: str) -> float:
         return (datetime.fromisoformat(stamp) - start).total_seconds()
 
@@ -42,15 +39,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=1_000_000)
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="driftline-timeline-"))
-    env = {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_LOGGING_LEVEL": "WARNING",
-           "DVC_SITE_CACHE_DIR": str(work / "dvc-site"), "PYTHONPATH": str(REPO)}
-    os.environ["DVC_SITE_CACHE_DIR"] = env["DVC_SITE_CACHE_DIR"]
-    root = work / "project"
-    build_project(root, args.rows)
-    server, url = start_prefect(work / "prefect-home", env)
-    env.update({"PREFECT_API_URL": url, "PREFECT_HOME": str(work / "prefect-home")})
-    try:
+    with bench_stack(args.rows, "driftline-timeline-") as (root, env, url):
         bare = run_phase("bare", root, env, [])
         print(f"bare script (load, split, train, evaluate): {bare['seconds']:.2f} s", flush=True)
         for phase, overrides in (("first champion", []), ("challenger", ["training.seed=1"])):
@@ -59,10 +48,6 @@ def main() -> None:
             print(f"\n{phase}: {r['seconds']:.2f} s in its process ({r['seconds'] / bare['seconds']:.2f}x bare), "
                   f"{r['result']}", flush=True)
             print("\n".join(timeline(url)), flush=True)
-    finally:
-        server.terminate()
-        server.wait(30)
-        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
