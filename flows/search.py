@@ -52,34 +52,34 @@ def _worker() -> str:
 
 @flow(name="hyperparameter-search", validate_parameters=False)
 def hyperparameter_search(train: Shipped, p: Params, cached: dict[str, float], base: str) -> list[Trial]:
-    """Ask, run the batch's uncached trials on the cluster, tell in trial order."""
+    """Ask, run each batch's uncached trials on the cluster (two batches under way, see
+    `search.run`), tell in trial order."""
     cfg = p.training.search
     log, began, seen = get_run_logger(), time.perf_counter(), []
     goal = search.direction(p)
 
-    def evaluate(batch: list[dict]) -> list[Trial]:
-        out = _evaluate(batch)
-        seen.extend(out)
-        scored = [t for t in seen if t.score is not None]
-        lead = f"best so far {search.best(seen, goal).score:.4f}" if scored else "none scored yet"
-        log.info(f"search: {len(seen)} of {cfg.trials} trials done ({sum(t.cached for t in out)} of this batch "
-                 f"from the cache), {lead}; {time.perf_counter() - began:.0f} s")
-        return out
-
-    def _evaluate(batch: list[dict]) -> list[Trial]:
+    def submit(batch: list[dict]):
         futures = {i: cv_trial.submit(train, p, values, cfg.folds) for i, values in enumerate(batch)
                    if search.trial_key(base, values) not in cached}
-        out = []
-        for i, values in enumerate(batch):
-            if i not in futures:
-                out.append(Trial(0, values, cached[search.trial_key(base, values)], cached=True))
-                continue
-            result = futures[i].result(raise_on_failure=False)
-            out.append(result if isinstance(result, Trial) else
-                       Trial(0, values, None, note=f"{type(result).__name__}: {result}"))
-        return out
 
-    return search.run(cfg, p.training.seed, goal, evaluate, start=search.starting_values(p))
+        def wait() -> list[Trial]:
+            out = [_outcome(futures.get(i), values) for i, values in enumerate(batch)]
+            seen.extend(out)
+            scored = [t for t in seen if t.score is not None]
+            lead = f"best so far {search.best(seen, goal).score:.4f}" if scored else "none scored yet"
+            log.info(f"search: {len(seen)} of {cfg.trials} trials done ({sum(t.cached for t in out)} of this "
+                     f"batch from the cache), {lead}; {time.perf_counter() - began:.0f} s")
+            return out
+        return wait
+
+    def _outcome(future, values: dict) -> Trial:
+        if future is None:
+            return Trial(0, values, cached[search.trial_key(base, values)], cached=True)
+        result = future.result(raise_on_failure=False)
+        return result if isinstance(result, Trial) else \
+            Trial(0, values, None, note=f"{type(result).__name__}: {result}")
+
+    return search.run(cfg, p.training.seed, goal, submit, start=search.starting_values(p))
 
 
 def task_runner(p: Params, address: str | None):

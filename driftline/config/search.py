@@ -44,10 +44,11 @@ class SearchConfig(Strict):
         "the parameters it leaves out keep their training.estimator values."))
     trials: int = Field(default=20, ge=1, le=2000)
     batch: int = Field(default=4, ge=1, le=256, description=(
-        "Trials asked at once and run in parallel. The result depends on it, never on the workers."))
+        "Trials asked at once and run in parallel (with the next batch queued behind them). The "
+        "result depends on it, never on the workers."))
     folds: int = Field(default=3, ge=2, le=20, description="K of the K-fold cross-validation on the training part.")
     timeout_minutes: float | None = Field(default=None, gt=0, description=(
-        "Time budget: no new batch starts after it (a batch under way finishes)."))
+        "Time budget: no batch is asked after it (the batches under way finish)."))
     workers: int = Field(default=2, ge=1, le=64, description=(
         "Worker processes of the temporary local Dask cluster (one thread each). Ignored with an "
         "existing cluster's address (--dask-address or DRIFTLINE_DASK_ADDRESS)."))

@@ -3,9 +3,11 @@ K-fold cross-validation on the training part, and the loop that asks trials in f
 batches and tells their scores back in trial order.
 
 Asking a whole batch before telling any, and telling in trial order, makes the sampler's state
-after each batch a function of the seed and the scores alone: the trials and the best
-parameters are the same whether a batch ran on one worker or many, in whatever order they
-finished. The caller runs a batch however it likes (`evaluate`), here on a Dask cluster.
+a function of the seed and the scores alone: the trials and the best parameters are the same
+whether a batch ran on one worker or many, in whatever order they finished. The loop keeps two
+batches under way (the next is asked when the one before the running batch has been told), so a
+worker that finishes its share of a batch starts on the next instead of waiting for the slowest
+trial. The caller runs a batch however it likes (`submit`), here on a Dask cluster.
 """
 
 from __future__ import annotations
@@ -100,30 +102,43 @@ def starting_values(p: Params) -> dict | None:
     return values
 
 
-def run(cfg: SearchConfig, seed: int, goal: str, evaluate: Callable[[list[dict]], list[Trial]],
+# Batches under way at once: the running one and the next, asked before the running one is told.
+IN_FLIGHT = 2
+
+
+def run(cfg: SearchConfig, seed: int, goal: str, submit: Callable[[list[dict]], Callable[[], list[Trial]]],
         clock: Callable[[], float] = time.monotonic, start: dict | None = None) -> list[Trial]:
-    """Ask `cfg.batch` trials at a time until `cfg.trials` (or the time budget, checked between
-    batches), have `evaluate` score each batch, and tell the scores in trial order. `start`, if
-    given, is trial 0 (see `starting_values`)."""
+    """Ask `cfg.batch` trials at a time until `cfg.trials` (or the time budget, checked before each
+    ask), keeping IN_FLIGHT batches under way. `submit` starts a batch and returns what waits for
+    its trials, in the batch's order; the scores are told in trial order. `start`, if given, is
+    trial 0 (see `starting_values`).
+
+    The asks and tells come in one fixed order (ask 1, ask 2, tell 1, ask 3, tell 2, ...), so
+    batch k is asked knowing every batch before k - 1, however the batches ran."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(direction=goal, sampler=optuna.samplers.TPESampler(seed=seed))
     if start is not None:
         study.enqueue_trial(start)
-    started, done = clock(), []
-    while len(done) < cfg.trials:
-        if done and cfg.timeout_minutes is not None and clock() - started > cfg.timeout_minutes * 60:
-            break
-        asked = [study.ask() for _ in range(min(cfg.batch, cfg.trials - len(done)))]
-        results = evaluate([suggest(t, cfg.space) for t in asked])
-        for asked_trial, result in zip(asked, results, strict=True):
+    started, asked, done, running, spent = clock(), 0, [], [], False
+    while True:
+        while len(running) < IN_FLIGHT and asked < cfg.trials and not spent:
+            spent = bool(asked) and cfg.timeout_minutes is not None and clock() - started > cfg.timeout_minutes * 60
+            if spent:
+                break
+            batch = [study.ask() for _ in range(min(cfg.batch, cfg.trials - asked))]
+            asked += len(batch)
+            running.append((batch, submit([suggest(t, cfg.space) for t in batch])))
+        if not running:
+            return done
+        batch, wait = running.pop(0)
+        for asked_trial, result in zip(batch, wait(), strict=True):
             if result.score is None or not np.isfinite(result.score):
                 study.tell(asked_trial, state=optuna.trial.TrialState.FAIL)
             else:
                 study.tell(asked_trial, result.score)
             done.append(dataclasses.replace(result, number=asked_trial.number))
-    return done
 
 
 def written_trial(trials: list[Trial], p: Params) -> Trial | None:
@@ -159,7 +174,7 @@ def in_process(train_df: pd.DataFrame, p: Params) -> list[Trial]:
     """The whole search as a plain loop here (the DVC stage's way; a cluster gives the same)."""
     cfg = p.training.search
 
-    def evaluate(batch: list[dict]) -> list[Trial]:
-        return [Trial(0, values, cv_score(train_df, p, values, cfg.folds)) for values in batch]
+    def submit(batch: list[dict]) -> Callable[[], list[Trial]]:
+        return lambda: [Trial(0, values, cv_score(train_df, p, values, cfg.folds)) for values in batch]
 
-    return run(cfg, p.training.seed, direction(p), evaluate, start=starting_values(p))
+    return run(cfg, p.training.seed, direction(p), submit, start=starting_values(p))

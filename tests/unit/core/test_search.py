@@ -66,17 +66,46 @@ def test_the_trials_do_not_depend_on_the_order_a_batch_finishes_in():
             out[i] = Trial(0, batch[i], score(batch[i]), worker=f"w{i}")
         return out
 
-    a = hpo.run(p.training.search, 42, "maximize", in_order)
-    b = hpo.run(p.training.search, 42, "maximize", scrambled)
+    a = hpo.run(p.training.search, 42, "maximize", now(in_order))
+    b = hpo.run(p.training.search, 42, "maximize", now(scrambled))
     assert [(t.number, t.values, t.score) for t in a] == [(t.number, t.values, t.score) for t in b]
     assert [t.number for t in a] == list(range(6))
-    assert hpo.run(p.training.search, 7, "maximize", in_order)[0].values != a[0].values  # the seed matters
+    assert hpo.run(p.training.search, 7, "maximize", now(in_order))[0].values != a[0].values  # the seed matters
+
+
+def now(score_batch):
+    """A `submit` for `hpo.run` that scores the batch at once and hands back its trials on waiting."""
+    def submit(batch):
+        trials = score_batch(batch)
+        return lambda: trials
+    return submit
+
+
+def test_the_next_batch_is_asked_before_the_running_one_is_waited_for_and_each_sees_all_but_the_last():
+    p = load_params(PARAMS_FILE, [SPACE.replace("trials: 6", "trials: 12")])
+    events, told = [], []
+
+    def submit(batch):
+        number = len([e for e in events if e[0] == "submit"])
+        events.append(("submit", number, len(told)))  # how many trials were told when this batch was asked
+
+        def wait():
+            events.append(("wait", number))
+            told.extend(batch)
+            return [Trial(0, v, -v["learning_rate"]) for v in batch]
+        return wait
+
+    trials = hpo.run(p.training.search, 42, "maximize", submit)
+    assert [t.number for t in trials] == list(range(12))
+    # Two batches are under way at once: batch k is asked after batch k - 2 is told, not k - 1.
+    assert events == [("submit", 0, 0), ("submit", 1, 0), ("wait", 0), ("submit", 2, 3), ("wait", 1),
+                      ("submit", 3, 6), ("wait", 2), ("wait", 3)]
 
 
 def test_the_time_budget_stops_between_batches_and_failed_trials_are_not_best():
     p = load_params(PARAMS_FILE, [SPACE.replace("trials: 6", "trials: 9, timeout_minutes: 1")])
     ticks = iter([0, 61])  # the start; before batch 2 (batch 1 always runs): past the budget
-    trials = hpo.run(p.training.search, 1, "maximize", lambda b: [Trial(0, v, None, note="boom") for v in b],
+    trials = hpo.run(p.training.search, 1, "maximize", now(lambda b: [Trial(0, v, None, note="boom") for v in b]),
                      clock=lambda: next(ticks))
     assert len(trials) == 3  # one batch, then the budget
     with pytest.raises(ValueError, match="all 3 trials failed; first: boom"):
@@ -101,14 +130,14 @@ def test_the_written_configuration_is_trial_0_when_it_lies_in_the_space():
     p = load_params(PARAMS_FILE, [SPACE])
     written = {"learning_rate": 0.05, "max_leaf_nodes": 31, "l2_regularization": 1.0}  # params.yaml's estimator
     assert hpo.starting_values(p) == written
-    trials = hpo.run(p.training.search, 42, "maximize", lambda b: [Trial(0, v, 0.5) for v in b],
+    trials = hpo.run(p.training.search, 42, "maximize", now(lambda b: [Trial(0, v, 0.5) for v in b]),
                      start=hpo.starting_values(p))
     assert trials[0].values == written and all(t.values != written for t in trials[1:])
     assert hpo.written_trial(trials, p) is trials[0]
     # A value outside the space (here learning_rate 0.05 below low 0.1) is not tried: nothing to report.
     outside = load_params(PARAMS_FILE, [SPACE.replace("low: 0.02", "low: 0.1")])
     assert hpo.starting_values(outside) is None
-    unstarted = hpo.run(outside.training.search, 42, "maximize", lambda b: [Trial(0, v, 0.5) for v in b])
+    unstarted = hpo.run(outside.training.search, 42, "maximize", now(lambda b: [Trial(0, v, 0.5) for v in b]))
     assert hpo.written_trial(unstarted, outside) is None and unstarted[0].values["learning_rate"] >= 0.1
 
 
