@@ -126,7 +126,7 @@ def _noop(train, n: int) -> int:
 def _task_latency(address: str, shipped, runs: int = 10) -> dict[str, float]:
     """What one trial pays beyond its work: the round trip of a task that returns at once, as a
     Prefect task on Dask and as a plain Dask task, with and without the training part in each
-    task (the search flow sends it to the workers once instead)."""
+    task (as the search flow's trials carry it)."""
     from distributed import Client
     from prefect_dask import DaskTaskRunner
 
