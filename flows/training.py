@@ -13,7 +13,7 @@ from functools import partial
 from typing import Any
 
 from prefect import flow, get_run_logger
-from prefect.runtime import flow_run
+from prefect.runtime import deployment, flow_run
 from prefect.states import Cancelled, State
 from prefect.transactions import transaction
 
@@ -23,12 +23,14 @@ from driftline.adapters.pictures import warm_up as pictures_warm_up
 from driftline.adapters.tracking import CHALLENGER, CHAMPION, MlflowStore, VersionInfo
 from driftline.adapters.training_run import Champion, Lineage
 from driftline.adapters.trust import GATES_TAG, PASSED
-from driftline.config import Params, Settings, load_params
-from driftline.core import evaluation, training
+from driftline.config import ConfigError, Params, Settings, load_params
+from driftline.config.load import code_changes
+from driftline.core import evaluation, model_facts, training
 from driftline.core import gates as G
 from driftline.core import search as hpo
 from driftline.core.card import data_facts, model_card
 from driftline.core.card import html as card_html
+from driftline.core.estimators import EstimatorError
 from driftline.core.markdown import training_markdown, validation_markdown
 from driftline.core.validation import ValidationReport
 from driftline.errors import GatesFailed, PipelineFailure, ValidationFailed
@@ -71,6 +73,11 @@ def training_pipeline(
     """
     settings = Settings.for_project(project_dir)
     p: Params = load_params(settings.root / params_path, [*(overrides or []), *_search_switch(search)])
+    if overrides and deployment.id:  # a deployment run may tune the estimator, not choose the code it runs
+        changed = code_changes(load_params(settings.root / params_path), p)
+        if changed:
+            raise ConfigError(f"overrides: a deployment run cannot change {', '.join(changed)}; change them in "
+                              f"{params_path} and commit")
     for line in p.defaults_chosen():
         get_run_logger().warning(line)
     svc = services.build_services(settings, p).start()
@@ -119,13 +126,17 @@ def _pipeline(settings: Settings, p: Params, svc, reason: str, drift_summary: st
             p, facts["search"] = _search(store, run_id, parts.train, p, trail, dask_address or settings.dask_address)
         if p.registry.pictures:
             pictures_warm_up()
-        model = in_project(train_model, settings.state)(parts.train, p, cache_key=trail.keys.train)
+        try:
+            model = in_project(train_model, settings.state)(parts.train, p, cache_key=trail.keys.train)
+        except EstimatorError as err:
+            raise PipelineFailure("training", f"{err}. Nothing was registered; the model in production is "
+                                  "untouched.") from None
         model = training.at_threshold(model, p)  # the cache is keyed without the threshold
         ev = in_project(evaluate_model, settings.state)(model, parts.train, parts.holdout, p,
                                                         cache_key=trail.keys.evaluate)
         score = compare_with_champion(champion.model, champion.split, ev, parts.holdout, p) if champion else None
         gates = G.assemble(p, ev, score)
-        registry.log_scores(store, run_id, ev, score)
+        registry.log_scores(store, run_id, ev, score, model_facts.fit_metrics(model))
         # Drawn in a thread beside the gates and the registration, which wait for them only to
         # link them from the report: they cost seconds on a large holdout and decide nothing.
         drawing = registry.log_pictures.submit(store, run_id, model, ev, score, parts.holdout, p) \
@@ -241,7 +252,8 @@ def _register(store: MlflowStore, run_id: str, p: Params, trail: Lineage, model,
         facts = {**facts, "pictures": pictures()}
         markdown = training_markdown(f"Training: {trail.model}", verdict, gates, facts, report)
         card = model_card(trail.model, version.version, p, ev, champion_metrics, gates,
-                          {**trail.facts(), "MLflow run": facts["MLflow run"]}, data_facts(train_df, p))
+                          {**trail.facts(), "MLflow run": facts["MLflow run"]}, data_facts(train_df, p),
+                          model_facts.describe(model, p))
         registry.log_card(store, run_id, card, card_html(card, f"{trail.model} version {version.version}"))
         registry.record_registration(store, run_id, version.version, markdown)
         publish_report(artifact_key("training", trail.model), markdown, verdict)

@@ -72,8 +72,9 @@ def log_split(store: MlflowStore, run_id: str, trail: run.Lineage) -> None:
 
 
 @task(name="log-scores", cache_policy=NONE)
-def log_scores(store: MlflowStore, run_id: str, ev: Evaluation, score: ChampionScore | None) -> None:
-    run.log_scores(store, run_id, ev, score)
+def log_scores(store: MlflowStore, run_id: str, ev: Evaluation, score: ChampionScore | None,
+               fitted: dict[str, float] | None = None) -> None:
+    run.log_scores(store, run_id, ev, score, fitted)
 
 
 @task(name="log-pictures", cache_policy=NONE)

@@ -28,18 +28,23 @@ def dataset_input(frame: pd.DataFrame, source: str, name: str, digest: str, targ
     return DatasetInput(entity, tags=[InputTag("mlflow.data.context", context)])
 
 
-def pip_requirements() -> list[str]:
-    """Pinned from the running environment: inferring them costs seconds per model."""
+def pip_requirements(model=None) -> list[str]:
+    """Pinned from the running environment: inferring them costs seconds per model. Beside the
+    base, every installed distribution a class inside the model comes from (xgboost-cpu, lightgbm,
+    the package of an `sklearn` kind's class), at the version it was trained with."""
     from importlib.metadata import version
 
-    return [f"{name}=={version(name)}" for name in
-            ("scikit-learn", "pandas", "numpy", "scipy", "cloudpickle", "pyarrow")]
+    from driftline.core.model_facts import libraries
+
+    base = {name: version(name) for name in ("scikit-learn", "pandas", "numpy", "scipy", "cloudpickle", "pyarrow")}
+    found = libraries(model) if model is not None else {}
+    return [f"{name}=={v}" for name, v in {**base, **found}.items()]
 
 
 def log_sklearn_model(run_id: str, model, input_example: pd.DataFrame, output_example,
                       code_paths: list[str] | None = None) -> str:
     """Log `model` to the run as `model` (cloudpickle) with its signature and input example, and
-    the user modules its derived features run (`code_paths`); its URI."""
+    the project modules it runs (`code_paths`: custom derived features, a custom factory); its URI."""
     import mlflow
     import mlflow.sklearn
     from mlflow.models import infer_signature
@@ -52,6 +57,6 @@ def log_sklearn_model(run_id: str, model, input_example: pd.DataFrame, output_ex
             # in the same environment, which the pinned requirements describe.
             serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_CLOUDPICKLE,
             signature=signature, input_example=input_example,
-            pip_requirements=pip_requirements(), code_paths=code_paths or None,
+            pip_requirements=pip_requirements(model), code_paths=code_paths or None,
         )
     return info.model_uri

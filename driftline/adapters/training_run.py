@@ -17,7 +17,7 @@ import pandas as pd
 from driftline.adapters import provenance
 from driftline.adapters.tracking import CHAMPION, MlflowStore, VersionInfo
 from driftline.config import Params
-from driftline.core import features, frames
+from driftline.core import frames, training
 from driftline.core.comparison import ChampionScore
 from driftline.core.evaluation import Evaluation
 from driftline.errors import PipelineFailure
@@ -104,6 +104,8 @@ def lineage(root: Path, p: Params, md5: str, commit: str, reason: str, flow_run_
             drift_summary: str | None = None) -> Lineage:
     code, lock = provenance.code_hash(), provenance.lock_hash(root)
     user = [d._source for d in p.data.derived if d.kind == "custom"]
+    if p.training.estimator.kind == "custom":
+        user.append(p.training.estimator._source)
     if user:  # the project's own feature code is training code too: a change to it retrains
         code = provenance.key(code, *user)[:16]
     return Lineage(p.registry.model_name, reason, p.data.path, md5, commit, p.digest(), code, lock,
@@ -141,8 +143,16 @@ def open_run(store: MlflowStore, trail: Lineage, champion_version: str | None) -
 
 
 def flat_params(p: Params) -> dict[str, str]:
-    est = p.training.estimator.model_dump()
-    out = {f"estimator.{k}": v for k, v in est.items()}
+    """The run's params as MLflow shows them: the estimator's kind, its class or factory, early
+    stopping, and each parameter the estimator is built with (flat keys and `params` alike)."""
+    est = p.training.estimator
+    out: dict = {"estimator.kind": est.kind, **{f"estimator.{k}": v for k, v in est.estimator_params().items()}}
+    for name, key in (("class_", "class"), ("factory", "factory"), ("preprocessing", "preprocessing")):
+        if hasattr(est, name):
+            out[f"estimator.{key}"] = getattr(est, name)
+    if getattr(est, "early_stopping", None):
+        out.update({"estimator.early_stopping.rounds": est.early_stopping.rounds,
+                    "estimator.early_stopping.validation_share": est.early_stopping.validation_share})
     out.update({"seed": p.training.seed, "split.method": p.split.method, "split.test_size": p.split.test_size,
                 "task": p.data.task, "target": p.data.target, "features": len(p.data.features),
                 "decision_threshold": p.evaluation.decision_threshold})
@@ -165,10 +175,12 @@ def log_split(store: MlflowStore, run_id: str, trail: Lineage) -> None:
     store.log(run_id, tags={SPLIT_TAG: trail.tags()[SPLIT_TAG]})
 
 
-def log_scores(store: MlflowStore, run_id: str, ev: Evaluation, score: ChampionScore | None) -> None:
-    """The challenger's holdout metrics, the champion's on the same rows, the paired interval, the fairness gaps."""
+def log_scores(store: MlflowStore, run_id: str, ev: Evaluation, score: ChampionScore | None,
+               fitted: dict[str, float] | None = None) -> None:
+    """The challenger's holdout metrics, the champion's on the same rows, the paired interval, the
+    fairness gaps, and what the fit decided (`fitted`: the rounds early stopping kept)."""
     comparison = score.comparison if score else None
-    store.log(run_id, metrics={**{f"holdout_{k}": v for k, v in ev.metrics.items()},
+    store.log(run_id, metrics={**(fitted or {}), **{f"holdout_{k}": v for k, v in ev.metrics.items()},
                                **{f"champion_{k}": v for k, v in (score.metrics if score else {}).items()},
                                **({"delta_ci_low": comparison.ci_low, "delta_ci_high": comparison.ci_high}
                                   if comparison else {}),
@@ -186,7 +198,7 @@ def register(store: MlflowStore, run_id: str, model, train_df: pd.DataFrame, ref
     a version created and `alias` pointed at it, or the registry left as it was."""
     example = frames.features(train_df.head(5), p.data)
     store.log_frame(run_id, reference, "reference/reference.parquet")
-    uri = store.log_model(run_id, model, example, model.predict(example), features.code_files(p.data.derived))
+    uri = store.log_model(run_id, model, example, model.predict(example), training.code_files(p))
     return store.register(uri, run_id, tags, alias, description)
 
 

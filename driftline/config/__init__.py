@@ -4,11 +4,23 @@
 and by `dvc.yaml` alike. Addresses and credentials never live there: they come from
 `DRIFTLINE_*` environment variables (`Settings`).
 
-The sections live in `sections`, `evaluation` and `rollout`, the checks across them in
+The sections live in `sections`, `estimators`, `evaluation` and `rollout`, the checks across them in
 `checks`, reading and `--set` overrides in `load`, the environment in `settings`; every
 name is re-exported here so callers import from `driftline.config`.
 """
 
+from driftline.config.estimators import (
+    Custom,
+    EarlyStopping,
+    Estimator,
+    HistGradientBoosting,
+    LightGBM,
+    LogisticRegression,
+    RandomForest,
+    Ridge,
+    SklearnClass,
+    XGBoost,
+)
 from driftline.config.evaluation import (
     Behavioral,
     Case,
@@ -33,14 +45,9 @@ from driftline.config.rollout import (
 from driftline.config.sections import (
     DataConfig,
     DistributionCheck,
-    Estimator,
     Feature,
-    HistGradientBoosting,
-    LogisticRegression,
     MonitoringConfig,
-    RandomForest,
     RegistryConfig,
-    Ridge,
     SplitConfig,
     Strict,
     TrainingConfig,
@@ -67,15 +74,18 @@ __all__ = [
     "Case",
     "ComparisonConfig",
     "ConfigError",
+    "Custom",
     "DataConfig",
     "Directional",
     "DistributionCheck",
+    "EarlyStopping",
     "Estimator",
     "EvaluationConfig",
     "FairnessGate",
     "Feature",
     "HistGradientBoosting",
     "Invariance",
+    "LightGBM",
     "LogisticRegression",
     "MinimumFunctionality",
     "MonitoringConfig",
@@ -87,6 +97,7 @@ __all__ = [
     "ServeSettings",
     "Settings",
     "Shadow",
+    "SklearnClass",
     "SplitConfig",
     "Strategy",
     "Strict",
@@ -94,6 +105,7 @@ __all__ = [
     "Threshold",
     "TrainingConfig",
     "ValidationConfig",
+    "XGBoost",
     "apply_overrides",
     "load_params",
     "metrics_for",

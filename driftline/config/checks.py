@@ -27,28 +27,38 @@ def _search(p: Params) -> list[str]:
     estimator's kind (`--search` switches it on, and then it is checked)."""
     from pydantic import ValidationError
 
+    from driftline.config.estimators import flat_fields
+    from driftline.core import estimators
+
     search, est = p.training.search, p.training.estimator
     if search is None or not search.enabled:
         return []
     found = []
     fields = type(est).model_fields
+    flat = flat_fields(est)
+    others = estimators.searchable(est, p.data.task)
     for name, dim in search.space.items():
         key = f"training.search.space.{name}"
-        if name == "kind" or name not in fields:
-            known = ", ".join(f for f in fields if f != "kind")
-            found.append(f"{key}: {est.kind} has no parameter {name!r} ({known})")
-            continue
-        whole = fields[name].annotation in (int, int | None)
-        if hasattr(dim, "low") and whole and not dim.int:
-            found.append(f"{key}: {name} is a whole number: set int: true")
-            continue
         values = dim.choices if hasattr(dim, "choices") else \
             [int(dim.low), int(dim.high)] if dim.int else [dim.low, dim.high]
+        if name in flat and name not in est.params:
+            if hasattr(dim, "low") and fields[name].annotation in (int, int | None) and not dim.int:
+                found.append(f"{key}: {name} is a whole number: set int: true")
+                continue
+            for value in values:
+                try:
+                    type(est).model_validate({**est.model_dump(), name: value})
+                except ValidationError as err:
+                    found.append(f"{key}: {value!r} is not a valid {name}: {err.errors()[0]['msg']}")
+                    break
+            continue
+        if others is not None and name not in others[1]:
+            known = ", ".join(dict.fromkeys([*flat, *others[0]]))
+            found.append(f"{key}: {est.kind} has no parameter {name!r} ({known})")
+            continue
         for value in values:
-            try:
-                type(est).model_validate({**est.model_dump(), name: value})
-            except ValidationError as err:
-                found.append(f"{key}: {value!r} is not a valid {name}: {err.errors()[0]['msg']}")
+            if why := estimators.refused(est, p.data.task, name, value):
+                found.append(f"{key}: {value!r} is not a valid {name}: {why}")
                 break
     return found
 
@@ -105,12 +115,10 @@ def _metrics(p: Params) -> list[str]:
     return problems
 
 def _estimator(p: Params) -> list[str]:
-    task, kind = p.data.task, p.training.estimator.kind
-    if task == "regression" and kind == "logistic_regression":
-        return ["training.estimator.kind: logistic_regression cannot do regression; use ridge"]
-    if task != "regression" and kind == "ridge":
-        return [f"training.estimator.kind: ridge cannot do {task}; use logistic_regression"]
-    return []
+    from driftline.core import estimators
+
+    return estimators.problems(p.training.estimator, p.data.task)
+
 
 def _fairness(p: Params) -> list[str]:
     task = p.data.task

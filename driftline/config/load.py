@@ -139,33 +139,77 @@ def load_params(path: str | Path, overrides: list[str] | None = None) -> Params:
 
 
 def attach_user_code(params: Params, root: Path) -> list[str]:
-    """Read the source of every `kind: custom` derived feature from the project (the params
-    file's folder), checking without running it that the module defines the function. The
-    problems, each naming its key."""
-    import ast
-
+    """Read the source of every piece of project code the params name (`kind: custom` derived
+    features, a `kind: custom` estimator's factory) from the project (the params file's folder),
+    checking without running it that the module defines what is named. The problems, each naming
+    its key."""
     problems = []
     for i, d in enumerate(params.data.derived):
-        if d.kind != "custom":
-            continue
-        key = f"data.derived.{i}.function"
-        file = root.joinpath(*d.module.split(".")).with_suffix(".py")
-        try:
-            source = file.read_text()
-            tree = ast.parse(source, str(file))
-        except (OSError, UnicodeDecodeError) as err:
-            problems.append(f"{key}: module {d.module!r} should be {file} ({type(err).__name__})")
-            continue
-        except SyntaxError as err:
-            problems.append(f"{key}: {file} does not parse: {err.msg} (line {err.lineno})")
-            continue
-        defined = {n.name for n in tree.body if isinstance(n, ast.FunctionDef | ast.ClassDef)}
-        defined |= {t.id for n in tree.body if isinstance(n, ast.Assign) for t in n.targets if isinstance(t, ast.Name)}
-        if d.attribute not in defined:
-            problems.append(f"{key}: {file} defines no {d.attribute!r} at its top level")
-            continue
-        d._source, d._path = source, str(file)
+        if d.kind == "custom":
+            found = _read_module(root, d.module, d.attribute, f"data.derived.{i}.function", problems)
+            if found:
+                d._source, d._path = found[0], found[1]
+    est = params.training.estimator
+    if est.kind == "custom":
+        found = _read_module(root, est.module, est.attribute, "training.estimator.factory", problems)
+        if found:
+            est._source, est._path = found[0], found[1]
+            names = [*est.params, *(params.training.search.space if params.training.search
+                                    and params.training.search.enabled else [])]
+            problems += _unknown_arguments(found[2], est.factory, names)
     return problems
+
+
+def _read_module(root: Path, module: str, attribute: str, key: str, problems: list[str]):
+    """(source, path, the attribute's AST node) of `module` inside the project, or None with the
+    problem appended. A module outside the project (a symlink out of it) is refused: code named
+    by configuration runs only from the repository the params belong to."""
+    import ast
+
+    file = root.joinpath(*module.split(".")).with_suffix(".py")
+    if not file.resolve().is_relative_to(root.resolve()):
+        problems.append(f"{key}: module {module!r} resolves to {file.resolve()}, outside the project {root}")
+        return None
+    try:
+        source = file.read_text()
+        tree = ast.parse(source, str(file))
+    except (OSError, UnicodeDecodeError) as err:
+        problems.append(f"{key}: module {module!r} should be {file} ({type(err).__name__})")
+        return None
+    except SyntaxError as err:
+        problems.append(f"{key}: {file} does not parse: {err.msg} (line {err.lineno})")
+        return None
+    nodes = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef | ast.ClassDef)}
+    nodes |= {t.id: n for n in tree.body if isinstance(n, ast.Assign) for t in n.targets if isinstance(t, ast.Name)}
+    if attribute not in nodes:
+        problems.append(f"{key}: {file} defines no {attribute!r} at its top level")
+        return None
+    return source, str(file), nodes[attribute]
+
+
+def _unknown_arguments(node, factory: str, names: list[str]) -> list[str]:
+    """Parameters the factory's signature cannot take (read from its source, not by calling it)."""
+    import ast
+
+    if not isinstance(node, ast.FunctionDef) or node.args.kwarg is not None:
+        return []
+    takes = [a.arg for a in [*node.args.args, *node.args.kwonlyargs]]
+    return [f"training.estimator.params.{name}: {factory} takes no parameter {name!r} "
+            f"(it takes: {', '.join(takes) or 'none'})" for name in dict.fromkeys(names) if name not in takes]
+
+
+def code_changes(written: Params, overridden: Params) -> list[str]:
+    """The keys naming code (the estimator's kind, class or factory; a custom derived feature's
+    function) whose value the overrides changed: a deployment run may tune, never choose what runs."""
+    def code(p: Params) -> dict[str, object]:
+        est = p.training.estimator
+        out = {"training.estimator.kind": est.kind, "training.estimator.class": getattr(est, "class_", None),
+               "training.estimator.factory": getattr(est, "factory", None)}
+        out["data.derived (custom functions)"] = sorted((d.name, d.function) for d in p.data.derived
+                                                        if d.kind == "custom")
+        return out
+    before, after = code(written), code(overridden)
+    return [key for key in before if before[key] != after[key]]
 
 
 def params_schema() -> dict[str, Any]:

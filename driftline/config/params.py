@@ -69,7 +69,7 @@ class Params(Strict):
         """A line for each section that the params file left out and that chose a model for it."""
         if "training" in self.model_fields_set:
             return []
-        est = self.training.estimator.model_dump(exclude={"kind"}, exclude_none=True)
+        est = {k: v for k, v in self.training.estimator.estimator_params().items() if v is not None}
         settings = ", ".join(f"{k}={v}" for k, v in est.items())
         return [f"training: not in the params file, so the default: {self.training.estimator.kind} ({settings}), "
                 f"seed {self.training.seed}"]

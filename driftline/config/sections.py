@@ -6,10 +6,11 @@ estimator in YAML without editing code. Evaluation and rollout have modules of t
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from driftline.config.estimators import Estimator, demo_estimator
 from driftline.config.features import Derived
 from driftline.config.search import SearchConfig
 from driftline.config.strict import Strict
@@ -145,52 +146,13 @@ class SplitConfig(Strict):
     seed: int = Field(default=0, description="Salt of the hash split; keep it fixed across runs.")
 
 
-class HistGradientBoosting(Strict):
-    kind: Literal["hist_gradient_boosting"]
-    max_iter: int = Field(default=200, ge=1)
-    learning_rate: float = Field(default=0.1, gt=0)
-    max_leaf_nodes: int = Field(default=31, ge=2)
-    max_depth: int | None = Field(default=None, ge=1)
-    min_samples_leaf: int = Field(default=20, ge=1)
-    l2_regularization: float = Field(default=0.0, ge=0)
-
-
-class RandomForest(Strict):
-    kind: Literal["random_forest"]
-    n_estimators: int = Field(default=200, ge=1)
-    max_depth: int | None = Field(default=None, ge=1)
-    min_samples_leaf: int = Field(default=1, ge=1)
-    max_features: float | Literal["sqrt", "log2"] | None = "sqrt"
-
-
-class LogisticRegression(Strict):
-    kind: Literal["logistic_regression"]
-    C: float = Field(default=1.0, gt=0)
-    max_iter: int = Field(default=1000, ge=1)
-
-
-class Ridge(Strict):
-    kind: Literal["ridge"]
-    alpha: float = Field(default=1.0, ge=0)
-
-
-Estimator = Annotated[
-    HistGradientBoosting | RandomForest | LogisticRegression | Ridge, Field(discriminator="kind")
-]
-
-
-def demo_estimator() -> HistGradientBoosting:
-    """The demo's estimator, the default for a params file without `training:`: gradient-boosted
-    trees take numbers and categories as they come (no scaling, missing values allowed) and are a
-    sound first model for most tables, for classification and regression alike."""
-    return HistGradientBoosting(kind="hist_gradient_boosting", learning_rate=0.05, min_samples_leaf=40,
-                                l2_regularization=1.0)
-
-
 class TrainingConfig(Strict):
     seed: int = 42
     estimator: Estimator = Field(default_factory=demo_estimator)
-    n_jobs: int = Field(default=1, ge=1, description="Worker processes for random_forest.")
+    n_jobs: int | None = Field(default=None, ge=1, description=(
+        "Threads of every kind's fit (n_jobs, nthread or num_threads, and OpenMP). Unset: the library's own "
+        "default for the final fit (every core for the boosted trees, one for random_forest) and one thread "
+        "per search trial, so that trials on a cluster's worker threads do not oversubscribe the cores."))
     search: SearchConfig | None = Field(default=None, description="Hyperparameter search before the final fit "
                                         "(driftline/config/search.py).")
 

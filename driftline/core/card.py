@@ -21,8 +21,11 @@ def data_facts(train_df: pd.DataFrame, p: Params) -> dict[str, str]:
 
 
 def model_card(name: str, version: str, p: Params, ev: Evaluation, champion_metrics: dict[str, float],
-               gates: list[gates_mod.Gate], lineage: dict[str, str], data: dict[str, str]) -> str:
+               gates: list[gates_mod.Gate], lineage: dict[str, str], data: dict[str, str],
+               estimator: dict[str, str] | None = None) -> str:
+    """`estimator`: what the fitted model is made of (`model_facts.describe`)."""
     est = p.training.estimator
+    settings = ", ".join(f"{k}={v}" for k, v in est.estimator_params().items())
     lines = [f"# Model card: {name} version {version}", "",
              "## Intended use", "", p.registry.description or "_Not stated (`registry.description` in params)._",
              "", f"Predicts `{p.data.target}` ({p.data.task}"
@@ -34,9 +37,9 @@ def model_card(name: str, version: str, p: Params, ev: Evaluation, champion_metr
              f"| features | {', '.join(f'{f.name} ({f.type})' for f in p.data.features)} |",
              f"| derived features | {', '.join(f'{d.name} ({d.kind})' for d in p.data.derived) or 'none'} |",
              f"| sensitive attributes (slices only) | {', '.join(p.data.sensitive_attributes) or 'none'} |", "",
-             "## Training", "", f"`{est.kind}` with " + ", ".join(f"{k}={v}" for k, v in est.model_dump().items()
-                                                                if k != "kind")
+             "## Training", "", f"`{est.kind}`" + (f" with {settings}" if settings else " with its defaults")
              + f"; seed {p.training.seed}; split `{p.split.method}`, holdout {p.split.test_size:.0%}.", "",
+             *(["| | |", "|---|---|", *(f"| {k} | {v} |" for k, v in estimator.items()), ""] if estimator else []),
              "## Metrics on the holdout", "", "| metric | this version | champion |", "|---|---|---|",
              *(f"| {k} | {v:.4f} | {_fmt(champion_metrics.get(k))} |" for k, v in ev.metrics.items()), ""]
     if ev.slices:

@@ -13,6 +13,7 @@ from collections.abc import Callable
 import numpy as np
 
 from driftline.config import Params
+from driftline.core import model_facts
 from driftline.core.comparison import ChampionScore
 from driftline.core.evaluation import Evaluation, Predictions
 
@@ -166,6 +167,17 @@ def importance(model, x, y, p: Params, repeats: int = 3):
     return fig
 
 
+def native_importance(names: list[str], values: np.ndarray, what: str):
+    """The estimator's own importance of each input it saw (after preprocessing: one-hot columns
+    one by one), the top 15."""
+    order = np.argsort(values)[::-1][:15][::-1]
+    fig, ax = subplots(figsize=(7, 0.35 * len(order) + 1.5))
+    ax.barh([names[i] for i in order], values[order])
+    ax.set(xlabel=what, title="The estimator's own importance (top inputs)")
+    fig.tight_layout()
+    return fig
+
+
 def slices(ev: Evaluation):
     """Each sensitive attribute's groups on its metric, the gap against its limit."""
     fig, axes = subplots(1, len(ev.slices), figsize=(5 * len(ev.slices), 4), squeeze=False)
@@ -233,6 +245,9 @@ def training_figures(model, ev: Evaluation, score: ChampionScore | None, x_holdo
     else:
         out["plots/regression.png"] = lambda: regression(y, ev.holdout, champ, seed)
     out["plots/permutation_importance.png"] = lambda: importance(model, x_holdout, y, p)
+    native = model_facts.native_importance(model)
+    if native is not None:
+        out["plots/native_importance.png"] = lambda: native_importance(*native)
     if ev.slices:
         out["plots/slices.png"] = lambda: slices(ev)
     if ev.behavioral:

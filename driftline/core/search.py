@@ -22,8 +22,9 @@ import numpy as np
 import pandas as pd
 
 from driftline.config import Params
+from driftline.config.estimators import flat_fields
 from driftline.config.search import Range, SearchConfig
-from driftline.core import evaluation, frames, training
+from driftline.core import estimators, evaluation, frames, training
 from driftline.core.metrics import LOWER_IS_BETTER
 
 
@@ -43,9 +44,14 @@ def direction(p: Params) -> str:
 
 
 def with_values(p: Params, values: dict) -> Params:
-    """The params with the estimator's parameters set to a trial's values (and no search)."""
+    """The params with the estimator's parameters set to a trial's values (and no search): a flat key
+    of a built-in kind where the user wrote it flat (or not at all), a key of `params` otherwise."""
     est = p.training.estimator
-    estimator = type(est).model_validate({**est.model_dump(), **values})
+    flat = {k: v for k, v in values.items() if k in flat_fields(est) and k not in est.params}
+    rest = {k: v for k, v in values.items() if k not in flat}
+    estimator = type(est).model_validate({**est.model_dump(), **flat, "params": {**est.params, **rest}})
+    if est.__pydantic_private__:  # a factory's source, read from the project at load
+        estimator.__pydantic_private__.update(est.__pydantic_private__)
     return p.model_copy(update={"training": p.training.model_copy(update={"estimator": estimator, "search": None})})
 
 
@@ -55,6 +61,8 @@ def cv_score(train_df: pd.DataFrame, p: Params, values: dict, folds: int) -> flo
     from sklearn.model_selection import KFold, StratifiedKFold
 
     trial = with_values(p, values)
+    if trial.training.n_jobs is None:  # one thread a trial: a worker thread each, the same model anywhere
+        trial = trial.model_copy(update={"training": trial.training.model_copy(update={"n_jobs": 1})})
     y = frames.target(train_df, p.data)
     seed = p.training.seed
     splitter = KFold(folds, shuffle=True, random_state=seed) if p.data.task == "regression" \
@@ -92,7 +100,7 @@ def starting_values(p: Params) -> dict | None:
     run as trial 0, so the report can say what the search gained over the written configuration
     (and the pick is never worse than it on the cross-validated score)."""
     est = p.training.estimator
-    values = {name: getattr(est, name, None) for name in p.training.search.space}
+    values = {name: written_value(est, p.data.task, name) for name in p.training.search.space}
     for name, dim in p.training.search.space.items():
         value = values[name]
         inside = (value in dim.choices) if not isinstance(dim, Range) else (
@@ -100,6 +108,25 @@ def starting_values(p: Params) -> dict | None:
         if not inside:
             return None
     return values
+
+
+def written_value(est, task: str, name: str):
+    """A parameter's value as training.estimator has it: written (flat or under params), else the
+    class's own default (what the written estimator is built with)."""
+    import inspect
+
+    if name in est.params:
+        return est.params[name]
+    if name in flat_fields(est):
+        return getattr(est, name)
+    try:
+        cls = estimators.class_for(est, task)
+    except estimators.EstimatorError:
+        return None
+    default = inspect.signature(cls).parameters.get(name) if cls is not None else None
+    if default is not None and default.default is not inspect.Parameter.empty:
+        return default.default
+    return cls().get_params().get(name) if cls is not None and estimators.instantiable(cls) else None
 
 
 # Batches under way at once: the running one and the next, asked before the running one is told.

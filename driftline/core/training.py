@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from dataclasses import dataclass
 
@@ -9,20 +10,13 @@ import numpy as np
 import pandas as pd
 from pandas.api import types as ptypes
 from sklearn.compose import ColumnTransformer
-from sklearn.ensemble import (
-    HistGradientBoostingClassifier,
-    HistGradientBoostingRegressor,
-    RandomForestClassifier,
-    RandomForestRegressor,
-)
 from sklearn.impute import SimpleImputer
-from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.model_selection import FixedThresholdClassifier
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 
 from driftline.config import Params, names_by_type
-from driftline.core import evaluation, features, frames
+from driftline.core import estimators, evaluation, features, frames
 
 MISSING_CATEGORY = features.MISSING  # what the one-hot path imputes for a missing category
 
@@ -108,65 +102,126 @@ def build_pipeline(p: Params) -> Pipeline:
 
 
 def _model_pipeline(p: Params) -> Pipeline:
-    data, est = p.data, p.training.estimator
-    numeric, categorical = names_by_type(data.features)
-    numeric = [*numeric, *(d.name for d in data.derived)]  # every derived feature is a number
-    seed = p.training.seed
-    classify = data.task != "regression"
+    """Preprocessing for the estimator's kind (`estimators.inputs`), then the estimator."""
+    est = p.training.estimator
+    numeric, categorical = names_by_type(p.data.features)
+    numeric = [*numeric, *(d.name for d in p.data.derived)]  # every derived feature is a number
+    style = estimators.inputs(est)
+    n_categorical = len(categorical) if style == "ordinal" else 0
+    model = estimators.build(est, p.data.task, p.training.seed, p.training.n_jobs, n_categorical,
+                             len(categorical) + len(numeric))
+    if style == "none":
+        return Pipeline([("model", model)])
+    return Pipeline([("preprocess", _preprocessing(p, style, numeric, categorical)), ("model", model)])
 
-    if est.kind == "hist_gradient_boosting":
-        # Trees need no scaling and handle NaN; categories become native categorical splits.
-        encoder = OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=np.nan,
-                                 encoded_missing_value=np.nan)
-        pre = ColumnTransformer([("cat", encoder, categorical), ("num", "passthrough", numeric)],
-                                verbose_feature_names_out=False)
-        kwargs = dict(max_iter=est.max_iter, learning_rate=est.learning_rate,
-                      max_leaf_nodes=est.max_leaf_nodes, max_depth=est.max_depth,
-                      min_samples_leaf=est.min_samples_leaf, l2_regularization=est.l2_regularization,
-                      categorical_features=list(range(len(categorical))) or None,
-                      early_stopping=False, random_state=seed)
-        model = HistGradientBoostingClassifier(**kwargs) if classify else HistGradientBoostingRegressor(**kwargs)
-        return Pipeline([("preprocess", pre), ("model", model)])
 
-    scale = est.kind in {"logistic_regression", "ridge"}
+def _preprocessing(p: Params, style: str, numeric: list[str], categorical: list[str]) -> ColumnTransformer:
+    if style == "ordinal":
+        # Trees need no scaling and take NaN; categories become codes (unknown and missing: NaN), which
+        # the estimator splits on natively. The categorical columns come first: estimators.Kind.categorical
+        # marks the first n inputs.
+        return ColumnTransformer([*_ordinal(p, categorical), ("num", "passthrough", numeric)],
+                                 verbose_feature_names_out=False)
     num_steps = [SimpleImputer(strategy="median", add_indicator=True)]
-    if scale:
+    if style == "scaled_one_hot":
         num_steps.append(StandardScaler())
     cat_pipe = make_pipeline(
         SimpleImputer(strategy="constant", fill_value=MISSING_CATEGORY),
         OneHotEncoder(handle_unknown="ignore", min_frequency=20, sparse_output=False),
     )
-    pre = ColumnTransformer([("num", make_pipeline(*num_steps), numeric), ("cat", cat_pipe, categorical)],
-                            verbose_feature_names_out=False)
-    if est.kind == "random_forest":
-        kwargs = dict(n_estimators=est.n_estimators, max_depth=est.max_depth,
-                      min_samples_leaf=est.min_samples_leaf, max_features=est.max_features,
-                      n_jobs=p.training.n_jobs, random_state=seed)
-        model = RandomForestClassifier(**kwargs) if classify else RandomForestRegressor(**kwargs)
-    elif est.kind == "logistic_regression":
-        model = LogisticRegression(C=est.C, max_iter=est.max_iter, random_state=seed)
-    else:
-        model = Ridge(alpha=est.alpha, random_state=seed)
-    return Pipeline([("preprocess", pre), ("model", model)])
+    return ColumnTransformer([("num", make_pipeline(*num_steps), numeric), ("cat", cat_pipe, categorical)],
+                             verbose_feature_names_out=False)
+
+
+def _ordinal(p: Params, categorical: list[str]) -> list[tuple]:
+    """Ordinal encoders: the categories `data.features` declares, in that order, so a code means the
+    same category whatever a data version holds (learned from the training part where undeclared,
+    and for hist_gradient_boosting, as before there were other kinds)."""
+    def encoder(categories="auto"):
+        return OrdinalEncoder(categories=categories, handle_unknown="use_encoded_value", unknown_value=np.nan,
+                              encoded_missing_value=np.nan)
+    if not estimators.kind_of(p.training.estimator).declared_categories:
+        return [("cat", encoder(), categorical)]
+    declared = {f.name: f.categories for f in p.data.features if f.name in categorical and f.categories}
+    out = []
+    for name in categorical:  # one encoder per column keeps the columns in config order
+        out.append((f"cat_{name}", encoder([list(declared[name])] if name in declared else "auto"), [name]))
+    return out
 
 
 def train(train_df: pd.DataFrame, p: Params) -> Pipeline | FixedThresholdClassifier:
     """The fitted model. A binary one is wrapped in a `FixedThresholdClassifier`, so the decision
     threshold it was gated with travels with it: `model.predict` in serving decides at
     `evaluation.decision_threshold` for `data.positive_class`. Multiclass and regression models
-    are the bare Pipeline."""
+    are the bare Pipeline. An estimator that cannot be built or fitted raises EstimatorError."""
     x, y = frames.features(train_df, p.data), frames.target(train_df, p.data)
-    pipeline = build_pipeline(p)
     if p.data.task != "binary":
-        return pipeline.fit(x, y)
+        return _fit(build_pipeline(p), x, y, train_df, p)
     classes = np.unique(y)
     if len(classes) != 2:
         raise ValueError(f"a binary task needs two classes in the training rows, found {len(classes)}")
     pos_label = classes[evaluation.positive_index(classes, p)]
     pos_label = pos_label.item() if isinstance(pos_label, np.generic) else pos_label  # plain int/str
-    model = FixedThresholdClassifier(pipeline, threshold=p.evaluation.decision_threshold,
+    model = FixedThresholdClassifier(build_pipeline(p), threshold=p.evaluation.decision_threshold,
                                      response_method="predict_proba", pos_label=pos_label)
-    return model.fit(x, y)
+    # What FixedThresholdClassifier.fit leaves, from the pipeline fitted here (early stopping needs
+    # the estimator's own fit arguments, which the wrapper's fit cannot route without metadata routing).
+    model.estimator_ = _fit(build_pipeline(p), x, y, train_df, p)
+    for name in ("n_features_in_", "feature_names_in_"):
+        if hasattr(model.estimator_, name):
+            setattr(model, name, getattr(model.estimator_, name))
+    return model
+
+
+def _fit(pipeline: Pipeline, x: pd.DataFrame, y: np.ndarray, train_df: pd.DataFrame, p: Params) -> Pipeline:
+    """Fit the pipeline's transformers, then its estimator with its kind's fit arguments; with
+    early stopping, on all but a hash-chosen validation slice of the training part, which decides
+    when to stop (the holdout is never read)."""
+    from threadpoolctl import threadpool_limits
+
+    est, n_jobs = p.training.estimator, p.training.n_jobs
+    kind = estimators.kind_of(est)
+    limits = threadpool_limits(limits=n_jobs) if n_jobs else contextlib.nullcontext()
+    with limits:
+        xt = x
+        for _, step in pipeline.steps[:-1]:
+            xt = step.fit_transform(xt, y)
+        model = pipeline.steps[-1][1]
+        columns = getattr(pipeline.named_steps.get("preprocess"), "transformers", [])
+        n_categorical = sum(len(c) for name, _, c in columns if name.startswith("cat"))
+        arguments = estimators.fit_arguments(est, n_categorical if estimators.inputs(est) == "ordinal" else 0,
+                                             sum(len(c) for _, _, c in columns))
+        stopping = estimators.cfg_stopping(est)
+        try:
+            if stopping is None:
+                model.fit(xt, y, **arguments)
+            else:
+                val = hash_holdout(train_df, p.data.columns, _salt(p.training.seed), stopping.validation_share)
+                if not 0 < val.sum() < len(val):
+                    raise ValueError(f"the early-stopping slice holds {val.sum()} of {len(val)} training rows")
+                arguments |= estimators.stopping_arguments(est, _rows(xt, val), y[val])
+                model.fit(_rows(xt, ~val), y[~val], **arguments)
+        except Exception as err:
+            raise estimators.EstimatorError(f"{kind.name}: fitting {type(model).__name__} failed: "
+                                            f"{type(err).__name__}: {err}") from err
+    return pipeline
+
+
+def _salt(seed: int) -> int:
+    """The validation slice's hash salt: training.seed, moved away from split.seed's usual values
+    (equal salts would put every training row outside the slice, as they are outside the holdout)."""
+    return seed * 7919 + 104_729
+
+
+def _rows(x, mask: np.ndarray):
+    return x.iloc[mask] if hasattr(x, "iloc") else x[mask]
+
+
+def code_files(p: Params) -> list[str]:
+    """The project's modules the model runs (custom derived features, a custom estimator's factory):
+    logged beside it (MLflow code_paths); the model carries their code itself."""
+    est = p.training.estimator
+    return sorted({*features.code_files(p.data.derived), *([est._path] if est.kind == "custom" and est._path else [])})
 
 
 def at_threshold(model, p: Params):
