@@ -28,6 +28,12 @@ RUN --mount=type=cache,target=/root/.cache/uv uv sync --locked --no-dev --no-edi
 
 # What both images share: the environment, the user. Each adds only its own port and checks.
 FROM base AS runtime
+# LightGBM's wheel links the system's OpenMP runtime (scikit-learn's and XGBoost's bring their own):
+# both images load LightGBM models. Not pinned, as git below.
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends libgomp1 \
+    && rm -rf /var/lib/apt/lists/*
 RUN groupadd --system --gid 10001 driftline \
     && useradd --system --uid 10001 --gid driftline --home-dir /app --shell /usr/sbin/nologin driftline
 COPY --from=build --chown=driftline:driftline /app /app

@@ -132,7 +132,9 @@ def serve(params: ParamsOpt = Path("params.yaml"),
     from driftline.serving.server import run
 
     settings = Settings()
-    p = load_or_exit(settings, params)
+    # The models carry their own code (custom features, a factory's classes): the server needs none
+    # of the project's modules, so an image without them serves.
+    p = load_or_exit(settings, params, read_code=False)
     if role not in (None, "production", "staging"):
         fail(f"--role: {role!r} is not one of production, staging", 2)
     given = {"host": host, "port": port, "role": role}

@@ -27,10 +27,10 @@ def prefect_env() -> None:
         os.environ.setdefault(key, value)
 
 
-def load_or_exit(settings: Settings, path: Path, overrides: list[str] | None = None):
+def load_or_exit(settings: Settings, path: Path, overrides: list[str] | None = None, read_code: bool = True):
     """The params file, or exit 2 with the message naming the key and the reason."""
     try:
-        return load_params(settings.root / path, overrides or [])
+        return load_params(settings.root / path, overrides or [], read_code)
     except ConfigError as err:
         fail(str(err), 2)
 

@@ -121,7 +121,9 @@ def parse_params(raw: Any, source: str = "params") -> Params:
         raise ConfigError(f"{source} is invalid:\n{_format_errors(err)}") from None
 
 
-def load_params(path: str | Path, overrides: list[str] | None = None) -> Params:
+def load_params(path: str | Path, overrides: list[str] | None = None, read_code: bool = True) -> Params:
+    """The params file with `overrides` applied, validated, and the project code it names read
+    (`read_code=False` for a process that only runs models: they carry their own code)."""
     path = Path(path)
     try:
         raw = yaml.safe_load(path.read_text())
@@ -132,7 +134,7 @@ def load_params(path: str | Path, overrides: list[str] | None = None) -> Params:
     if isinstance(raw, dict):
         raw = apply_overrides(raw, list(overrides or []))
     params = parse_params(raw, str(path))
-    problems = attach_user_code(params, path.resolve().parent)
+    problems = attach_user_code(params, path.resolve().parent) if read_code else []
     if problems:
         raise ConfigError(f"{path} is invalid:\n" + "\n".join(problems))
     return params

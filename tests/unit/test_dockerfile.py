@@ -57,3 +57,14 @@ def test_every_package_the_wheel_ships_is_copied_into_the_image():
 def test_local_state_and_the_environment_stay_out_of_the_build_context():
     ignored = set((REPO / ".dockerignore").read_text().split())
     assert {".git", ".venv", ".driftline"} <= ignored
+
+
+def test_both_images_have_the_openmp_runtime_lightgbm_loads():
+    # lightgbm's wheel links libgomp.so.1 from the system; the slim base image does not have it.
+    runtime = "\n".join(_stages()["runtime"])
+    assert "libgomp1" in runtime
+    import lightgbm
+
+    libs = Path(lightgbm.__file__).parent / "lib"
+    ldd = subprocess.run(["ldd", *map(str, libs.glob("*.so"))], capture_output=True, text=True).stdout
+    assert "libgomp.so.1" in ldd  # what the package above provides
