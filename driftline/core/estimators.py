@@ -69,7 +69,8 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
     Kind("random_forest", f"{SK}:RandomForestClassifier", f"{SK}:RandomForestRegressor", "one_hot"),
     Kind("logistic_regression", "sklearn.linear_model:LogisticRegression", None, "scaled_one_hot"),
     Kind("ridge", None, "sklearn.linear_model:Ridge", "scaled_one_hot"),
-    Kind("xgboost", "xgboost:XGBClassifier", "xgboost:XGBRegressor", "ordinal", package="xgboost-cpu",
+    # XGBoost's classifier wants the classes as 0..k-1: xgb_labels.XGBClassifier takes any labels.
+    Kind("xgboost", "driftline.core.xgb_labels:XGBClassifier", "xgboost:XGBRegressor", "ordinal", package="xgboost-cpu",
          early_stops=True, fixed={"tree_method": "hist"},
          categorical=lambda n, inputs: ({"enable_categorical": True,
                                          "feature_types": ["c"] * n + ["q"] * (inputs - n) if n else None}, {}),

@@ -283,3 +283,20 @@ def test_a_pickled_model_of_each_new_kind_predicts_the_same(project, loans):
         model = training.train(training.split(loans, p).train, p)
         x = frames.features(loans.head(200), p.data)
         np.testing.assert_array_equal(pickle.loads(pickle.dumps(model)).predict_proba(x), model.predict_proba(x))
+
+
+@pytest.mark.parametrize("kind", ["xgboost", "lightgbm"])
+def test_multiclass_labels_as_text_and_regression(project, multiclass_case, regression_case, kind):
+    estimator = KINDS[kind][0]
+    p, df = multiclass_case
+    p = p.model_copy(update={"training": _params(project, estimator).training})
+    model = training.train(training.split(df, p).train, p)
+    x = frames.features(df.head(100), p.data)
+    assert list(model.classes_) == ["high", "low", "medium"]
+    assert set(model.predict(x)) <= {"high", "low", "medium"}
+    proba = model.predict_proba(x)
+    np.testing.assert_array_equal(model.classes_[proba.argmax(axis=1)], model.predict(x))
+    p, df = regression_case
+    p = p.model_copy(update={"training": _params(project, estimator).training})
+    model = training.train(training.split(df, p).train, p)
+    assert model.predict(frames.features(df.head(100), p.data)).std() > 0
