@@ -241,12 +241,13 @@ def demo(params: ParamsOpt = Path("params.yaml"),
 def config(
     schema: Annotated[bool, typer.Option("--schema", help="Print the JSON schema of params.yaml.")] = False,
     params: ParamsOpt = Path("params.yaml"),
+    set_: Annotated[list[str] | None, typer.Option("--set", help="Override KEY=VALUE, as train takes it.")] = None,
 ) -> None:
-    """Check a params file, or print the JSON schema of params files."""
+    """Check a params file (with any overrides), or print the JSON schema of params files."""
     if schema:
         typer.echo(json.dumps(params_schema(), indent=2))
         return
-    p = load_or_exit(Settings(), params)
+    p = load_or_exit(Settings(), params, set_)
     typer.echo(f"{params}: valid ({p.data.task}, {len(p.data.features)} features, "
                f"{p.training.estimator.kind}, model {p.registry.model_name})")
     for line in p.defaults_chosen():
