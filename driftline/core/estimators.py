@@ -39,6 +39,7 @@ class Kind:
     # Constructor and fit arguments of early stopping: (rounds, x_val, y_val) -> (init, fit).
     stopping: Callable[[int, Any, Any], tuple[dict, dict]] | None = None
     extra_names: Callable[[], set[str]] = set  # parameters accepted beyond the class's get_params()
+    threaded: bool = True  # False: its thread parameter does nothing (LogisticRegression's, since sklearn 1.8)
 
 
 def _xgb_stopping(rounds, x_val, y_val):
@@ -67,7 +68,7 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
          stopping=lambda rounds, x, y: ({"early_stopping": True, "n_iter_no_change": rounds},
                                         {"X_val": x, "y_val": y})),
     Kind("random_forest", f"{SK}:RandomForestClassifier", f"{SK}:RandomForestRegressor", "one_hot"),
-    Kind("logistic_regression", "sklearn.linear_model:LogisticRegression", None, "scaled_one_hot"),
+    Kind("logistic_regression", "sklearn.linear_model:LogisticRegression", None, "scaled_one_hot", threaded=False),
     Kind("ridge", None, "sklearn.linear_model:Ridge", "scaled_one_hot"),
     # XGBoost's classifier wants the classes as 0..k-1: xgb_labels.XGBClassifier takes any labels.
     Kind("xgboost", "driftline.core.xgb_labels:XGBClassifier", "xgboost:XGBRegressor", "ordinal", package="xgboost-cpu",
@@ -172,7 +173,7 @@ def build(cfg, task: str, seed: int, n_jobs: int | None, n_categorical: int, n_i
     except Exception as err:  # noqa: BLE001 - a class refusing its arguments: said in one sentence
         raise EstimatorError(f"{kind.name} ({cls.__name__}) refused its parameters: {type(err).__name__}: {err}") \
             from None
-    return seeded(estimator, seed, n_jobs)
+    return seeded(estimator, seed, n_jobs if kind.threaded else None)
 
 
 def cfg_stopping(cfg):
