@@ -49,10 +49,18 @@ system-packages:
 		fi; \
 	fi
 
-# Ends with the model server running (Ctrl-C stops it); DEMO_ARGS=--no-keep-serving ends at once.
+# On a terminal, run the next command as its own foreground job (bash job control): Ctrl-C then
+# reaches that command and not make. `make demo` asks for Ctrl-C at the end; make used to take the
+# SIGINT too and die of it (exit 130) while the demo was still stopping its stack cleanly. The
+# command must not be the last of its line (bash would run that one in place, in make's group),
+# hence `; exit $$?` after it. Off a terminal (CI, tests, a pipe) nothing changes.
+FOREGROUND := if [ -t 0 ]; then set -m; fi;
+
+# Ends with the local stack running until Ctrl-C, which stops it and exits 0 after the status;
+# DEMO_ARGS=--no-keep-serving stops it at the end instead.
 demo: install
 	$(RUN) driftline init
-	$(RUN) driftline demo $(DEMO_ARGS)
+	$(FOREGROUND) $(RUN) driftline demo $(DEMO_ARGS); exit $$?
 	DRIFTLINE_STATE_DIR=$${DRIFTLINE_STATE_DIR:-$(CURDIR)/.driftline/demo} $(RUN) driftline status
 
 test: install system-packages
