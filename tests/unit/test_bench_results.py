@@ -52,3 +52,10 @@ def test_records_load_newest_first_and_a_bad_one_is_named(tmp_path):
     with pytest.raises(ValueError, match=r"broken.json: no 'schema'.*'date' is not ISO 8601"):
         results.load_all(tmp_path)
 
+
+
+def test_every_committed_record_is_valid():
+    records = results.load_all()
+    assert records, "benchmarks/results/ holds the runs the docs show"
+    for record in records:
+        assert record["machine"].get("cores"), record["_file"]
