@@ -67,6 +67,9 @@ class _Doc:
             if not top and not props:
                 rows.append((path, "mapping", _default(node, required), _text(node.get("description", ""))))
                 return
+            if not top:
+                rows.append((path, "section", _default(node, required), _text(node.get("description", ""))
+                             + " Its keys follow."))
             needed = set(node.get("required", []))
             for key, child in props.items():
                 self._rows(f"{path}.{key}", child, rows, unions, required=key in needed)
