@@ -49,7 +49,9 @@ def _make(tmp_path: Path, demo_args: str, ctrl_c: bool) -> tuple[int, str]:
     pid, fd = pty.fork()
     if pid == 0:  # the child: a session of its own with the pty as its terminal, as a user's shell gives make
         signal.signal(signal.SIGINT, signal.SIG_DFL)
-        os.execvp(argv[0], argv)
+        # Run as a user runs it, not as a sub-make of `make test` (whose flags would be inherited).
+        env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
+        os.execvpe(argv[0], argv, env)
     out, sent, deadline = b"", False, time.monotonic() + 60
     while time.monotonic() < deadline:
         ready, _, _ = select.select([fd], [], [], 0.2)
