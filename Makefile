@@ -7,6 +7,9 @@ export UV_COMPILE_BYTECODE := 1
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 180
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export DVC_SITE_CACHE_DIR ?= $(CURDIR)/.driftline/dvc-site
+# mkdocs-material 9.7+ prints a banner about its end of life and MkDocs 2.0 on every build; the
+# site builds the same without it (the lock pins mkdocs 1.6).
+export NO_MKDOCS_2_WARNING ?= 1
 RUN := $(UV) run --locked --no-sync
 # Lines of driftline/, tasks/, flows/ and deployments/ the suite must run in its own process;
 # `make test` fails below it (a full run measured 87.55% on 2026-12-06, 8e03896).
@@ -20,7 +23,7 @@ COVERAGE_FLOOR ?= 85
 # the heavy tests at once). TEST_WORKERS=0: one process.
 TEST_WORKERS ?= 3
 
-.PHONY: install system-packages demo test test-unit lint ui up bench bench-serving bench-monitor bench-s3 bench-search bench-features bench-timeline bench-team clean
+.PHONY: install system-packages demo test test-unit lint docs ui up bench bench-serving bench-monitor bench-s3 bench-search bench-features bench-timeline bench-team clean
 
 install:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet 'uv>=0.5'
@@ -49,14 +52,23 @@ system-packages:
 		fi; \
 	fi
 
-# Ends with the model server running (Ctrl-C stops it); DEMO_ARGS=--no-keep-serving ends at once.
+# On a terminal, run the next command as its own foreground job (bash job control): Ctrl-C then
+# reaches that command and not make. `make demo` asks for Ctrl-C at the end; make used to take the
+# SIGINT too and die of it (exit 130) while the demo was still stopping its stack cleanly. The
+# command must not be the last of its line (bash would run that one in place, in make's group),
+# hence `; exit $$?` after it. Off a terminal (CI, tests, a pipe) nothing changes.
+FOREGROUND := if [ -t 0 ]; then set -m; fi;
+
+# Ends with the local stack running until Ctrl-C, which stops it and exits 0 after the status;
+# DEMO_ARGS=--no-keep-serving stops it at the end instead.
 demo: install
 	$(RUN) driftline init
-	$(RUN) driftline demo $(DEMO_ARGS)
+	$(FOREGROUND) $(RUN) driftline demo $(DEMO_ARGS); exit $$?
 	DRIFTLINE_STATE_DIR=$${DRIFTLINE_STATE_DIR:-$(CURDIR)/.driftline/demo} $(RUN) driftline status
 
 test: install system-packages
 	$(RUN) ruff check .
+	$(RUN) mkdocs build --strict --quiet --site-dir $(CURDIR)/.driftline/docs-check
 	$(RUN) pytest -n $(TEST_WORKERS) --dist loadfile --cov-fail-under=$(COVERAGE_FLOOR)
 
 # The unit tests alone, for a quick loop while editing.
@@ -65,6 +77,11 @@ test-unit: install
 
 lint: install
 	$(RUN) ruff check .
+
+# The documentation site into site/ (docs/, mkdocs.yml; the reference pages are generated from the
+# code by docs/hooks/reference.py). --strict: a broken link or a page that fails to generate fails.
+docs: install
+	$(RUN) mkdocs build --strict
 
 ui: install
 	@echo "Prefect UI: http://127.0.0.1:4200   MLflow UI: http://127.0.0.1:5000   (Ctrl-C stops both)"
@@ -103,4 +120,4 @@ bench-timeline: install
 	$(RUN) python -m benchmarks.timeline
 
 clean:
-	rm -rf .driftline artifacts metrics.json
+	rm -rf .driftline artifacts metrics.json site

@@ -15,8 +15,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import time
+
+from benchmarks import results
 
 DERIVED = [
     {"kind": "ratio", "name": "loan_to_income", "numerator": "loan_amount", "denominator": "annual_income"},
@@ -31,12 +34,14 @@ DERIVED = [
 ]
 
 
-def _median(fn, runs: int = 3) -> float:
+def _median(fn, runs: int = 3, rounds: list[float] | None = None) -> float:
     times = []
     for _ in range(runs):
         began = time.perf_counter()
         fn()
         times.append(time.perf_counter() - began)
+    if rounds is not None:
+        rounds.extend(times)
     return statistics.median(times)
 
 
@@ -64,8 +69,10 @@ def main() -> None:
     outside = load_params("params.yaml", ["data.derived=[]", "data.features=" + json.dumps(
         [*raw, *({"name": n, "type": "numeric", "max_null_rate": 1.0} for n in names)])])
 
-    fit_outside = _median(lambda: training.train(pre, outside))
-    fit_inside = _median(lambda: training.train(train, inside))
+    rounds: dict[str, list[float]] = {"fit, precomputed (baseline)": [], "fit, inside": [],
+                                      "2,000 predicts, precomputed (baseline)": [], "2,000 predicts, inside": []}
+    fit_outside = _median(lambda: training.train(pre, outside), rounds=rounds["fit, precomputed (baseline)"])
+    fit_inside = _median(lambda: training.train(train, inside), rounds=rounds["fit, inside"])
     m_outside, m_inside = training.train(pre, outside), training.train(train, inside)
     one_out = frames.features(pre.head(1), outside.data)
     one_in = frames.features(train.head(1), inside.data)
@@ -73,13 +80,23 @@ def main() -> None:
     def requests(model, row):
         return lambda: [model.predict_proba(row) for _ in range(2000)]
 
-    serve_outside = _median(requests(m_outside, one_out)) / 2000 * 1000
-    serve_inside = _median(requests(m_inside, one_in)) / 2000 * 1000
+    serve_outside = _median(requests(m_outside, one_out), rounds=rounds["2,000 predicts, precomputed (baseline)"])
+    serve_outside = serve_outside / 2000 * 1000
+    serve_inside = _median(requests(m_inside, one_in), rounds=rounds["2,000 predicts, inside"]) / 2000 * 1000
     print(f"{len(train):,} training rows, {len(DERIVED)} derived features, HistGradientBoosting")
     print(f"training  precomputed columns (baseline) {fit_outside:6.2f} s   derived inside {fit_inside:6.2f} s   "
           f"ratio {fit_inside / fit_outside:.2f}x")
     print(f"serving   1-row predict (baseline)   {serve_outside:6.2f} ms  derived inside {serve_inside:6.2f} ms  "
           f"ratio {serve_inside / serve_outside:.2f}x (+{serve_inside - serve_outside:.2f} ms a request)")
+    results.write(
+        "features", "Derived features computed inside the model against the same columns precomputed",
+        "make bench-features", settings={"rows": args.rows, "training_rows": len(train), "derived": len(DERIVED),
+                                         "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "unset")},
+        ratios=[results.ratio("fit, derived inside / precomputed", fit_inside / fit_outside, "<= 1.1"),
+                results.ratio("one-row predict_proba, derived inside / precomputed", serve_inside / serve_outside)],
+        figures={"fit_seconds": {"precomputed (baseline)": round(fit_outside, 3), "inside": round(fit_inside, 3)},
+                 "predict_ms": {"precomputed (baseline)": round(serve_outside, 3), "inside": round(serve_inside, 3)}},
+        rounds=[{"measure": k, "seconds": [round(t, 4) for t in v]} for k, v in rounds.items()])
 
 
 if __name__ == "__main__":

@@ -169,16 +169,15 @@ def main() -> None:
         rows.append(row)
         print(f"{kind:<44} {row['fit_ratio']:9.2f}x {auc:8.4f} {row['roc_auc_minus_hgb']:+8.4f} "
               f"{row['served_ratio']:12.2f}x {row['served_rps']:8.0f}")
-    write_result({"rows": args.rows, "rounds": args.rounds, "baseline": BASELINE, "kinds": rows,
-                  "fit_rounds": fits, "served_rounds": served})
-    shutil.rmtree(base, ignore_errors=True)
-
-
-def write_result(figures: dict) -> Path:
-    """benchmarks/results/models-<date>.json with the machine, the date and the commit."""
     from benchmarks import results
 
-    return results.write("models", figures)
+    ratios = [results.ratio(f"{r['kind']}: fit / {BASELINE}", r["fit_ratio"]) for r in rows[1:]]
+    ratios += [results.ratio(f"{r['kind']}: served req/s / {BASELINE}", r["served_ratio"]) for r in rows[1:]]
+    results.write("models", "Estimator kinds against HistGradientBoosting", "make bench-models", ratios=ratios,
+                  figures={"kinds": rows}, rounds=[{"fit": f, "served": s} for f, s in zip(fits, served)],
+                  settings={"rows": args.rows, "rounds": args.rounds, "wrk_seconds": args.seconds, "clients": 16,
+                            "fit_threads": 2, "serving_rows": 50_000, "estimators": KINDS})
+    shutil.rmtree(base, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -24,6 +24,8 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from benchmarks import results
+
 SCENARIOS = ("baseline", "covariate_shift", "new_category")
 
 
@@ -130,6 +132,7 @@ def main() -> None:
     if args.child:
         print(json.dumps(_child(args.child, args.dir, args.scenario)))
         return
+    figures, ratios = {}, []
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)
         print(f"window: {args.rows:,} rows per scenario; reference: {args.reference_rows:,} rows; "
@@ -162,6 +165,22 @@ def main() -> None:
                   f"{full['seconds'] / (ours['seconds_decision'] + report['seconds']):7.1f}x")
             print(f"  peak memory ratio (driftline/Evidently): {ours['peak_mb'] / full['peak_mb']:7.2f}")
             print(f"  same per-column decisions              : {agree} (largest score difference {worst:.2e})")
+            figures[scenario] = {
+                "evidently_seconds": round(full["seconds"], 3), "evidently_peak_mb": round(full["peak_mb"]),
+                "decision_seconds": round(ours["seconds_decision"], 3),
+                "report_seconds": round(ours["seconds_report"], 3),
+                "report_kb": round(ours["report_bytes"] / 1024), "driftline_peak_mb": round(ours["peak_mb"]),
+                "evidently_report_seconds": round(report["seconds"], 3), "rows": ours["rows"],
+                "same_decisions": agree, "largest_score_difference": worst, "drifted": drifted}
+            ratios += [
+                results.ratio(f"{scenario}: speed-up, decision + report", full["seconds"] / ours["seconds"]),
+                results.ratio(f"{scenario}: speed-up, decision alone", full["seconds"] / ours["seconds_decision"]),
+                results.ratio(f"{scenario}: speed-up, decision + Evidently's report",
+                              full["seconds"] / (ours["seconds_decision"] + report["seconds"])),
+                results.ratio(f"{scenario}: peak memory, driftline / Evidently", ours["peak_mb"] / full["peak_mb"])]
+    results.write("monitor", "The drift monitor against Evidently's DataDriftPreset on the same window",
+                  "make bench-monitor", settings={"rows": args.rows, "reference_rows": args.reference_rows},
+                  ratios=ratios, figures=figures)
 
 
 if __name__ == "__main__":

@@ -27,6 +27,8 @@ from pathlib import Path
 
 import httpx
 
+from benchmarks import results as bench_results
+
 REPO = Path(__file__).resolve().parents[1]
 # Bare and pipeline alternate so that drift in machine speed hits both. The second pipeline
 # run registers under another model name and changes a parameter HGB ignores (n_jobs), so it
@@ -163,6 +165,21 @@ def main() -> None:
     print(f"cached rerun / pipeline first run             = {seconds('cached') / first_s:.3f}  (goal <= 0.05)")
     print(f"peak RSS pipeline / bare                      = {peak('pipeline') / peak('bare'):.2f}"
           f"  ({peak('pipeline'):.0f} MB vs {peak('bare'):.0f} MB)")
+    counted = [r for r in results if r["phase"] != "warm-up"]
+    bench_results.write(
+        "pipeline", "The training pipeline against a bare script doing the same work", "make bench",
+        settings={"rows": args.rows, "order": [phase for phase, _ in PHASES]},
+        ratios=[bench_results.ratio("pipeline (first champion) / bare", first_s / bare_s, "<= 1.10"),
+                bench_results.ratio("pipeline / the same without pictures", first_s / seconds("no pictures"),
+                                    "<= 1.10"),
+                bench_results.ratio("cached rerun / first run", seconds("cached") / first_s, "<= 0.05"),
+                bench_results.ratio("pipeline against a champion / bare", seconds("challenger") / bare_s, "<= 1.25"),
+                bench_results.ratio("peak RSS pipeline / bare", peak("pipeline") / peak("bare"))],
+        figures={phase: {"median_seconds": round(seconds(phase), 3), "peak_rss_mb": round(peak(phase)),
+                         "runs": sum(r["phase"] == phase for r in counted)}
+                 for phase in dict.fromkeys(r["phase"] for r in counted)},
+        rounds=[{"phase": r["phase"], "seconds": round(r["seconds"], 3), "peak_rss_mb": round(r["peak_rss_mb"])}
+                for r in results])
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmarks import results as results_file
 from driftline.adapters import dvc_data, s3
 from driftline.core import demo_data
 
@@ -100,6 +101,16 @@ def main() -> None:
     med = {k: (statistics.median(p for p, _ in v), statistics.median(q for _, q in v)) for k, v in results.items()}
     print(f"  ratio S3 / local directory (medians): push {med['s3'][0] / med['local'][0]:.2f}, "
           f"pull {med['s3'][1] / med['local'][1]:.2f}")
+    results_file.write(
+        "s3", "DVC push and pull: S3 (moto on loopback) against a local directory remote", "make bench-s3",
+        settings={"rows": args.rows, "rounds": args.repeat, "megabytes": round(size, 2)},
+        ratios=[results_file.ratio("push, S3 / local directory (medians)", med["s3"][0] / med["local"][0]),
+                results_file.ratio("pull, S3 / local directory (medians)", med["s3"][1] / med["local"][1])],
+        figures={kind: {"push_seconds_median": round(m[0], 3), "pull_seconds_median": round(m[1], 3)}
+                 for kind, m in med.items()},
+        rounds=[{"round": i + 1, "remote": kind, "push_seconds": round(results[kind][i][0], 3),
+                 "pull_seconds": round(results[kind][i][1], 3)}
+                for i in range(args.repeat) for kind in ("local", "s3")])
 
 
 if __name__ == "__main__":

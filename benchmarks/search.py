@@ -30,6 +30,8 @@ os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 from prefect import flow, task
 from prefect.cache_policies import NONE
 
+from benchmarks import results
+
 NAMES = ("in process (baseline)", "Dask, 1 worker", "Dask, 2 workers")
 
 
@@ -89,7 +91,7 @@ def main() -> None:
               + ", ".join(f"{t:.1f}" for t in times[name]))
     print("one task after another on the 1-worker cluster, submitted and waited for, returning at once: "
           + ", ".join(f"{name} {ms:.0f} ms" for name, ms in latency.items()))
-    _result(train, holdout)
+    picked = _result(train, holdout)
     one, two, base = (median[name] for name in (NAMES[1], NAMES[2], NAMES[0]))
     print(f"2 workers / 1 worker: {two / one:.2f}x on the medians (each round: "
           + ", ".join(f"{b / a:.2f}" for a, b in zip(times[NAMES[1]], times[NAMES[2]], strict=True))
@@ -99,6 +101,24 @@ def main() -> None:
           + ", ".join(f"{w} worker{'s' if w > 1 else ''} {statistics.median(t):.1f} s" for w, t in starts.items())
           + ") and its workers' first imports of Prefect, scikit-learn and driftline ("
           + ", ".join(f"{statistics.median(t):.1f} s" for t in warm.values()) + ")")
+    results.write(
+        "search", f"Hyperparameter search: {args.trials} trials as Prefect tasks on Dask against a plain loop",
+        "make bench-search", settings={"rows": args.rows, "trials": args.trials, "folds": 3, "batch": 4,
+                                       "rounds": args.rounds, "OMP_NUM_THREADS": "1"},
+        ratios=[results.ratio("Prefect tasks on Dask, 1 worker / plain loop (medians)", one / base, "<= 1.2"),
+                results.ratio("2 workers / 1 worker (medians)", two / one, "<= 0.6")],
+        figures={"median_seconds": {name: round(t, 3) for name, t in median.items()},
+                 "same_trials_every_round": same,
+                 "seconds_per_trial_beyond_the_loop": round((one - base) / args.trials, 3),
+                 "task_round_trip_ms": {name: round(ms, 1) for name, ms in latency.items()},
+                 "not_counted": {"cluster_start_seconds": _medians(starts),
+                                 "worker_first_imports_seconds": _medians(warm)},
+                 "params_yaml_search": picked},
+        rounds=[{"round": i + 1, **{name: round(times[name][i], 3) for name in NAMES}} for i in range(args.rounds)])
+
+
+def _medians(by_workers: dict[int, list[float]]) -> dict[str, float]:
+    return {f"{w} worker{'s' if w > 1 else ''}": round(statistics.median(t), 2) for w, t in by_workers.items()}
 
 
 def _warm(address: str) -> float:
@@ -151,7 +171,7 @@ def _task_latency(address: str, shipped, runs: int = 10) -> dict[str, float]:
     return out
 
 
-def _result(train, holdout) -> None:
+def _result(train, holdout) -> dict:
     """What params.yaml's own search (the demo's) finds on this data: the written configuration
     (trial 0) and the best one, each scored by cross-validation and, fitted on the whole training
     part, on the holdout the gates read."""
@@ -166,6 +186,7 @@ def _result(train, holdout) -> None:
     metric = p.evaluation.primary_metric
     best = hpo.best(trials, hpo.direction(p))
     written = hpo.written_trial(trials, p)
+    found: dict = {"trials": len(trials), "folds": p.training.search.folds, "metric": metric}
     for name, trial in (("as written (trial 0)", written), (f"best (trial {best.number})", best)):
         if trial is None:
             print(f"{name}: not tried (outside the space)")
@@ -174,6 +195,8 @@ def _result(train, holdout) -> None:
         pred = evaluation.predict(training.train(train, q), frames.features(holdout, p.data), q)
         score = evaluation.metrics(frames.target(holdout, p.data), pred, p.data.task)[metric]
         print(f"{name:22} cv {metric} {trial.score:.4f}  holdout {metric} {score:.4f}  {trial.values}")
+        found[name] = {"values": trial.values, "cv_score": round(trial.score, 4), "holdout_score": round(score, 4)}
+    return found
 
 
 if __name__ == "__main__":

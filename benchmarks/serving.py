@@ -23,7 +23,7 @@ from pathlib import Path
 
 import httpx
 
-from benchmarks import wrk
+from benchmarks import results, wrk
 from benchmarks.loadgen import run, sample_records
 from benchmarks.pipeline import _free_port
 
@@ -145,7 +145,7 @@ def main() -> None:
     records = sample_records()
     if not wrk.available():
         raise SystemExit("wrk is not installed: `make bench-serving` installs it (make system-packages)")
-    results, python_gen = {}, {}
+    results_by, python_gen = {}, {}
     for name, start, wrap in (
         ("driftline (log on)", lambda: serve_driftline(root, env, True), lambda r: r),
         ("driftline (log off)", lambda: serve_driftline(root, env, False), lambda r: r),
@@ -154,21 +154,21 @@ def main() -> None:
         proc, url = start()
         try:
             asyncio.run(run(url, args.clients, 2, records, wrap))  # warm-up
-            results[name] = under_wrk(proc, url, args.clients, args.seconds, records, wrap)
+            results_by[name] = under_wrk(proc, url, args.clients, args.seconds, records, wrap)
             python_gen[name] = asyncio.run(run(url, args.clients, args.seconds, records, wrap))
         finally:
             proc.terminate()
             proc.wait(30)
-        for generator, r in (("wrk", results[name]), ("python", python_gen[name])):
+        for generator, r in (("wrk", results_by[name]), ("python", python_gen[name])):
             print(f"{name:<22} {generator:<7} {r['rps']:8.1f} req/s  p50 {r['p50_ms']:7.1f} ms  "
                   f"p99 {r['p99_ms']:7.1f} ms  errors {r['errors']}/{r['requests']}", flush=True)
-        r = results[name]
+        r = results_by[name]
         print(f"{'':<22} CPU under wrk: the server {r['server_cores']:.2f} cores ({r['threads']} threads, the "
               f"busiest {r['busiest_thread_cores']:.2f}), {r['server_ms_per_request']:.2f} ms a request; "
               f"wrk {r['wrk_cores']:.2f} cores", flush=True)
     floor = floor_rows_per_second(root, 5, 64)
     floor16 = floor_rows_per_second(root, 5, args.clients)
-    on, off, ml = results["driftline (log on)"], results["driftline (log off)"], results["mlflow models serve"]
+    on, off, ml = (results_by[k] for k in ("driftline (log on)", "driftline (log off)", "mlflow models serve"))
     print()
     pon, pml = python_gen["driftline (log on)"], python_gen["mlflow models serve"]
     print(f"throughput driftline / mlflow models serve = {on['rps'] / ml['rps']:.1f}x with wrk  (goal >= 25x); "
@@ -179,6 +179,26 @@ def main() -> None:
     print(f"in-process batched predict ({args.clients}-row frames, the largest batch {args.clients} single-row "
           f"clients can form) = {floor16:.0f} rows/s; driftline = {on['rps'] / floor16:.1%} of it")
     print(f"prediction logging cost: throughput on / off = {on['rps'] / off['rps']:.3f}  (goal >= 0.90)")
+    keep = ("rps", "p50_ms", "p99_ms", "errors", "requests", "server_cores", "busiest_thread_cores", "threads",
+            "server_ms_per_request", "wrk_cores")
+
+    def kept(by: dict) -> dict:
+        return {name: {k: round(v, 3) for k, v in r.items() if k in keep} for name, r in by.items()}
+
+    floor_of = f"in-process batched predict, {args.clients}-row frames"
+    results.write(
+        "serving", f"The model server against mlflow models serve, {args.clients} single-row clients",
+        "make bench-serving",
+        settings={"seconds": args.seconds, "clients": args.clients, "OMP_NUM_THREADS": "1"},
+        ratios=[results.ratio("throughput driftline / mlflow models serve (wrk)", on["rps"] / ml["rps"], ">= 25"),
+                results.ratio("throughput driftline / mlflow models serve (Python generator)", pon["rps"] / pml["rps"]),
+                results.ratio("p99 driftline / mlflow models serve (wrk)", on["p99_ms"] / ml["p99_ms"], "< 1"),
+                results.ratio("throughput with the prediction log / without", on["rps"] / off["rps"], ">= 0.90"),
+                results.ratio("driftline / in-process batched predict, 64-row frames", on["rps"] / floor),
+                results.ratio(f"driftline / {floor_of}", on["rps"] / floor16)],
+        figures={"wrk": kept(results_by), "python generator": kept(python_gen),
+                 "rows per second, in-process batched predict, 64-row frames": round(floor),
+                 f"rows per second, {floor_of}": round(floor16)})
 
 
 if __name__ == "__main__":

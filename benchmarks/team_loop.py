@@ -27,6 +27,7 @@ from pathlib import Path
 
 import httpx
 
+from benchmarks import results as bench_results
 from benchmarks.pipeline import REPO, _free_port, _git, build_project
 
 DRIFTED = 600
@@ -148,6 +149,14 @@ def main() -> None:
                   f"loop (CI to retrained) {r['loop']:6.1f} s", flush=True)
     e, t = results["embedded"], results["team"]
     print(f"team / embedded ({args.rows} rows): up {t['up'] / e['up']:.2f}x, loop {t['loop'] / e['loop']:.2f}x")
+    bench_results.write(
+        "team_loop", "The loop from CI's command to the drift retraining's end, team profile against embedded",
+        "make bench-team", settings={"rows": args.rows, "drifted_requests": DRIFTED},
+        ratios=[bench_results.ratio("up, team / embedded", t["up"] / e["up"]),
+                bench_results.ratio("loop, team / embedded", t["loop"] / e["loop"])],
+        figures={profile: {"up_seconds": round(r["up"], 2), "ci_training_seconds": round(r["ci"], 2),
+                           "loop_seconds": round(r["loop"], 2), "retrainings": r["retrainings"]}
+                 for profile, r in results.items()})
 
 
 if __name__ == "__main__":

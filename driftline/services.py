@@ -49,6 +49,7 @@ class ProjectData(Part, Protocol):
 
     def snapshot(self, data_path: str) -> dvc_data.Snapshot: ...
     def read(self, path: Path) -> pd.DataFrame: ...
+    def read_version(self, data_path: str, md5: str) -> pd.DataFrame: ...
 
 
 class HoldsNothing:
@@ -103,6 +104,9 @@ class DvcData(HoldsNothing):
 
     def read(self, path: Path) -> pd.DataFrame:
         return dvc_data.read_table(path)
+
+    def read_version(self, data_path: str, md5: str) -> pd.DataFrame:
+        return dvc_data.read_version(self.root, data_path, md5)
 
 
 @dataclass

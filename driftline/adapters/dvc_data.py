@@ -193,12 +193,60 @@ def verify(root: Path, dvc_file: Path) -> None:
                             "copy pulled from the remote is corrupt or incomplete. Nothing was trained.")
 
 
-def read_table(path: Path) -> pd.DataFrame:
+def read_table(path: Path, kind: str | None = None) -> pd.DataFrame:
+    """A CSV or Parquet table; `kind` ("csv", "parquet") when the path has no telling suffix."""
     if not path.exists():
         raise DataError(f"{path}: no such data file")
+    kind = kind or ("csv" if path.suffix == ".csv" else "parquet")
     try:
-        if path.suffix == ".csv":
-            return pd.read_csv(path)
-        return pd.read_parquet(path)
+        return pd.read_csv(path) if kind == "csv" else pd.read_parquet(path)
     except Exception as err:  # noqa: BLE001 - any reader error means unreadable data
-        raise DataError(f"{path}: cannot be read as {path.suffix[1:]}: {err}") from None
+        raise DataError(f"{path}: cannot be read as {kind}: {err}") from None
+
+
+def _cache_dir(root: Path) -> Path:
+    default = root / ".dvc" / "cache" / "files" / "md5"
+    if default.is_dir():
+        return default
+    with contextlib.closing(_repo(root)) as repo:
+        return Path(repo.cache.local.path)
+
+
+def _cached(root: Path, md5: str) -> Path:
+    """The cache file of object `md5`, fetched from the default remote when the cache lacks it
+    (only that object: a directory's manifest, or one file)."""
+    from dvc.exceptions import DvcException
+    from dvc_data.hashfile.hash_info import HashInfo
+
+    path = _cache_dir(root) / md5[:2] / md5[2:]
+    if not path.exists():
+        try:
+            with contextlib.closing(_repo(root)) as repo:
+                failed = repo.cloud.pull([HashInfo("md5", md5)]).failed
+        except DvcException as err:
+            raise DataError(f"object {md5} cannot be fetched from the DVC remote: {err}", transient=True) from None
+        if failed or not path.exists():
+            raise DataError(f"object {md5} is neither in the DVC cache nor on the remote")
+    return path
+
+
+def read_version(root: Path, data_path: str, md5: str) -> pd.DataFrame:
+    """`data_path` as the tracked version `md5` held it (a champion's training data, by the md5 it
+    recorded), read from the DVC cache or fetched from the remote; the workspace is not touched.
+    Its bytes are checked against the md5 its version records. DataError when it cannot be had."""
+    dvc_file = dvc_file_for(root, data_path)
+    tracked = dvc_file.with_suffix("").relative_to(root)  # `data.dvc` tracks `data`
+    if md5.endswith(".dir"):
+        try:
+            listing = json.loads(_cached(root, md5).read_text())
+        except ValueError as err:
+            raise DataError(f"the file list of version {md5} cannot be read ({err})") from None
+        relpath = Path(data_path).relative_to(tracked).as_posix()
+        entry = next((e for e in listing if e["relpath"] == relpath), None)
+        if entry is None:
+            raise DataError(f"version {md5} of {tracked} holds no {relpath}")
+        md5 = entry["md5"]
+    path = _cached(root, md5)
+    if _md5(path) != md5:
+        raise DataError(f"the cached copy of {data_path} at version {md5} is corrupt (its md5 differs)")
+    return read_table(path, "csv" if data_path.endswith(".csv") else "parquet")

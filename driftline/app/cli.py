@@ -18,7 +18,9 @@ from driftline.app.cli_common import ParamsOpt, fail, load_or_exit, prefect_env,
 from driftline.app.cli_rollout import card, deploy, history, rollback, status
 from driftline.config import ConfigError, Settings, params_schema
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
+# Markdown help: a docstring's lines are joined into sentences (the default "rich" mode keeps each
+# line break, so the help boxes broke mid-sentence), and `code` shows as code.
+app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode="markdown",
                   help="Continuous training and delivery for tabular ML models.")
 
 @app.callback()
@@ -39,8 +41,12 @@ def init(
     endpoint_url: Annotated[str | None, typer.Option(help="For S3-compatible stores (MinIO, Ceph, R2).")] = None,
     create_bucket: Annotated[bool, typer.Option(help="Create the bucket if it does not exist.")] = False,
 ) -> None:
-    """Set up DVC (a local remote, or S3 with --remote), the demo data pulled or regenerated and
-    pushed. Idempotent. S3 credentials come from the environment or the AWS files only."""
+    """Set up DVC and the demo data; safe to run again.
+
+    DVC gets a local remote, or S3 with --remote. The demo data is pulled, or regenerated and
+    pushed when the local remote is empty. S3 credentials come from the environment or the AWS
+    files only.
+    """
     from driftline import services
     from driftline.adapters.dvc_data import DataError
     from driftline.adapters.s3 import S3Error, S3Location
@@ -74,9 +80,12 @@ def train(
         help="An existing Dask scheduler (tcp://host:8786) for the search's trials "
         "(default: DRIFTLINE_DASK_ADDRESS, else a temporary local cluster).")] = None,
 ) -> None:
-    """Run the training pipeline. Exit 0 when a model is registered (or unchanged), 1 when data
-    validation or a gate fails, 2 on a bad config, 3 when the data cannot be pulled, the artifact
-    store (S3) fails or the model registry does not answer, 4 otherwise."""
+    """Run the training pipeline: pull, validate, train, evaluate, compare, register.
+
+    Exit codes: 0 a model was registered (or nothing changed); 1 data validation or a gate
+    failed; 2 a bad config; 3 the data cannot be pulled, the artifact store (S3) fails or the
+    model registry does not answer; 4 anything else.
+    """
     settings = Settings()
     rel = params
     p = load_or_exit(settings, rel, set_)  # fail before any work (the flow logs any default it chose)
@@ -128,7 +137,11 @@ def serve(params: ParamsOpt = Path("params.yaml"),
           role: Annotated[str | None, typer.Option(help="production, or staging (serves @challenger alone); "
                                                    "default DRIFTLINE_SERVE_ROLE, else production.")] = None,
           ) -> None:
-    """Serve @champion (and @challenger during a rollout) over HTTP. Settings: DRIFTLINE_SERVE_*."""
+    """Serve @champion, and @challenger during a rollout, over HTTP.
+
+    Its settings come from the `DRIFTLINE_SERVE_*` environment variables; --host, --port and
+    --role override theirs.
+    """
     from driftline.serving.server import run
 
     settings = Settings()
@@ -150,8 +163,11 @@ def monitor(
     window_hours: Annotated[float | None, typer.Option(help="Default: monitoring.window_hours.")] = None,
     last_rows: Annotated[int | None, typer.Option(help="Judge only the window's newest N rows.")] = None,
 ) -> None:
-    """Judge live traffic against the champion's training reference; on real drift, emit
-    driftline.drift.detected (the retrain-on-drift deployment retrains). Exit 0 in every verdict."""
+    """Judge live traffic against the champion's training reference.
+
+    On real drift it emits `driftline.drift.detected`, and the retrain-on-drift deployment
+    retrains. Exit 0 whatever the verdict.
+    """
     settings = Settings()
     load_or_exit(settings, params, set_)
     if not os.environ.get("PREFECT_API_URL"):
@@ -177,8 +193,11 @@ def up(params: ParamsOpt = Path("params.yaml"),
                                             "one model server. team: PostgreSQL, an MLflow tracking server, a "
                                             "work pool with workers, two model server replicas.")] = "embedded",
        ) -> None:
-    """The local stack: Prefect server + UI, MLflow UI, the deployments (served: schedules and
-    triggers live) and the model server. Ctrl-C stops all of it."""
+    """Start the local stack; Ctrl-C stops all of it.
+
+    The stack: a Prefect server and its UI, the MLflow UI, the deployments (served, so their
+    schedules and triggers are live) and the model server.
+    """
     from driftline.app.stack import Stack, StackError, interruptible
 
     if profile not in ("embedded", "team"):
@@ -214,8 +233,11 @@ def demo(params: ParamsOpt = Path("params.yaml"),
          keep_serving: Annotated[bool, typer.Option(help="Leave the stack running at the end.")] = True,
          mlflow_ui: Annotated[bool, typer.Option(help="Start the MLflow UI.")] = True,
          ) -> None:
-    """The whole story on the demo data: champion, live traffic, drift, retraining started by the
-    drift event, a canary that promotes it, a bad challenger rolled back."""
+    """Run the whole loop on the demo data, with nobody pressing a button.
+
+    A champion, live traffic, drift, a retraining started by the drift event, a canary that
+    promotes it, and a bad challenger rolled back.
+    """
     from driftline.app import demo as story
     from driftline.app.stack import StackError, interruptible
 

@@ -17,8 +17,11 @@ def status(
     params: ParamsOpt = Path("params.yaml"),
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
-    """Show the registered model versions, their aliases and holdout metrics, and the rollout in
-    progress (who holds the model's rollout lease, since when, until when)."""
+    """Show the registered model versions, their aliases and holdout metrics.
+
+    It also shows the rollout in progress: who holds the model's rollout lease, since when, until
+    when.
+    """
     from driftline.adapters import rollout_state
 
     settings = Settings()
@@ -74,9 +77,11 @@ def deploy(
                                                          "is killed (renewed every third of it).")] = 60.0,
 ) -> None:
     """Roll a challenger out against live traffic; promote it, or roll it back automatically.
-    Exit 0 promoted (or already champion), 1 rolled back, 2 nothing to deploy, a bad option or a
-    version whose gates did not pass (without --force), 3 when the model registry does not answer,
-    4 when another rollout of the model holds its rollout lease (the message names it)."""
+
+    Exit codes: 0 promoted (or already champion); 1 rolled back; 2 nothing to deploy, a bad
+    option, or a version whose gates did not pass (without --force); 3 the model registry does
+    not answer; 4 another rollout of the model holds its rollout lease (the message names it).
+    """
     settings = Settings()
     load_or_exit(settings, params, set_)
     if strategy not in (None, *STRATEGIES):
@@ -103,8 +108,11 @@ def deploy(
 
 def rollback(params: ParamsOpt = Path("params.yaml"),
              reason: Annotated[str, typer.Option(help="Recorded in the history.")] = "manual rollback") -> None:
-    """Restore @previous as @champion, and say what changed. Exit 2 when there is no @previous,
-    4 when a rollout in progress holds the model (the message names it)."""
+    """Restore @previous as @champion, and say what changed.
+
+    Exit codes: 2 there is no @previous; 3 the model registry does not answer; 4 a rollout in
+    progress holds the model (the message names it).
+    """
     settings = Settings()
     load_or_exit(settings, params)  # a bad config fails here, naming the key, not inside the flow
     prefect_env()
@@ -123,7 +131,7 @@ def rollback(params: ParamsOpt = Path("params.yaml"),
 
 def history(params: ParamsOpt = Path("params.yaml"),
             as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False) -> None:
-    """Every alias change ever made: when, from which version to which, why, by which flow run."""
+    """List every alias change: when, which version to which, why, by which flow run."""
     from datetime import UTC, datetime
 
     from driftline import services
@@ -144,8 +152,11 @@ def history(params: ParamsOpt = Path("params.yaml"),
 def card(params: ParamsOpt = Path("params.yaml"),
          version: Annotated[str | None, typer.Option(help="Registered version (default: @champion).")] = None,
          html: Annotated[bool, typer.Option("--html", help="The HTML rendering instead of Markdown.")] = False) -> None:
-    """Print the model card of a registered version: intended use, data, training config,
-    metrics beside the champion's, slices, behavioural tests, gates, lineage, limitations."""
+    """Print the model card of a registered version (default: @champion).
+
+    The card: intended use, data, training configuration, metrics beside the champion's, slices,
+    behavioural tests, gates, lineage and known limitations.
+    """
     import tempfile
 
     from driftline import services

@@ -1,4 +1,4 @@
-"""A team's own model code, as `kind: custom` runs it (docs/guides/bring-your-own-model.md).
+"""A team's own model code, as `kind: custom` runs it (docs/guides/your-model.md).
 
 Each function returns an unfitted scikit-learn-compatible estimator; driftline calls it with
 `training.estimator.params` as keyword arguments, then sets every `random_state` in it from

@@ -18,7 +18,7 @@ from driftline.config import load_params
 from driftline.core import frames, training
 from tests.unit.conftest import PARAMS_FILE, REPO
 
-PAGE = (REPO / "docs" / "guides" / "bring-your-own-model.md").read_text()
+PAGE = (REPO / "docs" / "guides" / "your-model.md").read_text()
 YAML_BLOCKS = [b for b in re.findall(r"```yaml\n(.*?)```", PAGE, re.S) if "training:" in b]
 COMMANDS = [shlex.split(c) for c in re.findall(r"```bash\n(.*?)```", PAGE, re.S) if "driftline train" in c]
 
