@@ -12,6 +12,7 @@ import time
 from functools import partial
 from typing import Any
 
+import pandas as pd
 from prefect import flow, get_run_logger
 from prefect.runtime import deployment, flow_run
 from prefect.states import Cancelled, State
@@ -37,8 +38,8 @@ from driftline.errors import GatesFailed, PipelineFailure, ValidationFailed
 from flows.search import Shipped, hyperparameter_search, task_runner
 from tasks import registry
 from tasks.caching import in_project
-from tasks.data import load_data, pull_data, validate_data
-from tasks.model import compare_with_champion, evaluate_model, split_data, train_model
+from tasks.data import load_data, load_version, pull_data, validate_data
+from tasks.model import champion_data, compare_with_champion, evaluate_model, score_pinned, split_data, train_model
 from tasks.report import announce_challenger, artifact_key, publish_report
 
 
@@ -86,7 +87,7 @@ def training_pipeline(
         get_run_logger().info(f"nothing to do: {answered}")
         return Cancelled(message=answered)
     try:
-        outcome = _pipeline(settings, p, svc, reason, drift_summary, expected_commit, dask_address)
+        outcome = _pipeline(settings, p, svc, reason, drift_summary, expected_commit, dask_address, overrides)
     except (GatesFailed, ValidationFailed):
         if reason == "drift":  # a refusal is an answer too: the same drift on the same data is refused again
             registry.record_drift_retraining(svc.registry, started)
@@ -97,12 +98,12 @@ def training_pipeline(
 
 
 def _pipeline(settings: Settings, p: Params, svc, reason: str, drift_summary: str | None,
-              expected_commit: str | None, dask_address: str | None) -> dict[str, Any]:
+              expected_commit: str | None, dask_address: str | None, overrides: list[str] | None) -> dict[str, Any]:
     store = svc.registry
     commit = training_run.checkout(settings.root, expected_commit)
     snap = pull_data(svc.data, p.data.path)
     trail = training_run.lineage(settings.root, p, snap.md5, commit, reason, str(flow_run.get_id() or "-"),
-                                 drift_summary)
+                                 drift_summary, overrides)
     existing = registry.trained_before(store, trail.keys)
     if existing is not None:
         return _unchanged(trail, existing)
@@ -111,13 +112,18 @@ def _pipeline(settings: Settings, p: Params, svc, reason: str, drift_summary: st
     champion_future = registry.load_champion.submit(store)
     df = load_data(svc.data, snap.path)
     champion: Champion | None = champion_future.result()
+    # The data version the champion was trained on, when this run brings another: the new version
+    # is checked against it, and it holds the pinned evaluation set.
+    previous = load_version(svc.data, p.data.path, champion.md5) \
+        if champion and champion.md5 and champion.md5 != snap.md5 and _reads_previous(p) else None
     run_id = registry.open_run(store, trail, champion.info.version if champion else None)
     run_url = store.run_url(settings.mlflow_ui_url, run_id)
     facts = {**trail.facts(), "MLflow run": f"[{run_id}]({run_url})"}
     drawing = None
     try:
         inputs_logged = registry.log_run_inputs.submit(store, run_id, p, df, str(snap.path), snap.md5)
-        report = _validate(settings, p, store, run_id, df, trail, champion, inputs_logged)
+        report = _validate(settings, p, store, run_id, df, trail, champion, inputs_logged,
+                           previous if p.validation.previous.enabled else None)
 
         parts = split_data(df, p)
         trail = trail.with_split(training.split_spec(p, parts))
@@ -134,8 +140,12 @@ def _pipeline(settings: Settings, p: Params, svc, reason: str, drift_summary: st
         model = training.at_threshold(model, p)  # the cache is keyed without the threshold
         ev = in_project(evaluate_model, settings.state)(model, parts.train, parts.holdout, p,
                                                         cache_key=trail.keys.evaluate)
-        score = compare_with_champion(champion.model, champion.split, ev, parts.holdout, p) if champion else None
-        gates = G.assemble(p, ev, score)
+        old = champion_data(previous, champion.split, trail.split, parts.train, p) \
+            if isinstance(previous, pd.DataFrame) else None
+        score = compare_with_champion(champion.model, champion.split, ev, parts.holdout, p,
+                                      old.seen if old else None) if champion else None
+        pinned = _pinned(settings, svc, p, model, champion, old)
+        gates = G.assemble(p, ev, score, pinned, old.groups if old else None)
         registry.log_scores(store, run_id, ev, score, model_facts.fit_metrics(model))
         # Drawn in a thread beside the gates and the registration, which wait for them only to
         # link them from the report: they cost seconds on a large holdout and decide nothing.
@@ -156,6 +166,25 @@ def _pipeline(settings: Settings, p: Params, svc, reason: str, drift_summary: st
             drawing.wait()  # the run is closed after its pictures, not under them
         registry.close_failed_run(store, run_id, None if isinstance(err, PipelineFailure) else "error")
         raise
+
+
+def _reads_previous(p: Params) -> bool:
+    return p.validation.previous.enabled or p.evaluation.pinned.source == "champion_holdout"
+
+
+def _pinned(settings: Settings, svc, p: Params, model, champion: Champion | None, old):
+    """Both models on the pinned set: the golden set the params declare, or the champion's holdout
+    from its own data version (when this run brings another one)."""
+    source = p.evaluation.pinned.source
+    if champion is None or source == "off":
+        return None
+    if source == "golden":
+        rows = load_data(svc.data, settings.root / p.evaluation.pinned.path)
+        return score_pinned(model, champion.model, rows, p, f"the golden set {p.evaluation.pinned.path}")
+    if old is None:
+        return None
+    return score_pinned(model, champion.model, old.holdout, p,
+                        f"version {champion.info.version}'s holdout as its data version labelled it")
 
 
 def _pictures_line(drawing, run_url: str) -> str:
@@ -208,7 +237,7 @@ def _unchanged(trail: Lineage, existing: VersionInfo) -> dict[str, Any]:
 
 
 def _validate(settings: Settings, p: Params, store: MlflowStore, run_id: str, df, trail: Lineage,
-              champion: Champion | None, inputs_logged) -> ValidationReport:
+              champion: Champion | None, inputs_logged, previous=None) -> ValidationReport:
     """Schema and quality, and drift against the champion's reference; ValidationFailed stops the run.
     The run's inputs are logged beside validation: they are waited for before anything is recorded."""
     champion_version = champion.info.version if champion else None
@@ -216,7 +245,7 @@ def _validate(settings: Settings, p: Params, store: MlflowStore, run_id: str, df
     report, drift_html = in_project(validate_data, settings.state)(
         df, p, champion.reference if champion else None, champion_version,
         cache_key=training_run.validation_key(trail.md5, p, trail.code, champion_version, drift_expected),
-        drift_expected=drift_expected)
+        drift_expected=drift_expected, previous=previous)
     inputs_logged.result()
     markdown = validation_markdown(report, f"Data validation: {p.data.path}")
     registry.log_validation(store, run_id, markdown, drift_html)
@@ -253,7 +282,7 @@ def _register(store: MlflowStore, run_id: str, p: Params, trail: Lineage, model,
         markdown = training_markdown(f"Training: {trail.model}", verdict, gates, facts, report)
         card = model_card(trail.model, version.version, p, ev, champion_metrics, gates,
                           {**trail.facts(), "MLflow run": facts["MLflow run"]}, data_facts(train_df, p),
-                          model_facts.describe(model, p))
+                          model_facts.describe(model, p), report.checks)
         registry.log_card(store, run_id, card, card_html(card, f"{trail.model} version {version.version}"))
         registry.record_registration(store, run_id, version.version, markdown)
         publish_report(artifact_key("training", trail.model), markdown, verdict)

@@ -7,7 +7,7 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NONE
 
 from driftline.config import Params
-from driftline.core import comparison, evaluation, training
+from driftline.core import comparison, evaluation, pinned, training
 from driftline.waiting import heartbeat
 from tasks.caching import from_cache_key
 
@@ -35,5 +35,17 @@ def evaluate_model(model, train_df: pd.DataFrame, holdout_df: pd.DataFrame, para
 
 @task(name="compare-with-champion", cache_policy=NONE)
 def compare_with_champion(champion_model, champion_split: dict | None, challenger: evaluation.Evaluation,
-                          holdout_df: pd.DataFrame, params: Params) -> comparison.ChampionScore:
-    return comparison.score_champion(champion_model, champion_split, challenger, holdout_df, params)
+                          holdout_df: pd.DataFrame, params: Params, seen=None) -> comparison.ChampionScore:
+    return comparison.score_champion(champion_model, champion_split, challenger, holdout_df, params, seen)
+
+
+@task(name="read-champion-data", cache_policy=NONE)
+def champion_data(old: pd.DataFrame, champion_split: dict, challenger_split: dict, challenger_train: pd.DataFrame,
+                  params: Params) -> pinned.ChampionData:
+    return pinned.from_champion_data(old, champion_split, challenger_split, challenger_train, params)
+
+
+@task(name="score-pinned-set", cache_policy=NONE)
+def score_pinned(challenger_model, champion_model, rows: pd.DataFrame, params: Params,
+                 source: str) -> pinned.PinnedScore:
+    return pinned.score(challenger_model, champion_model, rows, params, source)

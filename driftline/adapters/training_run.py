@@ -71,6 +71,7 @@ class Lineage:
     keys: CacheKeys
     flow_run_id: str = "-"
     drift_summary: str | None = None
+    overrides: tuple[str, ...] = ()  # KEY=VALUE changes to the params file for this run (a check loosened on purpose)
     split: dict = field(default_factory=dict)  # set once the data is split: the champion's comparison reads it
 
     def tags(self) -> dict[str, str]:
@@ -79,12 +80,15 @@ class Lineage:
                 "driftline.uv_lock_hash": self.lock, CACHE_KEY_TAG: self.keys.run,
                 "driftline.flow_run_id": self.flow_run_id,
                 **({"driftline.drift_summary": self.drift_summary[:4000]} if self.drift_summary else {}),
+                **({"driftline.overrides": json.dumps(list(self.overrides))[:4000]} if self.overrides else {}),
                 **({SPLIT_TAG: json.dumps(self.split, sort_keys=True)} if self.split else {})}
 
     def facts(self) -> dict[str, str]:
         return {"model": self.model, "reason": self.reason, "data": f"{self.data} (DVC md5 {self.md5})",
                 "git commit": self.commit, "params hash": self.params_hash, "code hash": self.code,
-                "uv.lock hash": self.lock, "Prefect flow run": self.flow_run_id}
+                "uv.lock hash": self.lock, "Prefect flow run": self.flow_run_id,
+                **({"overrides (this run only)": ", ".join(f"`{o}`" for o in self.overrides)}
+                   if self.overrides else {})}
 
     def with_split(self, split: dict) -> Lineage:
         return dataclasses.replace(self, split=split)
@@ -101,7 +105,7 @@ def checkout(root: Path, expected_commit: str | None) -> str:
 
 
 def lineage(root: Path, p: Params, md5: str, commit: str, reason: str, flow_run_id: str = "-",
-            drift_summary: str | None = None) -> Lineage:
+            drift_summary: str | None = None, overrides: list[str] | None = None) -> Lineage:
     code, lock = provenance.code_hash(), provenance.lock_hash(root)
     user = [d._source for d in p.data.derived if d.kind == "custom"]
     if p.training.estimator.kind == "custom":
@@ -109,7 +113,7 @@ def lineage(root: Path, p: Params, md5: str, commit: str, reason: str, flow_run_
     if user:  # the project's own feature code is training code too: a change to it retrains
         code = provenance.key(code, *user)[:16]
     return Lineage(p.registry.model_name, reason, p.data.path, md5, commit, p.digest(), code, lock,
-                   cache_keys(md5, p, code, lock), flow_run_id, drift_summary)
+                   cache_keys(md5, p, code, lock), flow_run_id, drift_summary, tuple(overrides or ()))
 
 
 def trained_before(store: MlflowStore, keys: CacheKeys) -> VersionInfo | None:
@@ -126,6 +130,11 @@ class Champion:
     @property
     def split(self) -> dict:
         return json.loads(self.info.tags.get(SPLIT_TAG, "{}"))
+
+    @property
+    def md5(self) -> str | None:
+        """The DVC md5 of the data it was trained on."""
+        return self.info.tags.get("driftline.dvc_md5")
 
 
 def load_champion(store: MlflowStore) -> Champion | None:

@@ -28,7 +28,7 @@ def _search(p: Params) -> list[str]:
     from pydantic import ValidationError
 
     from driftline.config.estimators import flat_fields
-    from driftline.core import estimators
+    from driftline.core import estimator_checks
 
     search, est = p.training.search, p.training.estimator
     if search is None or not search.enabled:
@@ -36,7 +36,7 @@ def _search(p: Params) -> list[str]:
     found = []
     fields = type(est).model_fields
     flat = flat_fields(est)
-    others = estimators.searchable(est, p.data.task)
+    others = estimator_checks.searchable(est, p.data.task)
     for name, dim in search.space.items():
         key = f"training.search.space.{name}"
         values = dim.choices if hasattr(dim, "choices") else \
@@ -57,7 +57,7 @@ def _search(p: Params) -> list[str]:
             found.append(f"{key}: {est.kind} has no parameter {name!r} ({known})")
             continue
         for value in values:
-            if why := estimators.refused(est, p.data.task, name, value):
+            if why := estimator_checks.refused(est, p.data.task, name, value):
                 found.append(f"{key}: {value!r} is not a valid {name}: {why}")
                 break
     return found
@@ -115,9 +115,9 @@ def _metrics(p: Params) -> list[str]:
     return problems
 
 def _estimator(p: Params) -> list[str]:
-    from driftline.core import estimators
+    from driftline.core import estimator_checks
 
-    return estimators.problems(p.training.estimator, p.data.task)
+    return estimator_checks.problems(p.training.estimator, p.data.task)
 
 
 def _fairness(p: Params) -> list[str]:

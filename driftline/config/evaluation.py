@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from driftline.config.sections import Strict
 
@@ -69,6 +69,27 @@ class ComparisonConfig(Strict):
     bootstrap_samples: int = Field(default=500, ge=50)
 
 
+class PinnedSet(Strict):
+    """A fixed evaluation set on which the challenger and the champion are also scored, beside the
+    new holdout: a poisoned new version poisons its own holdout too, so both models are judged again
+    on rows the new data cannot have rewritten."""
+
+    source: Literal["champion_holdout", "golden", "off"] = Field(default="champion_holdout", description=(
+        "champion_holdout: the champion's holdout rows from the data version it was trained on (read from DVC "
+        "by its recorded md5), as that version labelled them; golden: the file at `path`; off: none."))
+    path: str | None = Field(default=None, description=(
+        "golden: a CSV or Parquet file in the project (version it, e.g. with DVC) holding the features and "
+        "the target, never trained on."))
+    margin: float | None = Field(default=None, ge=0, description="Defaults to evaluation.comparison.margin.")
+    min_rows: int = Field(default=200, ge=1, description="Fewer rows (unseen by both models): not judged, said.")
+
+    @model_validator(mode="after")
+    def _golden_has_a_path(self) -> PinnedSet:
+        if (self.source == "golden") != (self.path is not None):
+            raise ValueError("source: golden takes a path, and only golden does")
+        return self
+
+
 class EvaluationConfig(Strict):
     primary_metric: str
     decision_threshold: float = Field(default=0.5, gt=0, lt=1)
@@ -76,3 +97,4 @@ class EvaluationConfig(Strict):
     fairness: list[FairnessGate] = Field(default_factory=list)
     behavioral: list[Behavioral] = Field(default_factory=list)
     comparison: ComparisonConfig = ComparisonConfig()
+    pinned: PinnedSet = PinnedSet()

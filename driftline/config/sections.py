@@ -121,6 +121,27 @@ class DistributionCheck(Strict):
     sample_size: int = Field(default=10_000, ge=100)
 
 
+class PreviousVersion(Strict):
+    """A new data version against the data the champion was trained on, read by the DVC md5 its
+    version records: labels that changed on rows present in both, class balance, categories."""
+
+    enabled: bool = Field(default=True, description="false: no comparison with the champion's data version.")
+    required: bool = Field(default=True, description=(
+        "true: a champion's data version that cannot be read (gone from the DVC remote) fails validation, "
+        "naming why; false: the comparison is then reported as skipped."))
+    max_label_change_share: float = Field(default=0.01, ge=0, le=1, description=(
+        "Rows present in both versions (matched on their features) whose label changed, as a share of them."))
+    min_matched_rows: int = Field(default=100, ge=1, description=(
+        "Fewer rows present in both versions than this: label changes are not judged (a wholly new table)."))
+    max_class_share_change: float = Field(default=0.05, ge=0, le=1, description=(
+        "Largest change of a class's share (or, for regression, of the target's median in standard deviations)."))
+    max_category_share_change: float = Field(default=0.10, ge=0, le=1, description=(
+        "Largest change of a category's share within its feature."))
+    min_category_rows: int = Field(default=30, ge=1, description=(
+        "A category the champion had at least this many rows of, that vanished or fell below it, is named "
+        "and stops the run (for sensitive attributes, their fairness gate's min_group_size)."))
+
+
 class ValidationConfig(Strict):
     min_rows: int = Field(default=1000, ge=1)
     max_duplicate_share: float = Field(default=0.01, ge=0, le=1)
@@ -130,6 +151,14 @@ class ValidationConfig(Strict):
         default=0.001, ge=0, le=0.5, description="Each class must be at least this share."
     )
     distribution: DistributionCheck = DistributionCheck()
+    max_near_duplicate_share: float = Field(default=0.01, ge=0, le=1, description=(
+        "Share of rows allowed to be near-copies of another row: every feature equal once numbers are rounded "
+        "to near_duplicate_digits significant digits and text is trimmed and lower-cased. Copies that are "
+        "allowed are kept on one side of the split."))
+    near_duplicate_digits: int = Field(default=3, ge=1, le=15, description=(
+        "Significant digits numbers are rounded to before rows are compared as near-duplicates."))
+    previous: PreviousVersion = Field(default_factory=lambda: PreviousVersion(), description=(
+        "The new data version against the one the champion was trained on (read from DVC by its recorded md5)."))
 
 
 # --- split and training ----------------------------------------------------------------

@@ -22,8 +22,9 @@ def data_facts(train_df: pd.DataFrame, p: Params) -> dict[str, str]:
 
 def model_card(name: str, version: str, p: Params, ev: Evaluation, champion_metrics: dict[str, float],
                gates: list[gates_mod.Gate], lineage: dict[str, str], data: dict[str, str],
-               estimator: dict[str, str] | None = None) -> str:
-    """`estimator`: what the fitted model is made of (`model_facts.describe`)."""
+               estimator: dict[str, str] | None = None, checks: list | None = None) -> str:
+    """`estimator`: what the fitted model is made of (`model_facts.describe`); `checks`: the data
+    validation's checks (each its own line, the checks against the champion's data version among them)."""
     est = p.training.estimator
     settings = ", ".join(f"{k}={v}" for k, v in est.estimator_params().items())
     lines = [f"# Model card: {name} version {version}", "",
@@ -55,6 +56,9 @@ def model_card(name: str, version: str, p: Params, ev: Evaluation, champion_metr
         lines += ["## Behavioural tests", ""]
         lines += [f"- {'pass' if r.passed else 'FAIL'}: **{r.name}**: {r.detail}" for r in ev.behavioral]
         lines.append("")
+    if checks:
+        lines += ["## Data checks", "",
+                  *(f"- {'pass' if c.passed else 'FAIL'}: {c.name}: {c.detail}" for c in checks), ""]
     lines += ["## Gates", "", gates_mod.markdown_table(gates), "",
               "## Lineage", "", "| | |", "|---|---|", *(f"| {k} | {v} |" for k, v in lineage.items()), "",
               "## Known limitations", "",

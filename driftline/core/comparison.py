@@ -144,9 +144,11 @@ MIN_COMPARISON_ROWS = 200
 
 
 def score_champion(champion_model, champion_split: dict | None, challenger: evaluation.Evaluation,
-                   holdout_df: pd.DataFrame, params: Params) -> ChampionScore:
+                   holdout_df: pd.DataFrame, params: Params, seen: np.ndarray | None = None) -> ChampionScore:
     """Score the champion on the challenger's holdout rows that it never trained on, then
-    bootstrap the paired difference; or say why it cannot be scored like for like."""
+    bootstrap the paired difference; or say why it cannot be scored like for like. `seen`: the
+    near-duplicate keys of the rows the champion trained on, read from its data version, so that
+    neither those rows nor their near-copies count as unseen."""
     cfg = params.evaluation.comparison
     try:
         # The champion's own feature list: it may predate a change to the config.
@@ -154,6 +156,12 @@ def score_champion(champion_model, champion_split: dict | None, challenger: eval
     except KeyError as err:
         return ChampionScore({}, None, f"the champion cannot be scored on this data: {err.args[0]}")
     unseen = training.unseen_by(holdout_df, champion_split or {})
+    if unseen is not None and seen is not None:
+        from driftline.core import versions
+
+        keys = versions.near_keys(holdout_df, versions.identity_columns(params),
+                                  params.validation.near_duplicate_digits)
+        unseen &= ~np.isin(keys, seen)
     if unseen is None:
         return ChampionScore({}, None, "cannot tell which holdout rows the champion trained on "
                              "(its split settings are unknown or its split columns are gone)")

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from driftline.config import Params
 from driftline.core.comparison import ChampionScore, Comparison
 from driftline.core.evaluation import BehavioralResult, Evaluation, SliceResult
+from driftline.core.pinned import PinnedScore
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,11 @@ def metric_gates(p: Params, challenger: dict[str, float], champion: dict[str, fl
     return gates
 
 
-def fairness_gates(results: list[SliceResult]) -> list[Gate]:
+def fairness_gates(results: list[SliceResult], champion_groups: dict[str, dict[str, int]] | None = None
+                   ) -> list[Gate]:
+    """A gate per fairness slice. `champion_groups`: the groups the champion's holdout could count,
+    by attribute; one that this holdout can no longer count fails the gate (a group removed from
+    the data would otherwise leave a gap over the groups that remain, and pass)."""
     gates = []
     for r in results:
         if r.evaluable:
@@ -49,8 +54,13 @@ def fairness_gates(results: list[SliceResult]) -> list[Gate]:
             sizes = ", ".join(f"{g}: n={int(v['n'])}" for g, v in r.groups.items()) or "no rows"
             detail = (f"cannot be evaluated: fewer than two groups with at least {r.min_group_size} rows "
                       f"({sizes})")
+        lost = {g: n for g, n in (champion_groups or {}).get(r.attribute, {}).items() if g not in r.counted}
+        if lost:
+            detail = "; ".join(f"group {g} was counted for the champion ({n} rows in its holdout) and has "
+                               f"{int(r.groups.get(g, {}).get('n', 0))} here, fewer than {r.min_group_size}"
+                               for g, n in lost.items()) + "; " + detail
         gates.append(Gate(f"fairness: {r.metric} gap across {r.attribute}", r.gap, None,
-                          f"<= {r.max_gap}", r.passed, detail))
+                          f"<= {r.max_gap}", r.passed and not lost, detail))
     return gates
 
 
@@ -77,13 +87,31 @@ def comparison_gate(c: Comparison | None, problem: str | None = None, note: str 
                  c.passed, detail)]
 
 
-def assemble(p: Params, ev: Evaluation, score: ChampionScore | None) -> list[Gate]:
+def pinned_gate(pinned: PinnedScore | None, new: Comparison | None) -> list[Gate]:
+    """The challenger against the champion on the pinned set: winning on the new holdout does not
+    make up for losing there by more than the margin; the detail names both."""
+    if pinned is None:
+        return []
+    name = f"pinned set: {pinned.comparison.metric if pinned.comparison else 'comparison'} difference (CI low)"
+    if pinned.comparison is None:
+        return [Gate(name, None, None, "enough rows", True, f"{pinned.source}: {pinned.problem}")]
+    c = pinned.comparison
+    detail = f"on {pinned.source} ({pinned.rows} rows): {c.summary()}"
+    if new is not None:
+        detail += f"; on the new holdout: {new.summary()}"
+    return [Gate(name, c.ci_low, None, f">= -{c.margin}", c.passed, detail)]
+
+
+def assemble(p: Params, ev: Evaluation, score: ChampionScore | None, pinned: PinnedScore | None = None,
+             champion_groups: dict[str, dict[str, int]] | None = None) -> list[Gate]:
     """Every gate of a challenger, in the report's order: the absolute metric thresholds, fairness,
-    behaviour, then the comparison with the champion (`score` None: there is no champion)."""
-    return (metric_gates(p, ev.metrics, score.metrics if score else None) + fairness_gates(ev.slices)
-            + behavioral_gates(ev.behavioral)
-            + comparison_gate(score.comparison if score else None, problem=score.problem if score else None,
-                              note=score.note if score else ""))
+    behaviour, then the comparison with the champion (`score` None: there is no champion) and on
+    the pinned set."""
+    comparison = score.comparison if score else None
+    return (metric_gates(p, ev.metrics, score.metrics if score else None)
+            + fairness_gates(ev.slices, champion_groups) + behavioral_gates(ev.behavioral)
+            + comparison_gate(comparison, problem=score.problem if score else None, note=score.note if score else "")
+            + pinned_gate(pinned, comparison))
 
 
 def passed(gates: list[Gate]) -> bool:

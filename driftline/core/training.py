@@ -16,7 +16,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 
 from driftline.config import Params, names_by_type
-from driftline.core import estimators, evaluation, features, frames
+from driftline.core import estimators, evaluation, features, frames, versions
 
 MISSING_CATEGORY = features.MISSING  # what the one-hot path imputes for a missing category
 
@@ -42,7 +42,21 @@ def split(df: pd.DataFrame, p: Params) -> Split:
         cut = round(len(order) * (1 - cfg.test_size))
         return Split(order.iloc[:cut], order.iloc[cut:])
     holdout = hash_holdout(df, p.data.columns, cfg.seed, cfg.test_size)
+    keys = versions.near_keys(df, versions.identity_columns(p), p.validation.near_duplicate_digits)
+    together = pd.Series(keys).duplicated(keep=False).to_numpy()
+    if together.any():  # near-copies go to one side together, by their shared key; other rows stay put
+        holdout[together] = key_side(keys[together], cfg.seed, cfg.test_size)
     return Split(df[~holdout], df[holdout])
+
+
+def _near(p: Params) -> dict:
+    return {"columns": versions.identity_columns(p), "digits": p.validation.near_duplicate_digits}
+
+
+def key_side(keys: np.ndarray, seed: int, test_size: float) -> np.ndarray:
+    """True where a near-duplicate key puts its rows in the holdout: a function of the rows' rounded
+    values alone, so every copy lands on the same side, in any data version."""
+    return pd.util.hash_array(keys, hash_key=f"{seed:016d}"[-16:]) % 10_000 < round(test_size * 10_000)
 
 
 def hash_holdout(df: pd.DataFrame, columns: list[str], seed: int, test_size: float) -> np.ndarray:
@@ -61,6 +75,7 @@ def split_spec(p: Params, parts: Split) -> dict:
         spec["train_until"] = pd.to_datetime(parts.train[p.data.time_column], utc=True).max().isoformat()
     else:
         spec["columns"] = list(p.data.columns)
+        spec["near_duplicates"] = _near(p)
     return spec
 
 
@@ -71,7 +86,15 @@ def unseen_by(df: pd.DataFrame, spec: dict) -> np.ndarray | None:
         when = pd.to_datetime(df[spec["time_column"]], utc=True)
         return (when > pd.Timestamp(spec["train_until"])).to_numpy()
     if spec.get("method") == "hash" and spec.get("columns") and set(spec["columns"]) <= set(df.columns):
-        return hash_holdout(df, spec["columns"], spec["seed"], spec["test_size"])
+        unseen = hash_holdout(df, spec["columns"], spec["seed"], spec["test_size"])
+        near = spec.get("near_duplicates")
+        if near and set(near["columns"]) <= set(df.columns):
+            # Near-copies here sat together on their key's side (if the model's split grouped them):
+            # such a row counts as unseen only where its own hash and its key's both say holdout.
+            keys = versions.near_keys(df, near["columns"], near["digits"])
+            together = pd.Series(keys).duplicated(keep=False).to_numpy()
+            unseen[together] &= key_side(keys[together], spec["seed"], spec["test_size"])
+        return unseen
     return None
 
 

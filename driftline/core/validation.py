@@ -140,9 +140,12 @@ def _quality(df: pd.DataFrame, p: Params) -> list[Check]:
     checks = [Check("quality: enough rows", len(df) >= rules.min_rows,
                     f"{len(df)} rows, at least {rules.min_rows} needed")]
     if len(df):
+        from driftline.core import versions
+
         dupes = float(df.duplicated().mean())
         checks.append(Check("quality: duplicate rows", dupes <= rules.max_duplicate_share,
                             f"{dupes:.2%} duplicate rows (at most {rules.max_duplicate_share:.2%})"))
+        checks.append(versions.near_duplicates(df, p))
     for f in data.features:
         if f.name not in df.columns or not len(df):
             continue

@@ -1,0 +1,200 @@
+"""A new data version against the one the champion was trained on, and copies within a version.
+
+A poisoned upstream can relabel rows, repeat rows with a number nudged, or drop a group, and
+still pass every check of a version on its own (the labels are valid labels, the copies are not
+exact duplicates, the remaining groups are fair). These checks compare with what came before:
+rows present in both versions (matched on everything but the target, as the hash split identifies
+rows) whose label changed; the class balance and each category's share; categories that vanished
+or fell below a count; and rows that are near-copies of one another. Plain functions of the two
+tables and the params; the flow reads the old version from DVC.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+import pandas as pd
+from pandas.api import types as ptypes
+
+from driftline.config import Params
+from driftline.core.validation import Check
+
+HASH_KEY = "driftline-rowkey"  # 16 bytes: the salt of the row keys (not the split's)
+
+
+def identity_columns(p: Params) -> list[str]:
+    """What identifies a row across versions: every column the split hashes but the target."""
+    return [c for c in p.data.columns if c != p.data.target]
+
+
+def row_keys(df: pd.DataFrame, columns: list[str]) -> np.ndarray:
+    """One 64-bit key per row from `columns`, stable across storage (CSV or Parquet, int or float)
+    and across versions (a function of the row's values alone)."""
+    return _keys(df, columns, None)
+
+
+def near_keys(df: pd.DataFrame, columns: list[str], digits: int) -> np.ndarray:
+    """Row keys after numbers are rounded to `digits` significant digits and text is trimmed and
+    lower-cased: two rows with the same key are near-copies."""
+    return _keys(df, columns, digits)
+
+
+def _keys(df: pd.DataFrame, columns: list[str], digits: int | None) -> np.ndarray:
+    out = {}
+    for name in columns:
+        col = df[name]
+        if ptypes.is_numeric_dtype(col) and not ptypes.is_bool_dtype(col):
+            values = col.to_numpy(dtype="float64", na_value=np.nan)
+            out[name] = values if digits is None else round_significant(values, digits)
+        elif ptypes.is_datetime64_any_dtype(col):
+            out[name] = col.dt.as_unit("ns").to_numpy().view("int64")
+        else:
+            # Each distinct text hashed once (a million rows hold a handful of categories): hashing
+            # the strings of every row cost most of the key's time.
+            codes, uniques = pd.factorize(col, use_na_sentinel=True)
+            text = [str(u) if digits is None else str(u).strip().lower() for u in uniques]
+            hashed = pd.util.hash_array(np.array([*text, "\0missing"], dtype=object), hash_key=HASH_KEY)
+            out[name] = hashed[codes]  # code -1 (missing) takes the last
+    frame = pd.DataFrame(out, index=pd.RangeIndex(len(df)))
+    return pd.util.hash_pandas_object(frame, index=False, hash_key=HASH_KEY).to_numpy()
+
+
+def round_significant(x: np.ndarray, digits: int) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        magnitude = np.floor(np.log10(np.abs(x)))
+    scale = 10.0 ** (digits - 1 - np.where(np.isfinite(magnitude), magnitude, 0))
+    return np.round(x * scale) / scale
+
+
+def near_duplicated(df: pd.DataFrame, p: Params) -> np.ndarray:
+    """True for every row that has a near-copy in `df` (each member of a group, exact copies too)."""
+    keys = near_keys(df, identity_columns(p), p.validation.near_duplicate_digits)
+    return pd.Series(keys).duplicated(keep=False).to_numpy()
+
+
+def near_duplicates(df: pd.DataFrame, p: Params) -> Check:
+    """Rows that repeat another once numbers are rounded and text normalised, as a share."""
+    limit = p.validation.max_near_duplicate_share
+    keys = near_keys(df, identity_columns(p), p.validation.near_duplicate_digits)
+    _, counts = np.unique(keys, return_counts=True)
+    copies = len(keys) - len(counts)
+    share = copies / max(len(df), 1)
+    largest = int(counts.max()) if len(counts) else 0
+    return Check("versions: near-duplicate rows", share <= limit,
+                 f"{share:.2%} of rows repeat another once numbers are rounded to "
+                 f"{p.validation.near_duplicate_digits} significant digits and text normalised ({copies} copies, "
+                 f"the largest group {largest} rows; at most {limit:.2%})")
+
+
+def against(old: pd.DataFrame | str, new: pd.DataFrame, p: Params, champion: str) -> list[Check]:
+    """The new version against the champion's data (`old`, or why it could not be read;
+    `champion`: its version, for the report)."""
+    name = "versions: the champion's data version"
+    if isinstance(old, str):
+        required = p.validation.previous.required
+        return [Check(name, not required, f"version {champion}'s data could not be read: {old}"
+                      + ("" if required else "; not compared (validation.previous.required: false)"))]
+    missing = [c for c in [*identity_columns(p), p.data.target] if c not in old.columns]
+    if missing:
+        return [Check(name, True, f"version {champion}'s data has no {', '.join(missing)}: the versions' rows "
+                      "and classes are not compared (a schema change, checked above)")]
+    return [label_changes(old, new, p, champion), *balance(old, new, p, champion)]
+
+
+def label_changes(old: pd.DataFrame, new: pd.DataFrame, p: Params, champion: str) -> Check:
+    """Rows present in both versions whose label changed: how many, between which classes, in
+    which slices. Rows whose identity repeats within a version are left out (ambiguous)."""
+    cfg, target = p.validation.previous, p.data.target
+    columns = identity_columns(p)
+    old_keys, new_keys = row_keys(old, columns), row_keys(new, columns)
+    old_once = ~pd.Series(old_keys).duplicated(keep=False).to_numpy()
+    new_once = ~pd.Series(new_keys).duplicated(keep=False).to_numpy()
+    _, in_old, in_new = np.intersect1d(old_keys[old_once], new_keys[new_once], assume_unique=True,
+                                       return_indices=True)
+    old_rows, new_rows = np.flatnonzero(old_once)[in_old], np.flatnonzero(new_once)[in_new]
+    name = "versions: labels of rows in both versions"
+    if len(old_rows) < cfg.min_matched_rows:
+        return Check(name, True, f"{len(old_rows)} rows are in both this version and version {champion}'s data "
+                     f"(fewer than {cfg.min_matched_rows}): labels not compared", target)
+    before = old[target].to_numpy()[old_rows]
+    after = new[target].to_numpy()[new_rows]
+    if p.data.task == "regression":
+        changed = ~np.isclose(before.astype(float), after.astype(float), rtol=1e-9, atol=0, equal_nan=True)
+        how = f"mean change {np.mean(after[changed].astype(float) - before[changed].astype(float)):+.4g}" \
+            if changed.any() else ""
+    else:
+        changed = before.astype(str) != after.astype(str)
+        moves = Counter(zip(before[changed].astype(str), after[changed].astype(str), strict=True))
+        how = ", ".join(f"{a} → {b}: {n}" for (a, b), n in moves.most_common(4))
+    share = float(changed.mean())
+    detail = (f"{int(changed.sum())} of the {len(old_rows)} rows present in version {champion}'s data changed their "
+              f"label ({share:.2%}; at most {cfg.max_label_change_share:.2%})")
+    if changed.any():
+        detail += f": {how}; most in {_slices(new.iloc[new_rows], changed, p)}"
+    return Check(name, share <= cfg.max_label_change_share, detail, target)
+
+
+def _slices(rows: pd.DataFrame, changed: np.ndarray, p: Params, top: int = 3) -> str:
+    """The slices (a category of a categorical feature or a sensitive attribute) where the changed
+    rows concentrate, by how many changed there."""
+    cats = [f.name for f in p.data.features if f.type == "categorical"] + list(p.data.sensitive_attributes)
+    found = []
+    for column in dict.fromkeys(cats):
+        values = rows[column].astype(object).where(rows[column].notna(), "(missing)").to_numpy()
+        for value, n in Counter(values[changed]).items():
+            found.append((n, n / int((values == value).sum()), column, value))
+    found.sort(key=lambda t: (-t[0], -t[1]))
+    return "; ".join(f"{c}={v} ({n} changed, {s:.0%} of its rows)" for n, s, c, v in found[:top])
+
+
+def balance(old: pd.DataFrame, new: pd.DataFrame, p: Params, champion: str) -> list[Check]:
+    """The target's balance and each categorical column's categories against the champion's data:
+    a share that moved beyond its limit, and a category the champion had enough rows of that
+    vanished or fell below that count."""
+    cfg, target = p.validation.previous, p.data.target
+    checks = []
+    if p.data.task == "regression":
+        a, b = old[target].astype(float), new[target].astype(float)
+        moved = abs(b.median() - a.median()) / (a.std() or 1.0)
+        checks.append(Check("versions: target balance", moved <= cfg.max_class_share_change,
+                            f"the target's median moved {moved:.3f} standard deviations from version {champion}'s data "
+                            f"(at most {cfg.max_class_share_change})", target))
+    else:
+        moved = _share_moves(old[target], new[target])
+        worst = max(moved.items(), key=lambda kv: abs(kv[1][1] - kv[1][0]), default=None)
+        ok = worst is None or abs(worst[1][1] - worst[1][0]) <= cfg.max_class_share_change
+        shown = ", ".join(f"{k}: {a:.1%} → {b:.1%}" for k, (a, b) in moved.items())
+        checks.append(Check("versions: class balance", ok, f"class shares against version {champion}'s data: {shown} "
+                            f"(each may move at most {cfg.max_class_share_change:.1%})", target))
+    gates = {g.attribute: g.min_group_size for g in p.evaluation.fairness}
+    columns = [f.name for f in p.data.features if f.type == "categorical"] + list(p.data.sensitive_attributes)
+    problems = []
+    for column in dict.fromkeys(columns):
+        floor = gates.get(column, cfg.min_category_rows)
+        before, after = old[column].value_counts(), new[column].value_counts()
+        for value, n in before.items():
+            if n >= floor and after.get(value, 0) < floor:
+                problems.append(f"{column}={value} had {n} rows in version {champion}'s data and has "
+                                f"{after.get(value, 0)} now (at least {floor} needed)")
+        for value, (a, b) in _share_moves(old[column], new[column]).items():
+            if abs(b - a) > cfg.max_category_share_change:
+                problems.append(f"{column}={value} moved from {a:.1%} to {b:.1%} of rows "
+                                f"(at most {cfg.max_category_share_change:.0%})")
+    checks.append(Check("versions: categories", not problems, "; ".join(problems) if problems else
+                        f"every category of version {champion}'s data is still there in a similar share"))
+    return checks
+
+
+def _share_moves(before: pd.Series, after: pd.Series) -> dict[str, tuple[float, float]]:
+    a, b = before.value_counts(normalize=True), after.value_counts(normalize=True)
+    return {str(k): (float(a.get(k, 0.0)), float(b.get(k, 0.0))) for k in a.index.union(b.index)}
+
+
+def counted_groups(holdout: pd.DataFrame, p: Params) -> dict[str, dict[str, int]]:
+    """The groups each fairness gate could count on a holdout (at least its min_group_size rows)."""
+    out = {}
+    for gate in p.evaluation.fairness:
+        counts = holdout[gate.attribute].value_counts()
+        out[gate.attribute] = {str(k): int(n) for k, n in counts.items() if n >= gate.min_group_size}
+    return out
