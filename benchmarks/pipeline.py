@@ -53,6 +53,10 @@ PHASES = [
     ("cached", []),
     ("challenger", ["training.seed=1"]),
     ("bare", []),
+    # The data-version checks (issue 33) alone, in-process: their cost beside the bare script's.
+    ("checks", []),
+    ("checks", []),
+    ("checks", []),
 ]
 
 
@@ -104,7 +108,7 @@ def start_prefect(home: Path, env: dict) -> tuple[subprocess.Popen, str]:
 
 
 def run_phase(phase: str, root: Path, env: dict, overrides: list[str]) -> dict:
-    kind = "bare" if phase == "bare" else "pipeline"
+    kind = phase if phase in ("bare", "checks") else "pipeline"
     done = subprocess.run([sys.executable, "-m", "benchmarks.phase", kind, str(root), *overrides], cwd=REPO, env=env,
                           capture_output=True, text=True)
     if done.returncode != 0:
@@ -143,6 +147,8 @@ def main() -> None:
     with bench_stack(args.rows, "driftline-bench-") as (root, env, _):
         for phase, overrides in PHASES:
             r = {**run_phase(phase, root, env, overrides), "phase": phase}
+            if phase == "checks":  # the checks alone, without reading the table
+                r["seconds"] = r["result"]["checks_seconds"]
             results.append(r)
             print(f"{phase:<11} {r['seconds']:8.2f} s  peak RSS {r['peak_rss_mb']:7.0f} MB  {r['result']}",
                   flush=True)
@@ -163,6 +169,8 @@ def main() -> None:
           f"+{first_s - seconds('no pictures'):.2f} s; the pairs: "
           + ", ".join(f"{a / b:.3f}" for a, b in zip(with_pictures, without, strict=True)) + ")")
     print(f"cached rerun / pipeline first run             = {seconds('cached') / first_s:.3f}  (goal <= 0.05)")
+    print(f"data-version checks / bare                    = {seconds('checks') / bare_s:.3f}  (rounds: "
+          + ", ".join(f"{r['seconds']:.2f} s" for r in results if r["phase"] == "checks") + ")")
     print(f"peak RSS pipeline / bare                      = {peak('pipeline') / peak('bare'):.2f}"
           f"  ({peak('pipeline'):.0f} MB vs {peak('bare'):.0f} MB)")
     counted = [r for r in results if r["phase"] != "warm-up"]
@@ -174,6 +182,7 @@ def main() -> None:
                                     "<= 1.10"),
                 bench_results.ratio("cached rerun / first run", seconds("cached") / first_s, "<= 0.05"),
                 bench_results.ratio("pipeline against a champion / bare", seconds("challenger") / bare_s, "<= 1.25"),
+                bench_results.ratio("data-version checks / bare", seconds("checks") / bare_s, "<= 0.05"),
                 bench_results.ratio("peak RSS pipeline / bare", peak("pipeline") / peak("bare"))],
         figures={phase: {"median_seconds": round(seconds(phase), 3), "peak_rss_mb": round(peak(phase)),
                          "runs": sum(r["phase"] == phase for r in counted)}

@@ -28,28 +28,6 @@ class PinnedScore:
     problem: str = ""
 
 
-def champion_holdout(old: pd.DataFrame, champion_split: dict, challenger_split: dict,
-                     challenger_train: pd.DataFrame, p: Params) -> pd.DataFrame:
-    """The rows of the champion's data version that neither model trained on: in the champion's
-    holdout, in the challenger's holdout by its split, and no near-copy of a challenger training row."""
-    unseen = training.unseen_by(old, champion_split)
-    mine = training.unseen_by(old, challenger_split)
-    if unseen is None or mine is None:
-        return old.iloc[:0]
-    columns, digits = versions.identity_columns(p), p.validation.near_duplicate_digits
-    trained = versions.near_keys(challenger_train, columns, digits)
-    fresh = ~np.isin(versions.near_keys(old, columns, digits), trained)
-    return old[unseen & mine & fresh]
-
-
-def trained_keys(old: pd.DataFrame, champion_split: dict, p: Params) -> np.ndarray | None:
-    """Near-duplicate keys of the rows the champion trained on (its data version minus its holdout)."""
-    unseen = training.unseen_by(old, champion_split)
-    if unseen is None:
-        return None
-    return versions.near_keys(old[~unseen], versions.identity_columns(p), p.validation.near_duplicate_digits)
-
-
 @dataclass(frozen=True)
 class ChampionData:
     """What the champion's data version says about this run: the near-duplicate keys of the rows
@@ -63,10 +41,20 @@ class ChampionData:
 
 def from_champion_data(old: pd.DataFrame, champion_split: dict, challenger_split: dict,
                        challenger_train: pd.DataFrame, p: Params) -> ChampionData:
-    unseen = training.unseen_by(old, champion_split)
-    groups = versions.counted_groups(old[unseen], p) if unseen is not None else {}
-    return ChampionData(trained_keys(old, champion_split, p),
-                        champion_holdout(old, champion_split, challenger_split, challenger_train, p), groups)
+    """The pinned set is the champion's holdout rows that the challenger's split also holds out
+    and that are no near-copy of a challenger training row. Each row's keys are computed once."""
+    columns, digits = versions.identity_columns(p), p.validation.near_duplicate_digits
+    near = versions.near_keys(old, columns, digits)
+    same = {"columns": columns, "digits": digits}
+    def unseen(spec: dict):
+        return training.unseen_by(old, spec, near if spec.get("near_duplicates") == same else None)
+    champion = unseen(champion_split)
+    if champion is None:
+        return ChampionData(None, old.iloc[:0], {})
+    mine = champion if challenger_split == champion_split else unseen(challenger_split)
+    trained = versions.near_keys(challenger_train, columns, digits)
+    pinned = champion & (mine if mine is not None else False) & ~np.isin(near, trained)
+    return ChampionData(near[~champion], old[pinned], versions.counted_groups(old[champion], p))
 
 
 def score(challenger_model, champion_model, rows: pd.DataFrame, p: Params, source: str) -> PinnedScore:

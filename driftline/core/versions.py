@@ -41,23 +41,26 @@ def near_keys(df: pd.DataFrame, columns: list[str], digits: int) -> np.ndarray:
 
 
 def _keys(df: pd.DataFrame, columns: list[str], digits: int | None) -> np.ndarray:
-    out = {}
+    """Each column hashed on its own (pandas' hash_array, salted), then mixed in column order: no
+    frame is built, since building one cost a third of the time on a million rows."""
+    key = np.full(len(df), 0x9E3779B97F4A7C15, dtype=np.uint64)
     for name in columns:
         col = df[name]
         if ptypes.is_numeric_dtype(col) and not ptypes.is_bool_dtype(col):
             values = col.to_numpy(dtype="float64", na_value=np.nan)
-            out[name] = values if digits is None else round_significant(values, digits)
+            hashed = pd.util.hash_array(values if digits is None else round_significant(values, digits),
+                                        hash_key=HASH_KEY)
         elif ptypes.is_datetime64_any_dtype(col):
-            out[name] = col.dt.as_unit("ns").to_numpy().view("int64")
+            hashed = pd.util.hash_array(col.to_numpy().astype("datetime64[ns]").view("int64"), hash_key=HASH_KEY)
         else:
             # Each distinct text hashed once (a million rows hold a handful of categories): hashing
             # the strings of every row cost most of the key's time.
             codes, uniques = pd.factorize(col, use_na_sentinel=True)
             text = [str(u) if digits is None else str(u).strip().lower() for u in uniques]
-            hashed = pd.util.hash_array(np.array([*text, "\0missing"], dtype=object), hash_key=HASH_KEY)
-            out[name] = hashed[codes]  # code -1 (missing) takes the last
-    frame = pd.DataFrame(out, index=pd.RangeIndex(len(df)))
-    return pd.util.hash_pandas_object(frame, index=False, hash_key=HASH_KEY).to_numpy()
+            hashed = pd.util.hash_array(np.array([*text, "\0missing"], dtype=object), hash_key=HASH_KEY)[codes]
+        with np.errstate(over="ignore"):
+            key = (key ^ hashed) * np.uint64(0x100000001B3) + np.uint64(len(name))
+    return key
 
 
 def round_significant(x: np.ndarray, digits: int) -> np.ndarray:
@@ -76,11 +79,10 @@ def near_duplicated(df: pd.DataFrame, p: Params) -> np.ndarray:
 def near_duplicates(df: pd.DataFrame, p: Params) -> Check:
     """Rows that repeat another once numbers are rounded and text normalised, as a share."""
     limit = p.validation.max_near_duplicate_share
-    keys = near_keys(df, identity_columns(p), p.validation.near_duplicate_digits)
-    _, counts = np.unique(keys, return_counts=True)
-    copies = len(keys) - len(counts)
+    keys = pd.Series(near_keys(df, identity_columns(p), p.validation.near_duplicate_digits))
+    copies = int(keys.duplicated().sum())
     share = copies / max(len(df), 1)
-    largest = int(counts.max()) if len(counts) else 0
+    largest = int(keys[keys.duplicated(keep=False)].value_counts().iloc[0]) if copies else 1
     return Check("versions: near-duplicate rows", share <= limit,
                  f"{share:.2%} of rows repeat another once numbers are rounded to "
                  f"{p.validation.near_duplicate_digits} significant digits and text normalised ({copies} copies, "
@@ -107,12 +109,12 @@ def label_changes(old: pd.DataFrame, new: pd.DataFrame, p: Params, champion: str
     which slices. Rows whose identity repeats within a version are left out (ambiguous)."""
     cfg, target = p.validation.previous, p.data.target
     columns = identity_columns(p)
-    old_keys, new_keys = row_keys(old, columns), row_keys(new, columns)
-    old_once = ~pd.Series(old_keys).duplicated(keep=False).to_numpy()
-    new_once = ~pd.Series(new_keys).duplicated(keep=False).to_numpy()
-    _, in_old, in_new = np.intersect1d(old_keys[old_once], new_keys[new_once], assume_unique=True,
-                                       return_indices=True)
-    old_rows, new_rows = np.flatnonzero(old_once)[in_old], np.flatnonzero(new_once)[in_new]
+    old_keys, new_keys = pd.Series(row_keys(old, columns)), pd.Series(row_keys(new, columns))
+    old_once = np.flatnonzero(~old_keys.duplicated(keep=False).to_numpy())
+    new_once = np.flatnonzero(~new_keys.duplicated(keep=False).to_numpy())
+    # A hash join (an index lookup), not a sorted intersection: a third of the time on a million rows.
+    where = pd.Index(new_keys.to_numpy()[new_once]).get_indexer(old_keys.to_numpy()[old_once])
+    old_rows, new_rows = old_once[where >= 0], new_once[where[where >= 0]]
     name = "versions: labels of rows in both versions"
     if len(old_rows) < cfg.min_matched_rows:
         return Check(name, True, f"{len(old_rows)} rows are in both this version and version {champion}'s data "
@@ -141,9 +143,9 @@ def _slices(rows: pd.DataFrame, changed: np.ndarray, p: Params, top: int = 3) ->
     cats = [f.name for f in p.data.features if f.type == "categorical"] + list(p.data.sensitive_attributes)
     found = []
     for column in dict.fromkeys(cats):
-        values = rows[column].astype(object).where(rows[column].notna(), "(missing)").to_numpy()
-        for value, n in Counter(values[changed]).items():
-            found.append((n, n / int((values == value).sum()), column, value))
+        values = rows[column].astype(object).fillna("(missing)")
+        hit, total = values[changed].value_counts(), values.value_counts()
+        found += [(int(n), n / int(total[v]), column, v) for v, n in hit.items()]
     found.sort(key=lambda t: (-t[0], -t[1]))
     return "; ".join(f"{c}={v} ({n} changed, {s:.0%} of its rows)" for n, s, c, v in found[:top])
 

@@ -349,3 +349,22 @@ def test_a_cached_model_is_re_pointed_at_a_new_threshold_without_refitting(param
     x = frames.features(demo_data.generate(300, 4), params.data)
     assert np.array_equal(moved.predict(x), (moved.predict_proba(x)[:, 1] >= 0.6).astype(int))
     assert training.at_threshold(model, params) is model
+
+
+def test_row_hashes_are_those_of_the_values_as_text_whatever_the_column_holds(loans, params):
+    """The split's hashes (hash_holdout) equal hashing every value turned into text, the way the
+    holdout was chosen before the fast path: a row keeps its side across versions of driftline."""
+    def plain(df, columns):
+        return pd.DataFrame({c: df[c].astype("float64") if pd.api.types.is_numeric_dtype(df[c])
+                             and not pd.api.types.is_bool_dtype(df[c]) else df[c].dt.as_unit("ns")
+                             if pd.api.types.is_datetime64_any_dtype(df[c]) else df[c].astype("string")
+                             for c in columns}, index=df.index)
+
+    frames_ = [loans, loans.astype({"region": object, "gender": object}),
+               pd.DataFrame({"a": pd.Series([1, "1", None, np.nan, True, "x", 2.5, "True"], dtype=object)}),
+               pd.DataFrame({"a": pd.Series(["x", None, "y", "x"], dtype="string")})]
+    for df in frames_:
+        columns = list(params.data.columns) if "age" in df else ["a"]
+        expected = pd.util.hash_pandas_object(plain(df, columns), index=False, hash_key="0" * 16).to_numpy()
+        got = pd.util.hash_pandas_object(training._hashable(df, columns), index=False, hash_key="0" * 16).to_numpy()
+        np.testing.assert_array_equal(got, expected)

@@ -110,7 +110,7 @@ def test_the_champion_is_never_scored_as_unseen_on_a_row_it_trained_on(old, para
     unseen = training.unseen_by(old, spec)  # the new version: the originals, without the copies
     hole = unseen & trained
     assert hole.sum() > 10  # the case exists: the hash alone would score the champion on them
-    seen = pinned.trained_keys(champion_data, spec, params)
+    seen = pinned.from_champion_data(champion_data, spec, spec, parts.train, params).seen
     fixed = unseen & ~np.isin(versions.near_keys(old, columns, 3), seen)
     assert not (fixed & trained).any()
     assert fixed.sum() > 0.9 * (unseen & ~trained).sum()  # and the rows it never saw stay
