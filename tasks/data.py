@@ -49,5 +49,5 @@ def validate_data(df: pd.DataFrame, params: Params, reference: pd.DataFrame | No
     version against it."""
     report, html = evidently_drift.validate_with_drift(df, params, reference, reference_version, drift_expected)
     if previous is not None and all(c.passed for c in report.checks if c.name.startswith("schema")):
-        report = report.with_checks(versions.against(previous, df, params, reference_version or "?"))
+        report = report.with_checks(versions.against(previous, df, params, reference_version or "?", drift_expected))
     return report, html

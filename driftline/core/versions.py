@@ -89,9 +89,12 @@ def near_duplicates(df: pd.DataFrame, p: Params) -> Check:
                  f"the largest group {largest} rows; at most {limit:.2%})")
 
 
-def against(old: pd.DataFrame | str, new: pd.DataFrame, p: Params, champion: str) -> list[Check]:
+def against(old: pd.DataFrame | str, new: pd.DataFrame, p: Params, champion: str,
+            drift_expected: bool = False) -> list[Check]:
     """The new version against the champion's data (`old`, or why it could not be read;
-    `champion`: its version, for the report)."""
+    `champion`: its version, for the report). A run that retrains because of drift expects the
+    population to have moved: shares that moved are then reported, not held against the data (as
+    the distribution check does); changed labels and vanished groups still stop it."""
     name = "versions: the champion's data version"
     if isinstance(old, str):
         required = p.validation.previous.required
@@ -101,7 +104,7 @@ def against(old: pd.DataFrame | str, new: pd.DataFrame, p: Params, champion: str
     if missing:
         return [Check(name, True, f"version {champion}'s data has no {', '.join(missing)}: the versions' rows "
                       "and classes are not compared (a schema change, checked above)")]
-    return [label_changes(old, new, p, champion), *balance(old, new, p, champion)]
+    return [label_changes(old, new, p, champion), *balance(old, new, p, champion, drift_expected)]
 
 
 def label_changes(old: pd.DataFrame, new: pd.DataFrame, p: Params, champion: str) -> Check:
@@ -150,7 +153,8 @@ def _slices(rows: pd.DataFrame, changed: np.ndarray, p: Params, top: int = 3) ->
     return "; ".join(f"{c}={v} ({n} changed, {s:.0%} of its rows)" for n, s, c, v in found[:top])
 
 
-def balance(old: pd.DataFrame, new: pd.DataFrame, p: Params, champion: str) -> list[Check]:
+def balance(old: pd.DataFrame, new: pd.DataFrame, p: Params, champion: str,
+            drift_expected: bool = False) -> list[Check]:
     """The target's balance and each categorical column's categories against the champion's data:
     a share that moved beyond its limit, and a category the champion had enough rows of that
     vanished or fell below that count."""
@@ -159,19 +163,21 @@ def balance(old: pd.DataFrame, new: pd.DataFrame, p: Params, champion: str) -> l
     if p.data.task == "regression":
         a, b = old[target].astype(float), new[target].astype(float)
         moved = abs(b.median() - a.median()) / (a.std() or 1.0)
-        checks.append(Check("versions: target balance", moved <= cfg.max_class_share_change,
+        ok = moved <= cfg.max_class_share_change
+        checks.append(Check("versions: target balance", ok or drift_expected,
                             f"the target's median moved {moved:.3f} standard deviations from version {champion}'s data "
-                            f"(at most {cfg.max_class_share_change})", target))
+                            f"(at most {cfg.max_class_share_change})" + _expected(ok, drift_expected), target))
     else:
         moved = _share_moves(old[target], new[target])
         worst = max(moved.items(), key=lambda kv: abs(kv[1][1] - kv[1][0]), default=None)
         ok = worst is None or abs(worst[1][1] - worst[1][0]) <= cfg.max_class_share_change
         shown = ", ".join(f"{k}: {a:.1%} → {b:.1%}" for k, (a, b) in moved.items())
-        checks.append(Check("versions: class balance", ok, f"class shares against version {champion}'s data: {shown} "
-                            f"(each may move at most {cfg.max_class_share_change:.1%})", target))
+        checks.append(Check("versions: class balance", ok or drift_expected,
+                            f"class shares against version {champion}'s data: {shown} (each may move at most "
+                            f"{cfg.max_class_share_change:.1%})" + _expected(ok, drift_expected), target))
     gates = {g.attribute: g.min_group_size for g in p.evaluation.fairness}
     columns = [f.name for f in p.data.features if f.type == "categorical"] + list(p.data.sensitive_attributes)
-    problems = []
+    problems, moves = [], []
     for column in dict.fromkeys(columns):
         floor = gates.get(column, cfg.min_category_rows)
         before, after = old[column].value_counts(), new[column].value_counts()
@@ -181,11 +187,16 @@ def balance(old: pd.DataFrame, new: pd.DataFrame, p: Params, champion: str) -> l
                                 f"{after.get(value, 0)} now (at least {floor} needed)")
         for value, (a, b) in _share_moves(old[column], new[column]).items():
             if abs(b - a) > cfg.max_category_share_change:
-                problems.append(f"{column}={value} moved from {a:.1%} to {b:.1%} of rows "
-                                f"(at most {cfg.max_category_share_change:.0%})")
-    checks.append(Check("versions: categories", not problems, "; ".join(problems) if problems else
-                        f"every category of version {champion}'s data is still there in a similar share"))
+                moves.append(f"{column}={value} moved from {a:.1%} to {b:.1%} of rows "
+                             f"(at most {cfg.max_category_share_change:.0%})")
+    detail = "; ".join(problems + moves) + _expected(not moves, drift_expected) if problems or moves else \
+        f"every category of version {champion}'s data is still there in a similar share"
+    checks.append(Check("versions: categories", not problems and (not moves or drift_expected), detail))
     return checks
+
+
+def _expected(ok: bool, drift_expected: bool) -> str:
+    return "; not blocking: this run retrains because of drift" if drift_expected and not ok else ""
 
 
 def _share_moves(before: pd.Series, after: pd.Series) -> dict[str, tuple[float, float]]:

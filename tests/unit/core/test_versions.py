@@ -163,3 +163,16 @@ def test_a_fairness_group_the_champion_counted_that_cannot_be_counted_fails_the_
     fair = gates.fairness_gates(ev.slices, {"gender": {"female": 380, "male": 400}})
     assert not fair[0].passed and "group female was counted for the champion (380 rows" in fair[0].detail
     assert gates.fairness_gates(ev.slices, None)[0].detail  # without the champion's groups: as before
+
+
+def test_a_drift_retraining_reports_moved_shares_without_stopping_but_not_changed_labels(old, params):
+    shifted = pd.concat([old, demo_data.generate(2500, 4, "covariate_shift")], ignore_index=True)
+    plain = {c.name: c for c in versions.against(old, shifted, params, "1")}
+    drift = {c.name: c for c in versions.against(old, shifted, params, "1", drift_expected=True)}
+    assert not plain["versions: class balance"].passed
+    assert drift["versions: class balance"].passed and "not blocking: this run retrains because of drift" in \
+        drift["versions: class balance"].detail
+    flipped = shifted.copy()
+    flipped.loc[: len(old) // 5, "defaulted"] = 1 - flipped.loc[: len(old) // 5, "defaulted"]
+    labels = {c.name: c for c in versions.against(old, flipped, params, "1", drift_expected=True)}
+    assert not labels["versions: labels of rows in both versions"].passed
