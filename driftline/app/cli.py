@@ -198,7 +198,8 @@ def up(params: ParamsOpt = Path("params.yaml"),
     The stack: a Prefect server and its UI, the MLflow UI, the deployments (served, so their
     schedules and triggers are live) and the model server.
     """
-    from driftline.app.stack import Stack, StackError, interruptible
+    from driftline.app.lifecycle import StackError, interruptible
+    from driftline.app.stack import Stack
 
     if profile not in ("embedded", "team"):
         fail(f"--profile: {profile!r} is not one of embedded, team", 2)
@@ -239,7 +240,7 @@ def demo(params: ParamsOpt = Path("params.yaml"),
     promotes it, and a bad challenger rolled back.
     """
     from driftline.app import demo as story
-    from driftline.app.stack import StackError, interruptible
+    from driftline.app.lifecycle import StackError, interruptible
 
     interruptible()
     settings = Settings()

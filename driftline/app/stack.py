@@ -4,6 +4,7 @@ the flow runs the deployments started; nothing is left behind."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -16,6 +17,7 @@ from pathlib import Path
 import httpx
 
 from driftline.adapters.prefect_api import PrefectApi
+from driftline.app.lifecycle import STATE_FILE, StackError, claim, stop_part, stopping_signals, take_lock
 from driftline.config import ServeSettings, Settings
 from driftline.waiting import WaitTimeout, poll
 
@@ -23,20 +25,6 @@ from driftline.waiting import WaitTimeout, poll
 # importing MLflow: half a minute of CPU on two cores before the UI answers, for jobs driftline never
 # submits. Off unless the user's environment turns them on.
 JOBS = "MLFLOW_SERVER_ENABLE_JOB_EXECUTION"
-
-
-class StackError(RuntimeError):
-    pass
-
-
-def interruptible() -> None:
-    """Ctrl-C and SIGTERM both stop the stack cleanly. Python leaves SIGINT ignored when the
-    parent ignored it (a shell's background job does), and then Ctrl-C would do nothing."""
-    def _interrupt(signum, frame):
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, _interrupt)
 
 
 @dataclass
@@ -74,6 +62,7 @@ class Stack:
 
     def start(self) -> Stack:
         self.env = self._environment()
+        self._take_state()
         try:
             self._prefect()
             if self.mlflow_ui:
@@ -85,10 +74,31 @@ class Stack:
             raise
         return self
 
-    def _spawn(self, name: str, args: list[str], log: str, env: dict[str, str] | None = None) -> Part:
+    def _take_state(self) -> None:
+        """One stack per state directory: a second `driftline up` (or demo) on it says so and exits,
+        and `driftline down` finds what this one started (stack.json, beside the lock it holds)."""
+        self.settings.state.mkdir(parents=True, exist_ok=True)
+        self._lock = take_lock(self.settings.state)
+        self._record()
+
+    def _record(self) -> None:
+        record = {"pid": os.getpid(), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                  "parts": [{"name": p.name, "pid": p.process.pid} for p in self.parts]}
+        path = self.settings.state / STATE_FILE
+        path.with_suffix(".tmp").write_text(json.dumps(record))
+        path.with_suffix(".tmp").replace(path)
+
+    def _spawn(self, name: str, args: list[str], log: str, env: dict[str, str] | None = None,
+               listens: str | None = None) -> Part:
+        """Start a part. `listens`: the address it will bind, which must be free: a port already
+        answered by a process this stack did not start is an error before any work, naming the port
+        and the process holding it (else every flow would talk to a stranger's server)."""
+        if listens:
+            claim(listens, name)
         command = (args, {**self.env, **(env or {})}, self.settings.state / "logs" / log)
         part = Part(name, self._popen(command), command=command)
         self.parts.append(part)
+        self._record()
         return part
 
     def _popen(self, command: tuple[list[str], dict[str, str], Path]) -> subprocess.Popen:
@@ -101,12 +111,12 @@ class Stack:
     def _wait(self, part: Part, ready: Callable[[], bool], what: str, seconds: float) -> None:
         """Until `ready()`; a part that exits or takes too long stops the stack, saying which."""
         def up() -> bool:
-            if ready():
-                return True
+            # "Did my process exit?" before "does the port answer?": a stranger's server on the
+            # port answers as well as ours would.
             if part.process.poll() is not None:
                 raise StackError(f"the {part.name} exited with code {part.process.returncode}; see "
                                  f"{self.settings.state / 'logs'}")
-            return False
+            return ready()
 
         try:
             poll(up, seconds, 0.5)
@@ -123,7 +133,7 @@ class Stack:
         ui = self.settings.prefect_ui_url.rstrip("/")
         host, port = ui.split("://", 1)[1].split(":")
         part = self._spawn("Prefect server", [sys.executable, "-m", "prefect", "server", "start", "--host", host,
-                                              "--port", port], "prefect-server.log")
+                                              "--port", port], "prefect-server.log", listens=ui)
         self.env["PREFECT_API_URL"] = f"{ui}/api"
         os.environ["PREFECT_API_URL"] = f"{ui}/api"  # flows this process runs use it too
         self._wait(part, lambda: _answers(f"{ui}/api/health"), f"answer {ui}/api/health", 180)
@@ -135,7 +145,8 @@ class Stack:
         part = self._spawn("MLflow UI", [sys.executable, "-m", "mlflow", "server", "--backend-store-uri",
                                          self.settings.mlflow_uri, "--default-artifact-root",
                                          self.settings.mlflow_artifacts, "--host", host, "--port", port,
-                                         "--workers", "1"], "mlflow-ui.log", {JOBS: self.env.get(JOBS, "false")})
+                                         "--workers", "1"], "mlflow-ui.log", {JOBS: self.env.get(JOBS, "false")},
+                           listens=ui)
         self._wait(part, lambda: _answers(f"{ui}/health"), f"answer {ui}/health", 120)
         self.echo(f"MLflow UI: {ui}")
 
@@ -149,9 +160,11 @@ class Stack:
         self.echo("Deployments served: " + ", ".join(sorted(names)))
 
     def _model_server(self) -> None:
-        url = ServeSettings().address
+        serve = ServeSettings()
+        url = serve.address
         part = self._spawn("model server", [sys.executable, "-m", "driftline.app.cli", "serve", "--params",
-                                            str(self.params_path)], "model-server.log")
+                                            str(self.params_path)], "model-server.log",
+                           listens=f"http://{serve.host}:{serve.port}")
         self._wait(part, lambda: _answers(f"{url}/health"), f"answer {url}/health", 120)
         self.echo(f"Model server: {url} (POST /predict, /feedback; GET /models, /metrics)")
 
@@ -184,11 +197,23 @@ class Stack:
                              f"{seconds:.0f} s (runs: {states})") from None
 
     def stop(self) -> None:
+        """Stop every part, newest first, each within 10 s of its signal (2 s once hurried); then
+        say what was stopped, and let the state directory go."""
+        stopping_signals()
+        stopped = []
         for part in reversed(self.parts):
             began = time.monotonic()
-            _stop(part.process, part.stop_signal)
+            stop_part(part.process, part.stop_signal)
             self.echo(f"stopped the {part.name} ({time.monotonic() - began:.1f} s)")
+            stopped.append(part.name)
         self.parts.clear()
+        lock = getattr(self, "_lock", None)
+        if lock is not None:
+            (self.settings.state / STATE_FILE).unlink(missing_ok=True)
+            lock.close()  # releases the lock
+            self._lock = None
+        if stopped:
+            self.echo(f"stopped everything this stack started: the {', the '.join(stopped)}")
 
     def wait(self) -> None:
         """Until Ctrl-C, a part dies, or the last part of a kind (a worker) does."""
@@ -204,6 +229,7 @@ class Stack:
                     restarts[part.name] = [*recent, time.monotonic()]
                     code = part.process.returncode
                     part.process = self._popen(part.command)
+                    self._record()
                     self.echo(f"the {part.name} exited (code {code}); started it again")
             dead = [p for p in self.parts if p.process.poll() is not None]
             fatal = [p.name for p in dead if p.kind is None or all(
@@ -225,26 +251,3 @@ def _answers(probe: str) -> bool:
         return False
 
 
-def _stop(process: subprocess.Popen, first: int = signal.SIGTERM) -> None:
-    """Stop the child's whole process group, even when the child itself has already exited:
-    what it started (flow runs, server workers) may still be running."""
-    for sig, wait in ((first, 10), (signal.SIGKILL, 10)):
-        try:
-            os.killpg(process.pid, sig)
-        except ProcessLookupError:
-            break
-        try:
-            process.wait(wait)
-        except subprocess.TimeoutExpired:
-            continue
-        if not _group_alive(process.pid):
-            break
-        time.sleep(1)
-
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-        return True
-    except ProcessLookupError:
-        return False

@@ -72,6 +72,7 @@ class TeamStack(Stack):
         self.team = self.team or TeamSettings()
         self.env = self._environment()
         (self.settings.state / "logs").mkdir(parents=True, exist_ok=True)
+        self._take_state()
         try:
             pg = self._postgres()
             self._prefect_on(pg)
@@ -101,7 +102,8 @@ class TeamStack(Stack):
         as_root = os.geteuid() == 0
         data = _root_data_dir(self.settings.state) if as_root else self.settings.state / "team" / "postgres"
         run_as = ["runuser", "-u", "postgres", "--"] if as_root else []
-        password = _password(self.settings.state / "team" / "postgres-password")
+        secret = data.parent / "password" if as_root else self.settings.state / "team" / "postgres-password"
+        password = _password(secret, data, legacy=self.settings.state / "team" / "postgres-password")
         if not (data / "PG_VERSION").exists():
             data.parent.mkdir(parents=True, exist_ok=True)
             # A password, not trust: any local user could otherwise connect as the superuser and
@@ -120,13 +122,13 @@ class TeamStack(Stack):
                 pwfile.unlink(missing_ok=True)
         port = self.team.postgres_port
         part = self._spawn("PostgreSQL", [*run_as, str(PG_BIN / "postgres"), "-D", str(data), "-h", "127.0.0.1",
-                                          "-p", str(port), "-c", "unix_socket_directories="], "postgres.log")
+                                          "-p", str(port), "-c", "unix_socket_directories="], "postgres.log",
+                           listens=f"http://127.0.0.1:{port}")
         part.stop_signal = signal.SIGINT  # "fast" shutdown: SIGTERM would wait for every client to leave
         part.restart = True  # the servers on it reconnect; the stack goes on
         pg = Postgres(f"postgresql://driftline:{quote(password, safe='')}@127.0.0.1:{port}")
         self._wait(part, lambda: _connects(pg), f"accept connections on 127.0.0.1:{port}", 60)
-        self.echo(f"PostgreSQL: {_hide_password(pg.url)} (data: {data}; password in "
-                  f"{self.settings.state / 'team' / 'postgres-password'})")
+        self.echo(f"PostgreSQL: {_hide_password(pg.url)} (data: {data}; password in {secret})")
         return pg
 
     # -- Prefect and MLflow on it --------------------------------------------------------
@@ -153,7 +155,7 @@ class TeamStack(Stack):
             "--host", host, "--port", port, "--workers", "1"], "mlflow-server.log",
             # In its environment, not its command line, where `ps` shows the password to everyone.
             {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
-             "MLFLOW_BACKEND_STORE_URI": _driver(pg, "mlflow", "psycopg")})
+             "MLFLOW_BACKEND_STORE_URI": _driver(pg, "mlflow", "psycopg")}, listens=ui)
         self._wait(part, lambda: _answers(f"{ui}/health"), f"answer {ui}/health", 120)
         # Everything after this (workers, their flow runs, the model servers) uses the server,
         # and its artifacts go through the server's proxy to `artifacts`.
@@ -203,7 +205,8 @@ class TeamStack(Stack):
             part = self._spawn(name, [sys.executable, "-m", "driftline.app.cli", "serve", "--params",
                                       str(self.params_path), "--host", "127.0.0.1", "--port", str(port),
                                       "--role", role],
-                               f"{log}.log", {"DRIFTLINE_SERVE_URL": f"http://127.0.0.1:{port}"})
+                               f"{log}.log", {"DRIFTLINE_SERVE_URL": f"http://127.0.0.1:{port}"},
+                               listens=f"http://127.0.0.1:{port}")
             self._wait(part, lambda p=port: _answers(f"http://127.0.0.1:{p}/health"), f"answer on port {port}", 120)
             self.echo(f"{name[0].upper()}{name[1:]}: http://127.0.0.1:{port} ({role})")
 
@@ -249,9 +252,21 @@ def _root_data_dir(state: Path) -> Path:
     return own / "data"
 
 
-def _password(path: Path) -> str:
-    """The stack's database password: made once, kept 0600 in the state directory."""
+def _password(path: Path, data: Path, legacy: Path) -> str:
+    """The stack's database password: made once, kept 0600 with the data it protects, so that the
+    two cannot part (a state directory made anew beside data kept under /var/lib used to make a new
+    password, and PostgreSQL then refused it sixty times). One kept in the state directory by an
+    earlier release moves beside the data. Data whose password is gone is an error that says what
+    to remove or restore."""
+    if not path.exists() and legacy.exists() and legacy != path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.write_text(legacy.read_text())
     if not path.exists():
+        if (data / "PG_VERSION").exists():
+            raise StackError(f"the PostgreSQL data at {data} was made with a password that is gone ({path} is "
+                             f"missing): put it back in {path}, or remove {data} to start the team stack afresh "
+                             "(the runs, the registry and the Prefect state in it are lost)")
         path.parent.mkdir(parents=True, exist_ok=True)
         path.touch(mode=0o600)
         path.write_text(secrets.token_urlsafe(24))

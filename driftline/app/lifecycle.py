@@ -1,0 +1,179 @@
+"""How the local stack starts and stops its processes: signals that hurry a stop but never abandon
+it, a port already held by another process refused before any work, one stack per state
+directory (a lock, and stack.json naming what it started, for `driftline down`), and process
+groups stopped within 10 s of their signal."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from driftline.waiting import WaitTimeout, poll
+
+
+class StackError(RuntimeError):
+    pass
+
+
+# Set by a signal that arrives while the stack stops: each part then gets SIGKILL after 2 s instead
+# of 10 (a second Ctrl-C hurries the stop, it never abandons it).
+_hurry = threading.Event()
+
+
+def interruptible() -> None:
+    """Ctrl-C and SIGTERM both stop the stack cleanly. The first raises KeyboardInterrupt where the
+    program is, and the stack then stops every part it started; any later one only hurries that
+    stop. (A second Ctrl-C 0.2 s after the first used to interrupt the stop itself and leave the
+    Prefect server, the MLflow UI and the deployments running, each in its own session.) Python
+    leaves SIGINT ignored when the parent ignored it (a shell's background job does), and then
+    Ctrl-C would do nothing: the handlers are installed whatever was there."""
+    def first(signum, frame):
+        stopping_signals()
+        raise KeyboardInterrupt
+
+    _hurry.clear()
+    signal.signal(signal.SIGINT, first)
+    signal.signal(signal.SIGTERM, first)
+
+
+def stopping_signals() -> None:
+    """From here on a signal only hurries the stop (main thread only: Python's rule for handlers)."""
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda signum, frame: _hurry.set())
+
+
+def stop_part(process: subprocess.Popen, first: int = signal.SIGTERM) -> None:
+    """Stop the child's whole process group, even when the child itself has already exited:
+    what it started (flow runs, server workers) may still be running. SIGKILL follows after 10 s,
+    or 2 s once the stop was hurried by another signal."""
+    for sig in (first, signal.SIGKILL):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            break
+        began = time.monotonic()
+        while time.monotonic() - began < (2 if _hurry.is_set() else 10):
+            if process.poll() is not None and not _group_alive(process.pid):
+                return
+            time.sleep(0.1)
+
+
+STATE_FILE = "stack.json"
+
+
+def take_lock(state: Path):
+    """The state directory's stack lock (held open while the stack runs; the OS releases it when
+    the process dies), or StackError naming the stack that holds it."""
+    import fcntl
+
+    handle = (state / "stack.lock").open("a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        running = _record_of(state)
+        who = f"pid {running.get('pid')}, started {running.get('started')}" if running else "another process"
+        raise StackError(f"a stack is already running from {state} ({who}): `driftline down` stops it") from None
+    return handle
+
+
+def _record_of(state: Path) -> dict:
+    try:
+        return json.loads((state / STATE_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def down(state: Path, echo: Callable[[str], None] = print, wait: float = 60) -> bool:
+    """Stop the stack started from `state` elsewhere: ask its process to stop (SIGTERM: it stops
+    every part it started), or, when that process is gone (killed), stop the parts it recorded.
+    False when no stack was running there."""
+    record = _record_of(state)
+    try:
+        lock = take_lock(state)
+    except StackError:
+        lock = None
+    if lock is not None:  # nobody holds the lock: no stack, or a dead one's parts
+        with contextlib.closing(lock):
+            parts = [p for p in record.get("parts", []) if _group_alive(p["pid"])]
+            for p in parts:
+                _stop_group(p["pid"])
+                echo(f"stopped the {p['name']} (pid {p['pid']}), left by a stack whose process is gone")
+            (state / STATE_FILE).unlink(missing_ok=True)
+        if not parts:
+            echo(f"no stack is running from {state}")
+        return bool(parts)
+    echo(f"stopping the stack of pid {record.get('pid')} (started {record.get('started')})")
+    os.kill(record["pid"], signal.SIGTERM)
+    try:
+        poll(lambda: not (state / STATE_FILE).exists() and _lock_free(state), wait, 0.2)
+    except WaitTimeout:
+        raise StackError(f"the stack of pid {record.get('pid')} did not stop within {wait:.0f} s") from None
+    echo(f"stopped the stack started from {state}: the {', the '.join(p['name'] for p in record.get('parts', []))}")
+    return True
+
+
+def _lock_free(state: Path) -> bool:
+    try:
+        take_lock(state).close()
+        return True
+    except StackError:
+        return False
+
+
+def _stop_group(pgid: int) -> None:
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pgid, sig)
+        began = time.monotonic()
+        while time.monotonic() - began < 10 and _group_alive(pgid):
+            time.sleep(0.1)
+        if not _group_alive(pgid):
+            return
+
+
+def claim(url: str, what: str) -> None:
+    """StackError when the address `url` (http://host:port) is already bound by another process."""
+    import socket
+    from urllib.parse import urlsplit
+
+    address = urlsplit(url)
+    host, port = address.hostname or "127.0.0.1", address.port or 80
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+            return
+        except OSError:
+            pass
+    raise StackError(f"port {port} ({host}), where the {what} would listen, is already in use by "
+                     f"{_holder(port)}: stop it, or give driftline another address")
+
+
+def _holder(port: int) -> str:
+    import psutil
+
+    try:
+        for conn in psutil.net_connections(kind="tcp"):
+            if conn.laddr and conn.laddr.port == port and conn.status == psutil.CONN_LISTEN and conn.pid:
+                command = " ".join(psutil.Process(conn.pid).cmdline())
+                return f"pid {conn.pid} ({command[:160]})"
+    except (psutil.AccessDenied, psutil.NoSuchProcess):
+        pass
+    return "a process this user cannot see"
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+        return True
+    except ProcessLookupError:
+        return False
