@@ -20,7 +20,7 @@ from prefect.events import DeploymentEventTrigger
 from prefect.schedules import Cron, Interval
 
 from deployments import notifications
-from driftline.adapters.events import CHALLENGER_REGISTERED, DRIFT_DETECTED
+from driftline.adapters.registry.tags import CHALLENGER_REGISTERED, DRIFT_DETECTED
 from driftline.config import Settings, load_params
 from flows.monitor import drift_monitor
 from flows.rollout import rollout

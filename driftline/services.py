@@ -17,8 +17,8 @@ from typing import Protocol, runtime_checkable
 import pandas as pd
 
 from driftline.adapters import dvc_data, evidently_drift, predlog
+from driftline.adapters.registry.store import MlflowStore
 from driftline.adapters.s3 import use_safe_checksums
-from driftline.adapters.tracking import MlflowStore
 from driftline.config import Params, ServeSettings, Settings
 from driftline.core import drift_report
 from driftline.core.monitoring import Assessment

@@ -2,7 +2,7 @@
 `rollback` restores `@previous`. Aliases and rollout tags in the registry are the only state;
 the model server converges on them by itself.
 
-Both flows hold the model's rollout lease (driftline.adapters.rollout_state) for as long as they change
+Both flows hold the model's rollout lease (driftline.adapters.registry.rollout_state) for as long as they change
 rollout state, so one rollout runs per model whatever starts it. However a run ends (promoted,
 rolled back, failed, timed out, crashed, cancelled), its hooks set the weight to 0, clear the
 rollout tags and release the lease; a run killed outright leaves a lease that expires, and the
@@ -19,8 +19,8 @@ from prefect.runtime import flow_run as current_run
 from prefect.transactions import transaction
 
 from driftline import services
-from driftline.adapters import rollout_state
-from driftline.adapters.tracking import CHALLENGER, CHAMPION, PREVIOUS, MlflowStore
+from driftline.adapters.registry import rollout_state
+from driftline.adapters.registry.store import CHALLENGER, CHAMPION, PREVIOUS, MlflowStore
 from driftline.config import Params, Settings, Strategy, load_params
 from driftline.core import rollout as analysis
 from driftline.core.markdown import rollout_markdown

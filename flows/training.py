@@ -18,11 +18,11 @@ from prefect.states import Cancelled, State
 from prefect.transactions import transaction
 
 from driftline import services
-from driftline.adapters import search_runs, training_run
-from driftline.adapters.pictures import warm_up as pictures_warm_up
-from driftline.adapters.tracking import CHALLENGER, CHAMPION, MlflowStore, VersionInfo
-from driftline.adapters.training_run import Champion, Lineage
-from driftline.adapters.trust import GATES_TAG, PASSED
+from driftline.adapters.registry import search_runs, training_run
+from driftline.adapters.registry.pictures import warm_up as pictures_warm_up
+from driftline.adapters.registry.store import CHALLENGER, CHAMPION, MlflowStore, VersionInfo
+from driftline.adapters.registry.training_run import Champion, Lineage
+from driftline.adapters.registry.trust import GATES_TAG, PASSED
 from driftline.config import Params, Settings, load_params
 from driftline.core import evaluation, training
 from driftline.core import gates as G
@@ -253,7 +253,7 @@ def _register(store: MlflowStore, run_id: str, p: Params, trail: Lineage, model,
 
 
 def _verdict(name: str, version: VersionInfo, alias: str, champion: Champion | None) -> str:
-    if alias not in version.aliases:  # a rollout holds the model: driftline.adapters.rollout_state.offer_challenger
+    if alias not in version.aliases:  # a rollout holds the model: rollout_state.offer_challenger
         return (f"registered {name} version {version.version}; a rollout is in progress, so it becomes "
                 f"@{alias} when that rollout ends (announced then)")
     return (f"registered {name} version {version.version} as @{alias}"

@@ -14,8 +14,9 @@ from prefect.artifacts import create_link_artifact, create_table_artifact
 from prefect.cache_policies import NONE
 from prefect.runtime import flow_run
 
-from driftline.adapters import drift_events, events
-from driftline.adapters.tracking import MlflowStore
+from driftline.adapters.registry import drift_events
+from driftline.adapters.registry import tags as events
+from driftline.adapters.registry.store import MlflowStore
 from driftline.config import MonitoringConfig, Params
 from driftline.core import features, monitoring
 from driftline.core.markdown import drift_table
@@ -129,7 +130,7 @@ CHART = "drift/columns.png"
 @task(name="attach-drift-chart", cache_policy=NONE)
 def attach_chart(store: MlflowStore, run_id: str, result: monitoring.Assessment) -> bool:
     """Each column's drift score against its threshold, as a PNG on the monitor's run."""
-    from driftline.adapters.pictures import log_figures
+    from driftline.adapters.registry.pictures import log_figures
     from driftline.core import ops_plots
 
     logged, failed = log_figures(store, run_id, {CHART: lambda: ops_plots.drift_scores(

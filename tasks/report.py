@@ -9,7 +9,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NONE
 from prefect.events import emit_event
 
-from driftline.adapters import events
+from driftline.adapters.registry import tags as events
 
 
 def artifact_key(prefix: str, model_name: str) -> str:

@@ -11,9 +11,10 @@ from prefect.events import emit_event
 from prefect.runtime import flow_run
 from prefect.transactions import get_transaction
 
-from driftline.adapters import events, rollout_checks, rollout_state, staging, trust
-from driftline.adapters.lease import Lease
-from driftline.adapters.tracking import MlflowStore
+from driftline.adapters.registry import rollout_checks, rollout_state, staging, trust
+from driftline.adapters.registry import tags as events
+from driftline.adapters.registry.lease import Lease
+from driftline.adapters.registry.store import MlflowStore
 from driftline.config import Params, RolloutConfig, Settings
 from driftline.core.rollout import Analysis
 from driftline.services import PredictionLog
@@ -46,7 +47,7 @@ def read_aliases(store: MlflowStore) -> dict[str, str]:
 
 @task(name="admit-version", cache_policy=NONE)
 def admit(store: MlflowStore, version: str, force: bool) -> str:
-    """Refuses an ungated version unless forced (driftline.adapters.trust)."""
+    """Refuses an ungated version unless forced (driftline.adapters.registry.trust)."""
     return trust.admit(store, version, force, _run_id())
 
 
@@ -139,7 +140,7 @@ def picture_step(store: MlflowStore, ui_url: str, version: str, run_id: str, ste
     its MLflow URL, or None (no rows to draw, or a picture that failed: a warning)."""
     import re
 
-    from driftline.adapters.pictures import log_figures
+    from driftline.adapters.registry.pictures import log_figures
     from driftline.core import ops_plots
 
     rows = result.evidence

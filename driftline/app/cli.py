@@ -84,8 +84,8 @@ def train(
         fail("training.search: --search needs a training.search section (the space to search) in the params", 2)
     prefect_env()
     from driftline.adapters.dvc_data import DataError
+    from driftline.adapters.registry.store import RegistryUnreachable
     from driftline.adapters.s3 import S3Error
-    from driftline.adapters.tracking import RegistryUnreachable
     from driftline.errors import PipelineFailure
     from flows.training import training_pipeline
 

@@ -44,7 +44,7 @@ def fail(message: str, code: int) -> None:
 def registry_answers(command: str) -> Iterator[None]:
     """Exit 3 with one sentence naming the registry when it does not answer (after the store's
     retries), instead of a traceback: the same exit `train` and `deploy` document."""
-    from driftline.adapters.registry_faults import RegistryUnreachable
+    from driftline.adapters.registry.faults import RegistryUnreachable
 
     try:
         yield

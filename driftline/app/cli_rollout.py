@@ -19,7 +19,7 @@ def status(
 ) -> None:
     """Show the registered model versions, their aliases and holdout metrics, and the rollout in
     progress (who holds the model's rollout lease, since when, until when)."""
-    from driftline.adapters import rollout_state
+    from driftline.adapters.registry import rollout_state
 
     settings = Settings()
     p = load_or_exit(settings, params)
@@ -44,8 +44,8 @@ def status(
 
 def _status(settings: Settings, p) -> dict:
     from driftline import services
-    from driftline.adapters import rollout_state
-    from driftline.adapters.registry_faults import safe_uri  # a URI's password is never printed
+    from driftline.adapters.registry import rollout_state
+    from driftline.adapters.registry.faults import safe_uri  # a URI's password is never printed
 
     store = services.build_services(settings, p).start().registry
     versions = []
@@ -82,8 +82,8 @@ def deploy(
     if strategy not in (None, *STRATEGIES):
         fail(f"--strategy: {strategy!r} is not one of {', '.join(STRATEGIES)}", 2)
     prefect_env()
-    from driftline.adapters.lease import LeaseHeld
-    from driftline.adapters.tracking import RegistryUnreachable
+    from driftline.adapters.registry.lease import LeaseHeld
+    from driftline.adapters.registry.store import RegistryUnreachable
     from flows.rollout import RolledBack, rollout
 
     try:
@@ -108,7 +108,7 @@ def rollback(params: ParamsOpt = Path("params.yaml"),
     settings = Settings()
     load_or_exit(settings, params)  # a bad config fails here, naming the key, not inside the flow
     prefect_env()
-    from driftline.adapters.lease import LeaseHeld
+    from driftline.adapters.registry.lease import LeaseHeld
     from flows.rollout import rollback as rollback_flow
 
     try:
@@ -149,7 +149,7 @@ def card(params: ParamsOpt = Path("params.yaml"),
     import tempfile
 
     from driftline import services
-    from driftline.adapters.tracking import CHAMPION
+    from driftline.adapters.registry.store import CHAMPION
 
     settings = Settings()
     p = load_or_exit(settings, params)

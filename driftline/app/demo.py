@@ -24,8 +24,8 @@ import pandas as pd
 
 from driftline import services
 from driftline.adapters import dvc_data
+from driftline.adapters.registry.store import CHAMPION
 from driftline.adapters.serving_client import ServingClient
-from driftline.adapters.tracking import CHAMPION
 from driftline.app.project import DEMO_ROWS, DEMO_SEED
 from driftline.app.stack import Stack
 from driftline.app.traffic import Traffic, demo_records

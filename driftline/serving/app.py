@@ -22,7 +22,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 
 from driftline.adapters.predlog import PartitionedLog, join, now
-from driftline.adapters.tracking import MlflowStore
+from driftline.adapters.registry.store import MlflowStore
 from driftline.config import Feature, ServeSettings
 from driftline.core.evaluation import labels_at_own_threshold, row_scores
 from driftline.serving.batching import MicroBatcher, Overloaded, PredictFailed

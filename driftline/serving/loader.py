@@ -12,10 +12,10 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
-from driftline.adapters import rollout_state
-from driftline.adapters.drift_events import checked_at
-from driftline.adapters.rollout_state import STRATEGY_TAG, WEIGHT_TAG  # noqa: F401 - defined with the lease that guards them
-from driftline.adapters.tracking import CHALLENGER, CHAMPION, PREVIOUS, MlflowStore
+from driftline.adapters.registry import rollout_state
+from driftline.adapters.registry.drift_events import checked_at
+from driftline.adapters.registry.rollout_state import STRATEGY_TAG, WEIGHT_TAG  # noqa: F401 - defined with the lease that guards them
+from driftline.adapters.registry.store import CHALLENGER, CHAMPION, PREVIOUS, MlflowStore
 from driftline.core.features import datetime_inputs
 from driftline.core.training import known_categories
 

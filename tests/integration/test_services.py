@@ -13,7 +13,7 @@ import pandas as pd
 from prefect import flow
 
 from driftline import services
-from driftline.adapters.drift_events import checked_at
+from driftline.adapters.registry.drift_events import checked_at
 from driftline.config import Params, Settings, load_params
 from driftline.core import demo_data
 from flows.monitor import watch

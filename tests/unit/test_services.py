@@ -6,8 +6,8 @@ import importlib
 import os
 
 from driftline import services
+from driftline.adapters.registry.store import MlflowStore
 from driftline.adapters.s3 import CHECKSUM_ENV
-from driftline.adapters.tracking import MlflowStore
 from driftline.config import Settings
 
 

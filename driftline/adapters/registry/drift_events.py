@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from driftline.adapters.lease import Lease
-from driftline.adapters.tracking import CHAMPION, MlflowStore, VersionInfo
+from driftline.adapters.registry.lease import Lease
+from driftline.adapters.registry.store import CHAMPION, MlflowStore, VersionInfo
 from driftline.config import MonitoringConfig
 from driftline.core import monitoring
 from driftline.errors import PipelineFailure

@@ -31,7 +31,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from driftline.adapters.tracking import MlflowStore
+    from driftline.adapters.registry.store import MlflowStore
 
 LEASE_TAG = "driftline.adapters.lease"  # on every lease model: the lease's name ("rollout"), or "takeover"
 ROLLOUT = "rollout"
@@ -81,7 +81,7 @@ def _unreachable(store: MlflowStore, what: str, err: Exception) -> Exception:
     """A failed create (not retried: not idempotent) said as every registry failure is."""
     from mlflow.exceptions import MlflowException
 
-    from driftline.adapters.registry_faults import RegistryUnreachable
+    from driftline.adapters.registry.faults import RegistryUnreachable
 
     if isinstance(err, MlflowException | OSError):
         return RegistryUnreachable(store.tracking_uri, what, err, 1)
@@ -90,7 +90,7 @@ def _unreachable(store: MlflowStore, what: str, err: Exception) -> Exception:
 
 def _call(store: MlflowStore, what: str, fn, *args, **kwargs):
     """An idempotent registry call with driftline's bounded retries; "absent" returns None."""
-    from driftline.adapters.registry_faults import call
+    from driftline.adapters.registry.faults import call
 
     return call(store.tracking_uri, what, fn, *args, absent=None, **kwargs)
 

@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from driftline.adapters.lease import Lease
+from driftline.adapters.registry.lease import Lease
+from driftline.adapters.registry.store import MlflowStore
 from driftline.adapters.serving_client import ServerUnavailable, ServingClient, client_records
-from driftline.adapters.tracking import MlflowStore
 from driftline.config import Params, RolloutConfig, Settings
 from driftline.core import frames
 from driftline.core.evaluation import row_scores

@@ -11,8 +11,8 @@ import time
 
 import pandas as pd
 
-from driftline.adapters.pictures import log_figures
-from driftline.adapters.tracking import MlflowStore
+from driftline.adapters.registry.pictures import log_figures
+from driftline.adapters.registry.store import MlflowStore
 from driftline.core.search import Trial, trial_key
 
 SEARCH_KEY = "driftline.search_key"

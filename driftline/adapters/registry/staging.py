@@ -12,9 +12,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from driftline.adapters.rollout_checks import ask_each, offline, refused
+from driftline.adapters.registry.rollout_checks import ask_each, offline, refused
+from driftline.adapters.registry.store import MlflowStore
 from driftline.adapters.serving_client import ServerUnavailable, ServingClient, client_records
-from driftline.adapters.tracking import MlflowStore
 from driftline.config import Params, Settings
 from driftline.core import frames
 from driftline.core.evaluation import behavioral

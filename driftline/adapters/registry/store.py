@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from driftline.adapters.registry_faults import RegistryError, RegistryUnreachable, call  # noqa: F401 - re-exported
+from driftline.adapters.registry.faults import RegistryError, RegistryUnreachable, call  # noqa: F401 - re-exported
 
 CHAMPION, CHALLENGER, PREVIOUS = "champion", "challenger", "previous"
 HISTORY_EXPERIMENT = "driftline-alias-history"
@@ -131,13 +131,13 @@ class MlflowStore:
     def log_dataset(self, run_id: str, frame: pd.DataFrame, source: str, name: str, digest: str,
                     target: str, context: str) -> None:
         """Log the data as an MLflow input whose digest is the DVC md5."""
-        from driftline.adapters.mlflow_logging import dataset_input
+        from driftline.adapters.registry.model_logging import dataset_input
 
         self.client.log_inputs(run_id, datasets=[dataset_input(frame, source, name, digest, target, context)])
 
     def log_model(self, run_id: str, model, input_example: pd.DataFrame, output_example,
                   code_paths: list[str] | None = None) -> str:
-        from driftline.adapters.mlflow_logging import log_sklearn_model
+        from driftline.adapters.registry.model_logging import log_sklearn_model
 
         with self._artifacts("write"):
             return log_sklearn_model(run_id, model, input_example, output_example, code_paths)
@@ -283,7 +283,7 @@ class MlflowStore:
             if alias == CHALLENGER:
                 # @challenger is rollout state: it moves under the rollout lease, or after the
                 # rollout in progress ends (the version is then tagged driftline.awaiting_rollout).
-                from driftline.adapters.rollout_state import offer_challenger
+                from driftline.adapters.registry.rollout_state import offer_challenger
 
                 offer_challenger(self, str(mv.version), reason, flow_run_id)
             else:

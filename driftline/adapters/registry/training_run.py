@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from driftline.adapters import provenance
-from driftline.adapters.tracking import CHAMPION, MlflowStore, VersionInfo
+from driftline.adapters.registry.store import CHAMPION, MlflowStore, VersionInfo
 from driftline.config import Params
 from driftline.core import features, frames
 from driftline.core.comparison import ChampionScore

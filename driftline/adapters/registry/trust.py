@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from driftline.adapters.tracking import MlflowStore
+from driftline.adapters.registry.store import MlflowStore
 
 GATES_TAG = "driftline.gates"
 PASSED = "passed"

@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from driftline.adapters import drift_events
-from driftline.adapters.tracking import MlflowStore
+from driftline.adapters.registry import drift_events
+from driftline.adapters.registry.store import MlflowStore
 from driftline.core.monitoring import Decision
 from driftline.errors import PipelineFailure
 from tests.mlflow_db import empty_store

@@ -7,9 +7,9 @@ import time
 
 import pytest
 
-from driftline.adapters import rollout_state as rs
-from driftline.adapters.lease import ROLLOUT, Lease, LeaseHeld, holder
-from driftline.adapters.tracking import CHALLENGER, CHAMPION, PREVIOUS, MlflowStore
+from driftline.adapters.registry import rollout_state as rs
+from driftline.adapters.registry.lease import ROLLOUT, Lease, LeaseHeld, holder
+from driftline.adapters.registry.store import CHALLENGER, CHAMPION, PREVIOUS, MlflowStore
 from driftline.serving.loader import read_rollout
 from tests.mlflow_db import empty_store
 
@@ -125,7 +125,7 @@ def test_the_staging_role_serves_the_challenger_alone_whatever_the_rollout_tags(
 
 
 def test_the_server_exposes_the_lease_and_the_last_drift_check_it_reads(store):
-    from driftline.adapters.drift_events import CHECK_TAG
+    from driftline.adapters.registry.drift_events import CHECK_TAG
 
     assert (read_rollout(store).lease_since, read_rollout(store).drift_checked_at) == (None, None)
     live = rs.lease(store, "flow run M", "deploy v2 (canary)")

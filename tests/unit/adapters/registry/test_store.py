@@ -9,9 +9,9 @@ import pytest
 from mlflow.exceptions import MlflowException, RestException
 from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST
 
-from driftline.adapters import trust
-from driftline.adapters.registry_faults import ATTEMPTS, is_absent, safe_uri
-from driftline.adapters.tracking import CHAMPION, MlflowStore, RegistryError, RegistryUnreachable
+from driftline.adapters.registry import trust
+from driftline.adapters.registry.faults import ATTEMPTS, is_absent, safe_uri
+from driftline.adapters.registry.store import CHAMPION, MlflowStore, RegistryError, RegistryUnreachable
 from tests.integration.conftest import free_port
 from tests.mlflow_db import empty_store
 
@@ -95,7 +95,7 @@ def test_an_unreachable_registry_never_shows_its_password_not_even_in_a_tracebac
 def test_the_experiment_opens_on_its_runs_in_the_mlflow_ui(tmp_path):
     """MLflow 3 opens an experiment of no stated kind on its GenAI overview; an experiment made
     before driftline stated it gets it on the next start."""
-    from driftline.adapters.tracking import KIND_TAG
+    from driftline.adapters.registry.store import KIND_TAG
 
     uri = empty_store(tmp_path / "mlflow.db")
     fresh = MlflowStore(uri, str(tmp_path / "artifacts"), "fresh", "m").start()

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from driftline.adapters import training_run
-from driftline.adapters.tracking import CHAMPION, MlflowStore
+from driftline.adapters.registry import training_run
+from driftline.adapters.registry.store import CHAMPION, MlflowStore
 from driftline.errors import PipelineFailure
 from tests.mlflow_db import empty_store
 
