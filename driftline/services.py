@@ -1,54 +1,27 @@
 """Composition root: the one place that turns settings into adapters.
 
 Flows, the CLI, the demo and the model server call `build_services`; none of them builds an
-adapter itself. Each part is named by a small Protocol, so a caller (a test, or a team with
-another log store) passes its own implementation of any part, `build_services(settings, params,
-predictions=...)`, and the code it reaches cannot tell the difference. Nothing connects until
-`start()`.
+adapter itself. Each part is named by a small Protocol (driftline/adapters/protocols.py), so a
+caller (a test, or a team with another log store) passes its own implementation of any part,
+`build_services(settings, params, predictions=...)`, and the code it reaches cannot tell the
+difference. Nothing connects until `start()`.
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, fields
 from datetime import datetime
 from pathlib import Path
-from typing import Protocol, runtime_checkable
 
 import pandas as pd
 
-from driftline.adapters import dvc_data, evidently_drift, predlog
+from driftline.adapters import dvc_data, evidently_drift, predlog, protocols
 from driftline.adapters.registry.store import MlflowStore
 from driftline.adapters.s3 import use_safe_checksums
 from driftline.config import Params, ServeSettings, Settings
 from driftline.core import drift_report
 from driftline.core.monitoring import Assessment
-
-
-@runtime_checkable
-class Part(Protocol):
-    def start(self) -> object: ...
-    def stop(self) -> None: ...
-
-
-class PredictionLog(Part, Protocol):
-    """What the model server logged: the live rows of a window, and the labels fed back."""
-
-    def window(self, since: datetime, last_rows: int | None, p: Params) -> tuple[pd.DataFrame, pd.DataFrame]: ...
-    def since(self, first: datetime) -> tuple[pd.DataFrame, pd.DataFrame]: ...
-
-
-class DriftReports(Part, Protocol):
-    """The human-readable drift report (HTML) of live rows against the champion's reference."""
-
-    def render(self, rows: pd.DataFrame, reference: pd.DataFrame, p: Params, result: Assessment,
-               version: str) -> str: ...
-
-
-class ProjectData(Part, Protocol):
-    """The training table at the project's commit: fetched and checked, then read."""
-
-    def snapshot(self, data_path: str) -> dvc_data.Snapshot: ...
-    def read(self, path: Path) -> pd.DataFrame: ...
 
 
 class HoldsNothing:
@@ -110,11 +83,11 @@ class Services:
     """Every adapter a flow reaches. `registry` is also the tracking store and the audit log."""
 
     registry: MlflowStore
-    predictions: PredictionLog
-    reports: DriftReports
-    data: ProjectData
+    predictions: protocols.PredictionLog
+    reports: protocols.DriftReports
+    data: protocols.ProjectData
 
-    def parts(self) -> list[Part]:
+    def parts(self) -> list[protocols.Part]:
         return [getattr(self, f.name) for f in fields(self)]
 
     def start(self) -> Services:
@@ -144,8 +117,8 @@ def mlflow_store(settings: Settings, params: Params) -> MlflowStore:
 
 
 def build_services(settings: Settings, params: Params, *, registry: MlflowStore | None = None,
-                   predictions: PredictionLog | None = None, reports: DriftReports | None = None,
-                   data: ProjectData | None = None) -> Services:
+                   predictions: protocols.PredictionLog | None = None, reports: protocols.DriftReports | None = None,
+                   data: protocols.ProjectData | None = None) -> Services:
     """The adapters for this project and params, not yet started; any part given is used as is."""
     use_safe_checksums()  # DVC and s3fs build S3 clients too, whatever registry is given
     return Services(
@@ -155,3 +128,16 @@ def build_services(settings: Settings, params: Params, *, registry: MlflowStore 
         if reports is None else reports,
         data=DvcData(settings.root) if data is None else data,
     )
+
+
+# Moved to driftline.adapters.protocols (the adapters implement them, and must not import this
+# module above them); the old names answer for one release, with a warning.
+_MOVED = ("Part", "PredictionLog", "DriftReports", "ProjectData")
+
+
+def __getattr__(name: str) -> object:
+    if name in _MOVED:
+        warnings.warn(f"driftline.services.{name} moved to driftline.adapters.protocols.{name}; the old name "
+                      "goes in the next release", DeprecationWarning, stacklevel=2)
+        return getattr(protocols, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

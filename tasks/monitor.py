@@ -14,13 +14,13 @@ from prefect.artifacts import create_link_artifact, create_table_artifact
 from prefect.cache_policies import NONE
 from prefect.runtime import flow_run
 
+from driftline.adapters.protocols import DriftReports, PredictionLog
 from driftline.adapters.registry import drift_events
 from driftline.adapters.registry import tags as events
 from driftline.adapters.registry.store import MlflowStore
 from driftline.config import MonitoringConfig, Params
 from driftline.core import features, monitoring
 from driftline.core.markdown import drift_table
-from driftline.services import DriftReports, PredictionLog
 
 
 @task(name="read-log-window", cache_policy=NONE, retries=2, retry_delay_seconds=2)

@@ -11,13 +11,13 @@ from prefect.events import emit_event
 from prefect.runtime import flow_run
 from prefect.transactions import get_transaction
 
+from driftline.adapters.protocols import PredictionLog
 from driftline.adapters.registry import rollout_checks, rollout_state, staging, trust
 from driftline.adapters.registry import tags as events
 from driftline.adapters.registry.lease import Lease
 from driftline.adapters.registry.store import MlflowStore
 from driftline.config import Params, RolloutConfig, Settings
 from driftline.core.rollout import Analysis
-from driftline.services import PredictionLog
 from tasks.registry import address, reopen
 from tasks.report import announce_challenger
 

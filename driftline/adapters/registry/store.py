@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,8 @@ from driftline.adapters.registry.faults import RegistryError, RegistryUnreachabl
 
 CHAMPION, CHALLENGER, PREVIOUS = "champion", "challenger", "previous"
 HISTORY_EXPERIMENT = "driftline-alias-history"
+# How a new version gets its alias when the caller has a rule for it: (store, version, reason, flow run).
+Point = Callable[["MlflowStore", str, str, str], object]
 
 
 @dataclass(frozen=True)
@@ -267,8 +269,12 @@ class MlflowStore:
         self.client.delete_model_version(self.model_name, version)
 
     def register(self, model_uri: str, run_id: str, tags: dict[str, str], alias: str,
-                 description: str) -> VersionInfo:
-        """Create a version and point `alias` at it, or leave the registry as it was."""
+                 description: str, point: Point | None = None) -> VersionInfo:
+        """Create a version and point `alias` at it, or leave the registry as it was.
+
+        `point(store, version, reason, flow_run_id)` moves the alias when the caller has a rule for
+        it (training passes rollout_state.offer_challenger for @challenger, which moves under the
+        rollout lease); without one the alias is set at once."""
         client = self.client
         if self._model() is None:  # absent, not unreachable: an unreachable registry raised
             client.create_registered_model(self.model_name, description="Managed by driftline.")
@@ -280,12 +286,8 @@ class MlflowStore:
                                          description=description, model_id=_parse_model_id_if_present(model_uri))
         reason, flow_run_id = f"registered by training: {description}", tags.get("driftline.flow_run_id", "-")
         try:
-            if alias == CHALLENGER:
-                # @challenger is rollout state: it moves under the rollout lease, or after the
-                # rollout in progress ends (the version is then tagged driftline.awaiting_rollout).
-                from driftline.adapters.registry.rollout_state import offer_challenger
-
-                offer_challenger(self, str(mv.version), reason, flow_run_id)
+            if point is not None:
+                point(self, str(mv.version), reason, flow_run_id)
             else:
                 client.set_registered_model_alias(self.model_name, alias, mv.version)
                 self._record(alias, before, str(mv.version), reason, flow_run_id)

@@ -15,7 +15,8 @@ from pathlib import Path
 import pandas as pd
 
 from driftline.adapters import provenance
-from driftline.adapters.registry.store import CHAMPION, MlflowStore, VersionInfo
+from driftline.adapters.registry import rollout_state
+from driftline.adapters.registry.store import CHALLENGER, CHAMPION, MlflowStore, VersionInfo
 from driftline.config import Params
 from driftline.core import features, frames
 from driftline.core.comparison import ChampionScore
@@ -187,7 +188,10 @@ def register(store: MlflowStore, run_id: str, model, train_df: pd.DataFrame, ref
     example = frames.features(train_df.head(5), p.data)
     store.log_frame(run_id, reference, "reference/reference.parquet")
     uri = store.log_model(run_id, model, example, model.predict(example), features.code_files(p.data.derived))
-    return store.register(uri, run_id, tags, alias, description)
+    # @challenger is rollout state: it moves under the rollout lease, or after the rollout in
+    # progress ends (the version is then tagged driftline.awaiting_rollout).
+    point = rollout_state.offer_challenger if alias == CHALLENGER else None
+    return store.register(uri, run_id, tags, alias, description, point)
 
 
 def record_registered(store: MlflowStore, run_id: str, version: str, markdown: str) -> None:
