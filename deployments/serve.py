@@ -20,7 +20,7 @@ from prefect.events import DeploymentEventTrigger
 from prefect.schedules import Cron, Interval
 
 from deployments import notifications
-from driftline.adapters.registry.tags import CHALLENGER_REGISTERED, DRIFT_DETECTED
+from driftline.adapters.registry.tags import AUTO_DEPLOY_LABEL, CHALLENGER_REGISTERED, DRIFT_DETECTED
 from driftline.config import Settings, load_params
 from flows.monitor import drift_monitor
 from flows.rollout import rollout
@@ -37,7 +37,7 @@ RETRAIN_ON_DRIFT = DeploymentEventTrigger(
                 "drift_event_at": "{{ event.occurred.timestamp() }}"})
 AUTO_DEPLOY = DeploymentEventTrigger(
     name="roll out a new challenger when rollout.auto_deploy is on", expect={CHALLENGER_REGISTERED},
-    match={"driftline.auto_deploy": "true"},
+    match={AUTO_DEPLOY_LABEL: "true"},
     parameters={"version": "{{ event.payload.version }}", "strategy": "{{ event.payload.strategy }}"})
 
 

@@ -16,6 +16,7 @@ from typing import Any
 from prefect import flow, get_run_logger
 
 from driftline import services
+from driftline.adapters.registry.tags import DRIFT_DETECTED
 from driftline.config import Params, Settings, load_params
 from driftline.core import monitoring
 from driftline.errors import PipelineFailure
@@ -155,5 +156,5 @@ def _markdown(name: str, version: str, result: monitoring.Assessment, report_url
     if chart_url:
         lines.append(f"- [drift per column against its threshold]({chart_url})")
     if d.drift:
-        lines.append("- event `driftline.drift.detected` emitted: the `retrain-on-drift` deployment retrains")
+        lines.append(f"- event `{DRIFT_DETECTED}` emitted: the `retrain-on-drift` deployment retrains")
     return "\n".join(lines) + "\n"

@@ -15,8 +15,7 @@ from prefect.cache_policies import NONE
 from prefect.runtime import flow_run
 
 from driftline.adapters.protocols import DriftReports, PredictionLog
-from driftline.adapters.registry import drift_events
-from driftline.adapters.registry import tags as events
+from driftline.adapters.registry import drift_events, tags
 from driftline.adapters.registry.store import MlflowStore
 from driftline.config import MonitoringConfig, Params
 from driftline.core import features, monitoring
@@ -57,8 +56,8 @@ def emit_drift(model_name: str, payload: dict, event_id: str) -> str:
 
     related = [{"prefect.resource.id": f"prefect.flow-run.{run_id}", "prefect.resource.role": "flow-run"}
                for run_id in [flow_run.get_id()] if run_id]
-    event = Event(id=UUID(event_id), occurred=datetime.now(UTC), event=events.DRIFT_DETECTED,
-                  resource={"prefect.resource.id": f"driftline.model.{model_name}",
+    event = Event(id=UUID(event_id), occurred=datetime.now(UTC), event=tags.DRIFT_DETECTED,
+                  resource={"prefect.resource.id": tags.model_resource(model_name),
                             "prefect.resource.name": model_name},
                   related=related, payload=payload)
     with get_client(sync_client=True) as client:

@@ -12,8 +12,7 @@ from prefect.runtime import flow_run
 from prefect.transactions import get_transaction
 
 from driftline.adapters.protocols import PredictionLog
-from driftline.adapters.registry import rollout_checks, rollout_state, staging, trust
-from driftline.adapters.registry import tags as events
+from driftline.adapters.registry import rollout_checks, rollout_state, staging, tags, trust
 from driftline.adapters.registry.lease import Lease
 from driftline.adapters.registry.store import MlflowStore
 from driftline.config import Params, RolloutConfig, Settings
@@ -70,11 +69,11 @@ def _put_alias_back(txn) -> None:
 @task(name="roll-back", cache_policy=NONE)
 def roll_back(store: MlflowStore, version: str, why: str) -> None:
     champion = rollout_state.roll_back(store, version, why, _run_id())
-    payload = events.rolled_back_payload(store.model_name, version, champion, why)
-    resource = {"prefect.resource.id": f"driftline.model.{store.model_name}"}
-    emit_event(event=events.ROLLED_BACK, resource=resource, payload=payload)
-    emit_event(event=events.ROLLED_BACK_DEPRECATED, resource=resource,
-               payload={**payload, "deprecated": f"renamed {events.ROLLED_BACK}; this name goes in the next release"})
+    payload = tags.rolled_back_payload(store.model_name, version, champion, why)
+    resource = {"prefect.resource.id": tags.model_resource(store.model_name)}
+    emit_event(event=tags.ROLLED_BACK, resource=resource, payload=payload)
+    emit_event(event=tags.ROLLED_BACK_DEPRECATED, resource=resource,
+               payload={**payload, "deprecated": f"renamed {tags.ROLLED_BACK}; this name goes in the next release"})
 
 
 @task(name="restore-previous", cache_policy=NONE)

@@ -44,7 +44,7 @@ def status(
 
 def _status(settings: Settings, p) -> dict:
     from driftline import services
-    from driftline.adapters.registry import rollout_state
+    from driftline.adapters.registry import rollout_state, tags
     from driftline.adapters.registry.faults import safe_uri  # a URI's password is never printed
 
     store = services.build_services(settings, p).start().registry
@@ -53,10 +53,9 @@ def _status(settings: Settings, p) -> dict:
         metrics = {k.removeprefix("holdout_"): round(val, 4) for k, val in store.run_metrics(v.run_id).items()
                    if k.startswith("holdout_")}
         versions.append({"version": v.version, "aliases": v.aliases, "run_id": v.run_id,
-                         "dvc_md5": v.tags.get("driftline.dvc_md5"),
-                         "git_commit": v.tags.get("driftline.git_commit"),
-                         "reason": v.tags.get("driftline.reason"), "metrics": metrics,
-                         "awaiting_rollout": v.tags.get(rollout_state.AWAITING_TAG) == "true"})
+                         "dvc_md5": v.tags.get(tags.DVC_MD5_TAG), "git_commit": v.tags.get(tags.GIT_COMMIT_TAG),
+                         "reason": v.tags.get(tags.REASON_TAG), "metrics": metrics,
+                         "awaiting_rollout": v.tags.get(tags.AWAITING_TAG) == "true"})
     return {"model_name": p.registry.model_name, "tracking_uri": safe_uri(settings.mlflow_uri), "versions": versions,
             "rollout": rollout_state.describe(store)}
 

@@ -12,19 +12,20 @@ import pandas as pd
 
 from driftline.adapters.registry.lease import Lease
 from driftline.adapters.registry.store import CHAMPION, MlflowStore, VersionInfo
+from driftline.adapters.registry.tags import (
+    CHECK_TAG,
+    DECISION_TAG,
+    FLOW_RUN_TAG,
+    KIND_TAG,
+    LAST_DRIFT_TAG,
+    RETRAIN_TAG,
+    VERSION_TAG,
+)
 from driftline.config import MonitoringConfig
 from driftline.core import monitoring
 from driftline.errors import PipelineFailure
 
-LAST_DRIFT_TAG = "driftline.last_drift_event_at"
 DRIFT_LEASE = "drift-event"
-DECISION_TAG = "driftline.decision"
-# When the monitor last completed a check: the model servers expose it, and Prometheus alerts
-# when it grows old (a broken monitor is silent otherwise).
-CHECK_TAG = "driftline.last_drift_check_at"
-# When the last drift retraining that reached a verdict (registered, unchanged, or refused by a
-# gate or by validation) started: a drift event older than that has been answered.
-RETRAIN_TAG = "driftline.last_drift_retrain_started_at"
 
 
 @dataclass(frozen=True)
@@ -85,8 +86,7 @@ def open_run(store: MlflowStore, version: str, result: monitoring.Assessment, fl
     """The monitor's MLflow run: its decision as tags, the window's size and drift as metrics."""
     decision = result.decision
     run_id = store.start_run(f"monitor-{store.model_name}", tags={
-        "driftline.kind": "monitor", DECISION_TAG: decision.status, "driftline.version": version,
-        "driftline.flow_run_id": flow_run_id})
+        KIND_TAG: "monitor", DECISION_TAG: decision.status, VERSION_TAG: version, FLOW_RUN_TAG: flow_run_id})
     store.log(run_id, metrics={"rows": result.rows, "drift_share": decision.drift_share,
                                "labelled": result.performance.labelled,
                                **{f"drift_{c.column}": c.score for c in result.columns if c.score == c.score}})

@@ -30,10 +30,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from driftline.adapters.registry.tags import LEASE_TAG  # on every lease model: its name ("rollout"), or "takeover"
+
 if TYPE_CHECKING:
     from driftline.adapters.registry.store import MlflowStore
 
-LEASE_TAG = "driftline.adapters.lease"  # on every lease model: the lease's name ("rollout"), or "takeover"
 ROLLOUT = "rollout"
 # A create that failed for one of these lost a race (DOES_NOT_EXIST: MLflow re-reads the clashing
 # model to word its error, and it was gone by then).

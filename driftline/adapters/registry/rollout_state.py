@@ -20,13 +20,11 @@ from typing import TYPE_CHECKING
 from driftline.adapters.registry.faults import call
 from driftline.adapters.registry.lease import ROLLOUT, Lease, LeaseHeld, LeaseInfo, holder, iso
 from driftline.adapters.registry.store import CHALLENGER, CHAMPION, PREVIOUS
+from driftline.adapters.registry.tags import AWAITING_TAG, STRATEGY_TAG, WEIGHT_TAG
 
 if TYPE_CHECKING:
     from driftline.adapters.registry.store import MlflowStore
 
-STRATEGY_TAG = "driftline.rollout.strategy"  # none | canary | shadow | blue-green
-WEIGHT_TAG = "driftline.rollout.weight"  # challenger share of traffic, 0..1
-AWAITING_TAG = "driftline.awaiting_rollout"  # on a version registered during a rollout
 CLEARED = {STRATEGY_TAG: "none", WEIGHT_TAG: "0"}
 
 # A dead holder (SIGKILL) blocks rollouts this long at most; a live one renews every ttl/3.

@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 
 from driftline.adapters.registry.faults import RegistryError, RegistryUnreachable, call  # noqa: F401 - re-exported
+from driftline.adapters.registry.tags import ALIAS_TAG, FLOW_RUN_TAG, FROM_TAG, MODEL_TAG, REASON_TAG, TO_TAG
 
 CHAMPION, CHALLENGER, PREVIOUS = "champion", "challenger", "previous"
 HISTORY_EXPERIMENT = "driftline-alias-history"
@@ -215,8 +216,8 @@ class MlflowStore:
         exp_id = exp.experiment_id if exp else self.client.create_experiment(
             HISTORY_EXPERIMENT, artifact_location=self.artifact_location.rstrip("/") + "/history")
         run = self.client.create_run(exp_id, run_name=f"{self.model_name}@{alias}", tags={
-            "driftline.model": self.model_name, "driftline.alias": alias, "driftline.from": before or "-",
-            "driftline.to": after or "-", "driftline.reason": reason, "driftline.flow_run_id": flow_run_id})
+            MODEL_TAG: self.model_name, ALIAS_TAG: alias, FROM_TAG: before or "-", TO_TAG: after or "-",
+            REASON_TAG: reason, FLOW_RUN_TAG: flow_run_id})
         self.client.set_terminated(run.info.run_id)
 
     def history(self) -> list[dict]:
@@ -224,11 +225,10 @@ class MlflowStore:
         if exp is None:
             return []
         runs = self._call("read the alias history", self.client.search_runs, [exp.experiment_id],
-                          f"tags.`driftline.model` = '{self.model_name}'", order_by=["attributes.start_time ASC"],
+                          f"tags.`{MODEL_TAG}` = '{self.model_name}'", order_by=["attributes.start_time ASC"],
                           max_results=10_000)
-        return [{"time": r.info.start_time, "alias": r.data.tags["driftline.alias"],
-                 "from": r.data.tags["driftline.from"], "to": r.data.tags["driftline.to"],
-                 "reason": r.data.tags["driftline.reason"], "flow_run_id": r.data.tags["driftline.flow_run_id"]}
+        return [{"time": r.info.start_time, "alias": r.data.tags[ALIAS_TAG], "from": r.data.tags[FROM_TAG],
+                 "to": r.data.tags[TO_TAG], "reason": r.data.tags[REASON_TAG], "flow_run_id": r.data.tags[FLOW_RUN_TAG]}
                 for r in runs]
 
     def versions(self) -> list[VersionInfo]:
@@ -284,7 +284,7 @@ class MlflowStore:
         # A tracking server refuses a `models:/m-...` source without the logged model's id.
         mv = client.create_model_version(self.model_name, model_uri, run_id=run_id, tags=tags,
                                          description=description, model_id=_parse_model_id_if_present(model_uri))
-        reason, flow_run_id = f"registered by training: {description}", tags.get("driftline.flow_run_id", "-")
+        reason, flow_run_id = f"registered by training: {description}", tags.get(FLOW_RUN_TAG, "-")
         try:
             if point is not None:
                 point(self, str(mv.version), reason, flow_run_id)

@@ -12,10 +12,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from driftline.adapters.registry.store import MlflowStore
+from driftline.adapters.registry.tags import FORCED_TAG, GATES_TAG
 
-GATES_TAG = "driftline.gates"
 PASSED = "passed"
-FORCED_TAG = "driftline.forced"
 FORCED = "forced: its gates did not pass"  # the words a forced rollout adds to its history reasons
 
 
