@@ -113,7 +113,7 @@ def mlflow_store(settings: Settings, params: Params) -> MlflowStore:
     use_safe_checksums()
     settings.state.mkdir(parents=True, exist_ok=True)
     return MlflowStore(settings.mlflow_uri, settings.mlflow_artifacts, params.registry.experiment,
-                       params.registry.model_name)
+                       params.registry.model_name, params.registry.description)
 
 
 def build_services(settings: Settings, params: Params, *, registry: MlflowStore | None = None,

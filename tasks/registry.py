@@ -21,9 +21,9 @@ def _unless_unreachable(task, task_run, state) -> bool:
     return not isinstance(state.data, RegistryUnreachable)
 
 
-def address(store: MlflowStore) -> tuple[str, str, str, str]:
+def address(store: MlflowStore) -> tuple[str, str, str, str, str]:
     """What a rollback hook rebuilds the store from: transaction values are deep-copied, a client is not."""
-    return store.tracking_uri, store.artifact_location, store.experiment, store.model_name
+    return store.tracking_uri, store.artifact_location, store.experiment, store.model_name, store.description
 
 
 def reopen(store_address) -> MlflowStore:

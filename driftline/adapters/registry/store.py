@@ -21,8 +21,7 @@ from driftline.adapters.registry.tags import ALIAS_TAG, FLOW_RUN_TAG, FROM_TAG, 
 
 CHAMPION, CHALLENGER, PREVIOUS = "champion", "challenger", "previous"
 HISTORY_EXPERIMENT = "driftline-alias-history"
-# How a new version gets its alias when the caller has a rule for it: (store, version, reason, flow run).
-Point = Callable[["MlflowStore", str, str, str], object]
+Point = Callable[["MlflowStore", str, str, str], object]  # (store, version, reason, flow run) moves an alias
 
 
 @dataclass(frozen=True)
@@ -43,11 +42,11 @@ class VersionInfo:
 KIND_TAG, MODEL_DEVELOPMENT = "mlflow.experimentKind", "custom_model_development"
 
 class MlflowStore:
-    def __init__(self, tracking_uri: str, artifact_location: str, experiment: str, model_name: str):
-        self.tracking_uri = tracking_uri
-        self.artifact_location = artifact_location
-        self.experiment = experiment
-        self.model_name = model_name
+    def __init__(self, tracking_uri: str, artifact_location: str, experiment: str, model_name: str,
+                 description: str = ""):
+        self.tracking_uri, self.artifact_location = tracking_uri, artifact_location
+        self.experiment, self.model_name = experiment, model_name
+        self.description = description  # the registered model's in the MLflow UI (registry.description)
         self._client = None
         self.experiment_id: str | None = None
 
@@ -270,14 +269,14 @@ class MlflowStore:
 
     def register(self, model_uri: str, run_id: str, tags: dict[str, str], alias: str,
                  description: str, point: Point | None = None) -> VersionInfo:
-        """Create a version and point `alias` at it, or leave the registry as it was.
-
-        `point(store, version, reason, flow_run_id)` moves the alias when the caller has a rule for
-        it (training passes rollout_state.offer_challenger for @challenger, which moves under the
-        rollout lease); without one the alias is set at once."""
-        client = self.client
-        if self._model() is None:  # absent, not unreachable: an unreachable registry raised
-            client.create_registered_model(self.model_name, description="Managed by driftline.")
+        """Create a version and point `alias` at it (at once, or by the caller's rule `point`: training
+        moves @challenger under the rollout lease), or leave the registry as it was."""
+        client, model = self.client, self._model()
+        if model is None:  # absent, not unreachable: an unreachable registry raised
+            client.create_registered_model(self.model_name, description=self.description)
+        elif self.description and model.description != self.description:  # the params changed it
+            self._call(f"describe {self.model_name}", client.update_registered_model, self.model_name,
+                       description=self.description)
         before = self.aliases().get(alias)
         from mlflow.store.artifact.utils.models import _parse_model_id_if_present
 

@@ -118,3 +118,22 @@ def test_a_version_whose_gates_did_not_pass_is_refused_unless_forced(store):
     assert "flow run run-1" in store.version(ungated).tags[trust.FORCED_TAG]
     with pytest.raises(ValueError, match="no version 99"):
         trust.admit(store, "99", force=True)
+
+
+def test_the_registered_model_is_described_by_registry_description(tmp_path, params):
+    """The MLflow UI shows the params' registry.description on the model, not a placeholder; a
+    model registered before (\"Managed by driftline.\") takes it at its next registration."""
+    from driftline import services
+    from driftline.config import Settings
+
+    described = services.mlflow_store(Settings(project_dir=tmp_path), params).start()
+    assert described.description == params.registry.description != ""
+    run_id = described.start_run("unit", tags={})
+    described.register(f"runs:/{run_id}/model", run_id, {}, CHAMPION, "unit")
+    assert described.client.get_registered_model(described.model_name).description == params.registry.description
+
+    older = MlflowStore(described.tracking_uri, described.artifact_location, described.experiment, "older").start()
+    older.client.create_registered_model("older", description="Managed by driftline.")
+    newer = MlflowStore(older.tracking_uri, older.artifact_location, older.experiment, "older", "Scores loans.")
+    newer.start().register(f"runs:/{run_id}/model", run_id, {}, CHAMPION, "unit")
+    assert newer.client.get_registered_model("older").description == "Scores loans."
