@@ -120,15 +120,15 @@ def floor_rows_per_second(root: Path, seconds: float, batch: int) -> float:
 
     from driftline import services
     from driftline.config import Settings, load_params
-    from driftline.serving.app import _predict
     from driftline.serving.loader import load_version
+    from driftline.serving.model_server import predict_batch
 
     store = services.build_services(Settings(project_dir=root), load_params(REPO / "params.yaml")).start().registry
     loaded = load_version(store, store.aliases()["champion"])
     records = sample_records(batch)
     rows, stop = 0, time.perf_counter() + seconds
     while time.perf_counter() < stop:
-        _predict(loaded, records)
+        predict_batch(loaded, records)
         rows += len(records)
     return rows / seconds
 

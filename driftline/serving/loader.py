@@ -8,6 +8,7 @@ import logging
 import threading
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -39,7 +40,7 @@ class Rollout:
 @dataclass(frozen=True)
 class Loaded:
     version: str
-    model: object
+    model: Any  # the registered sklearn Pipeline
     columns: dict[str, str]  # input column -> "double" | "string" (from the signature)
     example: pd.DataFrame
     classification: bool
