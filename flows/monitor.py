@@ -17,7 +17,7 @@ from prefect import flow, get_run_logger
 
 from driftline import services
 from driftline.adapters.registry.tags import DRIFT_DETECTED
-from driftline.config import Params, Settings, load_params
+from driftline.config import Params, Settings
 from driftline.core import monitoring
 from driftline.errors import PipelineFailure
 from driftline.services import Services
@@ -58,10 +58,8 @@ def drift_monitor(
         overrides: `KEY=VALUE` overrides of the params file, e.g. `monitoring.cooldown_hours=0`.
         project_dir: the git+DVC project; defaults to `DRIFTLINE_PROJECT_DIR` or the working directory.
     """
-    settings = Settings.for_project(project_dir)
-    p: Params = load_params(settings.root / params_path, overrides)
-    with services.build_services(settings, p) as svc:
-        return watch(svc, settings, p, window_hours, last_rows)
+    with services.open_project(project_dir, params_path, overrides) as project:
+        return watch(project.services, project.settings, project.params, window_hours, last_rows)
 
 
 def watch(svc: Services, settings: Settings, p: Params, window_hours: float | None = None,
@@ -84,7 +82,7 @@ def watch(svc: Services, settings: Settings, p: Params, window_hours: float | No
                               "reference sample; retrain it to monitor it")
 
     since = datetime.now(UTC) - timedelta(hours=window_hours or cfg.window_hours)
-    rows, feedback = read_window(svc.predictions, since, last_rows or cfg.last_rows, p)
+    rows, feedback = read_window(svc.prediction_log, since, last_rows or cfg.last_rows, p)
     result = monitoring.assess(rows, feedback, reference, p, champion.version, watching.expected_accuracy,
                                hours_since_last(store), champion_derive(store, champion, p))
     decision = result.decision

@@ -23,7 +23,7 @@ from driftline.adapters.registry.pictures import warm_up as pictures_warm_up
 from driftline.adapters.registry.store import CHALLENGER, CHAMPION, MlflowStore, VersionInfo
 from driftline.adapters.registry.training_run import Champion, Lineage
 from driftline.adapters.registry.trust import GATES_TAG, PASSED
-from driftline.config import Params, Settings, load_params
+from driftline.config import Params, Settings
 from driftline.core import evaluation, training
 from driftline.core import gates as G
 from driftline.core import search as hpo
@@ -69,24 +69,23 @@ def training_pipeline(
         drift_event_at: when the drift event that started this run occurred (epoch seconds, set by the
             trigger); the run ends Cancelled when a drift retraining started since has reached a verdict.
     """
-    settings = Settings.for_project(project_dir)
-    p: Params = load_params(settings.root / params_path, [*(overrides or []), *_search_switch(search)])
-    for line in p.defaults_chosen():
-        get_run_logger().warning(line)
-    svc = services.build_services(settings, p).start()
-    started = time.time()
-    if reason == "drift" and (answered := registry.drift_answered(svc.registry, drift_event_at)):
-        get_run_logger().info(f"nothing to do: {answered}")
-        return Cancelled(message=answered)
-    try:
-        outcome = _pipeline(settings, p, svc, reason, drift_summary, expected_commit, dask_address)
-    except (GatesFailed, ValidationFailed):
-        if reason == "drift":  # a refusal is an answer too: the same drift on the same data is refused again
+    with services.open_project(project_dir, params_path, [*(overrides or []), *_search_switch(search)]) as project:
+        settings, p, svc = project.settings, project.params, project.services
+        for line in p.defaults_chosen():
+            get_run_logger().warning(line)
+        started = time.time()
+        if reason == "drift" and (answered := registry.drift_answered(svc.registry, drift_event_at)):
+            get_run_logger().info(f"nothing to do: {answered}")
+            return Cancelled(message=answered)
+        try:
+            outcome = _pipeline(settings, p, svc, reason, drift_summary, expected_commit, dask_address)
+        except (GatesFailed, ValidationFailed):
+            if reason == "drift":  # a refusal is an answer too: the same drift on the same data is refused again
+                registry.record_drift_retraining(svc.registry, started)
+            raise
+        if reason == "drift":
             registry.record_drift_retraining(svc.registry, started)
-        raise
-    if reason == "drift":
-        registry.record_drift_retraining(svc.registry, started)
-    return outcome
+        return outcome
 
 
 def _pipeline(settings: Settings, p: Params, svc, reason: str, drift_summary: str | None,

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from driftline.app.cli_common import ParamsOpt, fail, load_or_exit, prefect_env, print_where, registry_answers
-from driftline.config import STRATEGIES, Settings
+from driftline.app.cli_common import ParamsOpt, fail, prefect_env, print_where, project_or_exit, registry_answers
+from driftline.config import STRATEGIES
+
+if TYPE_CHECKING:
+    from driftline.services import Project
 
 
 def status(
@@ -21,10 +24,9 @@ def status(
     progress (who holds the model's rollout lease, since when, until when)."""
     from driftline.adapters.registry import rollout_state
 
-    settings = Settings()
-    p = load_or_exit(settings, params)
-    with registry_answers("status"):
-        doc = _status(settings, p)
+    with project_or_exit(params) as project, registry_answers("status"):
+        doc = _status(project)
+    settings, p = project.settings, project.params
     versions = doc["versions"]
     if as_json:
         typer.echo(json.dumps(doc, indent=2))
@@ -42,12 +44,11 @@ def status(
 
 
 
-def _status(settings: Settings, p) -> dict:
-    from driftline import services
+def _status(project: Project) -> dict:
     from driftline.adapters.registry import rollout_state, tags
     from driftline.adapters.registry.faults import safe_uri  # a URI's password is never printed
 
-    store = services.build_services(settings, p).start().registry
+    settings, p, store = project.settings, project.params, project.registry
     versions = []
     for v in store.versions():
         metrics = {k.removeprefix("holdout_"): round(val, 4) for k, val in store.run_metrics(v.run_id).items()
@@ -76,8 +77,8 @@ def deploy(
     Exit 0 promoted (or already champion), 1 rolled back, 2 nothing to deploy, a bad option or a
     version whose gates did not pass (without --force), 3 when the model registry does not answer,
     4 when another rollout of the model holds its rollout lease (the message names it)."""
-    settings = Settings()
-    load_or_exit(settings, params, set_)
+    with project_or_exit(params, set_) as project:
+        settings = project.settings
     if strategy not in (None, *STRATEGIES):
         fail(f"--strategy: {strategy!r} is not one of {', '.join(STRATEGIES)}", 2)
     prefect_env()
@@ -104,8 +105,8 @@ def rollback(params: ParamsOpt = Path("params.yaml"),
              reason: Annotated[str, typer.Option(help="Recorded in the history.")] = "manual rollback") -> None:
     """Restore @previous as @champion, and say what changed. Exit 2 when there is no @previous,
     4 when a rollout in progress holds the model (the message names it)."""
-    settings = Settings()
-    load_or_exit(settings, params)  # a bad config fails here, naming the key, not inside the flow
+    with project_or_exit(params) as project:  # a bad config fails here, naming the key, not inside the flow
+        settings = project.settings
     prefect_env()
     from driftline.adapters.registry.lease import LeaseHeld
     from flows.rollout import rollback as rollback_flow
@@ -125,12 +126,8 @@ def history(params: ParamsOpt = Path("params.yaml"),
     """Every alias change ever made: when, from which version to which, why, by which flow run."""
     from datetime import UTC, datetime
 
-    from driftline import services
-
-    settings = Settings()
-    p = load_or_exit(settings, params)
-    with registry_answers("history"):
-        rows = services.build_services(settings, p).start().registry.history()
+    with project_or_exit(params) as project, registry_answers("history"):
+        rows = project.registry.history()
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
@@ -147,13 +144,10 @@ def card(params: ParamsOpt = Path("params.yaml"),
     metrics beside the champion's, slices, behavioural tests, gates, lineage, limitations."""
     import tempfile
 
-    from driftline import services
     from driftline.adapters.registry.store import CHAMPION
 
-    settings = Settings()
-    p = load_or_exit(settings, params)
-    with registry_answers("card"):
-        store = services.build_services(settings, p).start().registry
+    with project_or_exit(params) as project, registry_answers("card"):
+        store, p = project.registry, project.params
         info = store.version(version) if version else store.version_by_alias(CHAMPION)
         if info is None:
             fail(f"{p.registry.model_name} has no {'version ' + version if version else '@champion'}", 2)

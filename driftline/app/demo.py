@@ -58,12 +58,12 @@ class DemoFailed(RuntimeError):
     pass
 
 
-def run(settings: Settings, p: Params, params_path: Path, echo: Callable[[str], None],
+def run(project: services.Project, params_path: Path, echo: Callable[[str], None],
         keep_serving: bool = True, mlflow_ui: bool = True) -> None:
     os.environ.setdefault("DRIFTLINE_SERVE_POLL_SECONDS", "1")
     cfg = ServeSettings()  # read after the poll default above
     url = cfg.address
-    store = services.build_services(settings, p).start().registry
+    settings, p, store = project.settings, project.params, project.registry
     base = ["--params", str(params_path)]
     echo("0. The local stack (`driftline up`): Prefect server and UI, MLflow UI, the deployments, the model server")
     stack = Stack(settings, params_path, DEMO_OVERRIDES, mlflow_ui, echo)
