@@ -57,6 +57,7 @@ demo: install
 
 test: install system-packages
 	$(RUN) ruff check .
+	$(RUN) mypy
 	$(RUN) pytest -n $(TEST_WORKERS) --dist loadfile --cov-fail-under=$(COVERAGE_FLOOR)
 
 # The unit tests alone, for a quick loop while editing.

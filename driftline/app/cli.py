@@ -10,7 +10,7 @@ import signal
 import sys
 import threading
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, cast
 
 import typer
 
@@ -89,9 +89,10 @@ def train(
     from flows.training import training_pipeline
 
     try:
-        result = training_pipeline(params_path=str(rel), overrides=set_ or [], reason=reason,
-                                   project_dir=str(settings.root), search=search if p.training.search else None,
-                                   dask_address=dask_address)
+        # A dict: a run that ends Cancelled (a drift event already answered) raises when called.
+        result = cast("dict[str, Any]", training_pipeline(
+            params_path=str(rel), overrides=set_ or [], reason=reason, project_dir=str(settings.root),
+            search=search if p.training.search else None, dask_address=dask_address))
     except PipelineFailure as err:
         fail(f"training stopped at {err.stage}: {err.paragraph}", 1)
     except RegistryUnreachable as err:
@@ -186,6 +187,7 @@ def up(params: ParamsOpt = Path("params.yaml"),
     with project_or_exit(params, set_) as project:
         settings = project.settings
     prefect_env()  # for the server it starts and every process after it
+    stack: Stack
     if profile == "team":
         from driftline.app.team import TeamStack
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import yaml
 from omegaconf import OmegaConf
@@ -96,7 +96,7 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
         except OmegaConfBaseException as err:
             raise ConfigError(f"--set {key}: {str(err).splitlines()[0]}") from None
     raw.clear()
-    raw.update(OmegaConf.to_container(conf, resolve=False))
+    raw.update(cast("dict[str, Any]", OmegaConf.to_container(conf, resolve=False)))  # a mapping in, a mapping out
     return raw
 
 

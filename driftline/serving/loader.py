@@ -89,11 +89,13 @@ def read_rollout(store: MlflowStore, staging: bool = False) -> Rollout:
     # step holds the lease too, and the lease-age alert must see it.
     active = rollout_state.active(tags)
     holder = rollout_state.live_holder(store) if active else _holder_for_metrics(store)
-    seen = {"lease_since": holder.acquired_at if holder else None, "drift_checked_at": checked_at(tags)}
+    since, checked = holder.acquired_at if holder else None, checked_at(tags)
     if active and holder is None:
         return Rollout(aliases.get(CHAMPION), aliases.get(CHALLENGER), "none", 0.0, aliases.get(PREVIOUS),
-                       ignored=f"rollout tags {strategy}/{weight:g} with no live rollout lease", **seen)
-    return Rollout(aliases.get(CHAMPION), aliases.get(CHALLENGER), strategy, weight, aliases.get(PREVIOUS), **seen)
+                       ignored=f"rollout tags {strategy}/{weight:g} with no live rollout lease", lease_since=since,
+                       drift_checked_at=checked)
+    return Rollout(aliases.get(CHAMPION), aliases.get(CHALLENGER), strategy, weight, aliases.get(PREVIOUS),
+                   lease_since=since, drift_checked_at=checked)
 
 
 def _holder_for_metrics(store: MlflowStore):

@@ -14,6 +14,7 @@ import contextlib
 import hmac
 import logging
 import time
+from typing import Any
 
 import numpy as np
 
@@ -163,19 +164,20 @@ class ModelServer:
         """`loaded`'s answer to checked records, counted in the metrics and logged (ok or error);
         PredictFailed or Overloaded when there is none."""
         start = time.perf_counter()
-        served = {"request_id": request_id, "variant": variant, "version": loaded.version, "client_id": client_id}
         try:
             out = await self.batcher.submit(loaded, records)
         except PredictFailed:
             self.metrics.answered(variant, loaded.version, "error")
             if self.cfg.log_predictions:
-                self.predictions.append(log_rows(records, outside, status="error",
-                                                 latency_ms=(time.perf_counter() - start) * 1000, **served))
+                self.predictions.append(log_rows(
+                    records, outside, request_id=request_id, variant=variant, version=loaded.version, status="error",
+                    latency_ms=(time.perf_counter() - start) * 1000, client_id=client_id))
             raise
         elapsed = time.perf_counter() - start
         labels, proba = out["labels"], out["proba"]
-        result = {"request_id": request_id, "model_version": loaded.version, "variant": variant,
-                  "predictions": [v.item() if hasattr(v, "item") else v for v in labels]}
+        said = [v.item() if hasattr(v, "item") else v for v in labels]
+        result: dict[str, Any] = {"request_id": request_id, "model_version": loaded.version, "variant": variant,
+                                  "predictions": said}
         if client_id is not None:
             result["client_request_id"] = client_id
         if proba is not None:
@@ -185,8 +187,9 @@ class ModelServer:
             score = np.asarray(labels, dtype="float64")
         self.metrics.answered(variant, loaded.version, "ok", elapsed, score)
         if self.cfg.log_predictions:
-            self.predictions.append(log_rows(records, outside, status="ok", latency_ms=elapsed * 1000,
-                                             predictions=result["predictions"], scores=score, **served))
+            self.predictions.append(log_rows(
+                records, outside, request_id=request_id, variant=variant, version=loaded.version, status="ok",
+                latency_ms=elapsed * 1000, client_id=client_id, predictions=said, scores=score))
         return result
 
     async def failure(self, err: PredictFailed, loaded: Loaded, request_id: str, trusted: bool) -> Answer:

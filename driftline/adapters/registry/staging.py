@@ -29,6 +29,8 @@ class ServedModel:
     """What `evaluation.behavioral` asks of a model, answered by a model server over HTTP. The
     classes and the decision threshold are the registered model's: the server answers with them."""
 
+    classes_: np.ndarray  # copied from the registered model when it has them, as threshold and pos_label
+
     def __init__(self, client: ServingClient, registered, version: str):
         self.client, self.version = client, version
         for name in ("classes_", "threshold", "pos_label"):

@@ -47,7 +47,7 @@ class MlflowStore:
         self.tracking_uri, self.artifact_location = tracking_uri, artifact_location
         self.experiment, self.model_name = experiment, model_name
         self.description = description  # the registered model's in the MLflow UI (registry.description)
-        self._client = None
+        self._client: Any = None  # an MlflowClient, once started
         self.experiment_id: str | None = None
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -57,15 +57,15 @@ class MlflowStore:
 
         mlflow.set_tracking_uri(self.tracking_uri)
         mlflow.set_registry_uri(self.tracking_uri)
-        self._client = MlflowClient(self.tracking_uri, self.tracking_uri)
-        exp = self._call("find the experiment", self._client.get_experiment_by_name, self.experiment)
+        self._client = client = MlflowClient(self.tracking_uri, self.tracking_uri)
+        exp = self._call("find the experiment", client.get_experiment_by_name, self.experiment)
         if exp is None:
-            self.experiment_id = self._client.create_experiment(
+            self.experiment_id = client.create_experiment(
                 self.experiment, artifact_location=self.artifact_location, tags={KIND_TAG: MODEL_DEVELOPMENT})
         else:
             self.experiment_id = exp.experiment_id
             if exp.tags.get(KIND_TAG) is None:  # made before driftline set it, or by hand
-                self._call("mark the experiment", self._client.set_experiment_tag, self.experiment_id, KIND_TAG,
+                self._call("mark the experiment", client.set_experiment_tag, self.experiment_id, KIND_TAG,
                            MODEL_DEVELOPMENT)
             here, there = exp.artifact_location.rstrip("/"), self.artifact_location.rstrip("/")
             if here != there and there.startswith("s3://"):
