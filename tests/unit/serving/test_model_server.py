@@ -161,6 +161,14 @@ def test_answer_logs_an_error_row_per_record_when_the_model_fails(tmp_path, serv
     assert h.count("champion", "3", "error") == 1
 
 
+def test_shadow_never_raises_to_the_caller_and_its_failure_is_counted_and_logged(tmp_path, served, params):
+    h = Harness(tmp_path, {"1": served["1"], "3": served["3"]}, Rollout("1", "3", "shadow", 0.0), params)
+    assert h.run(lambda s: s.shadow(served["3"], served["records"][:1], [""], "rid", None)) is None
+    assert h.count("shadow", "3", "error") == 1
+    rows = h.logged()
+    assert (rows["variant"].tolist(), rows["status"].tolist()) == (["shadow"], ["error"])
+
+
 def test_failure_says_422_for_the_requests_own_rows_and_500_for_a_broken_model(tmp_path, served, params):
     h = Harness(tmp_path, {"1": served["1"], "3": served["3"]}, Rollout("1", None), params)
     cause = RuntimeError("internal detail")
