@@ -69,6 +69,7 @@ demo: install
 test: install system-packages
 	$(RUN) ruff check .
 	$(RUN) mkdocs build --strict --quiet --site-dir $(CURDIR)/.driftline/docs-check
+	$(RUN) mypy
 	$(RUN) pytest -n $(TEST_WORKERS) --dist loadfile --cov-fail-under=$(COVERAGE_FLOOR)
 
 # The unit tests alone, for a quick loop while editing.

@@ -68,7 +68,6 @@ def build_project(root: Path, rows: int) -> None:
     from driftline import services
     from driftline.adapters import dvc_data
     from driftline.app.project import write_demo_data
-    from driftline.config import Settings, load_params
 
     root.mkdir(parents=True)
     _git(root, "init", "-q")
@@ -78,7 +77,8 @@ def build_project(root: Path, rows: int) -> None:
     write_demo_data(root / "data" / "loans.parquet", rows=rows)
     dvc_data.push(root, dvc_data.add(root, "data"))
     # What `driftline init` does: the tracking store exists before the first run.
-    services.build_services(Settings(project_dir=root), load_params(root / "params.yaml")).start()
+    with services.open_project(root) as project:
+        project.services  # noqa: B018 - started (the schema made) and stopped
     _git(root, "add", "-A")
     _git(root, "-c", "user.name=bench", "-c", "user.email=bench@localhost", "commit", "-qm", "bench")
 

@@ -33,21 +33,19 @@ REPO = Path(__file__).resolve().parents[1]
 def register_model(root: Path) -> str:
     """Train the demo model on 50,000 rows and register it as @champion (no Prefect needed)."""
     from driftline import services
-    from driftline.config import Settings, load_params
     from driftline.core import demo_data, evaluation, frames, training
 
-    p = load_params(REPO / "params.yaml")
-    settings = Settings(project_dir=root)
-    store = services.build_services(settings, p).start().registry
-    df = demo_data.generate(50_000, 7)
-    parts = training.split(df, p)
-    model = training.train(parts.train, p)
-    run_id = store.start_run("bench", {})
-    example = frames.features(parts.train.head(5), p.data)
-    uri = store.log_model(run_id, model, example, model.predict(example))
-    store.log_frame(run_id, evaluation.reference_sample(parts.train, model, p), "reference/reference.parquet")
-    store.finish(run_id)
-    return store.register(uri, run_id, {}, "champion", "benchmark").version
+    with services.open_project(root, REPO / "params.yaml") as project:
+        p, store = project.params, project.registry
+        df = demo_data.generate(50_000, 7)
+        parts = training.split(df, p)
+        model = training.train(parts.train, p)
+        run_id = store.start_run("bench", {})
+        example = frames.features(parts.train.head(5), p.data)
+        uri = store.log_model(run_id, model, example, model.predict(example))
+        store.log_frame(run_id, evaluation.reference_sample(parts.train, model, p), "reference/reference.parquet")
+        store.finish(run_id)
+        return store.register(uri, run_id, {}, "champion", "benchmark").version
 
 
 def wait_http(url: str, timeout: float = 120) -> None:
@@ -119,16 +117,15 @@ def floor_rows_per_second(root: Path, seconds: float, batch: int) -> float:
     """In-process batched predict of the same model on `batch`-row frames: the cost floor per row."""
 
     from driftline import services
-    from driftline.config import Settings, load_params
-    from driftline.serving.app import _predict
     from driftline.serving.loader import load_version
+    from driftline.serving.model_server import predict_batch
 
-    store = services.build_services(Settings(project_dir=root), load_params(REPO / "params.yaml")).start().registry
-    loaded = load_version(store, store.aliases()["champion"])
+    with services.open_project(root, REPO / "params.yaml") as project:
+        loaded = load_version(project.registry, project.registry.aliases()["champion"])
     records = sample_records(batch)
     rows, stop = 0, time.perf_counter() + seconds
     while time.perf_counter() < stop:
-        _predict(loaded, records)
+        predict_batch(loaded, records)
         rows += len(records)
     return rows / seconds
 

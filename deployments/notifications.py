@@ -24,7 +24,7 @@ from prefect.blocks.notifications import CustomWebhookNotificationBlock
 from prefect.client.orchestration import get_client
 from prefect.exceptions import ObjectNotFound
 
-from driftline.adapters.events import DRIFT_DETECTED, ROLLED_BACK
+from driftline.adapters.registry.tags import DRIFT_DETECTED, ROLLED_BACK
 
 WEBHOOK_ENV = "DRIFTLINE_NOTIFY_WEBHOOK_URL"
 BLOCK = "driftline-notify"

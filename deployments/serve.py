@@ -20,8 +20,8 @@ from prefect.events import DeploymentEventTrigger
 from prefect.schedules import Cron, Interval
 
 from deployments import notifications
-from driftline.adapters.events import CHALLENGER_REGISTERED, DRIFT_DETECTED
-from driftline.config import Settings, load_params
+from driftline.adapters.registry.tags import AUTO_DEPLOY_LABEL, CHALLENGER_REGISTERED, DRIFT_DETECTED
+from driftline.services import open_project
 from flows.monitor import drift_monitor
 from flows.rollout import rollout
 from flows.training import training_pipeline
@@ -37,7 +37,7 @@ RETRAIN_ON_DRIFT = DeploymentEventTrigger(
                 "drift_event_at": "{{ event.occurred.timestamp() }}"})
 AUTO_DEPLOY = DeploymentEventTrigger(
     name="roll out a new challenger when rollout.auto_deploy is on", expect={CHALLENGER_REGISTERED},
-    match={"driftline.auto_deploy": "true"},
+    match={AUTO_DEPLOY_LABEL: "true"},
     parameters={"version": "{{ event.payload.version }}", "strategy": "{{ event.payload.strategy }}"})
 
 
@@ -85,7 +85,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--params", default="params.yaml", help="params file, relative to the project")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     args = parser.parse_args(argv)
-    load_params(Settings().root / args.params, args.overrides)  # a bad override fails here, naming the key
+    with open_project(params_path=args.params, overrides=args.overrides):
+        pass  # a bad override fails here, naming the key, before anything is served
     if notifications.install_from_env():
         print(f"webhook notifications installed ({notifications.WEBHOOK_ENV}): "
               + ", ".join(r.name for r in notifications.RULES), flush=True)

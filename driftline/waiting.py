@@ -10,7 +10,7 @@ import threading
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
-from typing import TypeVar
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 
@@ -18,7 +18,7 @@ T = TypeVar("T")
 class WaitTimeout(TimeoutError):
     """The deadline passed; `last` is what the probe answered last."""
 
-    def __init__(self, last: object, seconds: float):
+    def __init__(self, last: Any, seconds: float):
         super().__init__(f"not done within {seconds:g} s (last: {last!r})")
         self.last = last
 

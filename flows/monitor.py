@@ -16,7 +16,8 @@ from typing import Any
 from prefect import flow, get_run_logger
 
 from driftline import services
-from driftline.config import Params, Settings, load_params
+from driftline.adapters.registry.tags import DRIFT_DETECTED
+from driftline.config import Params, Settings
 from driftline.core import monitoring
 from driftline.errors import PipelineFailure
 from driftline.services import Services
@@ -57,10 +58,8 @@ def drift_monitor(
         overrides: `KEY=VALUE` overrides of the params file, e.g. `monitoring.cooldown_hours=0`.
         project_dir: the git+DVC project; defaults to `DRIFTLINE_PROJECT_DIR` or the working directory.
     """
-    settings = Settings.for_project(project_dir)
-    p: Params = load_params(settings.root / params_path, overrides)
-    with services.build_services(settings, p) as svc:
-        return watch(svc, settings, p, window_hours, last_rows)
+    with services.open_project(project_dir, params_path, overrides) as project:
+        return watch(project.services, project.settings, project.params, window_hours, last_rows)
 
 
 def watch(svc: Services, settings: Settings, p: Params, window_hours: float | None = None,
@@ -83,7 +82,7 @@ def watch(svc: Services, settings: Settings, p: Params, window_hours: float | No
                               "reference sample; retrain it to monitor it")
 
     since = datetime.now(UTC) - timedelta(hours=window_hours or cfg.window_hours)
-    rows, feedback = read_window(svc.predictions, since, last_rows or cfg.last_rows, p)
+    rows, feedback = read_window(svc.prediction_log, since, last_rows or cfg.last_rows, p)
     result = monitoring.assess(rows, feedback, reference, p, champion.version, watching.expected_accuracy,
                                hours_since_last(store), champion_derive(store, champion, p))
     decision = result.decision
@@ -155,5 +154,5 @@ def _markdown(name: str, version: str, result: monitoring.Assessment, report_url
     if chart_url:
         lines.append(f"- [drift per column against its threshold]({chart_url})")
     if d.drift:
-        lines.append("- event `driftline.drift.detected` emitted: the `retrain-on-drift` deployment retrains")
+        lines.append(f"- event `{DRIFT_DETECTED}` emitted: the `retrain-on-drift` deployment retrains")
     return "\n".join(lines) + "\n"

@@ -2,7 +2,7 @@
 `rollback` restores `@previous`. Aliases and rollout tags in the registry are the only state;
 the model server converges on them by itself.
 
-Both flows hold the model's rollout lease (driftline.adapters.rollout_state) for as long as they change
+Both flows hold the model's rollout lease (driftline.adapters.registry.rollout_state) for as long as they change
 rollout state, so one rollout runs per model whatever starts it. However a run ends (promoted,
 rolled back, failed, timed out, crashed, cancelled), its hooks set the weight to 0, clear the
 rollout tags and release the lease; a run killed outright leaves a lease that expires, and the
@@ -19,9 +19,9 @@ from prefect.runtime import flow_run as current_run
 from prefect.transactions import transaction
 
 from driftline import services
-from driftline.adapters import rollout_state
-from driftline.adapters.tracking import CHALLENGER, CHAMPION, PREVIOUS, MlflowStore
-from driftline.config import Params, Settings, Strategy, load_params
+from driftline.adapters.registry import rollout_state
+from driftline.adapters.registry.store import CHALLENGER, CHAMPION, PREVIOUS, MlflowStore
+from driftline.config import Params, Strategy
 from driftline.core import rollout as analysis
 from driftline.core.markdown import rollout_markdown
 from driftline.core.rollout import Analysis
@@ -60,12 +60,11 @@ def _dead_rollout(flow, flow_run, state) -> None:
     announced, the lease released. Never touches a rollout another run holds."""
     log = flow_run_logger(flow_run, flow)
     params = flow_run.parameters or {}
-    settings = Settings.for_project(params.get("project_dir"))
-    p = load_params(settings.root / params.get("params_path", "params.yaml"), params.get("overrides"))
-    store = services.build_services(settings, p).start().registry
     run_id = str(flow_run.id)
-    done = rollout_state.end_rollout(store, owner(run_id), run_id, f"{flow.name} run {state.name.lower()}",
-                                     announcer(p))
+    with services.open_project(params.get("project_dir"), params.get("params_path", "params.yaml"),
+                               params.get("overrides")) as project:
+        done = rollout_state.end_rollout(project.registry, owner(run_id), run_id,
+                                         f"{flow.name} run {state.name.lower()}", announcer(project.params))
     log.warning("%s %s: %s", flow.name, state.name, done or "no rollout state to undo")
 
 
@@ -107,12 +106,16 @@ def rollout(
             with LeaseHeld (which names it). Short by design: a rollout takes minutes.
         lease_ttl_seconds: how long the lease outlives this process if it is killed (renewed every third).
     """
+    with services.open_project(project_dir, params_path, overrides) as project:
+        return _roll_out(project, version, strategy or project.params.rollout.strategy, force, lease_wait_seconds,
+                         lease_ttl_seconds)
+
+
+def _roll_out(project: services.Project, version: str | None, strategy: Strategy, force: bool,
+              lease_wait_seconds: float, lease_ttl_seconds: float) -> dict[str, Any]:
     log = get_run_logger()
-    settings = Settings.for_project(project_dir)
-    p: Params = load_params(settings.root / params_path, overrides)
-    strategy = strategy or p.rollout.strategy
+    settings, p, svc = project.settings, project.params, project.services
     cfg = p.rollout.as_strategy(strategy)
-    svc = services.build_services(settings, p).start()
     store = svc.registry
     held = hold_lease(store, f"deploy {f'v{version}' if version else '@challenger'} ({strategy})",
                       lease_wait_seconds, lease_ttl_seconds)
@@ -145,7 +148,7 @@ def rollout(
                 result = smoke_test(store, settings, p, version)
             else:
                 set_rollout(store, mode, weight)
-                result = analyze_window(svc.predictions, since, began, cfg, strategy == "shadow",
+                result = analyze_window(svc.prediction_log, since, began, cfg, strategy == "shadow",
                                         (champion, version), held)
             steps.append((analysis.step_name(mode, weight), result))
             log.info("%s: %s", steps[-1][0], result.summary())
@@ -184,13 +187,12 @@ def rollback(params_path: str = "params.yaml", project_dir: str | None = None,
              reason: str = "manual rollback", lease_wait_seconds: float = 30.0) -> dict[str, Any]:
     """Point @champion back at @previous (and @previous at the version it replaced), holding the
     rollout lease: a rollout in progress is not undone under its feet (LeaseHeld names it)."""
-    settings = Settings.for_project(project_dir)
-    p = load_params(settings.root / params_path)
-    store = services.build_services(settings, p).start().registry
-    held = hold_lease(store, "roll back to @previous", lease_wait_seconds, rollout_state.ROLLOUT_TTL_SECONDS)
-    with held.keep_alive():
-        previous, current = restore_previous(store, reason)
-    finish(store, held, f"rolled back to version {previous}", p)
+    with services.open_project(project_dir, params_path) as project:
+        store, p = project.registry, project.params
+        held = hold_lease(store, "roll back to @previous", lease_wait_seconds, rollout_state.ROLLOUT_TTL_SECONDS)
+        with held.keep_alive():
+            previous, current = restore_previous(store, reason)
+        finish(store, held, f"rolled back to version {previous}", p)
     message = f"@champion moved from version {current} back to version {previous}; @previous is now {current}"
     publish_report(artifact_key("rollback", p.registry.model_name),
                    f"# Rollback: {p.registry.model_name}\n\n**{message}**\n\nReason: {reason}", message)

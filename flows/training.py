@@ -19,11 +19,11 @@ from prefect.states import Cancelled, State
 from prefect.transactions import transaction
 
 from driftline import services
-from driftline.adapters import search_runs, training_run
-from driftline.adapters.pictures import warm_up as pictures_warm_up
-from driftline.adapters.tracking import CHALLENGER, CHAMPION, MlflowStore, VersionInfo
-from driftline.adapters.training_run import Champion, Lineage
-from driftline.adapters.trust import GATES_TAG, PASSED
+from driftline.adapters.registry import search_runs, training_run
+from driftline.adapters.registry.pictures import warm_up as pictures_warm_up
+from driftline.adapters.registry.store import CHALLENGER, CHAMPION, MlflowStore, VersionInfo
+from driftline.adapters.registry.training_run import Champion, Lineage
+from driftline.adapters.registry.trust import GATES_TAG, PASSED
 from driftline.config import ConfigError, Params, Settings, load_params
 from driftline.config.load import code_changes
 from driftline.core import evaluation, model_facts, training
@@ -72,29 +72,28 @@ def training_pipeline(
         drift_event_at: when the drift event that started this run occurred (epoch seconds, set by the
             trigger); the run ends Cancelled when a drift retraining started since has reached a verdict.
     """
-    settings = Settings.for_project(project_dir)
-    p: Params = load_params(settings.root / params_path, [*(overrides or []), *_search_switch(search)])
-    if overrides and deployment.id:  # a deployment run may tune the estimator, not choose the code it runs
-        changed = code_changes(load_params(settings.root / params_path), p)
-        if changed:
-            raise ConfigError(f"overrides: a deployment run cannot change {', '.join(changed)}; change them in "
-                              f"{params_path} and commit")
-    for line in p.defaults_chosen():
-        get_run_logger().warning(line)
-    svc = services.build_services(settings, p).start()
-    started = time.time()
-    if reason == "drift" and (answered := registry.drift_answered(svc.registry, drift_event_at)):
-        get_run_logger().info(f"nothing to do: {answered}")
-        return Cancelled(message=answered)
-    try:
-        outcome = _pipeline(settings, p, svc, reason, drift_summary, expected_commit, dask_address, overrides)
-    except (GatesFailed, ValidationFailed):
-        if reason == "drift":  # a refusal is an answer too: the same drift on the same data is refused again
+    with services.open_project(project_dir, params_path, [*(overrides or []), *_search_switch(search)]) as project:
+        settings, p, svc = project.settings, project.params, project.services
+        if overrides and deployment.id:  # a deployment run may tune the estimator, not choose the code it runs
+            changed = code_changes(load_params(settings.root / params_path), p)
+            if changed:
+                raise ConfigError(f"overrides: a deployment run cannot change {', '.join(changed)}; change them in "
+                                  f"{params_path} and commit")
+        for line in p.defaults_chosen():
+            get_run_logger().warning(line)
+        started = time.time()
+        if reason == "drift" and (answered := registry.drift_answered(svc.registry, drift_event_at)):
+            get_run_logger().info(f"nothing to do: {answered}")
+            return Cancelled(message=answered)
+        try:
+            outcome = _pipeline(settings, p, svc, reason, drift_summary, expected_commit, dask_address, overrides)
+        except (GatesFailed, ValidationFailed):
+            if reason == "drift":  # a refusal is an answer too: the same drift on the same data is refused again
+                registry.record_drift_retraining(svc.registry, started)
+            raise
+        if reason == "drift":
             registry.record_drift_retraining(svc.registry, started)
-        raise
-    if reason == "drift":
-        registry.record_drift_retraining(svc.registry, started)
-    return outcome
+        return outcome
 
 
 def _pipeline(settings: Settings, p: Params, svc, reason: str, drift_summary: str | None,
@@ -294,7 +293,7 @@ def _register(store: MlflowStore, run_id: str, p: Params, trail: Lineage, model,
 
 
 def _verdict(name: str, version: VersionInfo, alias: str, champion: Champion | None) -> str:
-    if alias not in version.aliases:  # a rollout holds the model: driftline.adapters.rollout_state.offer_challenger
+    if alias not in version.aliases:  # a rollout holds the model: rollout_state.offer_challenger
         return (f"registered {name} version {version.version}; a rollout is in progress, so it becomes "
                 f"@{alias} when that rollout ends (announced then)")
     return (f"registered {name} version {version.version} as @{alias}"

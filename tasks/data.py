@@ -9,9 +9,9 @@ from prefect import task
 from prefect.cache_policies import NONE
 
 from driftline.adapters import dvc_data, evidently_drift
+from driftline.adapters.protocols import ProjectData
 from driftline.config import Params
 from driftline.core import validation, versions
-from driftline.services import ProjectData
 from tasks.caching import from_cache_key
 
 

@@ -14,12 +14,12 @@ from prefect.artifacts import create_link_artifact, create_table_artifact
 from prefect.cache_policies import NONE
 from prefect.runtime import flow_run
 
-from driftline.adapters import drift_events, events
-from driftline.adapters.tracking import MlflowStore
+from driftline.adapters.protocols import DriftReports, PredictionLog
+from driftline.adapters.registry import drift_events, tags
+from driftline.adapters.registry.store import MlflowStore
 from driftline.config import MonitoringConfig, Params
 from driftline.core import features, monitoring
 from driftline.core.markdown import drift_table
-from driftline.services import DriftReports, PredictionLog
 
 
 @task(name="read-log-window", cache_policy=NONE, retries=2, retry_delay_seconds=2)
@@ -56,8 +56,8 @@ def emit_drift(model_name: str, payload: dict, event_id: str) -> str:
 
     related = [{"prefect.resource.id": f"prefect.flow-run.{run_id}", "prefect.resource.role": "flow-run"}
                for run_id in [flow_run.get_id()] if run_id]
-    event = Event(id=UUID(event_id), occurred=datetime.now(UTC), event=events.DRIFT_DETECTED,
-                  resource={"prefect.resource.id": f"driftline.model.{model_name}",
+    event = Event(id=UUID(event_id), occurred=datetime.now(UTC), event=tags.DRIFT_DETECTED,
+                  resource={"prefect.resource.id": tags.model_resource(model_name),
                             "prefect.resource.name": model_name},
                   related=related, payload=payload)
     with get_client(sync_client=True) as client:
@@ -129,7 +129,7 @@ CHART = "drift/columns.png"
 @task(name="attach-drift-chart", cache_policy=NONE)
 def attach_chart(store: MlflowStore, run_id: str, result: monitoring.Assessment) -> bool:
     """Each column's drift score against its threshold, as a PNG on the monitor's run."""
-    from driftline.adapters.pictures import log_figures
+    from driftline.adapters.registry.pictures import log_figures
     from driftline.core import ops_plots
 
     logged, failed = log_figures(store, run_id, {CHART: lambda: ops_plots.drift_scores(

@@ -1,4 +1,4 @@
-"""Prefect tasks over the training run's bookkeeping in MLflow (driftline.adapters.training_run)."""
+"""Prefect tasks over the training run's bookkeeping in MLflow (driftline.adapters.registry.training_run)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NONE
 from prefect.transactions import get_transaction
 
-from driftline.adapters import drift_events
-from driftline.adapters import training_run as run
-from driftline.adapters.tracking import MlflowStore, RegistryUnreachable, VersionInfo
+from driftline.adapters.registry import drift_events
+from driftline.adapters.registry import training_run as run
+from driftline.adapters.registry.store import MlflowStore, RegistryUnreachable, VersionInfo
 from driftline.config import Params
 from driftline.core.comparison import ChampionScore
 from driftline.core.evaluation import Evaluation
@@ -21,9 +21,9 @@ def _unless_unreachable(task, task_run, state) -> bool:
     return not isinstance(state.data, RegistryUnreachable)
 
 
-def address(store: MlflowStore) -> tuple[str, str, str, str]:
+def address(store: MlflowStore) -> tuple[str, str, str, str, str]:
     """What a rollback hook rebuilds the store from: transaction values are deep-copied, a client is not."""
-    return store.tracking_uri, store.artifact_location, store.experiment, store.model_name
+    return store.tracking_uri, store.artifact_location, store.experiment, store.model_name, store.description
 
 
 def reopen(store_address) -> MlflowStore:
@@ -81,7 +81,7 @@ def log_scores(store: MlflowStore, run_id: str, ev: Evaluation, score: ChampionS
 def log_pictures(store: MlflowStore, run_id: str, model, ev: Evaluation, score: ChampionScore | None,
                  holdout: pd.DataFrame, p: Params) -> list[str]:
     """The model's pictures on the run (plots/*.png); the ones that failed are a warning."""
-    from driftline.adapters.pictures import log_figures
+    from driftline.adapters.registry.pictures import log_figures
     from driftline.core import frames, plots
 
     x, y = frames.features(holdout, p.data), frames.target(holdout, p.data)

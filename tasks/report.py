@@ -9,7 +9,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NONE
 from prefect.events import emit_event
 
-from driftline.adapters import events
+from driftline.adapters.registry import tags
 
 
 def artifact_key(prefix: str, model_name: str) -> str:
@@ -25,8 +25,8 @@ def publish_report(key: str, markdown: str, description: str) -> None:
 def announce_challenger(model_name: str, version: str, auto_deploy: bool, strategy: str) -> None:
     """The fact, as an event. Its `driftline.auto_deploy` label is what the deploy trigger matches,
     so `rollout.auto_deploy` in params.yaml decides whether a rollout follows."""
-    emit_event(event=events.CHALLENGER_REGISTERED,
-               resource={"prefect.resource.id": f"driftline.model.{model_name}",
+    emit_event(event=tags.CHALLENGER_REGISTERED,
+               resource={"prefect.resource.id": tags.model_resource(model_name),
                          "prefect.resource.name": model_name,
-                         "driftline.auto_deploy": str(auto_deploy).lower()},
+                         tags.AUTO_DEPLOY_LABEL: str(auto_deploy).lower()},
                payload={"model_name": model_name, "version": version, "strategy": strategy})

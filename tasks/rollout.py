@@ -11,12 +11,12 @@ from prefect.events import emit_event
 from prefect.runtime import flow_run
 from prefect.transactions import get_transaction
 
-from driftline.adapters import events, rollout_checks, rollout_state, staging, trust
-from driftline.adapters.lease import Lease
-from driftline.adapters.tracking import MlflowStore
+from driftline.adapters.protocols import PredictionLog
+from driftline.adapters.registry import rollout_checks, rollout_state, staging, tags, trust
+from driftline.adapters.registry.lease import Lease
+from driftline.adapters.registry.store import MlflowStore
 from driftline.config import Params, RolloutConfig, Settings
 from driftline.core.rollout import Analysis
-from driftline.services import PredictionLog
 from tasks.registry import address, reopen
 from tasks.report import announce_challenger
 
@@ -46,7 +46,7 @@ def read_aliases(store: MlflowStore) -> dict[str, str]:
 
 @task(name="admit-version", cache_policy=NONE)
 def admit(store: MlflowStore, version: str, force: bool) -> str:
-    """Refuses an ungated version unless forced (driftline.adapters.trust)."""
+    """Refuses an ungated version unless forced (driftline.adapters.registry.trust)."""
     return trust.admit(store, version, force, _run_id())
 
 
@@ -69,11 +69,11 @@ def _put_alias_back(txn) -> None:
 @task(name="roll-back", cache_policy=NONE)
 def roll_back(store: MlflowStore, version: str, why: str) -> None:
     champion = rollout_state.roll_back(store, version, why, _run_id())
-    payload = events.rolled_back_payload(store.model_name, version, champion, why)
-    resource = {"prefect.resource.id": f"driftline.model.{store.model_name}"}
-    emit_event(event=events.ROLLED_BACK, resource=resource, payload=payload)
-    emit_event(event=events.ROLLED_BACK_DEPRECATED, resource=resource,
-               payload={**payload, "deprecated": f"renamed {events.ROLLED_BACK}; this name goes in the next release"})
+    payload = tags.rolled_back_payload(store.model_name, version, champion, why)
+    resource = {"prefect.resource.id": tags.model_resource(store.model_name)}
+    emit_event(event=tags.ROLLED_BACK, resource=resource, payload=payload)
+    emit_event(event=tags.ROLLED_BACK_DEPRECATED, resource=resource,
+               payload={**payload, "deprecated": f"renamed {tags.ROLLED_BACK}; this name goes in the next release"})
 
 
 @task(name="restore-previous", cache_policy=NONE)
@@ -139,7 +139,7 @@ def picture_step(store: MlflowStore, ui_url: str, version: str, run_id: str, ste
     its MLflow URL, or None (no rows to draw, or a picture that failed: a warning)."""
     import re
 
-    from driftline.adapters.pictures import log_figures
+    from driftline.adapters.registry.pictures import log_figures
     from driftline.core import ops_plots
 
     rows = result.evidence

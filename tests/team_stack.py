@@ -147,7 +147,7 @@ class Team:
 
     def store(self):
         """The registry as every part of the stack reaches it: through the tracking server."""
-        from driftline.adapters.tracking import MlflowStore
+        from driftline.adapters.registry.store import MlflowStore
 
         return MlflowStore(self.tracking, "mlflow-artifacts:/driftline", "driftline", "loan-default").start()
 

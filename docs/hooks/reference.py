@@ -35,7 +35,7 @@ API_PACKAGES = ["driftline.config", "driftline.core", "driftline.adapters", "dri
 API_INDEX = "reference/api/index.md"
 # Where the Prefect event names are constants (the `events` block lists them, and fails the build
 # when the page around it does not describe one).
-EVENTS_MODULE = "driftline.adapters.events"
+EVENTS_MODULE = "driftline.adapters.registry.tags"
 MARKER = re.compile(r"^<!--\s*generated:\s*([\w:-]+)\s*-->[ \t]*$", re.MULTILINE)  # alone on its line
 
 if str(REPO) not in sys.path:  # the benchmarks package, when mkdocs runs from elsewhere
@@ -153,7 +153,7 @@ def _events(here: str, markdown: str) -> str:
     import importlib
 
     module = importlib.import_module(EVENTS_MODULE)
-    names = {k: v for k, v in vars(module).items() if k.isupper() and isinstance(v, str) and v.startswith("driftline.")}
+    names = dict(module.EVENTS)
     if not names:
         raise PluginError(f"{EVENTS_MODULE} defines no event name")
     rest = MARKER.sub("", markdown)

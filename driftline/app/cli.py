@@ -10,11 +10,11 @@ import signal
 import sys
 import threading
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, cast
 
 import typer
 
-from driftline.app.cli_common import ParamsOpt, fail, load_or_exit, prefect_env, print_where, registry_answers
+from driftline.app.cli_common import ParamsOpt, fail, prefect_env, print_where, project_or_exit, registry_answers
 from driftline.app.cli_rollout import card, deploy, history, rollback, status
 from driftline.config import ConfigError, Settings, params_schema
 
@@ -47,26 +47,25 @@ def init(
     pushed when the local remote is empty. S3 credentials come from the environment or the AWS
     files only.
     """
-    from driftline import services
     from driftline.adapters.dvc_data import DataError
     from driftline.adapters.s3 import S3Error, S3Location
     from driftline.app.project import init_project
 
-    settings = Settings()
-    p = load_or_exit(settings, params)
-    try:
-        location = S3Location.parse(remote, endpoint_url) if remote else None
-    except ValueError as err:
-        fail(f"--remote: {err}", 2)
-    try:
-        report = init_project(settings, s3_remote=location, create_bucket=create_bucket)
-    except (DataError, S3Error) as err:
-        fail(f"init failed: {err}", 3)
-    for step in report.steps:
-        typer.echo(f"- {step}")
-    # Creating the tracking database once here keeps its migrations out of the first training run.
-    services.build_services(settings, p).start()
-    typer.echo(f"- MLflow tracking store ready: {settings.mlflow_uri}")
+    with project_or_exit(params) as project:
+        settings = project.settings
+        try:
+            location = S3Location.parse(remote, endpoint_url) if remote else None
+        except ValueError as err:
+            fail(f"--remote: {err}", 2)
+        try:
+            report = init_project(settings, s3_remote=location, create_bucket=create_bucket)
+        except (DataError, S3Error) as err:
+            fail(f"init failed: {err}", 3)
+        for step in report.steps:
+            typer.echo(f"- {step}")
+        # Creating the tracking database once here keeps its migrations out of the first training run.
+        project.services  # noqa: B018 - started for that, and stopped as the project closes
+        typer.echo(f"- MLflow tracking store ready: {settings.mlflow_uri}")
 
 
 def train(
@@ -86,22 +85,23 @@ def train(
     failed; 2 a bad config; 3 the data cannot be pulled, the artifact store (S3) fails or the
     model registry does not answer; 4 anything else.
     """
-    settings = Settings()
     rel = params
-    p = load_or_exit(settings, rel, set_)  # fail before any work (the flow logs any default it chose)
+    with project_or_exit(rel, set_) as project:  # fail before any work (the flow logs any default it chose)
+        settings, p = project.settings, project.params
     if search and p.training.search is None:
         fail("training.search: --search needs a training.search section (the space to search) in the params", 2)
     prefect_env()
     from driftline.adapters.dvc_data import DataError
+    from driftline.adapters.registry.store import RegistryUnreachable
     from driftline.adapters.s3 import S3Error
-    from driftline.adapters.tracking import RegistryUnreachable
     from driftline.errors import PipelineFailure
     from flows.training import training_pipeline
 
     try:
-        result = training_pipeline(params_path=str(rel), overrides=set_ or [], reason=reason,
-                                   project_dir=str(settings.root), search=search if p.training.search else None,
-                                   dask_address=dask_address)
+        # A dict: a run that ends Cancelled (a drift event already answered) raises when called.
+        result = cast("dict[str, Any]", training_pipeline(
+            params_path=str(rel), overrides=set_ or [], reason=reason, project_dir=str(settings.root),
+            search=search if p.training.search else None, dask_address=dask_address))
     except PipelineFailure as err:
         fail(f"training stopped at {err.stage}: {err.paragraph}", 1)
     except RegistryUnreachable as err:
@@ -144,17 +144,16 @@ def serve(params: ParamsOpt = Path("params.yaml"),
     """
     from driftline.serving.server import run
 
-    settings = Settings()
-    # The models carry their own code (custom features, a factory's classes): the server needs none
-    # of the project's modules, so an image without them serves.
-    p = load_or_exit(settings, params, read_code=False)
     if role not in (None, "production", "staging"):
         fail(f"--role: {role!r} is not one of production, staging", 2)
-    given = {"host": host, "port": port, "role": role}
-    cfg = settings.serve.model_copy(update={k: v for k, v in given.items() if v is not None})
-    typer.echo(f"serving {p.registry.model_name} on http://{cfg.host}:{cfg.port} "
-               f"(POST /predict, /feedback; GET /health, /ready, /models, /metrics)")
-    run(settings, p, cfg)
+    # The models carry their own code (custom features, a factory's classes): the server needs none
+    # of the project's modules, so an image without them serves.
+    with project_or_exit(params, read_code=False) as project:
+        given = {"host": host, "port": port, "role": role}
+        cfg = project.settings.serve.model_copy(update={k: v for k, v in given.items() if v is not None})
+        typer.echo(f"serving {project.params.registry.model_name} on http://{cfg.host}:{cfg.port} "
+                   f"(POST /predict, /feedback; GET /health, /ready, /models, /metrics)")
+        run(project, cfg)
 
 
 def monitor(
@@ -168,8 +167,8 @@ def monitor(
     On real drift it emits `driftline.drift.detected`, and the retrain-on-drift deployment
     retrains. Exit 0 whatever the verdict.
     """
-    settings = Settings()
-    load_or_exit(settings, params, set_)
+    with project_or_exit(params, set_) as project:
+        settings = project.settings
     if not os.environ.get("PREFECT_API_URL"):
         typer.secho("PREFECT_API_URL is not set: this check runs on a temporary Prefect server, where a drift "
                     "event reaches no trigger (nothing retrains). Point it at `driftline up`'s server "
@@ -207,9 +206,10 @@ def up(params: ParamsOpt = Path("params.yaml"),
         fail("--no-mlflow-ui: the team profile's MLflow tracking server is the registry every part uses, "
              "and its UI comes with it", 2)
     interruptible()
-    settings = Settings()
-    load_or_exit(settings, params, set_)
+    with project_or_exit(params, set_) as project:
+        settings = project.settings
     prefect_env()  # for the server it starts and every process after it
+    stack: Stack
     if profile == "team":
         from driftline.app.team import TeamStack
 
@@ -250,15 +250,14 @@ def demo(params: ParamsOpt = Path("params.yaml"),
         sandbox = settings.state / "demo"
         shutil.rmtree(sandbox, ignore_errors=True)
         os.environ["DRIFTLINE_STATE_DIR"] = str(sandbox)
-        settings = Settings()
         typer.echo(f"The demo's registry, logs and model server state: {sandbox} (new for each demo; "
                    "`DRIFTLINE_STATE_DIR=.driftline/demo uv run driftline status` reads it afterwards)")
-    p = load_or_exit(settings, params)
     prefect_env()
-    try:
-        story.run(settings, p, params, typer.echo, keep_serving, mlflow_ui)
-    except (story.DemoFailed, StackError, TimeoutError) as err:
-        fail(f"demo stopped: {err}", 1)
+    with project_or_exit(params) as project:
+        try:
+            story.run(project, params, typer.echo, keep_serving, mlflow_ui)
+        except (story.DemoFailed, StackError, TimeoutError) as err:
+            fail(f"demo stopped: {err}", 1)
 
 
 def config(
@@ -270,7 +269,8 @@ def config(
     if schema:
         typer.echo(json.dumps(params_schema(), indent=2))
         return
-    p = load_or_exit(Settings(), params, set_)
+    with project_or_exit(params, set_) as project:
+        p = project.params
     typer.echo(f"{params}: valid ({p.data.task}, {len(p.data.features)} features, "
                f"{p.training.estimator.kind}, model {p.registry.model_name})")
     for line in p.defaults_chosen():

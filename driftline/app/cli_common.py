@@ -1,17 +1,20 @@
-"""What every `driftline` command shares: the params option, loading params or exiting 2, failing
-with a message and an exit code, the Prefect defaults a command that runs flows sets."""
+"""What every `driftline` command shares: the params option, opening the project or exiting 2,
+failing with a message and an exit code, the Prefect defaults a command that runs flows sets."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
-from driftline.config import ConfigError, Settings, load_params
+from driftline.config import ConfigError, Settings
+
+if TYPE_CHECKING:
+    from driftline.services import Project
 
 ParamsOpt = Annotated[Path, typer.Option("--params", "-p", help="Params file.")]
 
@@ -27,15 +30,24 @@ def prefect_env() -> None:
         os.environ.setdefault(key, value)
 
 
-def load_or_exit(settings: Settings, path: Path, overrides: list[str] | None = None, read_code: bool = True):
-    """The params file, or exit 2 with the message naming the key and the reason."""
-    try:
-        return load_params(settings.root / path, overrides or [], read_code)
-    except ConfigError as err:
-        fail(str(err), 2)
+@contextmanager
+def project_or_exit(path: Path, overrides: list[str] | None = None, read_code: bool = True) -> Iterator[Project]:
+    """`services.open_project` for a command (the settings of its environment, the params file and
+    its --set overrides, the services started on first use and stopped at the end), or exit 2
+    with the message naming the key and the reason. `read_code=False`: the project code the params
+    name is not read (a process that only runs models, which carry their own)."""
+    from driftline import services
+
+    with ExitStack() as stack:
+        try:
+            project = stack.enter_context(services.open_project(params_path=path, overrides=overrides or [],
+                                                                read_code=read_code))
+        except ConfigError as err:
+            fail(str(err), 2)
+        yield project
 
 
-def fail(message: str, code: int) -> None:
+def fail(message: str, code: int) -> NoReturn:
     typer.secho(message, fg=typer.colors.RED, err=True)
     raise typer.Exit(code)
 
@@ -44,7 +56,7 @@ def fail(message: str, code: int) -> None:
 def registry_answers(command: str) -> Iterator[None]:
     """Exit 3 with one sentence naming the registry when it does not answer (after the store's
     retries), instead of a traceback: the same exit `train` and `deploy` document."""
-    from driftline.adapters.registry_faults import RegistryUnreachable
+    from driftline.adapters.registry.faults import RegistryUnreachable
 
     try:
         yield

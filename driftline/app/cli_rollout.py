@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from driftline.app.cli_common import ParamsOpt, fail, load_or_exit, prefect_env, print_where, registry_answers
-from driftline.config import STRATEGIES, Settings
+from driftline.app.cli_common import ParamsOpt, fail, prefect_env, print_where, project_or_exit, registry_answers
+from driftline.config import STRATEGIES
+
+if TYPE_CHECKING:
+    from driftline.services import Project
 
 
 def status(
@@ -22,12 +25,11 @@ def status(
     It also shows the rollout in progress: who holds the model's rollout lease, since when, until
     when.
     """
-    from driftline.adapters import rollout_state
+    from driftline.adapters.registry import rollout_state
 
-    settings = Settings()
-    p = load_or_exit(settings, params)
-    with registry_answers("status"):
-        doc = _status(settings, p)
+    with project_or_exit(params) as project, registry_answers("status"):
+        doc = _status(project)
+    settings, p = project.settings, project.params
     versions = doc["versions"]
     if as_json:
         typer.echo(json.dumps(doc, indent=2))
@@ -45,21 +47,19 @@ def status(
 
 
 
-def _status(settings: Settings, p) -> dict:
-    from driftline import services
-    from driftline.adapters import rollout_state
-    from driftline.adapters.registry_faults import safe_uri  # a URI's password is never printed
+def _status(project: Project) -> dict:
+    from driftline.adapters.registry import rollout_state, tags
+    from driftline.adapters.registry.faults import safe_uri  # a URI's password is never printed
 
-    store = services.build_services(settings, p).start().registry
+    settings, p, store = project.settings, project.params, project.registry
     versions = []
     for v in store.versions():
         metrics = {k.removeprefix("holdout_"): round(val, 4) for k, val in store.run_metrics(v.run_id).items()
                    if k.startswith("holdout_")}
         versions.append({"version": v.version, "aliases": v.aliases, "run_id": v.run_id,
-                         "dvc_md5": v.tags.get("driftline.dvc_md5"),
-                         "git_commit": v.tags.get("driftline.git_commit"),
-                         "reason": v.tags.get("driftline.reason"), "metrics": metrics,
-                         "awaiting_rollout": v.tags.get(rollout_state.AWAITING_TAG) == "true"})
+                         "dvc_md5": v.tags.get(tags.DVC_MD5_TAG), "git_commit": v.tags.get(tags.GIT_COMMIT_TAG),
+                         "reason": v.tags.get(tags.REASON_TAG), "metrics": metrics,
+                         "awaiting_rollout": v.tags.get(tags.AWAITING_TAG) == "true"})
     return {"model_name": p.registry.model_name, "tracking_uri": safe_uri(settings.mlflow_uri), "versions": versions,
             "rollout": rollout_state.describe(store)}
 
@@ -78,17 +78,18 @@ def deploy(
 ) -> None:
     """Roll a challenger out against live traffic; promote it, or roll it back automatically.
 
+
     Exit codes: 0 promoted (or already champion); 1 rolled back; 2 nothing to deploy, a bad
     option, or a version whose gates did not pass (without --force); 3 the model registry does
     not answer; 4 another rollout of the model holds its rollout lease (the message names it).
     """
-    settings = Settings()
-    load_or_exit(settings, params, set_)
+    with project_or_exit(params, set_) as project:
+        settings = project.settings
     if strategy not in (None, *STRATEGIES):
         fail(f"--strategy: {strategy!r} is not one of {', '.join(STRATEGIES)}", 2)
     prefect_env()
-    from driftline.adapters.lease import LeaseHeld
-    from driftline.adapters.tracking import RegistryUnreachable
+    from driftline.adapters.registry.lease import LeaseHeld
+    from driftline.adapters.registry.store import RegistryUnreachable
     from flows.rollout import RolledBack, rollout
 
     try:
@@ -113,10 +114,10 @@ def rollback(params: ParamsOpt = Path("params.yaml"),
     Exit codes: 2 there is no @previous; 3 the model registry does not answer; 4 a rollout in
     progress holds the model (the message names it).
     """
-    settings = Settings()
-    load_or_exit(settings, params)  # a bad config fails here, naming the key, not inside the flow
+    with project_or_exit(params) as project:  # a bad config fails here, naming the key, not inside the flow
+        settings = project.settings
     prefect_env()
-    from driftline.adapters.lease import LeaseHeld
+    from driftline.adapters.registry.lease import LeaseHeld
     from flows.rollout import rollback as rollback_flow
 
     try:
@@ -134,12 +135,8 @@ def history(params: ParamsOpt = Path("params.yaml"),
     """List every alias change: when, which version to which, why, by which flow run."""
     from datetime import UTC, datetime
 
-    from driftline import services
-
-    settings = Settings()
-    p = load_or_exit(settings, params)
-    with registry_answers("history"):
-        rows = services.build_services(settings, p).start().registry.history()
+    with project_or_exit(params) as project, registry_answers("history"):
+        rows = project.registry.history()
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
@@ -159,13 +156,10 @@ def card(params: ParamsOpt = Path("params.yaml"),
     """
     import tempfile
 
-    from driftline import services
-    from driftline.adapters.tracking import CHAMPION
+    from driftline.adapters.registry.store import CHAMPION
 
-    settings = Settings()
-    p = load_or_exit(settings, params)
-    with registry_answers("card"):
-        store = services.build_services(settings, p).start().registry
+    with project_or_exit(params) as project, registry_answers("card"):
+        store, p = project.registry, project.params
         info = store.version(version) if version else store.version_by_alias(CHAMPION)
         if info is None:
             fail(f"{p.registry.model_name} has no {'version ' + version if version else '@champion'}", 2)

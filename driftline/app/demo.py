@@ -24,8 +24,8 @@ import pandas as pd
 
 from driftline import services
 from driftline.adapters import dvc_data
+from driftline.adapters.registry.store import CHAMPION
 from driftline.adapters.serving_client import ServingClient
-from driftline.adapters.tracking import CHAMPION
 from driftline.app.project import DEMO_ROWS, DEMO_SEED
 from driftline.app.stack import Stack
 from driftline.app.traffic import Traffic, demo_records
@@ -58,12 +58,12 @@ class DemoFailed(RuntimeError):
     pass
 
 
-def run(settings: Settings, p: Params, params_path: Path, echo: Callable[[str], None],
+def run(project: services.Project, params_path: Path, echo: Callable[[str], None],
         keep_serving: bool = True, mlflow_ui: bool = True) -> None:
     os.environ.setdefault("DRIFTLINE_SERVE_POLL_SECONDS", "1")
     cfg = ServeSettings()  # read after the poll default above
     url = cfg.address
-    store = services.build_services(settings, p).start().registry
+    settings, p, store = project.settings, project.params, project.registry
     base = ["--params", str(params_path)]
     echo("0. The local stack (`driftline up`): Prefect server and UI, MLflow UI, the deployments, the model server")
     stack = Stack(settings, params_path, DEMO_OVERRIDES, mlflow_ui, echo)

@@ -10,13 +10,15 @@ champion need the registry, so they run only in the Prefect flow.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import pickle
 import sys
 from pathlib import Path
 
+from driftline import services
 from driftline.adapters import dvc_data
-from driftline.config import ConfigError, load_params
+from driftline.config import ConfigError
 from driftline.core import evaluation, gates, training, validation
 from driftline.core import search as hpo
 from driftline.core.markdown import validation_markdown
@@ -76,12 +78,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("stage", choices=["validate", "train", "evaluate"])
     parser.add_argument("--params", default="params.yaml")
     args = parser.parse_args(argv)
-    try:
-        p = load_params(args.params)
-    except ConfigError as err:
-        print(err, file=sys.stderr)
-        return 2
-    return {"validate": validate, "train": train, "evaluate": evaluate}[args.stage](p)
+    with contextlib.ExitStack() as stack:
+        try:
+            # The path as dvc gives it, from where dvc runs the stage; the stages reach no service.
+            project = stack.enter_context(services.open_project(params_path=Path(args.params).resolve()))
+        except ConfigError as err:
+            print(err, file=sys.stderr)
+            return 2
+        return {"validate": validate, "train": train, "evaluate": evaluate}[args.stage](project.params)
 
 
 if __name__ == "__main__":

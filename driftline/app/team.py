@@ -23,6 +23,7 @@ under <state>/logs, stopped together by Ctrl-C:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import pwd
@@ -207,7 +208,8 @@ class TeamStack(Stack):
                                       "--role", role],
                                f"{log}.log", {"DRIFTLINE_SERVE_URL": f"http://127.0.0.1:{port}"},
                                listens=f"http://127.0.0.1:{port}")
-            self._wait(part, lambda p=port: _answers(f"http://127.0.0.1:{p}/health"), f"answer on port {port}", 120)
+            self._wait(part, functools.partial(_answers, f"http://127.0.0.1:{port}/health"), f"answer on port {port}",
+                       120)
             self.echo(f"{name[0].upper()}{name[1:]}: http://127.0.0.1:{port} ({role})")
 
 

@@ -119,7 +119,7 @@ class DatePart(Entry):
 
     kind: Literal["date_part"]
     column: str
-    part: Literal[PARTS]
+    part: Literal[PARTS]  # type: ignore[valid-type]  # the names are in PARTS, once
 
 
 class DaysSince(Entry):

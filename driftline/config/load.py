@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import yaml
 from omegaconf import OmegaConf
@@ -96,7 +96,7 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
         except OmegaConfBaseException as err:
             raise ConfigError(f"--set {key}: {str(err).splitlines()[0]}") from None
     raw.clear()
-    raw.update(OmegaConf.to_container(conf, resolve=False))
+    raw.update(cast("dict[str, Any]", OmegaConf.to_container(conf, resolve=False)))  # a mapping in, a mapping out
     return raw
 
 
@@ -145,7 +145,7 @@ def attach_user_code(params: Params, root: Path) -> list[str]:
     features, a `kind: custom` estimator's factory) from the project (the params file's folder),
     checking without running it that the module defines what is named. The problems, each naming
     its key."""
-    problems = []
+    problems: list[str] = []
     for i, d in enumerate(params.data.derived):
         if d.kind == "custom":
             found = _read_module(root, d.module, d.attribute, f"data.derived.{i}.function", problems)
@@ -181,7 +181,7 @@ def _read_module(root: Path, module: str, attribute: str, key: str, problems: li
     except SyntaxError as err:
         problems.append(f"{key}: {file} does not parse: {err.msg} (line {err.lineno})")
         return None
-    nodes = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef | ast.ClassDef)}
+    nodes: dict[str, ast.stmt] = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef | ast.ClassDef)}
     nodes |= {t.id: n for n in tree.body if isinstance(n, ast.Assign) for t in n.targets if isinstance(t, ast.Name)}
     if attribute not in nodes:
         problems.append(f"{key}: {file} defines no {attribute!r} at its top level")

@@ -26,11 +26,12 @@ class _Rollout(Strict):
     def as_strategy(self, name: str) -> RolloutConfig:
         """These settings for another strategy (`--strategy` differs from params): what both have carries
         over, the other's own settings take their defaults."""
-        if name == self.strategy:
-            return self
+        current: RolloutConfig = self  # type: ignore[assignment]  # every concrete strategy is one
+        if name == current.strategy:
+            return current
         other = BY_STRATEGY[name]
         shared = {k: v for k, v in self.model_dump().items() if k in other.model_fields and k != "strategy"}
-        return other(strategy=name, **shared)
+        return other.model_validate({**shared, "strategy": name})
 
 
 class _LiveAnalysis(_Rollout):

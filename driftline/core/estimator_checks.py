@@ -70,7 +70,7 @@ def searchable(cfg, task: str) -> tuple[list[str], set[str]] | None:
     if cls is None:
         return None
     owned = set(SEED_KEYS) | set(THREAD_KEYS)
-    own = set(cls().get_params(deep=False)) if instantiable(cls) else set(cls._get_param_names())
+    own = set(cls().get_params(deep=False)) if instantiable(cls) else set(parameter_names(cfg, cls))
     return sorted(own - owned), parameter_names(cfg, cls) - owned
 
 

@@ -146,7 +146,7 @@ def installed_class(path: str) -> type:
     return cls
 
 
-def parameter_names(cfg, cls: type) -> set[str]:
+def parameter_names(cfg, cls: Any) -> set[str]:
     """What the class takes, from its own get_params() (XGBoost's and LightGBM's sklearn classes
     add their parameters there, not to their signature)."""
     try:

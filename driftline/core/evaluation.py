@@ -45,7 +45,7 @@ class Predictions:
     def positive_label(self):
         return self.classes[self.positive]
 
-    def subset(self, mask: np.ndarray) -> Predictions:
+    def subset(self, mask: np.ndarray | slice) -> Predictions:
         return replace(self, labels=self.labels[mask], proba=None if self.proba is None else self.proba[mask])
 
     @property

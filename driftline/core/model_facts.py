@@ -5,6 +5,7 @@ its card), the boosting rounds it kept, and its estimator's own importance, wher
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -24,7 +25,7 @@ def preprocess_step(model):
 
 
 @functools.cache
-def _distributions() -> dict[str, list[str]]:
+def _distributions() -> Mapping[str, list[str]]:
     from importlib.metadata import packages_distributions
 
     return packages_distributions()

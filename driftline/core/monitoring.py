@@ -145,16 +145,11 @@ def decide(columns: list[ColumnDrift], n_rows: int, perf: Performance, cfg: Moni
     return recheck(Decision("drift", share, drifted, reasons, "drift: " + "; ".join(reasons)), hours_since_last, cfg)
 
 
-def hours_since_last(now: float, versions_created: list[float], last_event: str | None) -> float | None:
+def hours_since_last(now: float, versions_created: list[float], last_event: float | None) -> float | None:
     """Hours since the newest registered version (a retraining that produced a model) or the last
     drift event (a retraining that was asked for), whichever is later; None when neither exists.
-
-    Times are epoch seconds; `last_event` is the registry tag's text, ignored when unreadable."""
-    try:
-        event = float(last_event) if last_event else None
-    except ValueError:
-        event = None
-    stamps = [t for t in [*versions_created, event] if t is not None]
+    Times are epoch seconds."""
+    stamps = [t for t in [*versions_created, last_event] if t is not None]
     return (now - max(stamps)) / 3600 if stamps else None
 
 

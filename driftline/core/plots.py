@@ -71,7 +71,7 @@ def roc_pr(y, chal: Predictions, champ: tuple[np.ndarray, Predictions] | None, s
     return fig
 
 
-def confusion(y, pred: Predictions, threshold: float):
+def confusion(y, pred: Predictions, threshold: float | str):
     from sklearn.metrics import ConfusionMatrixDisplay
 
     fig, ax = subplots(figsize=(5, 4.5))

@@ -17,6 +17,7 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -26,6 +27,8 @@ from driftline.config.estimators import flat_fields
 from driftline.config.search import Range, SearchConfig
 from driftline.core import estimators, evaluation, frames, training
 from driftline.core.metrics import LOWER_IS_BETTER
+
+Goal = Literal["minimize", "maximize"]
 
 
 @dataclass(frozen=True)
@@ -39,7 +42,7 @@ class Trial:
     note: str = ""
 
 
-def direction(p: Params) -> str:
+def direction(p: Params) -> Goal:
     return "minimize" if p.evaluation.primary_metric in LOWER_IS_BETTER else "maximize"
 
 
@@ -133,7 +136,7 @@ def written_value(est, task: str, name: str):
 IN_FLIGHT = 2
 
 
-def run(cfg: SearchConfig, seed: int, goal: str, submit: Callable[[list[dict]], Callable[[], list[Trial]]],
+def run(cfg: SearchConfig, seed: int, goal: Goal, submit: Callable[[list[dict]], Callable[[], list[Trial]]],
         clock: Callable[[], float] = time.monotonic, start: dict | None = None) -> list[Trial]:
     """Ask `cfg.batch` trials at a time until `cfg.trials` (or the time budget, checked before each
     ask), keeping IN_FLIGHT batches under way. `submit` starts a batch and returns what waits for
@@ -148,7 +151,9 @@ def run(cfg: SearchConfig, seed: int, goal: str, submit: Callable[[list[dict]], 
     study = optuna.create_study(direction=goal, sampler=optuna.samplers.TPESampler(seed=seed))
     if start is not None:
         study.enqueue_trial(start)
-    started, asked, done, running, spent = clock(), 0, [], [], False
+    done: list[Trial] = []
+    running: list[tuple[list, Callable[[], list[Trial]]]] = []
+    started, asked, spent = clock(), 0, False
     while True:
         while len(running) < IN_FLIGHT and asked < cfg.trials and not spent:
             spent = bool(asked) and cfg.timeout_minutes is not None and clock() - started > cfg.timeout_minutes * 60

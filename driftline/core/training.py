@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import copy
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -69,7 +70,7 @@ def hash_holdout(df: pd.DataFrame, columns: list[str], seed: int, test_size: flo
 def split_spec(p: Params, parts: Split) -> dict:
     """What decided each row's side, saved with the model so that a later challenger can tell
     which of its holdout rows this model never trained on."""
-    spec = {"method": p.split.method, "test_size": p.split.test_size, "seed": p.split.seed}
+    spec: dict[str, Any] = {"method": p.split.method, "test_size": p.split.test_size, "seed": p.split.seed}
     if p.split.method == "time":
         spec["time_column"] = p.data.time_column
         spec["train_until"] = pd.to_datetime(parts.train[p.data.time_column], utc=True).max().isoformat()

@@ -15,15 +15,8 @@ from pandas.api import types as ptypes
 
 from driftline.config import Params
 from driftline.config import features as config_features
-from driftline.core import features, frames
-
-
-@dataclass(frozen=True)
-class Check:
-    name: str
-    passed: bool
-    detail: str
-    column: str | None = None
+from driftline.core import features, frames, versions
+from driftline.core.checks import Check
 
 
 @dataclass(frozen=True)
@@ -140,8 +133,6 @@ def _quality(df: pd.DataFrame, p: Params) -> list[Check]:
     checks = [Check("quality: enough rows", len(df) >= rules.min_rows,
                     f"{len(df)} rows, at least {rules.min_rows} needed")]
     if len(df):
-        from driftline.core import versions
-
         dupes = float(df.duplicated().mean())
         checks.append(Check("quality: duplicate rows", dupes <= rules.max_duplicate_share,
                             f"{dupes:.2%} duplicate rows (at most {rules.max_duplicate_share:.2%})"))

@@ -18,7 +18,7 @@ import pandas as pd
 from pandas.api import types as ptypes
 
 from driftline.config import Params
-from driftline.core.validation import Check
+from driftline.core.checks import Check
 
 HASH_KEY = "driftline-rowkey"  # 16 bytes: the salt of the row keys (not the split's)
 

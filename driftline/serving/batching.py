@@ -16,6 +16,7 @@ import asyncio
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 
 class Overloaded(RuntimeError):
@@ -39,7 +40,7 @@ class _Item:
 
 
 class MicroBatcher:
-    def __init__(self, predict: Callable[[object, list[dict]], dict], max_batch: int = 64,
+    def __init__(self, predict: Callable[[Any, list[dict]], dict], max_batch: int = 64,
                  max_wait_ms: float = 5.0, max_pending: int = 1024):
         # (model key, records) -> {"labels": array, "proba": array | None}. The records of a whole
         # batch become one DataFrame in the predict thread, not one per request on the event loop.

@@ -164,12 +164,11 @@ def _iso_date(value: str) -> bool:
 
 
 def _number(value: object, i: int, name: str) -> float:
-    kind = type(value)
-    if kind is float:
+    if type(value) is float:  # `type(...) is`, not isinstance: a bool is no number here
         if not math.isfinite(value):
             raise BadInput(f"record {i}: field {name!r} must be finite, got {value!r}")
         return value
-    if kind is int:
+    if type(value) is int:
         if not -FLOAT_MAX <= value <= FLOAT_MAX:  # int-float comparison is exact: no overflow here
             raise BadInput(f"record {i}: field {name!r} is beyond the range of a float")
         return float(value)

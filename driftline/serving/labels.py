@@ -58,14 +58,15 @@ def feedback_rows(parsed: object, ids: RequestIds, models: list[Loaded], max_ite
 def check_label(value: object, models: list[Loaded]) -> object:
     """The label as the model's own class value (so readers compare like with like), or a float."""
     if not models[0].classification:
-        if type(value) not in (int, float) or not -FLOAT_MAX <= value <= FLOAT_MAX or not math.isfinite(value):
+        if (type(value) is not int and type(value) is not float) or not -FLOAT_MAX <= value <= FLOAT_MAX \
+                or not math.isfinite(value):
             raise BadInput(f"label must be a finite number, got {_show(value)}")
         return float(value)
     if type(value) is float and value.is_integer():
         value = int(value)
     if type(value) not in (int, str, bool):
         raise BadInput(f"label must be one of the model's classes, got {_show(value)}")
-    classes = {}
+    classes: dict[str, object] = {}
     for loaded in models:
         for name, cls in zip(loaded.class_names, loaded.model.classes_, strict=True):
             classes.setdefault(name, cls.item() if hasattr(cls, "item") else cls)

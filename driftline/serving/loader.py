@@ -8,14 +8,15 @@ import logging
 import threading
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from driftline.adapters import rollout_state
-from driftline.adapters.drift_events import checked_at
-from driftline.adapters.rollout_state import STRATEGY_TAG, WEIGHT_TAG  # noqa: F401 - defined with the lease that guards them
-from driftline.adapters.tracking import CHALLENGER, CHAMPION, PREVIOUS, MlflowStore
+from driftline.adapters.registry import rollout_state
+from driftline.adapters.registry.drift_events import checked_at
+from driftline.adapters.registry.rollout_state import STRATEGY_TAG, WEIGHT_TAG  # noqa: F401 - defined with the lease that guards them
+from driftline.adapters.registry.store import CHALLENGER, CHAMPION, PREVIOUS, MlflowStore
 from driftline.core.features import datetime_inputs
 from driftline.core.training import known_categories
 
@@ -39,7 +40,7 @@ class Rollout:
 @dataclass(frozen=True)
 class Loaded:
     version: str
-    model: object
+    model: Any  # the registered sklearn Pipeline
     columns: dict[str, str]  # input column -> "double" | "string" (from the signature)
     example: pd.DataFrame
     classification: bool
@@ -88,11 +89,13 @@ def read_rollout(store: MlflowStore, staging: bool = False) -> Rollout:
     # step holds the lease too, and the lease-age alert must see it.
     active = rollout_state.active(tags)
     holder = rollout_state.live_holder(store) if active else _holder_for_metrics(store)
-    seen = {"lease_since": holder.acquired_at if holder else None, "drift_checked_at": checked_at(tags)}
+    since, checked = holder.acquired_at if holder else None, checked_at(tags)
     if active and holder is None:
         return Rollout(aliases.get(CHAMPION), aliases.get(CHALLENGER), "none", 0.0, aliases.get(PREVIOUS),
-                       ignored=f"rollout tags {strategy}/{weight:g} with no live rollout lease", **seen)
-    return Rollout(aliases.get(CHAMPION), aliases.get(CHALLENGER), strategy, weight, aliases.get(PREVIOUS), **seen)
+                       ignored=f"rollout tags {strategy}/{weight:g} with no live rollout lease", lease_since=since,
+                       drift_checked_at=checked)
+    return Rollout(aliases.get(CHAMPION), aliases.get(CHALLENGER), strategy, weight, aliases.get(PREVIOUS),
+                   lease_since=since, drift_checked_at=checked)
 
 
 def _holder_for_metrics(store: MlflowStore):

@@ -1,8 +1,12 @@
-"""The model server's metrics that are read, not counted: the prediction log's row counts and
-what the registry watcher last saw. Scraped by Prometheus (ops/prometheus)."""
+"""The model server's metrics, scraped by Prometheus (ops/prometheus): what it counts as it
+answers (`ServerMetrics`), and what is read when scraped: the prediction log's row counts and
+what the registry watcher last saw."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from driftline.adapters.predlog import PartitionedLog
@@ -47,3 +51,37 @@ class RegistryGauges:
         if r.drift_checked_at is not None:
             yield GaugeMetricFamily("driftline_last_drift_check_timestamp_seconds",
                                     "When the drift monitor last completed a check", value=r.drift_checked_at)
+
+
+class ServerMetrics:
+    """Every instrument of one model server, in a registry of its own (two servers in one process,
+    as in the tests, count apart)."""
+
+    def __init__(self, logs: dict[str, PartitionedLog], watcher: Watcher):
+        self.registry = registry = CollectorRegistry()
+        self.requests = Counter("driftline_requests", "Prediction requests", ["variant", "version", "status"],
+                                registry=registry)
+        self.refused = Counter("driftline_refused_requests", "Requests answered other than 200", ["path", "status"],
+                               registry=registry)
+        self.latency = Histogram("driftline_request_seconds", "Prediction latency", ["variant", "version"],
+                                 registry=registry, buckets=(.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5))
+        self.scores = Histogram("driftline_prediction_score", "Prediction score", ["variant", "version"],
+                                registry=registry, buckets=tuple(i / 10 for i in range(1, 11)))
+        registry.register(LogCounters(logs))
+        registry.register(RegistryGauges(watcher))
+
+    def answered(self, variant: str, version: str, status: str, seconds: float | None = None,
+                 scores: Iterable[float] = ()) -> None:
+        """One request answered by `version` as `variant` ("ok" or "error"), with its latency and scores."""
+        self.requests.labels(variant, version, status).inc()
+        if seconds is not None:
+            self.latency.labels(variant, version).observe(seconds)
+        histogram = self.scores.labels(variant, version)
+        for s in scores:
+            histogram.observe(float(s))
+
+    def refuse(self, path: str, status: int) -> None:
+        self.refused.labels(path, str(status)).inc()
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)

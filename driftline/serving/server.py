@@ -8,16 +8,23 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from driftline.config import Params, ServeSettings, Settings
 
+if TYPE_CHECKING:
+    from driftline.adapters.registry.store import MlflowStore
+    from driftline.services import Project
 
-def build_app(settings: Settings, params: Params, cfg: ServeSettings):
+
+def build_app(settings: Settings, params: Params, cfg: ServeSettings, store: MlflowStore | None = None):
+    """The server's ASGI app over `store` (the project's registry; by default one built from the
+    settings and params, as the composition root builds it)."""
     from driftline import services
     from driftline.serving.app import create_app
     from driftline.serving.ids import RequestIds, server_key
 
-    store = services.build_services(settings, params).start().registry
+    store = store or services.mlflow_store(settings, params).start()
     logs = cfg.logs(settings)
     # Rows the log cannot write are kept on local disk: beside a local log, in the state dir for S3.
     quarantine = settings.state / "quarantine" if "://" in str(logs) else Path(logs) / "quarantine"
@@ -25,9 +32,10 @@ def build_app(settings: Settings, params: Params, cfg: ServeSettings):
     return create_app(store, cfg, logs, ids, params.data.features, quarantine)
 
 
-def run(settings: Settings, params: Params, cfg: ServeSettings) -> None:
+def run(project: Project, cfg: ServeSettings) -> None:
+    """Serve until stopped, over the open project's registry."""
     os.environ["OMP_NUM_THREADS"] = str(cfg.model_threads)
     import uvicorn
 
-    uvicorn.run(build_app(settings, params, cfg), host=cfg.host, port=cfg.port, workers=1,
-                log_level="warning", access_log=False)
+    uvicorn.run(build_app(project.settings, project.params, cfg, project.registry), host=cfg.host, port=cfg.port,
+                workers=1, log_level="warning", access_log=False)

@@ -32,14 +32,15 @@ def train_champion(root: Path, rows: int = 6000, seed: int = 7) -> str:
     (root / "params.yaml").write_bytes(committed("params.yaml"))
     p = load_params(root / "params.yaml")
     empty_store(Settings(project_dir=root).state / "mlflow.db")
-    store = services.build_services(Settings(project_dir=root), p).start().registry
-    parts = training.split(demo_data.generate(rows, seed), p)
-    model = training.train(parts.train, p)
-    run_id = store.start_run("faults", {})
-    example = frames.features(parts.train.head(5), p.data)
-    uri = store.log_model(run_id, model, example, model.predict(example))
-    store.finish(run_id)
-    return store.register(uri, run_id, {}, "champion", "fault tests").version
+    with services.open_project(root) as project:
+        store = project.registry
+        parts = training.split(demo_data.generate(rows, seed), p)
+        model = training.train(parts.train, p)
+        run_id = store.start_run("faults", {})
+        example = frames.features(parts.train.head(5), p.data)
+        uri = store.log_model(run_id, model, example, model.predict(example))
+        store.finish(run_id)
+        return store.register(uri, run_id, {}, "champion", "fault tests").version
 
 
 @pytest.fixture(scope="module")

@@ -13,8 +13,8 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from driftline.adapters.drift_events import LAST_DRIFT_TAG
-from driftline.adapters.events import DRIFT_DETECTED
+from driftline.adapters.registry.drift_events import LAST_DRIFT_TAG
+from driftline.adapters.registry.tags import DRIFT_DETECTED
 from tests.faults.registry_tools import DROP, FORWARD, HttpTap, MlflowServer, Request, cli, said
 from tests.integration.conftest import git, make_project
 from tests.waiting import wait_until

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from driftline.adapters.lease import Lease, LeaseHeld, LeaseLost, holder
-from driftline.adapters.registry_faults import RegistryUnreachable
-from driftline.adapters.tracking import MlflowStore
+from driftline.adapters.registry.faults import RegistryUnreachable
+from driftline.adapters.registry.lease import Lease, LeaseHeld, LeaseLost, holder
+from driftline.adapters.registry.store import MlflowStore
 from tests.integration.conftest import free_port
 from tests.mlflow_db import empty_store
 from tests.waiting import answers, wait_until
@@ -27,8 +27,8 @@ REPO = Path(__file__).resolve().parents[2]
 CONTENDER = """
 import json, sys, time
 from pathlib import Path
-from driftline.adapters.lease import Lease
-from driftline.adapters.tracking import MlflowStore
+from driftline.adapters.registry.lease import Lease
+from driftline.adapters.registry.store import MlflowStore
 uri, art, model, owner, ready, go = sys.argv[1:7]
 store = MlflowStore(uri, art, "leases", model).start()
 lease = Lease(store, "rollout", owner, 60)

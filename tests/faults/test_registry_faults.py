@@ -14,8 +14,8 @@ import logging
 import httpx
 import pytest
 
-from driftline.adapters.registry_faults import RegistryUnreachable
-from driftline.adapters.tracking import CHALLENGER, CHAMPION, MlflowStore
+from driftline.adapters.registry.faults import RegistryUnreachable
+from driftline.adapters.registry.store import CHALLENGER, CHAMPION, MlflowStore
 from driftline.config import load_params
 from tests.faults.registry_tools import (
     FORWARD,

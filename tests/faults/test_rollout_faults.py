@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from driftline.adapters.tracking import CHALLENGER, CHAMPION
+from driftline.adapters.registry.store import CHALLENGER, CHAMPION
 from driftline.app.traffic import Traffic
 from driftline.config import load_params
 from driftline.serving.loader import STRATEGY_TAG, WEIGHT_TAG
@@ -145,7 +145,7 @@ def test_a_deploy_killed_mid_canary_stops_getting_traffic_and_is_reconciled(live
     assert store.model_tags()[STRATEGY_TAG] == "canary"  # the server wrote nothing: only a reconcile may
 
     assert f"rollout lease of flow run {run} (deploy v2 (canary)) expired at" in _status(project)
-    from driftline.adapters.lease import ROLLOUT, holder
+    from driftline.adapters.registry.lease import ROLLOUT, holder
     from tasks.rollout import reconcile_rollout
 
     done = reconcile_rollout(store, load_params(project.root / "params.yaml"))
@@ -184,7 +184,7 @@ def test_a_second_deploy_waits_then_fails_naming_the_holder_and_changes_nothing(
     finally:
         if second:
             second.stop()
-    from driftline.adapters.lease import ROLLOUT, holder
+    from driftline.adapters.registry.lease import ROLLOUT, holder
 
     assert (store.model_tags()[STRATEGY_TAG], store.model_tags()[WEIGHT_TAG]) == ("none", "0"), first.output[-3000:]
     assert holder(store, ROLLOUT) is None
@@ -262,7 +262,7 @@ def test_a_deploy_that_times_out_ends_its_rollout(live):
     run = _run_of(store, "2")
     assert prefect_api("GET", f"/flow_runs/{run}")["state"]["name"] == "TimedOut"
     assert _cleared(store) == ("none", "0"), "a timed-out deploy left its canary weight"
-    from driftline.adapters.lease import ROLLOUT, holder
+    from driftline.adapters.registry.lease import ROLLOUT, holder
 
     assert holder(store, ROLLOUT) is None
     assert wait_until(lambda: _models(server)["challenger_weight"] == 0.0, 30)
@@ -305,7 +305,7 @@ def test_a_cancelled_deploy_run_ends_its_rollout(live):
         runner.wait(60)
         for d in prefect_api("POST", "/deployments/filter", {"limit": 200, "offset": 0}):
             httpx.delete(f"{PREFECT_API_URL.value()}/deployments/{d['id']}", timeout=30)  # their triggers too
-    from driftline.adapters.lease import ROLLOUT, holder
+    from driftline.adapters.registry.lease import ROLLOUT, holder
 
     assert holder(store, ROLLOUT) is None
     assert "rollout Cancell" in log.read_text()  # the hook's own line: it ran, and said what it undid

@@ -14,10 +14,10 @@ import psutil
 import psycopg
 import pytest
 
-from driftline.adapters import lease
-from driftline.adapters.lease import ROLLOUT
+from driftline.adapters.registry import lease
+from driftline.adapters.registry.lease import ROLLOUT
+from driftline.adapters.registry.store import CHALLENGER, CHAMPION, PREVIOUS
 from driftline.adapters.serving_client import client_records
-from driftline.adapters.tracking import CHALLENGER, CHAMPION, PREVIOUS
 from driftline.config import load_params
 from driftline.core import demo_data, frames
 from driftline.serving.loader import WEIGHT_TAG

@@ -13,7 +13,7 @@ import pytest
 
 from driftline.adapters import dvc_data
 from driftline.adapters.prefect_api import PAGE, PrefectApi
-from driftline.adapters.tracking import MlflowStore
+from driftline.adapters.registry.store import MlflowStore
 from driftline.config import Settings, apply_overrides
 from driftline.core import demo_data
 from tests.mlflow_db import empty_store

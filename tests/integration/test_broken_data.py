@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from driftline.adapters.dvc_data import DataError
-from driftline.adapters.tracking import CHALLENGER, CHAMPION
+from driftline.adapters.registry.store import CHALLENGER, CHAMPION
 from driftline.core import demo_data
 from driftline.errors import ValidationFailed
 from tests.integration.conftest import ROWS, make_project, run_artifact

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from driftline.adapters import dvc_data
-from driftline.adapters.tracking import CHAMPION, PREVIOUS, MlflowStore
+from driftline.adapters.registry.store import CHAMPION, PREVIOUS, MlflowStore
 from driftline.app.project import DEMO_ROWS
 from driftline.config import Settings
 from tests.integration.conftest import (

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from prefect import flow
 
-from driftline.adapters.tracking import CHALLENGER, CHAMPION, PREVIOUS, MlflowStore
+from driftline.adapters.registry.store import CHALLENGER, CHAMPION, PREVIOUS, MlflowStore
 from driftline.app.traffic import Traffic
 from driftline.config import load_params
 from driftline.core import demo_data

@@ -12,8 +12,8 @@ from pathlib import Path
 import httpx
 import numpy as np
 
+from driftline.adapters.registry.store import CHAMPION
 from driftline.adapters.serving_client import client_records
-from driftline.adapters.tracking import CHAMPION
 from driftline.config import load_params
 from driftline.core import demo_data, frames
 from flows.monitor import drift_monitor

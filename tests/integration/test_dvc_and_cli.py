@@ -11,7 +11,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from driftline.adapters import dvc_data
-from driftline.adapters.tracking import CHAMPION
+from driftline.adapters.registry.store import CHAMPION
 from driftline.app.cli import app
 from tests.integration.conftest import REPO, committed, git, make_project
 

@@ -20,8 +20,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from driftline.adapters.registry.store import CHALLENGER, CHAMPION
 from driftline.adapters.serving_client import client_records
-from driftline.adapters.tracking import CHALLENGER, CHAMPION
 from driftline.app.traffic import Traffic
 from driftline.config import ConfigError, load_params
 from driftline.core import comparison, evaluation, frames, training

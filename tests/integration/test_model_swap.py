@@ -9,8 +9,8 @@ from sklearn.dummy import DummyClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
 
+from driftline.adapters.registry.store import CHAMPION
 from driftline.adapters.serving_client import client_records
-from driftline.adapters.tracking import CHAMPION
 from driftline.config import load_params
 from driftline.core import demo_data, frames
 from tests.integration.conftest import make_project

@@ -12,8 +12,8 @@ import sys
 import httpx
 import pytest
 
-from driftline.adapters import trust
-from driftline.adapters.tracking import CHALLENGER, CHAMPION
+from driftline.adapters.registry import trust
+from driftline.adapters.registry.store import CHALLENGER, CHAMPION
 from flows.rollout import rollout
 from tests.integration.conftest import REPO
 from tests.integration.test_serving import Server

@@ -14,7 +14,7 @@ from prefect import flow
 from prefect.events import emit_event
 
 from deployments import notifications
-from driftline.adapters.events import ROLLED_BACK, rolled_back_payload
+from driftline.adapters.registry.tags import ROLLED_BACK, rolled_back_payload
 from tasks.monitor import emit_drift
 from tests.integration.conftest import free_port, make_project
 from tests.waiting import wait_until

@@ -17,8 +17,8 @@ import httpx
 import pytest
 import yaml
 
-from driftline.adapters.drift_events import CHECK_TAG, record_check
-from driftline.adapters.lease import LEASE_TAG, ROLLOUT, Lease
+from driftline.adapters.registry.drift_events import CHECK_TAG, record_check
+from driftline.adapters.registry.lease import LEASE_TAG, ROLLOUT, Lease
 from tests.integration.conftest import free_port, make_project
 from tests.integration.test_serving import Server, _records
 from tests.waiting import stop_process, wait_until

@@ -12,8 +12,8 @@ import pytest
 from typer.testing import CliRunner
 
 from driftline.adapters import dvc_data, s3
+from driftline.adapters.registry.store import MlflowStore
 from driftline.adapters.s3 import S3Error, S3Location
-from driftline.adapters.tracking import MlflowStore
 from driftline.app.cli import app
 from tests.integration.conftest import free_port, git, make_project
 

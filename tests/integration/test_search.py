@@ -12,7 +12,7 @@ import sys
 import numpy as np
 import pandas as pd
 
-from driftline.adapters import search_runs
+from driftline.adapters.registry import search_runs
 from driftline.config import load_params
 from driftline.core import frames, training
 from driftline.core import search as hpo

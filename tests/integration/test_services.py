@@ -13,7 +13,7 @@ import pandas as pd
 from prefect import flow
 
 from driftline import services
-from driftline.adapters.drift_events import checked_at
+from driftline.adapters.registry.drift_events import checked_at
 from driftline.config import Params, Settings, load_params
 from driftline.core import demo_data
 from flows.monitor import watch
@@ -72,7 +72,7 @@ def _monitor(tmp_path, rows: pd.DataFrame) -> tuple[dict, str, RowsInMemory, Pla
     p = load_params(REPO / "params.yaml", ["monitoring.cooldown_hours=0"])
     empty_store(settings.state / "mlflow.db")
     log, reports = RowsInMemory(rows), PlainReports()
-    svc = services.build_services(settings, p, predictions=log, reports=reports)
+    svc = services.build_services(settings, p, prediction_log=log, reports=reports)
     store = svc.registry.start()
     run_id = store.start_run("train", {})
     store.log_frame(run_id, demo_data.generate(2000, seed=1)[p.data.feature_names], "reference/reference.parquet")

@@ -13,10 +13,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from driftline.adapters.lease import ROLLOUT, Lease
 from driftline.adapters.predlog import read_log
+from driftline.adapters.registry.lease import ROLLOUT, Lease
+from driftline.adapters.registry.store import CHALLENGER, CHAMPION
 from driftline.adapters.serving_client import client_records
-from driftline.adapters.tracking import CHALLENGER, CHAMPION
 from driftline.config import ServeSettings, load_params
 from driftline.core import demo_data, frames
 from driftline.serving.intake import canary_share

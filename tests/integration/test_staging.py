@@ -8,7 +8,7 @@ import threading
 import httpx
 import pytest
 
-from driftline.adapters.tracking import CHALLENGER, CHAMPION
+from driftline.adapters.registry.store import CHALLENGER, CHAMPION
 from driftline.serving.loader import STRATEGY_TAG, WEIGHT_TAG
 from flows.rollout import rollout
 from tests.integration.conftest import flow_run_events, make_project, run_artifact

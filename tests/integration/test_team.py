@@ -12,9 +12,9 @@ import psutil
 import psycopg
 import pytest
 
-from driftline.adapters.lease import ROLLOUT, Lease
+from driftline.adapters.registry.lease import ROLLOUT, Lease
+from driftline.adapters.registry.store import CHALLENGER, CHAMPION
 from driftline.adapters.serving_client import client_records
-from driftline.adapters.tracking import CHALLENGER, CHAMPION
 from driftline.config import load_params
 from driftline.core import demo_data, frames
 from driftline.serving.loader import STRATEGY_TAG, WEIGHT_TAG

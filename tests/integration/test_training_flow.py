@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from mlflow.models import Model
 
-from driftline.adapters.tracking import CHALLENGER, CHAMPION
+from driftline.adapters.registry.store import CHALLENGER, CHAMPION
 from driftline.config import load_params
 from driftline.core import demo_data, frames, training
 from driftline.errors import GatesFailed
@@ -242,7 +242,7 @@ def test_a_drift_retraining_records_what_the_monitor_saw(project):
 
 def test_a_registration_whose_run_cannot_be_recorded_is_undone(project, monkeypatch):
     """Registration is one transaction: the record failing rolls the new version (and its alias) back."""
-    from driftline.adapters import training_run
+    from driftline.adapters.registry import training_run
 
     def stopped(*args, **kwargs):
         raise RuntimeError("the registry stopped answering")

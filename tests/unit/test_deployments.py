@@ -113,7 +113,7 @@ def test_serve_entry_point_has_the_same_deployments():
 
 
 def test_drift_and_auto_deploy_deployments_are_wired_to_their_events():
-    from driftline.adapters.events import CHALLENGER_REGISTERED, DRIFT_DETECTED
+    from driftline.adapters.registry.tags import CHALLENGER_REGISTERED, DRIFT_DETECTED
 
     by_name = {d["name"]: d for d in DEPLOYMENTS}
     assert by_name["retrain-on-drift"]["triggers"][0]["expect"] == [DRIFT_DETECTED]

@@ -260,7 +260,7 @@ def test_libraries_and_native_importance_are_read_from_the_fitted_model(project,
     assert "xgboost-cpu" in libs and "scikit-learn" in libs and "driftline" not in libs
     names, values, what = model_facts.native_importance(model)
     assert len(names) == len(values) and "credit_score" in names and "XGBClassifier" in what
-    from driftline.adapters.mlflow_logging import pip_requirements
+    from driftline.adapters.registry.model_logging import pip_requirements
 
     assert f"xgboost-cpu=={libs['xgboost-cpu']}" in pip_requirements(model)
     p = _params(project, KINDS["hist_gradient_boosting"][0])

@@ -251,7 +251,7 @@ def test_a_user_function_must_answer_one_number_per_row(tmp_path):
 
 
 def test_a_change_to_the_user_function_is_a_change_to_the_training_code(tmp_path):
-    from driftline.adapters.training_run import lineage
+    from driftline.adapters.registry.training_run import lineage
 
     path = _project(tmp_path)
     before = lineage(tmp_path, load_params(path, [*WITH_FUNCTION]), "md5", "commit", "test")

@@ -8,8 +8,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
-from driftline.adapters.pictures import log_figures
-from driftline.adapters.tracking import MlflowStore
+from driftline.adapters.registry.pictures import log_figures
+from driftline.adapters.registry.store import MlflowStore
 from driftline.core import comparison, demo_data, evaluation, frames, plots, training
 from tests.mlflow_db import empty_store
 
@@ -117,7 +117,7 @@ def test_figures_drawn_in_several_threads_at_once_are_the_figures_drawn_one_by_o
 
 
 def test_the_warm_up_draws_in_the_background_and_leaves_no_figure_open():
-    from driftline.adapters.pictures import warm_up
+    from driftline.adapters.registry.pictures import warm_up
 
     thread = warm_up()
     assert thread.daemon and thread.name == "pictures-warm-up"

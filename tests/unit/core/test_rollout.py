@@ -148,3 +148,24 @@ def test_the_step_picture_shows_live_accuracy_with_its_interval_and_the_drop_bou
     assert few.accuracy.drop_bound is None and "accuracy" not in {c.name for c in few.checks}
     fig = ops_plots.rollout_step("canary 50%", champ, chal, few.checks, few.accuracy)
     assert "not judged (needs 50 labels a side)" in fig.axes[3].get_title()
+
+
+def test_the_score_panel_keeps_the_champion_readable_beside_a_challenger_piled_up_at_one_score():
+    """A broken challenger answering 0.5 for every request: both models' distributions still fill
+    the panel's height (as densities, the spike was 30 times the champion's tallest bar)."""
+    from driftline.core import ops_plots
+
+    champ, chal = _rows("champion", 600, 1), _rows("challenger", 600, 2)
+    chal["score"] = 0.5
+    panel = ops_plots.rollout_step("canary 50%", champ, chal, [], None).axes[2]
+    low, high = panel.get_ylim()
+    drawn = {line.get_label().split(" ")[0]: line for line in panel.get_lines()}
+    assert set(drawn) == {"champion", "challenger"}
+    for name, line in drawn.items():
+        y = line.get_ydata()
+        assert (max(y) - min(y)) / (high - low) > 0.9, name
+    champion_x = drawn["champion"].get_xdata()
+    assert min(champion_x) < 0.1 and max(champion_x) > 0.6  # its spread is drawn, not a point
+    assert drawn["challenger"].get_xdata().min() == drawn["challenger"].get_xdata().max() == 0.5
+    assert drawn["challenger"].get_label() == "challenger (600; 100% at 0.5)"
+    assert drawn["champion"].get_label() == "champion (600)"

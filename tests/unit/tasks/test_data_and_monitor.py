@@ -11,7 +11,7 @@ import pytest
 from prefect.states import Completed, Failed
 
 from driftline.adapters.dvc_data import DataError, Snapshot
-from driftline.adapters.registry_faults import RegistryUnreachable
+from driftline.adapters.registry.faults import RegistryUnreachable
 from tasks import data, monitor, registry
 
 

@@ -9,9 +9,9 @@ import pytest
 from mlflow.exceptions import MlflowException, RestException
 from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST
 
-from driftline.adapters import trust
-from driftline.adapters.registry_faults import ATTEMPTS, is_absent, safe_uri
-from driftline.adapters.tracking import CHAMPION, MlflowStore, RegistryError, RegistryUnreachable
+from driftline.adapters.registry import trust
+from driftline.adapters.registry.faults import ATTEMPTS, is_absent, safe_uri
+from driftline.adapters.registry.store import CHAMPION, MlflowStore, RegistryError, RegistryUnreachable
 from tests.integration.conftest import free_port
 from tests.mlflow_db import empty_store
 
@@ -95,7 +95,7 @@ def test_an_unreachable_registry_never_shows_its_password_not_even_in_a_tracebac
 def test_the_experiment_opens_on_its_runs_in_the_mlflow_ui(tmp_path):
     """MLflow 3 opens an experiment of no stated kind on its GenAI overview; an experiment made
     before driftline stated it gets it on the next start."""
-    from driftline.adapters.tracking import KIND_TAG
+    from driftline.adapters.registry.store import KIND_TAG
 
     uri = empty_store(tmp_path / "mlflow.db")
     fresh = MlflowStore(uri, str(tmp_path / "artifacts"), "fresh", "m").start()
@@ -118,3 +118,22 @@ def test_a_version_whose_gates_did_not_pass_is_refused_unless_forced(store):
     assert "flow run run-1" in store.version(ungated).tags[trust.FORCED_TAG]
     with pytest.raises(ValueError, match="no version 99"):
         trust.admit(store, "99", force=True)
+
+
+def test_the_registered_model_is_described_by_registry_description(tmp_path, params):
+    """The MLflow UI shows the params' registry.description on the model, not a placeholder; a
+    model registered before (\"Managed by driftline.\") takes it at its next registration."""
+    from driftline import services
+    from driftline.config import Settings
+
+    described = services.mlflow_store(Settings(project_dir=tmp_path), params).start()
+    assert described.description == params.registry.description != ""
+    run_id = described.start_run("unit", tags={})
+    described.register(f"runs:/{run_id}/model", run_id, {}, CHAMPION, "unit")
+    assert described.client.get_registered_model(described.model_name).description == params.registry.description
+
+    older = MlflowStore(described.tracking_uri, described.artifact_location, described.experiment, "older").start()
+    older.client.create_registered_model("older", description="Managed by driftline.")
+    newer = MlflowStore(older.tracking_uri, older.artifact_location, older.experiment, "older", "Scores loans.")
+    newer.start().register(f"runs:/{run_id}/model", run_id, {}, CHAMPION, "unit")
+    assert newer.client.get_registered_model("older").description == "Scores loans."

@@ -30,10 +30,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from driftline.adapters.tracking import MlflowStore
+from driftline.adapters.registry.faults import unreachable
+from driftline.adapters.registry.tags import LEASE_TAG, stamp, when  # LEASE_TAG: its name ("rollout") or "takeover"
 
-LEASE_TAG = "driftline.adapters.lease"  # on every lease model: the lease's name ("rollout"), or "takeover"
+if TYPE_CHECKING:
+    from driftline.adapters.registry.store import MlflowStore
+
 ROLLOUT = "rollout"
 # A create that failed for one of these lost a race (DOES_NOT_EXIST: MLflow re-reads the clashing
 # model to word its error, and it was gone by then).
@@ -77,20 +79,9 @@ def iso(t: float) -> str:
     return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
-def _unreachable(store: MlflowStore, what: str, err: Exception) -> Exception:
-    """A failed create (not retried: not idempotent) said as every registry failure is."""
-    from mlflow.exceptions import MlflowException
-
-    from driftline.adapters.registry_faults import RegistryUnreachable
-
-    if isinstance(err, MlflowException | OSError):
-        return RegistryUnreachable(store.tracking_uri, what, err, 1)
-    return err
-
-
 def _call(store: MlflowStore, what: str, fn, *args, **kwargs):
     """An idempotent registry call with driftline's bounded retries; "absent" returns None."""
-    from driftline.adapters.registry_faults import call
+    from driftline.adapters.registry.faults import call
 
     return call(store.tracking_uri, what, fn, *args, absent=None, **kwargs)
 
@@ -104,10 +95,13 @@ def holder(store: MlflowStore, name: str) -> LeaseInfo | None:
             return None
         tags = dict(model.tags or {})
         try:
+            # Times are ISO (epoch seconds in leases taken before): `when` reads both.
+            acquired, expires = (when(tags[f"{LEASE_TAG}.{t}"]) for t in ("acquired_at", "expires_at"))
+            if acquired is None or expires is None:
+                raise ValueError("an unreadable time")
             return LeaseInfo(name, tags[f"{LEASE_TAG}.owner"], tags[f"{LEASE_TAG}.token"],
                              tags.get(f"{LEASE_TAG}.purpose", "-"), tags.get(f"{LEASE_TAG}.host", "-"),
-                             float(tags[f"{LEASE_TAG}.acquired_at"]), float(tags[f"{LEASE_TAG}.expires_at"]),
-                             float(tags[f"{LEASE_TAG}.ttl_seconds"]), time.time())
+                             acquired, expires, float(tags[f"{LEASE_TAG}.ttl_seconds"]), time.time())
         except (KeyError, ValueError) as err:
             # MLflow's SQL store reads a model and its tags in two statements: a lease deleted (or
             # replaced) between them reads as a model without tags. Seen with 4 processes taking
@@ -158,7 +152,7 @@ class Lease:
                 return True
             except Exception as err:
                 if getattr(err, "error_code", None) not in _RACE:
-                    raise _unreachable(self.store, f"take the {self.name} lease", err) from err
+                    raise unreachable(self.store.tracking_uri, f"take the {self.name} lease", err) from err
             current = holder(self.store, self.name)
             if current is None:
                 continue
@@ -180,7 +174,7 @@ class Lease:
         except Exception as err:
             if getattr(err, "error_code", None) in _RACE:
                 return  # another contender is taking it over
-            raise _unreachable(self.store, f"claim the expired {self.name} lease", err) from err
+            raise unreachable(self.store.tracking_uri, f"claim the expired {self.name} lease", err) from err
         try:
             again = holder(self.store, self.name)
             if again is not None and again.token == expired.token and again.expired:
@@ -193,7 +187,7 @@ class Lease:
         return {LEASE_TAG: self.name, f"{LEASE_TAG}.model": self.store.model_name,
                 f"{LEASE_TAG}.owner": self.owner, f"{LEASE_TAG}.token": token,
                 f"{LEASE_TAG}.purpose": self.purpose, f"{LEASE_TAG}.host": f"{socket.gethostname()}:{os.getpid()}",
-                f"{LEASE_TAG}.acquired_at": f"{acquired:.3f}", f"{LEASE_TAG}.expires_at": f"{expires:.3f}",
+                f"{LEASE_TAG}.acquired_at": stamp(acquired), f"{LEASE_TAG}.expires_at": stamp(expires),
                 f"{LEASE_TAG}.ttl_seconds": f"{self.ttl:g}"}
 
     def _delete(self, model: str) -> None:
@@ -219,7 +213,7 @@ class Lease:
             raise LeaseLost(f"the {self.name} lease on {self.store.model_name} expired at "
                             f"{iso(current.expires_at)} before {self.owner} renewed it")
         _call(self.store, f"renew the {self.name} lease", self.store.client.set_registered_model_tag, self.model,
-              f"{LEASE_TAG}.expires_at", f"{time.time() + self.ttl:.3f}")
+              f"{LEASE_TAG}.expires_at", stamp(time.time() + self.ttl))
 
     def check(self) -> None:
         """Before a change that only the holder may make: raise if the lease is not ours now."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from driftline.adapters.rollout_checks import window
+from driftline.adapters.registry.rollout_checks import window
 from driftline.services import PartitionedPredictions
 
 

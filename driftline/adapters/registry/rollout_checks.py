@@ -8,22 +8,19 @@ import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from driftline.adapters.lease import Lease
+from driftline.adapters.protocols import PredictionLog
+from driftline.adapters.registry.lease import Lease
+from driftline.adapters.registry.store import MlflowStore
 from driftline.adapters.serving_client import ServerUnavailable, ServingClient, client_records
-from driftline.adapters.tracking import MlflowStore
 from driftline.config import Params, RolloutConfig, Settings
 from driftline.core import frames
 from driftline.core.evaluation import row_scores
 from driftline.core.rollout import Analysis, analyze, judge_smoke
 from driftline.core.validation import Check
 from driftline.waiting import Every
-
-if TYPE_CHECKING:
-    from driftline.services import PredictionLog
 
 
 def window(log: PredictionLog, since: pd.Timestamp, baseline_since: pd.Timestamp,

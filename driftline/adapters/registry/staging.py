@@ -12,9 +12,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from driftline.adapters.rollout_checks import ask_each, offline, refused
+from driftline.adapters.registry.rollout_checks import ask_each, offline, refused
+from driftline.adapters.registry.store import MlflowStore
 from driftline.adapters.serving_client import ServerUnavailable, ServingClient, client_records
-from driftline.adapters.tracking import MlflowStore
 from driftline.config import Params, Settings
 from driftline.core import frames
 from driftline.core.evaluation import behavioral
@@ -28,6 +28,8 @@ CHUNK = 256  # records per request: a behavioural test's 2,000 rows in a few req
 class ServedModel:
     """What `evaluation.behavioral` asks of a model, answered by a model server over HTTP. The
     classes and the decision threshold are the registered model's: the server answers with them."""
+
+    classes_: np.ndarray  # copied from the registered model when it has them, as threshold and pos_label
 
     def __init__(self, client: ServingClient, registered, version: str):
         self.client, self.version = client, version

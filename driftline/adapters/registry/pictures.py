@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from driftline.adapters.tracking import MlflowStore
+from driftline.adapters.registry.store import MlflowStore
 
 
 def log_figures(store: MlflowStore, run_id: str, figures: dict[str, Callable[[], object]]

@@ -11,12 +11,19 @@ import time
 
 import pandas as pd
 
-from driftline.adapters.pictures import log_figures
-from driftline.adapters.tracking import MlflowStore
+from driftline.adapters.registry.pictures import log_figures
+from driftline.adapters.registry.store import MlflowStore
+from driftline.adapters.registry.tags import (
+    CACHED_TAG,
+    KIND_TAG,
+    NOTE_TAG,
+    SEARCH_KEY,
+    TRIAL_KEY,
+    TRIAL_TAG,
+    WORKER_TAG,
+)
 from driftline.core.search import Trial, trial_key
 
-SEARCH_KEY = "driftline.search_key"
-TRIAL_KEY = "driftline.trial_key"
 log = logging.getLogger(__name__)
 
 
@@ -35,13 +42,13 @@ def log_trials(store: MlflowStore, parent_run_id: str, trials: list[Trial], base
     now = int(time.time() * 1000)
     for t in trials:
         run_id = store.start_run(f"trial-{t.number}", {
-            "mlflow.parentRunId": parent_run_id, "driftline.kind": "trial", SEARCH_KEY: base,
-            TRIAL_KEY: trial_key(base, t.values), "driftline.worker": t.worker,
-            "driftline.cached": str(t.cached).lower(), "driftline.trial": str(t.number)})
+            "mlflow.parentRunId": parent_run_id, KIND_TAG: "trial", SEARCH_KEY: base,
+            TRIAL_KEY: trial_key(base, t.values), WORKER_TAG: t.worker,
+            CACHED_TAG: str(t.cached).lower(), TRIAL_TAG: str(t.number)})
         scores = [Metric("cv_score", t.score, now, 0)] if t.score is not None else []
         store.client.log_batch(run_id, metrics=[*scores, Metric("seconds", t.seconds, now, 0)],
                                params=[Param(k, str(v)) for k, v in t.values.items()],
-                               tags=[RunTag("driftline.note", t.note[:4000])] if t.note else [])
+                               tags=[RunTag(NOTE_TAG, t.note[:4000])] if t.note else [])
         store.finish(run_id, "FINISHED" if t.score is not None else "FAILED")
 
 

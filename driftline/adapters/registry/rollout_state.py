@@ -1,7 +1,7 @@
 """The rollout's state in the registry, and the one lease that guards it.
 
 A rollout is `@challenger` plus two registered-model tags (strategy, weight), changed only by
-whoever holds the model's "rollout" lease (driftline.adapters.lease): `rollout`, `rollback`, and
+whoever holds the model's "rollout" lease (driftline.adapters.registry.lease): `rollout`, `rollback`, and
 training for the brief moment it moves `@challenger`. Rollout tags count only while that lease
 is live: the model server treats tags without a live lease as no rollout (weight 0), and
 `reconcile` (next deploy, drift monitor, or a failure hook) writes them back to none/0 and
@@ -17,16 +17,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from driftline.adapters.lease import ROLLOUT, Lease, LeaseHeld, LeaseInfo, holder, iso
-from driftline.adapters.registry_faults import call
-from driftline.adapters.tracking import CHALLENGER, CHAMPION, PREVIOUS
+from driftline.adapters.registry.faults import call
+from driftline.adapters.registry.lease import ROLLOUT, Lease, LeaseHeld, LeaseInfo, holder, iso
+from driftline.adapters.registry.store import CHALLENGER, CHAMPION, PREVIOUS
+from driftline.adapters.registry.tags import AWAITING_TAG, STRATEGY_TAG, WEIGHT_TAG
 
 if TYPE_CHECKING:
-    from driftline.adapters.tracking import MlflowStore
+    from driftline.adapters.registry.store import MlflowStore
 
-STRATEGY_TAG = "driftline.rollout.strategy"  # none | canary | shadow | blue-green
-WEIGHT_TAG = "driftline.rollout.weight"  # challenger share of traffic, 0..1
-AWAITING_TAG = "driftline.awaiting_rollout"  # on a version registered during a rollout
 CLEARED = {STRATEGY_TAG: "none", WEIGHT_TAG: "0"}
 
 # A dead holder (SIGKILL) blocks rollouts this long at most; a live one renews every ttl/3.

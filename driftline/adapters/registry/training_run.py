@@ -15,16 +15,29 @@ from pathlib import Path
 import pandas as pd
 
 from driftline.adapters import provenance
-from driftline.adapters.tracking import CHAMPION, MlflowStore, VersionInfo
+from driftline.adapters.registry import rollout_state
+from driftline.adapters.registry.store import CHALLENGER, CHAMPION, MlflowStore, VersionInfo
+from driftline.adapters.registry.tags import (
+    CACHE_KEY_TAG,
+    CHAMPION_VERSION_TAG,
+    CODE_HASH_TAG,
+    DRIFT_SUMMARY_TAG,
+    DVC_MD5_TAG,
+    FLOW_RUN_TAG,
+    GIT_COMMIT_TAG,
+    LOCK_HASH_TAG,
+    OUTCOME_TAG,
+    OVERRIDES_TAG,
+    PARAMS_HASH_TAG,
+    REASON_TAG,
+    SPLIT_TAG,
+    VERSION_TAG,
+)
 from driftline.config import Params
 from driftline.core import frames, training
 from driftline.core.comparison import ChampionScore
 from driftline.core.evaluation import Evaluation
 from driftline.errors import PipelineFailure
-
-SPLIT_TAG = "driftline.split"
-CACHE_KEY_TAG = "driftline.cache_key"
-OUTCOME_TAG = "driftline.outcome"
 
 
 @dataclass(frozen=True)
@@ -75,12 +88,12 @@ class Lineage:
     split: dict = field(default_factory=dict)  # set once the data is split: the champion's comparison reads it
 
     def tags(self) -> dict[str, str]:
-        return {"driftline.reason": self.reason, "driftline.git_commit": self.commit, "driftline.dvc_md5": self.md5,
-                "driftline.params_hash": self.params_hash, "driftline.code_hash": self.code,
-                "driftline.uv_lock_hash": self.lock, CACHE_KEY_TAG: self.keys.run,
-                "driftline.flow_run_id": self.flow_run_id,
-                **({"driftline.drift_summary": self.drift_summary[:4000]} if self.drift_summary else {}),
-                **({"driftline.overrides": json.dumps(list(self.overrides))[:4000]} if self.overrides else {}),
+        return {REASON_TAG: self.reason, GIT_COMMIT_TAG: self.commit, DVC_MD5_TAG: self.md5,
+                PARAMS_HASH_TAG: self.params_hash, CODE_HASH_TAG: self.code,
+                LOCK_HASH_TAG: self.lock, CACHE_KEY_TAG: self.keys.run,
+                FLOW_RUN_TAG: self.flow_run_id,
+                **({DRIFT_SUMMARY_TAG: self.drift_summary[:4000]} if self.drift_summary else {}),
+                **({OVERRIDES_TAG: json.dumps(list(self.overrides))[:4000]} if self.overrides else {}),
                 **({SPLIT_TAG: json.dumps(self.split, sort_keys=True)} if self.split else {})}
 
     def facts(self) -> dict[str, str]:
@@ -134,7 +147,7 @@ class Champion:
     @property
     def md5(self) -> str | None:
         """The DVC md5 of the data it was trained on."""
-        return self.info.tags.get("driftline.dvc_md5")
+        return self.info.tags.get(DVC_MD5_TAG)
 
 
 def load_champion(store: MlflowStore) -> Champion | None:
@@ -148,7 +161,7 @@ def load_champion(store: MlflowStore) -> Champion | None:
 
 def open_run(store: MlflowStore, trail: Lineage, champion_version: str | None) -> str:
     return store.start_run(f"train-{trail.model}",
-                           tags={**trail.tags(), "driftline.champion_version": champion_version or "none"})
+                           tags={**trail.tags(), CHAMPION_VERSION_TAG: champion_version or "none"})
 
 
 def flat_params(p: Params) -> dict[str, str]:
@@ -208,11 +221,14 @@ def register(store: MlflowStore, run_id: str, model, train_df: pd.DataFrame, ref
     example = frames.features(train_df.head(5), p.data)
     store.log_frame(run_id, reference, "reference/reference.parquet")
     uri = store.log_model(run_id, model, example, model.predict(example), training.code_files(p))
-    return store.register(uri, run_id, tags, alias, description)
+    # @challenger is rollout state: it moves under the rollout lease, or after the rollout in
+    # progress ends (the version is then tagged driftline.awaiting_rollout).
+    point = rollout_state.offer_challenger if alias == CHALLENGER else None
+    return store.register(uri, run_id, tags, alias, description, point)
 
 
 def record_registered(store: MlflowStore, run_id: str, version: str, markdown: str) -> None:
-    store.log(run_id, tags={OUTCOME_TAG: "registered", "driftline.version": version})
+    store.log(run_id, tags={OUTCOME_TAG: "registered", VERSION_TAG: version})
     store.log_text(run_id, markdown, "report.md")
     store.finish(run_id)
 

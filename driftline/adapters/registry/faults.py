@@ -67,6 +67,15 @@ def safe_uri(uri: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
+def unreachable(tracking_uri: str, what: str, err: Exception) -> Exception:
+    """A failed call that is not retried (a create: not idempotent) said as every registry failure is."""
+    from mlflow.exceptions import MlflowException
+
+    if isinstance(err, MlflowException | OSError):
+        return RegistryUnreachable(tracking_uri, what, err, 1)
+    return err
+
+
 def is_absent(err: BaseException) -> bool:
     """MLflow said the thing does not exist (as opposed to failing to say anything)."""
     from mlflow.exceptions import MlflowException

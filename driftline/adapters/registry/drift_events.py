@@ -10,21 +10,24 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from driftline.adapters.lease import Lease
-from driftline.adapters.tracking import CHAMPION, MlflowStore, VersionInfo
+from driftline.adapters.registry.lease import Lease
+from driftline.adapters.registry.store import CHAMPION, MlflowStore, VersionInfo
+from driftline.adapters.registry.tags import (
+    CHECK_TAG,
+    DECISION_TAG,
+    FLOW_RUN_TAG,
+    KIND_TAG,
+    LAST_DRIFT_TAG,
+    RETRAIN_TAG,
+    VERSION_TAG,
+    stamp,
+    when,
+)
 from driftline.config import MonitoringConfig
 from driftline.core import monitoring
 from driftline.errors import PipelineFailure
 
-LAST_DRIFT_TAG = "driftline.last_drift_event_at"
 DRIFT_LEASE = "drift-event"
-DECISION_TAG = "driftline.decision"
-# When the monitor last completed a check: the model servers expose it, and Prometheus alerts
-# when it grows old (a broken monitor is silent otherwise).
-CHECK_TAG = "driftline.last_drift_check_at"
-# When the last drift retraining that reached a verdict (registered, unchanged, or refused by a
-# gate or by validation) started: a drift event older than that has been answered.
-RETRAIN_TAG = "driftline.last_drift_retrain_started_at"
 
 
 @dataclass(frozen=True)
@@ -50,7 +53,7 @@ def hours_since_last(store: MlflowStore, now: float | None = None) -> float | No
     """Hours since the newest version or the last drift event (core.monitoring.hours_since_last)."""
     return monitoring.hours_since_last(time.time() if now is None else now,
                                        [v.created / 1000 for v in store.versions()],
-                                       store.model_tags().get(LAST_DRIFT_TAG))
+                                       when(store.model_tags().get(LAST_DRIFT_TAG)))
 
 
 def emit_once(store: MlflowStore, owner: str, decision: monitoring.Decision, cfg: MonitoringConfig,
@@ -75,7 +78,7 @@ def emit_once(store: MlflowStore, owner: str, decision: monitoring.Decision, cfg
                 raise PipelineFailure("drift event", f"drift was detected but the event could not be emitted "
                                       f"({type(err).__name__}: {err}); the cooldown was not set, so the next "
                                       "monitor run tries again") from err
-            store.set_model_tags({LAST_DRIFT_TAG: f"{time.time():.3f}"})
+            store.set_model_tags({LAST_DRIFT_TAG: stamp(time.time())})
             return decision, event_id
     finally:
         lease.release()
@@ -85,8 +88,7 @@ def open_run(store: MlflowStore, version: str, result: monitoring.Assessment, fl
     """The monitor's MLflow run: its decision as tags, the window's size and drift as metrics."""
     decision = result.decision
     run_id = store.start_run(f"monitor-{store.model_name}", tags={
-        "driftline.kind": "monitor", DECISION_TAG: decision.status, "driftline.version": version,
-        "driftline.flow_run_id": flow_run_id})
+        KIND_TAG: "monitor", DECISION_TAG: decision.status, VERSION_TAG: version, FLOW_RUN_TAG: flow_run_id})
     store.log(run_id, metrics={"rows": result.rows, "drift_share": decision.drift_share,
                                "labelled": result.performance.labelled,
                                **{f"drift_{c.column}": c.score for c in result.columns if c.score == c.score}})
@@ -94,14 +96,12 @@ def open_run(store: MlflowStore, version: str, result: monitoring.Assessment, fl
 
 
 def record_check(store: MlflowStore) -> None:
-    store.set_model_tags({CHECK_TAG: f"{time.time():.3f}"})
+    store.set_model_tags({CHECK_TAG: stamp(time.time())})
 
 
 def checked_at(tags: dict[str, str]) -> float | None:
-    try:
-        return float(tags[CHECK_TAG])
-    except (KeyError, ValueError):
-        return None
+    """When the monitor last completed a check, in epoch seconds (ISO or epoch in the tag)."""
+    return when(tags.get(CHECK_TAG))
 
 
 def record_decision(store: MlflowStore, run_id: str, status: str) -> None:
@@ -124,15 +124,15 @@ def answered(store: MlflowStore, event_at: float | None) -> str | None:
     one takes seconds) would retrain again for the same drift."""
     if event_at is None:
         return None
-    started = store.model_tags().get(RETRAIN_TAG)
-    if started is None or float(started) < event_at:
+    started = when(store.model_tags().get(RETRAIN_TAG))
+    if started is None or started < event_at:
         return None
     return (f"the drift event of {_utc(event_at)} was answered by the drift retraining that started at "
-            f"{_utc(float(started))}")
+            f"{_utc(started)}")
 
 
 def record_retrain(store: MlflowStore, started_at: float) -> None:
-    store.set_model_tags({RETRAIN_TAG: f"{started_at:.3f}"})
+    store.set_model_tags({RETRAIN_TAG: stamp(started_at)})
 
 
 def _utc(epoch: float) -> str:

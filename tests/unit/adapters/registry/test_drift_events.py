@@ -3,12 +3,13 @@ one event under the drift-event lease with the cooldown set only once it is out.
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
 
-from driftline.adapters import drift_events
-from driftline.adapters.tracking import MlflowStore
+from driftline.adapters.registry import drift_events
+from driftline.adapters.registry.store import MlflowStore
 from driftline.core.monitoring import Decision
 from driftline.errors import PipelineFailure
 from tests.mlflow_db import empty_store
@@ -76,3 +77,33 @@ def test_a_drift_event_older_than_a_finished_drift_retraining_is_answered(store)
     why = drift_events.answered(store, now - 30)
     assert why is not None and "answered by the drift retraining that started at" in why
     assert drift_events.answered(store, now + 30) is None  # drift seen after that retraining began
+
+
+def test_the_times_are_written_as_iso_times(store, params):
+    now = time.time()
+    drift_events.emit_once(store, "run-1", DRIFT, params.monitoring.model_copy(update={"cooldown_hours": 0}),
+                           lambda: "event-1")
+    drift_events.record_check(store)
+    drift_events.record_retrain(store, now)
+    written = store.model_tags()
+    for tag in (drift_events.LAST_DRIFT_TAG, drift_events.CHECK_TAG, drift_events.RETRAIN_TAG):
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", written[tag]), (tag, written[tag])
+    assert drift_events.checked_at(written) == pytest.approx(time.time(), abs=60)
+    assert drift_events.hours_since_last(store) == pytest.approx(0, abs=0.01)
+    assert drift_events.answered(store, now - 1) is not None and drift_events.answered(store, now + 1) is None
+
+
+def test_the_epoch_seconds_an_existing_registry_holds_still_read(store):
+    now = time.time()
+    store.set_model_tags({drift_events.LAST_DRIFT_TAG: f"{now - 7200:.3f}", drift_events.CHECK_TAG: f"{now:.3f}",
+                          drift_events.RETRAIN_TAG: f"{now:.3f}"})
+    assert drift_events.hours_since_last(store) == pytest.approx(2, abs=0.01)
+    assert drift_events.checked_at(store.model_tags()) == pytest.approx(now, abs=0.001)
+    assert drift_events.answered(store, now - 30) is not None and drift_events.answered(store, now + 30) is None
+
+
+def test_an_unreadable_drift_event_time_is_no_event_and_the_versions_still_count(store):
+    store.set_model_tags({drift_events.LAST_DRIFT_TAG: "yesterday"})
+    assert drift_events.hours_since_last(store) is None
+    store.client.create_model_version(store.model_name, "file:///nowhere/model")
+    assert drift_events.hours_since_last(store) == pytest.approx(0, abs=0.01)

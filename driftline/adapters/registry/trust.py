@@ -11,11 +11,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from driftline.adapters.tracking import MlflowStore
+from driftline.adapters.registry.store import MlflowStore
+from driftline.adapters.registry.tags import FORCED_TAG, GATES_TAG
 
-GATES_TAG = "driftline.gates"
 PASSED = "passed"
-FORCED_TAG = "driftline.forced"
 FORCED = "forced: its gates did not pass"  # the words a forced rollout adds to its history reasons
 
 

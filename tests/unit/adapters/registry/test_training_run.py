@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from driftline.adapters import training_run
-from driftline.adapters.tracking import CHAMPION, MlflowStore
+from driftline.adapters.registry import training_run
+from driftline.adapters.registry.store import CHAMPION, MlflowStore
 from driftline.errors import PipelineFailure
 from tests.mlflow_db import empty_store
 
@@ -69,3 +69,33 @@ def test_a_failed_registration_transaction_deletes_the_version_and_its_alias(tmp
     assert registry._unregister in registry.register_model.on_rollback_hooks
     registry._unregister(_Txn({"registered": {"store": registry.address(store), "version": version}}))
     assert store.versions() == [] and store.aliases() == {}
+
+
+def test_registering_a_challenger_under_a_live_rollout_leaves_the_alias_to_the_rollout(tmp_path: Path, make_params,
+                                                                                      monkeypatch):
+    """The store creates the version; the @challenger rule (under the rollout lease) is the caller's:
+    with another run holding the lease the version waits, tagged, and no alias moves."""
+    from driftline.adapters.registry import rollout_state
+    from driftline.adapters.registry.store import CHALLENGER
+    from driftline.core import demo_data, training
+
+    monkeypatch.setattr(rollout_state, "REGISTER_WAIT_SECONDS", 0.0)
+    p = make_params("training.estimator.max_iter=10", "evaluation.behavioral=[]")
+    parts = training.split(demo_data.generate(600, 3), p)
+    model = training.train(parts.train, p)
+    store = MlflowStore(empty_store(tmp_path / "mlflow.db"), str(tmp_path / "artifacts"), "unit", "m").start()
+
+    def register() -> str:
+        run_id = store.start_run("unit", tags={})
+        return training_run.register(store, run_id, model, parts.train, parts.train.head(50), p, {}, CHALLENGER,
+                                     "unit").version
+
+    held = rollout_state.lease(store, "flow run other", "a canary")
+    assert held.acquire()
+    waiting = register()
+    assert CHALLENGER not in store.aliases()
+    assert store.version(waiting).tags[rollout_state.AWAITING_TAG] == "true"
+    held.release()
+    moved = register()  # no rollout: @challenger at once, the waiting one superseded
+    assert store.aliases() == {CHALLENGER: moved}
+    assert rollout_state.AWAITING_TAG not in store.version(waiting).tags

@@ -7,9 +7,9 @@ import time
 
 import pytest
 
-from driftline.adapters import rollout_state as rs
-from driftline.adapters.lease import ROLLOUT, Lease, LeaseHeld, holder
-from driftline.adapters.tracking import CHALLENGER, CHAMPION, PREVIOUS, MlflowStore
+from driftline.adapters.registry import rollout_state as rs
+from driftline.adapters.registry.lease import ROLLOUT, Lease, LeaseHeld, holder
+from driftline.adapters.registry.store import CHALLENGER, CHAMPION, PREVIOUS, MlflowStore
 from driftline.serving.loader import read_rollout
 from tests.mlflow_db import empty_store
 
@@ -125,7 +125,7 @@ def test_the_staging_role_serves_the_challenger_alone_whatever_the_rollout_tags(
 
 
 def test_the_server_exposes_the_lease_and_the_last_drift_check_it_reads(store):
-    from driftline.adapters.drift_events import CHECK_TAG
+    from driftline.adapters.registry.drift_events import CHECK_TAG
 
     assert (read_rollout(store).lease_since, read_rollout(store).drift_checked_at) == (None, None)
     live = rs.lease(store, "flow run M", "deploy v2 (canary)")
@@ -167,3 +167,27 @@ def test_restoring_previous_swaps_champion_and_previous_or_refuses_without_one(s
     store.move_alias(PREVIOUS, "2", "setup")
     assert rs.restore_previous(store, "manual rollback", "run-1") == ("2", "1")
     assert store.aliases()[CHAMPION] == "2" and store.aliases()[PREVIOUS] == "1"
+
+
+def test_a_lease_writes_iso_times_and_reads_the_epoch_seconds_of_a_lease_taken_before(store):
+    import re
+
+    from driftline.adapters.registry.tags import LEASE_TAG
+
+    live = rs.lease(store, "flow run N", "deploy v2 (canary)", ttl=30)
+    assert live.acquire()
+    written = store.client.get_registered_model(live.model).tags
+    for key in ("acquired_at", "expires_at"):
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", written[f"{LEASE_TAG}.{key}"])
+    current = holder(store, ROLLOUT)
+    assert current.expires_at - current.acquired_at == pytest.approx(30, abs=0.002) and not current.expired
+    # A lease an older driftline took, in epoch seconds, and expired: read, and taken over.
+    now = time.time()
+    for key, value in (("acquired_at", now - 120), ("expires_at", now - 60)):
+        store.client.set_registered_model_tag(live.model, f"{LEASE_TAG}.{key}", f"{value:.3f}")
+    old = holder(store, ROLLOUT)
+    assert old.acquired_at == pytest.approx(now - 120, abs=0.001) and old.expired
+    assert read_rollout(store).lease_since is None  # an expired lease holds nothing
+    mine = rs.lease(store, "flow run O", "reconcile")
+    assert mine.acquire() and mine.took_over.owner == "flow run N"
+    mine.release()

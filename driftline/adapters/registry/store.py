@@ -9,17 +9,19 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from driftline.adapters.registry_faults import RegistryError, RegistryUnreachable, call  # noqa: F401 - re-exported
+from driftline.adapters.registry.faults import RegistryError, RegistryUnreachable, call  # noqa: F401 - re-exported
+from driftline.adapters.registry.tags import ALIAS_TAG, FLOW_RUN_TAG, FROM_TAG, MODEL_TAG, REASON_TAG, TO_TAG
 
 CHAMPION, CHALLENGER, PREVIOUS = "champion", "challenger", "previous"
 HISTORY_EXPERIMENT = "driftline-alias-history"
+Point = Callable[["MlflowStore", str, str, str], object]  # (store, version, reason, flow run) moves an alias
 
 
 @dataclass(frozen=True)
@@ -40,12 +42,12 @@ class VersionInfo:
 KIND_TAG, MODEL_DEVELOPMENT = "mlflow.experimentKind", "custom_model_development"
 
 class MlflowStore:
-    def __init__(self, tracking_uri: str, artifact_location: str, experiment: str, model_name: str):
-        self.tracking_uri = tracking_uri
-        self.artifact_location = artifact_location
-        self.experiment = experiment
-        self.model_name = model_name
-        self._client = None
+    def __init__(self, tracking_uri: str, artifact_location: str, experiment: str, model_name: str,
+                 description: str = ""):
+        self.tracking_uri, self.artifact_location = tracking_uri, artifact_location
+        self.experiment, self.model_name = experiment, model_name
+        self.description = description  # the registered model's in the MLflow UI (registry.description)
+        self._client: Any = None  # an MlflowClient, once started
         self.experiment_id: str | None = None
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -55,15 +57,15 @@ class MlflowStore:
 
         mlflow.set_tracking_uri(self.tracking_uri)
         mlflow.set_registry_uri(self.tracking_uri)
-        self._client = MlflowClient(self.tracking_uri, self.tracking_uri)
-        exp = self._call("find the experiment", self._client.get_experiment_by_name, self.experiment)
+        self._client = client = MlflowClient(self.tracking_uri, self.tracking_uri)
+        exp = self._call("find the experiment", client.get_experiment_by_name, self.experiment)
         if exp is None:
-            self.experiment_id = self._client.create_experiment(
+            self.experiment_id = client.create_experiment(
                 self.experiment, artifact_location=self.artifact_location, tags={KIND_TAG: MODEL_DEVELOPMENT})
         else:
             self.experiment_id = exp.experiment_id
             if exp.tags.get(KIND_TAG) is None:  # made before driftline set it, or by hand
-                self._call("mark the experiment", self._client.set_experiment_tag, self.experiment_id, KIND_TAG,
+                self._call("mark the experiment", client.set_experiment_tag, self.experiment_id, KIND_TAG,
                            MODEL_DEVELOPMENT)
             here, there = exp.artifact_location.rstrip("/"), self.artifact_location.rstrip("/")
             if here != there and there.startswith("s3://"):
@@ -131,13 +133,13 @@ class MlflowStore:
     def log_dataset(self, run_id: str, frame: pd.DataFrame, source: str, name: str, digest: str,
                     target: str, context: str) -> None:
         """Log the data as an MLflow input whose digest is the DVC md5."""
-        from driftline.adapters.mlflow_logging import dataset_input
+        from driftline.adapters.registry.model_logging import dataset_input
 
         self.client.log_inputs(run_id, datasets=[dataset_input(frame, source, name, digest, target, context)])
 
     def log_model(self, run_id: str, model, input_example: pd.DataFrame, output_example,
                   code_paths: list[str] | None = None) -> str:
-        from driftline.adapters.mlflow_logging import log_sklearn_model
+        from driftline.adapters.registry.model_logging import log_sklearn_model
 
         with self._artifacts("write"):
             return log_sklearn_model(run_id, model, input_example, output_example, code_paths)
@@ -213,8 +215,8 @@ class MlflowStore:
         exp_id = exp.experiment_id if exp else self.client.create_experiment(
             HISTORY_EXPERIMENT, artifact_location=self.artifact_location.rstrip("/") + "/history")
         run = self.client.create_run(exp_id, run_name=f"{self.model_name}@{alias}", tags={
-            "driftline.model": self.model_name, "driftline.alias": alias, "driftline.from": before or "-",
-            "driftline.to": after or "-", "driftline.reason": reason, "driftline.flow_run_id": flow_run_id})
+            MODEL_TAG: self.model_name, ALIAS_TAG: alias, FROM_TAG: before or "-", TO_TAG: after or "-",
+            REASON_TAG: reason, FLOW_RUN_TAG: flow_run_id})
         self.client.set_terminated(run.info.run_id)
 
     def history(self) -> list[dict]:
@@ -222,11 +224,10 @@ class MlflowStore:
         if exp is None:
             return []
         runs = self._call("read the alias history", self.client.search_runs, [exp.experiment_id],
-                          f"tags.`driftline.model` = '{self.model_name}'", order_by=["attributes.start_time ASC"],
+                          f"tags.`{MODEL_TAG}` = '{self.model_name}'", order_by=["attributes.start_time ASC"],
                           max_results=10_000)
-        return [{"time": r.info.start_time, "alias": r.data.tags["driftline.alias"],
-                 "from": r.data.tags["driftline.from"], "to": r.data.tags["driftline.to"],
-                 "reason": r.data.tags["driftline.reason"], "flow_run_id": r.data.tags["driftline.flow_run_id"]}
+        return [{"time": r.info.start_time, "alias": r.data.tags[ALIAS_TAG], "from": r.data.tags[FROM_TAG],
+                 "to": r.data.tags[TO_TAG], "reason": r.data.tags[REASON_TAG], "flow_run_id": r.data.tags[FLOW_RUN_TAG]}
                 for r in runs]
 
     def versions(self) -> list[VersionInfo]:
@@ -267,25 +268,25 @@ class MlflowStore:
         self.client.delete_model_version(self.model_name, version)
 
     def register(self, model_uri: str, run_id: str, tags: dict[str, str], alias: str,
-                 description: str) -> VersionInfo:
-        """Create a version and point `alias` at it, or leave the registry as it was."""
-        client = self.client
-        if self._model() is None:  # absent, not unreachable: an unreachable registry raised
-            client.create_registered_model(self.model_name, description="Managed by driftline.")
+                 description: str, point: Point | None = None) -> VersionInfo:
+        """Create a version and point `alias` at it (at once, or by the caller's rule `point`: training
+        moves @challenger under the rollout lease), or leave the registry as it was."""
+        client, model = self.client, self._model()
+        if model is None:  # absent, not unreachable: an unreachable registry raised
+            client.create_registered_model(self.model_name, description=self.description)
+        elif self.description and model.description != self.description:  # the params changed it
+            self._call(f"describe {self.model_name}", client.update_registered_model, self.model_name,
+                       description=self.description)
         before = self.aliases().get(alias)
         from mlflow.store.artifact.utils.models import _parse_model_id_if_present
 
         # A tracking server refuses a `models:/m-...` source without the logged model's id.
         mv = client.create_model_version(self.model_name, model_uri, run_id=run_id, tags=tags,
                                          description=description, model_id=_parse_model_id_if_present(model_uri))
-        reason, flow_run_id = f"registered by training: {description}", tags.get("driftline.flow_run_id", "-")
+        reason, flow_run_id = f"registered by training: {description}", tags.get(FLOW_RUN_TAG, "-")
         try:
-            if alias == CHALLENGER:
-                # @challenger is rollout state: it moves under the rollout lease, or after the
-                # rollout in progress ends (the version is then tagged driftline.awaiting_rollout).
-                from driftline.adapters.rollout_state import offer_challenger
-
-                offer_challenger(self, str(mv.version), reason, flow_run_id)
+            if point is not None:
+                point(self, str(mv.version), reason, flow_run_id)
             else:
                 client.set_registered_model_alias(self.model_name, alias, mv.version)
                 self._record(alias, before, str(mv.version), reason, flow_run_id)

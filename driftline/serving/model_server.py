@@ -1,0 +1,253 @@
+"""The model server's request path as one object: `ModelServer`, whose handlers are methods that a
+reader can find by name and a test can call (`create_app` in app.py only wires them to HTTP).
+
+A log row is the server's own fields (request id, record index, server time, variant, version,
+status, latency, prediction, score) plus the model's input columns as `intake` rebuilt them: a
+client cannot write a `variant` or a `timestamp` into it (`log_rows`). Request ids are the
+server's (see `ids`); a caller's `X-Request-ID` is honoured only when it presented the token, as
+its own correlation id (`client_request_id`) and as the key of its canary draw."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import logging
+import time
+from typing import Any
+
+import numpy as np
+
+from driftline.adapters.predlog import PartitionedLog, now
+from driftline.config import Feature, ServeSettings
+from driftline.core.evaluation import labels_at_own_threshold, row_scores
+from driftline.serving.batching import MicroBatcher, Overloaded, PredictFailed
+from driftline.serving.ids import RequestIds
+from driftline.serving.intake import BadInput, Policy, TooMany, canary_share, intake, parse_json, parse_records, ranges
+from driftline.serving.labels import NotIssued, feedback_rows
+from driftline.serving.loader import Loaded, ModelSet, Watcher
+from driftline.serving.metrics import ServerMetrics
+
+log = logging.getLogger("driftline.serving")
+
+Answer = tuple[int, dict]  # (HTTP status, JSON body)
+
+
+def predict_batch(loaded: Loaded, records: list[dict]) -> dict:
+    """One model call for a whole micro-batch (the batcher runs it in its prediction thread)."""
+    frame, model = loaded.frame(records), loaded.model
+    if loaded.classification:
+        proba = model.predict_proba(frame)
+        labels = labels_at_own_threshold(model, proba) if hasattr(model, "threshold") else model.predict(frame)
+        return {"labels": labels, "proba": proba}
+    return {"labels": np.asarray(model.predict(frame), dtype="float64"), "proba": None}
+
+
+def log_rows(records: list[dict], outside: list[str], *, request_id: str, variant: str, version: str, status: str,
+             latency_ms: float, client_id: str | None = None, predictions: list | None = None,
+             scores: np.ndarray | None = None) -> list[dict]:
+    """The prediction log's rows for one answer, ok or error alike: each record's model columns
+    first, then the server's own fields, written last so that they always win over a column of
+    the same name; `predictions` and `scores` only for an answer that has them."""
+    fields: dict[str, object] = {"request_id": request_id, "timestamp": now(), "variant": variant,
+                                 "model_version": version, "status": status, "latency_ms": latency_ms}
+    if client_id is not None:
+        fields["client_request_id"] = client_id
+    rows = []
+    for i, record in enumerate(records):
+        row = {**record, "out_of_range": outside[i], **fields, "record_index": i}
+        if predictions is not None and scores is not None:
+            row["prediction"], row["score"] = predictions[i], float(scores[i])
+        rows.append(row)
+    return rows
+
+
+def bearer(token: str | None):
+    """Whether a request's headers carry `token` (compared in constant time)."""
+    expected = f"Bearer {token}".encode() if token else None
+    return lambda headers: expected is not None and hmac.compare_digest(headers.get(b"authorization", b""), expected)
+
+
+class ModelServer:
+    """`predict` and `feedback` answer `POST /predict` and `POST /feedback` (headers, body) with
+    (status, body); `answer` runs one model on checked records, `failure` says why a prediction
+    failed, `policy` is what a served version's requests are checked against; `ready` and `models`
+    answer the status endpoints."""
+
+    def __init__(self, watcher: Watcher, batcher: MicroBatcher, predictions: PartitionedLog,
+                 feedback_log: PartitionedLog, metrics: ServerMetrics, cfg: ServeSettings, ids: RequestIds,
+                 features: list[Feature] | tuple[Feature, ...] = ()):
+        self.watcher, self.batcher, self.metrics, self.cfg, self.ids = watcher, batcher, metrics, cfg, ids
+        self.predictions, self.feedback_log = predictions, feedback_log
+        self.trusted, self.labeller = bearer(cfg.token), bearer(cfg.feedback_token or cfg.token)
+        self.bounds = ranges(list(features))
+        # Times are checked for what each model reads as one, and for what the params declare.
+        self.datetimes = frozenset(f.name for f in features if f.type == "datetime")
+        self._policies: dict[str, Policy] = {}
+        self._policies_of: ModelSet | None = None  # the model set they were made for
+        self._shadows: set[asyncio.Task] = set()  # held so the event loop does not drop them
+
+    # -- the policies --------------------------------------------------------------------------
+    def policy(self, current: ModelSet, loaded: Loaded) -> Policy:
+        """What requests to `loaded` are checked against: its columns' categories, the declared
+        ranges and times, and (for the champion) the keys every served model knows."""
+        if self._policies_of is not current:
+            cfg = self.cfg
+            known = frozenset(c for m in current.models.values() for c in m.columns)
+            self._policies = {version: Policy(
+                known if version == current.rollout.champion else None, cfg.unknown_fields == "drop",
+                m.categories if cfg.unknown_category == "reject" else None, self.bounds,
+                cfg.out_of_range == "reject", self.datetimes | m.datetimes) for version, m in current.models.items()}
+            self._policies_of = current
+        return self._policies[loaded.version]
+
+    # -- POST /predict -------------------------------------------------------------------------
+    async def predict(self, headers: dict[bytes, bytes], body: bytes) -> Answer:
+        cfg, trusted = self.cfg, self.trusted(headers)
+        if cfg.token and not trusted:
+            return 401, {"detail": "missing or wrong bearer token"}
+        current = self.watcher.current
+        if not current.rollout.champion or current.rollout.champion not in current.models:
+            return 503, {"detail": "no model loaded yet"}
+        if cfg.log_predictions and self.predictions.full:
+            return 503, {"detail": "the prediction log is behind; retry shortly"}
+        champion = current.models[current.rollout.champion]
+        try:
+            raw = parse_records(parse_json(body), cfg.max_records)
+            records, outside = intake(raw, champion.columns, self.policy(current, champion))
+        except TooMany as err:
+            return 413, {"detail": str(err)}
+        except BadInput as err:
+            return 422, {"detail": str(err)}
+        request_id = self.ids.issue(len(records))
+        client_id = (headers.get(b"x-request-id", b"")[:200].decode("latin-1") or None) if trusted else None
+        rollout, challenger = current.rollout, current.models.get(current.rollout.challenger or "")
+        chosen, variant, rows = champion, "champion", records
+        if headers.get(b"x-driftline-variant") == b"smoke":
+            # Blue-green's smoke test: the staged version answers on the live server before the switch.
+            if challenger is None or rollout.strategy != "blue-green":
+                return 409, {"detail": "no blue-green version is staged for a smoke test"}
+            try:
+                rows, _ = intake(raw, challenger.columns, self.policy(current, challenger))
+            except BadInput as err:
+                return 422, {"detail": str(err)}
+            chosen, variant = challenger, "smoke"
+        elif challenger is not None and rollout.strategy == "canary" \
+                and canary_share(client_id or request_id) < rollout.weight:
+            with contextlib.suppress(BadInput):  # rows the challenger cannot take go to the champion
+                rows, _ = intake(raw, challenger.columns, self.policy(current, challenger))
+                chosen, variant = challenger, "challenger"
+        try:
+            try:
+                result = await self.answer(chosen, variant, rows, outside, request_id, client_id)
+            except PredictFailed:
+                if variant != "challenger":
+                    raise
+                # Logged as the challenger's error (the analysis counts it); the caller still gets an answer.
+                chosen = champion
+                result = await self.answer(champion, "champion", records, outside, request_id, client_id)
+        except Overloaded:
+            return 503, {"detail": "the server is at capacity; retry shortly"}
+        except PredictFailed as err:
+            return await self.failure(err, chosen, request_id, trusted)
+        if challenger is not None and rollout.strategy == "shadow":
+            # A copy for the challenger, answered by nobody; its log rows feed the analysis.
+            with contextlib.suppress(BadInput):
+                copy, _ = intake(raw, challenger.columns, self.policy(current, challenger))
+                task = asyncio.create_task(self.shadow(challenger, copy, outside, request_id, client_id))
+                self._shadows.add(task)
+                task.add_done_callback(self._shadows.discard)
+        return 200, result
+
+    async def answer(self, loaded: Loaded, variant: str, records: list[dict], outside: list[str], request_id: str,
+                     client_id: str | None) -> dict:
+        """`loaded`'s answer to checked records, counted in the metrics and logged (ok or error);
+        PredictFailed or Overloaded when there is none."""
+        start = time.perf_counter()
+        try:
+            out = await self.batcher.submit(loaded, records)
+        except PredictFailed:
+            self.metrics.answered(variant, loaded.version, "error")
+            if self.cfg.log_predictions:
+                self.predictions.append(log_rows(
+                    records, outside, request_id=request_id, variant=variant, version=loaded.version, status="error",
+                    latency_ms=(time.perf_counter() - start) * 1000, client_id=client_id))
+            raise
+        elapsed = time.perf_counter() - start
+        labels, proba = out["labels"], out["proba"]
+        said = [v.item() if hasattr(v, "item") else v for v in labels]
+        result: dict[str, Any] = {"request_id": request_id, "model_version": loaded.version, "variant": variant,
+                                  "predictions": said}
+        if client_id is not None:
+            result["client_request_id"] = client_id
+        if proba is not None:
+            result["probabilities"] = [dict(zip(loaded.class_names, map(float, row), strict=True)) for row in proba]
+            score = row_scores(proba)
+        else:
+            score = np.asarray(labels, dtype="float64")
+        self.metrics.answered(variant, loaded.version, "ok", elapsed, score)
+        if self.cfg.log_predictions:
+            self.predictions.append(log_rows(
+                records, outside, request_id=request_id, variant=variant, version=loaded.version, status="ok",
+                latency_ms=elapsed * 1000, client_id=client_id, predictions=said, scores=score))
+        return result
+
+    async def failure(self, err: PredictFailed, loaded: Loaded, request_id: str, trusted: bool) -> Answer:
+        """422 when the request's own rows broke the model, 500 when the model is broken."""
+        alone = err.alone
+        if not alone:  # it was alone in its batch: does the model still answer its own example?
+            with contextlib.suppress(PredictFailed, Overloaded):
+                await self.batcher.submit(loaded, loaded.example_records)
+                alone = True
+        log.warning("request %s: version %s failed to predict: %s", request_id, loaded.version, err)
+        if alone:
+            return 422, {"detail": "the model could not score this input", "request_id": request_id}
+        # The exception's text is for the operator (server log) and for callers holding the token.
+        detail = f"prediction failed: {err}" if trusted else "prediction failed; the server log has the reason"
+        return 500, {"detail": detail, "request_id": request_id}
+
+    async def shadow(self, loaded: Loaded, records: list[dict], outside: list[str], request_id: str,
+                     client_id: str | None) -> None:
+        # The shadow never affects the caller; its errors are counted in the metrics by `answer`.
+        with contextlib.suppress(Exception):
+            await self.answer(loaded, "shadow", records, outside, request_id, client_id)
+
+    # -- POST /feedback ------------------------------------------------------------------------
+    async def feedback(self, headers: dict[bytes, bytes], body: bytes) -> Answer:
+        cfg = self.cfg
+        if cfg.role == "staging":  # its answers are tests: labels for them would join no live prediction
+            return 404, {"detail": "the staging server takes no feedback; send labels to production"}
+        if (cfg.feedback_token or cfg.token) and not self.labeller(headers):
+            return 401, {"detail": "missing or wrong bearer token"}
+        current = self.watcher.current
+        models = [current.models[v] for v in (current.rollout.champion, current.rollout.challenger)
+                  if v in current.models]
+        if not models:
+            return 503, {"detail": "no model loaded yet"}
+        if self.feedback_log.full:
+            return 503, {"detail": "the feedback log is behind; retry shortly"}
+        try:
+            rows = feedback_rows(parse_json(body), self.ids, models, cfg.max_records)
+        except NotIssued as err:
+            return 404, {"detail": str(err)}
+        except TooMany as err:
+            return 413, {"detail": str(err)}
+        except BadInput as err:
+            return 422, {"detail": str(err)}
+        self.feedback_log.append(rows)
+        return 200, {"accepted": len(rows)}
+
+    # -- GET /ready, /models -------------------------------------------------------------------
+    def ready(self) -> Answer:
+        current = self.watcher.current
+        if current.rollout.champion in current.models:
+            return 200, {"status": "ready", "champion": current.rollout.champion}
+        return 503, {"status": "not ready", "errors": current.errors}
+
+    def models(self) -> dict:
+        current = self.watcher.current
+        r = current.rollout
+        return {"model_name": self.watcher.store.model_name, "role": self.cfg.role, "champion": r.champion,
+                "challenger": r.challenger, "previous": r.previous, "strategy": r.strategy,
+                "challenger_weight": r.weight if r.challenger else 0.0, "loaded": sorted(current.models),
+                "errors": current.errors, "batches": self.batcher.batches, "batched_rows": self.batcher.rows}

@@ -1,0 +1,251 @@
+"""The model server's handlers, each called by name on a `ModelServer` built from its real parts:
+two small trained models, the micro-batcher, the prediction and feedback logs on disk, the
+Prometheus instruments. No HTTP here (tests/integration/test_serving.py has it)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from sklearn.dummy import DummyClassifier
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import FunctionTransformer
+
+from driftline.adapters.predlog import PartitionedLog, read_log
+from driftline.adapters.registry.store import MlflowStore
+from driftline.adapters.serving_client import client_records
+from driftline.config import ServeSettings
+from driftline.core import demo_data, frames, training
+from driftline.core.features import datetime_inputs
+from driftline.serving.batching import MicroBatcher, PredictFailed
+from driftline.serving.ids import RequestIds
+from driftline.serving.loader import Loaded, ModelSet, Rollout, Watcher
+from driftline.serving.metrics import ServerMetrics
+from driftline.serving.model_server import ModelServer, log_rows, predict_batch
+
+TOKEN = "a-token-for-the-tests"
+
+
+def _loaded(version: str, model, p, example: pd.DataFrame) -> Loaded:
+    columns = {f.name: "double" if f.type == "numeric" else "string" for f in p.data.features}
+    return Loaded(version, model, columns, example, True, training.known_categories(model), datetime_inputs(model))
+
+
+def _refuse(frame):
+    raise RuntimeError("this model cannot predict")
+
+
+@pytest.fixture(scope="module")
+def served(params) -> dict:
+    """Versions 1 and 2 (seeds 0 and 7) and 3, which loads but cannot predict anything."""
+    parts = training.split(demo_data.generate(1500, 11), params)
+    example = frames.features(parts.holdout.head(5), params.data)
+    seven = params.model_copy(update={"training": params.training.model_copy(update={"seed": 7})})
+    broken = Pipeline([("boom", FunctionTransformer(_refuse).fit(example)),
+                       ("model", DummyClassifier().fit(example, [0, 1, 0, 1, 0]))])
+    return {"1": _loaded("1", training.train(parts.train, params), params, example),
+            "2": _loaded("2", training.train(parts.train, seven), params, example),
+            "3": _loaded("3", broken, params, example),
+            "records": client_records(frames.features(parts.holdout.head(20), params.data))}
+
+
+class Harness:
+    """A ModelServer over real parts; `run` drives a scenario with the batcher started and the logs
+    written, and `logged` reads back what the logs hold."""
+
+    def __init__(self, root: Path, models: dict[str, Loaded], rollout: Rollout, params, **settings):
+        self.cfg = ServeSettings(log_dir=root, **settings)
+        self.watcher = Watcher(MlflowStore(f"sqlite:///{root}/unused.db", str(root), "unit", "loan-default"))
+        self.watcher.current = ModelSet(rollout, models)
+        self.batcher = MicroBatcher(predict_batch, self.cfg.max_batch, self.cfg.max_wait_ms)
+        self.logs = {name: PartitionedLog(root / name, flush_seconds=0.1) for name in ("predictions", "feedback")}
+        self.metrics = ServerMetrics(self.logs, self.watcher)
+        self.server = ModelServer(self.watcher, self.batcher, self.logs["predictions"], self.logs["feedback"],
+                                  self.metrics, self.cfg, RequestIds(b"k" * 32, 3600), params.data.features)
+        self.root = root
+
+    def run(self, scenario):
+        async def wrapped():
+            self.batcher.start()
+            try:
+                return await scenario(self.server)
+            finally:
+                await self.batcher.stop()
+
+        for plog in self.logs.values():
+            plog.start()
+        try:
+            return asyncio.run(wrapped())
+        finally:
+            for plog in self.logs.values():
+                plog.stop()
+
+    def logged(self, name: str = "predictions") -> pd.DataFrame:
+        return read_log(self.root / name)
+
+    def count(self, variant: str, version: str, status: str) -> float:
+        return self.metrics.registry.get_sample_value(
+            "driftline_requests_total", {"variant": variant, "version": version, "status": status}) or 0.0
+
+
+def _body(records) -> bytes:
+    return json.dumps(records).encode()
+
+
+def test_predict_answers_from_the_champion_counts_it_and_logs_each_record(tmp_path, served, params):
+    h = Harness(tmp_path, {"1": served["1"]}, Rollout("1", None), params)
+    records = served["records"][:3]
+    status, body = h.run(lambda s: s.predict({}, _body(records)))
+    assert status == 200 and body["model_version"] == "1" and body["variant"] == "champion"
+    assert len(body["predictions"]) == len(body["probabilities"]) == 3
+    assert h.count("champion", "1", "ok") == 1
+    rows = h.logged().sort_values("record_index")
+    assert list(rows["request_id"].unique()) == [body["request_id"]] and list(rows["record_index"]) == [0, 1, 2]
+    assert list(rows["status"].unique()) == ["ok"] and list(rows["prediction"]) == body["predictions"]
+    assert rows["annual_income"].tolist() == [r["annual_income"] for r in records]
+
+
+def test_predict_refuses_a_caller_without_the_token_and_takes_a_trusted_callers_id(tmp_path, served, params):
+    h = Harness(tmp_path, {"1": served["1"]}, Rollout("1", None), params, token=TOKEN)
+    record = _body(served["records"][0])
+    trusted = {b"authorization": f"Bearer {TOKEN}".encode(), b"x-request-id": b"order-17"}
+
+    async def scenario(s):
+        return await s.predict({}, record), await s.predict(trusted, record)
+
+    (refused, why), (status, body) = h.run(scenario)
+    assert refused == 401 and "bearer token" in why["detail"]
+    assert status == 200 and body["client_request_id"] == "order-17" and body["request_id"] != "order-17"
+    assert h.logged()["client_request_id"].tolist() == ["order-17"]
+
+
+def test_predict_sends_the_canary_share_to_the_challenger(tmp_path, served, params):
+    h = Harness(tmp_path, {"1": served["1"], "2": served["2"]}, Rollout("1", "2", "canary", 1.0), params)
+    status, body = h.run(lambda s: s.predict({}, _body(served["records"][0])))
+    assert status == 200 and (body["variant"], body["model_version"]) == ("challenger", "2")
+    assert h.count("challenger", "2", "ok") == 1 and h.count("champion", "1", "ok") == 0
+
+
+def test_predict_names_a_bad_record_before_any_model_runs(tmp_path, served, params):
+    h = Harness(tmp_path, {"1": served["1"]}, Rollout("1", None), params)
+    bad = {**served["records"][0], "variant": "champion"}
+    status, body = h.run(lambda s: s.predict({}, _body(bad)))
+    assert status == 422 and "unknown field 'variant'" in body["detail"]
+    assert h.count("champion", "1", "ok") == 0 and h.logged().empty
+
+
+def test_answer_logs_a_shadow_answer_under_its_own_variant(tmp_path, served, params):
+    h = Harness(tmp_path, {"1": served["1"], "2": served["2"]}, Rollout("1", "2", "shadow", 0.0), params)
+    records = served["records"][:2]
+    result = h.run(lambda s: s.answer(served["2"], "shadow", records, ["", ""], "rid", None))
+    assert result["variant"] == "shadow" and result["model_version"] == "2"
+    rows = h.logged()
+    assert set(rows["variant"]) == {"shadow"} and set(rows["model_version"]) == {"2"} and len(rows) == 2
+    assert h.count("shadow", "2", "ok") == 1
+
+
+def test_answer_logs_an_error_row_per_record_when_the_model_fails(tmp_path, served, params):
+    h = Harness(tmp_path, {"3": served["3"]}, Rollout("3", None), params)
+
+    async def scenario(s):
+        with pytest.raises(PredictFailed):
+            await s.answer(served["3"], "champion", served["records"][:2], ["", "age"], "rid", "client-9")
+
+    h.run(scenario)
+    rows = h.logged().sort_values("record_index")
+    assert rows["status"].tolist() == ["error", "error"] and rows["out_of_range"].tolist() == ["", "age"]
+    assert rows["client_request_id"].tolist() == ["client-9", "client-9"]
+    assert h.count("champion", "3", "error") == 1
+
+
+def test_shadow_never_raises_to_the_caller_and_its_failure_is_counted_and_logged(tmp_path, served, params):
+    h = Harness(tmp_path, {"1": served["1"], "3": served["3"]}, Rollout("1", "3", "shadow", 0.0), params)
+    assert h.run(lambda s: s.shadow(served["3"], served["records"][:1], [""], "rid", None)) is None
+    assert h.count("shadow", "3", "error") == 1
+    rows = h.logged()
+    assert (rows["variant"].tolist(), rows["status"].tolist()) == (["shadow"], ["error"])
+
+
+def test_failure_says_422_for_the_requests_own_rows_and_500_for_a_broken_model(tmp_path, served, params):
+    h = Harness(tmp_path, {"1": served["1"], "3": served["3"]}, Rollout("1", None), params)
+    cause = RuntimeError("internal detail")
+
+    async def scenario(s):
+        return (await s.failure(PredictFailed(cause, alone=True), served["1"], "r1", False),
+                # alone in its batch, and the model still answers its own example: the rows' fault
+                await s.failure(PredictFailed(cause, alone=False), served["1"], "r2", False),
+                # the model cannot answer its own example either: the model's fault
+                await s.failure(PredictFailed(cause, alone=False), served["3"], "r3", False),
+                await s.failure(PredictFailed(cause, alone=False), served["3"], "r4", True))
+
+    alone, own_rows, broken, told = h.run(scenario)
+    assert alone == (422, {"detail": "the model could not score this input", "request_id": "r1"})
+    assert own_rows[0] == 422
+    assert broken == (500, {"detail": "prediction failed; the server log has the reason", "request_id": "r3"})
+    assert told[0] == 500 and "internal detail" in told[1]["detail"]
+
+
+def test_feedback_takes_a_label_for_an_answered_record_only(tmp_path, served, params):
+    h = Harness(tmp_path, {"1": served["1"]}, Rollout("1", None), params)
+
+    async def scenario(s):
+        _, answered = await s.predict({}, _body(served["records"][0]))
+        good = {"request_id": answered["request_id"], "label": 1}
+        forged = {"request_id": "0" * 56, "label": 1}
+        return (answered["request_id"], await s.feedback({}, _body(good)), await s.feedback({}, _body(forged)),
+                await s.feedback({}, _body({**good, "label": "maybe"})))
+
+    request_id, accepted, forged, wrong = h.run(scenario)
+    assert accepted == (200, {"accepted": 1})
+    assert forged[0] == 404 and "not issued by this server" in forged[1]["detail"]
+    assert wrong[0] == 422 and "not one of the model's classes" in wrong[1]["detail"]
+    labels = h.logged("feedback")
+    assert labels["request_id"].tolist() == [request_id] and labels["label"].tolist() == ["1"]
+
+
+def test_a_staging_server_takes_no_feedback(tmp_path, served, params):
+    h = Harness(tmp_path, {"1": served["1"]}, Rollout("1", None), params, role="staging")
+    status, body = h.run(lambda s: s.feedback({}, b"{}"))
+    assert status == 404 and "staging server takes no feedback" in body["detail"]
+
+
+def test_policy_checks_the_champion_against_every_served_models_inputs_and_is_made_once_per_model_set(
+        tmp_path, served, params):
+    h = Harness(tmp_path, {"1": served["1"], "2": served["2"]}, Rollout("1", "2", "canary", 0.5), params,
+                unknown_category="reject")
+    current = h.watcher.current
+    champion, challenger = h.server.policy(current, served["1"]), h.server.policy(current, served["2"])
+    assert champion.known == frozenset(served["1"].columns) and challenger.known is None
+    assert champion.categories == served["1"].categories and not champion.drop_unknown
+    assert h.server.policy(current, served["1"]) is champion  # the same model set: not made again
+    h.watcher.current = ModelSet(current.rollout, dict(current.models))
+    assert h.server.policy(h.watcher.current, served["1"]) is not champion
+
+
+def test_ready_and_models_say_what_is_served(tmp_path, served, params):
+    h = Harness(tmp_path, {"1": served["1"], "2": served["2"]}, Rollout("1", "2", "canary", 0.25, "0"), params)
+    assert h.server.ready() == (200, {"status": "ready", "champion": "1"})
+    shown = h.server.models()
+    assert (shown["model_name"], shown["champion"], shown["challenger"], shown["challenger_weight"]) == (
+        "loan-default", "1", "2", 0.25)
+    assert shown["loaded"] == ["1", "2"]
+    h.watcher.current = ModelSet(Rollout(None, None), {}, {"4": "ValueError: no"})
+    assert h.server.ready() == (503, {"status": "not ready", "errors": {"4": "ValueError: no"}})
+
+
+def test_a_log_row_is_the_records_columns_then_the_servers_fields_which_always_win():
+    forged = {"age": 30.0, "variant": "champion", "timestamp": "2000-01-01", "status": "ok", "record_index": 9}
+    ok = log_rows([forged, {"age": 41.0}], ["", "age"], request_id="r", variant="challenger", version="2",
+                  status="ok", latency_ms=3.5, client_id="c", predictions=[1, 0], scores=[0.75, 0.25])
+    assert ok[0]["variant"] == "challenger" and ok[0]["status"] == "ok" and ok[0]["record_index"] == 0
+    assert ok[0]["timestamp"] != "2000-01-01" and ok[0]["age"] == 30.0
+    assert (ok[1]["out_of_range"], ok[1]["prediction"], ok[1]["score"], ok[1]["client_request_id"]) == ("age", 0, 0.25,
+                                                                                                         "c")
+    error = log_rows([forged], [""], request_id="r", variant="champion", version="1", status="error", latency_ms=1.0)
+    assert error[0]["status"] == "error" and "prediction" not in error[0] and "score" not in error[0]
+    assert "client_request_id" not in error[0] and error[0]["model_version"] == "1"
+    assert list(ok[0])[:2] == ["age", "variant"] and set(ok[0]) == set(error[0]) | {"client_request_id",
+                                                                                    "prediction", "score"}
