@@ -84,7 +84,8 @@ class Team:
 
     @property
     def password(self) -> str:
-        return (self.project.root / ".driftline" / "team" / "postgres-password").read_text().strip()
+        """The database password, where the stack says it keeps it (with the data it protects)."""
+        return Path(re.search(r"password in (\S+)\)", self.out).group(1)).read_text().strip()
 
     def start(self) -> Team:
         began = time.monotonic()
@@ -105,8 +106,9 @@ class Team:
         """Everything the stack has printed so far."""
         return self.out + "".join(self.later)
 
-    def stop(self) -> tuple[int, str]:
-        """Ctrl-C; the exit code and what it printed while stopping. Kills what is left on a timeout."""
+    def stop(self, keep_data: bool = False) -> tuple[int, str]:
+        """Ctrl-C; the exit code and what it printed while stopping. Kills what is left on a timeout.
+        As root the database lives outside the project, and is removed unless `keep_data`."""
         self.children = psutil.Process(self.proc.pid).children(recursive=True)
         mark = len(self.later)
         self.proc.send_signal(signal.SIGINT)
@@ -118,7 +120,8 @@ class Team:
             self.proc.kill()
             raise
         finally:
-            if data := re.search(r"\(data: (/var/lib/driftline-postgres/\w+)/data;", self.out):
+            data = re.search(r"\(data: (/var/lib/driftline-postgres/\w+)/data;", self.out)
+            if data and not keep_data:
                 shutil.rmtree(data.group(1), ignore_errors=True)  # as root the data lives outside the project
         if self.reader is None:
             return code, self.proc.stdout.read()

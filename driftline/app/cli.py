@@ -1,11 +1,11 @@
 """The `driftline` command: setup, training, serving, monitoring, the local stack and the demo
-here; the registered model and its rollouts in cli_rollout.py; what they share in cli_common.py."""
+here; the registered model and its rollouts in cli_rollout.py; the local stack and the demo in
+cli_stack.py; what they share in cli_common.py."""
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import sys
 import threading
@@ -16,7 +16,8 @@ import typer
 
 from driftline.app.cli_common import ParamsOpt, fail, prefect_env, print_where, project_or_exit, registry_answers
 from driftline.app.cli_rollout import card, deploy, history, rollback, status
-from driftline.config import ConfigError, Settings, params_schema
+from driftline.app.cli_stack import demo, down, up
+from driftline.config import ConfigError, params_schema
 
 # Markdown help: a docstring's lines are joined into sentences (the default "rich" mode keeps each
 # line break, so the help boxes broke mid-sentence), and `code` shows as code.
@@ -185,81 +186,6 @@ def monitor(
         typer.echo(f"drift report: {result['report_url']}")
 
 
-def up(params: ParamsOpt = Path("params.yaml"),
-       set_: Annotated[list[str] | None, typer.Option("--set", help="Override KEY=VALUE in every deployment.")] = None,
-       mlflow_ui: Annotated[bool, typer.Option(help="Start the MLflow UI.")] = True,
-       profile: Annotated[str, typer.Option(help="embedded: SQLite, deployments served from this process, "
-                                            "one model server. team: PostgreSQL, an MLflow tracking server, a "
-                                            "work pool with workers, two model server replicas.")] = "embedded",
-       ) -> None:
-    """Start the local stack; Ctrl-C stops all of it.
-
-    The stack: a Prefect server and its UI, the MLflow UI, the deployments (served, so their
-    schedules and triggers are live) and the model server.
-    """
-    from driftline.app.lifecycle import StackError, interruptible
-    from driftline.app.stack import Stack
-
-    if profile not in ("embedded", "team"):
-        fail(f"--profile: {profile!r} is not one of embedded, team", 2)
-    if profile == "team" and not mlflow_ui:
-        fail("--no-mlflow-ui: the team profile's MLflow tracking server is the registry every part uses, "
-             "and its UI comes with it", 2)
-    interruptible()
-    with project_or_exit(params, set_) as project:
-        settings = project.settings
-    prefect_env()  # for the server it starts and every process after it
-    stack: Stack
-    if profile == "team":
-        from driftline.app.team import TeamStack
-
-        if set_:
-            fail("--set: the team profile's deployments come from prefect.yaml; edit params.yaml instead", 2)
-        stack = TeamStack(settings, params, [], True, typer.echo)
-    else:
-        stack = Stack(settings, params, set_ or [], mlflow_ui, typer.echo)
-    try:
-        stack.start()
-        typer.echo(f"Logs: {settings.state / 'logs'}. Ctrl-C stops everything.")
-        stack.wait()
-    except KeyboardInterrupt:
-        typer.echo("stopping")
-    except StackError as err:
-        fail(f"the stack stopped: {err}", 1)
-    finally:
-        stack.stop()
-
-
-def demo(params: ParamsOpt = Path("params.yaml"),
-         keep_serving: Annotated[bool, typer.Option(help="Leave the stack running at the end.")] = True,
-         mlflow_ui: Annotated[bool, typer.Option(help="Start the MLflow UI.")] = True,
-         ) -> None:
-    """Run the whole loop on the demo data, with nobody pressing a button.
-
-    A champion, live traffic, drift, a retraining started by the drift event, a canary that
-    promotes it, and a bad challenger rolled back.
-    """
-    from driftline.app import demo as story
-    from driftline.app.lifecycle import StackError, interruptible
-
-    interruptible()
-    settings = Settings()
-    if settings.state_dir is None:
-        # Its own sandbox, new each time: a second demo starts from the same story, not from the
-        # first one's champion (trained on the drifted population, so "normal" traffic drifts).
-        sandbox = settings.state / "demo"
-        shutil.rmtree(sandbox, ignore_errors=True)
-        os.environ["DRIFTLINE_STATE_DIR"] = str(sandbox)
-        typer.echo(f"The demo's registry, logs and model server state: {sandbox} (new for each demo; "
-                   "`DRIFTLINE_STATE_DIR=.driftline/demo uv run driftline status` reads it afterwards)")
-    prefect_env()
-    with project_or_exit(params) as project:
-        try:
-            story.run(project, params, typer.echo, keep_serving, mlflow_ui)
-        except (story.DemoFailed, StackError, TimeoutError) as err:
-            fail(f"demo stopped: {err}", 1)
-
-
 def config(
     schema: Annotated[bool, typer.Option("--schema", help="Print the JSON schema of params.yaml.")] = False,
     params: ParamsOpt = Path("params.yaml"),
@@ -277,7 +203,8 @@ def config(
         typer.echo(line)
 
 
-for command in (init, train, status, card, deploy, rollback, history, serve, monitor, up, demo, config):  # --help order
+# In --help's order.
+for command in (init, train, status, card, deploy, rollback, history, serve, monitor, up, down, demo, config):
     app.command()(command)
 
 

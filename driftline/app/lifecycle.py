@@ -92,7 +92,7 @@ def _record_of(state: Path) -> dict:
         return {}
 
 
-def down(state: Path, echo: Callable[[str], None] = print, wait: float = 60) -> bool:
+def down(state: Path, echo: Callable[[str], None] = print, wait: float = 60, quiet: bool = False) -> bool:
     """Stop the stack started from `state` elsewhere: ask its process to stop (SIGTERM: it stops
     every part it started), or, when that process is gone (killed), stop the parts it recorded.
     False when no stack was running there."""
@@ -108,7 +108,7 @@ def down(state: Path, echo: Callable[[str], None] = print, wait: float = 60) -> 
                 _stop_group(p["pid"])
                 echo(f"stopped the {p['name']} (pid {p['pid']}), left by a stack whose process is gone")
             (state / STATE_FILE).unlink(missing_ok=True)
-        if not parts:
+        if not parts and not quiet:
             echo(f"no stack is running from {state}")
         return bool(parts)
     echo(f"stopping the stack of pid {record.get('pid')} (started {record.get('started')})")
@@ -172,8 +172,18 @@ def _holder(port: int) -> str:
 
 
 def _group_alive(pgid: int) -> bool:
+    """Whether a process of the group still runs: one that exited but was not reaped yet (a zombie)
+    answers a signal too, and would hold a stop for its whole wait."""
+    import psutil
+
     try:
         os.killpg(pgid, 0)
-        return True
     except ProcessLookupError:
         return False
+    for proc in psutil.process_iter(["status"]):
+        try:
+            if os.getpgid(proc.pid) == pgid and proc.info["status"] != psutil.STATUS_ZOMBIE:
+                return True
+        except (ProcessLookupError, PermissionError):
+            continue
+    return False

@@ -192,6 +192,8 @@ class Watcher:
                 log.exception("registry poll failed; serving what is loaded")
 
     def stop(self) -> None:
+        """Stop polling. A poll under way against a slow registry is not waited for beyond 2 s
+        (the thread is a daemon, and reads only): the server's stop must stay within its 10 s."""
         self._stop.set()
         if self._thread:
-            self._thread.join(timeout=self.poll_seconds + 5)
+            self._thread.join(timeout=min(self.poll_seconds + 5, 2.0))

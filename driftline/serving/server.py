@@ -37,5 +37,8 @@ def run(project: Project, cfg: ServeSettings) -> None:
     os.environ["OMP_NUM_THREADS"] = str(cfg.model_threads)
     import uvicorn
 
+    # On SIGTERM uvicorn stops accepting, lets the requests under way finish (5 s at most: a client
+    # that never finishes must not hold the stop), then the app's shutdown flushes the logs. The
+    # whole stop stays within the 10 s a stack (or a container platform's grace) gives a part.
     uvicorn.run(build_app(project.settings, project.params, cfg, project.registry), host=cfg.host, port=cfg.port,
-                workers=1, log_level="warning", access_log=False)
+                workers=1, log_level="warning", access_log=False, timeout_graceful_shutdown=5)

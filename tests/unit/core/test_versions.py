@@ -176,3 +176,24 @@ def test_a_drift_retraining_reports_moved_shares_without_stopping_but_not_change
     flipped.loc[: len(old) // 5, "defaulted"] = 1 - flipped.loc[: len(old) // 5, "defaulted"]
     labels = {c.name: c for c in versions.against(old, flipped, params, "1", drift_expected=True)}
     assert not labels["versions: labels of rows in both versions"].passed
+
+
+def test_a_table_of_few_coarse_columns_repeating_itself_by_chance_passes():
+    """Three columns with 180, 6 and 3 rounded values over 3,000 rows repeat 19% of rows honestly:
+    that is their chance level, and only copies beyond it count."""
+    from driftline.config import parse_params
+
+    rng = np.random.default_rng(0)
+    n = 3000
+    frame = pd.DataFrame({"size_m2": rng.uniform(20, 200, n), "rooms": rng.integers(1, 7, n).astype(float),
+                          "city": rng.choice(["lyon", "paris", "nantes"], n)})
+    frame["price"] = 3000 * frame["size_m2"] + rng.normal(0, 20_000, n)
+    features = [{"name": "size_m2", "type": "numeric"}, {"name": "rooms", "type": "numeric"},
+                {"name": "city", "type": "categorical"}]
+    data = {"path": "data/houses.csv", "target": "price", "task": "regression", "features": features}
+    p = parse_params({"data": data, "evaluation": {"primary_metric": "r2"}, "registry": {"model_name": "houses"}})
+    honest = versions.near_duplicates(frame, p)
+    assert honest.passed and "beyond the 20.40% the columns repeat by chance" in honest.detail
+    copied = pd.concat([frame, *[frame.head(300).assign(size_m2=frame["size_m2"].head(300) + 0.01 * i)
+                                 for i in range(1, 3)]], ignore_index=True)
+    assert not versions.near_duplicates(copied, p).passed

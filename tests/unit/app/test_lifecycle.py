@@ -1,0 +1,81 @@
+"""How the stack starts and stops its processes (driftline.app.lifecycle), with real sockets, real
+locks and real processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from driftline.app import lifecycle
+from driftline.app.lifecycle import StackError
+
+
+def test_a_port_held_by_another_process_is_named_with_its_holder():
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        with pytest.raises(StackError) as info:
+            lifecycle.claim(f"http://127.0.0.1:{port}", "Prefect server")
+    assert f"port {port} (127.0.0.1), where the Prefect server would listen, is already in use by pid {os.getpid()}" \
+        in str(info.value)
+    lifecycle.claim(f"http://127.0.0.1:{port}", "Prefect server")  # free again once it is closed
+
+
+def test_one_stack_per_state_directory(tmp_path):
+    first = lifecycle.take_lock(tmp_path)
+    (tmp_path / lifecycle.STATE_FILE).write_text(json.dumps({"pid": 4242, "started": "today", "parts": []}))
+    with pytest.raises(StackError, match=r"a stack is already running from .* \(pid 4242, started today\): "
+                                         r"`driftline down` stops it"):
+        lifecycle.take_lock(tmp_path)
+    first.close()
+    lifecycle.take_lock(tmp_path).close()  # released with its holder
+
+
+def test_down_stops_the_parts_a_dead_stack_recorded(tmp_path):
+    part = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"], start_new_session=True)
+    (tmp_path / lifecycle.STATE_FILE).write_text(json.dumps(
+        {"pid": 999999, "started": "earlier", "parts": [{"name": "model server", "pid": part.pid}]}))
+    said: list[str] = []
+    assert lifecycle.down(tmp_path, said.append) is True
+    assert part.wait(15) == -signal.SIGTERM
+    assert said == [f"stopped the model server (pid {part.pid}), left by a stack whose process is gone"]
+    assert not (tmp_path / lifecycle.STATE_FILE).exists()
+    assert lifecycle.down(tmp_path, said.append) is False and said[-1] == f"no stack is running from {tmp_path}"
+
+
+def test_the_first_signal_interrupts_and_any_later_one_only_hurries_the_stop():
+    before = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        lifecycle.interruptible()
+        with pytest.raises(KeyboardInterrupt):  # the handler runs at once, in this (the main) thread
+            os.kill(os.getpid(), signal.SIGTERM)
+        assert not lifecycle._hurry.is_set()
+        os.kill(os.getpid(), signal.SIGINT)  # the second: no exception, the stop goes on, faster
+        time.sleep(0.2)
+        assert lifecycle._hurry.is_set()
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
+        lifecycle._hurry.clear()
+
+
+def test_a_hurried_stop_kills_a_part_that_ignores_its_signal_after_2_seconds():
+    stubborn = subprocess.Popen([sys.executable, "-c", "import signal, time; signal.signal(signal.SIGTERM, "
+                                 "signal.SIG_IGN); print('ready', flush=True); time.sleep(600)"],
+                                start_new_session=True, stdout=subprocess.PIPE, text=True)
+    assert stubborn.stdout.readline().strip() == "ready"
+    lifecycle._hurry.set()
+    try:
+        began = time.monotonic()
+        lifecycle.stop_part(stubborn)
+        assert stubborn.poll() == -signal.SIGKILL and time.monotonic() - began < 5
+    finally:
+        lifecycle._hurry.clear()
