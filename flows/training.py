@@ -175,7 +175,7 @@ def _pinned(settings: Settings, svc, p: Params, model, champion: Champion | None
     """Both models on the pinned set: the golden set the params declare, or the champion's holdout
     from its own data version (when this run brings another one)."""
     source = p.evaluation.pinned.source
-    if champion is None or source == "off":
+    if champion is None or source == "none":
         return None
     if source == "golden":
         rows = load_data(svc.data, settings.root / p.evaluation.pinned.path)

@@ -25,7 +25,7 @@ FAST = ["rollout.steps=[0.5, 1.0]", "rollout.window_seconds=2", "rollout.min_req
         "rollout.min_labels=20", "rollout.max_wait_seconds=60", "rollout.max_latency_p95_ratio=10"]
 LAX = ["evaluation.thresholds={}", "evaluation.behavioral=[]", "evaluation.fairness=[]",
        # its data is the good data with every label flipped: the version checks would stop it first
-       "validation.previous.enabled=false", "evaluation.pinned.source=off",
+       "validation.previous.enabled=false", "evaluation.pinned.source=none",
        "evaluation.comparison.margin=1.0"]
 
 
