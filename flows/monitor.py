@@ -21,6 +21,7 @@ from driftline.config import Params, Settings
 from driftline.core import monitoring
 from driftline.errors import PipelineFailure
 from driftline.services import Services
+from flows import guard
 from tasks.monitor import (
     CHART,
     attach_chart,
@@ -58,6 +59,7 @@ def drift_monitor(
         overrides: `KEY=VALUE` overrides of the params file, e.g. `monitoring.cooldown_hours=0`.
         project_dir: the git+DVC project; defaults to `DRIFTLINE_PROJECT_DIR` or the working directory.
     """
+    guard.check(params_path, overrides, {"project_dir": (project_dir, None)})
     with services.open_project(project_dir, params_path, overrides) as project:
         return watch(project.services, project.settings, project.params, window_hours, last_rows)
 

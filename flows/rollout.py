@@ -25,6 +25,7 @@ from driftline.config import Params, Strategy
 from driftline.core import rollout as analysis
 from driftline.core.markdown import rollout_markdown
 from driftline.core.rollout import Analysis
+from flows import guard
 from tasks.report import artifact_key, publish_report
 from tasks.rollout import (
     admit,
@@ -106,6 +107,8 @@ def rollout(
             with LeaseHeld (which names it). Short by design: a rollout takes minutes.
         lease_ttl_seconds: how long the lease outlives this process if it is killed (renewed every third).
     """
+    guard.check(params_path, overrides, {"project_dir": (project_dir, None), "force": (force, False),
+                                         "lease_ttl_seconds": (lease_ttl_seconds, rollout_state.ROLLOUT_TTL_SECONDS)})
     with services.open_project(project_dir, params_path, overrides) as project:
         return _roll_out(project, version, strategy or project.params.rollout.strategy, force, lease_wait_seconds,
                          lease_ttl_seconds)
@@ -187,6 +190,7 @@ def rollback(params_path: str = "params.yaml", project_dir: str | None = None,
              reason: str = "manual rollback", lease_wait_seconds: float = 30.0) -> dict[str, Any]:
     """Point @champion back at @previous (and @previous at the version it replaced), holding the
     rollout lease: a rollout in progress is not undone under its feet (LeaseHeld names it)."""
+    guard.check(params_path, None, {"project_dir": (project_dir, None)})
     with services.open_project(project_dir, params_path) as project:
         store, p = project.registry, project.params
         held = hold_lease(store, "roll back to @previous", lease_wait_seconds, rollout_state.ROLLOUT_TTL_SECONDS)

@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 from prefect import flow, get_run_logger
-from prefect.runtime import deployment, flow_run
+from prefect.runtime import flow_run
 from prefect.states import Cancelled, State
 from prefect.transactions import transaction
 
@@ -24,8 +24,7 @@ from driftline.adapters.registry.pictures import warm_up as pictures_warm_up
 from driftline.adapters.registry.store import CHALLENGER, CHAMPION, MlflowStore, VersionInfo
 from driftline.adapters.registry.training_run import Champion, Lineage
 from driftline.adapters.registry.trust import GATES_TAG, PASSED
-from driftline.config import ConfigError, Params, Settings, load_params
-from driftline.config.load import code_changes
+from driftline.config import Params, Settings
 from driftline.core import evaluation, model_facts, training
 from driftline.core import gates as G
 from driftline.core import search as hpo
@@ -35,6 +34,7 @@ from driftline.core.estimators import EstimatorError
 from driftline.core.markdown import training_markdown, validation_markdown
 from driftline.core.validation import ValidationReport
 from driftline.errors import GatesFailed, PipelineFailure, ValidationFailed
+from flows import guard
 from flows.search import Shipped, hyperparameter_search, task_runner
 from tasks import registry
 from tasks.caching import in_project
@@ -72,13 +72,10 @@ def training_pipeline(
         drift_event_at: when the drift event that started this run occurred (epoch seconds, set by the
             trigger); the run ends Cancelled when a drift retraining started since has reached a verdict.
     """
+    guard.check(params_path, overrides, {"project_dir": (project_dir, None), "dask_address": (dask_address, None),
+                                         "reason": (reason, "manual")})
     with services.open_project(project_dir, params_path, [*(overrides or []), *_search_switch(search)]) as project:
         settings, p, svc = project.settings, project.params, project.services
-        if overrides and deployment.id:  # a deployment run may tune the estimator, not choose the code it runs
-            changed = code_changes(load_params(settings.root / params_path), p)
-            if changed:
-                raise ConfigError(f"overrides: a deployment run cannot change {', '.join(changed)}; change them in "
-                                  f"{params_path} and commit")
         for line in p.defaults_chosen():
             get_run_logger().warning(line)
         started = time.time()

@@ -82,6 +82,19 @@ class Team:
     def staging_port(self) -> int:
         return self.serve_port + 2
 
+    def _secret(self, pattern: str) -> str:
+        return Path(re.search(pattern, self.out).group(1)).read_text().strip()
+
+    @property
+    def prefect_auth(self) -> tuple[str, str]:
+        """The Prefect API's credentials (user, password), where the stack keeps them."""
+        return "driftline", self._secret(r"PREFECT_API_AUTH_STRING, kept in (\S+) ")
+
+    @property
+    def mlflow_env(self) -> dict[str, str]:
+        return {"MLFLOW_TRACKING_USERNAME": "driftline",
+                "MLFLOW_TRACKING_PASSWORD": self._secret(r"the password in (\S+)\)")}
+
     @property
     def password(self) -> str:
         """The database password, where the stack says it keeps it (with the data it protects)."""
@@ -143,8 +156,9 @@ class Team:
         test unless the run completed."""
         args = ["--params", json.dumps({"overrides": list(overrides)})] if overrides else []
         done = subprocess.run([sys.executable, "-m", "prefect", "deployment", "run", deployment, *args, "--watch"],
-                              env={**self.env, "PREFECT_API_URL": self.api}, capture_output=True, text=True,
-                              timeout=600)
+                              env={**self.env, "PREFECT_API_URL": self.api,
+                                   "PREFECT_API_AUTH_STRING": ":".join(self.prefect_auth)},
+                              capture_output=True, text=True, timeout=600)
         assert done.returncode == 0, done.stdout + done.stderr
         return re.search(r"UUID: ([0-9a-f-]{36})", done.stdout).group(1)
 
@@ -152,23 +166,29 @@ class Team:
         """The registry as every part of the stack reaches it: through the tracking server."""
         from driftline.adapters.registry.store import MlflowStore
 
+        os.environ.update(self.mlflow_env)  # MLflow's client reads the basic-auth account from the environment
         return MlflowStore(self.tracking, "mlflow-artifacts:/driftline", "driftline", "loan-default").start()
+
+    def api_call(self, method: str, path: str, body: dict | None = None):
+        """The team's Prefect API with its credentials (and CSRF tokens, as its own client sends them)."""
+        from driftline.adapters.prefect_api import PrefectApi
+
+        return PrefectApi(self.api, auth_string=":".join(self.prefect_auth)).call(method, path, body)
 
     def start_run(self, deployment: str) -> str:
         """A run of `deployment` ("flow/deployment") for the workers, not waited for; its id."""
-        found = httpx.get(f"{self.api}/deployments/name/{deployment}", timeout=10).json()["id"]
-        return httpx.post(f"{self.api}/deployments/{found}/create_flow_run", json={}, timeout=10).json()["id"]
+        found = self.api_call("GET", f"/deployments/name/{deployment}")["id"]
+        return self.api_call("POST", f"/deployments/{found}/create_flow_run", {})["id"]
 
     def flow_run(self, run_id: str) -> dict:
-        return httpx.get(f"{self.api}/flow_runs/{run_id}", timeout=10).json()
+        return self.api_call("GET", f"/flow_runs/{run_id}")
 
     def events(self, name: str, run_id: str) -> list[dict]:
         """Events `name` of one flow run: a worker's and a flow's own events relate to the run,
         Prefect's heartbeats are about it (their resource)."""
         for where in ("related", "resource"):
-            found = httpx.post(f"{self.api}/events/filter", json={"filter": {
-                "event": {"name": [name]}, where: {"id": [f"prefect.flow-run.{run_id}"]}}, "limit": 10},
-                timeout=10).json()["events"]
+            found = self.api_call("POST", "/events/filter", {"filter": {
+                "event": {"name": [name]}, where: {"id": [f"prefect.flow-run.{run_id}"]}}, "limit": 10})["events"]
             if found:
                 return found
         return []
