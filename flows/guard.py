@@ -27,13 +27,14 @@ def deployment_defaults() -> dict[str, Any] | None:
         return dict(client.read_deployment(ident).parameters or {})
 
 
-def check(params_path: str, overrides: list[str] | None, fixed: dict[str, tuple[Any, Any]]) -> None:
+def check(params_path: str, overrides: list[str] | None, fixed: dict[str, tuple[Any, Any]]) -> dict[str, Any] | None:
     """ConfigError naming every parameter of this run that its deployment does not allow. `fixed`:
     name -> (this run's value, the flow's default) of the parameters that must stay the
-    deployment's own (or the flow's default, where the deployment sets none)."""
+    deployment's own (or the flow's default, where the deployment sets none). The deployment's
+    parameters, or None outside a deployment run."""
     defaults = deployment_defaults()
     if defaults is None:
-        return
+        return None
     problems = [f"{name}: a deployment run cannot set it (the deployment's is {defaults.get(name, default)!r})"
                 for name, (value, default) in fixed.items() if value != defaults.get(name, default)]
     root = Settings.for_project(defaults.get("project_dir")).root.resolve()
@@ -48,5 +49,22 @@ def check(params_path: str, overrides: list[str] | None, fixed: dict[str, tuple[
         except ConfigError as err:
             raise ConfigError(f"overrides: {err}") from None
         problems += [f"overrides: {line}" for line in refused(baseline, candidate)]
+    if problems:
+        raise ConfigError("this deployment run asks for what its deployment does not allow:\n" + "\n".join(problems))
+    return defaults
+
+
+def rollout_request(version: str | None, strategy: str | None, challenger: str | None, written: str,
+                    defaults: dict[str, Any]) -> None:
+    """A deployment run rolls out @challenger (the version training registered and announced) with
+    the strategy its deployment or the params name: a forged `driftline.challenger.registered`
+    could otherwise roll out any version that once passed its gates, by any strategy."""
+    problems = []
+    if version is not None and str(version) != str(challenger):
+        problems.append(f"version: {version!r} is not @challenger ({challenger}); a deployment run rolls out "
+                        "@challenger only")
+    allowed = defaults.get("strategy") or written
+    if strategy is not None and strategy != allowed:
+        problems.append(f"strategy: {strategy!r} is not the deployment's ({allowed})")
     if problems:
         raise ConfigError("this deployment run asks for what its deployment does not allow:\n" + "\n".join(problems))

@@ -20,6 +20,7 @@ from prefect.transactions import transaction
 
 from driftline import services
 from driftline.adapters.registry import rollout_state
+from driftline.adapters.registry.lease import ROLLOUT, Lease
 from driftline.adapters.registry.store import CHALLENGER, CHAMPION, PREVIOUS, MlflowStore
 from driftline.config import Params, Strategy
 from driftline.core import rollout as analysis
@@ -107,9 +108,13 @@ def rollout(
             with LeaseHeld (which names it). Short by design: a rollout takes minutes.
         lease_ttl_seconds: how long the lease outlives this process if it is killed (renewed every third).
     """
-    guard.check(params_path, overrides, {"project_dir": (project_dir, None), "force": (force, False),
-                                         "lease_ttl_seconds": (lease_ttl_seconds, rollout_state.ROLLOUT_TTL_SECONDS)})
+    defaults = guard.check(params_path, overrides, {
+        "project_dir": (project_dir, None), "force": (force, False),
+        "lease_ttl_seconds": (lease_ttl_seconds, rollout_state.ROLLOUT_TTL_SECONDS)})
     with services.open_project(project_dir, params_path, overrides) as project:
+        if defaults is not None:
+            guard.rollout_request(version, strategy, read_aliases(project.registry).get(CHALLENGER),
+                                  project.params.rollout.strategy, defaults)
         return _roll_out(project, version, strategy or project.params.rollout.strategy, force, lease_wait_seconds,
                          lease_ttl_seconds)
 
@@ -187,12 +192,19 @@ def _report(p: Params, version: str, champion: str | None, strategy: str, steps,
 
 @flow(name="rollback", log_prints=True, timeout_seconds=3600, **_HOOKS)
 def rollback(params_path: str = "params.yaml", project_dir: str | None = None,
-             reason: str = "manual rollback", lease_wait_seconds: float = 30.0) -> dict[str, Any]:
+             reason: str = "manual rollback", lease_wait_seconds: float = 30.0,
+             break_lease: bool = False) -> dict[str, Any]:
     """Point @champion back at @previous (and @previous at the version it replaced), holding the
-    rollout lease: a rollout in progress is not undone under its feet (LeaseHeld names it)."""
-    guard.check(params_path, None, {"project_dir": (project_dir, None)})
+    rollout lease: a rollout in progress is not undone under its feet (LeaseHeld names it).
+    `break_lease`: break that lease first, whoever holds it (recorded in the history)."""
+    guard.check(params_path, None, {"project_dir": (project_dir, None), "break_lease": (break_lease, False)})
     with services.open_project(project_dir, params_path) as project:
         store, p = project.registry, project.params
+        if break_lease:
+            broken = Lease(store, ROLLOUT, owner=f"rollback:{current_run.get_id() or '-'}").break_()
+            if broken is not None:
+                store.record_change("rollout lease", broken.owner, None,
+                                     f"broken by `driftline rollback --break-lease` ({broken.describe()})")
         held = hold_lease(store, "roll back to @previous", lease_wait_seconds, rollout_state.ROLLOUT_TTL_SECONDS)
         with held.keep_alive():
             previous, current = restore_previous(store, reason)

@@ -45,6 +45,11 @@ def drift_answered(store: MlflowStore, event_at: float | None) -> str | None:
     return drift_events.answered(store, event_at)
 
 
+@task(name="drift-recorded-by-the-monitor", cache_policy=NONE)
+def drift_recorded(store: MlflowStore, event_at: float | None) -> bool:
+    return drift_events.recorded(store, event_at)
+
+
 @task(name="record-drift-retraining", retries=2, retry_delay_seconds=2, cache_policy=NONE)
 def record_drift_retraining(store: MlflowStore, started_at: float) -> None:
     drift_events.record_retrain(store, started_at)

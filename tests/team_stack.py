@@ -122,7 +122,10 @@ class Team:
     def stop(self, keep_data: bool = False) -> tuple[int, str]:
         """Ctrl-C; the exit code and what it printed while stopping. Kills what is left on a timeout.
         As root the database lives outside the project, and is removed unless `keep_data`."""
-        self.children = psutil.Process(self.proc.pid).children(recursive=True)
+        try:
+            self.children = psutil.Process(self.proc.pid).children(recursive=True)
+        except psutil.NoSuchProcess:  # it exited already (a stack that did not come up)
+            self.children = []
         mark = len(self.later)
         self.proc.send_signal(signal.SIGINT)
         try:

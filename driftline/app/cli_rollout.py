@@ -43,12 +43,13 @@ def status(
         waiting = "  [waits for the rollout to end]" if v["awaiting_rollout"] else ""
         typer.echo(f"  v{v['version']:<3} {aliases:<24} {metrics}  (data {v['dvc_md5']}, {v['reason']}){waiting}")
     typer.echo(rollout_state.status_line(doc["rollout"]))
+    for line in doc["moved_without_record"]:
+        typer.secho(f"WARNING: {line}", fg=typer.colors.RED)
     print_where(settings)
 
 
-
 def _status(project: Project) -> dict:
-    from driftline.adapters.registry import rollout_state, tags
+    from driftline.adapters.registry import history, rollout_state, tags
     from driftline.adapters.registry.faults import safe_uri  # a URI's password is never printed
 
     settings, p, store = project.settings, project.params, project.registry
@@ -61,7 +62,8 @@ def _status(project: Project) -> dict:
                          "reason": v.tags.get(tags.REASON_TAG), "metrics": metrics,
                          "awaiting_rollout": v.tags.get(tags.AWAITING_TAG) == "true"})
     return {"model_name": p.registry.model_name, "tracking_uri": safe_uri(settings.mlflow_uri), "versions": versions,
-            "rollout": rollout_state.describe(store)}
+            "rollout": rollout_state.describe(store),
+            "moved_without_record": history.describe(history.unrecorded(store))}
 
 
 def deploy(
@@ -73,11 +75,11 @@ def deploy(
                                              "recorded on the version and in the history.")] = False,
     lease_wait: Annotated[float, typer.Option(min=0, help="Seconds to wait for another rollout of the model to "
                                                           "end before giving up (exit 4).")] = 30.0,
-    lease_ttl: Annotated[float, typer.Option(min=1, help="Seconds the rollout lease outlives this process if it "
-                                                         "is killed (renewed every third of it).")] = 60.0,
+    lease_ttl: Annotated[float, typer.Option(min=1, max=3600, help=(
+        "Seconds the rollout lease outlives this process if it is killed (renewed every third of it).")
+    )] = 60.0,
 ) -> None:
     """Roll a challenger out against live traffic; promote it, or roll it back automatically.
-
 
     Exit codes: 0 promoted (or already champion); 1 rolled back; 2 nothing to deploy, a bad
     option, or a version whose gates did not pass (without --force); 3 the model registry does
@@ -108,11 +110,14 @@ def deploy(
 
 
 def rollback(params: ParamsOpt = Path("params.yaml"),
-             reason: Annotated[str, typer.Option(help="Recorded in the history.")] = "manual rollback") -> None:
+             reason: Annotated[str, typer.Option(help="Recorded in the history.")] = "manual rollback",
+             break_lease: Annotated[bool, typer.Option(help="Break the model's rollout lease first, whoever holds it "
+                                                            "(one left by a rollout whose process is gone); "
+                                                            "recorded in the history.")] = False) -> None:
     """Restore @previous as @champion, and say what changed.
 
     Exit codes: 2 there is no @previous; 3 the model registry does not answer; 4 a rollout in
-    progress holds the model (the message names it).
+    progress holds the model (the message names it, and --break-lease breaks it).
     """
     with project_or_exit(params) as project:  # a bad config fails here, naming the key, not inside the flow
         settings = project.settings
@@ -122,7 +127,8 @@ def rollback(params: ParamsOpt = Path("params.yaml"),
 
     try:
         with registry_answers("rollback"):
-            result = rollback_flow(params_path=str(params), project_dir=str(settings.root), reason=reason)
+            result = rollback_flow(params_path=str(params), project_dir=str(settings.root), reason=reason,
+                                   break_lease=break_lease)
     except ValueError as err:
         fail(str(err), 2)
     except LeaseHeld as err:

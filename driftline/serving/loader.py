@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
+import time
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -13,10 +14,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from driftline.adapters.registry import rollout_state
+from driftline.adapters.registry import history, rollout_state
 from driftline.adapters.registry.drift_events import checked_at
 from driftline.adapters.registry.rollout_state import STRATEGY_TAG, WEIGHT_TAG  # noqa: F401 - defined with the lease that guards them
 from driftline.adapters.registry.store import CHALLENGER, CHAMPION, PREVIOUS, MlflowStore
+from driftline.adapters.registry.tags import CHECK_TAG, when
 from driftline.core.features import datetime_inputs
 from driftline.core.training import known_categories
 
@@ -35,6 +37,8 @@ class Rollout:
     # the drift monitor last completed a check; None: no live lease, never checked.
     lease_since: float | None = None
     drift_checked_at: float | None = None
+    future: tuple[str, ...] = ()  # registry time stamps read from the future, and ignored
+    unrecorded: tuple[str, ...] = ()  # aliases moved without a history record (history.unrecorded)
 
 
 @dataclass(frozen=True)
@@ -90,12 +94,13 @@ def read_rollout(store: MlflowStore, staging: bool = False) -> Rollout:
     active = rollout_state.active(tags)
     holder = rollout_state.live_holder(store) if active else _holder_for_metrics(store)
     since, checked = holder.acquired_at if holder else None, checked_at(tags)
+    future = ("drift check",) if checked is None and when(tags.get(CHECK_TAG)) is not None else ()
     if active and holder is None:
         return Rollout(aliases.get(CHAMPION), aliases.get(CHALLENGER), "none", 0.0, aliases.get(PREVIOUS),
                        ignored=f"rollout tags {strategy}/{weight:g} with no live rollout lease", lease_since=since,
-                       drift_checked_at=checked)
+                       drift_checked_at=checked, future=future)
     return Rollout(aliases.get(CHAMPION), aliases.get(CHALLENGER), strategy, weight, aliases.get(PREVIOUS),
-                   lease_since=since, drift_checked_at=checked)
+                   lease_since=since, drift_checked_at=checked, future=future)
 
 
 def _holder_for_metrics(store: MlflowStore):
@@ -150,7 +155,7 @@ class Watcher:
         self._thread: threading.Thread | None = None
 
     def refresh(self) -> ModelSet:
-        rollout = read_rollout(self.store, self.staging)
+        rollout = self._with_history(read_rollout(self.store, self.staging))
         if rollout.ignored and rollout.ignored != self.current.rollout.ignored:
             log.warning("%s: serving as if no rollout (the next deploy or drift monitor clears them)", rollout.ignored)
         wanted = [v for v in (rollout.champion, rollout.challenger) if v]
@@ -176,6 +181,24 @@ class Watcher:
             rollout = dataclasses.replace(rollout, challenger=None, strategy="none", weight=0.0)
         self.current = ModelSet(rollout, models, errors)
         return self.current
+
+    def _with_history(self, rollout: Rollout) -> Rollout:
+        """The aliases checked against their recorded history (history.unrecorded): when they change,
+        and every 30 s, not on every poll (the history is a search of its own)."""
+        served = (rollout.champion, rollout.challenger, rollout.previous)
+        now = time.monotonic()
+        if self.staging:
+            return rollout
+        if served != getattr(self, "_history_served", None) or now - getattr(self, "_history_at", 0.0) > 30:
+            try:
+                moved = history.unrecorded(self.store)
+            except Exception as err:  # noqa: BLE001 - a report, not a decision: keep serving
+                log.warning("alias history not read: %s", err)
+                moved = {}
+            for line in history.describe(moved):
+                log.error(line)
+            self._history_served, self._history_at, self._moved = served, now, tuple(sorted(moved))
+        return dataclasses.replace(rollout, unrecorded=getattr(self, "_moved", ()))
 
     def start(self) -> None:
         self.refresh()

@@ -51,6 +51,16 @@ class RegistryGauges:
         if r.drift_checked_at is not None:
             yield GaugeMetricFamily("driftline_last_drift_check_timestamp_seconds",
                                     "When the drift monitor last completed a check", value=r.drift_checked_at)
+        moved = GaugeMetricFamily("driftline_alias_moved_without_record", "1 for an alias that points "
+                                  "elsewhere than its last recorded change", labels=["alias"])
+        for alias in r.unrecorded:
+            moved.add_metric([alias], 1)
+        yield moved
+        future = GaugeMetricFamily("driftline_future_timestamp", "1 for a registry time stamp read from the "
+                                   "future, and ignored", labels=["stamp"])
+        for name in r.future:
+            future.add_metric([name], 1)
+        yield future
 
 
 class ServerMetrics:

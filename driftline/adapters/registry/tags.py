@@ -90,6 +90,16 @@ def stamp(epoch_seconds: float) -> str:
     return datetime.fromtimestamp(epoch_seconds, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+# A time stamp more than this far ahead of the reader's clock is ignored: a stamp from the future
+# (a wrong clock, or a forged tag) would pin a lease, silence drift or mute a stale-check alert.
+FUTURE_SKEW_SECONDS = 300.0
+
+
+def past(t: float | None, now: float) -> float | None:
+    """`t`, unless it lies more than FUTURE_SKEW_SECONDS ahead of `now` (then None)."""
+    return None if t is not None and t > now + FUTURE_SKEW_SECONDS else t
+
+
 def when(text: str | None) -> float | None:
     """A time tag as epoch seconds: ISO 8601 (a time without a zone is UTC) or the epoch seconds
     driftline wrote before; None when absent or unreadable."""
