@@ -42,6 +42,7 @@ from driftline.app.team_postgres import (
     connects,
     create_databases,
     driver_url,
+    has_user,
     hide_password,
     mlflow_auth_config,
     root_data_dir,
@@ -109,8 +110,8 @@ class TeamStack(Stack):
         home = self._data.parent if self._data and os.geteuid() == 0 else self.settings.state / "team"
         return home / name
 
-    def _secret(self, name: str) -> str:
-        return secret(self._secret_path(name), self._data or self.settings.state / "team" / "no-local-database")
+    def _secret(self, name: str, locked: Path | None = None, what: str = "") -> str:
+        return secret(self._secret_path(name), locked, what=what)
 
     def _start_postgres(self) -> Postgres:
         if not (PG_BIN / "postgres").exists():
@@ -120,7 +121,8 @@ class TeamStack(Stack):
         run_as = ["runuser", "-u", "postgres", "--"] if as_root else []
         self._data = data
         secret_path = data.parent / "password" if as_root else self.settings.state / "team" / "postgres-password"
-        password = secret(secret_path, data, legacy=self.settings.state / "team" / "postgres-password")
+        password = secret(secret_path, data if (data / "PG_VERSION").exists() else None,
+                          legacy=self.settings.state / "team" / "postgres-password")
         if not (data / "PG_VERSION").exists():
             data.parent.mkdir(parents=True, exist_ok=True)
             # A password, not trust: any local user could otherwise connect as the superuser and
@@ -170,7 +172,10 @@ class TeamStack(Stack):
         host, port = ui.split("://", 1)[1].split(":")
         artifacts = self.team.artifacts or str(self.settings.state / "team" / "artifacts")
         # MLflow's basic-auth app: one account the stack's parts use, made once with the database.
-        password = self._secret("mlflow-password")
+        # Its account is made on the first start with this password, and kept in the auth database.
+        made = has_user(pg, "mlflow_auth", "driftline")
+        password = self._secret("mlflow-password", Path("the database mlflow_auth") if made else None,
+                                "MLflow's auth database (mlflow_auth)")
         config = mlflow_auth_config(self.settings.state / "team" / "mlflow-auth.ini", "driftline", password,
                                     driver_url(pg, "mlflow_auth", "psycopg"))
         self.mlflow_client = {"MLFLOW_TRACKING_USERNAME": "driftline", "MLFLOW_TRACKING_PASSWORD": password}

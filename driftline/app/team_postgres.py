@@ -67,21 +67,22 @@ def root_data_dir(state: Path) -> Path:
     return own / "data"
 
 
-def secret(path: Path, data: Path, legacy: Path | None = None) -> str:
+def secret(path: Path, locked: Path | None = None, legacy: Path | None = None, what: str = "") -> str:
     """A secret of the stack (the database password, the control plane's credentials): made once,
     kept 0600 with the data it protects, so that the two cannot part (a state directory made anew
     beside data kept under /var/lib used to make a new password, and PostgreSQL then refused it
     sixty times). One kept in the state directory by an earlier release moves beside the data.
-    Data whose secret is gone is an error that says what to remove or restore."""
+    `locked`: what already holds the secret (the database's data directory, the auth database),
+    when it exists; a secret gone from beside it is an error that says what to remove or restore."""
     if not path.exists() and legacy is not None and legacy.exists() and legacy != path:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.touch(mode=0o600)
         path.write_text(legacy.read_text())
     if not path.exists():
-        if (data / "PG_VERSION").exists():
-            raise StackError(f"the PostgreSQL data at {data} was made with a secret that is gone ({path} is "
-                             f"missing): put it back in {path}, or remove {data} to start the team stack afresh "
-                             "(the runs, the registry and the Prefect state in it are lost)")
+        if locked is not None:
+            raise StackError(f"{what or f'the PostgreSQL data at {locked}'} was made with a secret that is gone "
+                             f"({path} is missing): put it back in {path}, or remove {locked} to start the team stack "
+                             "afresh (the runs, the registry and the Prefect state in it are lost)")
         path.parent.mkdir(parents=True, exist_ok=True)
         path.touch(mode=0o600)
         path.write_text(secrets.token_urlsafe(24))
@@ -94,6 +95,17 @@ def hide_password(url: str) -> str:
         return url
     scheme, user = head.split("//", 1)
     return f"{scheme}//{user.split(':', 1)[0]}:***@{tail}"
+
+
+def has_user(pg: Postgres, database: str, user: str) -> bool:
+    """Whether MLflow's auth database already holds `user` (made with the password of its first start)."""
+    import psycopg
+
+    try:
+        with psycopg.connect(f"{pg.url}/{database}") as conn:
+            return conn.execute("SELECT 1 FROM users WHERE username = %s", (user,)).fetchone() is not None
+    except psycopg.errors.UndefinedTable:
+        return False
 
 
 def mlflow_auth_config(path: Path, user: str, password: str, database_uri: str) -> Path:
