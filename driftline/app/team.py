@@ -184,6 +184,8 @@ class TeamStack(Stack):
             artifacts, "--serve-artifacts", "--host", host, "--port", port, "--workers", "1"], "mlflow-server.log",
             # In its environment, not its command line, where `ps` shows the password to everyone.
             {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", "MLFLOW_AUTH_CONFIG_PATH": str(config),
+             # The auth app's CSRF protection signs its forms with this key (kept like the others).
+             "MLFLOW_FLASK_SERVER_SECRET_KEY": self._secret("mlflow-flask-key"),
              "MLFLOW_BACKEND_STORE_URI": driver_url(pg, "mlflow", "psycopg")}, listens=ui)
         self._wait(part, lambda: _answers(f"{ui}/health"), f"answer {ui}/health", 120)
         # Everything after this (workers, their flow runs, the model servers) uses the server,
