@@ -47,7 +47,8 @@ def test_the_team_profile_runs_ci_on_a_worker_with_state_in_postgres_and_artifac
         assert "Crash detection: a flow run without a heartbeat for 90 s is marked Crashed" in out, out
 
         # The control plane answers only with credentials, and only its own UI's origin.
-        assert httpx.post(f"{stack.api}/flow_runs/filter", json={}, timeout=10).status_code == 401
+        assert httpx.get(f"{stack.api}/deployments/name/training-pipeline/training-ci", timeout=10).status_code == 401
+        assert httpx.post(f"{stack.api}/flow_runs/filter", json={}, timeout=10).status_code in (401, 403)
         assert httpx.get(f"{stack.tracking}/api/2.0/mlflow/registered-models/search", timeout=10).status_code == 401
         assert httpx.get(f"{stack.tracking}/health", timeout=10).status_code == 200  # liveness stays open
         preflight = httpx.options(f"{stack.api}/flow_runs/filter", timeout=10, headers={
