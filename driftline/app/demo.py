@@ -144,9 +144,9 @@ def run(project: services.Project, params_path: Path, echo: Callable[[str], None
     finally:
         if traffic is not None:
             traffic.stop()
-        if failed or not keep_serving:
-            stack.stop()
         _restore_data(settings.root, dvc_file, tracked, echo)
+        if failed or not keep_serving:
+            stack.stop()  # last: its final line says what was stopped
     echo(f"\nTry: curl -s {url}/predict -H 'content-type: application/json' -d '{_example(p)}'\n"
          f"Prefect UI: {settings.prefect_ui_url} (flow runs, deployments, events, artifacts)   "
          f"MLflow UI: {settings.mlflow_ui_url} (runs, the drift report, the registry)")
@@ -162,8 +162,21 @@ def run(project: services.Project, params_path: Path, echo: Callable[[str], None
 
 def _cli_runner(env: dict[str, str], echo: Callable[[str], None]) -> Callable[..., None]:
     def cli(*args: str) -> None:
+        """A command as the user would type it. Interrupted, it is stopped (SIGTERM, SIGKILL 10 s
+        later) before the demo stops its stack, so that it neither outlives the demo nor reports the
+        stack it used going away."""
         echo(f"$ driftline {' '.join(args)}")
-        code = subprocess.call([sys.executable, "-m", "driftline.app.cli", *args], env=env)
+        child = subprocess.Popen([sys.executable, "-m", "driftline.app.cli", *args], env=env)
+        try:
+            code = child.wait()
+        except BaseException:
+            child.terminate()
+            try:
+                child.wait(10)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+            raise
         if code != 0:
             raise DemoFailed(f"`driftline {' '.join(args)}` exited {code}")
     return cli
