@@ -88,6 +88,7 @@ class TeamStack(Stack):
             self.env.setdefault("DRIFTLINE_STAGING_URL", f"http://127.0.0.1:{self._staging_port}")
             self._work_pool()
             self._replicas()
+            self.echo_credentials()
         except BaseException:
             self.stop()
             raise

@@ -146,4 +146,4 @@ def switched(settings: Settings, version: str, timeout: float) -> str:
 
 
 def _client(settings: Settings) -> ServingClient:
-    return ServingClient(settings.serve.address, settings.serve.token)
+    return ServingClient.of(settings.serve)
