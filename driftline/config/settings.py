@@ -25,6 +25,9 @@ class ServeSettings(BaseSettings):
     port: int = 8080
     url: str | None = Field(default=None, description="Where clients reach the server, e.g. behind a load "
                             "balancer; defaults to http://<host>:<port>.")
+    replicas: str | None = Field(default=None, description="The production servers' addresses, comma-separated "
+                                 "(the team profile sets them): a promotion or a rollback checks that each "
+                                 "switched. Defaults to `url` (or http://<host>:<port>).")
     poll_seconds: float = Field(default=3.0, gt=0, description="How often the registry is read.")
     max_batch: int = Field(default=64, ge=1, description="Rows per batched predict call.")
     max_wait_ms: float = Field(default=5.0, ge=0, description="How long a request waits for company.")
@@ -106,6 +109,12 @@ class ServeSettings(BaseSettings):
     def address(self) -> str:
         """The one address of the model server for its clients."""
         return self.url or f"http://{self.host}:{self.port}"
+
+    @property
+    def servers(self) -> list[str]:
+        """Every production server a rollout's or rollback's outcome is checked on."""
+        return [a.strip().rstrip("/") for a in self.replicas.split(",") if a.strip()] if self.replicas \
+            else [self.address]
 
     def logs(self, settings: Settings) -> str | Path:
         """Where the prediction and feedback logs live: the server writes there, the flows read."""
