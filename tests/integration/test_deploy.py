@@ -159,7 +159,7 @@ def test_blue_green_smoke_tests_live_then_switches_and_keeps_the_old_version_war
     state, run_id = deploy(project, version="2", strategy="blue-green")
     result = state.result()
     assert result["status"] == "promoted" and f"{server.url} switched in" in result["message"]
-    assert "version 1 kept warm for rollback" in result["message"]
+    assert "version 1 kept warm" in result["message"]
     text = run_artifact("rollout-loan-default", run_id)
     assert "smoke test" in text and "50/50 answers equal the registered model's offline predictions" in text
     models = httpx.get(f"{server.url}/models").json()

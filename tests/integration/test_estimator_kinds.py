@@ -283,10 +283,10 @@ def test_a_deployment_run_cannot_change_the_code_a_training_executes(tmp_path, m
         made = client.create_deployment(flow_id, f"kinds-{tmp_path.name}",
                                         parameters={"project_dir": str(project.root)})
     monkeypatch.setenv("PREFECT__RUNTIME__DEPLOYMENT__ID", str(made))
-    refused = "overrides: a deployment run cannot change training.estimator.kind; change them in params.yaml"
+    refused = "overrides: training.estimator.kind: chooses the code the run executes"
     try:
         with pytest.raises(ConfigError, match=re.escape(refused)):
-            training_pipeline(overrides=[KINDS["lightgbm"][0]], reason="test", project_dir=str(project.root))
+            training_pipeline(overrides=[KINDS["lightgbm"][0]], project_dir=str(project.root))
     finally:
         with get_client(sync_client=True) as client:
             client.delete_deployment(made)
