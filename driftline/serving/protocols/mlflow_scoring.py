@@ -132,37 +132,42 @@ def csv_records(body: bytes, columns: dict[str, str], max_records: int) -> list[
         text = body.decode("utf-8")
     except UnicodeDecodeError:
         raise BadInput("the CSV body is not valid UTF-8") from None
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     try:
-        lines = [row for row in csv.reader(io.StringIO(text, newline=""), strict=True) if row]
+        header = next(reader, None)
+        if header is not None and "" in header:
+            raise BadInput(f"CSV column {header.index('') + 1} has no name (DataFrame.to_csv writes its index so: "
+                           "pass index=False)")
+        if header is None or len(set(header)) != len(header):
+            raise BadInput("the CSV body needs a header line naming each column once, then the rows")
+        numbers = [columns.get(name) == "double" for name in header]
+        records: list[dict] = []
+        for row in reader:
+            if len(records) == max_records and row:  # the rest of the body is never read into rows
+                raise TooMany(f"more than {max_records} records in one request (DRIFTLINE_SERVE_MAX_RECORDS)")
+            if row:  # pandas skips blank lines too
+                records.append(_csv_record(len(records), row, header, numbers))
     except csv.Error as err:
         raise BadInput(f"the CSV body does not parse: {err}") from None
-    if len(lines) < 2:
-        raise BadInput("the CSV body needs a header line naming the columns, then at least one row")
-    header, rows = lines[0], lines[1:]
-    if "" in header:
-        raise BadInput(f"CSV column {header.index('') + 1} has no name (DataFrame.to_csv writes its index so: "
-                       "pass index=False)")
-    if len(set(header)) != len(header):
-        raise BadInput("the CSV header names a column twice")
-    if len(rows) > max_records:
-        raise TooMany(f"{len(rows)} records in one request; at most {max_records} (DRIFTLINE_SERVE_MAX_RECORDS)")
-    numbers = [columns.get(name) == "double" for name in header]
-    records = []
-    for i, row in enumerate(rows):
-        if len(row) != len(header):
-            raise BadInput(f"CSV record {i}: {len(row)} fields, the header names {len(header)}")
-        record: dict[str, object] = {}
-        for name, value, number in zip(header, row, numbers, strict=True):
-            if value in CSV_MISSING:
-                record[name] = None
-            elif not number:
-                record[name] = value
-            elif _NUMBER.fullmatch(value):
-                record[name] = float(value)  # an infinity is refused by intake, as on /predict
-            else:
-                raise BadInput(f"record {i}: field {name!r} must be a number, got {value[:40]!r}")
-        records.append(record)
+    if not records:
+        raise BadInput("the CSV body holds a header line and no rows")
     return records
+
+
+def _csv_record(i: int, row: list[str], header: list[str], numbers: list[bool]) -> dict:
+    if len(row) != len(header):
+        raise BadInput(f"CSV record {i}: {len(row)} fields, the header names {len(header)}")
+    record: dict[str, object] = {}
+    for name, value, number in zip(header, row, numbers, strict=True):
+        if value in CSV_MISSING:
+            record[name] = None
+        elif not number:
+            record[name] = value
+        elif _NUMBER.fullmatch(value):
+            record[name] = float(value)  # an infinity is refused by intake, as on /predict
+        else:
+            raise BadInput(f"record {i}: field {name!r} must be a number, got {value[:40]!r}")
+    return record
 
 
 class Invocations:
