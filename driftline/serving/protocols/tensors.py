@@ -42,10 +42,10 @@ def check_datatype(name: str, datatype: object, kind: str | None) -> None:
 
 def json_values(name: str, data: object, count: int) -> list:
     """A tensor's JSON `data` as `count` values: flat, or nested one value a row ([[v], [v]])."""
-    if isinstance(data, list) and len(data) == count:
-        if not any(isinstance(v, list) for v in data):
+    if type(data) is list and len(data) == count:
+        if list not in map(type, data):
             return data
-        if all(isinstance(v, list) and len(v) == 1 for v in data):
+        if all(type(v) is list and len(v) == 1 for v in data):
             return [v[0] for v in data]
     raise BadInput(f"input {name!r}: 'data' must hold {count} values, as its shape says (flat, or one value a row)")
 
