@@ -34,7 +34,8 @@ class ServeSettings(BaseSettings):
                                       "beyond it 503 with Retry-After.")
     max_log_backlog_rows: int = Field(default=100_000, ge=1, description="Log rows not yet written; beyond it "
                                       "503 with Retry-After rather than growing memory.")
-    token: str | None = Field(default=None, repr=False, description="Bearer token for /predict and /feedback.")
+    token: str | None = Field(default=None, repr=False, description="Bearer token for /predict, /invocations, "
+                              "/v2/models/{name}/infer and /feedback.")
     feedback_token: str | None = Field(default=None, repr=False, description="Bearer token for /feedback "
                                        "(labels usually come from another system); defaults to `token`.")
     request_id_key: str | None = Field(default=None, repr=False, description="HMAC key of the request ids the "

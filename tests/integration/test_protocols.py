@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -159,18 +160,23 @@ def _triton_inputs(client, frame: pd.DataFrame, binary: bool) -> list:
     return inputs
 
 
+def as_tritonclient_sends(frame: pd.DataFrame) -> pd.DataFrame:
+    """tritonclient writes a missing string as the text "None" (the guide says so): the frame the
+    model is asked about."""
+    strings = [c for c in frame if frame[c].dtype == object]
+    return frame.assign(**{c: frame[c].map(lambda v: "None" if v is None or v != v else v) for c in strings})
+
+
 def test_tritons_client_gets_the_registered_models_answers_with_and_without_binary_tensors(served):
     project, server, _ = served
     client = triton.InferenceServerClient(server.url.removeprefix("http://"))
     assert client.is_server_live() and client.is_server_ready() and client.is_model_ready(MODEL)
     assert "binary_tensor_data" in client.get_server_metadata()["extensions"]
     frame = _frame(200, seed=6)
-    # tritonclient writes a None string as the text "None": a client sends its missing category as
-    # an empty string, a category the model never saw, which it predicts as missing (the docs say so).
-    strings = [c for c in frame if frame[c].dtype == object]
-    frame[strings] = frame[strings].fillna("")
+    assert frame["loan_purpose"].isna().any()
     _, sklearn_model = _offline(project, "1")
-    offline, offline_proba = sklearn_model.predict(frame), sklearn_model.predict_proba(frame)
+    sent = as_tritonclient_sends(frame)
+    offline, offline_proba = sklearn_model.predict(sent), sklearn_model.predict_proba(sent)
 
     binary = client.infer(MODEL, _triton_inputs(client, frame, True), headers=dict(AUTH))  # the client's defaults
     assert binary.as_numpy("predict").tolist() == offline.tolist()
@@ -294,3 +300,24 @@ def test_fuzzed_bodies_through_each_protocol_never_get_a_5xx(served, body, where
     response = httpx.post(f"{server.url}{path}", content=json.dumps(payload),
                           headers={**AUTH, "content-type": "application/json"}, timeout=30)
     assert response.status_code in (200, 413, 422), (payload, response.text)
+
+
+PYTHON_BLOCK = re.compile(r"^```python\n(.*?)^```", re.MULTILINE | re.DOTALL)
+
+
+def test_the_guides_clients_run_as_written(served, netrc):
+    """The guide's two clients, run as written against this server (its port for 8080), on a frame
+    with missing values: their labels and scores are the registered model's."""
+    project, server, _ = served
+    guide = Path(__file__).resolve().parents[2] / "docs" / "guides" / "protocols.md"
+    blocks = PYTHON_BLOCK.findall(guide.read_text())
+    assert len(blocks) == 2 and "ScoringServerClient" in blocks[0] and "tritonclient" in blocks[1]
+    frame = _frame(50, seed=8)
+    _, sklearn_model = _offline(project, "1")
+    for block, asked in zip(blocks, (frame, as_tritonclient_sends(frame)), strict=True):
+        names = {"frame": frame, "token": TOKEN}
+        exec(block.replace("8080", str(_port(server))), names)  # the docs' own code
+        assert list(names["labels"]) == sklearn_model.predict(asked).tolist()
+        scores = np.asarray(names["scores"])
+        np.testing.assert_allclose(scores, sklearn_model.predict_proba(asked), rtol=0, atol=1e-12)
+        assert len(names["request_id"]) == 56
