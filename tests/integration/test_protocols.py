@@ -38,6 +38,8 @@ from tests.waiting import wait_until
 TOKEN = "protocols-token"
 AUTH = {"authorization": f"Bearer {TOKEN}"}  # tritonclient adds to the dict it is given: pass it a copy
 MODEL = "loan-default"
+INVOCATIONS, INFER = "/invocations", f"/v2/models/{MODEL}/infer"
+JSON, CSV = {"content-type": "application/json"}, {"content-type": "text/csv"}
 
 
 @pytest.fixture(scope="module")
@@ -67,11 +69,8 @@ def served(module_server):
 @pytest.fixture
 def netrc(tmp_path, monkeypatch, served):
     """The token where `requests` (under MLflow's ScoringServerClient) finds it: a netrc entry."""
-    path = tmp_path / "netrc"
-    path.write_text(f"machine 127.0.0.1 login driftline password {TOKEN}\n")
-    path.chmod(0o600)
-    monkeypatch.setenv("NETRC", str(path))
-    return path
+    (tmp_path / "netrc").write_text(f"machine 127.0.0.1 login driftline password {TOKEN}\n")
+    monkeypatch.setenv("NETRC", str(tmp_path / "netrc"))
 
 
 def _frame(n: int, seed: int = 5) -> pd.DataFrame:
@@ -101,18 +100,13 @@ def _mlflow_serve(project, version: str) -> tuple[subprocess.Popen, int]:
     return proc, port
 
 
-def _port(server: Server) -> int:
-    return int(server.url.rsplit(":", 1)[1])
-
-
-@pytest.mark.timeout(600)
 def test_mlflows_client_gets_the_registered_models_answers_and_those_of_mlflow_models_serve(served, netrc):
     project, server, _ = served
     proc, mlflow_port = _mlflow_serve(project, "1")
     try:
         frame = _frame(200)
         pyfunc, sklearn_model = _offline(project, "1")
-        ours, theirs = ScoringServerClient("127.0.0.1", _port(server)), ScoringServerClient("127.0.0.1", mlflow_port)
+        ours, theirs = ScoringServerClient("127.0.0.1", server.port), ScoringServerClient("127.0.0.1", mlflow_port)
         theirs.wait_server_ready(timeout=180, scoring_server_proc=proc)
         ours.wait_server_ready(timeout=30)
         offline = pyfunc.predict(frame).tolist()
@@ -122,21 +116,15 @@ def test_mlflows_client_gets_the_registered_models_answers_and_those_of_mlflow_m
         proba = ours.invoke(frame, params={"predict_fn": "predict_proba"})["predictions"]
         np.testing.assert_allclose(proba, sklearn_model.predict_proba(frame), rtol=0, atol=1e-12)
 
-        # The other bodies mlflow models serve takes, sent as they would be: the same answers.
-        records = client_records(frame.head(20))
+        records = client_records(frame.head(20))  # the other bodies mlflow models serve takes: the same answers
         columns = {c: [r[c] for r in records] for c in records[0]}
-        bodies = [{"dataframe_records": records}, {"instances": records}, {"inputs": records}, {"inputs": columns},
-                  {"instances": columns}]
-        for body in bodies:
-            ours_, theirs_ = (requests.post(f"http://127.0.0.1:{port}/invocations", json=body, timeout=30)
-                              for port in (_port(server), mlflow_port))
+        sends = [{"json": body} for body in ({"dataframe_records": records}, {"instances": records},
+                                             {"inputs": records}, {"inputs": columns}, {"instances": columns})]
+        for send in [*sends, {"data": frame.head(20).to_csv(index=False), "headers": CSV}]:
+            ours_, theirs_ = (requests.post(f"http://127.0.0.1:{port}/invocations", timeout=30, **send)
+                              for port in (server.port, mlflow_port))
             assert ours_.status_code == theirs_.status_code == 200, (ours_.text, theirs_.text)
-            assert ours_.json()["predictions"] == theirs_.json()["predictions"] == offline[:20], list(body)
-        csv = frame.head(20).to_csv(index=False)
-        ours_csv, theirs_csv = (requests.post(f"http://127.0.0.1:{port}/invocations", data=csv, timeout=30,
-                                              headers={"content-type": "text/csv"})
-                                for port in (_port(server), mlflow_port))
-        assert ours_csv.json()["predictions"] == theirs_csv.json()["predictions"] == offline[:20]
+            assert ours_.json()["predictions"] == theirs_.json()["predictions"] == offline[:20], send
     finally:
         proc.terminate()
         proc.wait(30)
@@ -145,9 +133,9 @@ def test_mlflows_client_gets_the_registered_models_answers_and_those_of_mlflow_m
 def test_mlflows_client_without_the_token_is_refused_in_mlflows_error_shape(served):
     _, server, _ = served
     with pytest.raises(Exception, match="error code 401") as err:
-        ScoringServerClient("127.0.0.1", _port(server)).invoke(_frame(2))
+        ScoringServerClient("127.0.0.1", server.port).invoke(_frame(2))
     assert '"error_code": "UNAUTHENTICATED"' in str(err.value)
-    ping = requests.get(f"{server.url}/ping", timeout=10)
+    ping = requests.get(f"{server.url}/ping", timeout=10)  # no token needed, as MLflow's
     assert (ping.status_code, ping.text) == (200, "\n")
 
 
@@ -160,9 +148,8 @@ def _triton_inputs(client, frame: pd.DataFrame, binary: bool) -> list:
     return inputs
 
 
-def as_tritonclient_sends(frame: pd.DataFrame) -> pd.DataFrame:
-    """tritonclient writes a missing string as the text "None" (the guide says so): the frame the
-    model is asked about."""
+def _as_tritonclient_sends(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame the model is asked about: tritonclient writes a missing string as "None"."""
     strings = [c for c in frame if frame[c].dtype == object]
     return frame.assign(**{c: frame[c].map(lambda v: "None" if v is None or v != v else v) for c in strings})
 
@@ -175,7 +162,7 @@ def test_tritons_client_gets_the_registered_models_answers_with_and_without_bina
     frame = _frame(200, seed=6)
     assert frame["loan_purpose"].isna().any()
     _, sklearn_model = _offline(project, "1")
-    sent = as_tritonclient_sends(frame)
+    sent = _as_tritonclient_sends(frame)
     offline, offline_proba = sklearn_model.predict(sent), sklearn_model.predict_proba(sent)
 
     binary = client.infer(MODEL, _triton_inputs(client, frame, True), headers=dict(AUTH))  # the client's defaults
@@ -200,15 +187,14 @@ def _bodies(record: dict, columns: dict[str, str]) -> dict[str, tuple[str, dict]
     """One record as each protocol's body: path and JSON."""
     oip = {"inputs": [{"name": c, "shape": [1], "datatype": "FP64" if k == "double" else "BYTES", "data": [record[c]]}
                       for c, k in columns.items()]}
-    return {"predict": ("/predict", record), "mlflow": ("/invocations", {"dataframe_records": [record]}),
-            "oip": (f"/v2/models/{MODEL}/infer", oip)}
+    return {"predict": ("/predict", record), "mlflow": (INVOCATIONS, {"dataframe_records": [record]}),
+            "oip": (INFER, oip)}
 
 
 def _said(protocol: str, answer: dict) -> tuple[str, str, str]:
     """(request id, variant, version) from each protocol's answer."""
-    if protocol == "oip":
-        return answer["parameters"]["request_id"], answer["parameters"]["variant"], answer["model_version"]
-    return answer["request_id"], answer["variant"], answer["model_version"]
+    own = answer["parameters"] if protocol == "oip" else answer
+    return own["request_id"], own["variant"], answer["model_version"]
 
 
 def test_a_canary_splits_and_logs_every_protocols_requests_as_predicts(served):
@@ -254,29 +240,23 @@ def test_a_canary_splits_and_logs_every_protocols_requests_as_predicts(served):
 
 BINARY_HEAD = json.dumps({"inputs": [{"name": "region", "datatype": "BYTES", "shape": [1],
                                       "parameters": {"binary_data_size": 8}}]}).encode()
-HOSTILE = [
-    ("/invocations", {"content-type": "application/json"}, b"[" * 100_000, 422),
-    ("/invocations", {"content-type": "application/json"}, b'{"dataframe_records": [{"variant": "challenger"}]}', 422),
-    ("/invocations", {"content-type": "text/csv"}, b"age\n" + b"1\n" * 20_000, 413),
-    ("/invocations", {"content-type": "text/csv"}, b"age,region\n\xff\xfe,x\n", 422),
-    ("/invocations", {"content-type": "application/json", "content-encoding": "gzip"}, b"\x1f\x8b", 415),
-    ("/invocations", {"content-type": "application/x-www-form-urlencoded"}, b"a=1", 415),
-    (f"/v2/models/{MODEL}/infer", {}, b'{"inputs": [{"name": "age", "datatype": "FP64", "shape": [1000000000000]}]}',
-     413),
-    # A string claiming 4 GB inside an 8-byte binary tensor.
-    (f"/v2/models/{MODEL}/infer", {"inference-header-content-length": str(len(BINARY_HEAD))},
-     BINARY_HEAD + b"\xff\xff\xff\xffabcd", 422),
-    (f"/v2/models/{MODEL}/infer", {"origin": "https://elsewhere.example"}, b'{"inputs": []}', 415),
-    (f"/v2/models/{MODEL}/infer", {}, b'{"inputs": [], "x": "' + b"a" * 2_000_000 + b'"}', 413),
-]
+HOSTILE = {  # name: (path, headers, body, status)
+    "nested 100,000 deep": (INVOCATIONS, JSON, b"[" * 100_000, 422),
+    "a log field as a column": (INVOCATIONS, JSON, b'{"dataframe_records": [{"variant": "challenger"}]}', 422),
+    "CSV past the record limit": (INVOCATIONS, CSV, b"age\n" + b"1\n" * 20_000, 413),
+    "CSV not UTF-8": (INVOCATIONS, CSV, b"age,region\n\xff\xfe,x\n", 422),
+    "gzip": (INVOCATIONS, {**JSON, "content-encoding": "gzip"}, b"\x1f\x8b", 415),
+    "a form post": (INVOCATIONS, {"content-type": "application/x-www-form-urlencoded"}, b"a=1", 415),
+    "a shape of 10**12 records": (INFER, {}, b'{"inputs": [{"name": "age", "datatype": "FP64", "shape": [10000000000'
+                                              b'00]}]}', 413),
+    "a 4 GB string in 8 bytes": (INFER, {"inference-header-content-length": str(len(BINARY_HEAD))},
+                                 BINARY_HEAD + b"\xff\xff\xff\xffabcd", 422),
+    "a browser's simple post": (INFER, {"origin": "https://elsewhere.example"}, b'{"inputs": []}', 415),
+    "2 MB": (INFER, {}, b'{"inputs": [], "x": "' + b"a" * 2_000_000 + b'"}', 413),
+}
 
 
-HOSTILE_NAMES = ["nested 100,000 deep", "a log field as a column", "CSV past the record limit", "CSV not UTF-8",
-                 "gzip", "a form post", "a shape of 10**12 records", "a 4 GB string in 8 bytes",
-                 "a browser's simple post", "2 MB"]
-
-
-@pytest.mark.parametrize(("path", "headers", "body", "status"), HOSTILE, ids=HOSTILE_NAMES)
+@pytest.mark.parametrize(("path", "headers", "body", "status"), list(HOSTILE.values()), ids=list(HOSTILE))
 def test_a_hostile_body_through_each_protocol_gets_a_4xx_in_its_shape(served, path, headers, body, status):
     _, server, _ = served
     response = httpx.post(f"{server.url}{path}", content=body, headers={**AUTH, **headers}, timeout=30)
@@ -290,15 +270,11 @@ def test_a_hostile_body_through_each_protocol_gets_a_4xx_in_its_shape(served, pa
 @given(body=json_values, where=st.sampled_from(["mlflow", "oip-inputs", "oip-data"]))
 def test_fuzzed_bodies_through_each_protocol_never_get_a_5xx(served, body, where):
     _, server, _ = served
-    if where == "mlflow":
-        path, payload = "/invocations", {"dataframe_records": [body]} if isinstance(body, dict) else body
-    elif where == "oip-inputs":
-        path, payload = f"/v2/models/{MODEL}/infer", {"inputs": body}
-    else:
-        path, payload = f"/v2/models/{MODEL}/infer", {"inputs": [{"name": "age", "datatype": "FP64", "shape": [1],
-                                                                   "data": body}]}
-    response = httpx.post(f"{server.url}{path}", content=json.dumps(payload),
-                          headers={**AUTH, "content-type": "application/json"}, timeout=30)
+    path, payload = {
+        "mlflow": (INVOCATIONS, {"dataframe_records": [body]} if isinstance(body, dict) else body),
+        "oip-inputs": (INFER, {"inputs": body}),
+        "oip-data": (INFER, {"inputs": [{"name": "age", "datatype": "FP64", "shape": [1], "data": body}]})}[where]
+    response = httpx.post(f"{server.url}{path}", content=json.dumps(payload), headers={**AUTH, **JSON}, timeout=30)
     assert response.status_code in (200, 413, 422), (payload, response.text)
 
 
@@ -314,9 +290,9 @@ def test_the_guides_clients_run_as_written(served, netrc):
     assert len(blocks) == 2 and "ScoringServerClient" in blocks[0] and "tritonclient" in blocks[1]
     frame = _frame(50, seed=8)
     _, sklearn_model = _offline(project, "1")
-    for block, asked in zip(blocks, (frame, as_tritonclient_sends(frame)), strict=True):
+    for block, asked in zip(blocks, (frame, _as_tritonclient_sends(frame)), strict=True):
         names = {"frame": frame, "token": TOKEN}
-        exec(block.replace("8080", str(_port(server))), names)  # the docs' own code
+        exec(block.replace("8080", str(server.port)), names)  # the docs' own code
         assert list(names["labels"]) == sklearn_model.predict(asked).tolist()
         scores = np.asarray(names["scores"])
         np.testing.assert_allclose(scores, sklearn_model.predict_proba(asked), rtol=0, atol=1e-12)
