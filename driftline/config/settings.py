@@ -39,7 +39,8 @@ class ServeSettings(BaseSettings):
                                       "beyond it 503 with Retry-After.")
     max_log_backlog_rows: int = Field(default=100_000, ge=1, description="Log rows not yet written; beyond it "
                                       "503 with Retry-After rather than growing memory.")
-    token: str | None = Field(default=None, repr=False, description="Bearer token for /predict.")
+    token: str | None = Field(default=None, repr=False, description="Bearer token for /predict, "
+                              "/invocations and /v2/models/{name}/infer.")
     feedback_token: str | None = Field(default=None, repr=False, description="Bearer token for /feedback, the "
                                        "label credential: whoever holds it judges the models, so it must differ "
                                        "from `token`. Without it /feedback is refused (403) unless "

@@ -14,6 +14,7 @@ import contextlib
 import hmac
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -31,6 +32,14 @@ from driftline.serving.metrics import ServerMetrics
 log = logging.getLogger("driftline.serving")
 
 Answer = tuple[int, dict]  # (HTTP status, JSON body)
+# A body as raw records, given the champion (its columns) and the most records a request may hold;
+# raises BadInput (422) or TooMany (413). One per protocol: `/predict`'s is `predict_records`.
+Parse = Callable[[bytes, Loaded, int], list[dict]]
+
+
+def predict_records(body: bytes, champion: Loaded, max_records: int) -> list[dict]:
+    """`/predict`'s body: one record, a list of them, `dataframe_records` or `dataframe_split`."""
+    return parse_records(parse_json(body), max_records)
 
 
 def predict_batch(loaded: Loaded, records: list[dict]) -> dict:
@@ -102,7 +111,9 @@ class ModelServer:
         return self._policies[loaded.version]
 
     # -- POST /predict -------------------------------------------------------------------------
-    async def predict(self, headers: dict[bytes, bytes], body: bytes) -> Answer:
+    async def predict(self, headers: dict[bytes, bytes], body: bytes, parse: Parse = predict_records) -> Answer:
+        """Every protocol's prediction (serving/protocols): `parse` reads its body as records; the
+        checks, the canary split, the log and the metrics are this method's, whichever it was."""
         cfg, trusted = self.cfg, self.trusted(headers)
         if cfg.token and not trusted:
             return 401, {"detail": "missing or wrong bearer token"}
@@ -113,7 +124,7 @@ class ModelServer:
             return 503, {"detail": "the prediction log is behind; retry shortly"}
         champion = current.models[current.rollout.champion]
         try:
-            raw = parse_records(parse_json(body), cfg.max_records)
+            raw = parse(body, champion, cfg.max_records)
             records, outside = intake(raw, champion.columns, self.policy(current, champion))
         except TooMany as err:
             return 413, {"detail": str(err)}
