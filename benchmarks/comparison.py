@@ -121,8 +121,10 @@ def main() -> None:
     boot = median("bootstrap now (s)") / median("bootstrap before (s)")
     delong = median("DeLong (s)") / median("bootstrap now (s)")
     scoring = median("champion by its plan (s)") / median("champion by its Pipeline (s)")
-    print(f"\nbootstrap now / before (same interval)  = {boot:.3f}  (rounds: {each('bootstrap now (s)', 'bootstrap before (s)')})")
-    print(f"DeLong / bootstrap now                  = {delong:.4f}  (rounds: {each('DeLong (s)', 'bootstrap now (s)')})")
+    print(f"\nbootstrap now / before (same interval)  = {boot:.3f}  "
+          f"(rounds: {each('bootstrap now (s)', 'bootstrap before (s)')})")
+    print(f"DeLong / bootstrap now                  = {delong:.4f}  "
+          f"(rounds: {each('DeLong (s)', 'bootstrap now (s)')})")
     print(f"champion scored by its plan / Pipeline  = {scoring:.3f}  (rounds: "
           f"{each('champion by its plan (s)', 'champion by its Pipeline (s)')})")
     results.write(

@@ -35,6 +35,17 @@ def answers(model, frame: pd.DataFrame, classification: bool) -> np.ndarray:
     return np.asarray(model.predict_proba(frame) if classification else model.predict(frame))
 
 
+def labels(model, proba: np.ndarray) -> np.ndarray:
+    """A classifier's labels from the probabilities the plan answered: a binary model's at its own
+    threshold (its wrapper's rule), any other's the class of largest probability (checked at load
+    against the model's own predict)."""
+    if getattr(model, "threshold", None) is not None:
+        from driftline.core.evaluation import labels_at_own_threshold
+
+        return labels_at_own_threshold(model, proba)
+    return np.asarray(model.classes_)[np.argmax(proba, axis=1)]
+
+
 def compile_checked(model, columns: Mapping[str, str], classification: bool, frame: Frame,
                     samples: list[tuple[str, list[dict]]]) -> Verdict:
     """The model's plan if it equals the Pipeline bit for bit on every sample (name, records) and
@@ -66,8 +77,15 @@ def _differs(plan: Plan, model, frame: Frame, classification: bool, name: str, r
     except Exception:  # noqa: BLE001 - the Pipeline refuses the batch: compare the rows it takes
         return _row_by_row(plan, model, frame, classification, name, records)
     got = plan.predict_records(records)
-    if (found := _compare(expected, got, name)) or len(records) == 1:
+    if found := _compare(expected, got, name):
         return found
+    if classification and getattr(model, "threshold", None) is None:  # labels by the plan's rule: argmax
+        said, own = labels(model, got), np.asarray(model.predict(frame(records)))
+        if not np.array_equal(said, own):
+            return f"{name}: the class of largest probability is not the model's own predict on " \
+                   f"{int((said != own).sum())} of {len(own)} rows"
+    if len(records) == 1:
+        return ""
     rng = np.random.default_rng(len(records))
     order = rng.permutation(len(records))
     shuffled = plan.predict_records([records[i] for i in order])

@@ -45,6 +45,14 @@ class RegistryGauges:
         yield served
         yield GaugeMetricFamily("driftline_challenger_weight", "Share of traffic the challenger gets",
                                 value=r.weight if r.challenger else 0.0)
+        models = self.watcher.current.models
+        plans = GaugeMetricFamily("driftline_serving_plan", "1 per loaded version: answered by its compiled "
+                                  "plan (path=plan) or by its Pipeline (path=pipeline)", labels=["version", "path"])
+        for version, m in sorted(models.items()):
+            plans.add_metric([version, "plan" if m.plan is not None else "pipeline"], 1)
+        yield plans
+        yield CounterMetricFamily("driftline_plan_refused", "Loaded versions whose compiled plan differed from "
+                                  "their Pipeline at load (served by the Pipeline)", value=self.watcher.plans_refused)
         if r.lease_since is not None:
             yield GaugeMetricFamily("driftline_rollout_lease_acquired_timestamp_seconds",
                                     "When the live rollout lease was taken", value=r.lease_since)
