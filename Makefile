@@ -98,6 +98,7 @@ bench: install
 	$(RUN) python -m benchmarks.pipeline
 
 bench-serving: install system-packages
+	$(RUN) python -m benchmarks.plan
 	$(RUN) python -m benchmarks.serving
 
 bench-monitor: install
