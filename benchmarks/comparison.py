@@ -1,13 +1,16 @@
 """The champion comparison's parts on a 200,000-row holdout (what `compare-with-champion` does at
 1,000,000 rows), in interleaved rounds, every round printed:
 
+Each ratio is the median of the rounds' own ratios (each round times the two back to back, in an
+order that alternates), so a machine whose speed drifts between rounds moves both sides alike.
+
 - the paired bootstrap of ROC AUC (500 replicates) against the named baseline, the same bootstrap
   as it was before its AUC was counted in one pass (commit b82c007, kept below verbatim): the
   intervals must be equal bit for bit, and the ratio is of the medians;
 - DeLong's closed-form interval against the same bootstrap;
 - scoring the champion: its serving plan against its Pipeline, on the same rows (equal bit for bit).
 
-    make bench-comparison      # or: uv run python -m benchmarks.comparison --rounds 3
+    make bench-comparison      # or: uv run python -m benchmarks.comparison --rounds 5
 """
 
 from __future__ import annotations
@@ -83,50 +86,53 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=200_000)
     parser.add_argument("--samples", type=int, default=500)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
     y, a, b = _case(args.rows)
     model, x, compiled = _champion(args.rows)
     rounds = []
     for r in range(args.rounds):
         row: dict = {"round": r + 1}
-        t = time.perf_counter()
-        base = baseline_bootstrap(y == 1, a.score, b.score, args.samples, 0.95, 42)
-        row["bootstrap before (s)"] = time.perf_counter() - t
-        t = time.perf_counter()
-        now = paired_bootstrap("roc_auc", y, a, b, "binary", args.samples, 0.95, 0.01, 42)
-        row["bootstrap now (s)"] = time.perf_counter() - t
-        if (now.ci_low, now.ci_high) != base:
-            raise SystemExit(f"the interval moved: {base} before, {(now.ci_low, now.ci_high)} now")
+        # Each pair back to back, its order alternating round by round (A B, B A, ...), so that a
+        # steady drift in the machine's speed favours neither; a ratio is the median of the rounds'.
+        for key, run in (("bootstrap before (s)", lambda: baseline_bootstrap(y == 1, a.score, b.score,
+                                                                                args.samples, 0.95, 42)),
+                         ("bootstrap now (s)", lambda: paired_bootstrap("roc_auc", y, a, b, "binary", args.samples,
+                                                                        0.95, 0.01, 42)))[::1 if r % 2 == 0 else -1]:
+            t = time.perf_counter()
+            row[key + " result"] = run()
+            row[key] = time.perf_counter() - t
+        now = row.pop("bootstrap now (s) result")
+        if (now.ci_low, now.ci_high) != row.pop("bootstrap before (s) result"):
+            raise SystemExit("the interval moved")
         t = time.perf_counter()
         paired_bootstrap("roc_auc", y, a, b, "binary", args.samples, 0.95, 0.01, 42, method="delong")
         row["DeLong (s)"] = time.perf_counter() - t
-        t = time.perf_counter()
-        expected = model.predict_proba(x)
-        row["champion by its Pipeline (s)"] = time.perf_counter() - t
-        t = time.perf_counter()
-        got = compiled.predict_columns(x)
-        row["champion by its plan (s)"] = time.perf_counter() - t
-        if expected.tobytes() != got.tobytes():
+        timed = {}
+        for key, run in (("champion by its Pipeline (s)", lambda: model.predict_proba(x)),
+                         ("champion by its plan (s)", lambda: compiled.predict_columns(x)))[::1 if r % 2 == 0 else -1]:
+            t = time.perf_counter()
+            timed[key] = run()
+            row[key] = time.perf_counter() - t
+        if timed["champion by its Pipeline (s)"].tobytes() != timed["champion by its plan (s)"].tobytes():
             raise SystemExit("the plan's answers differ from the Pipeline's")
         rounds.append({k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()})
         print("  ".join(f"{k} {v}" for k, v in rounds[-1].items()), flush=True)
 
+    def paired(num: str, den: str) -> tuple[float, str]:
+        each = [r[num] / r[den] for r in rounds]
+        return statistics.median(each), ", ".join(f"{v:.3f}" for v in each)
+
+    boot, boot_rounds = paired("bootstrap now (s)", "bootstrap before (s)")
+    delong, delong_rounds = paired("DeLong (s)", "bootstrap now (s)")
+    scoring, scoring_rounds = paired("champion by its plan (s)", "champion by its Pipeline (s)")
+    print(f"\nbootstrap now / before (same interval)  = {boot:.3f}  (rounds: {boot_rounds})")
+    print(f"DeLong / bootstrap now                  = {delong:.4f}  (rounds: {delong_rounds})")
+    print(f"champion scored by its plan / Pipeline  = {scoring:.3f}  (rounds: {scoring_rounds})")
+
     def median(key: str) -> float:
         return statistics.median(r[key] for r in rounds)
 
-    def each(num: str, den: str) -> str:
-        return ", ".join(f"{r[num] / r[den]:.3f}" for r in rounds)
-
-    boot = median("bootstrap now (s)") / median("bootstrap before (s)")
-    delong = median("DeLong (s)") / median("bootstrap now (s)")
-    scoring = median("champion by its plan (s)") / median("champion by its Pipeline (s)")
-    print(f"\nbootstrap now / before (same interval)  = {boot:.3f}  "
-          f"(rounds: {each('bootstrap now (s)', 'bootstrap before (s)')})")
-    print(f"DeLong / bootstrap now                  = {delong:.4f}  "
-          f"(rounds: {each('DeLong (s)', 'bootstrap now (s)')})")
-    print(f"champion scored by its plan / Pipeline  = {scoring:.3f}  (rounds: "
-          f"{each('champion by its plan (s)', 'champion by its Pipeline (s)')})")
     results.write(
         "comparison", f"The champion comparison's parts on {args.rows:,} holdout rows", "make bench-comparison",
         settings={"rows": args.rows, "bootstrap_samples": args.samples, "rounds": args.rounds},
