@@ -51,8 +51,18 @@ from tasks.rollout import (
 ROLLOUT_TIMEOUT_SECONDS = 6 * 3600
 
 
+# How long a promotion (other than blue-green, which waits its max_wait_seconds) or a rollback
+# waits for the servers to answer from the new champion: a few registry polls and a load.
+SWITCH_SECONDS = 60.0
+
+
 class RolledBack(RuntimeError):
     pass
+
+
+class NotSwitched(RuntimeError):
+    """The registry moved, and a server that answers still serves another version (its new
+    champion would not load): the message names the server and the load error."""
 
 
 def _dead_rollout(flow, flow_run, state) -> None:
@@ -174,9 +184,12 @@ def _roll_out(project: services.Project, version: str | None, strategy: Strategy
         promote(store, version, champion, f"deploy ({strategy_note}) passed analysis")
     verdict = analysis.promotion_verdict(version, champion)
     ended = finish(store, held, f"promoted version {version}", p)
-    if strategy == "blue-green":
-        verdict += "; " + switched(settings, version, cfg.max_wait_seconds)
+    servers = switched(settings, version, cfg.max_wait_seconds if strategy == "blue-green" else SWITCH_SECONDS)
+    verdict += "; " + servers.text
     _report(p, version, champion, strategy, steps, verdict + (f" ({ended})" if ended else ""), pictures)
+    if not servers.ok:
+        log.error(verdict)
+        raise NotSwitched(verdict)
     log.info(verdict)
     return {"status": "promoted", "version": version, "previous": champion, "message": verdict}
 
@@ -209,7 +222,11 @@ def rollback(params_path: str = "params.yaml", project_dir: str | None = None,
         with held.keep_alive():
             previous, current = restore_previous(store, reason)
         finish(store, held, f"rolled back to version {previous}", p)
-    message = f"@champion moved from version {current} back to version {previous}; @previous is now {current}"
+        servers = switched(project.settings, previous, SWITCH_SECONDS)
+    message = (f"@champion moved from version {current} back to version {previous}; @previous is now {current}; "
+               f"{servers.text}")
     publish_report(artifact_key("rollback", p.registry.model_name),
                    f"# Rollback: {p.registry.model_name}\n\n**{message}**\n\nReason: {reason}", message)
+    if not servers.ok:
+        raise NotSwitched(message)
     return {"status": "rolled back", "champion": previous, "previous": current, "message": message}

@@ -165,6 +165,18 @@ class Team:
         assert done.returncode == 0, done.stdout + done.stderr
         return re.search(r"UUID: ([0-9a-f-]{36})", done.stdout).group(1)
 
+    def ci(self, report: Path, auth: bool = True) -> tuple[int, str]:
+        """scripts/training-ci.sh as CI runs it (the workflow hands it PREFECT_API_AUTH_STRING from
+        its secrets); its exit code and output. The gate table goes to `report`."""
+        creds = {"PREFECT_API_AUTH_STRING": ":".join(self.prefect_auth)} if auth else {}
+        env = {k: v for k, v in self.env.items() if k != "PREFECT_API_AUTH_STRING"}
+        done = subprocess.run(["bash", str(REPO / "scripts" / "training-ci.sh")], cwd=REPO, capture_output=True,
+                              text=True, timeout=900, env={
+                                  **env, **creds, "PREFECT_API_URL": self.api, "WATCH_TIMEOUT": "600",
+                                  "PREFECT": f"{sys.executable} -m prefect", "PYTHON": sys.executable,
+                                  "REPORT_FILE": str(report)})
+        return done.returncode, done.stdout + done.stderr
+
     def store(self):
         """The registry as every part of the stack reaches it: through the tracking server."""
         from driftline.adapters.registry.store import MlflowStore

@@ -83,7 +83,8 @@ def deploy(
 
     Exit codes: 0 promoted (or already champion); 1 rolled back; 2 nothing to deploy, a bad
     option, or a version whose gates did not pass (without --force); 3 the model registry does
-    not answer; 4 another rollout of the model holds its rollout lease (the message names it).
+    not answer; 4 another rollout of the model holds its rollout lease (the message names it);
+    5 promoted, but a model server still serves another version (the message names it and why).
     """
     with project_or_exit(params, set_) as project:
         settings = project.settings
@@ -92,7 +93,7 @@ def deploy(
     prefect_env()
     from driftline.adapters.registry.lease import LeaseHeld
     from driftline.adapters.registry.store import RegistryUnreachable
-    from flows.rollout import RolledBack, rollout
+    from flows.rollout import NotSwitched, RolledBack, rollout
 
     try:
         result = rollout(version=version, strategy=strategy, params_path=str(params), overrides=set_ or [],
@@ -106,6 +107,8 @@ def deploy(
         fail(f"deploy stopped: {err}", 3)
     except LeaseHeld as err:  # another rollout of this model is in progress
         fail(f"deploy stopped: {err}", 4)
+    except NotSwitched as err:
+        fail(str(err), 5)
     typer.secho(result["message"], fg=typer.colors.GREEN)
 
 
@@ -117,12 +120,15 @@ def rollback(params: ParamsOpt = Path("params.yaml"),
     """Restore @previous as @champion, and say what changed.
 
     Exit codes: 2 there is no @previous; 3 the model registry does not answer; 4 a rollout in
-    progress holds the model (the message names it, and --break-lease breaks it).
+    progress holds the model (the message names it, and --break-lease breaks it); 5 the registry
+    moved, but a model server still serves another version (@previous would not load there: the
+    message names the server and the error).
     """
     with project_or_exit(params) as project:  # a bad config fails here, naming the key, not inside the flow
         settings = project.settings
     prefect_env()
     from driftline.adapters.registry.lease import LeaseHeld
+    from flows.rollout import NotSwitched
     from flows.rollout import rollback as rollback_flow
 
     try:
@@ -133,6 +139,8 @@ def rollback(params: ParamsOpt = Path("params.yaml"),
         fail(str(err), 2)
     except LeaseHeld as err:
         fail(f"rollback stopped: {err}", 4)
+    except NotSwitched as err:
+        fail(str(err), 5)
     typer.secho(result["message"], fg=typer.colors.GREEN)
 
 

@@ -29,7 +29,7 @@ from driftline.adapters.serving_client import ServingClient
 from driftline.app.project import DEMO_ROWS, DEMO_SEED
 from driftline.app.stack import Stack
 from driftline.app.traffic import Traffic, demo_records
-from driftline.config import Params, ServeSettings, Settings
+from driftline.config import Params, ServeSettings, Settings, serve_settings
 from driftline.core import demo_data
 from driftline.waiting import WaitTimeout, heartbeat, poll
 
@@ -61,13 +61,13 @@ class DemoFailed(RuntimeError):
 def run(project: services.Project, params_path: Path, echo: Callable[[str], None],
         keep_serving: bool = True, mlflow_ui: bool = True) -> None:
     os.environ.setdefault("DRIFTLINE_SERVE_POLL_SECONDS", "1")
-    cfg = ServeSettings()  # read after the poll default above
-    url = cfg.address
     settings, p, store = project.settings, project.params, project.registry
+    url = ServeSettings().address
     base = ["--params", str(params_path)]
     echo("0. The local stack (`driftline up`): Prefect server and UI, MLflow UI, the deployments, the model server")
     stack = Stack(settings, params_path, DEMO_OVERRIDES, mlflow_ui, echo)
     stack.start()
+    cfg = serve_settings(settings.state)  # with the label token the stack made for the traffic's labels
     began = datetime.now(UTC).isoformat()  # the server may hold an earlier demo's runs
     cli = _cli_runner(stack.env, echo)
     dvc_file = dvc_data.dvc_file_for(settings.root, p.data.path)
@@ -79,7 +79,7 @@ def run(project: services.Project, params_path: Path, echo: Callable[[str], None
     try:
         echo("\n1. The first champion (trained now unless it already exists)")
         cli("train", *base, "--search", "--reason", "demo")
-        with ServingClient(url, cfg.token) as client:
+        with ServingClient.of(cfg) as client:
             client.wait_for(lambda m: m.get("champion") in m.get("loaded", []), 120)
 
         echo(f"\n2. Normal traffic: {RATE} requests/s on {url}, each labelled through /feedback")
@@ -122,7 +122,7 @@ def run(project: services.Project, params_path: Path, echo: Callable[[str], None
              "judged on live errors, latency, scores and labels")
         auto = stack.wait_for_runs("auto-deploy", 1, 600, began)
         _expect_state(auto[0], "COMPLETED", "the canary")
-        with ServingClient(url, cfg.token) as client:
+        with ServingClient.of(cfg) as client:
             client.wait_for(lambda m: m.get("champion") == challenger, 60)
         echo(f"   promoted: @champion is version {challenger}; @previous is {store.aliases().get('previous')}")
 

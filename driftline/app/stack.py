@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 
 from driftline.adapters.prefect_api import PrefectApi
+from driftline.app.credentials import LABEL_TOKEN, METRICS_TOKEN, serve_credentials
 from driftline.app.lifecycle import STATE_FILE, StackError, claim, stop_part, stopping_signals, take_lock
 from driftline.config import ServeSettings, Settings
 from driftline.waiting import WaitTimeout, poll
@@ -51,6 +52,7 @@ class Stack:
     parts: list[Part] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)
     prefect_auth: str | None = None  # the team's Prefect API auth string, for this process's own calls
+    credentials: dict[str, Path] = field(default_factory=dict)  # the model server's tokens' files (credentials.py)
 
     def _environment(self) -> dict[str, str]:
         """What every part is started with."""
@@ -78,9 +80,10 @@ class Stack:
     def _take_state(self) -> None:
         """One stack per state directory: a second `driftline up` (or demo) on it says so and exits,
         and `driftline down` finds what this one started (stack.json, beside the lock it holds)."""
-        self.settings.state.mkdir(parents=True, exist_ok=True)
+        self.settings.state.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._lock = take_lock(self.settings.state)
         self._record()
+        self.credentials = serve_credentials(self.settings.state, self.env)
 
     def _record(self) -> None:
         record = {"pid": os.getpid(), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -173,7 +176,14 @@ class Stack:
                                             str(self.params_path)], "model-server.log",
                            listens=f"http://{serve.host}:{serve.port}")
         self._wait(part, lambda: _answers(f"{url}/health"), f"answer {url}/health", 120)
-        self.echo(f"Model server: {url} (POST /predict, /feedback; GET /models, /metrics)")
+        self.echo(f"Model server: {url} (POST /predict; GET /health, /ready, /models, /metrics)")
+        self.echo_credentials()
+
+    def echo_credentials(self) -> None:
+        """Where the model server's label and metrics tokens are, never the tokens themselves."""
+        label, metrics = (self.credentials.get(name) for name in (LABEL_TOKEN, METRICS_TOKEN))
+        self.echo(f"Labels: POST /feedback with the label token ({label or LABEL_TOKEN}); the rollout on /models "
+                  f"and /metrics with the metrics token ({metrics or METRICS_TOKEN})")
 
     def api(self) -> PrefectApi:
         return PrefectApi(self.env["PREFECT_API_URL"], timeout=10, auth_string=self.prefect_auth)

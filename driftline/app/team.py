@@ -86,8 +86,13 @@ class TeamStack(Stack):
             self._tracking_server(pg)
             # The staging server's address, for the rollouts the workers run (rollout.staging).
             self.env.setdefault("DRIFTLINE_STAGING_URL", f"http://127.0.0.1:{self._staging_port}")
+            # The production replicas, which a promotion or a rollback on the workers checks switched.
+            base = ServeSettings().port
+            self.env.setdefault("DRIFTLINE_SERVE_REPLICAS",
+                                ",".join(f"http://127.0.0.1:{base + i}" for i in range(self.team.replicas)))
             self._work_pool()
             self._replicas()
+            self.echo_credentials()
         except BaseException:
             self.stop()
             raise

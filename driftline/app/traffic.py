@@ -24,7 +24,7 @@ class Traffic:
                  feedback_token: str | None = None):
         """`rate` caps requests per second over all threads (None: as fast as the server answers)."""
         self.records, self.labels = demo_records(params, rows, seed, scenario)
-        self.url, self.token, self.feedback_token = url, token, feedback_token or token
+        self.url, self.token, self.feedback_token = url, token, feedback_token
         self.failures: list[str] = []
         self.sent = 0
         self._interval = threads / rate if rate else 0.0

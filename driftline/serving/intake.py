@@ -7,7 +7,6 @@ from them cannot carry a client's `variant` or `timestamp`, and cannot fail to e
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import re
@@ -182,7 +181,3 @@ def _show(value: object) -> str:
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
 
-
-def canary_share(request_id: str) -> float:
-    """A request id's place in [0, 1): the same on every replica, so they agree on the split."""
-    return int.from_bytes(hashlib.sha256(request_id.encode("utf-8", "surrogatepass")).digest()[:8], "big") / 2**64

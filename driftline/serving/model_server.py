@@ -24,7 +24,7 @@ from driftline.core.evaluation import labels_at_own_threshold, row_scores
 from driftline.core.plan_check import labels as plan_labels
 from driftline.serving.batching import MicroBatcher, Overloaded, PredictFailed
 from driftline.serving.ids import RequestIds
-from driftline.serving.intake import BadInput, Policy, TooMany, canary_share, intake, parse_json, parse_records, ranges
+from driftline.serving.intake import BadInput, Policy, TooMany, intake, parse_json, parse_records, ranges
 from driftline.serving.labels import NotIssued, feedback_rows
 from driftline.serving.loader import Loaded, ModelSet, Watcher
 from driftline.serving.metrics import ServerMetrics
@@ -142,7 +142,7 @@ class ModelServer:
                 return 422, {"detail": str(err)}
             chosen, variant = challenger, "smoke"
         elif challenger is not None and rollout.strategy == "canary" \
-                and canary_share(client_id or request_id) < rollout.weight:
+                and self.ids.share(client_id or request_id) < rollout.weight:
             with contextlib.suppress(BadInput):  # rows the challenger cannot take go to the champion
                 rows, _ = intake(raw, challenger.columns, self.policy(current, challenger))
                 chosen, variant = challenger, "challenger"

@@ -19,7 +19,7 @@ from driftline.adapters.registry.store import CHALLENGER, CHAMPION
 from driftline.adapters.serving_client import client_records
 from driftline.config import ServeSettings, load_params
 from driftline.core import demo_data, frames
-from driftline.serving.intake import canary_share
+from driftline.serving.ids import RequestIds
 from driftline.serving.loader import STRATEGY_TAG, WEIGHT_TAG
 from driftline.serving.server import build_app
 from tests.integration.conftest import free_port, make_project
@@ -221,8 +221,10 @@ def test_canary_split_shadow_and_a_swap_under_load(served):
             variants[answer["request_id"]] = answer["variant"]
     share = sum(v == "challenger" for v in variants.values()) / len(variants)
     assert abs(share - 0.3) < 0.05, share  # binomial sd at n=800 is 0.016
-    # The arm is a function of the (server's) request id, so every replica agrees on it.
-    assert all((v == "challenger") == (canary_share(rid) < 0.3) for rid, v in variants.items())
+    # The arm is a function of the (server's) request id keyed by the server's key, so every
+    # replica holding the key agrees on it, and a client, without it, cannot tell its arm.
+    keyed = RequestIds((project.settings.state / "request-id.key").read_text().strip().encode(), 3600)
+    assert all((v == "challenger") == (keyed.share(rid) < 0.3) for rid, v in variants.items())
 
     store.client.set_registered_model_tag(store.model_name, STRATEGY_TAG, "shadow")
     assert wait_until(lambda: httpx.get(f"{server.url}/models").json()["strategy"] == "shadow", 30)

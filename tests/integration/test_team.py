@@ -5,6 +5,7 @@ a worker; everything it wrote is found where the team profile says."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import time
 
@@ -57,10 +58,16 @@ def test_the_team_profile_runs_ci_on_a_worker_with_state_in_postgres_and_artifac
         for secret in (":".join(stack.prefect_auth), stack.mlflow_env["MLFLOW_TRACKING_PASSWORD"]):
             assert secret not in out
 
-        # CI's command, against the team's server: the run is executed by a worker of the pool.
+        # CI's command, against the team's server: without the auth string it is refused; with it
+        # the run is executed by a worker of the pool and its gate table read back.
+        code, ci_out = stack.ci(tmp_path / "refused.md", auth=False)
+        assert code != 0 and "401" in ci_out and not (tmp_path / "refused.md").exists(), ci_out[-2000:]
         began_run = time.monotonic()
-        run_id = stack.run("training-pipeline/training-ci")
+        code, ci_out = stack.ci(tmp_path / "report.md")
         ran = time.monotonic() - began_run
+        assert code == 0, ci_out[-3000:]
+        run_id = re.search(r"UUID: ([0-9a-f-]{36})", ci_out).group(1)
+        assert "registered loan-default version 1" in (tmp_path / "report.md").read_text()
         run = stack.flow_run(run_id)
         assert run["state"]["type"] == "COMPLETED" and run["work_pool_name"] == "driftline-process", run
         # Which worker took it: the worker's own event, related to the run.

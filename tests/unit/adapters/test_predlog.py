@@ -74,3 +74,26 @@ def test_the_backlog_is_bounded_for_the_request_path(tmp_path):
     assert not log.full
     log.append([_row(2)])
     assert log.full  # not started: nothing takes rows off the queue
+
+
+def test_kept_rows_are_acknowledged_after_their_flush_and_repeats_of_a_row_collapse_to_the_last(tmp_path):
+    log = PartitionedLog(tmp_path / "feedback", flush_seconds=0.1, unique=("request_id", "record_index"))
+    log.start()
+    first = log.keep([{**_row(1), "label": "0"}, {**_row(2), "label": "1"}])
+    second = log.keep([{**_row(1), "label": "1"}])  # the same row again, corrected
+    assert first.result(10) is True and second.result(10) is True
+    log.stop()
+    back = read_log(tmp_path / "feedback").sort_values("request_id")
+    assert back[["request_id", "label"]].values.tolist() == [["r1", "1"], ["r2", "1"]], back
+
+
+def test_rows_that_can_be_neither_written_nor_quarantined_are_not_acknowledged(tmp_path):
+    (tmp_path / "feedback").mkdir()
+    (tmp_path / "feedback" / "date=2026-11-23").write_text("a file where the partition directory goes")
+    (tmp_path / "quarantine").write_text("a file where the quarantine directory goes")
+    log = PartitionedLog(tmp_path / "feedback", flush_seconds=0.1, retries=0, quarantine=tmp_path / "quarantine" / "f")
+    log.start()
+    assert log.keep([_row(1)]).result(10) is False
+    log.stop()
+    assert log.dropped == 1
+    assert not list(tmp_path.rglob("*.tmp"))  # no half-written file left behind
