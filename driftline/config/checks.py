@@ -112,6 +112,9 @@ def _metrics(p: Params) -> list[str]:
         problems.append(f"evaluation.comparison.metric: {what} is supported for binary tasks only "
                         f"(the champion comparison bootstraps a binary AUC); set "
                         f"evaluation.comparison.metric to one of {others}")
+    if p.evaluation.comparison.method == "delong" and (task != "binary" or p.comparison_metric != "roc_auc"):
+        problems.append(f"evaluation.comparison.method: 'delong' is an interval for a binary task's roc_auc, and "
+                        f"this comparison is of {p.comparison_metric} on a {task} task; use 'bootstrap'")
     return problems
 
 def _estimator(p: Params) -> list[str]:

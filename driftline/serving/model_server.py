@@ -22,6 +22,7 @@ import numpy as np
 from driftline.adapters.predlog import PartitionedLog, now
 from driftline.config import Feature, ServeSettings
 from driftline.core.evaluation import labels_at_own_threshold, row_scores
+from driftline.core.plan_check import labels as plan_labels
 from driftline.serving.batching import MicroBatcher, Overloaded, PredictFailed
 from driftline.serving.ids import RequestIds
 from driftline.serving.intake import BadInput, Policy, TooMany, intake, parse_json, parse_records, ranges
@@ -43,7 +44,15 @@ def predict_records(body: bytes, champion: Loaded, max_records: int) -> list[dic
 
 
 def predict_batch(loaded: Loaded, records: list[dict]) -> dict:
-    """One model call for a whole micro-batch (the batcher runs it in its prediction thread)."""
+    """One model call for a whole micro-batch (the batcher runs it in its prediction thread):
+    through the model's serving plan when it has one (core.plan: checked equal to the Pipeline at
+    load), else through the Pipeline. A batch the plan fails on is answered by the Pipeline."""
+    if loaded.plan is not None:
+        with contextlib.suppress(Exception):
+            values = loaded.plan.predict_records(records)
+            if not loaded.classification:
+                return {"labels": values, "proba": None}
+            return {"labels": plan_labels(loaded.model, values), "proba": values}
     frame, model = loaded.frame(records), loaded.model
     if loaded.classification:
         proba = model.predict_proba(frame)
@@ -261,4 +270,5 @@ class ModelServer:
         return {"model_name": self.watcher.store.model_name, "role": self.cfg.role, "champion": r.champion,
                 "challenger": r.challenger, "previous": r.previous, "strategy": r.strategy,
                 "challenger_weight": r.weight if r.challenger else 0.0, "loaded": sorted(current.models),
-                "errors": current.errors, "batches": self.batcher.batches, "batched_rows": self.batcher.rows}
+                "errors": current.errors, "batches": self.batcher.batches, "batched_rows": self.batcher.rows,
+                "plans": {v: m.plan_note for v, m in sorted(current.models.items())}}
