@@ -31,7 +31,7 @@ class Calibrator:
     # table, for column 1. Empty: the raw probabilities are taken as they are (uncalibrated).
     tables: list[tuple[list[float], list[float]]] = field(default_factory=list)
     rows: int = 0  # holdout rows it was fitted on
-    loss: object | None = None  # regression: (absolute, squared) error models
+    loss: tuple | None = None  # regression: the (absolute, squared) error models
     calibrated: bool = True
 
     @property
@@ -104,12 +104,25 @@ def fit(task: str, classes, y: np.ndarray, proba: np.ndarray | None = None, x: p
     return Calibrator(task, plain(classes), tables, len(y))
 
 
+def for_model(model, holdout: pd.DataFrame, predicted, p) -> Calibrator:
+    """The calibrator of `model` from its holdout predictions (`evaluation.Predictions`)."""
+    from driftline.core import frames
+
+    y = frames.target(holdout, p.data)
+    if p.data.task == "regression":
+        return fit("regression", [], y, x=frames.features(holdout, p.data), prediction=predicted.labels,
+                   seed=p.training.seed)
+    return fit(p.data.task, model.classes_, y, predicted.proba)
+
+
 def loss_frame(x: pd.DataFrame, prediction: np.ndarray) -> pd.DataFrame:
     """What the loss models read: the raw features (text as categories) and the prediction."""
     out = x.copy()
     for name in out.columns:
         if not pd.api.types.is_numeric_dtype(out[name]):
-            out[name] = out[name].astype("string").astype("category")
+            # Missing as NaN, the rest as text: an encoder refuses pandas' NA among strings.
+            text = out[name].astype(object)
+            out[name] = text.where(text.isna(), text.astype(str)).where(text.notna(), np.nan).astype("category")
     out["__prediction__"] = np.asarray(prediction, dtype="float64")
     return out
 

@@ -96,7 +96,7 @@ def confusion_metrics(c: np.ndarray, positive: int, task: str) -> dict[str, np.n
     total = c.sum(axis=(-2, -1))
     out = {"accuracy": np.trace(c, axis1=-2, axis2=-1) / np.where(total > 0, total, 1)}
     columns = [positive] if task == "binary" else range(c.shape[-1])
-    per = {"precision": [], "recall": [], "f1": []}
+    per: dict[str, list] = {"precision": [], "recall": [], "f1": []}
     for j in columns:
         tp, predicted, actual = c[..., j, j], c[..., :, j].sum(-1), c[..., j, :].sum(-1)
         per["precision"].append(np.where(predicted > 0, tp / np.where(predicted > 0, predicted, 1), 0.0))

@@ -221,6 +221,8 @@ class Assessment:
     decision: Decision
     judged: window_performance.Judged | None = None  # the champion's estimated and realized performance
     rules: list[trigger.Rule] = field(default_factory=list)
+    past: list = field(default_factory=list)  # past_windows.Rejudged: earlier windows judged on their labels
+    holdout: dict[str, float] = field(default_factory=dict)  # the champion's holdout metrics
 
 
 def assess(rows: pd.DataFrame, feedback: pd.DataFrame, reference: pd.DataFrame, p: Params,
@@ -251,7 +253,8 @@ def assess(rows: pd.DataFrame, feedback: pd.DataFrame, reference: pd.DataFrame, 
     rules = trigger.rules(cfg.trigger, judged, scoring, p.evaluation.primary_metric, cfg)
     derived = frozenset(derive.specs_names()) if derive is not None else frozenset()
     return Assessment(len(rows), columns, quality_rows, perf,
-                      decide(columns, len(rows), perf, cfg, hours_since_last, derived, rules), judged, rules)
+                      decide(columns, len(rows), perf, cfg, hours_since_last, derived, rules), judged, rules, [],
+                      dict(scoring.holdout) if scoring is not None else {})
 
 
 def derived_drift(rows: pd.DataFrame, reference: pd.DataFrame, derive) -> list[ColumnDrift]:

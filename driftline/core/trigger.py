@@ -108,3 +108,26 @@ def counts(trigger: str | None, rule: str) -> bool:
     if trigger is None:
         return rule in ("features", "realized_accuracy")
     return (trigger == "any" and rule != "realized_accuracy") or trigger == rule
+
+
+def verdict(rules: list[Rule], judged: Judged | None, metric: str, version: str, holdout: float | None,
+            newest_error: float | None = None) -> dict:
+    """The newest performance verdict for /metrics (ops/prometheus): the primary metric estimated
+    and realized with their bounds, the limit, the label coverage, which rule declined, and the
+    newest estimation error measured on an earlier window."""
+    out: dict = {"version": version, "metric": metric, "holdout": holdout}
+    for kind, found in (("estimated", judged.estimate if judged else None),
+                        ("realized", judged.realized if judged else None)):
+        v = found.metrics.get(metric) if found is not None else None
+        if v is not None and v.value == v.value:
+            out.update({kind: v.value, f"{kind}_low": v.low, f"{kind}_high": v.high})
+    if judged is not None and judged.realized is not None:
+        out.update(labelled=judged.realized.labelled, coverage=judged.realized.coverage)
+    for rule in rules:
+        if rule.limit is not None:
+            out["limit"] = rule.limit
+        if rule.source in ("estimated", "realized"):
+            out[f"declined_{rule.source}"] = int(rule.fired) | out.get(f"declined_{rule.source}", 0)
+    if newest_error is not None:
+        out["estimation_error"] = newest_error
+    return out

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from driftline.adapters.registry import rollout_state
+from driftline.adapters.registry import monitor_windows, rollout_state
 from driftline.adapters.registry.drift_events import checked_at
 from driftline.adapters.registry.rollout_state import STRATEGY_TAG, WEIGHT_TAG  # noqa: F401 - defined with the lease that guards them
 from driftline.adapters.registry.store import CHALLENGER, CHAMPION, PREVIOUS, MlflowStore
@@ -35,6 +35,7 @@ class Rollout:
     # the drift monitor last completed a check; None: no live lease, never checked.
     lease_since: float | None = None
     drift_checked_at: float | None = None
+    performance: dict | None = None  # the monitor's newest performance verdict (monitor_windows.publish)
 
 
 @dataclass(frozen=True)
@@ -89,13 +90,13 @@ def read_rollout(store: MlflowStore, staging: bool = False) -> Rollout:
     # step holds the lease too, and the lease-age alert must see it.
     active = rollout_state.active(tags)
     holder = rollout_state.live_holder(store) if active else _holder_for_metrics(store)
-    since, checked = holder.acquired_at if holder else None, checked_at(tags)
+    since, checked, performance = holder.acquired_at if holder else None, checked_at(tags), monitor_windows.read(tags)
     if active and holder is None:
         return Rollout(aliases.get(CHAMPION), aliases.get(CHALLENGER), "none", 0.0, aliases.get(PREVIOUS),
                        ignored=f"rollout tags {strategy}/{weight:g} with no live rollout lease", lease_since=since,
-                       drift_checked_at=checked)
+                       drift_checked_at=checked, performance=performance)
     return Rollout(aliases.get(CHAMPION), aliases.get(CHALLENGER), strategy, weight, aliases.get(PREVIOUS),
-                   lease_since=since, drift_checked_at=checked)
+                   lease_since=since, drift_checked_at=checked, performance=performance)
 
 
 def _holder_for_metrics(store: MlflowStore):
