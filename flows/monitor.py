@@ -93,12 +93,16 @@ def watch(svc: Services, settings: Settings, p: Params, window_hours: float | No
     since = datetime.now(UTC) - timedelta(hours=window_hours or cfg.window_hours)
     rows, feedback = read_window(svc.prediction_log, since, last_rows or cfg.last_rows, p)
     scoring = champion_scoring(store, champion, p, watching.calibrator, watching.holdout)
+    first, last = _bounds(rows)
+    # Earlier windows whose labels arrived since: their realized values are evidence too.
+    past = _rejudge(svc, store, p, first or datetime.now(UTC).isoformat(), {champion.version: scoring})
     result = monitoring.assess(rows, feedback, reference, p, champion.version, watching.expected_accuracy,
-                               hours_since_last(store), champion_derive(store, champion, p), scoring)
+                               hours_since_last(store), champion_derive(store, champion, p), scoring, past)
     decision = result.decision
 
     run_id = open_run(store, champion.version, result)
-    first = _record_window(store, run_id, rows, feedback, result)
+    if first and last:
+        record_window(store, run_id, first, last, result.judged, _labels_seen(feedback, first, last))
     render = result.rows >= min(cfg.min_rows, 100)
     report_url = store.run_url(settings.mlflow_ui_url, run_id) + "/artifacts/drift/report.html" if render else None
     out = {"status": decision.status, "model_name": name, "version": champion.version, "rows": result.rows,
@@ -116,8 +120,6 @@ def watch(svc: Services, settings: Settings, p: Params, window_hours: float | No
                 result = dataclasses.replace(result, decision=decision)
                 out.update(status=decision.status, message=decision.message)
                 record_decision(store, run_id, decision.status)
-        result = dataclasses.replace(result, past=_rejudge(svc, store, p, first or datetime.now(UTC).isoformat(),
-                                                           {champion.version: scoring}))
         publish_performance(store, trigger.verdict(
             result.rules, result.judged, p.evaluation.primary_metric, champion.version,
             watching.holdout.get(p.evaluation.primary_metric),
@@ -148,18 +150,18 @@ def watch(svc: Services, settings: Settings, p: Params, window_hours: float | No
     return out
 
 
-def _record_window(store, run_id: str, rows: pd.DataFrame, feedback: pd.DataFrame,
-                   result: monitoring.Assessment) -> str | None:
-    """The window on the monitor's run (the log's times of its first and last row; one ISO format
-    in UTC, so text sorts as time) with the labels it has so far; its first time, None when empty."""
+def _bounds(rows: pd.DataFrame) -> tuple[str | None, str | None]:
+    """The log's times of the window's first and last row (one ISO format in UTC: text sorts as time)."""
     if not len(rows) or "timestamp" not in rows.columns:
-        return None
+        return None, None
     stamps = rows["timestamp"].astype(str)
-    first, last = stamps.min(), stamps.max()
+    return stamps.min(), stamps.max()
+
+
+def _labels_seen(feedback: pd.DataFrame, first: str, last: str) -> int:
+    """Labels so far for rows of the window (by their request ids' issue times)."""
     ids = feedback["request_id"] if "request_id" in feedback.columns else pd.Series(dtype=str)
-    seen = past_windows.labels_per_window([past_windows.PastWindow("", "", first, last)], predlog.issued_at(ids))
-    record_window(store, run_id, first, last, result.judged, seen[0])
-    return first
+    return past_windows.labels_per_window([past_windows.PastWindow("", "", first, last)], predlog.issued_at(ids))[0]
 
 
 def _rejudge(svc: Services, store, p: Params, before: str, scorings: dict) -> list[past_windows.Rejudged]:

@@ -227,11 +227,12 @@ class Assessment:
 
 def assess(rows: pd.DataFrame, feedback: pd.DataFrame, reference: pd.DataFrame, p: Params,
            champion_version: str, expected_accuracy: float | None, hours_since_last: float | None,
-           derive=None, scoring: window_performance.Scoring | None = None) -> Assessment:
+           derive=None, scoring: window_performance.Scoring | None = None, past: list | tuple = ()) -> Assessment:
     """Every feature and the champion's score against the reference, the data quality, the live
     accuracy when labels came back, the champion's estimated and realized performance (with
     `scoring`), and the decision, in one pass over the window's live `rows`.
-    `derive`: the champion's fitted derive step; its derived features are watched too."""
+    `derive`: the champion's fitted derive step; its derived features are watched too. `past`: the
+    earlier windows judged again on the labels that arrived since (past_windows.Rejudged)."""
     cfg = p.monitoring
     shared = [f for f in p.data.features if f.name in reference.columns and f.type != "datetime"]
     answered = answered_by(rows, champion_version)
@@ -250,10 +251,10 @@ def assess(rows: pd.DataFrame, feedback: pd.DataFrame, reference: pd.DataFrame, 
     judged = None
     if scoring is not None and len(answered) and PREDICTION in answered.columns:
         judged = window_performance.judge(answered, labels, scoring, p.data.feature_names)
-    rules = trigger.rules(cfg.trigger, judged, scoring, p.evaluation.primary_metric, cfg)
+    rules = trigger.rules(cfg.trigger, judged, scoring, p.evaluation.primary_metric, cfg, past, champion_version)
     derived = frozenset(derive.specs_names()) if derive is not None else frozenset()
-    return Assessment(len(rows), columns, quality_rows, perf,
-                      decide(columns, len(rows), perf, cfg, hours_since_last, derived, rules), judged, rules, [],
+    decision = decide(columns, len(rows), perf, cfg, hours_since_last, derived, rules)
+    return Assessment(len(rows), columns, quality_rows, perf, decision, judged, rules, list(past),
                       dict(scoring.holdout) if scoring is not None else {})
 
 

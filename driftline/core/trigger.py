@@ -51,11 +51,11 @@ def _held(name: str, source: str, metric: str, v: Value, holdout: float | None, 
     return Rule(name, fired, f"{said}; {verdict}", source, v, limit)
 
 
-def _realized_said(judged: Judged, metric: str) -> str:
+def _realized_said(judged: Judged, metric: str, where: str = "the window's rows") -> str:
     r = judged.realized
     v = r.metrics[metric]
     return (f"realized {metric} {v.value:.3f} (95% bounds {v.low:.3f}–{v.high:.3f}) on {r.labelled:,} labels, "
-            f"{r.coverage:.0%} of the window's rows")
+            f"{r.coverage:.0%} of {where}")
 
 
 def estimated_rule(judged: Judged, scoring: Scoring, metric: str, cfg: MonitoringConfig) -> Rule:
@@ -77,25 +77,35 @@ def estimated_rule(judged: Judged, scoring: Scoring, metric: str, cfg: Monitorin
     return _held(name, "estimated", metric, e.metrics[metric], holdout, cfg, said)
 
 
-def realized_rule(judged: Judged, scoring: Scoring, metric: str, cfg: MonitoringConfig) -> Rule:
+def realized_rule(judged: Judged, scoring: Scoring, metric: str, cfg: MonitoringConfig, past: list | tuple = (),
+                  version: str = "") -> Rule:
+    """The window's realized value; with too few labels in it, the newest earlier window of the same
+    champion that its labels (arriving months later, in lending) have now judged (`past`:
+    past_windows.Rejudged, newest first)."""
     name, r = "realized_performance", judged.realized
-    if r is None or metric not in r.metrics:
-        return Rule(name, False, f"no labels yet for realized {metric}")
-    if r.labelled < cfg.min_labels:
-        return Rule(name, False, f"{r.labelled:,} labels, fewer than monitoring.min_labels={cfg.min_labels}: "
-                                 f"realized {metric} not judged")
-    return _held(name, "realized", metric, r.metrics[metric], scoring.holdout.get(metric), cfg,
-                 _realized_said(judged, metric))
+    if r is not None and metric in r.metrics and r.labelled >= cfg.min_labels:
+        return _held(name, "realized", metric, r.metrics[metric], scoring.holdout.get(metric), cfg,
+                     _realized_said(judged, metric))
+    for earlier in past:
+        found = earlier.judged.realized
+        if earlier.window.version == version and found is not None and metric in found.metrics \
+                and found.labelled >= cfg.min_labels:
+            span = f"the rows of the earlier window {earlier.window.first[:19]} – {earlier.window.last[:19]}"
+            return _held(name, "realized", metric, found.metrics[metric], scoring.holdout.get(metric), cfg,
+                         _realized_said(earlier.judged, metric, span))
+    got = r.labelled if r is not None else 0
+    return Rule(name, False, f"{got:,} labels in the window and none enough in an earlier one "
+                             f"(monitoring.min_labels={cfg.min_labels}): realized {metric} not judged")
 
 
 def rules(trigger: str | None, judged: Judged | None, scoring: Scoring | None, metric: str,
-          cfg: MonitoringConfig) -> list[Rule]:
+          cfg: MonitoringConfig, past: list | tuple = (), version: str = "") -> list[Rule]:
     """The performance rules the trigger reads, judged (reported all the same when none is)."""
     if judged is None or scoring is None:
         return []
     estimated = estimated_rule(judged, scoring, metric, cfg)
     if trigger == "realized_performance" or (trigger == "any" and cfg.retrain_on_decline):
-        realized = realized_rule(judged, scoring, metric, cfg)
+        realized = realized_rule(judged, scoring, metric, cfg, past, version)
         # Once labels replace the estimate the two rules say the same thing: say it once.
         return [estimated] if estimated.source == "realized" and trigger == "any" else \
             ([realized] if trigger == "realized_performance" else [estimated, realized])

@@ -109,3 +109,24 @@ def test_an_error_metric_declines_upwards_by_a_share_of_its_holdout_value():
 def test_a_trigger_on_labels_alone_cannot_be_switched_off_by_retrain_on_decline(make_params):
     with pytest.raises(ConfigError, match=r"monitoring\.retrain_on_decline: false contradicts"):
         make_params("monitoring.trigger=realized_performance", "monitoring.retrain_on_decline=false")
+
+
+def test_labels_that_arrive_for_an_earlier_window_of_the_champion_are_realized_evidence_now():
+    from driftline.core.past_windows import PastWindow, Rejudged
+
+    cfg = MonitoringConfig(min_rows=100, min_labels=200, trigger="any")
+    earlier = Rejudged(PastWindow("r1", "3", "2026-01-01T00:00:00+00:00", "2026-01-01T10:00:00+00:00",
+                                  {"roc_auc": 0.84}), _judged(None, 0.62, labelled=900), {"roc_auc": 0.22}, 900)
+    other_version = Rejudged(earlier.window.__class__("r0", "2", earlier.window.first, earlier.window.last),
+                             _judged(None, 0.5, labelled=900), {}, 900)
+    now = _judged(0.84)  # no labels yet for today's window: its estimate holds
+    rule = trigger.realized_rule(now, SCORING, "roc_auc", cfg, [other_version, earlier], version="3")
+    assert rule.fired and "realized roc_auc 0.620" in rule.line
+    assert "of the rows of the earlier window 2026-01-01T00:00:00 – 2026-01-01T10:00:00" in rule.line
+    decided = monitoring.decide(_cols(False), 1000, NO_LABELS, cfg, None, frozenset(),
+                                trigger.rules("any", now, SCORING, "roc_auc", cfg, [earlier], "3"))
+    assert decided.fired == ["realized_performance"]
+    # Another champion's window says nothing about this one; too few labels say nothing at all.
+    assert not trigger.realized_rule(now, SCORING, "roc_auc", cfg, [other_version], version="3").fired
+    thin = Rejudged(earlier.window, _judged(None, 0.62, labelled=50), {}, 50)
+    assert not trigger.realized_rule(now, SCORING, "roc_auc", cfg, [thin], version="3").fired
