@@ -16,6 +16,10 @@ def problems(p: Params) -> list[str]:
     known = {*p.data.feature_names, *(d.name for d in p.data.derived), "prediction"}
     found += [f"monitoring.drift_columns: {c!r} is not a feature, a derived feature or 'prediction'"
               for c in p.monitoring.drift_columns if c not in known]
+    m = p.monitoring
+    if m.trigger == "realized_performance" and not m.retrain_on_decline:
+        found.append("monitoring.retrain_on_decline: false contradicts monitoring.trigger: realized_performance "
+                     "(a realized decline is then the only rule)")
     if p.split.method == "time" and not p.data.time_column:
         found.append("split.method: 'time' needs data.time_column")
     return found

@@ -66,8 +66,10 @@ class ServeSettings(BaseSettings):
     request_id_key: str | None = Field(default=None, repr=False, description="HMAC key of the request ids the "
                                        "server issues; replicas that share it accept each other's labels. "
                                        "Defaults to a random key kept (0600) in state_dir.")
-    feedback_max_age_hours: float = Field(default=168.0, gt=0, description="Labels are accepted for request ids "
-                                          "issued at most this long ago.")
+    # Labels of a loan arrive when it matures or defaults: months after the answer. A year and a
+    # month (9,600 h, monitoring.label_horizon_days's 400 days); the prediction log must be kept as long.
+    feedback_max_age_hours: float = Field(default=9600.0, gt=0, description="Labels are accepted for request ids "
+                                          "issued at most this long ago (keep the prediction log as long).")
     log_dir: str | Path | None = Field(default=None, description="Prediction and feedback logs: a directory or "
                                 "s3://BUCKET/PREFIX; defaults to state_dir")
     model_threads: int = Field(default=1, ge=1, description="OpenMP threads per worker for the model.")

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from driftline.adapters.registry import history, rollout_state
+from driftline.adapters.registry import history, monitor_windows, rollout_state
 from driftline.adapters.registry.drift_events import checked_at
 from driftline.adapters.registry.rollout_state import STRATEGY_TAG, WEIGHT_TAG  # noqa: F401 - defined with the lease that guards them
 from driftline.adapters.registry.store import CHALLENGER, CHAMPION, PREVIOUS, MlflowStore
@@ -40,6 +40,7 @@ class Rollout:
     drift_checked_at: float | None = None
     future: tuple[str, ...] = ()  # registry time stamps read from the future, and ignored
     unrecorded: tuple[str, ...] = ()  # aliases moved without a history record (history.unrecorded)
+    performance: dict | None = None  # the monitor's newest performance verdict (monitor_windows.publish)
 
 
 @dataclass(frozen=True)
@@ -97,14 +98,14 @@ def read_rollout(store: MlflowStore, staging: bool = False) -> Rollout:
     # step holds the lease too, and the lease-age alert must see it.
     active = rollout_state.active(tags)
     holder = rollout_state.live_holder(store) if active else _holder_for_metrics(store)
-    since, checked = holder.acquired_at if holder else None, checked_at(tags)
+    since, checked, performance = holder.acquired_at if holder else None, checked_at(tags), monitor_windows.read(tags)
     future = ("drift check",) if checked is None and when(tags.get(CHECK_TAG)) is not None else ()
     if active and holder is None:
         return Rollout(aliases.get(CHAMPION), aliases.get(CHALLENGER), "none", 0.0, aliases.get(PREVIOUS),
                        ignored=f"rollout tags {strategy}/{weight:g} with no live rollout lease", lease_since=since,
-                       drift_checked_at=checked, future=future)
+                       drift_checked_at=checked, future=future, performance=performance)
     return Rollout(aliases.get(CHAMPION), aliases.get(CHALLENGER), strategy, weight, aliases.get(PREVIOUS),
-                   lease_since=since, drift_checked_at=checked, future=future)
+                   lease_since=since, drift_checked_at=checked, future=future, performance=performance)
 
 
 def _holder_for_metrics(store: MlflowStore):

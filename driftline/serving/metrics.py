@@ -4,6 +4,7 @@ what the registry watcher last saw."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
@@ -69,6 +70,44 @@ class RegistryGauges:
         for name in r.future:
             future.add_metric([name], 1)
         yield future
+        if r.performance:
+            yield from performance_gauges(r.performance)
+
+
+def _number(value) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) \
+        and math.isfinite(value) else None
+
+
+def performance_gauges(verdict: dict):
+    """The drift monitor's newest verdict on the champion's primary metric (monitor_windows.publish):
+    estimated and realized with their 95% bounds, the holdout value and the limit; whether each
+    rule found it declined; the label coverage; the newest estimation error (estimated minus
+    realized, on an earlier window whose labels arrived)."""
+    metric = str(verdict.get("metric", ""))
+    values = GaugeMetricFamily("driftline_performance", "The champion's primary metric as the drift monitor "
+                               "last judged it", labels=["metric", "source", "bound"])
+    for source in ("estimated", "realized"):
+        for bound, key in (("value", source), ("low", f"{source}_low"), ("high", f"{source}_high")):
+            if (v := _number(verdict.get(key))) is not None:
+                values.add_metric([metric, source, bound], v)
+    for source in ("holdout", "limit"):
+        if (v := _number(verdict.get(source))) is not None:
+            values.add_metric([metric, source, "value"], v)
+    yield values
+    declined = GaugeMetricFamily("driftline_performance_declined", "1 when the monitor found the primary metric "
+                                 "past its limit (estimated, or realized on labels)", labels=["metric", "source"])
+    for source in ("estimated", "realized"):
+        if (v := _number(verdict.get(f"declined_{source}"))) is not None:
+            declined.add_metric([metric, source], v)
+    yield declined
+    if (v := _number(verdict.get("coverage"))) is not None:
+        yield GaugeMetricFamily("driftline_label_coverage", "Share of the monitor's window with a label", value=v)
+    if (v := _number(verdict.get("estimation_error"))) is not None:
+        error = GaugeMetricFamily("driftline_estimation_error", "Estimated minus realized primary metric on the "
+                                  "newest earlier window whose labels arrived", labels=["metric"])
+        error.add_metric([metric], v)
+        yield error
 
 
 class ServerMetrics:

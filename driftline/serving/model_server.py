@@ -23,6 +23,7 @@ from driftline.adapters.predlog import PartitionedLog, now
 from driftline.config import Feature, ServeSettings
 from driftline.core.evaluation import labels_at_own_threshold, row_scores
 from driftline.core.plan_check import labels as plan_labels
+from driftline.core.window_performance import PROBA
 from driftline.serving.batching import MicroBatcher, Overloaded, PredictFailed
 from driftline.serving.ids import RequestIds
 from driftline.serving.intake import BadInput, Policy, TooMany, intake, parse_json, parse_records, ranges
@@ -63,10 +64,12 @@ def predict_batch(loaded: Loaded, records: list[dict]) -> dict:
 
 def log_rows(records: list[dict], outside: list[str], *, request_id: str, variant: str, version: str, status: str,
              latency_ms: float, client_id: str | None = None, predictions: list | None = None,
-             scores: np.ndarray | None = None) -> list[dict]:
+             scores: np.ndarray | None = None, probabilities: np.ndarray | None = None) -> list[dict]:
     """The prediction log's rows for one answer, ok or error alike: each record's model columns
     first, then the server's own fields, written last so that they always win over a column of
-    the same name; `predictions` and `scores` only for an answer that has them."""
+    the same name; `predictions` and `scores` only for an answer that has them, and for three
+    classes or more every class's probability (`proba_0`, ... in the model's class order: the
+    monitor's performance estimate needs them all)."""
     fields: dict[str, object] = {"request_id": request_id, "timestamp": now(), "variant": variant,
                                  "model_version": version, "status": status, "latency_ms": latency_ms}
     if client_id is not None:
@@ -76,6 +79,8 @@ def log_rows(records: list[dict], outside: list[str], *, request_id: str, varian
         row = {**record, "out_of_range": outside[i], **fields, "record_index": i}
         if predictions is not None and scores is not None:
             row["prediction"], row["score"] = predictions[i], float(scores[i])
+        if probabilities is not None:
+            row.update({f"{PROBA}{j}": float(v) for j, v in enumerate(probabilities[i])})
         rows.append(row)
     return rows
 
@@ -209,7 +214,8 @@ class ModelServer:
         if self.cfg.log_predictions:
             self.predictions.append(log_rows(
                 records, outside, request_id=request_id, variant=variant, version=loaded.version, status="ok",
-                latency_ms=elapsed * 1000, client_id=client_id, predictions=said, scores=score))
+                latency_ms=elapsed * 1000, client_id=client_id, predictions=said, scores=score,
+                probabilities=proba if proba is not None and proba.shape[1] > 2 else None))
         return result
 
     async def failure(self, err: PredictFailed, loaded: Loaded, request_id: str, trusted: bool) -> Answer:
