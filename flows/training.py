@@ -258,7 +258,7 @@ def _register(store: MlflowStore, run_id: str, p: Params, trail: Lineage, model,
         version = registry.register_model(
             store, run_id, model, train_df, evaluation.reference_sample(train_df, model, p), p,
             {**trail.tags(), GATES_TAG: PASSED}, alias,
-            f"{trail.reason}: " + ", ".join(f"{k}={v:.4f}" for k, v in ev.metrics.items()))
+            f"{trail.reason}: " + ", ".join(f"{k}={v:.4f}" for k, v in ev.metrics.items()), ev.calibrator)
         verdict = _verdict(trail.model, version, alias, champion)
         facts = {**facts, "pictures": pictures()}
         markdown = training_markdown(f"Training: {trail.model}", verdict, gates, facts, report)

@@ -110,9 +110,9 @@ def record_rejection(store: MlflowStore, run_id: str, markdown: str) -> None:
 @task(name="register-model", retries=1, retry_delay_seconds=2, cache_policy=NONE,
       retry_condition_fn=_unless_unreachable)
 def register_model(store: MlflowStore, run_id: str, model, train_df: pd.DataFrame, reference: pd.DataFrame,
-                   p: Params, tags: dict[str, str], alias: str, description: str) -> VersionInfo:
+                   p: Params, tags: dict[str, str], alias: str, description: str, calibrator=None) -> VersionInfo:
     """Inside the registration transaction: its rollback hook deletes the version again."""
-    version = run.register(store, run_id, model, train_df, reference, p, tags, alias, description)
+    version = run.register(store, run_id, model, train_df, reference, p, tags, alias, description, calibrator)
     get_transaction().set("registered", {"store": address(store), "version": version.version})
     return version
 

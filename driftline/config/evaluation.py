@@ -67,6 +67,9 @@ class ComparisonConfig(Strict):
     )
     confidence: float = Field(default=0.95, gt=0.5, lt=1)
     bootstrap_samples: int = Field(default=500, ge=50)
+    method: Literal["bootstrap", "delong"] = Field(default="bootstrap", description=(
+        "bootstrap: the paired bootstrap of the difference (any metric); delong: DeLong's closed-form interval "
+        "for the difference of two ROC AUCs on the same rows (roc_auc on a binary task; no resampling)."))
 
 
 class PinnedSet(Strict):

@@ -30,7 +30,12 @@ class ServeSettings(BaseSettings):
                                  "switched. Defaults to `url` (or http://<host>:<port>).")
     poll_seconds: float = Field(default=3.0, gt=0, description="How often the registry is read.")
     max_batch: int = Field(default=64, ge=1, description="Rows per batched predict call.")
-    max_wait_ms: float = Field(default=5.0, ge=0, description="How long a request waits for company.")
+    # 0: an idle prediction thread takes what is queued at once; while it predicts, the next batch
+    # gathers anyway. 16 single-row clients in one process (benchmarks' harness, 2026-12-07): 5 ms
+    # gave 1,576-1,659 requests/s through the plan and 600-875 through the Pipeline, 0 gave
+    # 3,983-4,062 and 1,112-1,215: every batch waited the whole 5 ms for rows that were not coming.
+    max_wait_ms: float = Field(default=0.0, ge=0, description="How long a request waits for company when the "
+                               "model is idle (while it predicts, the next batch gathers anyway).")
     max_body_bytes: int = Field(default=1_000_000, ge=1024)
     max_records: int = Field(default=10_000, ge=1, description="Records per request (or labels per /feedback).")
     body_timeout_seconds: float = Field(default=10.0, gt=0, description="A body not received whole within this "
@@ -39,7 +44,8 @@ class ServeSettings(BaseSettings):
                                       "beyond it 503 with Retry-After.")
     max_log_backlog_rows: int = Field(default=100_000, ge=1, description="Log rows not yet written; beyond it "
                                       "503 with Retry-After rather than growing memory.")
-    token: str | None = Field(default=None, repr=False, description="Bearer token for /predict.")
+    token: str | None = Field(default=None, repr=False, description="Bearer token for /predict, "
+                              "/invocations and /v2/models/{name}/infer.")
     feedback_token: str | None = Field(default=None, repr=False, description="Bearer token for /feedback, the "
                                        "label credential: whoever holds it judges the models, so it must differ "
                                        "from `token`. Without it /feedback is refused (403) unless "
@@ -60,8 +66,10 @@ class ServeSettings(BaseSettings):
     request_id_key: str | None = Field(default=None, repr=False, description="HMAC key of the request ids the "
                                        "server issues; replicas that share it accept each other's labels. "
                                        "Defaults to a random key kept (0600) in state_dir.")
-    feedback_max_age_hours: float = Field(default=168.0, gt=0, description="Labels are accepted for request ids "
-                                          "issued at most this long ago.")
+    # Labels of a loan arrive when it matures or defaults: months after the answer. A year and a
+    # month (9,600 h, monitoring.label_horizon_days's 400 days); the prediction log must be kept as long.
+    feedback_max_age_hours: float = Field(default=9600.0, gt=0, description="Labels are accepted for request ids "
+                                          "issued at most this long ago (keep the prediction log as long).")
     log_dir: str | Path | None = Field(default=None, description="Prediction and feedback logs: a directory or "
                                 "s3://BUCKET/PREFIX; defaults to state_dir")
     model_threads: int = Field(default=1, ge=1, description="OpenMP threads per worker for the model.")

@@ -1,6 +1,7 @@
 """The HTTP API of the model server: `create_app` wires the parts of a `ModelServer` (the registry
 watcher, the micro-batcher, the prediction and feedback logs, the metrics) and routes HTTP to its
-methods. What a request does is in model_server.py."""
+methods, in driftline's own protocol and in the ones clients already speak (serving/protocols).
+What a request does is in model_server.py."""
 
 from __future__ import annotations
 
@@ -15,11 +16,12 @@ from driftline.adapters.predlog import PartitionedLog, join
 from driftline.adapters.registry.store import MlflowStore
 from driftline.config import Feature, ServeSettings
 from driftline.serving.batching import MicroBatcher
-from driftline.serving.hotpath import HotPath
+from driftline.serving.hotpath import HotPath, Route, with_request_id
 from driftline.serving.ids import RequestIds
 from driftline.serving.loader import Watcher
 from driftline.serving.metrics import ServerMetrics
 from driftline.serving.model_server import ModelServer, predict_batch
+from driftline.serving.protocols import mlflow_scoring, oip
 
 
 def create_app(store: MlflowStore, cfg: ServeSettings, log_dir: str | Path, ids: RequestIds,
@@ -69,5 +71,9 @@ def create_app(store: MlflowStore, cfg: ServeSettings, log_dir: str | Path, ids:
     async def exposition():
         return Response(metrics.exposition(), media_type="text/plain; version=0.0.4")
 
-    return HotPath(api, {"/predict": server.predict, "/feedback": server.feedback}, cfg.max_body_bytes,
-                   cfg.body_timeout_seconds, metrics.refuse)
+    mlflow_scoring.add_endpoints(api, server)
+    oip.add_endpoints(api, server, store.model_name)
+    # The POST endpoints, as bare ASGI: every protocol's prediction goes through server.predict.
+    routes = {"/predict": Route(with_request_id(server.predict)), "/feedback": Route(server.feedback),
+              "/invocations": mlflow_scoring.route(server), **oip.routes(server, store.model_name)}
+    return HotPath(api, routes, cfg.max_body_bytes, cfg.body_timeout_seconds, metrics.refuse)

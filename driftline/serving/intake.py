@@ -36,10 +36,12 @@ def json_content_type(value: bytes) -> bool:
     return media == b"application/json" or (media.startswith(b"application/") and media.endswith(b"+json"))
 
 
-def parse_json(body: bytes) -> object:
-    """The body as JSON, or BadInput saying why in words of our own."""
+def parse_json(body: bytes, nan_as_missing: bool = False) -> object:
+    """The body as JSON, or BadInput saying why in words of our own. With `nan_as_missing`, the
+    non-standard `NaN` reads as null (a missing value): it is how pandas and NumPy clients, such
+    as MLflow's and Triton's, write a missing number. `Infinity` is read, and refused later."""
     try:
-        return json.loads(body)
+        return json.loads(body, parse_constant=_missing_nan) if nan_as_missing else json.loads(body)
     except RecursionError:  # "[" * 100000: the C scanner gives up ~1000 levels down
         raise BadInput("body is nested too deeply to be a request") from None
     except UnicodeDecodeError:
@@ -48,6 +50,10 @@ def parse_json(body: bytes) -> object:
         raise BadInput(f"body is not valid JSON: {err.msg} at line {err.lineno} column {err.colno}") from None
     except ValueError:  # an integer of more than 4300 digits: int() refuses to read it
         raise BadInput("body holds a number too large to read") from None
+
+
+def _missing_nan(name: str) -> float | None:
+    return None if name == "NaN" else float(name)
 
 
 def parse_records(body: object, max_records: int = 10_000) -> list[dict]:

@@ -14,12 +14,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from driftline.adapters.registry import history, rollout_state
+from driftline.adapters.registry import history, monitor_windows, rollout_state
 from driftline.adapters.registry.drift_events import checked_at
 from driftline.adapters.registry.rollout_state import STRATEGY_TAG, WEIGHT_TAG  # noqa: F401 - defined with the lease that guards them
 from driftline.adapters.registry.store import CHALLENGER, CHAMPION, PREVIOUS, MlflowStore
 from driftline.adapters.registry.tags import CHECK_TAG, when
 from driftline.core.features import datetime_inputs
+from driftline.core.plan import Plan
 from driftline.core.training import known_categories
 
 log = logging.getLogger("driftline.serving")
@@ -39,6 +40,7 @@ class Rollout:
     drift_checked_at: float | None = None
     future: tuple[str, ...] = ()  # registry time stamps read from the future, and ignored
     unrecorded: tuple[str, ...] = ()  # aliases moved without a history record (history.unrecorded)
+    performance: dict | None = None  # the monitor's newest performance verdict (monitor_windows.publish)
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,9 @@ class Loaded:
     classification: bool
     categories: dict[str, set] = field(default_factory=dict)  # categorical input -> categories it was fitted on
     datetimes: frozenset[str] = frozenset()  # inputs its derive step reads as times: ISO 8601 only
+    plan: Plan | None = None  # its serving plan (core.plan), equal to the Pipeline bit for bit; None: the Pipeline
+    plan_note: str = ""  # why the Pipeline serves it, when it does
+    plan_refused: bool = False  # a plan was compiled and differed from the Pipeline (or failed)
 
     @cached_property
     def class_names(self) -> list[str]:
@@ -93,14 +98,14 @@ def read_rollout(store: MlflowStore, staging: bool = False) -> Rollout:
     # step holds the lease too, and the lease-age alert must see it.
     active = rollout_state.active(tags)
     holder = rollout_state.live_holder(store) if active else _holder_for_metrics(store)
-    since, checked = holder.acquired_at if holder else None, checked_at(tags)
+    since, checked, performance = holder.acquired_at if holder else None, checked_at(tags), monitor_windows.read(tags)
     future = ("drift check",) if checked is None and when(tags.get(CHECK_TAG)) is not None else ()
     if active and holder is None:
         return Rollout(aliases.get(CHAMPION), aliases.get(CHALLENGER), "none", 0.0, aliases.get(PREVIOUS),
                        ignored=f"rollout tags {strategy}/{weight:g} with no live rollout lease", lease_since=since,
-                       drift_checked_at=checked, future=future)
+                       drift_checked_at=checked, future=future, performance=performance)
     return Rollout(aliases.get(CHAMPION), aliases.get(CHALLENGER), strategy, weight, aliases.get(PREVIOUS),
-                   lease_since=since, drift_checked_at=checked, future=future)
+                   lease_since=since, drift_checked_at=checked, future=future, performance=performance)
 
 
 def _holder_for_metrics(store: MlflowStore):
@@ -130,7 +135,37 @@ def load_version(store: MlflowStore, version: str) -> Loaded:
     loaded = Loaded(version, model, columns, example, classification, known_categories(model),
                     datetime_inputs(model))
     loaded.model.predict(loaded.frame(loaded.example_records))  # the smoke prediction
-    return loaded
+    return with_plan(store, version, loaded)
+
+
+def with_plan(store: MlflowStore, version: str, loaded: Loaded) -> Loaded:
+    """The loaded model with its serving plan, when the plan equals the Pipeline bit for bit on its
+    input example, its reference sample and edge rows (core.plan_check); else the Pipeline serves,
+    and `plan_note` says why."""
+    from driftline.core import plan_check
+
+    try:
+        info = store.version(version)
+        reference = store.load_reference(info) if info else None
+        samples = [("input example", loaded.example_records)]
+        if reference is not None:
+            samples.append(("reference sample", plan_check.records_of(reference, loaded.columns)))
+    except Exception as err:  # noqa: BLE001 - the Pipeline serves; the reason is shown on /models
+        return dataclasses.replace(loaded, plan_note=f"the Pipeline serves: its reference sample was not read "
+                                                     f"({type(err).__name__}: {err})")
+    if reference is None:
+        return dataclasses.replace(loaded, plan_note="the Pipeline serves: no reference sample to check a plan on")
+    verdict = plan_check.compile_checked(loaded.model, loaded.columns, loaded.classification, loaded.frame, samples)
+    if verdict.plan is None:
+        refused = "differ" in verdict.reason or "failed" in verdict.reason
+        if refused:
+            log.warning("version %s: its serving plan is not used: %s", version, verdict.reason)
+        return dataclasses.replace(loaded, plan_note=f"the Pipeline serves: {verdict.reason}", plan_refused=refused)
+    log.info("version %s: served by its %s plan (equal to the Pipeline on %d rows)", version, verdict.plan.kind,
+             verdict.rows)
+    return dataclasses.replace(loaded, plan=verdict.plan,
+                               plan_note=f"plan: {verdict.plan.kind}, equal to the Pipeline bit for bit on "
+                                         f"{verdict.rows} rows checked at load")
 
 
 @dataclass
@@ -151,6 +186,7 @@ class Watcher:
         self.poll_seconds = poll_seconds
         self.keep_previous = keep_previous
         self.current = ModelSet(Rollout(None, None))
+        self.plans_refused = 0  # versions whose plan differed from their Pipeline at load (a /metrics counter)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -166,7 +202,8 @@ class Watcher:
                 continue
             try:
                 models[version] = load_version(self.store, version)
-                log.info("loaded %s v%s", self.store.model_name, version)
+                self.plans_refused += models[version].plan_refused
+                log.info("loaded %s v%s (%s)", self.store.model_name, version, models[version].plan_note)
             except Exception as err:  # noqa: BLE001 - a bad model must not take the server down
                 if version in wanted:
                     errors[version] = f"{type(err).__name__}: {err}"

@@ -14,6 +14,7 @@ import contextlib
 import hmac
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -21,6 +22,8 @@ import numpy as np
 from driftline.adapters.predlog import PartitionedLog, now
 from driftline.config import Feature, ServeSettings
 from driftline.core.evaluation import labels_at_own_threshold, row_scores
+from driftline.core.plan_check import labels as plan_labels
+from driftline.core.window_performance import PROBA
 from driftline.serving.batching import MicroBatcher, Overloaded, PredictFailed
 from driftline.serving.ids import RequestIds
 from driftline.serving.intake import BadInput, Policy, TooMany, intake, parse_json, parse_records, ranges
@@ -31,10 +34,26 @@ from driftline.serving.metrics import ServerMetrics
 log = logging.getLogger("driftline.serving")
 
 Answer = tuple[int, dict]  # (HTTP status, JSON body)
+# A body as raw records, given the champion (its columns) and the most records a request may hold;
+# raises BadInput (422) or TooMany (413). One per protocol: `/predict`'s is `predict_records`.
+Parse = Callable[[bytes, Loaded, int], list[dict]]
+
+
+def predict_records(body: bytes, champion: Loaded, max_records: int) -> list[dict]:
+    """`/predict`'s body: one record, a list of them, `dataframe_records` or `dataframe_split`."""
+    return parse_records(parse_json(body), max_records)
 
 
 def predict_batch(loaded: Loaded, records: list[dict]) -> dict:
-    """One model call for a whole micro-batch (the batcher runs it in its prediction thread)."""
+    """One model call for a whole micro-batch (the batcher runs it in its prediction thread):
+    through the model's serving plan when it has one (core.plan: checked equal to the Pipeline at
+    load), else through the Pipeline. A batch the plan fails on is answered by the Pipeline."""
+    if loaded.plan is not None:
+        with contextlib.suppress(Exception):
+            values = loaded.plan.predict_records(records)
+            if not loaded.classification:
+                return {"labels": values, "proba": None}
+            return {"labels": plan_labels(loaded.model, values), "proba": values}
     frame, model = loaded.frame(records), loaded.model
     if loaded.classification:
         proba = model.predict_proba(frame)
@@ -45,10 +64,12 @@ def predict_batch(loaded: Loaded, records: list[dict]) -> dict:
 
 def log_rows(records: list[dict], outside: list[str], *, request_id: str, variant: str, version: str, status: str,
              latency_ms: float, client_id: str | None = None, predictions: list | None = None,
-             scores: np.ndarray | None = None) -> list[dict]:
+             scores: np.ndarray | None = None, probabilities: np.ndarray | None = None) -> list[dict]:
     """The prediction log's rows for one answer, ok or error alike: each record's model columns
     first, then the server's own fields, written last so that they always win over a column of
-    the same name; `predictions` and `scores` only for an answer that has them."""
+    the same name; `predictions` and `scores` only for an answer that has them, and for three
+    classes or more every class's probability (`proba_0`, ... in the model's class order: the
+    monitor's performance estimate needs them all)."""
     fields: dict[str, object] = {"request_id": request_id, "timestamp": now(), "variant": variant,
                                  "model_version": version, "status": status, "latency_ms": latency_ms}
     if client_id is not None:
@@ -58,6 +79,8 @@ def log_rows(records: list[dict], outside: list[str], *, request_id: str, varian
         row = {**record, "out_of_range": outside[i], **fields, "record_index": i}
         if predictions is not None and scores is not None:
             row["prediction"], row["score"] = predictions[i], float(scores[i])
+        if probabilities is not None:
+            row.update({f"{PROBA}{j}": float(v) for j, v in enumerate(probabilities[i])})
         rows.append(row)
     return rows
 
@@ -102,7 +125,9 @@ class ModelServer:
         return self._policies[loaded.version]
 
     # -- POST /predict -------------------------------------------------------------------------
-    async def predict(self, headers: dict[bytes, bytes], body: bytes) -> Answer:
+    async def predict(self, headers: dict[bytes, bytes], body: bytes, parse: Parse = predict_records) -> Answer:
+        """Every protocol's prediction (serving/protocols): `parse` reads its body as records; the
+        checks, the canary split, the log and the metrics are this method's, whichever it was."""
         cfg, trusted = self.cfg, self.trusted(headers)
         if cfg.token and not trusted:
             return 401, {"detail": "missing or wrong bearer token"}
@@ -113,7 +138,7 @@ class ModelServer:
             return 503, {"detail": "the prediction log is behind; retry shortly"}
         champion = current.models[current.rollout.champion]
         try:
-            raw = parse_records(parse_json(body), cfg.max_records)
+            raw = parse(body, champion, cfg.max_records)
             records, outside = intake(raw, champion.columns, self.policy(current, champion))
         except TooMany as err:
             return 413, {"detail": str(err)}
@@ -189,7 +214,8 @@ class ModelServer:
         if self.cfg.log_predictions:
             self.predictions.append(log_rows(
                 records, outside, request_id=request_id, variant=variant, version=loaded.version, status="ok",
-                latency_ms=elapsed * 1000, client_id=client_id, predictions=said, scores=score))
+                latency_ms=elapsed * 1000, client_id=client_id, predictions=said, scores=score,
+                probabilities=proba if proba is not None and proba.shape[1] > 2 else None))
         return result
 
     async def failure(self, err: PredictFailed, loaded: Loaded, request_id: str, trusted: bool) -> Answer:
@@ -250,4 +276,5 @@ class ModelServer:
         return {"model_name": self.watcher.store.model_name, "role": self.cfg.role, "champion": r.champion,
                 "challenger": r.challenger, "previous": r.previous, "strategy": r.strategy,
                 "challenger_weight": r.weight if r.challenger else 0.0, "loaded": sorted(current.models),
-                "errors": current.errors, "batches": self.batcher.batches, "batched_rows": self.batcher.rows}
+                "errors": current.errors, "batches": self.batcher.batches, "batched_rows": self.batcher.rows,
+                "plans": {v: m.plan_note for v, m in sorted(current.models.items())}}

@@ -7,10 +7,11 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
 
+from driftline.adapters.registry import calibrators
 from driftline.adapters.registry.lease import Lease
 from driftline.adapters.registry.store import CHAMPION, MlflowStore, VersionInfo
 from driftline.adapters.registry.tags import (
@@ -20,6 +21,7 @@ from driftline.adapters.registry.tags import (
     KIND_TAG,
     LAST_DRIFT_TAG,
     RETRAIN_TAG,
+    RULES_TAG,
     VERSION_TAG,
     past,
     stamp,
@@ -27,6 +29,7 @@ from driftline.adapters.registry.tags import (
 )
 from driftline.config import MonitoringConfig
 from driftline.core import monitoring
+from driftline.core.calibration import Calibrator
 from driftline.errors import PipelineFailure
 
 DRIFT_LEASE = "drift-event"
@@ -40,16 +43,22 @@ class Watched:
     info: VersionInfo
     reference: pd.DataFrame | None  # None: registered without a reference sample
     expected_accuracy: float | None  # its holdout accuracy
+    holdout: dict[str, float] = field(default_factory=dict)  # every holdout metric, by name
+    calibrator: Calibrator | None = None  # None: registered before calibrators
 
 
 def watched(store: MlflowStore) -> Watched | None:
-    """The champion with its reference sample and holdout accuracy; None when there is no champion."""
+    """The champion with its reference sample, holdout metrics and calibrator; None when there is no
+    champion."""
     info = store.version_by_alias(CHAMPION)
     if info is None:
         return None
     reference = store.load_reference(info)
-    expected = store.run_metrics(info.run_id).get("holdout_accuracy") if reference is not None else None
-    return Watched(info, reference, expected)
+    if reference is None:
+        return Watched(info, None, None)
+    metrics = store.run_metrics(info.run_id)
+    holdout = {k.removeprefix("holdout_"): v for k, v in metrics.items() if k.startswith("holdout_")}
+    return Watched(info, reference, holdout.get("accuracy"), holdout, calibrators.load(store, info))
 
 
 def hours_since_last(store: MlflowStore, now: float | None = None) -> float | None:
@@ -96,7 +105,8 @@ def open_run(store: MlflowStore, version: str, result: monitoring.Assessment, fl
     """The monitor's MLflow run: its decision as tags, the window's size and drift as metrics."""
     decision = result.decision
     run_id = store.start_run(f"monitor-{store.model_name}", tags={
-        KIND_TAG: "monitor", DECISION_TAG: decision.status, VERSION_TAG: version, FLOW_RUN_TAG: flow_run_id})
+        KIND_TAG: "monitor", DECISION_TAG: decision.status, VERSION_TAG: version, FLOW_RUN_TAG: flow_run_id,
+        RULES_TAG: ",".join(decision.fired) or "-"})
     store.log(run_id, metrics={"rows": result.rows, "drift_share": decision.drift_share,
                                "labelled": result.performance.labelled,
                                **{f"drift_{c.column}": c.score for c in result.columns if c.score == c.score}})

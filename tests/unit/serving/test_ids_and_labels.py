@@ -104,3 +104,21 @@ def test_feedback_rows_name_a_served_row_and_a_body_is_taken_whole_or_not_at_all
     with pytest.raises(BadInput, match="needs 'request_id'"):
         feedback_rows({"request_id": 5, "label": 0}, ids, models, 10)
     assert np.isfinite(float(rows[0]["label"]))
+
+
+def test_by_default_a_label_months_after_the_answer_is_accepted_and_one_past_the_horizon_is_not():
+    """Labels of a loan come when it matures: the default age limit is 400 days (the monitor's
+    monitoring.label_horizon_days), with every other rule of a label kept."""
+    from driftline.config import ServeSettings, load_params
+    from tests.unit.conftest import PARAMS_FILE
+
+    hours = ServeSettings().feedback_max_age_hours
+    assert hours == load_params(PARAMS_FILE).monitoring.label_horizon_days * 24
+    ids, models = RequestIds(KEY, hours * 3600), [_loaded(LogisticRegression(), True)]
+    months = ids.issue(2, at=time.time() - 300 * 86_400)
+    rows = feedback_rows({"request_id": months, "index": 1, "label": 1}, ids, models, 10)
+    assert [(r["request_id"], r["record_index"]) for r in rows] == [(months, 1)]
+    with pytest.raises(NotIssued, match="no index 2"):
+        feedback_rows({"request_id": months, "index": 2, "label": 1}, ids, models, 10)
+    with pytest.raises(NotIssued, match="in the last 9600 h"):
+        feedback_rows({"request_id": ids.issue(1, at=time.time() - 401 * 86_400), "label": 1}, ids, models, 10)

@@ -249,3 +249,15 @@ def test_a_log_row_is_the_records_columns_then_the_servers_fields_which_always_w
     assert "client_request_id" not in error[0] and error[0]["model_version"] == "1"
     assert list(ok[0])[:2] == ["age", "variant"] and set(ok[0]) == set(error[0]) | {"client_request_id",
                                                                                     "prediction", "score"}
+
+
+def test_a_multiclass_answer_logs_every_class_probability_and_a_client_cannot_forge_one():
+    import numpy as np
+
+    forged = {"age": 30.0, "proba_1": 0.99}
+    rows = log_rows([forged], [""], request_id="r", variant="champion", version="1", status="ok", latency_ms=1.0,
+                    predictions=["b"], scores=np.array([0.5]), probabilities=np.array([[0.2, 0.5, 0.3]]))
+    assert [rows[0][f"proba_{j}"] for j in range(3)] == [0.2, 0.5, 0.3]
+    two = log_rows([{"age": 30.0}], [""], request_id="r", variant="champion", version="1", status="ok",
+                   latency_ms=1.0, predictions=[1], scores=np.array([0.5]))
+    assert not any(k.startswith("proba_") for k in two[0])  # two classes: the score says it all
