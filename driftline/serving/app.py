@@ -9,7 +9,7 @@ import asyncio
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 from driftline.adapters.predlog import PartitionedLog, join
@@ -63,12 +63,18 @@ def create_app(store: MlflowStore, cfg: ServeSettings, log_dir: str | Path, ids:
         status, body = server.ready()
         return body if status == 200 else JSONResponse(body, status_code=status)
 
+    def raw_headers(request: Request) -> dict[bytes, bytes]:
+        return {k.lower(): v for k, v in request.headers.raw}
+
     @api.get("/models")
-    async def models():
-        return server.models()
+    async def models(request: Request):
+        return server.models(raw_headers(request))
 
     @api.get("/metrics")
-    async def exposition():
+    async def exposition(request: Request):
+        if cfg.closed and not server.insider(raw_headers(request)):  # weights and versions are the rollout's
+            return JSONResponse({"detail": "missing or wrong bearer token (the metrics token)"}, status_code=401,
+                                headers={"www-authenticate": "Bearer"})
         return Response(metrics.exposition(), media_type="text/plain; version=0.0.4")
 
     mlflow_scoring.add_endpoints(api, server)

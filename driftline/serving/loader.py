@@ -41,6 +41,14 @@ class Rollout:
     future: tuple[str, ...] = ()  # registry time stamps read from the future, and ignored
     unrecorded: tuple[str, ...] = ()  # aliases moved without a history record (history.unrecorded)
     performance: dict | None = None  # the monitor's newest performance verdict (monitor_windows.publish)
+    # time.monotonic() after which the split stops (the rollout lease's expiry as read, clamped):
+    # while the registry does not answer, a canary whose deploy died must not keep its share.
+    split_until: float | None = None
+    fallback: str = ""  # why @previous answers as champion (the champion would not load), if it does
+
+    def splits(self) -> bool:
+        """The challenger takes a share of the traffic (canary) or a copy of it (shadow) now."""
+        return self.split_until is None or time.monotonic() < self.split_until
 
 
 @dataclass(frozen=True)
@@ -104,8 +112,10 @@ def read_rollout(store: MlflowStore, staging: bool = False) -> Rollout:
         return Rollout(aliases.get(CHAMPION), aliases.get(CHALLENGER), "none", 0.0, aliases.get(PREVIOUS),
                        ignored=f"rollout tags {strategy}/{weight:g} with no live rollout lease", lease_since=since,
                        drift_checked_at=checked, future=future, performance=performance)
+    until = None if holder is None else time.monotonic() + max(holder.expires_at - holder.read_at, 0.0)
     return Rollout(aliases.get(CHAMPION), aliases.get(CHALLENGER), strategy, weight, aliases.get(PREVIOUS),
-                   lease_since=since, drift_checked_at=checked, future=future, performance=performance)
+                   lease_since=since, drift_checked_at=checked, future=future, performance=performance,
+                   split_until=until if active else None)
 
 
 def _holder_for_metrics(store: MlflowStore):
@@ -168,6 +178,12 @@ def with_plan(store: MlflowStore, version: str, loaded: Loaded) -> Loaded:
                                          f"{verdict.rows} rows checked at load")
 
 
+def _alias_of(rollout: Rollout, version: str) -> str:
+    names = [a for a, v in (("@champion", rollout.champion), ("@challenger", rollout.challenger),
+                            ("@previous", rollout.previous)) if v == version]
+    return ", ".join(names) or "no alias"
+
+
 @dataclass
 class ModelSet:
     """The models being served. Swapped as a whole, so a request sees one consistent set."""
@@ -188,6 +204,7 @@ class Watcher:
         self.current = ModelSet(Rollout(None, None))
         self.plans_refused = 0  # versions whose plan differed from their Pipeline at load (a /metrics counter)
         self._stop = threading.Event()
+        self.registry_error = ""  # why the registry has not been read yet (a start during an outage)
         self._thread: threading.Thread | None = None
 
     def refresh(self) -> ModelSet:
@@ -205,16 +222,28 @@ class Watcher:
                 self.plans_refused += models[version].plan_refused
                 log.info("loaded %s v%s (%s)", self.store.model_name, version, models[version].plan_note)
             except Exception as err:  # noqa: BLE001 - a bad model must not take the server down
-                if version in wanted:
-                    errors[version] = f"{type(err).__name__}: {err}"
-                    log.error("version %s not served: %s", version, errors[version])
-        if rollout.champion not in models and self.current.rollout.champion in self.current.models:
-            # The new champion failed to load: keep answering with the old one.
-            old = self.current.rollout.champion
-            models[old] = self.current.models[old]
-            rollout = dataclasses.replace(rollout, champion=old,
-                                          challenger=rollout.challenger if rollout.challenger in models else None)
-        elif rollout.challenger and rollout.challenger not in models:
+                # @previous too: a rollback to a version that cannot load must be seen before it is needed.
+                errors[version] = f"{type(err).__name__}: {err}"
+                log.error("version %s (%s) not served: %s", version, _alias_of(rollout, version), errors[version])
+        if rollout.champion and rollout.champion not in models:
+            if self.current.rollout.champion in self.current.models:
+                # The new champion failed to load: keep answering with the old one.
+                old = self.current.rollout.champion
+                models[old] = self.current.models[old]
+                fallback = self.current.rollout.fallback  # still @previous in its place, if it was
+            elif rollout.previous in models:
+                # Nothing answered yet (a start, or a restart) and the champion will not load:
+                # @previous, loaded beside it for rollbacks, answers rather than a 503 to everyone.
+                old, fallback = rollout.previous, (f"@champion (version {rollout.champion}) did not load: "
+                                                   f"{errors[rollout.champion]}; @previous (version "
+                                                   f"{rollout.previous}) answers in its place")
+                log.error("%s", fallback)
+            else:
+                old = None
+            if old is not None:
+                rollout = dataclasses.replace(rollout, champion=old, fallback=fallback,
+                                              challenger=rollout.challenger if rollout.challenger in models else None)
+        if rollout.challenger and rollout.challenger not in models:
             rollout = dataclasses.replace(rollout, challenger=None, strategy="none", weight=0.0)
         self.current = ModelSet(rollout, models, errors)
         return self.current
@@ -238,18 +267,26 @@ class Watcher:
         return dataclasses.replace(rollout, unrecorded=getattr(self, "_moved", ()))
 
     def start(self) -> None:
-        self.refresh()
+        """The first read, then the polls. A registry that does not answer at start is not fatal:
+        the server comes up (`/health` answers, `/ready` says 503 and why) and keeps trying at
+        each poll, instead of exiting and being restarted in a loop by its supervisor."""
+        self._poll()
         self._thread = threading.Thread(target=self._loop, name="registry-watcher", daemon=True)
         self._thread.start()
 
+    def _poll(self) -> None:
+        try:
+            self.refresh()
+            self.registry_error = ""
+        except Exception as err:
+            if self._stop.is_set():  # stopped during a slow failing poll: the server is gone, say nothing
+                return
+            self.registry_error = f"{type(err).__name__}: {err}"
+            log.exception("registry poll failed; serving what is loaded")
+
     def _loop(self) -> None:
         while not self._stop.wait(self.poll_seconds):
-            try:
-                self.refresh()
-            except Exception:
-                if self._stop.is_set():  # stopped during a slow failing poll: the server is gone, say nothing
-                    return
-                log.exception("registry poll failed; serving what is loaded")
+            self._poll()
 
     def stop(self) -> None:
         """Stop polling. A poll under way against a slow registry is not waited for beyond 2 s

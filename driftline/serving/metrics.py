@@ -70,6 +70,15 @@ class RegistryGauges:
         for name in r.future:
             future.add_metric([name], 1)
         yield future
+        yield GaugeMetricFamily("driftline_champion_fallback", "1 while @previous answers in place of a @champion "
+                                "that would not load", value=1.0 if r.fallback else 0.0)
+        failed = GaugeMetricFamily("driftline_version_load_failed", "1 per aliased version this server could not "
+                                   "load (a @previous among them cannot be rolled back to)", labels=["version"])
+        for version in self.watcher.current.errors:
+            failed.add_metric([version], 1)
+        yield failed
+        yield GaugeMetricFamily("driftline_registry_unread", "1 while the registry has not been read since start",
+                                value=1.0 if self.watcher.registry_error else 0.0)
         if r.performance:
             yield from performance_gauges(r.performance)
 

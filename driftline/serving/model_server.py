@@ -102,13 +102,20 @@ class ModelServer:
                  features: list[Feature] | tuple[Feature, ...] = ()):
         self.watcher, self.batcher, self.metrics, self.cfg, self.ids = watcher, batcher, metrics, cfg, ids
         self.predictions, self.feedback_log = predictions, feedback_log
-        self.trusted, self.labeller = bearer(cfg.token), bearer(cfg.feedback_token or cfg.token)
+        # Each role its own credential: a caller who may predict may not label (it could label one
+        # arm of a canary wrong), and the rollout is shown only to holders of a server's token.
+        self.trusted, self.labeller, self.scraper = bearer(cfg.token), bearer(cfg.feedback_token), \
+            bearer(cfg.metrics_token)
         self.bounds = ranges(list(features))
         # Times are checked for what each model reads as one, and for what the params declare.
         self.datetimes = frozenset(f.name for f in features if f.type == "datetime")
         self._policies: dict[str, Policy] = {}
         self._policies_of: ModelSet | None = None  # the model set they were made for
         self._shadows: set[asyncio.Task] = set()  # held so the event loop does not drop them
+
+    def insider(self, headers: dict[bytes, bytes]) -> bool:
+        """Presents one of this server's tokens, or the server holds none (a local experiment)."""
+        return not self.cfg.closed or self.trusted(headers) or self.labeller(headers) or self.scraper(headers)
 
     # -- the policies --------------------------------------------------------------------------
     def policy(self, current: ModelSet, loaded: Loaded) -> Policy:
@@ -157,7 +164,7 @@ class ModelServer:
             except BadInput as err:
                 return 422, {"detail": str(err)}
             chosen, variant = challenger, "smoke"
-        elif challenger is not None and rollout.strategy == "canary" \
+        elif challenger is not None and rollout.strategy == "canary" and rollout.splits() \
                 and self.ids.share(client_id or request_id) < rollout.weight:
             with contextlib.suppress(BadInput):  # rows the challenger cannot take go to the champion
                 rows, _ = intake(raw, challenger.columns, self.policy(current, challenger))
@@ -175,13 +182,15 @@ class ModelServer:
             return 503, {"detail": "the server is at capacity; retry shortly"}
         except PredictFailed as err:
             return await self.failure(err, chosen, request_id, trusted)
-        if challenger is not None and rollout.strategy == "shadow":
+        if challenger is not None and rollout.strategy == "shadow" and rollout.splits():
             # A copy for the challenger, answered by nobody; its log rows feed the analysis.
             with contextlib.suppress(BadInput):
                 copy, _ = intake(raw, challenger.columns, self.policy(current, challenger))
                 task = asyncio.create_task(self.shadow(challenger, copy, outside, request_id, client_id))
                 self._shadows.add(task)
                 task.add_done_callback(self._shadows.discard)
+        if not self.insider(headers):  # which arm answered is not an anonymous caller's to know
+            result = {k: v for k, v in result.items() if k not in ("variant", "model_version")}
         return 200, result
 
     async def answer(self, loaded: Loaded, variant: str, records: list[dict], outside: list[str], request_id: str,
@@ -243,8 +252,14 @@ class ModelServer:
         cfg = self.cfg
         if cfg.role == "staging":  # its answers are tests: labels for them would join no live prediction
             return 404, {"detail": "the staging server takes no feedback; send labels to production"}
-        if (cfg.feedback_token or cfg.token) and not self.labeller(headers):
-            return 401, {"detail": "missing or wrong bearer token"}
+        if not self.labeller(headers) and not (cfg.anonymous_labels and not cfg.feedback_token):
+            if self.trusted(headers) or self.scraper(headers):
+                return 403, {"detail": "this token may not post labels: /feedback takes the label token "
+                                       "(DRIFTLINE_SERVE_FEEDBACK_TOKEN)"}
+            if cfg.feedback_token:
+                return 401, {"detail": "missing or wrong bearer token (the label token)"}
+            return 403, {"detail": "this server takes no labels: it has no label token "
+                                   "(DRIFTLINE_SERVE_FEEDBACK_TOKEN), and anonymous labels are off"}
         current = self.watcher.current
         models = [current.models[v] for v in (current.rollout.champion, current.rollout.challenger)
                   if v in current.models]
@@ -268,13 +283,17 @@ class ModelServer:
         current = self.watcher.current
         if current.rollout.champion in current.models:
             return 200, {"status": "ready", "champion": current.rollout.champion}
-        return 503, {"status": "not ready", "errors": current.errors}
+        return 503, {"status": "not ready", "errors": current.errors, "registry": self.watcher.registry_error}
 
-    def models(self) -> dict:
+    def models(self, headers: dict[bytes, bytes] | None = None) -> dict:
         current = self.watcher.current
         r = current.rollout
+        if not self.insider(headers or {}):  # the rollout (arm, weight, versions) is for the token holders
+            return {"model_name": self.watcher.store.model_name, "role": self.cfg.role,
+                    "ready": r.champion in current.models}
         return {"model_name": self.watcher.store.model_name, "role": self.cfg.role, "champion": r.champion,
                 "challenger": r.challenger, "previous": r.previous, "strategy": r.strategy,
                 "challenger_weight": r.weight if r.challenger else 0.0, "loaded": sorted(current.models),
                 "errors": current.errors, "batches": self.batcher.batches, "batched_rows": self.batcher.rows,
-                "plans": {v: m.plan_note for v, m in sorted(current.models.items())}}
+                "plans": {v: m.plan_note for v, m in sorted(current.models.items())},
+                "fallback": r.fallback, "registry_error": self.watcher.registry_error}

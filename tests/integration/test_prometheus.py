@@ -26,6 +26,8 @@ from tests.waiting import stop_process, wait_until
 
 OPS = Path(__file__).resolve().parents[2] / "ops"
 ENV = "itest"  # the `environment` label this test's target carries
+METRICS_TOKEN = "prometheus-scrapes-with-this"  # the server's DRIFTLINE_SERVE_METRICS_TOKEN
+SCRAPER = {"Authorization": f"Bearer {METRICS_TOKEN}"}
 
 pytestmark = pytest.mark.skipif(shutil.which("prometheus") is None or shutil.which("promtool") is None,
                                 reason="prometheus is installed by `make system-packages` (make test runs it)")
@@ -36,6 +38,8 @@ class Prometheus:
         root.mkdir(parents=True)
         config = yaml.safe_load((OPS / "prometheus" / "prometheus.yml").read_text())
         config["global"].update(scrape_interval="1s", evaluation_interval="1s")
+        (root / "metrics-token").write_text(METRICS_TOKEN)
+        config["scrape_configs"][0]["authorization"]["credentials_file"] = str(root / "metrics-token")
         (root / "prometheus.yml").write_text(yaml.safe_dump(config))
         shutil.copy(OPS / "prometheus" / "rules.yml", root / "rules.yml")
         (root / "targets").mkdir()
@@ -82,8 +86,9 @@ def stack(tmp_path_factory):
     root = tmp_path_factory.mktemp("prometheus")
     project = make_project(root / "proj")
     assert project.train()["version"] == "1"
-    server = Server(project, root / "logs")
+    server = Server(project, root / "logs", metrics_token=METRICS_TOKEN)
     try:
+        assert httpx.get(f"{server.url}/metrics").status_code == 401  # an anonymous scrape sees nothing
         prometheus = Prometheus(root / "prom", f"127.0.0.1:{server.port}")
         try:
             # Service discovery hands targets to the scrapers after a few seconds' throttle.
@@ -121,7 +126,7 @@ def test_prometheus_scrapes_every_request_and_computes_the_request_rate(stack):
     served = f"{server.url}/metrics"
 
     def server_count() -> float:
-        return sum(float(line.rsplit(" ", 1)[1]) for line in httpx.get(served).text.splitlines()
+        return sum(float(line.rsplit(" ", 1)[1]) for line in httpx.get(served, headers=SCRAPER).text.splitlines()
                    if line.startswith('driftline_requests_total{status="ok",variant="champion",version="1"}'))
 
     before = server_count()
@@ -197,4 +202,4 @@ def test_a_lease_held_two_hours_and_a_stale_drift_check_reach_the_alerts(stack):
     record_check(store)  # what the drift monitor writes when it completes a check
     assert wait_until(lambda: prom.alerts("DriftlineDriftCheckStale") == [], 30)
     assert wait_until(lambda: prom.alerts("DriftlineRolloutLeaseHeldTooLong") == [], 30)
-    assert "driftline_rollout_lease_acquired_timestamp_seconds" not in httpx.get(f"{server.url}/metrics").text
+    assert "driftline_rollout_lease_acquired_timestamp_seconds" not in httpx.get(f"{server.url}/metrics", headers=SCRAPER).text

@@ -183,8 +183,9 @@ def answer(status: int, payload: dict, asked: Asked, model_name: str) -> Reply:
             tensor["data"] = values
         tensors.append(tensor)
     own = {k: payload[k] for k in ("request_id", "variant", "client_request_id") if k in payload}
-    out = {"model_name": model_name, "model_version": payload["model_version"], "id": asked.id or payload["request_id"],
-           "parameters": own, "outputs": tensors}
+    out = {"model_name": model_name, "id": asked.id or payload["request_id"], "parameters": own, "outputs": tensors}
+    if "model_version" in payload:  # not for a caller who may not know which arm answered
+        out = {"model_name": model_name, "model_version": payload["model_version"], **out}
     if not blobs:
         return 200, out, headers
     head = json.dumps(out, allow_nan=False).encode()

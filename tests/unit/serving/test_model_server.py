@@ -57,6 +57,7 @@ class Harness:
     written, and `logged` reads back what the logs hold."""
 
     def __init__(self, root: Path, models: dict[str, Loaded], rollout: Rollout, params, **settings):
+        settings.setdefault("anonymous_labels", "feedback_token" not in settings)  # who labels: its own tests
         self.cfg = ServeSettings(log_dir=root, **settings)
         self.watcher = Watcher(MlflowStore(f"sqlite:///{root}/unused.db", str(root), "unit", "loan-default"))
         self.watcher.current = ModelSet(rollout, models)
@@ -204,6 +205,43 @@ def test_feedback_takes_a_label_for_an_answered_record_only(tmp_path, served, pa
     assert wrong[0] == 422 and "not one of the model's classes" in wrong[1]["detail"]
     labels = h.logged("feedback")
     assert labels["request_id"].tolist() == [request_id] and labels["label"].tolist() == ["1"]
+
+
+def test_labels_come_only_with_the_label_token_and_the_rollout_only_to_token_holders(tmp_path, served, params):
+    """Whoever may predict may not judge: the predict and metrics tokens are refused on /feedback,
+    and a server with no label token takes no labels unless anonymous labels are asked for. A
+    caller presenting no token is not told which arm answered."""
+    tokens = {"token": "predict-1", "feedback_token": "label-22", "metrics_token": "scrape-333"}
+    h = Harness(tmp_path, {"1": served["1"]}, Rollout("1", None), params, **tokens)
+    predictor, labeller, scraper = ({b"authorization": f"Bearer {t}".encode()} for t in tokens.values())
+
+    async def scenario(s):
+        _, answered = await s.predict(predictor, _body(served["records"][0]))
+        label = _body({"request_id": answered["request_id"], "label": 1})
+        return answered, [await s.feedback(h, label) for h in (predictor, scraper, {}, labeller)]
+
+    answered, (by_predictor, by_scraper, anonymous, by_labeller) = h.run(scenario)
+    assert answered["variant"] == "champion"  # the predict token is one of the server's
+    assert by_predictor[0] == by_scraper[0] == 403 and "may not post labels" in by_predictor[1]["detail"]
+    assert anonymous[0] == 401 and by_labeller == (200, {"accepted": 1})
+    assert set(h.server.models({})) == {"model_name", "role", "ready"}
+    assert h.server.models(scraper)["champion"] == "1"
+
+    open_predict = Harness(tmp_path / "open", {"1": served["1"]}, Rollout("1", None), params,
+                           feedback_token="label-22", anonymous_labels=False)
+    answered, refused = open_predict.run(lambda s: _predict_and_label(s, served, {}))
+    assert "variant" not in answered and "model_version" not in answered and answered["predictions"]
+    assert refused[0] == 401
+
+    no_labels = Harness(tmp_path / "none", {"1": served["1"]}, Rollout("1", None), params, anonymous_labels=False)
+    answered, refused = no_labels.run(lambda s: _predict_and_label(s, served, {}))
+    assert answered["variant"] == "champion"  # a server with no token at all hides nothing
+    assert refused[0] == 403 and "takes no labels" in refused[1]["detail"]
+
+
+async def _predict_and_label(s, served, headers):
+    _, answered = await s.predict(headers, _body(served["records"][0]))
+    return answered, await s.feedback(headers, _body({"request_id": answered["request_id"], "label": 1}))
 
 
 def test_a_staging_server_takes_no_feedback(tmp_path, served, params):

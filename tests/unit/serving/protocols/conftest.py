@@ -46,6 +46,7 @@ class App:
     def __init__(self, root: Path, models: dict[str, Loaded], rollout: Rollout, params, **settings):
         self.root = root
         store = MlflowStore(f"sqlite:///{root}/unused.db", str(root), "unit", "loan-default")
+        settings.setdefault("anonymous_labels", "feedback_token" not in settings)
         self.app = create_app(store, ServeSettings(log_dir=root, **settings), root, RequestIds(b"k" * 32, 3600),
                               params.data.features)
         self.app.state.watcher.current = ModelSet(rollout, models)
