@@ -202,4 +202,5 @@ def test_a_lease_held_two_hours_and_a_stale_drift_check_reach_the_alerts(stack):
     record_check(store)  # what the drift monitor writes when it completes a check
     assert wait_until(lambda: prom.alerts("DriftlineDriftCheckStale") == [], 30)
     assert wait_until(lambda: prom.alerts("DriftlineRolloutLeaseHeldTooLong") == [], 30)
-    assert "driftline_rollout_lease_acquired_timestamp_seconds" not in httpx.get(f"{server.url}/metrics", headers=SCRAPER).text
+    scraped = httpx.get(f"{server.url}/metrics", headers=SCRAPER).text
+    assert "driftline_rollout_lease_acquired_timestamp_seconds" not in scraped
