@@ -61,7 +61,7 @@ def served(module_server):
     store.set_model_tags({STRATEGY_TAG: "none", WEIGHT_TAG: "0"})
     store.move_alias(CHAMPION, "1", "test setup")
     store.move_alias(CHALLENGER, None, "test setup")
-    assert wait_until(lambda: (m := httpx.get(f"{server.url}/models").json())["champion"] == "1"
+    assert wait_until(lambda: (m := httpx.get(f"{server.url}/models", headers=AUTH).json())["champion"] == "1"
                       and m["challenger"] is None, 30)
     return module_server
 
@@ -205,7 +205,8 @@ def test_a_canary_splits_and_logs_every_protocols_requests_as_predicts(served):
     assert lease.acquire()
     try:
         store.set_model_tags({STRATEGY_TAG: "canary", WEIGHT_TAG: "0.5"})
-        assert wait_until(lambda: httpx.get(f"{server.url}/models").json()["challenger_weight"] == 0.5, 30)
+        assert wait_until(lambda: httpx.get(f"{server.url}/models", headers=AUTH).json()["challenger_weight"] == 0.5,
+                          30)
         columns = {t["name"]: ("double" if t["datatype"] == "FP64" else "string")
                    for t in httpx.get(f"{server.url}/v2/models/{MODEL}").json()["inputs"]}
         record = client_records(_frame(1))[0]
