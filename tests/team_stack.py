@@ -209,7 +209,10 @@ class Team:
         return []
 
     def models(self, port: int) -> dict:
-        return httpx.get(f"http://127.0.0.1:{port}/models", timeout=5).json()
+        """A replica's /models as the deploy flows read it: the rollout, with the metrics token."""
+        token = self._secret(r"/metrics with the metrics token \((\S+)\)")
+        return httpx.get(f"http://127.0.0.1:{port}/models", headers={"authorization": f"Bearer {token}"},
+                         timeout=5).json()
 
 
 def team(root: Path, s3_env: dict, **extra: str) -> Team:

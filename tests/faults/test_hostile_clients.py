@@ -155,7 +155,7 @@ def test_feedback_labels_only_rows_the_server_answered_with_a_valid_label(server
     from driftline.serving.ids import RequestIds
 
     key = (trained_project / ".driftline" / "request-id.key").read_text().strip().encode()
-    expired = RequestIds(key, 10**9).issue(3, at=time.time() - 200 * 3600)  # the server's key, 200 h ago
+    expired = RequestIds(key, 10**9).issue(3, at=time.time() - 500 * 86_400)  # the server's key, 500 days ago (> 400)
     cases = [
         ({"request_id": RequestIds(b"another server's key", 3600).issue(3), "index": 0, "label": 1}, 404,
          "was not issued"),

@@ -29,7 +29,7 @@ from driftline.adapters.registry.store import CHALLENGER, CHAMPION
 from driftline.adapters.serving_client import client_records
 from driftline.config import load_params
 from driftline.core import demo_data, frames
-from driftline.serving.intake import canary_share
+from driftline.serving.ids import RequestIds
 from driftline.serving.loader import STRATEGY_TAG, WEIGHT_TAG
 from tests.integration.conftest import free_port, make_project
 from tests.integration.test_serving import Server, json_values
@@ -211,6 +211,9 @@ def test_a_canary_splits_and_logs_every_protocols_requests_as_predicts(served):
                    for t in httpx.get(f"{server.url}/v2/models/{MODEL}").json()["inputs"]}
         record = client_records(_frame(1))[0]
         seen: dict[str, list[tuple[str, str, str]]] = {}
+        # The split is keyed by the server's request-id key: the test reads it, as a client cannot.
+        key = (project.settings.state / "request-id.key").read_text().strip().encode()
+        canary_share = RequestIds(key, 3600).share
         with httpx.Client(base_url=server.url, headers=AUTH, timeout=30) as client:
             for protocol, (path, body) in _bodies(record, columns).items():
                 answers = [client.post(path, json=body) for _ in range(40)]
