@@ -104,8 +104,7 @@ class ModelServer:
         self.predictions, self.feedback_log = predictions, feedback_log
         # Each role its own credential: a caller who may predict may not label (it could label one
         # arm of a canary wrong), and the rollout is shown only to holders of a server's token.
-        self.trusted, self.labeller, self.scraper = bearer(cfg.token), bearer(cfg.feedback_token), \
-            bearer(cfg.metrics_token)
+        self.trusted, self.labeller, self.scraper = map(bearer, (cfg.token, cfg.feedback_token, cfg.metrics_token))
         self.bounds = ranges(list(features))
         # Times are checked for what each model reads as one, and for what the params declare.
         self.datetimes = frozenset(f.name for f in features if f.type == "datetime")
@@ -283,7 +282,8 @@ class ModelServer:
         current = self.watcher.current
         if current.rollout.champion in current.models:
             return 200, {"status": "ready", "champion": current.rollout.champion}
-        return 503, {"status": "not ready", "errors": current.errors, "registry": self.watcher.registry_error}
+        unread = self.watcher.registry_error  # said only while the registry has not been read
+        return 503, {"status": "not ready", "errors": current.errors, **({"registry": unread} if unread else {})}
 
     def models(self, headers: dict[bytes, bytes] | None = None) -> dict:
         current = self.watcher.current
