@@ -159,7 +159,9 @@ def run(project: services.Project, params_path: Path, echo: Callable[[str], None
         echo(f"   rolled back automatically: @champion stays on version {challenger}")
 
         echo("\n9. Months later the clear-cut applicants' loans have matured: the labels of step 4 arrive")
+        released = {label["request_id"] for label in harmless.held}
         echo(f"   {harmless.release_labels(url=url):,} labels for the answers of step 4")
+        _until_written(project, released, datetime.fromisoformat(began))
         _monitor(settings, params_path, echo, TRIGGER)
         _realized_later(store, judged_then, echo)
 
@@ -187,6 +189,15 @@ def run(project: services.Project, params_path: Path, echo: Callable[[str], None
             pass
         finally:
             stack.stop()
+
+
+def _until_written(project: services.Project, ids: set[str], since: datetime) -> None:
+    """The server writes labels in batches (every 2 s): the check that follows must read these."""
+    log = project.services.prediction_log
+    try:
+        poll(lambda: ids <= set(log.labels(since).get("request_id", ())), 60, interval=0.5)
+    except WaitTimeout:
+        raise DemoFailed("the labels of step 4 were not written to the feedback log within 60 s") from None
 
 
 def _realized_later(store, run_id: str, echo: Callable[[str], None]) -> None:
