@@ -221,11 +221,17 @@ def _cli_runner(env: dict[str, str], echo: Callable[[str], None]) -> Callable[..
             code = child.wait()
         except BaseException:
             child.terminate()
-            try:
-                child.wait(10)
-            except subprocess.TimeoutExpired:
-                child.kill()
-                child.wait()
+            deadline = time.monotonic() + 10
+            while child.poll() is None:
+                try:
+                    child.wait(max(0.0, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    child.kill()
+                    deadline = time.monotonic() + 10
+                except KeyboardInterrupt:
+                    # A second Ctrl-C while it stops: it must still be gone before the stack is, or
+                    # it outlives the demo and reports the stack going away after its last line.
+                    continue
             raise
         if code != 0:
             raise DemoFailed(f"`driftline {' '.join(args)}` exited {code}")
