@@ -100,6 +100,10 @@ def unseen_by(df: pd.DataFrame, spec: dict, keys: np.ndarray | None = None) -> n
     return None
 
 
+def hashable(df: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    return _hashable(df, columns)
+
+
 def _hashable(df: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
     """The given columns in that order, one dtype per kind, so that a row hashes the same
     when a new data version reorders columns, adds one, or stores it differently (an int column
