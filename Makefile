@@ -23,7 +23,7 @@ COVERAGE_FLOOR ?= 85
 # the heavy tests at once). TEST_WORKERS=0: one process.
 TEST_WORKERS ?= 3
 
-.PHONY: install system-packages demo test test-unit lint docs ui up bench bench-serving bench-monitor bench-s3 bench-search bench-features bench-timeline bench-team clean
+.PHONY: install system-packages demo test test-unit lint docs ui up bench bench-serving bench-monitor bench-s3 bench-search bench-features bench-timeline bench-team bench-comparison bench-estimation clean
 
 install:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet 'uv>=0.5'
@@ -98,14 +98,28 @@ bench: install
 	$(RUN) python -m benchmarks.pipeline
 
 bench-serving: install system-packages
+	$(RUN) python -m benchmarks.plan
 	$(RUN) python -m benchmarks.serving
 
 bench-monitor: install
 	$(RUN) python -m benchmarks.monitor
 
+# The monitor's performance estimate against the labels, beside NannyML's CBPE. NannyML does not
+# install beside driftline's lock (it wants statsmodels besides, unlisted), so it gets an
+# environment of its own, made on the first run.
+NANNYML_VENV ?= $(CURDIR)/.driftline/nannyml-venv
+bench-estimation: install
+	test -x $(NANNYML_VENV)/bin/python || ($(UV) venv $(NANNYML_VENV) --python 3.11 && \
+		$(UV) pip install --python $(NANNYML_VENV)/bin/python nannyml statsmodels)
+	$(RUN) python -m benchmarks.estimation --nannyml-python $(NANNYML_VENV)/bin/python
+
 # The loop on the team profile against the embedded one (benchmarks/team_loop.py).
 bench-team: install system-packages
 	$(RUN) python -m benchmarks.team_loop
+
+# The champion comparison's parts (bootstrap, DeLong, the champion's scoring) on 200,000 rows.
+bench-comparison: install
+	$(RUN) python -m benchmarks.comparison
 
 bench-s3: install
 	$(RUN) python -m benchmarks.s3

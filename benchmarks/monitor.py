@@ -1,5 +1,7 @@
 """Drift-monitor benchmark: driftline's decision on a 1,000,000-row window against Evidently's
-`DataDriftPreset` on the same full window (the named baseline), same reference.
+`DataDriftPreset` on the same full window (the named baseline), same reference; and the same
+decision with the champion's performance estimated in the same pass (`--rounds` interleaved
+rounds of the three, medians, every round printed).
 
     make bench-monitor     # or: uv run python -m benchmarks.monitor --rows 1000000
 
@@ -73,12 +75,13 @@ def _child(kind: str, directory: Path, scenario: str) -> dict:
 
         from driftline.adapters import evidently_drift
     else:
-        from driftline.core import drift_report, monitoring
+        from driftline.core import drift_report, monitoring, window_performance
     imported = time.perf_counter()
     reference = pd.read_parquet(directory / "reference.parquet")
+    scoring = _scoring(reference) if kind == "estimate" else None
     since = datetime.now(UTC) - timedelta(hours=24)
     start = time.perf_counter()
-    if kind == "driftline":  # the monitor's own read: its columns, categoricals as categories
+    if kind in ("driftline", "estimate"):  # the monitor's own read: its columns, categoricals as categories
         current, _ = predlog.read_live_window(directory / scenario, since, None, p)
     else:
         current = predlog.read_log(directory / scenario / "predictions")
@@ -86,8 +89,8 @@ def _child(kind: str, directory: Path, scenario: str) -> dict:
         result = evidently_drift.evidently_data_drift(current, reference, numeric, categorical, with_html=False)
         decisions = {c.column: c.drifted for c in result.columns}
         scores = {c.column: c.score for c in result.columns}
-    elif kind == "driftline":
-        result = monitoring.assess(current, pd.DataFrame(), reference, p, "1", None, None)
+    elif kind in ("driftline", "estimate"):
+        result = monitoring.assess(current, pd.DataFrame(), reference, p, "1", None, None, scoring=scoring)
         rows = result.rows
         decisions = {c.column: c.drifted for c in result.columns if c.column != "prediction"}
         scores = {c.column: c.score for c in result.columns}
@@ -100,15 +103,34 @@ def _child(kind: str, directory: Path, scenario: str) -> dict:
         html = evidently_drift.monitor_html(sample, reference.sample(min(len(reference), n), random_state=0),
                                          numeric, categorical)
         decisions, scores = {}, {"html_bytes": len(html)}
-    if kind != "driftline":
+    if kind not in ("driftline", "estimate"):
         rows = len(current)
     seconds = time.perf_counter() - start
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     out = {"rows": rows, "seconds": seconds, "import_seconds": imported - t0, "peak_mb": peak_mb,
            "decisions": decisions, "scores": scores}
-    if kind == "driftline":  # `seconds` is the decision and the report; each apart too
+    if kind in ("driftline", "estimate"):  # `seconds` is the decision and the report; each apart too
         out.update(seconds_decision=seconds - report_seconds, seconds_report=report_seconds, report_bytes=report_bytes)
+    if kind == "estimate":  # the estimate alone, timed again in the same process
+        answered = monitoring.answered_by(current, "1")
+        again = time.perf_counter()
+        window_performance.judge(answered, monitoring.labels_of(answered, pd.DataFrame()), scoring,
+                                 p.data.feature_names)
+        out.update(seconds_estimate_alone=time.perf_counter() - again,
+                   estimated={k: v.value for k, v in result.judged.estimate.metrics.items()})
     return out
+
+
+def _scoring(reference):
+    """A calibrator as training fits one (isotonic, on the reference's scores and labels)."""
+    import numpy as np
+
+    from driftline.core import calibration
+    from driftline.core.window_performance import Scoring
+
+    score = reference["prediction"].to_numpy()
+    cal = calibration.fit("binary", [0, 1], reference["defaulted"].to_numpy(), np.column_stack([1 - score, score]))
+    return Scoring(cal, 1, {"roc_auc": 0.84, "accuracy": 0.8})
 
 
 def _run(kind: str, directory: Path, scenario: str) -> dict:
@@ -122,6 +144,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--reference-rows", type=int, default=10_000, help="registry.reference_rows")
     parser.add_argument("--scenarios", default=",".join(SCENARIOS))
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of each kind (medians)")
     parser.add_argument("--child")
     parser.add_argument("--dir", type=Path)
     parser.add_argument("--scenario")
@@ -132,7 +155,7 @@ def main() -> None:
     if args.child:
         print(json.dumps(_child(args.child, args.dir, args.scenario)))
         return
-    figures, ratios = {}, []
+    figures, ratios, every = {}, [], []
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)
         print(f"window: {args.rows:,} rows per scenario; reference: {args.reference_rows:,} rows; "
@@ -143,24 +166,35 @@ def main() -> None:
             subprocess.run([sys.executable, "-m", "benchmarks.monitor", "--child", "prepare", "--dir", str(directory),
                             "--scenario", scenario, "--rows", str(args.rows), "--reference-rows",
                             str(args.reference_rows)], check=True)
-            full = _run("evidently", directory, scenario)
-            ours = _run("driftline", directory, scenario)
+            rounds_of: dict[str, list[dict]] = {"evidently": [], "driftline": [], "estimate": []}
+            for i in range(args.rounds):  # interleaved: the machine's drift hits each kind alike
+                for kind in rounds_of:
+                    rounds_of[kind].append(_run(kind, directory, scenario))
+                    r = rounds_of[kind][-1]
+                    print(f"  [{scenario}] round {i + 1} {kind:9}: {r['seconds']:6.2f} s"
+                          + (f" (estimate alone {r['seconds_estimate_alone']:.3f} s)" if kind == "estimate" else ""))
+                    every.append({"scenario": scenario, "round": i + 1, "kind": kind,
+                                  **{k: v for k, v in r.items() if k not in ("decisions", "scores", "estimated")}})
+            full, ours, est = (_median_run(rounds_of[k]) for k in ("evidently", "driftline", "estimate"))
             report = _run("report", directory, scenario)
-            agree = full["decisions"] == ours["decisions"]
+            agree = full["decisions"] == ours["decisions"] == est["decisions"]
             worst = max(abs(full["scores"][c] - ours["scores"][c]) for c in full["scores"])
             drifted = sorted(c for c, d in ours["decisions"].items() if d)
             print(f"\n[{scenario}] drifted: {', '.join(drifted) or 'none'} (rows judged: Evidently "
-                  f"{full['rows']:,}, driftline {ours['rows']:,})")
+                  f"{full['rows']:,}, driftline {ours['rows']:,}); medians of {args.rounds} rounds")
             print(f"  Evidently DataDriftPreset, full window : {full['seconds']:7.1f} s, peak {full['peak_mb']:6.0f} MB"
                   f" (import {full['import_seconds']:.1f} s)")
             print(f"  driftline decision, full window        : {ours['seconds_decision']:7.1f} s"
                   f" (import {ours['import_seconds']:.1f} s)")
             print(f"  + its HTML report, every row           : {ours['seconds_report']:7.1f} s, peak "
                   f"{ours['peak_mb']:6.0f} MB for both ({ours['report_bytes'] / 1024:.0f} KB)")
+            print(f"  the whole run with the estimate        : {est['seconds']:7.1f} s (the estimate alone "
+                  f"{est['seconds_estimate_alone']:.3f} s)")
             print(f"  Evidently's report instead, on sample  : {report['seconds']:7.1f} s, peak "
                   f"{report['peak_mb']:6.0f} MB (monitoring.report: evidently)")
             print(f"  speed-up, decision alone               : {full['seconds'] / ours['seconds_decision']:7.1f}x")
             print(f"  speed-up, decision + report            : {full['seconds'] / ours['seconds']:7.1f}x")
+            print(f"  speed-up, with the estimate            : {full['seconds'] / est['seconds']:7.1f}x")
             print(f"  speed-up, decision + Evidently's report: "
                   f"{full['seconds'] / (ours['seconds_decision'] + report['seconds']):7.1f}x")
             print(f"  peak memory ratio (driftline/Evidently): {ours['peak_mb'] / full['peak_mb']:7.2f}")
@@ -169,18 +203,33 @@ def main() -> None:
                 "evidently_seconds": round(full["seconds"], 3), "evidently_peak_mb": round(full["peak_mb"]),
                 "decision_seconds": round(ours["seconds_decision"], 3),
                 "report_seconds": round(ours["seconds_report"], 3),
+                "with_estimate_seconds": round(est["seconds"], 3),
+                "estimate_alone_seconds": round(est["seconds_estimate_alone"], 3),
+                "estimated": {k: round(v, 4) for k, v in est["estimated"].items()},
                 "report_kb": round(ours["report_bytes"] / 1024), "driftline_peak_mb": round(ours["peak_mb"]),
                 "evidently_report_seconds": round(report["seconds"], 3), "rows": ours["rows"],
                 "same_decisions": agree, "largest_score_difference": worst, "drifted": drifted}
             ratios += [
                 results.ratio(f"{scenario}: speed-up, decision + report", full["seconds"] / ours["seconds"]),
+                results.ratio(f"{scenario}: speed-up, decision + report + the estimate",
+                              full["seconds"] / est["seconds"]),
+                results.ratio(f"{scenario}: the estimate's cost, whole run with it / without",
+                              est["seconds"] / ours["seconds"], "<= 1.10"),
+                results.ratio(f"{scenario}: the estimate alone / the whole run without it",
+                              est["seconds_estimate_alone"] / ours["seconds"], "<= 0.10"),
                 results.ratio(f"{scenario}: speed-up, decision alone", full["seconds"] / ours["seconds_decision"]),
                 results.ratio(f"{scenario}: speed-up, decision + Evidently's report",
                               full["seconds"] / (ours["seconds_decision"] + report["seconds"])),
                 results.ratio(f"{scenario}: peak memory, driftline / Evidently", ours["peak_mb"] / full["peak_mb"])]
-    results.write("monitor", "The drift monitor against Evidently's DataDriftPreset on the same window",
-                  "make bench-monitor", settings={"rows": args.rows, "reference_rows": args.reference_rows},
-                  ratios=ratios, figures=figures)
+    results.write("monitor", "The drift monitor, with and without the performance estimate, against Evidently's "
+                  "DataDriftPreset on the same window", "make bench-monitor",
+                  settings={"rows": args.rows, "reference_rows": args.reference_rows, "rounds": args.rounds},
+                  ratios=ratios, figures=figures, rounds=every)
+
+
+def _median_run(runs: list[dict]) -> dict:
+    """The round whose whole-run time is the median (its other figures come with it)."""
+    return sorted(runs, key=lambda r: r["seconds"])[len(runs) // 2]
 
 
 if __name__ == "__main__":

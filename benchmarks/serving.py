@@ -2,7 +2,10 @@
 on loopback): `wrk` for the headline figures (C, outside the server's process, not the
 bottleneck) and the in-process Python generator as the second reference:
 
-- driftline's server against `mlflow models serve --env-manager local` (throughput, p99);
+- driftline's server against `mlflow models serve --env-manager local` (throughput, p99), both
+  driven on `POST /invocations` with the same body (MLflow's `dataframe_records`);
+- driftline's other protocols against its own `/predict`: `/invocations` and the Open Inference
+  Protocol's `/v2/models/{name}/infer`, in interleaved rounds (median, every round printed);
 - driftline's per-row cost at saturation against in-process batched `predict` (the floor);
 - prediction logging on against off.
 
@@ -60,6 +63,20 @@ def wait_http(url: str, timeout: float = 120) -> None:
     raise RuntimeError(f"{url} did not answer within {timeout} s")
 
 
+def oip_body(record: dict) -> dict:
+    """One record as an Open Inference Protocol request: one input a column, numbers as FP64."""
+    from driftline.config import load_params
+
+    features = load_params(REPO / "params.yaml").data.features
+    kinds = {f.name: "FP64" if f.type == "numeric" else "BYTES" for f in features}
+    return {"inputs": [{"name": c, "shape": [1], "datatype": kinds[c], "data": [v]} for c, v in record.items()]}
+
+
+# driftline's protocols on one record: the path, and the body the record is sent as.
+PROTOCOLS = {"/predict": lambda r: r, "/invocations": lambda r: {"dataframe_records": [r]},
+             "/v2/models/loan-default/infer": oip_body}
+
+
 def serve_driftline(root: Path, env: dict, log: bool) -> tuple[subprocess.Popen, str]:
     port = _free_port()
     proc = subprocess.Popen([sys.executable, "-m", "driftline.app.cli", "serve", "--params", str(REPO / "params.yaml")],
@@ -68,7 +85,7 @@ def serve_driftline(root: Path, env: dict, log: bool) -> tuple[subprocess.Popen,
                                  "DRIFTLINE_SERVE_LOG_PREDICTIONS": str(log).lower()})
     url = f"http://127.0.0.1:{port}"
     wait_http(f"{url}/ready")
-    return proc, f"{url}/predict"
+    return proc, url
 
 
 def serve_mlflow(root: Path, env: dict, version: str) -> tuple[subprocess.Popen, str]:
@@ -130,10 +147,32 @@ def floor_rows_per_second(root: Path, seconds: float, batch: int) -> float:
     return rows / seconds
 
 
+def protocol_rounds(proc: subprocess.Popen, url: str, clients: int, seconds: float, rounds: int, records) -> list:
+    """wrk on each of driftline's protocols in turn, `rounds` times, the order rotated each round."""
+    out, paths = [], list(PROTOCOLS)
+    for i in range(rounds):
+        for path in paths[i % len(paths):] + paths[:i % len(paths)]:
+            r = under_wrk(proc, f"{url}{path}", clients, seconds, records, PROTOCOLS[path])
+            out.append({"round": i + 1, "path": path, **{k: round(v, 3) for k, v in r.items()}})
+            print(f"round {i + 1}  {path:<32} {r['rps']:8.1f} req/s  p50 {r['p50_ms']:7.1f} ms  "
+                  f"p99 {r['p99_ms']:7.1f} ms  errors {r['errors']}/{r['requests']}  "
+                  f"{r['server_ms_per_request']:.2f} server ms a request", flush=True)
+    return out
+
+
+def medians(rounds: list[dict]) -> dict[str, dict]:
+    import statistics
+
+    return {path: {k: statistics.median(r[k] for r in rounds if r["path"] == path)
+                   for k in ("rps", "p50_ms", "p99_ms", "server_ms_per_request")} for path in PROTOCOLS}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds of the protocols' comparison")
+    parser.add_argument("--round-seconds", type=float, default=8)
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="driftline-serving-bench-"))
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
@@ -142,17 +181,21 @@ def main() -> None:
     records = sample_records()
     if not wrk.available():
         raise SystemExit("wrk is not installed: `make bench-serving` installs it (make system-packages)")
-    results_by, python_gen = {}, {}
-    for name, start, wrap in (
-        ("driftline (log on)", lambda: serve_driftline(root, env, True), lambda r: r),
-        ("driftline (log off)", lambda: serve_driftline(root, env, False), lambda r: r),
-        ("mlflow models serve", lambda: serve_mlflow(root, env, version), lambda r: {"dataframe_records": [r]}),
+    results_by, python_gen, rounds = {}, {}, []
+    invocations = PROTOCOLS["/invocations"]  # MLflow's dataframe_records: the same body to both servers
+    for name, start in (
+        ("driftline (log on)", lambda: serve_driftline(root, env, True)),
+        ("driftline (log off)", lambda: serve_driftline(root, env, False)),
+        ("mlflow models serve", lambda: serve_mlflow(root, env, version)),
     ):
-        proc, url = start()
+        proc, base = start()
+        url = f"{base}/invocations"
         try:
-            asyncio.run(run(url, args.clients, 2, records, wrap))  # warm-up
-            results_by[name] = under_wrk(proc, url, args.clients, args.seconds, records, wrap)
-            python_gen[name] = asyncio.run(run(url, args.clients, args.seconds, records, wrap))
+            asyncio.run(run(url, args.clients, 2, records, invocations))  # warm-up
+            results_by[name] = under_wrk(proc, url, args.clients, args.seconds, records, invocations)
+            python_gen[name] = asyncio.run(run(url, args.clients, args.seconds, records, invocations))
+            if name == "driftline (log on)":
+                rounds = protocol_rounds(proc, base, args.clients, args.round_seconds, args.rounds, records)
         finally:
             proc.terminate()
             proc.wait(30)
@@ -166,11 +209,19 @@ def main() -> None:
     floor = floor_rows_per_second(root, 5, 64)
     floor16 = floor_rows_per_second(root, 5, args.clients)
     on, off, ml = (results_by[k] for k in ("driftline (log on)", "driftline (log off)", "mlflow models serve"))
+    by_path = medians(rounds)
+    native, mlflow_path, oip_path = (by_path[p] for p in PROTOCOLS)
     print()
     pon, pml = python_gen["driftline (log on)"], python_gen["mlflow models serve"]
+    print("POST /invocations, the same body to both servers:")
     print(f"throughput driftline / mlflow models serve = {on['rps'] / ml['rps']:.1f}x with wrk  (goal >= 25x); "
           f"{pon['rps'] / pml['rps']:.1f}x with the Python generator")
     print(f"p99 driftline / mlflow models serve        = {on['p99_ms'] / ml['p99_ms']:.2f}  (goal < 1)")
+    print(f"driftline's protocols, median of {args.rounds} interleaved rounds of {args.round_seconds:g} s:")
+    for path, m in by_path.items():
+        print(f"  {path:<32} {m['rps']:8.1f} req/s  p99 {m['p99_ms']:7.1f} ms  "
+              f"throughput / /predict = {m['rps'] / native['rps']:.3f}  p99 / /predict = "
+              f"{m['p99_ms'] / native['p99_ms']:.3f}")
     print(f"in-process batched predict (64-row frames) = {floor:.0f} rows/s; driftline serves "
           f"{on['rps']:.0f} rows/s = {on['rps'] / floor:.1%} of that floor")
     print(f"in-process batched predict ({args.clients}-row frames, the largest batch {args.clients} single-row "
@@ -184,18 +235,34 @@ def main() -> None:
 
     floor_of = f"in-process batched predict, {args.clients}-row frames"
     results.write(
-        "serving", f"The model server against mlflow models serve, {args.clients} single-row clients",
-        "make bench-serving",
-        settings={"seconds": args.seconds, "clients": args.clients, "OMP_NUM_THREADS": "1"},
-        ratios=[results.ratio("throughput driftline / mlflow models serve (wrk)", on["rps"] / ml["rps"], ">= 25"),
-                results.ratio("throughput driftline / mlflow models serve (Python generator)", pon["rps"] / pml["rps"]),
-                results.ratio("p99 driftline / mlflow models serve (wrk)", on["p99_ms"] / ml["p99_ms"], "< 1"),
-                results.ratio("throughput with the prediction log / without", on["rps"] / off["rps"], ">= 0.90"),
+        "serving", f"The model server against mlflow models serve on POST /invocations, {args.clients} single-row "
+        "clients; driftline's protocols against its /predict", "make bench-serving",
+        settings={"seconds": args.seconds, "clients": args.clients, "OMP_NUM_THREADS": "1", "rounds": args.rounds,
+                  "round_seconds": args.round_seconds, "body": "dataframe_records, one record"},
+        ratios=[results.ratio("throughput driftline / mlflow models serve, /invocations (wrk)", on["rps"] / ml["rps"],
+                              ">= 25"),
+                results.ratio("throughput driftline / mlflow models serve, /invocations (Python generator)",
+                              pon["rps"] / pml["rps"]),
+                results.ratio("p99 driftline / mlflow models serve, /invocations (wrk)", on["p99_ms"] / ml["p99_ms"],
+                              "< 1"),
+                results.ratio("throughput /invocations / /predict (median of rounds)",
+                              mlflow_path["rps"] / native["rps"], ">= 0.95"),
+                results.ratio("throughput /v2/models/{name}/infer / /predict (median of rounds)",
+                              oip_path["rps"] / native["rps"], ">= 0.95"),
+                results.ratio("p99 /invocations / /predict (median of rounds)",
+                              mlflow_path["p99_ms"] / native["p99_ms"]),
+                results.ratio("p99 /v2/models/{name}/infer / /predict (median of rounds)",
+                              oip_path["p99_ms"] / native["p99_ms"]),
+                results.ratio("throughput with the prediction log / without, /invocations", on["rps"] / off["rps"],
+                              ">= 0.90"),
                 results.ratio("driftline / in-process batched predict, 64-row frames", on["rps"] / floor),
                 results.ratio(f"driftline / {floor_of}", on["rps"] / floor16)],
-        figures={"wrk": kept(results_by), "python generator": kept(python_gen),
+        figures={"wrk, /invocations": kept(results_by), "python generator, /invocations": kept(python_gen),
+                 "driftline's protocols, medians of rounds (wrk)": {p: {k: round(v, 3) for k, v in m.items()}
+                                                                    for p, m in by_path.items()},
                  "rows per second, in-process batched predict, 64-row frames": round(floor),
-                 f"rows per second, {floor_of}": round(floor16)})
+                 f"rows per second, {floor_of}": round(floor16)},
+        rounds=rounds)
 
 
 if __name__ == "__main__":

@@ -52,6 +52,13 @@ class PartitionedPredictions(HoldsNothing):
         return (predlog.read_log(predlog.join(self.location, "predictions"), first),
                 predlog.read_log(predlog.join(self.location, "feedback"), first))
 
+    def past_window(self, first: str, last: str, p: Params) -> pd.DataFrame:
+        """The live rows an earlier monitor run judged (logged from `first` to `last`)."""
+        return predlog.read_past_window(self.location, first, last, p)
+
+    def labels(self, since: datetime) -> pd.DataFrame:
+        return predlog.read_labels(self.location, since)
+
 
 class DriftlineReports(HoldsNothing):
     """The report drawn from the decision's statistics (`monitoring.report: driftline`)."""

@@ -20,11 +20,13 @@ from prefect.transactions import transaction
 
 from driftline import services
 from driftline.adapters.registry import rollout_state
+from driftline.adapters.registry.lease import ROLLOUT, Lease
 from driftline.adapters.registry.store import CHALLENGER, CHAMPION, PREVIOUS, MlflowStore
 from driftline.config import Params, Strategy
 from driftline.core import rollout as analysis
 from driftline.core.markdown import rollout_markdown
 from driftline.core.rollout import Analysis
+from flows import guard
 from tasks.report import artifact_key, publish_report
 from tasks.rollout import (
     admit,
@@ -49,8 +51,18 @@ from tasks.rollout import (
 ROLLOUT_TIMEOUT_SECONDS = 6 * 3600
 
 
+# How long a promotion (other than blue-green, which waits its max_wait_seconds) or a rollback
+# waits for the servers to answer from the new champion: a few registry polls and a load.
+SWITCH_SECONDS = 60.0
+
+
 class RolledBack(RuntimeError):
     pass
+
+
+class NotSwitched(RuntimeError):
+    """The registry moved, and a server that answers still serves another version (its new
+    champion would not load): the message names the server and the load error."""
 
 
 def _dead_rollout(flow, flow_run, state) -> None:
@@ -106,7 +118,13 @@ def rollout(
             with LeaseHeld (which names it). Short by design: a rollout takes minutes.
         lease_ttl_seconds: how long the lease outlives this process if it is killed (renewed every third).
     """
+    defaults = guard.check(params_path, overrides, {
+        "project_dir": (project_dir, None), "force": (force, False),
+        "lease_ttl_seconds": (lease_ttl_seconds, rollout_state.ROLLOUT_TTL_SECONDS)})
     with services.open_project(project_dir, params_path, overrides) as project:
+        if defaults is not None:
+            guard.rollout_request(version, strategy, read_aliases(project.registry).get(CHALLENGER),
+                                  project.params.rollout.strategy, defaults)
         return _roll_out(project, version, strategy or project.params.rollout.strategy, force, lease_wait_seconds,
                          lease_ttl_seconds)
 
@@ -166,9 +184,12 @@ def _roll_out(project: services.Project, version: str | None, strategy: Strategy
         promote(store, version, champion, f"deploy ({strategy_note}) passed analysis")
     verdict = analysis.promotion_verdict(version, champion)
     ended = finish(store, held, f"promoted version {version}", p)
-    if strategy == "blue-green":
-        verdict += "; " + switched(settings, version, cfg.max_wait_seconds)
+    servers = switched(settings, version, cfg.max_wait_seconds if strategy == "blue-green" else SWITCH_SECONDS)
+    verdict += "; " + servers.text
     _report(p, version, champion, strategy, steps, verdict + (f" ({ended})" if ended else ""), pictures)
+    if not servers.ok:
+        log.error(verdict)
+        raise NotSwitched(verdict)
     log.info(verdict)
     return {"status": "promoted", "version": version, "previous": champion, "message": verdict}
 
@@ -184,16 +205,28 @@ def _report(p: Params, version: str, champion: str | None, strategy: str, steps,
 
 @flow(name="rollback", log_prints=True, timeout_seconds=3600, **_HOOKS)
 def rollback(params_path: str = "params.yaml", project_dir: str | None = None,
-             reason: str = "manual rollback", lease_wait_seconds: float = 30.0) -> dict[str, Any]:
+             reason: str = "manual rollback", lease_wait_seconds: float = 30.0,
+             break_lease: bool = False) -> dict[str, Any]:
     """Point @champion back at @previous (and @previous at the version it replaced), holding the
-    rollout lease: a rollout in progress is not undone under its feet (LeaseHeld names it)."""
+    rollout lease: a rollout in progress is not undone under its feet (LeaseHeld names it).
+    `break_lease`: break that lease first, whoever holds it (recorded in the history)."""
+    guard.check(params_path, None, {"project_dir": (project_dir, None), "break_lease": (break_lease, False)})
     with services.open_project(project_dir, params_path) as project:
         store, p = project.registry, project.params
+        if break_lease:
+            broken = Lease(store, ROLLOUT, owner=f"rollback:{current_run.get_id() or '-'}").break_()
+            if broken is not None:
+                store.record_change("rollout lease", broken.owner, None,
+                                     f"broken by `driftline rollback --break-lease` ({broken.describe()})")
         held = hold_lease(store, "roll back to @previous", lease_wait_seconds, rollout_state.ROLLOUT_TTL_SECONDS)
         with held.keep_alive():
             previous, current = restore_previous(store, reason)
         finish(store, held, f"rolled back to version {previous}", p)
-    message = f"@champion moved from version {current} back to version {previous}; @previous is now {current}"
+        servers = switched(project.settings, previous, SWITCH_SECONDS)
+    message = (f"@champion moved from version {current} back to version {previous}; @previous is now {current}; "
+               f"{servers.text}")
     publish_report(artifact_key("rollback", p.registry.model_name),
                    f"# Rollback: {p.registry.model_name}\n\n**{message}**\n\nReason: {reason}", message)
+    if not servers.ok:
+        raise NotSwitched(message)
     return {"status": "rolled back", "champion": previous, "previous": current, "message": message}

@@ -13,9 +13,13 @@ import time
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NONE
 
+from driftline.adapters.registry import search_runs, training_run
+from driftline.adapters.registry.store import MlflowStore
+from driftline.adapters.registry.training_run import Lineage
 from driftline.config import Params
 from driftline.core import search
 from driftline.core.search import Trial
+from driftline.errors import PipelineFailure
 
 
 class Shipped:
@@ -96,3 +100,25 @@ def task_runner(p: Params, address: str | None):
     return DaskTaskRunner(cluster_kwargs={"n_workers": p.training.search.workers, "threads_per_worker": 1,
                                           "processes": True, "dashboard_address": None,
                                           "env": {"OMP_NUM_THREADS": "1"}})
+
+
+def search_best(store: MlflowStore, run_id: str, train_df, p: Params, trail: Lineage,
+                address: str | None) -> tuple[Params, str]:
+    """The search's trials on Dask, recorded as child runs; the params with the best values, and
+    the report's line on what the search found."""
+    base = training_run.search_key(trail, p)
+    runner = hyperparameter_search.with_options(task_runner=task_runner(p, address))
+    trials = runner(Shipped(train_df), p, search_runs.cached(store, base), base)
+    goal, metric = search.direction(p), p.evaluation.primary_metric
+    try:
+        best = search.best(trials, goal)
+    except ValueError as err:
+        raise PipelineFailure("search", f"{err}. Nothing was trained or registered.") from None
+    written = search.written_trial(trials, p)
+    search_runs.log_trials(store, run_id, trials, base, metric)
+    search_runs.log_summary(store, run_id, trials, best, metric, goal, written)
+    against = "; " + search.written_outcome(written)
+    found = (f"best cross-validated {metric} {best.score:.4f} (trial {best.number} of {len(trials)}, "
+             f"{sum(t.cached for t in trials)} from the trial cache) with {search.shown(best.values)}{against}")
+    get_run_logger().info(f"search: {found}; fitting it on the whole training part")
+    return search.with_values(p, best.values), found

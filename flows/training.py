@@ -14,28 +14,27 @@ from typing import Any
 
 import pandas as pd
 from prefect import flow, get_run_logger
-from prefect.runtime import deployment, flow_run
+from prefect.runtime import flow_run
 from prefect.states import Cancelled, State
 from prefect.transactions import transaction
 
 from driftline import services
-from driftline.adapters.registry import search_runs, training_run
+from driftline.adapters.registry import training_run
 from driftline.adapters.registry.pictures import warm_up as pictures_warm_up
 from driftline.adapters.registry.store import CHALLENGER, CHAMPION, MlflowStore, VersionInfo
 from driftline.adapters.registry.training_run import Champion, Lineage
 from driftline.adapters.registry.trust import GATES_TAG, PASSED
-from driftline.config import ConfigError, Params, Settings, load_params
-from driftline.config.load import code_changes
+from driftline.config import Params, Settings
 from driftline.core import evaluation, model_facts, training
 from driftline.core import gates as G
-from driftline.core import search as hpo
 from driftline.core.card import data_facts, model_card
 from driftline.core.card import html as card_html
 from driftline.core.estimators import EstimatorError
 from driftline.core.markdown import training_markdown, validation_markdown
 from driftline.core.validation import ValidationReport
 from driftline.errors import GatesFailed, PipelineFailure, ValidationFailed
-from flows.search import Shipped, hyperparameter_search, task_runner
+from flows import guard
+from flows.search import search_best
 from tasks import registry
 from tasks.caching import in_project
 from tasks.data import load_data, load_version, pull_data, validate_data
@@ -72,21 +71,25 @@ def training_pipeline(
         drift_event_at: when the drift event that started this run occurred (epoch seconds, set by the
             trigger); the run ends Cancelled when a drift retraining started since has reached a verdict.
     """
+    guard.check(params_path, overrides, {"project_dir": (project_dir, None), "dask_address": (dask_address, None),
+                                         "reason": (reason, "manual")})
     with services.open_project(project_dir, params_path, [*(overrides or []), *_search_switch(search)]) as project:
         settings, p, svc = project.settings, project.params, project.services
-        if overrides and deployment.id:  # a deployment run may tune the estimator, not choose the code it runs
-            changed = code_changes(load_params(settings.root / params_path), p)
-            if changed:
-                raise ConfigError(f"overrides: a deployment run cannot change {', '.join(changed)}; change them in "
-                                  f"{params_path} and commit")
         for line in p.defaults_chosen():
             get_run_logger().warning(line)
         started = time.time()
         if reason == "drift" and (answered := registry.drift_answered(svc.registry, drift_event_at)):
             get_run_logger().info(f"nothing to do: {answered}")
             return Cancelled(message=answered)
+        # Drift is expected (the distribution check reports it without blocking) only where the
+        # monitor recorded the drift this run answers.
+        expected = reason == "drift" and registry.drift_recorded(svc.registry, drift_event_at)
+        if reason == "drift" and not expected:
+            get_run_logger().warning("no drift recorded by the monitor matches this run's event: the distribution "
+                                     "check stays blocking")
         try:
-            outcome = _pipeline(settings, p, svc, reason, drift_summary, expected_commit, dask_address, overrides)
+            outcome = _pipeline(settings, p, svc, reason, drift_summary, expected_commit, dask_address, overrides,
+                                expected)
         except (GatesFailed, ValidationFailed):
             if reason == "drift":  # a refusal is an answer too: the same drift on the same data is refused again
                 registry.record_drift_retraining(svc.registry, started)
@@ -97,7 +100,8 @@ def training_pipeline(
 
 
 def _pipeline(settings: Settings, p: Params, svc, reason: str, drift_summary: str | None,
-              expected_commit: str | None, dask_address: str | None, overrides: list[str] | None) -> dict[str, Any]:
+              expected_commit: str | None, dask_address: str | None, overrides: list[str] | None,
+              drift_expected: bool = False) -> dict[str, Any]:
     store = svc.registry
     commit = training_run.checkout(settings.root, expected_commit)
     snap = pull_data(svc.data, p.data.path)
@@ -122,13 +126,14 @@ def _pipeline(settings: Settings, p: Params, svc, reason: str, drift_summary: st
     try:
         inputs_logged = registry.log_run_inputs.submit(store, run_id, p, df, str(snap.path), snap.md5)
         report = _validate(settings, p, store, run_id, df, trail, champion, inputs_logged,
-                           previous if p.validation.previous.enabled else None)
+                           previous if p.validation.previous.enabled else None, drift_expected)
 
         parts = split_data(df, p)
         trail = trail.with_split(training.split_spec(p, parts))
         registry.log_split(store, run_id, trail)
         if p.training.search is not None and p.training.search.enabled:
-            p, facts["search"] = _search(store, run_id, parts.train, p, trail, dask_address or settings.dask_address)
+            address = dask_address or settings.dask_address
+            p, facts["search"] = search_best(store, run_id, parts.train, p, trail, address)
         if p.registry.pictures:
             pictures_warm_up()
         try:
@@ -175,7 +180,7 @@ def _pinned(settings: Settings, svc, p: Params, model, champion: Champion | None
     """Both models on the pinned set: the golden set the params declare, or the champion's holdout
     from its own data version (when this run brings another one)."""
     source = p.evaluation.pinned.source
-    if champion is None or source == "off":
+    if champion is None or source == "none":
         return None
     if source == "golden":
         rows = load_data(svc.data, settings.root / p.evaluation.pinned.path)
@@ -203,28 +208,6 @@ def _search_switch(search: bool | None) -> list[str]:
     return [] if search is None else [f"training.search.enabled={str(search).lower()}"]
 
 
-def _search(store: MlflowStore, run_id: str, train_df, p: Params, trail: Lineage,
-            address: str | None) -> tuple[Params, str]:
-    """The search's trials on Dask, recorded as child runs; the params with the best values, and
-    the report's line on what the search found."""
-    base = training_run.search_key(trail, p)
-    runner = hyperparameter_search.with_options(task_runner=task_runner(p, address))
-    trials = runner(Shipped(train_df), p, search_runs.cached(store, base), base)
-    goal, metric = hpo.direction(p), p.evaluation.primary_metric
-    try:
-        best = hpo.best(trials, goal)
-    except ValueError as err:
-        raise PipelineFailure("search", f"{err}. Nothing was trained or registered.") from None
-    written = hpo.written_trial(trials, p)
-    search_runs.log_trials(store, run_id, trials, base, metric)
-    search_runs.log_summary(store, run_id, trials, best, metric, goal, written)
-    against = "; " + hpo.written_outcome(written)
-    found = (f"best cross-validated {metric} {best.score:.4f} (trial {best.number} of {len(trials)}, "
-             f"{sum(t.cached for t in trials)} from the trial cache) with {hpo.shown(best.values)}{against}")
-    get_run_logger().info(f"search: {found}; fitting it on the whole training part")
-    return hpo.with_values(p, best.values), found
-
-
 def _unchanged(trail: Lineage, existing: VersionInfo) -> dict[str, Any]:
     verdict = (f"unchanged: data, params, code and dependencies match model version {existing.version} "
                f"(aliases: {', '.join('@' + a for a in existing.aliases) or 'none'}); nothing to do")
@@ -236,11 +219,11 @@ def _unchanged(trail: Lineage, existing: VersionInfo) -> dict[str, Any]:
 
 
 def _validate(settings: Settings, p: Params, store: MlflowStore, run_id: str, df, trail: Lineage,
-              champion: Champion | None, inputs_logged, previous=None) -> ValidationReport:
+              champion: Champion | None, inputs_logged, previous=None,
+              drift_expected: bool = False) -> ValidationReport:
     """Schema and quality, and drift against the champion's reference; ValidationFailed stops the run.
     The run's inputs are logged beside validation: they are waited for before anything is recorded."""
     champion_version = champion.info.version if champion else None
-    drift_expected = trail.reason == "drift"
     report, drift_html = in_project(validate_data, settings.state)(
         df, p, champion.reference if champion else None, champion_version,
         cache_key=training_run.validation_key(trail.md5, p, trail.code, champion_version, drift_expected),
@@ -275,7 +258,7 @@ def _register(store: MlflowStore, run_id: str, p: Params, trail: Lineage, model,
         version = registry.register_model(
             store, run_id, model, train_df, evaluation.reference_sample(train_df, model, p), p,
             {**trail.tags(), GATES_TAG: PASSED}, alias,
-            f"{trail.reason}: " + ", ".join(f"{k}={v:.4f}" for k, v in ev.metrics.items()))
+            f"{trail.reason}: " + ", ".join(f"{k}={v:.4f}" for k, v in ev.metrics.items()), ev.calibrator)
         verdict = _verdict(trail.model, version, alias, champion)
         facts = {**facts, "pictures": pictures()}
         markdown = training_markdown(f"Training: {trail.model}", verdict, gates, facts, report)

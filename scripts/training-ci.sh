@@ -2,7 +2,8 @@
 # What CI runs on main (and what tests/integration/test_live_deployments.py runs): start the
 # training-ci deployment on the team's Prefect server, watch it, and write its gate table to
 # the job summary. Exits non-zero when the run fails (a failed validation or gate).
-#   PREFECT_API_URL (and PREFECT_API_KEY) say which server; WATCH_TIMEOUT defaults to 3600 s.
+#   PREFECT_API_URL says which server; PREFECT_API_AUTH_STRING (a self-hosted server's, the team
+#   profile's) or PREFECT_API_KEY (Prefect Cloud's) lets in; WATCH_TIMEOUT defaults to 3600 s.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PREFECT=${PREFECT:-uv run --frozen prefect}

@@ -15,7 +15,7 @@ from prefect.cache_policies import NONE
 from prefect.runtime import flow_run
 
 from driftline.adapters.protocols import DriftReports, PredictionLog
-from driftline.adapters.registry import drift_events, tags
+from driftline.adapters.registry import drift_events, monitor_windows, tags
 from driftline.adapters.registry.store import MlflowStore
 from driftline.config import MonitoringConfig, Params
 from driftline.core import features, monitoring
@@ -121,6 +121,64 @@ def champion_derive(store: MlflowStore, champion, p: Params):
         get_run_logger().warning(f"derived features not watched: version {champion.version} could not be "
                                  f"loaded ({type(err).__name__}: {err})")
         return None
+
+
+@task(name="read-champion-scoring", cache_policy=NONE)
+def champion_scoring(store: MlflowStore, info, p: Params, calibrator=None, holdout: dict | None = None):
+    """What the performance estimate needs of a version: its calibrator (else its raw scores, its
+    classes read from the model; nothing for a regression model without a loss estimator), the
+    positive class and its holdout metrics. None when it cannot be estimated, said in the log."""
+    from driftline.adapters.registry import calibrators
+    from driftline.core import calibration, evaluation
+    from driftline.core.window_performance import Scoring
+
+    try:
+        cal = calibrator or calibrators.load(store, info)
+        if cal is None and p.data.task != "regression":
+            cal = calibration.uncalibrated(p.data.task, calibration.plain(store.load_model(info).classes_))
+    except Exception as err:  # noqa: BLE001 - the decision stands on the features and the labels
+        get_run_logger().warning(f"performance not estimated: version {info.version}'s calibrator or model "
+                                 f"could not be read ({type(err).__name__}: {err})")
+        return None
+    if cal is None:
+        get_run_logger().warning(f"performance not estimated: version {info.version} was registered without a "
+                                 "loss estimator; retrain it to estimate its errors")
+        return None
+    positive = evaluation.positive_index(cal.classes, p) if p.data.task == "binary" else 0
+    if holdout is None:
+        holdout = {k.removeprefix("holdout_"): v for k, v in store.run_metrics(info.run_id).items()
+                   if k.startswith("holdout_")}
+    return Scoring(cal, positive, holdout)
+
+
+@task(name="record-window", cache_policy=NONE)
+def record_window(store: MlflowStore, run_id: str, first: str, last: str, judged, labels_seen: int) -> None:
+    monitor_windows.record(store, run_id, first, last, judged, labels_seen)
+
+
+@task(name="read-earlier-windows", cache_policy=NONE)
+def earlier_windows(store: MlflowStore, horizon_days: float) -> list:
+    return monitor_windows.earlier(store, horizon_days)
+
+
+@task(name="read-labels", cache_policy=NONE, retries=2, retry_delay_seconds=2)
+def read_labels(log: PredictionLog, since: datetime) -> pd.DataFrame:
+    return log.labels(since)
+
+
+@task(name="read-past-window", cache_policy=NONE, retries=2, retry_delay_seconds=2)
+def read_past_window(log: PredictionLog, first: str, last: str, p: Params) -> pd.DataFrame:
+    return log.past_window(first, last, p)
+
+
+@task(name="record-realized", cache_policy=NONE)
+def record_realized(store: MlflowStore, window, judged, labels_seen: int, errors: dict) -> None:
+    monitor_windows.record_realized(store, window, judged, labels_seen, errors)
+
+
+@task(name="publish-performance", cache_policy=NONE)
+def publish_performance(store: MlflowStore, verdict: dict) -> None:
+    monitor_windows.publish(store, verdict)
 
 
 CHART = "drift/columns.png"

@@ -45,6 +45,11 @@ def drift_answered(store: MlflowStore, event_at: float | None) -> str | None:
     return drift_events.answered(store, event_at)
 
 
+@task(name="drift-recorded-by-the-monitor", cache_policy=NONE)
+def drift_recorded(store: MlflowStore, event_at: float | None) -> bool:
+    return drift_events.recorded(store, event_at)
+
+
 @task(name="record-drift-retraining", retries=2, retry_delay_seconds=2, cache_policy=NONE)
 def record_drift_retraining(store: MlflowStore, started_at: float) -> None:
     drift_events.record_retrain(store, started_at)
@@ -105,9 +110,9 @@ def record_rejection(store: MlflowStore, run_id: str, markdown: str) -> None:
 @task(name="register-model", retries=1, retry_delay_seconds=2, cache_policy=NONE,
       retry_condition_fn=_unless_unreachable)
 def register_model(store: MlflowStore, run_id: str, model, train_df: pd.DataFrame, reference: pd.DataFrame,
-                   p: Params, tags: dict[str, str], alias: str, description: str) -> VersionInfo:
+                   p: Params, tags: dict[str, str], alias: str, description: str, calibrator=None) -> VersionInfo:
     """Inside the registration transaction: its rollback hook deletes the version again."""
-    version = run.register(store, run_id, model, train_df, reference, p, tags, alias, description)
+    version = run.register(store, run_id, model, train_df, reference, p, tags, alias, description, calibrator)
     get_transaction().set("registered", {"store": address(store), "version": version.version})
     return version
 

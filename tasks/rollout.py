@@ -110,7 +110,7 @@ def staging_check(store: MlflowStore, settings: Settings, p: Params, version: st
 
 
 @task(name="wait-for-switch", cache_policy=NONE)
-def switched(settings: Settings, version: str, timeout: float) -> str:
+def switched(settings: Settings, version: str, timeout: float) -> rollout_checks.Switch:
     return rollout_checks.switched(settings, version, timeout)
 
 

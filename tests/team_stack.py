@@ -82,6 +82,19 @@ class Team:
     def staging_port(self) -> int:
         return self.serve_port + 2
 
+    def _secret(self, pattern: str) -> str:
+        return Path(re.search(pattern, self.out).group(1)).read_text().strip()
+
+    @property
+    def prefect_auth(self) -> tuple[str, str]:
+        """The Prefect API's credentials (user, password), where the stack keeps them."""
+        return "driftline", self._secret(r"PREFECT_API_AUTH_STRING, kept in (\S+) ")
+
+    @property
+    def mlflow_env(self) -> dict[str, str]:
+        return {"MLFLOW_TRACKING_USERNAME": "driftline",
+                "MLFLOW_TRACKING_PASSWORD": self._secret(r"the password in (\S+)\)")}
+
     @property
     def password(self) -> str:
         """The database password, where the stack says it keeps it (with the data it protects)."""
@@ -109,7 +122,10 @@ class Team:
     def stop(self, keep_data: bool = False) -> tuple[int, str]:
         """Ctrl-C; the exit code and what it printed while stopping. Kills what is left on a timeout.
         As root the database lives outside the project, and is removed unless `keep_data`."""
-        self.children = psutil.Process(self.proc.pid).children(recursive=True)
+        try:
+            self.children = psutil.Process(self.proc.pid).children(recursive=True)
+        except psutil.NoSuchProcess:  # it exited already (a stack that did not come up)
+            self.children = []
         mark = len(self.later)
         self.proc.send_signal(signal.SIGINT)
         try:
@@ -143,32 +159,51 @@ class Team:
         test unless the run completed."""
         args = ["--params", json.dumps({"overrides": list(overrides)})] if overrides else []
         done = subprocess.run([sys.executable, "-m", "prefect", "deployment", "run", deployment, *args, "--watch"],
-                              env={**self.env, "PREFECT_API_URL": self.api}, capture_output=True, text=True,
-                              timeout=600)
+                              env={**self.env, "PREFECT_API_URL": self.api,
+                                   "PREFECT_API_AUTH_STRING": ":".join(self.prefect_auth)},
+                              capture_output=True, text=True, timeout=600)
         assert done.returncode == 0, done.stdout + done.stderr
         return re.search(r"UUID: ([0-9a-f-]{36})", done.stdout).group(1)
+
+    def ci(self, report: Path, auth: bool = True) -> tuple[int, str]:
+        """scripts/training-ci.sh as CI runs it (the workflow hands it PREFECT_API_AUTH_STRING from
+        its secrets); its exit code and output. The gate table goes to `report`."""
+        creds = {"PREFECT_API_AUTH_STRING": ":".join(self.prefect_auth)} if auth else {}
+        env = {k: v for k, v in self.env.items() if k != "PREFECT_API_AUTH_STRING"}
+        done = subprocess.run(["bash", str(REPO / "scripts" / "training-ci.sh")], cwd=REPO, capture_output=True,
+                              text=True, timeout=900, env={
+                                  **env, **creds, "PREFECT_API_URL": self.api, "WATCH_TIMEOUT": "600",
+                                  "PREFECT": f"{sys.executable} -m prefect", "PYTHON": sys.executable,
+                                  "REPORT_FILE": str(report)})
+        return done.returncode, done.stdout + done.stderr
 
     def store(self):
         """The registry as every part of the stack reaches it: through the tracking server."""
         from driftline.adapters.registry.store import MlflowStore
 
+        os.environ.update(self.mlflow_env)  # MLflow's client reads the basic-auth account from the environment
         return MlflowStore(self.tracking, "mlflow-artifacts:/driftline", "driftline", "loan-default").start()
+
+    def api_call(self, method: str, path: str, body: dict | None = None):
+        """The team's Prefect API with its credentials (and CSRF tokens, as its own client sends them)."""
+        from driftline.adapters.prefect_api import PrefectApi
+
+        return PrefectApi(self.api, auth_string=":".join(self.prefect_auth)).call(method, path, body)
 
     def start_run(self, deployment: str) -> str:
         """A run of `deployment` ("flow/deployment") for the workers, not waited for; its id."""
-        found = httpx.get(f"{self.api}/deployments/name/{deployment}", timeout=10).json()["id"]
-        return httpx.post(f"{self.api}/deployments/{found}/create_flow_run", json={}, timeout=10).json()["id"]
+        found = self.api_call("GET", f"/deployments/name/{deployment}")["id"]
+        return self.api_call("POST", f"/deployments/{found}/create_flow_run", {})["id"]
 
     def flow_run(self, run_id: str) -> dict:
-        return httpx.get(f"{self.api}/flow_runs/{run_id}", timeout=10).json()
+        return self.api_call("GET", f"/flow_runs/{run_id}")
 
     def events(self, name: str, run_id: str) -> list[dict]:
         """Events `name` of one flow run: a worker's and a flow's own events relate to the run,
         Prefect's heartbeats are about it (their resource)."""
         for where in ("related", "resource"):
-            found = httpx.post(f"{self.api}/events/filter", json={"filter": {
-                "event": {"name": [name]}, where: {"id": [f"prefect.flow-run.{run_id}"]}}, "limit": 10},
-                timeout=10).json()["events"]
+            found = self.api_call("POST", "/events/filter", {"filter": {
+                "event": {"name": [name]}, where: {"id": [f"prefect.flow-run.{run_id}"]}}, "limit": 10})["events"]
             if found:
                 return found
         return []

@@ -10,8 +10,11 @@ from mdtext import cell
 
 # benchmark name -> the docs page that explains it (relative to docs/)
 PAGES = {"pipeline": "benchmarks/pipeline.md", "timeline": "benchmarks/pipeline.md",
-         "monitor": "benchmarks/monitor.md", "search": "benchmarks/search.md", "features": "benchmarks/features.md",
-         "serving": "benchmarks/serving.md", "s3": "benchmarks/s3.md", "team_loop": "benchmarks/team.md",
+         "comparison": "benchmarks/pipeline.md",
+         "monitor": "benchmarks/monitor.md", "estimation": "benchmarks/estimation.md",
+         "search": "benchmarks/search.md", "features": "benchmarks/features.md",
+         "serving": "benchmarks/serving.md",
+         "plan": "benchmarks/serving.md", "s3": "benchmarks/s3.md", "team_loop": "benchmarks/team.md",
          "suite": "benchmarks/suite.md"}
 
 

@@ -6,6 +6,9 @@ environment or the AWS files, an S3-compatible endpoint from `AWS_ENDPOINT_URL`)
 
 from __future__ import annotations
 
+import concurrent.futures
+import contextlib
+import errno
 import json
 import os
 import queue
@@ -16,12 +19,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import fsspec
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from driftline.config import Params, names_by_type
 from driftline.core import monitoring
+from driftline.core.window_performance import PROBA
 
 
 def join(base: str | Path, name: str) -> str:
@@ -38,11 +43,15 @@ class PartitionedLog:
     """Rows in, Parquet parts out, on a thread of its own. A part that fails to write is retried;
     rows that cannot be encoded are found (by halving) and only they go to a local quarantine file
     (JSON lines, `<quarantine>/part-*.jsonl`); rows are dropped only when even that fails. The
-    request path sees `full` and answers 503 instead of letting the backlog grow."""
+    request path sees `full` and answers 503 instead of letting the backlog grow.
+
+    `unique`: the columns that name a row (the feedback log's request id and record index); of
+    rows a flush holds with the same values only the last is written. A full disk (ENOSPC) is not
+    retried: its rows go to quarantine at once, and no half-written file is left behind."""
 
     def __init__(self, directory: str | Path, flush_rows: int = 5000, flush_seconds: float = 2.0, *,
                  quarantine: str | Path | None = None, max_backlog: int = 100_000, retries: int = 3,
-                 retry_seconds: float = 0.5):
+                 retry_seconds: float = 0.5, unique: tuple[str, ...] = ()):
         self.directory = str(directory)
         self.fs, self.root = _fs(directory)
         self.local = "file" in self.fs.protocol
@@ -53,7 +62,8 @@ class PartitionedLog:
         self.flush_rows = flush_rows
         self.flush_seconds = flush_seconds
         self.max_backlog, self.retries, self.retry_seconds = max_backlog, retries, retry_seconds
-        self._queue: queue.SimpleQueue[list[dict] | None] = queue.SimpleQueue()
+        self.unique = unique
+        self._queue: queue.SimpleQueue[list[dict] | _Kept | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name=f"log-{self.name}", daemon=True)
         # Each counter has one writer (appended: the request loop; the rest: the log thread).
         self.appended = self.taken = 0
@@ -72,12 +82,22 @@ class PartitionedLog:
         self.appended += len(rows)
         self._queue.put(rows)
 
+    def keep(self, rows: list[dict]) -> concurrent.futures.Future:
+        """As `append`, with a future that says, after the flush that took them, whether every row
+        was kept (written, or quarantined on local disk): True, or False when any was dropped. For
+        rows a caller must not acknowledge before they are safe (labels)."""
+        done: concurrent.futures.Future = concurrent.futures.Future()
+        self.appended += len(rows)
+        self._queue.put(_Kept(rows, done))
+        return done
+
     def stop(self) -> None:
         self._queue.put(None)
         self._thread.join(timeout=30)
 
     def _run(self) -> None:
         buffer: list[dict] = []
+        waiting: list[concurrent.futures.Future] = []
         last = time.monotonic()
         while True:
             try:
@@ -85,15 +105,31 @@ class PartitionedLog:
             except queue.Empty:
                 item = []
             if item is None:
-                self._flush(buffer)
+                self._flush_and_tell(buffer, waiting)
                 return
+            if isinstance(item, _Kept):
+                waiting.append(item.done)
+                item = item.rows
             self.taken += len(item)
             buffer.extend(item)
             # Flush when the batch is big or old: under steady traffic the queue is never idle.
             if buffer and (len(buffer) >= self.flush_rows or time.monotonic() - last >= self.flush_seconds):
-                self._flush(buffer)
-                buffer = []
+                self._flush_and_tell(buffer, waiting)
+                buffer, waiting = [], []
                 last = time.monotonic()
+
+    def _flush_and_tell(self, rows: list[dict], waiting: list[concurrent.futures.Future]) -> None:
+        dropped = self.dropped
+        try:
+            self._flush(self._last_of_each(rows) if self.unique else rows)
+        finally:
+            for done in waiting:
+                done.set_result(self.dropped == dropped)
+
+    def _last_of_each(self, rows: list[dict]) -> list[dict]:
+        """Rows that repeat another's `unique` values collapse to the last of them."""
+        last = {tuple(row.get(k) for k in self.unique): i for i, row in enumerate(rows)}
+        return rows if len(last) == len(rows) else [rows[i] for i in sorted(last.values())]
 
     def _flush(self, rows: list[dict]) -> None:
         # Straight to Arrow, partitioned on the ISO timestamp's text: the pandas route (frame,
@@ -123,9 +159,9 @@ class PartitionedLog:
             rows, table = good, _encode(good)
         target = f"{self.root}/date={day}/hour={hour}"
         for attempt in range(self.retries + 1):
+            name = f"{target}/part-{uuid.uuid4().hex}.parquet"
             try:
                 self.fs.makedirs(target, exist_ok=True)
-                name = f"{target}/part-{uuid.uuid4().hex}.parquet"
                 if self.local:  # readers glob *.parquet: they must never see a half-written part
                     pq.write_table(table, name + ".tmp", filesystem=self.fs)
                     os.replace(name + ".tmp", name)
@@ -134,7 +170,11 @@ class PartitionedLog:
                 self.written += len(rows)
                 return
             except Exception as err:  # noqa: BLE001 - a store that keeps failing: keep the rows locally
-                if attempt == self.retries:
+                if self.local:
+                    _remove(name + ".tmp")
+                # A full disk stays full for longer than any retry here waits: sleeping only held
+                # the rows behind it.
+                if attempt == self.retries or _disk_full(err):
                     self._spill(rows, f"write failed {attempt + 1} times: {type(err).__name__}: {err}")
                     return
                 time.sleep(self.retry_seconds * 2**attempt)
@@ -149,11 +189,30 @@ class PartitionedLog:
             name = self.quarantine / f"part-{uuid.uuid4().hex}.jsonl"
             # ensure_ascii escapes what Parquet refused (lone surrogates); repr covers any other object.
             text = "".join(json.dumps({"reason": reason, "row": row}, default=repr) + "\n" for row in rows)
-            name.with_suffix(".tmp").write_text(text)
-            os.replace(name.with_suffix(".tmp"), name)
+            try:
+                name.with_suffix(".tmp").write_text(text)
+                os.replace(name.with_suffix(".tmp"), name)
+            finally:
+                _remove(name.with_suffix(".tmp"))
             self.quarantined += len(rows)
         except Exception:  # noqa: BLE001 - the last resort failed too: count what is lost
             self.dropped += len(rows)
+
+
+class _Kept:
+    """Rows appended by `keep`, with the future their caller waits on."""
+
+    def __init__(self, rows: list[dict], done: concurrent.futures.Future):
+        self.rows, self.done = rows, done
+
+
+def _disk_full(err: BaseException) -> bool:
+    return isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
+def _remove(path: str | Path) -> None:
+    with contextlib.suppress(OSError):
+        os.remove(path)
 
 
 def _encode(rows: list[dict]) -> pa.Table:
@@ -187,23 +246,28 @@ def now() -> str:
 
 
 def read_log(directory: str | Path, since: datetime | None = None, columns: list[str] | None = None,
-             categorical: list[str] | None = None) -> pd.DataFrame:
-    """The log's rows; with `since`, only the partitions from that hour on are read (rows are
-    then filtered by the caller). `columns` limits what is read (missing ones are skipped) and
-    `categorical` columns come back as pandas categoricals: at a million rows, strings as Python
-    objects cost several times the memory."""
+             categorical: list[str] | None = None, until: datetime | None = None) -> pd.DataFrame:
+    """The log's rows; with `since` (and `until`), only the partitions of those hours are read (rows
+    are then filtered by the caller). `columns` limits what is read (missing ones are skipped; a
+    name ending in `*` is a prefix) and `categorical` columns come back as pandas categoricals: at
+    a million rows, strings as Python objects cost several times the memory."""
     fs, root = _fs(directory)
     fs.invalidate_cache()  # s3fs caches listings; the server keeps adding parts
     files = sorted(fs.glob(f"{root}/date=*/hour=*/*.parquet"))
     if since is not None:
         first = since.astimezone(UTC).strftime("date=%Y-%m-%d/hour=%H")
         files = [f for f in files if "/".join(f.split("/")[-3:-1]) >= first]
+    if until is not None:
+        last = until.astimezone(UTC).strftime("date=%Y-%m-%d/hour=%H")
+        files = [f for f in files if "/".join(f.split("/")[-3:-1]) <= last]
     if not files:
         return pd.DataFrame()
+    prefixes = tuple(c[:-1] for c in columns or [] if c.endswith("*"))
     tables = []
     for f in files:
         names = pq.read_schema(f, filesystem=fs).names
-        wanted = names if columns is None else [c for c in columns if c in names]
+        wanted = names if columns is None else \
+            [c for c in columns if c in names] + [n for n in names if prefixes and n.startswith(prefixes)]
         as_dict = [c for c in categorical or [] if c in wanted]
         tables.append(pq.read_table(f, columns=wanted, read_dictionary=as_dict or None, filesystem=fs))
     # One Arrow concat, then one conversion: a frame per file costs more at a million rows.
@@ -215,7 +279,38 @@ def read_live_window(log_dir: str | Path, since: datetime, last_rows: int | None
     """The window's live rows, only the columns the monitor uses (categoricals as categories),
     and the labels fed back since the window began."""
     _, categorical = names_by_type(p.data.features)
-    columns = [*p.data.feature_names, *monitoring.LOG_COLUMNS]
+    columns = [*p.data.feature_names, *monitoring.LOG_COLUMNS, f"{PROBA}*"]
     rows = read_log(join(log_dir, "predictions"), since, columns, [*categorical, "variant", "status", "model_version"])
     return (monitoring.window(monitoring.live_rows(rows), pd.Timestamp(since), last_rows),
-            read_log(join(log_dir, "feedback"), since, ["request_id", "record_index", "label", "timestamp"]))
+            read_labels(log_dir, since))
+
+
+def read_labels(log_dir: str | Path, since: datetime) -> pd.DataFrame:
+    """The labels fed back since `since` (they name rows logged before them)."""
+    return read_log(join(log_dir, "feedback"), since, ["request_id", "record_index", "label", "timestamp"])
+
+
+def read_past_window(log_dir: str | Path, first: str, last: str, p: Params) -> pd.DataFrame:
+    """The live rows logged from `first` to `last` (the log's own ISO times of the rows an earlier
+    monitor run judged), only what their performance needs: the row keys, the answer, the score
+    and, for regression, the features its loss estimator reads."""
+    features = p.data.feature_names if p.data.task == "regression" else []
+    rows = read_log(join(log_dir, "predictions"), datetime.fromisoformat(first),
+                    [*features, *monitoring.LOG_COLUMNS, f"{PROBA}*"], ["variant", "status", "model_version"],
+                    until=datetime.fromisoformat(last))
+    if rows.empty:
+        return rows
+    stamps = rows["timestamp"].astype(str)  # one ISO format in UTC: as text they sort like time
+    return monitoring.live_rows(rows[(stamps >= first) & (stamps <= last)])
+
+
+def issued_at(request_ids: pd.Series) -> np.ndarray:
+    """When each request id was issued (epoch seconds; NaN for an id of another shape), read from
+    the id itself as serving.ids lays it out (8 random bytes, then the issue time as a big-endian
+    uint32, ...; 56 hex digits). Not verified: the monitor only uses it to find which earlier
+    window a label belongs to; /feedback verified the id when the label came in."""
+    text = request_ids.astype(str)
+    ok = (text.str.len() == 56) & text.str.fullmatch(r"[0-9a-fA-F]+").fillna(False)
+    out = np.full(len(text), np.nan)
+    out[ok.to_numpy()] = text[ok].str.slice(16, 24).apply(int, args=(16,)).to_numpy(dtype="float64")
+    return out

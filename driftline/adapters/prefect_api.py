@@ -16,16 +16,38 @@ PAGE = {"limit": 200, "offset": 0}
 
 
 class PrefectApi:
-    def __init__(self, url: str, api_key: str | None = None, timeout: float = 30, busy_retries: int = 0):
+    """`api_key`: Prefect Cloud's; `auth_string`: a self-hosted server's `user:password`
+    (PREFECT_SERVER_API_AUTH_STRING there, PREFECT_API_AUTH_STRING for its clients, read from the
+    environment when not given). A server with CSRF protection gets a token for every request that
+    changes state, as Prefect's own client does."""
+
+    def __init__(self, url: str, api_key: str | None = None, timeout: float = 30, busy_retries: int = 0,
+                 auth_string: str | None = None):
+        import base64
+        import os
+        import uuid
+
         self.url = url.rstrip("/")
-        self.headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        auth_string = auth_string or os.environ.get("PREFECT_API_AUTH_STRING")
+        self.headers = {"Authorization": f"Bearer {api_key}"} if api_key else \
+            {"Authorization": "Basic " + base64.b64encode(auth_string.encode()).decode()} if auth_string else {}
         self.timeout, self.busy_retries = timeout, busy_retries
+        self._csrf: dict[str, str] = {}  # asked for when a server refuses a change without one
+        self._client = str(uuid.uuid4())
+
+    def _new_csrf_token(self) -> None:
+        answer = httpx.request("GET", f"{self.url}/csrf-token?client={self._client}", headers=self.headers,
+                               timeout=self.timeout)
+        answer.raise_for_status()
+        self._csrf = {"Prefect-Csrf-Token": answer.json()["token"], "Prefect-Csrf-Client": self._client}
 
     def call(self, method: str, path: str, body: dict | None = None):
         """The answer's JSON (None when empty); HTTPStatusError on any other answer than 2xx."""
         for attempt in range(self.busy_retries + 1):
-            response = httpx.request(method, f"{self.url}{path}", json=body, headers=self.headers,
-                                     timeout=self.timeout)
+            response = self._send(method, path, body)
+            if response.status_code == 403 and "CSRF" in response.text:  # none yet, or expired: ask, once
+                self._new_csrf_token()
+                response = self._send(method, path, body)
             # The server's SQLite answers 503 while another writer holds it (seen deleting deployments
             # while the served runner was still shutting down): that is a retry, not an answer.
             if response.status_code != 503 or attempt == self.busy_retries:
@@ -33,6 +55,10 @@ class PrefectApi:
             time.sleep(1 + attempt)
         response.raise_for_status()
         return response.json() if response.content else None
+
+    def _send(self, method: str, path: str, body: dict | None) -> httpx.Response:
+        headers = {**self.headers, **(self._csrf if method != "GET" else {})}
+        return httpx.request(method, f"{self.url}{path}", json=body, headers=headers, timeout=self.timeout)
 
     def deployment_ids(self) -> dict[str, str]:
         """Deployments by name (the last one of a name wins)."""

@@ -10,6 +10,7 @@ from collections.abc import Callable
 import httpx
 import pandas as pd
 
+from driftline.config import ServeSettings
 from driftline.waiting import WaitTimeout, poll
 
 
@@ -23,12 +24,23 @@ def client_records(x: pd.DataFrame) -> list[dict]:
 
 
 class ServingClient:
-    def __init__(self, url: str, token: str | None = None, timeout: float = 10.0, feedback_token: str | None = None):
+    """Each request carries the credential its endpoint takes: the predict token for /predict, the
+    label token for /feedback, the metrics token (else the predict token) for /models, where a
+    server holding credentials shows the rollout only to callers presenting one."""
+
+    def __init__(self, url: str, token: str | None = None, timeout: float = 10.0, feedback_token: str | None = None,
+                 metrics_token: str | None = None):
         self.url = url.rstrip("/")
         headers = {"authorization": f"Bearer {token}"} if token else {}
         self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
-        label_token = feedback_token or token  # the server's DRIFTLINE_SERVE_FEEDBACK_TOKEN, else its token
-        self._feedback_headers = {"authorization": f"Bearer {label_token}"} if label_token else {}
+        self._feedback_headers = {"authorization": f"Bearer {feedback_token}"} if feedback_token else {}
+        insider = metrics_token or token
+        self._models_headers = {"authorization": f"Bearer {insider}"} if insider else {}
+
+    @classmethod
+    def of(cls, cfg: ServeSettings, url: str | None = None, timeout: float = 10.0) -> ServingClient:
+        """A client of the server `cfg` describes (at `url`, by default its address), with its tokens."""
+        return cls(url or cfg.address, cfg.token, timeout, cfg.feedback_token, cfg.metrics_token)
 
     def close(self) -> None:
         self._http.close()
@@ -41,7 +53,7 @@ class ServingClient:
 
     def models(self) -> dict:
         try:
-            response = self._http.get("/models")
+            response = self._http.get("/models", headers=self._models_headers)
             response.raise_for_status()
             return response.json()
         except httpx.HTTPError as err:

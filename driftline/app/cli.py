@@ -34,6 +34,10 @@ def _everywhere() -> None:
         # supervisor's SIGINT, would then not stop a deploy (seen: a test's SIGINT left one running).
         signal.signal(signal.SIGINT, signal.default_int_handler)
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # progress bars for 1 file: noise
+    # State, logs, pickled models and secrets are the user's alone: with the usual umask (022)
+    # every local user could read the prediction log, load a model's pickle or the request-id
+    # key. Inherited by every process a stack starts (servers, deployments, workers, flow runs).
+    os.umask(0o077)
 
 
 def init(
@@ -143,7 +147,7 @@ def serve(params: ParamsOpt = Path("params.yaml"),
     Its settings come from the `DRIFTLINE_SERVE_*` environment variables; --host, --port and
     --role override theirs.
     """
-    from driftline.serving.server import run
+    from driftline.serving.server import exposed, run
 
     if role not in (None, "production", "staging"):
         fail(f"--role: {role!r} is not one of production, staging", 2)
@@ -152,6 +156,8 @@ def serve(params: ParamsOpt = Path("params.yaml"),
     with project_or_exit(params, read_code=False) as project:
         given = {"host": host, "port": port, "role": role}
         cfg = project.settings.serve.model_copy(update={k: v for k, v in given.items() if v is not None})
+        if reason := exposed(cfg):
+            fail(reason, 2)
         typer.echo(f"serving {project.params.registry.model_name} on http://{cfg.host}:{cfg.port} "
                    f"(POST /predict, /feedback; GET /health, /ready, /models, /metrics)")
         run(project, cfg)

@@ -43,12 +43,13 @@ def status(
         waiting = "  [waits for the rollout to end]" if v["awaiting_rollout"] else ""
         typer.echo(f"  v{v['version']:<3} {aliases:<24} {metrics}  (data {v['dvc_md5']}, {v['reason']}){waiting}")
     typer.echo(rollout_state.status_line(doc["rollout"]))
+    for line in doc["moved_without_record"]:
+        typer.secho(f"WARNING: {line}", fg=typer.colors.RED)
     print_where(settings)
 
 
-
 def _status(project: Project) -> dict:
-    from driftline.adapters.registry import rollout_state, tags
+    from driftline.adapters.registry import history, rollout_state, tags
     from driftline.adapters.registry.faults import safe_uri  # a URI's password is never printed
 
     settings, p, store = project.settings, project.params, project.registry
@@ -61,7 +62,8 @@ def _status(project: Project) -> dict:
                          "reason": v.tags.get(tags.REASON_TAG), "metrics": metrics,
                          "awaiting_rollout": v.tags.get(tags.AWAITING_TAG) == "true"})
     return {"model_name": p.registry.model_name, "tracking_uri": safe_uri(settings.mlflow_uri), "versions": versions,
-            "rollout": rollout_state.describe(store)}
+            "rollout": rollout_state.describe(store),
+            "moved_without_record": history.describe(history.unrecorded(store))}
 
 
 def deploy(
@@ -73,15 +75,16 @@ def deploy(
                                              "recorded on the version and in the history.")] = False,
     lease_wait: Annotated[float, typer.Option(min=0, help="Seconds to wait for another rollout of the model to "
                                                           "end before giving up (exit 4).")] = 30.0,
-    lease_ttl: Annotated[float, typer.Option(min=1, help="Seconds the rollout lease outlives this process if it "
-                                                         "is killed (renewed every third of it).")] = 60.0,
+    lease_ttl: Annotated[float, typer.Option(min=1, max=3600, help=(
+        "Seconds the rollout lease outlives this process if it is killed (renewed every third of it).")
+    )] = 60.0,
 ) -> None:
     """Roll a challenger out against live traffic; promote it, or roll it back automatically.
 
-
     Exit codes: 0 promoted (or already champion); 1 rolled back; 2 nothing to deploy, a bad
     option, or a version whose gates did not pass (without --force); 3 the model registry does
-    not answer; 4 another rollout of the model holds its rollout lease (the message names it).
+    not answer; 4 another rollout of the model holds its rollout lease (the message names it);
+    5 promoted, but a model server still serves another version (the message names it and why).
     """
     with project_or_exit(params, set_) as project:
         settings = project.settings
@@ -90,7 +93,7 @@ def deploy(
     prefect_env()
     from driftline.adapters.registry.lease import LeaseHeld
     from driftline.adapters.registry.store import RegistryUnreachable
-    from flows.rollout import RolledBack, rollout
+    from flows.rollout import NotSwitched, RolledBack, rollout
 
     try:
         result = rollout(version=version, strategy=strategy, params_path=str(params), overrides=set_ or [],
@@ -104,29 +107,40 @@ def deploy(
         fail(f"deploy stopped: {err}", 3)
     except LeaseHeld as err:  # another rollout of this model is in progress
         fail(f"deploy stopped: {err}", 4)
+    except NotSwitched as err:
+        fail(str(err), 5)
     typer.secho(result["message"], fg=typer.colors.GREEN)
 
 
 def rollback(params: ParamsOpt = Path("params.yaml"),
-             reason: Annotated[str, typer.Option(help="Recorded in the history.")] = "manual rollback") -> None:
+             reason: Annotated[str, typer.Option(help="Recorded in the history.")] = "manual rollback",
+             break_lease: Annotated[bool, typer.Option(help="Break the model's rollout lease first, whoever holds it "
+                                                            "(one left by a rollout whose process is gone); "
+                                                            "recorded in the history.")] = False) -> None:
     """Restore @previous as @champion, and say what changed.
 
     Exit codes: 2 there is no @previous; 3 the model registry does not answer; 4 a rollout in
-    progress holds the model (the message names it).
+    progress holds the model (the message names it, and --break-lease breaks it); 5 the registry
+    moved, but a model server still serves another version (@previous would not load there: the
+    message names the server and the error).
     """
     with project_or_exit(params) as project:  # a bad config fails here, naming the key, not inside the flow
         settings = project.settings
     prefect_env()
     from driftline.adapters.registry.lease import LeaseHeld
+    from flows.rollout import NotSwitched
     from flows.rollout import rollback as rollback_flow
 
     try:
         with registry_answers("rollback"):
-            result = rollback_flow(params_path=str(params), project_dir=str(settings.root), reason=reason)
+            result = rollback_flow(params_path=str(params), project_dir=str(settings.root), reason=reason,
+                                   break_lease=break_lease)
     except ValueError as err:
         fail(str(err), 2)
     except LeaseHeld as err:
         fail(f"rollback stopped: {err}", 4)
+    except NotSwitched as err:
+        fail(str(err), 5)
     typer.secho(result["message"], fg=typer.colors.GREEN)
 
 

@@ -114,3 +114,7 @@ def demo(params: ParamsOpt = Path("params.yaml"),
             story.run(project, params, typer.echo, keep_serving, mlflow_ui)
         except (story.DemoFailed, StackError, TimeoutError) as err:
             fail(f"demo stopped: {err}", 1)
+        except KeyboardInterrupt:
+            # The stack has stopped and said so (its line is the last one); a traceback after it
+            # would bury that line. 130 is the shell's code for a run ended by Ctrl-C.
+            raise typer.Exit(130) from None

@@ -3,10 +3,13 @@ between drift and promotion.
 
 The local stack runs (Prefect server + UI, MLflow UI, the served deployments with their
 triggers, the model server) with live, labelled traffic: a first champion; normal traffic that
-the monitor calls normal; new labelled data lands in DVC; traffic drifts; the monitor emits
+the monitor calls normal; new labelled data lands in DVC; traffic shifts to applicants the
+champion is sure about (features move, its estimated performance holds: no retraining); traffic
+shifts to borderline applicants (the estimate falls before any label is back); the monitor emits
 `driftline.drift.detected`; the `retrain-on-drift` deployment retrains once; the new challenger's
 `driftline.challenger.registered` event starts a canary (`auto-deploy`) that promotes it; a
-deliberately bad challenger is rolled back by the same path.
+deliberately bad challenger is rolled back by the same path. The monitor runs with
+`monitoring.trigger=estimated_performance`: drift retrains only when it hurts.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from driftline.adapters.serving_client import ServingClient
 from driftline.app.project import DEMO_ROWS, DEMO_SEED
 from driftline.app.stack import Stack
 from driftline.app.traffic import Traffic, demo_records
-from driftline.config import Params, ServeSettings, Settings
+from driftline.config import Params, ServeSettings, Settings, serve_settings
 from driftline.core import demo_data
 from driftline.waiting import WaitTimeout, heartbeat, poll
 
@@ -47,6 +50,8 @@ RATE = 40
 # The champion was trained a minute ago; the cooldown (hours by default) would rightly hold the
 # event back, so the monitor's drift check is told to skip it, out loud.
 NO_COOLDOWN = "monitoring.cooldown_hours=0"
+# Drift retrains only when the champion's estimated (or, with labels, realized) ROC AUC falls.
+TRIGGER = "monitoring.trigger=estimated_performance"
 WINDOW = 600  # rows the monitor judges: the newest ones, all of one kind of traffic
 SHIFTED_ROWS = 15_000
 BAD = ["training.estimator.max_iter=1", "training.estimator.learning_rate=0.01",
@@ -61,13 +66,13 @@ class DemoFailed(RuntimeError):
 def run(project: services.Project, params_path: Path, echo: Callable[[str], None],
         keep_serving: bool = True, mlflow_ui: bool = True) -> None:
     os.environ.setdefault("DRIFTLINE_SERVE_POLL_SECONDS", "1")
-    cfg = ServeSettings()  # read after the poll default above
-    url = cfg.address
     settings, p, store = project.settings, project.params, project.registry
+    url = ServeSettings().address
     base = ["--params", str(params_path)]
     echo("0. The local stack (`driftline up`): Prefect server and UI, MLflow UI, the deployments, the model server")
     stack = Stack(settings, params_path, DEMO_OVERRIDES, mlflow_ui, echo)
     stack.start()
+    cfg = serve_settings(settings.state)  # with the label token the stack made for the traffic's labels
     began = datetime.now(UTC).isoformat()  # the server may hold an earlier demo's runs
     cli = _cli_runner(stack.env, echo)
     dvc_file = dvc_data.dvc_file_for(settings.root, p.data.path)
@@ -79,14 +84,16 @@ def run(project: services.Project, params_path: Path, echo: Callable[[str], None
     try:
         echo("\n1. The first champion (trained now unless it already exists)")
         cli("train", *base, "--search", "--reason", "demo")
-        with ServingClient(url, cfg.token) as client:
+        with ServingClient.of(cfg) as client:
             client.wait_for(lambda m: m.get("champion") in m.get("loaded", []), 120)
 
         echo(f"\n2. Normal traffic: {RATE} requests/s on {url}, each labelled through /feedback")
         traffic = Traffic(url, p, rate=RATE, threads=2, token=cfg.token, feedback_token=cfg.feedback_token,
                           seed=31)
         _until_sent(traffic, WINDOW + 200)
-        verdict = _monitor(settings, params_path, echo)
+        echo(f"   the monitor runs with --set {TRIGGER}: drift retrains only when the champion's estimated "
+             "(or, with enough labels, realized) ROC AUC falls")
+        verdict = _monitor(settings, params_path, echo, TRIGGER)
         if verdict["status"] != "no_drift":
             raise DemoFailed(f"the monitor saw {verdict['status']} in normal traffic: {verdict['message']}")
         sent, failures = sent + traffic.sent, failures + traffic.failures
@@ -98,19 +105,36 @@ def run(project: services.Project, params_path: Path, echo: Callable[[str], None
         echo(f"   data.dvc now records md5 {md5} (pushed to the DVC remote; `git diff data.dvc` shows it until "
              "the demo ends and puts the original back)")
 
-        echo("\n4. Traffic drifts: younger applicants with lower incomes and more debt (covariate shift)")
-        traffic = Traffic(url, p, scenario="covariate_shift", rate=RATE, threads=2, token=cfg.token,
-                          feedback_token=cfg.feedback_token, seed=32)
-        _until_sent(traffic, WINDOW + 200)
-        echo(f"   (the cooldown is skipped for this check with --set {NO_COOLDOWN}: the champion is minutes old)")
-        verdict = _monitor(settings, params_path, echo, NO_COOLDOWN)
+        echo("\n4. Traffic shifts to clear-cut applicants, the ones the champion is sure about; their labels "
+             "come when the loans mature, months from now")
+        harmless = Traffic(url, p, scenario="clear_cut", rate=RATE, threads=2, token=cfg.token,
+                           feedback_token=cfg.feedback_token, seed=33, hold_labels=True)
+        _until_sent(harmless, WINDOW + 20)
+        harmless.stop()
+        echo(f"   (the cooldown is skipped for these checks with --set {NO_COOLDOWN}: the champion is minutes old)")
+        verdict = _monitor(settings, params_path, echo, TRIGGER, NO_COOLDOWN)
+        if verdict["status"] != "no_drift" or verdict["drift_share"] < p.monitoring.drift_share:
+            raise DemoFailed(f"the shift the champion handles was not judged harmless: {verdict['message']}")
+        echo(f"   the features moved ({verdict['drift_share']:.0%} drifted: the features rule would retrain), "
+             "the estimate holds: no event, no retraining")
+        judged_then = verdict["mlflow_run_id"]
+        sent += harmless.sent
+
+        echo("\n5. Traffic shifts to borderline applicants, near the champion's decision threshold; no label yet")
+        traffic = Traffic(url, p, scenario="borderline", rate=RATE, threads=2, token=cfg.token,
+                          feedback_token=cfg.feedback_token, seed=32, hold_labels=True)
+        _until_sent(traffic, WINDOW + 20)
+        verdict = _monitor(settings, params_path, echo, TRIGGER, NO_COOLDOWN)
         if verdict["status"] != "drift":
-            raise DemoFailed(f"the monitor did not see the drift: {verdict['message']}")
+            raise DemoFailed(f"the monitor did not see the harmful shift: {verdict['message']}")
         echo("   the event driftline.drift.detected is out; Prefect UI > Events shows it")
-        again = _monitor(settings, params_path, echo)
+        # From here on each answer is labelled at once: the canary judges live accuracy.
+        traffic.hold_labels = False
+        echo(f"   the labels of those {traffic.release_labels():,} answers arrive (the canary will need labels)")
+        again = _monitor(settings, params_path, echo, TRIGGER)
         echo(f"   a second check right away: {again['status']} (no second event)")
 
-        echo("\n5. The event starts the retrain-on-drift deployment: one training run on the new data")
+        echo("\n6. The event starts the retrain-on-drift deployment: one training run on the new data")
         new_runs = stack.wait_for_runs("retrain-on-drift", 1, 600, began)
         if len(new_runs) != 1 or new_runs[0]["state"]["type"] != "COMPLETED":
             raise DemoFailed(f"retrain-on-drift: expected one completed run, got "
@@ -118,15 +142,15 @@ def run(project: services.Project, params_path: Path, echo: Callable[[str], None
         challenger = _newest_version(store)
         echo(f"   flow run {new_runs[0]['name']} registered version {challenger} as @challenger")
 
-        echo("\n6. Its driftline.challenger.registered event starts auto-deploy: a canary (50% then 100%) "
+        echo("\n7. Its driftline.challenger.registered event starts auto-deploy: a canary (50% then 100%) "
              "judged on live errors, latency, scores and labels")
         auto = stack.wait_for_runs("auto-deploy", 1, 600, began)
         _expect_state(auto[0], "COMPLETED", "the canary")
-        with ServingClient(url, cfg.token) as client:
+        with ServingClient.of(cfg) as client:
             client.wait_for(lambda m: m.get("champion") == challenger, 60)
         echo(f"   promoted: @champion is version {challenger}; @previous is {store.aliases().get('previous')}")
 
-        echo("\n7. A deliberately bad challenger (one boosting round, its gates switched off) takes the same path")
+        echo("\n8. A deliberately bad challenger (one boosting round, its gates switched off) takes the same path")
         cli("train", *base, "--reason", "demo-bad", *[a for o in BAD for a in ("--set", o)])
         auto = stack.wait_for_runs("auto-deploy", 2, 600, began)
         _expect_state(auto[1], "FAILED", "the bad canary")
@@ -134,9 +158,14 @@ def run(project: services.Project, params_path: Path, echo: Callable[[str], None
             raise DemoFailed("the bad challenger's rollback did not leave @champion where it was")
         echo(f"   rolled back automatically: @champion stays on version {challenger}")
 
-        echo("\n8. Every alias change, append-only in MLflow")
+        echo("\n9. Months later the clear-cut applicants' loans have matured: the labels of step 4 arrive")
+        echo(f"   {harmless.release_labels(url=url):,} labels for the answers of step 4")
+        _monitor(settings, params_path, echo, TRIGGER)
+        _realized_later(store, judged_then, echo)
+
+        echo("\n10. Every alias change, append-only in MLflow")
         cli("history", *base)
-        sent, failures = sent + traffic.sent, failures + traffic.failures
+        sent, failures = sent + traffic.sent, failures + traffic.failures + harmless.failures
         if failures:
             raise DemoFailed(f"{len(failures)} live requests failed during the demo; first: {failures[0]}")
         echo(f"{sent} live requests through drift, retraining, a promotion and a rollback; none failed.")
@@ -144,9 +173,9 @@ def run(project: services.Project, params_path: Path, echo: Callable[[str], None
     finally:
         if traffic is not None:
             traffic.stop()
-        if failed or not keep_serving:
-            stack.stop()
         _restore_data(settings.root, dvc_file, tracked, echo)
+        if failed or not keep_serving:
+            stack.stop()  # last: its final line says what was stopped
     echo(f"\nTry: curl -s {url}/predict -H 'content-type: application/json' -d '{_example(p)}'\n"
          f"Prefect UI: {settings.prefect_ui_url} (flow runs, deployments, events, artifacts)   "
          f"MLflow UI: {settings.mlflow_ui_url} (runs, the drift report, the registry)")
@@ -160,10 +189,33 @@ def run(project: services.Project, params_path: Path, echo: Callable[[str], None
             stack.stop()
 
 
+def _realized_later(store, run_id: str, echo: Callable[[str], None]) -> None:
+    """What the labels that arrived say about step 4's window, as its monitor run now records it."""
+    m = store.client.get_run(run_id).data.metrics
+    if "realized_roc_auc" not in m:
+        raise DemoFailed("the labels of step 4's window were not joined to it")
+    echo(f"   step 4's window judged again on its labels: realized ROC AUC {m['realized_roc_auc']:.3f} against the "
+         f"{m['estimated_roc_auc']:.3f} estimated then (error {m['estimation_error_roc_auc']:+.3f}; "
+         f"{m['label_coverage']:.0%} of its rows labelled), on its MLflow run {run_id}")
+
+
 def _cli_runner(env: dict[str, str], echo: Callable[[str], None]) -> Callable[..., None]:
     def cli(*args: str) -> None:
+        """A command as the user would type it. Interrupted, it is stopped (SIGTERM, SIGKILL 10 s
+        later) before the demo stops its stack, so that it neither outlives the demo nor reports the
+        stack it used going away."""
         echo(f"$ driftline {' '.join(args)}")
-        code = subprocess.call([sys.executable, "-m", "driftline.app.cli", *args], env=env)
+        child = subprocess.Popen([sys.executable, "-m", "driftline.app.cli", *args], env=env)
+        try:
+            code = child.wait()
+        except BaseException:
+            child.terminate()
+            try:
+                child.wait(10)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+            raise
         if code != 0:
             raise DemoFailed(f"`driftline {' '.join(args)}` exited {code}")
     return cli

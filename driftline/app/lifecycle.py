@@ -96,6 +96,10 @@ def down(state: Path, echo: Callable[[str], None] = print, wait: float = 60, qui
     """Stop the stack started from `state` elsewhere: ask its process to stop (SIGTERM: it stops
     every part it started), or, when that process is gone (killed), stop the parts it recorded.
     False when no stack was running there."""
+    if not state.is_dir():
+        if not quiet:
+            echo(f"no stack is running from {state}")
+        return False
     record = _record_of(state)
     try:
         lock = take_lock(state)

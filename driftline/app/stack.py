@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 
 from driftline.adapters.prefect_api import PrefectApi
+from driftline.app.credentials import LABEL_TOKEN, METRICS_TOKEN, serve_credentials
 from driftline.app.lifecycle import STATE_FILE, StackError, claim, stop_part, stopping_signals, take_lock
 from driftline.config import ServeSettings, Settings
 from driftline.waiting import WaitTimeout, poll
@@ -50,6 +51,8 @@ class Stack:
     echo: Callable[[str], None] = print
     parts: list[Part] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)
+    prefect_auth: str | None = None  # the team's Prefect API auth string, for this process's own calls
+    credentials: dict[str, Path] = field(default_factory=dict)  # the model server's tokens' files (credentials.py)
 
     def _environment(self) -> dict[str, str]:
         """What every part is started with."""
@@ -77,9 +80,10 @@ class Stack:
     def _take_state(self) -> None:
         """One stack per state directory: a second `driftline up` (or demo) on it says so and exits,
         and `driftline down` finds what this one started (stack.json, beside the lock it holds)."""
-        self.settings.state.mkdir(parents=True, exist_ok=True)
+        self.settings.state.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._lock = take_lock(self.settings.state)
         self._record()
+        self.credentials = serve_credentials(self.settings.state, self.env)
 
     def _record(self) -> None:
         record = {"pid": os.getpid(), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -123,7 +127,11 @@ class Stack:
         except WaitTimeout:
             raise StackError(f"the {part.name} did not {what} within {seconds:.0f} s") from None
 
-    def _prefect(self) -> None:
+    def _prefect(self, server_env: dict[str, str] | None = None) -> None:
+        """The Prefect server, its API restricted to its own UI's origin (CORS) with CSRF protection
+        on: a page of another site open in the same browser could otherwise start runs (measured:
+        a preflight from http://evil.example was answered `access-control-allow-origin: *`).
+        `server_env`: what only the server gets (its database URL, its auth string)."""
         (self.settings.state / "logs").mkdir(parents=True, exist_ok=True)
         api = os.environ.get("PREFECT_API_URL")
         if api:  # a team server (or a test's): use it, start none
@@ -132,8 +140,10 @@ class Stack:
             return
         ui = self.settings.prefect_ui_url.rstrip("/")
         host, port = ui.split("://", 1)[1].split(":")
+        guarded = {"PREFECT_SERVER_CORS_ALLOWED_ORIGINS": ui, "PREFECT_SERVER_CSRF_PROTECTION_ENABLED": "true",
+                   **(server_env or {})}
         part = self._spawn("Prefect server", [sys.executable, "-m", "prefect", "server", "start", "--host", host,
-                                              "--port", port], "prefect-server.log", listens=ui)
+                                              "--port", port], "prefect-server.log", guarded, listens=ui)
         self.env["PREFECT_API_URL"] = f"{ui}/api"
         os.environ["PREFECT_API_URL"] = f"{ui}/api"  # flows this process runs use it too
         self._wait(part, lambda: _answers(f"{ui}/api/health"), f"answer {ui}/api/health", 180)
@@ -166,12 +176,22 @@ class Stack:
                                             str(self.params_path)], "model-server.log",
                            listens=f"http://{serve.host}:{serve.port}")
         self._wait(part, lambda: _answers(f"{url}/health"), f"answer {url}/health", 120)
-        self.echo(f"Model server: {url} (POST /predict, /feedback; GET /models, /metrics)")
+        self.echo(f"Model server: {url} (POST /predict; GET /health, /ready, /models, /metrics)")
+        self.echo_credentials()
+
+    def echo_credentials(self) -> None:
+        """Where the model server's label and metrics tokens are, never the tokens themselves."""
+        label, metrics = (self.credentials.get(name) for name in (LABEL_TOKEN, METRICS_TOKEN))
+        self.echo(f"Labels: POST /feedback with the label token ({label or LABEL_TOKEN}); the rollout on /models "
+                  f"and /metrics with the metrics token ({metrics or METRICS_TOKEN})")
+
+    def api(self) -> PrefectApi:
+        return PrefectApi(self.env["PREFECT_API_URL"], timeout=10, auth_string=self.prefect_auth)
 
     def deployment_ids(self) -> dict[str, str]:
         """Served deployments by name, read from the Prefect API."""
         try:
-            return PrefectApi(self.env["PREFECT_API_URL"], timeout=10).deployment_ids()
+            return self.api().deployment_ids()
         except httpx.HTTPError:
             return {}
 
@@ -180,7 +200,7 @@ class Stack:
         ident = self.deployment_ids().get(deployment)
         if ident is None:
             return []
-        found = PrefectApi(self.env["PREFECT_API_URL"], timeout=10).flow_runs([ident], "EXPECTED_START_TIME_DESC")
+        found = self.api().flow_runs([ident], "EXPECTED_START_TIME_DESC")
         return sorted((r for r in found if r["created"] >= since), key=lambda r: r["created"])
 
     def wait_for_runs(self, deployment: str, count: int, seconds: float, since: str = "") -> list[dict]:

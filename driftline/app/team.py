@@ -24,15 +24,11 @@ under <state>/logs, stopped together by Ctrl-C:
 from __future__ import annotations
 
 import functools
-import hashlib
 import os
-import pwd
-import secrets
 import shutil
 import signal
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
@@ -40,11 +36,21 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from driftline.app.stack import Stack, StackError, _answers
+from driftline.app.team_postgres import (
+    PG_BIN,
+    Postgres,
+    connects,
+    create_databases,
+    driver_url,
+    has_user,
+    hide_password,
+    mlflow_auth_config,
+    root_data_dir,
+    secret,
+)
 from driftline.config import ServeSettings
 
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
 POOL = "driftline-process"
-DATABASES = ("prefect", "mlflow")
 
 
 class TeamSettings(BaseSettings):
@@ -61,13 +67,13 @@ class TeamSettings(BaseSettings):
     replicas: int = Field(default=2, ge=1)
 
 
-@dataclass
-class Postgres:
-    url: str  # postgresql://user@host:port, no database
-
-
 class TeamStack(Stack):
     team: TeamSettings | None = None
+    # The secrets of the control plane, each handed only to the parts that use them: the Prefect
+    # API's auth string (its server, the workers and the setup commands) and MLflow's basic-auth
+    # account (its server, the workers and the model servers).
+    prefect_client: dict[str, str] | None = None
+    mlflow_client: dict[str, str] | None = None
 
     def start(self) -> TeamStack:
         self.team = self.team or TeamSettings()
@@ -80,8 +86,13 @@ class TeamStack(Stack):
             self._tracking_server(pg)
             # The staging server's address, for the rollouts the workers run (rollout.staging).
             self.env.setdefault("DRIFTLINE_STAGING_URL", f"http://127.0.0.1:{self._staging_port}")
+            # The production replicas, which a promotion or a rollback on the workers checks switched.
+            base = ServeSettings().port
+            self.env.setdefault("DRIFTLINE_SERVE_REPLICAS",
+                                ",".join(f"http://127.0.0.1:{base + i}" for i in range(self.team.replicas)))
             self._work_pool()
             self._replicas()
+            self.echo_credentials()
         except BaseException:
             self.stop()
             raise
@@ -89,22 +100,34 @@ class TeamStack(Stack):
 
     # -- PostgreSQL ----------------------------------------------------------------------
     def _postgres(self) -> Postgres:
+        self._data: Path | None = None
         if self.team.database_url:
             pg = Postgres(self.team.database_url.rstrip("/"))
-            self.echo(f"PostgreSQL: {_hide_password(pg.url)} (DRIFTLINE_TEAM_DATABASE_URL)")
+            self.echo(f"PostgreSQL: {hide_password(pg.url)} (DRIFTLINE_TEAM_DATABASE_URL)")
         else:
             pg = self._start_postgres()
-        _create_databases(pg)
+        create_databases(pg)
         return pg
+
+    def _secret_path(self, name: str) -> Path:
+        """Where a control-plane secret is kept: 0600 beside the database it opens (in the team state
+        directory with a managed database)."""
+        home = self._data.parent if self._data and os.geteuid() == 0 else self.settings.state / "team"
+        return home / name
+
+    def _secret(self, name: str, locked: Path | None = None, what: str = "") -> str:
+        return secret(self._secret_path(name), locked, what=what)
 
     def _start_postgres(self) -> Postgres:
         if not (PG_BIN / "postgres").exists():
             raise StackError(f"PostgreSQL 15 is not installed ({PG_BIN}): `make system-packages` installs it")
         as_root = os.geteuid() == 0
-        data = _root_data_dir(self.settings.state) if as_root else self.settings.state / "team" / "postgres"
+        data = root_data_dir(self.settings.state) if as_root else self.settings.state / "team" / "postgres"
         run_as = ["runuser", "-u", "postgres", "--"] if as_root else []
-        secret = data.parent / "password" if as_root else self.settings.state / "team" / "postgres-password"
-        password = _password(secret, data, legacy=self.settings.state / "team" / "postgres-password")
+        self._data = data
+        secret_path = data.parent / "password" if as_root else self.settings.state / "team" / "postgres-password"
+        password = secret(secret_path, data if (data / "PG_VERSION").exists() else None,
+                          legacy=self.settings.state / "team" / "postgres-password")
         if not (data / "PG_VERSION").exists():
             data.parent.mkdir(parents=True, exist_ok=True)
             # A password, not trust: any local user could otherwise connect as the superuser and
@@ -128,19 +151,21 @@ class TeamStack(Stack):
         part.stop_signal = signal.SIGINT  # "fast" shutdown: SIGTERM would wait for every client to leave
         part.restart = True  # the servers on it reconnect; the stack goes on
         pg = Postgres(f"postgresql://driftline:{quote(password, safe='')}@127.0.0.1:{port}")
-        self._wait(part, lambda: _connects(pg), f"accept connections on 127.0.0.1:{port}", 60)
-        self.echo(f"PostgreSQL: {_hide_password(pg.url)} (data: {data}; password in {secret})")
+        self._wait(part, lambda: connects(pg), f"accept connections on 127.0.0.1:{port}", 60)
+        self.echo(f"PostgreSQL: {hide_password(pg.url)} (data: {data}; password in {secret_path})")
         return pg
 
     # -- Prefect and MLflow on it --------------------------------------------------------
     def _prefect_on(self, pg: Postgres) -> None:
-        # The database URL (with its password) goes to the Prefect server alone, not to the
-        # workers, their flow runs or the model servers started after it.
-        self.env["PREFECT_API_DATABASE_CONNECTION_URL"] = _driver(pg, "prefect", "asyncpg")
-        try:
-            self._prefect()
-        finally:
-            self.env.pop("PREFECT_API_DATABASE_CONNECTION_URL")
+        # The database URL (with its password) and the auth string go to the Prefect server alone;
+        # its clients (the workers, the setup commands, this process) get the auth string.
+        auth = f"driftline:{self._secret('prefect-auth')}"
+        self.prefect_client = {"PREFECT_API_AUTH_STRING": auth}
+        self.prefect_auth = auth
+        self._prefect({"PREFECT_API_DATABASE_CONNECTION_URL": driver_url(pg, "prefect", "asyncpg"),
+                       "PREFECT_SERVER_API_AUTH_STRING": auth})
+        self.echo(f"Prefect API: its clients need PREFECT_API_AUTH_STRING, kept in {self._secret_path('prefect-auth')} "
+                  "(as driftline:<that file>)")
 
     def _tracking_server(self, pg: Postgres) -> None:
         given = self.env.get("DRIFTLINE_TRACKING_URI", "")
@@ -151,24 +176,37 @@ class TeamStack(Stack):
         ui = self.settings.mlflow_ui_url.rstrip("/")
         host, port = ui.split("://", 1)[1].split(":")
         artifacts = self.team.artifacts or str(self.settings.state / "team" / "artifacts")
+        # MLflow's basic-auth app: one account the stack's parts use, made once with the database.
+        # Its account is made on the first start with this password, and kept in the auth database.
+        made = has_user(pg, "mlflow_auth", "driftline")
+        password = self._secret("mlflow-password", Path("the database mlflow_auth") if made else None,
+                                "MLflow's auth database (mlflow_auth)")
+        config = mlflow_auth_config(self.settings.state / "team" / "mlflow-auth.ini", "driftline", password,
+                                    driver_url(pg, "mlflow_auth", "psycopg"))
+        self.mlflow_client = {"MLFLOW_TRACKING_USERNAME": "driftline", "MLFLOW_TRACKING_PASSWORD": password}
         part = self._spawn("MLflow tracking server", [
-            sys.executable, "-m", "mlflow", "server", "--artifacts-destination", artifacts, "--serve-artifacts",
-            "--host", host, "--port", port, "--workers", "1"], "mlflow-server.log",
+            sys.executable, "-m", "mlflow", "server", "--app-name", "basic-auth", "--artifacts-destination",
+            artifacts, "--serve-artifacts", "--host", host, "--port", port, "--workers", "1"], "mlflow-server.log",
             # In its environment, not its command line, where `ps` shows the password to everyone.
-            {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
-             "MLFLOW_BACKEND_STORE_URI": _driver(pg, "mlflow", "psycopg")}, listens=ui)
+            {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", "MLFLOW_AUTH_CONFIG_PATH": str(config),
+             # The auth app's CSRF protection signs its forms with this key (kept like the others).
+             "MLFLOW_FLASK_SERVER_SECRET_KEY": self._secret("mlflow-flask-key"),
+             "MLFLOW_BACKEND_STORE_URI": driver_url(pg, "mlflow", "psycopg")}, listens=ui)
         self._wait(part, lambda: _answers(f"{ui}/health"), f"answer {ui}/health", 120)
         # Everything after this (workers, their flow runs, the model servers) uses the server,
         # and its artifacts go through the server's proxy to `artifacts`.
         self.env["DRIFTLINE_TRACKING_URI"] = ui
         self.env["DRIFTLINE_ARTIFACT_LOCATION"] = "mlflow-artifacts:/driftline"
-        self.echo(f"MLflow tracking server: {ui} (runs and registry in PostgreSQL, artifacts: {artifacts})")
+        self.echo(f"MLflow tracking server: {ui} (runs and registry in PostgreSQL, artifacts: {artifacts}; basic auth: "
+                  f"MLFLOW_TRACKING_USERNAME=driftline, the password in {self._secret_path('mlflow-password')})")
 
     # -- work pool, deployments, workers -------------------------------------------------
     def _work_pool(self) -> None:
         prefect = [sys.executable, "-m", "prefect"]
+        template = self._job_template()
         # deployments.deploy: `prefect deploy`, with the 3.8.8 call that fails here fixed.
-        for args in ([*prefect, "work-pool", "create", POOL, "--type", "process", "--overwrite"],
+        for args in ([*prefect, "work-pool", "create", POOL, "--type", "process", "--base-job-template",
+                      str(template), "--overwrite"],
                      [sys.executable, "-m", "deployments.deploy", "--all"]):
             self._setup(args, f"`{' '.join(args[2:])}`", 300)
         self.echo(f"Deployments of prefect.yaml on the work pool {POOL}: " + ", ".join(sorted(self.deployment_ids())))
@@ -183,15 +221,37 @@ class TeamStack(Stack):
             self.echo("Webhook notifications installed (DRIFTLINE_NOTIFY_WEBHOOK_URL)")
         for i in range(1, self.team.workers + 1):
             self._spawn(f"worker {i}", [*prefect, "worker", "start", "--pool", POOL, "--name", f"driftline-worker-{i}",
-                                        "--type", "process"], f"worker-{i}.log").kind = "worker"
+                                        "--type", "process"], f"worker-{i}.log",
+                        {**(self.prefect_client or {}), **(self.mlflow_client or {})}).kind = "worker"
         self.echo(f"Workers: {self.team.workers} on {POOL}")
 
-    def _setup(self, args: list[str], what: str, timeout: float = 120) -> None:
-        """One setup command against the Prefect server, its output in deploy.log; StackError if it fails."""
-        with open(self.settings.state / "logs" / "deploy.log", "ab") as log:
-            if subprocess.run(args, env={**self.env, "PREFECT_CLI_PROMPT": "false"}, cwd=self.settings.root,
-                              stdout=log, stderr=subprocess.STDOUT, timeout=timeout).returncode:
-                raise StackError(f"{what} failed; see {log.name}")
+    def _setup(self, args: list[str], what: str, timeout: float = 120) -> str:
+        """One setup command against the Prefect server, its output in deploy.log (and returned);
+        StackError if it fails."""
+        env = {**self.env, **(self.prefect_client or {}), "PREFECT_CLI_PROMPT": "false"}
+        done = subprocess.run(args, env=env, cwd=self.settings.root, capture_output=True, text=True, timeout=timeout)
+        with open(self.settings.state / "logs" / "deploy.log", "a") as log:
+            log.write(done.stdout + done.stderr)
+        if done.returncode:
+            raise StackError(f"{what} failed; see {log.name}")
+        return done.stdout
+
+    def _job_template(self) -> Path:
+        """The process work pool's job template, with only the harmless variables (a run's name,
+        labels, output): a run's `command`, `env` or `working_dir` job variables would otherwise run
+        any shell command, or any code, on the team's workers for whoever reaches the Prefect API."""
+        import json
+
+        template = json.loads(self._setup([sys.executable, "-m", "prefect", "work-pool",
+                                           "get-default-base-job-template", "--type", "process"],
+                                          "reading the process work pool's default job template"))
+        keep = ("name", "labels", "stream_output")
+        template["variables"]["properties"] = {k: v for k, v in template["variables"]["properties"].items()
+                                               if k in keep}
+        template["job_configuration"].update(command=None, env={}, working_dir=None)
+        path = self.settings.state / "team" / "work-pool-template.json"
+        path.write_text(json.dumps(template, indent=2))
+        return path
 
     # -- model servers ---------------------------------------------------------------------
     @property
@@ -206,78 +266,9 @@ class TeamStack(Stack):
             part = self._spawn(name, [sys.executable, "-m", "driftline.app.cli", "serve", "--params",
                                       str(self.params_path), "--host", "127.0.0.1", "--port", str(port),
                                       "--role", role],
-                               f"{log}.log", {"DRIFTLINE_SERVE_URL": f"http://127.0.0.1:{port}"},
+                               f"{log}.log", {"DRIFTLINE_SERVE_URL": f"http://127.0.0.1:{port}",
+                                              **(self.mlflow_client or {})},
                                listens=f"http://127.0.0.1:{port}")
             self._wait(part, functools.partial(_answers, f"http://127.0.0.1:{port}/health"), f"answer on port {port}",
                        120)
             self.echo(f"{name[0].upper()}{name[1:]}: http://127.0.0.1:{port} ({role})")
-
-
-def _driver(pg: Postgres, database: str, driver: str) -> str:
-    return pg.url.replace("postgresql://", f"postgresql+{driver}://", 1) + f"/{database}"
-
-
-def _connects(pg: Postgres) -> bool:
-    import psycopg
-
-    try:
-        psycopg.connect(f"{pg.url}/postgres", connect_timeout=2).close()
-        return True
-    except psycopg.OperationalError:
-        return False
-
-
-def _create_databases(pg: Postgres) -> None:
-    import psycopg
-
-    with psycopg.connect(f"{pg.url}/postgres", autocommit=True) as conn:
-        have = {row[0] for row in conn.execute("SELECT datname FROM pg_database")}
-        for name in DATABASES:
-            if name not in have:
-                conn.execute(f'CREATE DATABASE "{name}"')
-
-
-def _root_data_dir(state: Path) -> Path:
-    """As root: PostgreSQL runs as `postgres`, which cannot enter a root-only project directory.
-    Under /var/lib (root's, not world-writable like /var/tmp): nobody else can plant a symlink or a
-    ready-made data directory at the path before us."""
-    base = Path("/var/lib/driftline-postgres")
-    base.mkdir(mode=0o755, exist_ok=True)
-    if base.is_symlink() or base.stat().st_uid != 0:
-        raise StackError(f"{base} must be a directory owned by root")
-    own = base / hashlib.sha1(str(state).encode()).hexdigest()[:12]
-    if not own.exists():
-        own.mkdir(mode=0o700)
-        shutil.chown(own, "postgres", "postgres")
-    if own.is_symlink() or own.stat().st_uid != pwd.getpwnam("postgres").pw_uid:
-        raise StackError(f"{own} must be a directory owned by postgres")
-    return own / "data"
-
-
-def _password(path: Path, data: Path, legacy: Path) -> str:
-    """The stack's database password: made once, kept 0600 with the data it protects, so that the
-    two cannot part (a state directory made anew beside data kept under /var/lib used to make a new
-    password, and PostgreSQL then refused it sixty times). One kept in the state directory by an
-    earlier release moves beside the data. Data whose password is gone is an error that says what
-    to remove or restore."""
-    if not path.exists() and legacy.exists() and legacy != path:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.touch(mode=0o600)
-        path.write_text(legacy.read_text())
-    if not path.exists():
-        if (data / "PG_VERSION").exists():
-            raise StackError(f"the PostgreSQL data at {data} was made with a password that is gone ({path} is "
-                             f"missing): put it back in {path}, or remove {data} to start the team stack afresh "
-                             "(the runs, the registry and the Prefect state in it are lost)")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.touch(mode=0o600)
-        path.write_text(secrets.token_urlsafe(24))
-    return path.read_text().strip()
-
-
-def _hide_password(url: str) -> str:
-    head, sep, tail = url.rpartition("@")
-    if not sep or ":" not in head.split("//", 1)[-1]:
-        return url
-    scheme, user = head.split("//", 1)
-    return f"{scheme}//{user.split(':', 1)[0]}:***@{tail}"

@@ -1,6 +1,7 @@
 """Live traffic for the demo and the tests: single-row requests, each followed by its true label
 through /feedback (under the request id the server answered with), from a demo-data scenario, at
-a bounded rate."""
+a bounded rate. With `hold_labels` the labels are kept back instead, as a lender's arrive months
+later, until `release_labels` posts them."""
 
 from __future__ import annotations
 
@@ -21,12 +22,14 @@ def demo_records(params: Params, n: int, seed: int, scenario: str = "baseline") 
 class Traffic:
     def __init__(self, url: str, params: Params, *, scenario: str = "baseline", seed: int = 21, rows: int = 2000,
                  threads: int = 4, rate: float | None = None, token: str | None = None,
-                 feedback_token: str | None = None):
+                 feedback_token: str | None = None, hold_labels: bool = False):
         """`rate` caps requests per second over all threads (None: as fast as the server answers)."""
         self.records, self.labels = demo_records(params, rows, seed, scenario)
-        self.url, self.token, self.feedback_token = url, token, feedback_token or token
+        self.url, self.token, self.feedback_token = url, token, feedback_token
         self.failures: list[str] = []
         self.sent = 0
+        self.hold_labels = hold_labels
+        self.held: list[dict] = []  # labels kept back (hold_labels), as /feedback takes them
         self._interval = threads / rate if rate else 0.0
         self._stop = threading.Event()
         self._threads = [threading.Thread(target=self._run, args=(i, threads), daemon=True, name=f"traffic-{i}")
@@ -45,10 +48,13 @@ class Traffic:
                 if answer.status_code != 200:
                     self.failures.append(f"HTTP {answer.status_code}: {answer.text[:200]}")
                 else:
-                    rid = answer.json()["request_id"]
-                    labelled = client.feedback([{"request_id": rid, "index": 0, "label": self.labels[k]}])
-                    if labelled.status_code != 200:
-                        self.failures.append(f"feedback HTTP {labelled.status_code}: {labelled.text[:200]}")
+                    label = {"request_id": answer.json()["request_id"], "index": 0, "label": self.labels[k]}
+                    if self.hold_labels:
+                        self.held.append(label)
+                    else:
+                        labelled = client.feedback([label])
+                        if labelled.status_code != 200:
+                            self.failures.append(f"feedback HTTP {labelled.status_code}: {labelled.text[:200]}")
             except ServerUnavailable as err:
                 self.failures.append(str(err))
             self.sent += 1
@@ -61,3 +67,17 @@ class Traffic:
         self._stop.set()
         for t in self._threads:
             t.join(timeout=30)
+
+    def release_labels(self, batch: int = 1000, url: str | None = None) -> int:
+        """Post the labels held back so far (after `stop`), in batches, to this server or to `url`
+        (another that shares its request-id key); how many were accepted."""
+        held, self.held = self.held, []
+        accepted = 0
+        with ServingClient(url or self.url, self.token, timeout=30, feedback_token=self.feedback_token) as client:
+            for i in range(0, len(held), batch):
+                answer = client.feedback(held[i:i + batch])
+                if answer.status_code != 200:
+                    self.failures.append(f"feedback HTTP {answer.status_code}: {answer.text[:200]}")
+                else:
+                    accepted += answer.json()["accepted"]
+        return accepted

@@ -54,7 +54,7 @@ from driftline.config.sections import (
     ValidationConfig,
     names_by_type,
 )
-from driftline.config.settings import ServeSettings, Settings
+from driftline.config.settings import ServeSettings, Settings, serve_settings
 from driftline.core.metrics import (
     CLASSIFICATION_METRICS,
     LOWER_IS_BETTER,
@@ -112,4 +112,5 @@ __all__ = [
     "names_by_type",
     "params_schema",
     "parse_params",
+    "serve_settings",
 ]

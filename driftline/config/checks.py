@@ -17,6 +17,10 @@ def problems(p: Params) -> list[str]:
     known = {*p.data.feature_names, *(d.name for d in p.data.derived), "prediction"}
     found += [f"monitoring.drift_columns: {c!r} is not a feature, a derived feature or 'prediction'"
               for c in p.monitoring.drift_columns if c not in known]
+    m = p.monitoring
+    if m.trigger == "realized_performance" and not m.retrain_on_decline:
+        found.append("monitoring.retrain_on_decline: false contradicts monitoring.trigger: realized_performance "
+                     "(a realized decline is then the only rule)")
     if p.split.method == "time" and not p.data.time_column:
         found.append("split.method: 'time' needs data.time_column")
     return found
@@ -52,7 +56,7 @@ def _distributed(p: Params) -> list[str]:
                      "in one process, which training.distributed does not do yet; set it to false")
     if p.evaluation.pinned.source == "champion_holdout":
         found.append("evaluation.pinned.source: champion_holdout reads the champion's data version in one process, "
-                     "which training.distributed does not do yet; use golden or off")
+                     "which training.distributed does not do yet; use golden or none")
     return found
 
 
@@ -147,6 +151,9 @@ def _metrics(p: Params) -> list[str]:
         problems.append(f"evaluation.comparison.metric: {what} is supported for binary tasks only "
                         f"(the champion comparison bootstraps a binary AUC); set "
                         f"evaluation.comparison.metric to one of {others}")
+    if p.evaluation.comparison.method == "delong" and (task != "binary" or p.comparison_metric != "roc_auc"):
+        problems.append(f"evaluation.comparison.method: 'delong' is an interval for a binary task's roc_auc, and "
+                        f"this comparison is of {p.comparison_metric} on a {task} task; use 'bootstrap'")
     return problems
 
 def _estimator(p: Params) -> list[str]:

@@ -67,6 +67,9 @@ class ComparisonConfig(Strict):
     )
     confidence: float = Field(default=0.95, gt=0.5, lt=1)
     bootstrap_samples: int = Field(default=500, ge=50)
+    method: Literal["bootstrap", "delong"] = Field(default="bootstrap", description=(
+        "bootstrap: the paired bootstrap of the difference (any metric); delong: DeLong's closed-form interval "
+        "for the difference of two ROC AUCs on the same rows (roc_auc on a binary task; no resampling)."))
 
 
 class PinnedSet(Strict):
@@ -74,9 +77,9 @@ class PinnedSet(Strict):
     new holdout: a poisoned new version poisons its own holdout too, so both models are judged again
     on rows the new data cannot have rewritten."""
 
-    source: Literal["champion_holdout", "golden", "off"] = Field(default="champion_holdout", description=(
+    source: Literal["champion_holdout", "golden", "none"] = Field(default="champion_holdout", description=(
         "champion_holdout: the champion's holdout rows from the data version it was trained on (read from DVC "
-        "by its recorded md5), as that version labelled them; golden: the file at `path`; off: none."))
+        "by its recorded md5), as that version labelled them; golden: the file at `path`; none: no pinned set."))
     path: str | None = Field(default=None, description=(
         "golden: a CSV or Parquet file in the project (version it, e.g. with DVC) holding the features and "
         "the target, never trained on."))

@@ -242,7 +242,22 @@ class MonitoringConfig(Strict):
     min_labels: int = Field(default=200, ge=1, description="Labelled rows (feedback) before accuracy is judged.")
     max_accuracy_drop: float = Field(default=0.05, ge=0, le=1, description="Performance decline: the 95% upper "
                                      "bound of live accuracy is below holdout accuracy minus this.")
-    retrain_on_decline: bool = Field(default=True, description="A performance decline alone counts as drift.")
+    retrain_on_decline: bool = Field(default=True, description="A realized decline (live accuracy on labels) alone "
+                                     "counts as drift; read when monitoring.trigger is unset or 'any'.")
+    trigger: Literal["features", "estimated_performance", "realized_performance", "any"] | None = Field(
+        default=None, description="What makes drift a retraining: 'features' (monitoring.drift_share or "
+        "drift_columns), 'estimated_performance' (the primary metric estimated from calibrated scores, or "
+        "realized on labels above monitoring.min_label_coverage), 'realized_performance' (the primary metric "
+        "on labels), or 'any' of them. Unset: features, and realized accuracy when retrain_on_decline.")
+    max_metric_drop: float = Field(default=0.05, ge=0, description="Performance decline of the primary metric "
+                                   "(accuracy keeps max_accuracy_drop): its 95% bound past the holdout value by "
+                                   "this much (for rmse and mae: this share of the holdout value).")
+    min_label_coverage: float = Field(default=0.5, gt=0, le=1, description="Realized values replace the estimate "
+                                      "only when labels came back for at least this share of the window's rows.")
+    past_windows: int = Field(default=6, ge=0, description="Earlier windows whose labels arrived since they were "
+                              "judged, re-judged on them per run (realized beside estimated).")
+    label_horizon_days: float = Field(default=400.0, gt=0, description="Windows older than this are not re-judged; "
+                                      "keep the prediction log at least this long.")
     report: Literal["driftline", "evidently"] = Field(
         default="driftline", description="The HTML report: driftline's, drawn from the decision's own statistics "
         "over every row, or Evidently's interactive drift and data summary presets on a sample (about 3 s more).")

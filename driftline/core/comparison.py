@@ -24,12 +24,18 @@ WeightedMetric = Callable[[np.ndarray], float]
 
 
 def _auc(y_pos: np.ndarray, score: np.ndarray) -> WeightedMetric:
+    """ROC AUC of weighted rows, ties counting half: per distinct score, the weight of its
+    positives and of its negatives, from one weighted bincount over codes 2 * group + positive
+    (it was two, each after a product with the weights: 1.8 ms a call on 200,000 rows, now less
+    than half that, benchmarks/comparison.py). Weights are counts, so the per-score sums are whole
+    numbers, exact whatever the order of their addition: the value is the same bit for bit."""
     groups, inverse = np.unique(score, return_inverse=True)
-    pos = y_pos.astype("float64")
+    code = 2 * inverse.astype(np.intp) + y_pos.astype(np.intp)
+    size = 2 * len(groups)
 
     def fn(w: np.ndarray) -> float:
-        wp = np.bincount(inverse, weights=w * pos, minlength=len(groups))
-        wn = np.bincount(inverse, weights=w * (1 - pos), minlength=len(groups))
+        both = np.bincount(code, weights=w, minlength=size)
+        wn, wp = both[0::2].copy(), both[1::2].copy()
         below = np.cumsum(wn) - wn  # negatives strictly below each score
         total = wp.sum() * wn.sum()
         return float(np.sum(wp * (below + 0.5 * wn)) / total) if total else float("nan")
@@ -38,13 +44,14 @@ def _auc(y_pos: np.ndarray, score: np.ndarray) -> WeightedMetric:
 
 
 def _macro(y: np.ndarray, labels: np.ndarray, classes: np.ndarray, metric: str) -> WeightedMetric:
-    truth = [y == c for c in classes]
-    said = [labels == c for c in classes]
+    # The masks as floats once, not a boolean product and its cast on every call.
+    masks = [tuple((m).astype("float64") for m in (t & s, ~t & s, t & ~s))
+             for t, s in ((y == c, labels == c) for c in classes)]
 
     def fn(w: np.ndarray) -> float:
         values = []
-        for t, s in zip(truth, said):
-            tp, fp, fn_ = w @ (t & s), w @ (~t & s), w @ (t & ~s)
+        for hit, false_alarm, miss in masks:
+            tp, fp, fn_ = w @ hit, w @ false_alarm, w @ miss
             prec = tp / (tp + fp) if tp + fp else 0.0
             rec = tp / (tp + fn_) if tp + fn_ else 0.0
             values.append({"precision": prec, "recall": rec,
@@ -107,22 +114,40 @@ class Comparison:
 
 def paired_bootstrap(metric: str, y: np.ndarray, challenger: Predictions, champion: Predictions,
                      task: str, samples: int, confidence: float, margin: float,
-                     seed: int) -> Comparison:
+                     seed: int, method: str = "bootstrap") -> Comparison:
+    """The challenger's metric against the champion's on the same rows, with a `confidence`
+    interval of the difference: the paired bootstrap, or DeLong's closed form for ROC AUC
+    (`method="delong"`, core.delong)."""
     chal_fn = weighted_metric(metric, y, challenger, task)
     champ_fn = weighted_metric(metric, y, champion, task)
     sign = -1.0 if metric in LOWER_IS_BETTER else 1.0
     ones = np.ones(len(y))
     chal, champ = chal_fn(ones), champ_fn(ones)
-    rng = np.random.default_rng(seed)
-    deltas = np.empty(samples)
-    for i in range(samples):
-        # Resampling as counts: 4x cheaper to draw than Poisson weights at 200,000 rows.
-        w = np.bincount(rng.integers(0, len(y), len(y)), minlength=len(y)).astype("float64")
-        deltas[i] = sign * (chal_fn(w) - champ_fn(w))
+    if method == "delong":
+        if metric != "roc_auc" or task != "binary":
+            raise ValueError("DeLong's interval is for roc_auc on a binary task; use the bootstrap")
+        from driftline.core import delong
+
+        low, high = delong.interval(y == challenger.positive_label, challenger.score, champion.score, confidence)
+        return Comparison(metric, chal, champ, chal - champ, low, high, margin, confidence, 0)
+    deltas = sign * _replicates(len(y), samples, seed, chal_fn, champ_fn)
     alpha = (1 - confidence) / 2
     low, high = np.nanquantile(deltas, [alpha, 1 - alpha])
     return Comparison(metric, chal, champ, sign * (chal - champ), float(low), float(high),
                       margin, confidence, samples, deltas)
+
+
+def _replicates(n: int, samples: int, seed: int, chal_fn: WeightedMetric, champ_fn: WeightedMetric) -> np.ndarray:
+    """Each replicate's challenger - champion. A replicate resamples the rows with replacement,
+    drawn as `rng.integers(0, n, n)`, one call a replicate, and weighs each row by its count: the
+    same seed draws the same rows whatever else changes here (test_comparison pins an interval)."""
+    rng = np.random.default_rng(seed)
+    out = np.empty(samples)
+    for i in range(samples):
+        # Resampling as counts: 4x cheaper to draw than Poisson weights at 200,000 rows.
+        w = np.bincount(rng.integers(0, n, n), minlength=n).astype("float64")
+        out[i] = chal_fn(w) - champ_fn(w)
+    return out
 
 
 @dataclass(frozen=True)
@@ -182,7 +207,7 @@ def score_predictions(y: np.ndarray, champion: Predictions, challenger: evaluati
     cfg = params.evaluation.comparison
     result = paired_bootstrap(
         params.comparison_metric, y, challenger.holdout.subset(unseen), champion, params.data.task,
-        cfg.bootstrap_samples, cfg.confidence, cfg.margin, params.training.seed)
+        cfg.bootstrap_samples, cfg.confidence, cfg.margin, params.training.seed, cfg.method)
     note = "" if unseen.all() else (f"compared on the {int(unseen.sum())} of {len(unseen)} holdout rows the "
                                     "champion never trained on (its split settings differ)")
     return ChampionScore(evaluation.metrics(y, champion, params.data.task), result, note=note,

@@ -10,7 +10,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-SCENARIOS = ("baseline", "covariate_shift", "concept_drift", "new_category", "broken_schema")
+SCENARIOS = ("baseline", "covariate_shift", "concept_drift", "new_category", "broken_schema", "clear_cut",
+             "borderline")
+# Covariate shifts by selection on the true default risk (the logistic model below), so the labels
+# follow the features exactly as before (no concept change): applicants whose risk is clear-cut
+# (a model trained on the baseline is sure about them, and right), and applicants near the demo's
+# decision threshold of 0.3 (where it is unsure, and wrong far more often).
+SELECTED = {"clear_cut": lambda risk: (risk < 0.04) | (risk > 0.7),
+            "borderline": lambda risk: (risk > 0.22) & (risk < 0.42)}
 
 PURPOSES = ["debt_consolidation", "credit_card", "home_improvement", "car", "medical",
             "small_business", "other"]
@@ -29,6 +36,28 @@ def generate(n_rows: int = 50_000, seed: int = 7, scenario: str = "baseline") ->
     """Return `n_rows` loan applications with a `defaulted` target (about 18% positive)."""
     if scenario not in SCENARIOS:
         raise ValueError(f"unknown scenario {scenario!r}; choose one of {', '.join(SCENARIOS)}")
+    if scenario in SELECTED:
+        return selected(n_rows, seed, SELECTED[scenario])
+    return _generate(n_rows, seed, scenario)[0]
+
+
+def risk(n_rows: int, seed: int, scenario: str = "baseline") -> np.ndarray:
+    """The true default probability of each row `generate` gives for the same arguments."""
+    return _generate(n_rows, seed, scenario)[1]
+
+
+def selected(n_rows: int, seed: int, keep) -> pd.DataFrame:
+    """`n_rows` baseline rows whose true risk `keep` accepts, drawn from ever larger seeded batches."""
+    size = 4 * n_rows
+    while True:
+        frame, p = _generate(size, seed, "baseline")
+        chosen = np.flatnonzero(keep(p))
+        if len(chosen) >= n_rows:
+            return frame.iloc[chosen[:n_rows]].reset_index(drop=True)
+        size *= 4
+
+
+def _generate(n_rows: int, seed: int, scenario: str) -> tuple[pd.DataFrame, np.ndarray]:
     rng = np.random.default_rng(seed)
     n = n_rows
     shift = scenario == "covariate_shift"
@@ -75,7 +104,8 @@ def generate(n_rows: int = 50_000, seed: int = 7, scenario: str = "baseline") ->
         # that a champion trained before it loses ~10 points of accuracy (0.80 -> 0.70), past the
         # monitor's default tolerance of 5 points (at 0.9 and 6.0 it lost 4, which the monitor rightly held).
         z = z + 1.8 * (region == "south") - 1.8 * (region == "north") - 12.0 * (dti - 0.27)
-    defaulted = (rng.random(n) < 1 / (1 + np.exp(-z))).astype(np.int64)
+    probability = 1 / (1 + np.exp(-z))
+    defaulted = (rng.random(n) < probability).astype(np.int64)
 
     frame = pd.DataFrame(
         {
@@ -106,4 +136,4 @@ def generate(n_rows: int = 50_000, seed: int = 7, scenario: str = "baseline") ->
         frame["annual_income"] = frame["annual_income"].map(
             lambda v: None if pd.isna(v) else f"${v:,.0f}"
         ).astype("string")
-    return frame
+    return frame, probability

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from driftline.config import Params
+from driftline.core import performance_tables as tables
 from driftline.core.drift import ColumnDrift, shares
 from driftline.core.monitoring import answered_by
 
@@ -150,6 +151,26 @@ def _score_row(c: ColumnDrift, quality: dict) -> list[str]:
             "-" if q is None else f"{q.unknown_share:.2%}"]
 
 
+def _performance(result, p: Params) -> str:
+    """The estimate with its bounds beside the realized values, by score band with the labels'
+    coverage, and the earlier windows re-judged on their labels (core.performance_tables)."""
+    judged, metric = result.judged, p.evaluation.primary_metric
+    parts = []
+    if judged is not None and judged.estimate is not None:
+        parts += [f"<h2>Performance ({escape(judged.estimate.source)})</h2>",
+                  _table(*_escaped(*tables.metric_rows(judged, result.holdout))),
+                  "<h3>By score band</h3>", _table(*_escaped(*tables.band_rows(judged.bands,
+                                                                               p.data.task == "regression")))]
+    if result.past:
+        parts += ["<h2>Earlier windows, on the labels that arrived since</h2>",
+                  _table(*_escaped(*tables.past_rows(result.past, metric)))]
+    return "".join(parts)
+
+
+def _escaped(header: list[str], rows: list[list[str]]) -> tuple[list[str], list[list[str]]]:
+    return header, [[escape(cell) for cell in row] for row in rows]
+
+
 def render(rows: pd.DataFrame, reference: pd.DataFrame, p: Params, result, version: str) -> str:
     """The page: the decision, every column's score and quality, then each column's
     distribution (drifted first). `result` is the monitor's `monitoring.Assessment`."""
@@ -182,8 +203,9 @@ def render(rows: pd.DataFrame, reference: pd.DataFrame, p: Params, result, versi
             f"<p><b>{escape(d.status)}</b>: {escape(d.message)}</p>"
             f"<p>{result.rows:,} live rows judged against the {len(reference):,}-row training reference; "
             f"drift share {d.drift_share:.0%} (monitoring.drift_share {p.monitoring.drift_share:.0%}).</p>"
-            f"<p>Performance: {escape(result.performance.note)}</p>"
-            f"<h2>Per column</h2>{summary}"
+            f"<p>Live accuracy: {escape(result.performance.note)}</p>"
+            + _performance(result, p)
+            + f"<h2>Per column</h2>{summary}"
             "<h2>Distributions</h2><p class='key'>shares of non-missing values:"
             f"<span style='background:{REFERENCE_COLOUR}'></span>reference"
             f"<span style='border:2px solid {CURRENT_COLOUR}'></span>live window</p>"

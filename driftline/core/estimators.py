@@ -43,6 +43,9 @@ class Kind:
     # A fit on a Dask cluster (training.distributed), with checkpoints and warm starts: its library's own
     # distributed interface, whose fitted model goes into this kind's Pipeline (driftline/core/boosting.py).
     distributed: bool = False
+    # Its fastest predict on a NumPy array, "module:function" (core.fast_predict): (fitted, is a
+    # classifier) -> FastPath. None: the serving plan calls the Pipeline itself.
+    fast: str | None = None
 
 
 def _xgb_stopping(rounds, x_val, y_val):
@@ -64,12 +67,13 @@ def _lgb_names() -> set[str]:
 
 
 SK = "sklearn.ensemble"
+FAST = __name__.rpartition(".")[0] + ".fast_predict"  # core.fast_predict, beside this module
 KINDS: dict[str, Kind] = {k.name: k for k in (
     Kind("hist_gradient_boosting", f"{SK}:HistGradientBoostingClassifier", f"{SK}:HistGradientBoostingRegressor",
          "ordinal", early_stops=True, declared_categories=False, fixed={"early_stopping": False},
          categorical=lambda n, inputs: ({"categorical_features": list(range(n)) or None}, {}),
          stopping=lambda rounds, x, y: ({"early_stopping": True, "n_iter_no_change": rounds},
-                                        {"X_val": x, "y_val": y})),
+                                        {"X_val": x, "y_val": y}), fast=f"{FAST}:hist_gradient_boosting"),
     Kind("random_forest", f"{SK}:RandomForestClassifier", f"{SK}:RandomForestRegressor", "one_hot"),
     Kind("logistic_regression", "sklearn.linear_model:LogisticRegression", None, "scaled_one_hot", threaded=False),
     Kind("ridge", None, "sklearn.linear_model:Ridge", "scaled_one_hot"),
@@ -78,12 +82,12 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
          early_stops=True, fixed={"tree_method": "hist"}, distributed=True,
          categorical=lambda n, inputs: ({"enable_categorical": True,
                                          "feature_types": ["c"] * n + ["q"] * (inputs - n) if n else None}, {}),
-         stopping=_xgb_stopping),
+         stopping=_xgb_stopping, fast=f"{FAST}:xgboost"),
     # deterministic + force_row_wise: the same model bit for bit from the same data, seed and threads.
     Kind("lightgbm", "lightgbm:LGBMClassifier", "lightgbm:LGBMRegressor", "ordinal", package="lightgbm",
          early_stops=True, fixed={"deterministic": True, "force_row_wise": True, "verbose": -1},
          categorical=lambda n, inputs: ({}, {"categorical_feature": list(range(n))} if n else {}),
-         stopping=_lgb_stopping, extra_names=_lgb_names),
+         stopping=_lgb_stopping, extra_names=_lgb_names, fast=f"{FAST}:lightgbm"),
     Kind("sklearn", None, None, "chosen"),
     Kind("custom", None, None, "chosen"),
 )}
@@ -96,6 +100,31 @@ def distributed_kinds() -> list[str]:
 
 def kind_of(cfg) -> Kind:
     return KINDS[cfg.kind]
+
+
+def of_estimator(estimator) -> Kind | None:
+    """The kind whose class (for either task) is exactly the fitted estimator's class: a subclass
+    may predict otherwise. Only modules already imported are looked at (a fitted estimator's own is)."""
+    import sys
+
+    cls = type(estimator)
+    for kind in KINDS.values():
+        for path in (kind.classifier, kind.regressor):
+            module, _, attribute = (path or "").partition(":")
+            if getattr(sys.modules.get(module), attribute, None) is cls:
+                return kind
+    return None
+
+
+def fast_path(estimator, classification: bool):
+    """The fitted estimator's kind's fastest predict on a NumPy array (a core.fast_predict.FastPath),
+    or None when its kind has none (the Pipeline is then called itself). A kind's fast path may
+    refuse a fitted estimator it cannot call (core.fast_predict.NoFastPath, saying why)."""
+    kind = of_estimator(estimator)
+    if kind is None or kind.fast is None:
+        return None
+    module, _, attribute = kind.fast.partition(":")
+    return getattr(importlib.import_module(module), attribute)(estimator, classification)
 
 
 def inputs(cfg) -> str:

@@ -10,7 +10,8 @@ import pandas as pd
 from sklearn import metrics as skm
 
 from driftline.config import Directional, Invariance, MinimumFunctionality, Params
-from driftline.core import frames
+from driftline.core import calibration, frames
+from driftline.core.calibration import Calibrator
 
 
 def _label_text(value) -> str:
@@ -270,10 +271,14 @@ class Evaluation:
     slices: list[SliceResult]
     behavioral: list[BehavioralResult]
     holdout: Predictions
+    # Fitted on the holdout, registered beside the model (never in it): the drift monitor's
+    # performance estimate reads it (core.calibration).
+    calibrator: Calibrator | None = None
 
 
 def evaluate(model, train_df: pd.DataFrame, holdout_df: pd.DataFrame, p: Params) -> Evaluation:
-    """Everything about the challenger alone: holdout metrics, slices, behavioural tests."""
+    """Everything about the challenger alone: holdout metrics, slices, behavioural tests, and the
+    calibrator of its scores."""
     x = frames.features(holdout_df, p.data)
     y = frames.target(holdout_df, p.data)
     pred = predict(model, x, p)
@@ -284,6 +289,7 @@ def evaluate(model, train_df: pd.DataFrame, holdout_df: pd.DataFrame, p: Params)
         slices=slices(holdout_df, y, pred, p),
         behavioral=behavioral(model, x, typical, p),
         holdout=pred,
+        calibrator=calibration.for_model(model, holdout_df, pred, p),
     )
 
 

@@ -117,24 +117,8 @@ class DerivedFeatures(TransformerMixin, BaseEstimator):
 
     def _value(self, s: dict[str, Any], x: pd.DataFrame) -> np.ndarray:
         kind, name = s["kind"], s["name"]
-        if kind == "ratio":
-            den = _num(x[s["denominator"]])
-            with np.errstate(divide="ignore", invalid="ignore"):
-                return np.where(den == 0, np.nan, _num(x[s["numerator"]]) / np.where(den == 0, 1, den))
-        if kind == "difference":
-            return _num(x[s["left"]]) - _num(x[s["right"]])
-        if kind == "log1p":
-            v = _num(x[s["column"]])
-            with np.errstate(invalid="ignore", divide="ignore"):
-                return np.where(v > -1, np.log1p(np.where(v > -1, v, 0)), np.nan)
-        if kind == "clip":
-            lower, upper = self.learned_.get(name, (s.get("lower"), s.get("upper")))
-            return np.clip(_num(x[s["column"]]), lower, upper)
-        if kind == "quantile_bins":
-            v = _num(x[s["column"]])
-            return np.where(np.isnan(v), np.nan, np.searchsorted(self.learned_[name], v, side="right"))
-        if kind == "interaction":
-            return np.prod([_num(x[c]) for c in s["columns"]], axis=0)
+        if kind in ARITHMETIC:
+            return arithmetic(s, self.learned_.get(name), lambda c: _num(x[c]))
         if kind == "frequency":
             shares = self.learned_[name]
             if len(x) >= LARGE:  # a training table: one vectorized lookup
@@ -152,6 +136,42 @@ class DerivedFeatures(TransformerMixin, BaseEstimator):
             end = when(x[s["until"]]) if s.get("until") else when(pd.Series([s["date"]])).iloc[0]
             return ((end - when(x[s["column"]])) / pd.Timedelta(days=1)).to_numpy(dtype="float64", na_value=np.nan)
         raise ValueError(f"unknown derived feature kind {kind!r}")
+
+
+ARITHMETIC = ("ratio", "difference", "log1p", "clip", "quantile_bins", "interaction")
+
+
+def arithmetic(s: dict[str, Any], learned: Any, column) -> np.ndarray:
+    """A derived feature of kind ARITHMETIC from its input columns' float64 values (`column(name)`)
+    and what it learned at fit (`learned`: clip's quantiles, the bins' edges). The derive step and
+    the serving plan (core.plan) both compute it here, so they compute it alike."""
+    kind = s["kind"]
+    if kind == "ratio":
+        den = column(s["denominator"])
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            return np.where(den == 0, np.nan, column(s["numerator"]) / np.where(den == 0, 1, den))
+    if kind == "difference":
+        return column(s["left"]) - column(s["right"])
+    if kind == "log1p":
+        v = column(s["column"])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(v > -1, np.log1p(np.where(v > -1, v, 0)), np.nan)
+    if kind == "clip":
+        lower, upper = learned if learned is not None else (s.get("lower"), s.get("upper"))
+        return np.clip(column(s["column"]), lower, upper)
+    if kind == "quantile_bins":
+        v = column(s["column"])
+        return np.where(np.isnan(v), np.nan, np.searchsorted(learned, v, side="right"))
+    if kind == "interaction":
+        with np.errstate(over="ignore", invalid="ignore"):
+            return np.prod([column(c) for c in s["columns"]], axis=0)
+    raise ValueError(f"{kind!r} is not an arithmetic derived feature")
+
+
+def arithmetic_inputs(s: dict[str, Any]) -> list[str]:
+    """The columns an ARITHMETIC derived feature reads."""
+    keys = {"ratio": ("numerator", "denominator"), "difference": ("left", "right")}.get(s["kind"], ("column",))
+    return list(s["columns"]) if s["kind"] == "interaction" else [s[k] for k in keys]
 
 
 LARGE = 1000  # rows from which a vectorized path beats a per-value one

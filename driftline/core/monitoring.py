@@ -7,14 +7,13 @@ the log and the registry, this decides.
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from driftline.config import MonitoringConfig, Params, names_by_type
-from driftline.core import drift
+from driftline.core import drift, estimation, trigger, window_performance
 from driftline.core.drift import ColumnDrift
 
 # What the monitor reads: live answers only. Smoke rows are the reference replayed by a
@@ -42,6 +41,7 @@ class Decision:
     drifted_columns: list[str]
     reasons: list[str] = field(default_factory=list)
     message: str = ""
+    fired: list[str] = field(default_factory=list)  # the rules that made it drift (see core.trigger)
 
     @property
     def drift(self) -> bool:
@@ -72,10 +72,16 @@ def window(log: pd.DataFrame, since: pd.Timestamp, last_rows: int | None) -> pd.
 
 def wilson_upper(successes: int, n: int, z: float = 1.645) -> float:
     """One-sided 95% upper bound of a proportion."""
-    p = successes / n
-    centre = p + z * z / (2 * n)
-    spread = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    return min(1.0, (centre + spread) / (1 + z * z / n))
+    return estimation.wilson(successes, n, z)[1]
+
+
+def _newest(feedback: pd.DataFrame) -> pd.DataFrame:
+    """One label per row key: the newest by the server's timestamp, whatever order the files come in."""
+    feedback = _indexed(feedback)
+    if "timestamp" in feedback.columns:
+        # One ISO format in UTC: as text they sort like time.
+        feedback = feedback.sort_values("timestamp", kind="stable")
+    return feedback.drop_duplicates(ROW_KEY, keep="last")[[*ROW_KEY, "label"]]
 
 
 def join_labels(rows: pd.DataFrame, feedback: pd.DataFrame) -> pd.DataFrame:
@@ -83,12 +89,19 @@ def join_labels(rows: pd.DataFrame, feedback: pd.DataFrame) -> pd.DataFrame:
     record_index); of two labels for a row the newer by the server's timestamp wins, whatever
     order the log's files come in. Rows and labels logged before record indices existed were
     single-record requests: their index is 0."""
-    rows, feedback = _indexed(rows), _indexed(feedback)
-    if "timestamp" in feedback.columns:
-        # One ISO format in UTC: as text they sort like time.
-        feedback = feedback.sort_values("timestamp", kind="stable")
-    labels = feedback.drop_duplicates(ROW_KEY, keep="last")[[*ROW_KEY, "label"]]
-    return rows.merge(labels, on=ROW_KEY, how="inner")
+    return _indexed(rows).merge(_newest(feedback), on=ROW_KEY, how="inner")
+
+
+def labels_of(rows: pd.DataFrame, feedback: pd.DataFrame) -> pd.Series:
+    """Each row's label (JSON text), None where none came back, in the order of `rows` (as
+    join_labels joins them)."""
+    if feedback.empty or not len(rows) or "request_id" not in rows.columns:
+        return pd.Series([None] * len(rows), dtype=object)
+    keys = _indexed(rows[[c for c in ROW_KEY if c in rows.columns]])
+    keys["request_id"] = keys["request_id"].astype(object)
+    labels = _newest(feedback).astype({"request_id": object})
+    merged = keys.merge(labels, on=ROW_KEY, how="left")  # a left merge keeps the left order
+    return merged["label"].astype(object).where(merged["label"].notna(), None).reset_index(drop=True)
 
 
 def _indexed(frame: pd.DataFrame) -> pd.DataFrame:
@@ -97,17 +110,21 @@ def _indexed(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def performance(rows: pd.DataFrame, feedback: pd.DataFrame, expected_accuracy: float | None,
-                cfg: MonitoringConfig) -> Performance:
-    """Live accuracy of the answers whose labels came back, against the holdout accuracy."""
-    if feedback.empty or rows.empty or PREDICTION not in rows.columns:
+                cfg: MonitoringConfig, labels: pd.Series | None = None) -> Performance:
+    """Live accuracy of the answers whose labels came back, against the holdout accuracy.
+    `labels`: labels_of(rows, feedback), when the caller has it already."""
+    if rows.empty or PREDICTION not in rows.columns or (labels is None and feedback.empty):
         return Performance(0, None, None, expected_accuracy, False, "no labels yet")
-    joined = join_labels(rows[[c for c in (*ROW_KEY, PREDICTION) if c in rows.columns]], feedback)
-    n = len(joined)
+    labels = labels_of(rows, feedback) if labels is None else labels
+    has = labels.notna().to_numpy()
+    n = int(has.sum())
+    if n == 0:
+        return Performance(0, None, None, expected_accuracy, False, "no labels yet")
     if n < cfg.min_labels:
         return Performance(n, None, None, expected_accuracy, False,
                            f"{n} labelled answers, fewer than monitoring.min_labels={cfg.min_labels}")
-    truth = joined["label"].map(json.loads)
-    right = int(sum(str(a) == str(b) for a, b in zip(joined[PREDICTION], truth, strict=True)))
+    truth = labels[has].map(json.loads)
+    right = int(sum(str(a) == str(b) for a, b in zip(rows[PREDICTION].to_numpy()[has], truth, strict=True)))
     live, upper = right / n, wilson_upper(right, n)
     if expected_accuracy is None:
         return Performance(n, live, upper, None, False, "the model has no holdout accuracy to compare with")
@@ -120,29 +137,51 @@ def performance(rows: pd.DataFrame, feedback: pd.DataFrame, expected_accuracy: f
 
 
 def decide(columns: list[ColumnDrift], n_rows: int, perf: Performance, cfg: MonitoringConfig,
-           hours_since_last: float | None, derived: frozenset[str] = frozenset()) -> Decision:
+           hours_since_last: float | None, derived: frozenset[str] = frozenset(),
+           rules: list[trigger.Rule] | tuple = ()) -> Decision:
     """Drift, no drift, too little data, or cooldown, with the reasons in words. The share is
     over the raw features: a derived one moves with the columns it reads, and counting it too
-    would count their drift twice; it counts alone when monitoring.drift_columns names it."""
+    would count their drift twice; it counts alone when monitoring.drift_columns names it.
+    `rules` are the performance rules judged (trigger.rules); monitoring.trigger says which of
+    them, and whether the features, make drift a retraining. Feature drift is reported either way."""
     features = [c for c in columns if c.column != PREDICTION and c.column not in derived]
     drifted = [c.column for c in columns if c.drifted]
     share = sum(c.drifted for c in features) / len(features) if features else 0.0
     if n_rows < cfg.min_rows:
         return Decision("too_little_data", share, drifted, [],
                         f"{n_rows} rows in the window, fewer than monitoring.min_rows={cfg.min_rows}: no verdict")
-    reasons = []
+    moved = []
     if share >= cfg.drift_share:
-        reasons.append(f"{share:.0%} of features drifted (monitoring.drift_share={cfg.drift_share:.0%}): "
-                       + ", ".join(c for c in drifted if c != PREDICTION))
-    reasons += [f"{c} drifted, and it alone counts (monitoring.drift_columns)"
-                for c in cfg.drift_columns if c in drifted]
-    if perf.declined and cfg.retrain_on_decline:
+        moved.append(f"{share:.0%} of features drifted (monitoring.drift_share={cfg.drift_share:.0%}): "
+                     + ", ".join(c for c in drifted if c != PREDICTION))
+    moved += [f"{c} drifted, and it alone counts (monitoring.drift_columns)"
+              for c in cfg.drift_columns if c in drifted]
+    reasons, fired, reported = [], [], []
+    if moved and trigger.counts(cfg.trigger, "features"):
+        reasons, fired = list(moved), ["features"]
+    elif moved:
+        reported.append("; ".join(moved) + f" (reported: monitoring.trigger={cfg.trigger} does not retrain on "
+                        "features)")
+    if cfg.trigger is None and perf.declined and cfg.retrain_on_decline:
         reasons.append("performance declined: " + perf.note)
-    if not reasons:
-        return Decision("no_drift", share, drifted, [],
-                        f"no drift: {share:.0%} of features drifted ({', '.join(drifted) or 'none'}), "
-                        f"below monitoring.drift_share={cfg.drift_share:.0%}; {perf.note}")
-    return recheck(Decision("drift", share, drifted, reasons, "drift: " + "; ".join(reasons)), hours_since_last, cfg)
+        fired.append("realized_accuracy")
+    for rule in rules:
+        if rule.fired and trigger.counts(cfg.trigger, rule.name):
+            reasons.append(f"{rule.name}: {rule.line}")
+            fired.append(rule.name)
+        else:
+            reported.append(f"{rule.name}: {rule.line}")
+    if reasons:
+        message = "drift: " + "; ".join([*reasons, *reported])
+        return recheck(Decision("drift", share, drifted, reasons, message, fired), hours_since_last, cfg)
+    if cfg.trigger is None:
+        head = (f"no drift: {share:.0%} of features drifted ({', '.join(drifted) or 'none'}), "
+                f"below monitoring.drift_share={cfg.drift_share:.0%}; {perf.note}")
+    else:
+        head = f"no drift (monitoring.trigger={cfg.trigger})"
+        if not moved:
+            reported.append(f"{share:.0%} of features drifted ({', '.join(drifted) or 'none'})")
+    return Decision("no_drift", share, drifted, [], "; ".join([head, *reported]))
 
 
 def hours_since_last(now: float, versions_created: list[float], last_event: float | None) -> float | None:
@@ -161,7 +200,8 @@ def recheck(decision: Decision, hours_since_last: float | None, cfg: MonitoringC
         return decision
     return Decision("cooldown", decision.drift_share, decision.drifted_columns, decision.reasons,
                     f"drift ({'; '.join(decision.reasons)}), but the last retraining or drift event was "
-                    f"{hours_since_last:.2f} h ago, within monitoring.cooldown_hours={cfg.cooldown_hours}: no event")
+                    f"{hours_since_last:.2f} h ago, within monitoring.cooldown_hours={cfg.cooldown_hours}: no event",
+                    decision.fired)
 
 
 def answered_by(rows: pd.DataFrame, version: str) -> pd.DataFrame:
@@ -179,14 +219,20 @@ class Assessment:
     quality: list
     performance: Performance
     decision: Decision
+    judged: window_performance.Judged | None = None  # the champion's estimated and realized performance
+    rules: list[trigger.Rule] = field(default_factory=list)
+    past: list = field(default_factory=list)  # past_windows.Rejudged: earlier windows judged on their labels
+    holdout: dict[str, float] = field(default_factory=dict)  # the champion's holdout metrics
 
 
 def assess(rows: pd.DataFrame, feedback: pd.DataFrame, reference: pd.DataFrame, p: Params,
            champion_version: str, expected_accuracy: float | None, hours_since_last: float | None,
-           derive=None) -> Assessment:
+           derive=None, scoring: window_performance.Scoring | None = None, past: list | tuple = ()) -> Assessment:
     """Every feature and the champion's score against the reference, the data quality, the live
-    accuracy when labels came back, and the decision. `rows` are the window's live rows.
-    `derive`: the champion's fitted derive step; its derived features are watched too."""
+    accuracy when labels came back, the champion's estimated and realized performance (with
+    `scoring`), and the decision, in one pass over the window's live `rows`.
+    `derive`: the champion's fitted derive step; its derived features are watched too. `past`: the
+    earlier windows judged again on the labels that arrived since (past_windows.Rejudged)."""
     cfg = p.monitoring
     shared = [f for f in p.data.features if f.name in reference.columns and f.type != "datetime"]
     answered = answered_by(rows, champion_version)
@@ -200,10 +246,16 @@ def assess(rows: pd.DataFrame, feedback: pd.DataFrame, reference: pd.DataFrame, 
             columns.append(drift.column_drift(PREDICTION, reference[PREDICTION], answered["score"], True))
         quality_rows = drift.quality(current, reference, shared)
         columns += derived_drift(rows, reference, derive)
-    perf = performance(answered, feedback, expected_accuracy, cfg)
+    labels = labels_of(answered, feedback)
+    perf = performance(answered, feedback, expected_accuracy, cfg, labels)
+    judged = None
+    if scoring is not None and len(answered) and PREDICTION in answered.columns:
+        judged = window_performance.judge(answered, labels, scoring, p.data.feature_names)
+    rules = trigger.rules(cfg.trigger, judged, scoring, p.evaluation.primary_metric, cfg, past, champion_version)
     derived = frozenset(derive.specs_names()) if derive is not None else frozenset()
-    return Assessment(len(rows), columns, quality_rows, perf,
-                      decide(columns, len(rows), perf, cfg, hours_since_last, derived))
+    decision = decide(columns, len(rows), perf, cfg, hours_since_last, derived, rules)
+    return Assessment(len(rows), columns, quality_rows, perf, decision, judged, rules, list(past),
+                      dict(scoring.holdout) if scoring is not None else {})
 
 
 def derived_drift(rows: pd.DataFrame, reference: pd.DataFrame, derive) -> list[ColumnDrift]:

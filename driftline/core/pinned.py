@@ -71,5 +71,5 @@ def score(challenger_model, champion_model, rows: pd.DataFrame, p: Params, sourc
     comparison = paired_bootstrap(p.comparison_metric, y,
                                   evaluation.predict(challenger_model, frames.features(rows, p.data), p),
                                   evaluation.predict(champion_model, x, p), p.data.task, cfg.bootstrap_samples,
-                                  cfg.confidence, margin, p.training.seed)
+                                  cfg.confidence, margin, p.training.seed, cfg.method)
     return PinnedScore(source, len(rows), comparison)

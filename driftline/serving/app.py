@@ -1,6 +1,7 @@
 """The HTTP API of the model server: `create_app` wires the parts of a `ModelServer` (the registry
 watcher, the micro-batcher, the prediction and feedback logs, the metrics) and routes HTTP to its
-methods. What a request does is in model_server.py."""
+methods, in driftline's own protocol and in the ones clients already speak (serving/protocols).
+What a request does is in model_server.py."""
 
 from __future__ import annotations
 
@@ -8,18 +9,19 @@ import asyncio
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 from driftline.adapters.predlog import PartitionedLog, join
 from driftline.adapters.registry.store import MlflowStore
 from driftline.config import Feature, ServeSettings
 from driftline.serving.batching import MicroBatcher
-from driftline.serving.hotpath import HotPath
+from driftline.serving.hotpath import HotPath, Route, with_request_id
 from driftline.serving.ids import RequestIds
 from driftline.serving.loader import Watcher
 from driftline.serving.metrics import ServerMetrics
 from driftline.serving.model_server import ModelServer, predict_batch
+from driftline.serving.protocols import mlflow_scoring, oip
 
 
 def create_app(store: MlflowStore, cfg: ServeSettings, log_dir: str | Path, ids: RequestIds,
@@ -61,13 +63,23 @@ def create_app(store: MlflowStore, cfg: ServeSettings, log_dir: str | Path, ids:
         status, body = server.ready()
         return body if status == 200 else JSONResponse(body, status_code=status)
 
+    def raw_headers(request: Request) -> dict[bytes, bytes]:
+        return {k.lower(): v for k, v in request.headers.raw}
+
     @api.get("/models")
-    async def models():
-        return server.models()
+    async def models(request: Request):
+        return server.models(raw_headers(request))
 
     @api.get("/metrics")
-    async def exposition():
+    async def exposition(request: Request):
+        if cfg.closed and not server.insider(raw_headers(request)):  # weights and versions are the rollout's
+            return JSONResponse({"detail": "missing or wrong bearer token (the metrics token)"}, status_code=401,
+                                headers={"www-authenticate": "Bearer"})
         return Response(metrics.exposition(), media_type="text/plain; version=0.0.4")
 
-    return HotPath(api, {"/predict": server.predict, "/feedback": server.feedback}, cfg.max_body_bytes,
-                   cfg.body_timeout_seconds, metrics.refuse)
+    mlflow_scoring.add_endpoints(api, server)
+    oip.add_endpoints(api, server, store.model_name)
+    # The POST endpoints, as bare ASGI: every protocol's prediction goes through server.predict.
+    routes = {"/predict": Route(with_request_id(server.predict)), "/feedback": Route(server.feedback),
+              "/invocations": mlflow_scoring.route(server), **oip.routes(server, store.model_name)}
+    return HotPath(api, routes, cfg.max_body_bytes, cfg.body_timeout_seconds, metrics.refuse)

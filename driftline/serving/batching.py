@@ -1,8 +1,9 @@
 """Micro-batching: concurrent requests become one `predict` call, answered one by one.
 
 One sklearn prediction on a single row costs ~16 ms here, almost all of it per-call overhead;
-a 64-row batch costs about the same. So a request waits up to `max_wait_ms` for company, and
-longer only while the previous batch is still predicting (it could not be served sooner).
+a 64-row batch costs about the same. So requests wait for company while the previous batch is
+still predicting (they could not be served sooner), and up to `max_wait_ms` when the model is
+idle (0 by default: see ServeSettings.max_wait_ms).
 
 A batch whose predict fails is split in halves and retried until each failing request stands
 alone, so one request that breaks the model fails only itself (the others in its batch are
@@ -41,7 +42,7 @@ class _Item:
 
 class MicroBatcher:
     def __init__(self, predict: Callable[[Any, list[dict]], dict], max_batch: int = 64,
-                 max_wait_ms: float = 5.0, max_pending: int = 1024):
+                 max_wait_ms: float = 0.0, max_pending: int = 1024):
         # (model key, records) -> {"labels": array, "proba": array | None}. The records of a whole
         # batch become one DataFrame in the predict thread, not one per request on the event loop.
         self.predict = predict

@@ -1,55 +1,103 @@
-"""`POST /predict` and `POST /feedback` as bare ASGI, with the limits a public endpoint needs:
-JSON content types only (415), a body size limit (413), and a body read deadline (408)."""
+"""The POST endpoints (`/predict`, `/feedback`, and the other protocols' `/invocations` and
+`/v2/models/{name}/infer`) as bare ASGI, with the limits a public endpoint needs: the route's
+content types only (415), a body size limit (413), and a body read deadline (408)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 
 from fastapi import FastAPI
 
 from driftline.serving.intake import json_content_type
 
+# The response header that carries the request id the server issued, whatever the protocol: the
+# id a label names in /feedback. Not X-Request-ID, which is the caller's own correlation id.
+REQUEST_ID = b"x-driftline-request-id"
+
+Headers = dict[bytes, bytes]
+# (status, payload) or (status, payload, response headers); a dict payload is sent as JSON, bytes
+# as they are (the route's headers then say what they are).
+Reply = tuple
+Handler = Callable[[Headers, bytes], Awaitable[Reply]]
+
+
+def detail(message: str) -> dict:
+    """driftline's own error body."""
+    return {"detail": message}
+
+
+def json_only(headers: Headers) -> str | None:
+    """None when the body is declared JSON, else why it is refused (intake.json_content_type)."""
+    return None if json_content_type(headers.get(b"content-type", b"")) else "Content-Type must be application/json"
+
+
+@dataclass(frozen=True)
+class Route:
+    """One bare-ASGI POST endpoint: its handler, which content types it takes (`accepts` says why
+    not, or None), and how its protocol words an error (`error(message) -> body`)."""
+
+    handler: Handler
+    accepts: Callable[[Headers], str | None] = json_only
+    error: Callable[[str], dict] = detail
+
+
+def request_id_header(payload: dict) -> tuple:
+    """The REQUEST_ID response header for an answer that names the request id the server issued."""
+    rid = payload.get("request_id")
+    return ((REQUEST_ID, rid.encode()),) if rid else ()
+
+
+def with_request_id(handler: Handler) -> Handler:
+    """`handler`, with the request id its answer names also sent as the REQUEST_ID header."""
+    async def answer(headers: Headers, body: bytes) -> Reply:
+        status, payload = await handler(headers, body)
+        return status, payload, request_id_header(payload)
+    return answer
+
 
 class HotPath:
-    """`POST /predict` and `POST /feedback` as bare ASGI; everything else goes to FastAPI. A
-    handler is `async (headers, body) -> (status, payload)`.
+    """The routes' POST endpoints as bare ASGI; everything else goes to FastAPI.
 
     At saturation FastAPI's middleware, routing and response encoding took about 1 ms of the
     event loop's ~1.4 ms per request here, and the event loop shares one GIL with the predict
     thread, so that time came straight off throughput."""
 
-    def __init__(self, api: FastAPI, handlers: dict, max_body_bytes: int, body_timeout: float = 10.0,
-                 on_refused=None):
-        self.api, self.handlers, self.max_body_bytes = api, handlers, max_body_bytes
+    def __init__(self, api: FastAPI, routes: Mapping[str, Route | Handler], max_body_bytes: int,
+                 body_timeout: float = 10.0, on_refused=None):
+        self.api, self.max_body_bytes = api, max_body_bytes
+        self.routes = {path: r if isinstance(r, Route) else Route(r) for path, r in routes.items()}
         self.body_timeout = body_timeout
         self.on_refused = on_refused or (lambda path, status: None)  # counts non-200 answers
         self.state = api.state
 
     async def __call__(self, scope, receive, send) -> None:
         path = scope.get("path")
-        handler = self.handlers.get(path) if scope["type"] == "http" else None
-        if handler is None:
+        route = self.routes.get(path) if scope["type"] == "http" else None
+        if route is None:
             await self.api(scope, receive, send)
             return
         headers = dict(scope["headers"])
+        reply: Reply
         if scope["method"] != "POST":
-            status, payload = 405, {"detail": "method not allowed; use POST"}
-        elif not json_content_type(headers.get(b"content-type", b"")):
-            status, payload = 415, {"detail": "Content-Type must be application/json"}
+            reply = 405, route.error("method not allowed; use POST")
+        elif (refused := route.accepts(headers)) is not None:
+            reply = 415, route.error(refused)
         else:
             body = await _read_body(receive, headers, self.max_body_bytes, self.body_timeout)
             if body is None:
                 return  # the client went away: nobody to answer
             if body is TOO_LARGE:
-                status, payload = 413, {"detail": f"body larger than {self.max_body_bytes} bytes"}
-            elif body is TOO_SLOW:
-                status, payload = 408, {"detail": f"body not received within {self.body_timeout:g} s"}
-            else:
-                status, payload = await handler(headers, body)
-        if status != 200:
-            self.on_refused(path, status)
-        await _send_json(send, status, payload)
+                reply = 413, route.error(f"body larger than {self.max_body_bytes} bytes")
+            elif isinstance(body, bytes):
+                reply = await route.handler(headers, body)
+            else:  # TOO_SLOW
+                reply = 408, route.error(f"body not received within {self.body_timeout:g} s")
+        if reply[0] != 200:
+            self.on_refused(path, reply[0])
+        await _send(send, *reply)
 
 
 TOO_LARGE, TOO_SLOW = object(), object()
@@ -81,9 +129,12 @@ async def _read_body(receive, headers: dict[bytes, bytes], limit: int, timeout: 
         return TOO_SLOW
 
 
-async def _send_json(send, status: int, payload: dict) -> None:
-    body = json.dumps(payload, allow_nan=False).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+async def _send(send, status: int, payload: dict | bytes, extra: tuple = ()) -> None:
+    if isinstance(payload, bytes):
+        body, headers = payload, list(extra)
+    else:
+        body, headers = json.dumps(payload, allow_nan=False).encode(), [(b"content-type", b"application/json"), *extra]
+    headers.append((b"content-length", str(len(body)).encode()))
     if status == 503:
         headers.append((b"retry-after", b"1"))
     if status in (408, 413):  # the rest of the body may still be on its way: do not read it as a request

@@ -3,10 +3,12 @@
 An id is 8 random bytes, the issue time (seconds), the number of records answered, and an HMAC of
 those with the server's key, in hex. `/feedback` checks the HMAC, the age and the record index: a
 label can only name a row this server (or a replica holding the same key) answered recently, and
-no replica needs a shared store to know it. The id is random, so it is also the canary draw."""
+no replica needs a shared store to know it. The id is random; keyed by the same key it is also
+the canary draw (`share`)."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import os
@@ -39,6 +41,13 @@ class RequestIds:
         body = _BODY.pack(os.urandom(8), int(time.time() if at is None else at), records)
         return (body + hmac.new(self._key, body, hashlib.sha256).digest()[:_MAC_BYTES]).hex()
 
+    def share(self, draw: str) -> float:
+        """A request's place in [0, 1) for the canary split: an HMAC of its id (or the caller's own
+        id) with the server's key. Replicas holding the same key agree on the split; a client,
+        which does not hold it, cannot tell which arm an id falls in (an unkeyed hash let it)."""
+        mac = hmac.new(self._key, b"canary:" + draw.encode("utf-8", "surrogatepass"), hashlib.sha256).digest()
+        return int.from_bytes(mac[:8], "big") / 2**64
+
     def verify(self, request_id: str) -> Issued | None:
         """What the id says, if this key made it and it is recent; else None."""
         if len(request_id) != _LENGTH:
@@ -59,19 +68,35 @@ class RequestIds:
 
 def server_key(configured: str | None, state_dir: Path) -> bytes:
     """DRIFTLINE_SERVE_REQUEST_ID_KEY, else a random key kept in `state_dir` (created 0600 on first
-    use), so a restarted server, and replicas sharing the directory, accept each other's ids."""
+    use), so a restarted server, and replicas sharing the directory, accept each other's ids.
+
+    The file appears whole or not at all (written aside, then linked into place): a disk that
+    filled up while it was written used to leave an empty key file that stopped every later start."""
     if configured:
         return configured.encode("utf-8", "surrogateescape")
     path = state_dir / "request-id.key"
-    state_dir.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return _read_key(path)
-    with os.fdopen(fd, "w") as f:
+    state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if path.exists() and path.stat().st_size < 32:
+        # Only an earlier release's interrupted write leaves this: nobody can be writing it now.
+        with contextlib.suppress(FileNotFoundError):  # another replica moved it first
+            os.replace(path, path.with_name(f"request-id.key.broken-{os.getpid()}"))
+    if not path.exists():
         key = secrets.token_hex(32)
-        f.write(key + "\n")
-    return key.encode()
+        aside = path.with_name(f".request-id.key.{os.getpid()}.{secrets.token_hex(4)}")
+        try:
+            fd = os.open(aside, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(key + "\n")
+                f.flush()
+                os.fsync(f.fileno())
+            os.link(aside, path)  # fails if a replica linked its key first: then that one is read
+            return key.encode()
+        except FileExistsError:
+            pass
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                aside.unlink()
+    return _read_key(path)
 
 
 def _read_key(path: Path) -> bytes:
@@ -80,9 +105,6 @@ def _read_key(path: Path) -> bytes:
         raise PermissionError(f"{path} is readable by others (mode {stat.filemode(mode)}); "
                               "chmod 600 it: whoever reads it can forge request ids")
     key = path.read_text().strip()
-    if len(key) < 32:  # another replica is writing it this very moment
-        time.sleep(0.5)
-        key = path.read_text().strip()
     if len(key) < 32:
         raise ValueError(f"{path} holds no usable key; delete it to make a new one")
     return key.encode()

@@ -7,7 +7,6 @@ from them cannot carry a client's `variant` or `timestamp`, and cannot fail to e
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import re
@@ -37,10 +36,12 @@ def json_content_type(value: bytes) -> bool:
     return media == b"application/json" or (media.startswith(b"application/") and media.endswith(b"+json"))
 
 
-def parse_json(body: bytes) -> object:
-    """The body as JSON, or BadInput saying why in words of our own."""
+def parse_json(body: bytes, nan_as_missing: bool = False) -> object:
+    """The body as JSON, or BadInput saying why in words of our own. With `nan_as_missing`, the
+    non-standard `NaN` reads as null (a missing value): it is how pandas and NumPy clients, such
+    as MLflow's and Triton's, write a missing number. `Infinity` is read, and refused later."""
     try:
-        return json.loads(body)
+        return json.loads(body, parse_constant=_missing_nan) if nan_as_missing else json.loads(body)
     except RecursionError:  # "[" * 100000: the C scanner gives up ~1000 levels down
         raise BadInput("body is nested too deeply to be a request") from None
     except UnicodeDecodeError:
@@ -49,6 +50,10 @@ def parse_json(body: bytes) -> object:
         raise BadInput(f"body is not valid JSON: {err.msg} at line {err.lineno} column {err.colno}") from None
     except ValueError:  # an integer of more than 4300 digits: int() refuses to read it
         raise BadInput("body holds a number too large to read") from None
+
+
+def _missing_nan(name: str) -> float | None:
+    return None if name == "NaN" else float(name)
 
 
 def parse_records(body: object, max_records: int = 10_000) -> list[dict]:
@@ -182,7 +187,3 @@ def _show(value: object) -> str:
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
 
-
-def canary_share(request_id: str) -> float:
-    """A request id's place in [0, 1): the same on every replica, so they agree on the split."""
-    return int.from_bytes(hashlib.sha256(request_id.encode("utf-8", "surrogatepass")).digest()[:8], "big") / 2**64

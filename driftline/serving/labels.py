@@ -4,8 +4,10 @@ Body: one object or a list of them, `{"request_id": <id from the /predict answer
 record's position in that request, 0-based; may be left out when it held one record>, "label":
 <value>}`. A label names a row this server issued recently (else 404) and is one of the served
 model's classes, or a finite number for a regression model (else 422). A body is taken whole or
-not at all. A second label for the same row is kept too: readers use the newest by the server's
-clock (last wins), so a corrected label replaces a wrong one."""
+not at all. Labels for one row collapse to the last: within a body here, within a flush in the
+feedback log (PartitionedLog's `unique`), and across flushes in its readers, which take the newest
+by the server's clock; so a corrected label replaces a wrong one, and ten thousand labels for one
+row are one row, not ten thousand for the monitor to load."""
 
 from __future__ import annotations
 
@@ -29,7 +31,8 @@ def feedback_rows(parsed: object, ids: RequestIds, models: list[Loaded], max_ite
         raise BadInput("no labels: send an object or a non-empty list of them")
     if len(items) > max_items:
         raise TooMany(f"{len(items)} labels in one request; at most {max_items}")
-    rows, stamp = [], now()
+    rows: dict[tuple[str, int], dict] = {}
+    stamp = now()
     for i, item in enumerate(items):
         if not isinstance(item, dict) or type(item.get("request_id")) is not str or "label" not in item:
             raise BadInput(f"feedback[{i}] needs 'request_id' (the string /predict answered with) and 'label'")
@@ -50,9 +53,10 @@ def feedback_rows(parsed: object, ids: RequestIds, models: list[Loaded], max_ite
             label = check_label(item["label"], models)
         except BadInput as err:
             raise BadInput(f"feedback[{i}]: {err}") from None
-        rows.append({"request_id": item["request_id"], "record_index": index, "label": json.dumps(label),
-                     "timestamp": stamp})
-    return rows
+        rows.pop((item["request_id"], index), None)  # the last label for a row is its place, too
+        rows[(item["request_id"], index)] = {"request_id": item["request_id"], "record_index": index,
+                                             "label": json.dumps(label), "timestamp": stamp}
+    return list(rows.values())
 
 
 def check_label(value: object, models: list[Loaded]) -> object:

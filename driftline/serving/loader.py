@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
+import time
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -13,11 +14,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from driftline.adapters.registry import rollout_state
+from driftline.adapters.registry import history, monitor_windows, rollout_state
 from driftline.adapters.registry.drift_events import checked_at
 from driftline.adapters.registry.rollout_state import STRATEGY_TAG, WEIGHT_TAG  # noqa: F401 - defined with the lease that guards them
 from driftline.adapters.registry.store import CHALLENGER, CHAMPION, PREVIOUS, MlflowStore
+from driftline.adapters.registry.tags import CHECK_TAG, when
 from driftline.core.features import datetime_inputs
+from driftline.core.plan import Plan
 from driftline.core.training import known_categories
 
 log = logging.getLogger("driftline.serving")
@@ -35,6 +38,17 @@ class Rollout:
     # the drift monitor last completed a check; None: no live lease, never checked.
     lease_since: float | None = None
     drift_checked_at: float | None = None
+    future: tuple[str, ...] = ()  # registry time stamps read from the future, and ignored
+    unrecorded: tuple[str, ...] = ()  # aliases moved without a history record (history.unrecorded)
+    performance: dict | None = None  # the monitor's newest performance verdict (monitor_windows.publish)
+    # time.monotonic() after which the split stops (the rollout lease's expiry as read, clamped):
+    # while the registry does not answer, a canary whose deploy died must not keep its share.
+    split_until: float | None = None
+    fallback: str = ""  # why @previous answers as champion (the champion would not load), if it does
+
+    def splits(self) -> bool:
+        """The challenger takes a share of the traffic (canary) or a copy of it (shadow) now."""
+        return self.split_until is None or time.monotonic() < self.split_until
 
 
 @dataclass(frozen=True)
@@ -46,6 +60,9 @@ class Loaded:
     classification: bool
     categories: dict[str, set] = field(default_factory=dict)  # categorical input -> categories it was fitted on
     datetimes: frozenset[str] = frozenset()  # inputs its derive step reads as times: ISO 8601 only
+    plan: Plan | None = None  # its serving plan (core.plan), equal to the Pipeline bit for bit; None: the Pipeline
+    plan_note: str = ""  # why the Pipeline serves it, when it does
+    plan_refused: bool = False  # a plan was compiled and differed from the Pipeline (or failed)
 
     @cached_property
     def class_names(self) -> list[str]:
@@ -89,13 +106,16 @@ def read_rollout(store: MlflowStore, staging: bool = False) -> Rollout:
     # step holds the lease too, and the lease-age alert must see it.
     active = rollout_state.active(tags)
     holder = rollout_state.live_holder(store) if active else _holder_for_metrics(store)
-    since, checked = holder.acquired_at if holder else None, checked_at(tags)
+    since, checked, performance = holder.acquired_at if holder else None, checked_at(tags), monitor_windows.read(tags)
+    future = ("drift check",) if checked is None and when(tags.get(CHECK_TAG)) is not None else ()
     if active and holder is None:
         return Rollout(aliases.get(CHAMPION), aliases.get(CHALLENGER), "none", 0.0, aliases.get(PREVIOUS),
                        ignored=f"rollout tags {strategy}/{weight:g} with no live rollout lease", lease_since=since,
-                       drift_checked_at=checked)
+                       drift_checked_at=checked, future=future, performance=performance)
+    until = None if holder is None else time.monotonic() + max(holder.expires_at - holder.read_at, 0.0)
     return Rollout(aliases.get(CHAMPION), aliases.get(CHALLENGER), strategy, weight, aliases.get(PREVIOUS),
-                   lease_since=since, drift_checked_at=checked)
+                   lease_since=since, drift_checked_at=checked, future=future, performance=performance,
+                   split_until=until if active else None)
 
 
 def _holder_for_metrics(store: MlflowStore):
@@ -125,7 +145,43 @@ def load_version(store: MlflowStore, version: str) -> Loaded:
     loaded = Loaded(version, model, columns, example, classification, known_categories(model),
                     datetime_inputs(model))
     loaded.model.predict(loaded.frame(loaded.example_records))  # the smoke prediction
-    return loaded
+    return with_plan(store, version, loaded)
+
+
+def with_plan(store: MlflowStore, version: str, loaded: Loaded) -> Loaded:
+    """The loaded model with its serving plan, when the plan equals the Pipeline bit for bit on its
+    input example, its reference sample and edge rows (core.plan_check); else the Pipeline serves,
+    and `plan_note` says why."""
+    from driftline.core import plan_check
+
+    try:
+        info = store.version(version)
+        reference = store.load_reference(info) if info else None
+        samples = [("input example", loaded.example_records)]
+        if reference is not None:
+            samples.append(("reference sample", plan_check.records_of(reference, loaded.columns)))
+    except Exception as err:  # noqa: BLE001 - the Pipeline serves; the reason is shown on /models
+        return dataclasses.replace(loaded, plan_note=f"the Pipeline serves: its reference sample was not read "
+                                                     f"({type(err).__name__}: {err})")
+    if reference is None:
+        return dataclasses.replace(loaded, plan_note="the Pipeline serves: no reference sample to check a plan on")
+    verdict = plan_check.compile_checked(loaded.model, loaded.columns, loaded.classification, loaded.frame, samples)
+    if verdict.plan is None:
+        refused = "differ" in verdict.reason or "failed" in verdict.reason
+        if refused:
+            log.warning("version %s: its serving plan is not used: %s", version, verdict.reason)
+        return dataclasses.replace(loaded, plan_note=f"the Pipeline serves: {verdict.reason}", plan_refused=refused)
+    log.info("version %s: served by its %s plan (equal to the Pipeline on %d rows)", version, verdict.plan.kind,
+             verdict.rows)
+    return dataclasses.replace(loaded, plan=verdict.plan,
+                               plan_note=f"plan: {verdict.plan.kind}, equal to the Pipeline bit for bit on "
+                                         f"{verdict.rows} rows checked at load")
+
+
+def _alias_of(rollout: Rollout, version: str) -> str:
+    names = [a for a, v in (("@champion", rollout.champion), ("@challenger", rollout.challenger),
+                            ("@previous", rollout.previous)) if v == version]
+    return ", ".join(names) or "no alias"
 
 
 @dataclass
@@ -146,11 +202,13 @@ class Watcher:
         self.poll_seconds = poll_seconds
         self.keep_previous = keep_previous
         self.current = ModelSet(Rollout(None, None))
+        self.plans_refused = 0  # versions whose plan differed from their Pipeline at load (a /metrics counter)
         self._stop = threading.Event()
+        self.registry_error = ""  # why the registry has not been read yet (a start during an outage)
         self._thread: threading.Thread | None = None
 
     def refresh(self) -> ModelSet:
-        rollout = read_rollout(self.store, self.staging)
+        rollout = self._with_history(read_rollout(self.store, self.staging))
         if rollout.ignored and rollout.ignored != self.current.rollout.ignored:
             log.warning("%s: serving as if no rollout (the next deploy or drift monitor clears them)", rollout.ignored)
         wanted = [v for v in (rollout.champion, rollout.challenger) if v]
@@ -161,35 +219,74 @@ class Watcher:
                 continue
             try:
                 models[version] = load_version(self.store, version)
-                log.info("loaded %s v%s", self.store.model_name, version)
+                self.plans_refused += models[version].plan_refused
+                log.info("loaded %s v%s (%s)", self.store.model_name, version, models[version].plan_note)
             except Exception as err:  # noqa: BLE001 - a bad model must not take the server down
-                if version in wanted:
-                    errors[version] = f"{type(err).__name__}: {err}"
-                    log.error("version %s not served: %s", version, errors[version])
-        if rollout.champion not in models and self.current.rollout.champion in self.current.models:
-            # The new champion failed to load: keep answering with the old one.
-            old = self.current.rollout.champion
-            models[old] = self.current.models[old]
-            rollout = dataclasses.replace(rollout, champion=old,
-                                          challenger=rollout.challenger if rollout.challenger in models else None)
-        elif rollout.challenger and rollout.challenger not in models:
+                # @previous too: a rollback to a version that cannot load must be seen before it is needed.
+                errors[version] = f"{type(err).__name__}: {err}"
+                log.error("version %s (%s) not served: %s", version, _alias_of(rollout, version), errors[version])
+        if rollout.champion and rollout.champion not in models:
+            if self.current.rollout.champion in self.current.models:
+                # The new champion failed to load: keep answering with the old one.
+                old = self.current.rollout.champion
+                models[old] = self.current.models[old]
+                fallback = self.current.rollout.fallback  # still @previous in its place, if it was
+            elif rollout.previous in models:
+                # Nothing answered yet (a start, or a restart) and the champion will not load:
+                # @previous, loaded beside it for rollbacks, answers rather than a 503 to everyone.
+                old, fallback = rollout.previous, (f"@champion (version {rollout.champion}) did not load: "
+                                                   f"{errors[rollout.champion]}; @previous (version "
+                                                   f"{rollout.previous}) answers in its place")
+                log.error("%s", fallback)
+            else:
+                old = None
+            if old is not None:
+                rollout = dataclasses.replace(rollout, champion=old, fallback=fallback,
+                                              challenger=rollout.challenger if rollout.challenger in models else None)
+        if rollout.challenger and rollout.challenger not in models:
             rollout = dataclasses.replace(rollout, challenger=None, strategy="none", weight=0.0)
         self.current = ModelSet(rollout, models, errors)
         return self.current
 
+    def _with_history(self, rollout: Rollout) -> Rollout:
+        """The aliases checked against their recorded history (history.unrecorded): when they change,
+        and every 30 s, not on every poll (the history is a search of its own)."""
+        served = (rollout.champion, rollout.challenger, rollout.previous)
+        now = time.monotonic()
+        if self.staging:
+            return rollout
+        if served != getattr(self, "_history_served", None) or now - getattr(self, "_history_at", 0.0) > 30:
+            try:
+                moved = history.unrecorded(self.store)
+            except Exception as err:  # noqa: BLE001 - a report, not a decision: keep serving
+                log.warning("alias history not read: %s", err)
+                moved = {}
+            for line in history.describe(moved):
+                log.error(line)
+            self._history_served, self._history_at, self._moved = served, now, tuple(sorted(moved))
+        return dataclasses.replace(rollout, unrecorded=getattr(self, "_moved", ()))
+
     def start(self) -> None:
-        self.refresh()
+        """The first read, then the polls. A registry that does not answer at start is not fatal:
+        the server comes up (`/health` answers, `/ready` says 503 and why) and keeps trying at
+        each poll, instead of exiting and being restarted in a loop by its supervisor."""
+        self._poll()
         self._thread = threading.Thread(target=self._loop, name="registry-watcher", daemon=True)
         self._thread.start()
 
+    def _poll(self) -> None:
+        try:
+            self.refresh()
+            self.registry_error = ""
+        except Exception as err:
+            if self._stop.is_set():  # stopped during a slow failing poll: the server is gone, say nothing
+                return
+            self.registry_error = f"{type(err).__name__}: {err}"
+            log.exception("registry poll failed; serving what is loaded")
+
     def _loop(self) -> None:
         while not self._stop.wait(self.poll_seconds):
-            try:
-                self.refresh()
-            except Exception:
-                if self._stop.is_set():  # stopped during a slow failing poll: the server is gone, say nothing
-                    return
-                log.exception("registry poll failed; serving what is loaded")
+            self._poll()
 
     def stop(self) -> None:
         """Stop polling. A poll under way against a slow registry is not waited for beyond 2 s

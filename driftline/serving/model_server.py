@@ -14,6 +14,7 @@ import contextlib
 import hmac
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -21,9 +22,11 @@ import numpy as np
 from driftline.adapters.predlog import PartitionedLog, now
 from driftline.config import Feature, ServeSettings
 from driftline.core.evaluation import labels_at_own_threshold, row_scores
+from driftline.core.plan_check import labels as plan_labels
+from driftline.core.window_performance import PROBA
 from driftline.serving.batching import MicroBatcher, Overloaded, PredictFailed
 from driftline.serving.ids import RequestIds
-from driftline.serving.intake import BadInput, Policy, TooMany, canary_share, intake, parse_json, parse_records, ranges
+from driftline.serving.intake import BadInput, Policy, TooMany, intake, parse_json, parse_records, ranges
 from driftline.serving.labels import NotIssued, feedback_rows
 from driftline.serving.loader import Loaded, ModelSet, Watcher
 from driftline.serving.metrics import ServerMetrics
@@ -31,10 +34,26 @@ from driftline.serving.metrics import ServerMetrics
 log = logging.getLogger("driftline.serving")
 
 Answer = tuple[int, dict]  # (HTTP status, JSON body)
+# A body as raw records, given the champion (its columns) and the most records a request may hold;
+# raises BadInput (422) or TooMany (413). One per protocol: `/predict`'s is `predict_records`.
+Parse = Callable[[bytes, Loaded, int], list[dict]]
+
+
+def predict_records(body: bytes, champion: Loaded, max_records: int) -> list[dict]:
+    """`/predict`'s body: one record, a list of them, `dataframe_records` or `dataframe_split`."""
+    return parse_records(parse_json(body), max_records)
 
 
 def predict_batch(loaded: Loaded, records: list[dict]) -> dict:
-    """One model call for a whole micro-batch (the batcher runs it in its prediction thread)."""
+    """One model call for a whole micro-batch (the batcher runs it in its prediction thread):
+    through the model's serving plan when it has one (core.plan: checked equal to the Pipeline at
+    load), else through the Pipeline. A batch the plan fails on is answered by the Pipeline."""
+    if loaded.plan is not None:
+        with contextlib.suppress(Exception):
+            values = loaded.plan.predict_records(records)
+            if not loaded.classification:
+                return {"labels": values, "proba": None}
+            return {"labels": plan_labels(loaded.model, values), "proba": values}
     frame, model = loaded.frame(records), loaded.model
     if loaded.classification:
         proba = model.predict_proba(frame)
@@ -45,10 +64,12 @@ def predict_batch(loaded: Loaded, records: list[dict]) -> dict:
 
 def log_rows(records: list[dict], outside: list[str], *, request_id: str, variant: str, version: str, status: str,
              latency_ms: float, client_id: str | None = None, predictions: list | None = None,
-             scores: np.ndarray | None = None) -> list[dict]:
+             scores: np.ndarray | None = None, probabilities: np.ndarray | None = None) -> list[dict]:
     """The prediction log's rows for one answer, ok or error alike: each record's model columns
     first, then the server's own fields, written last so that they always win over a column of
-    the same name; `predictions` and `scores` only for an answer that has them."""
+    the same name; `predictions` and `scores` only for an answer that has them, and for three
+    classes or more every class's probability (`proba_0`, ... in the model's class order: the
+    monitor's performance estimate needs them all)."""
     fields: dict[str, object] = {"request_id": request_id, "timestamp": now(), "variant": variant,
                                  "model_version": version, "status": status, "latency_ms": latency_ms}
     if client_id is not None:
@@ -58,6 +79,8 @@ def log_rows(records: list[dict], outside: list[str], *, request_id: str, varian
         row = {**record, "out_of_range": outside[i], **fields, "record_index": i}
         if predictions is not None and scores is not None:
             row["prediction"], row["score"] = predictions[i], float(scores[i])
+        if probabilities is not None:
+            row.update({f"{PROBA}{j}": float(v) for j, v in enumerate(probabilities[i])})
         rows.append(row)
     return rows
 
@@ -79,13 +102,20 @@ class ModelServer:
                  features: list[Feature] | tuple[Feature, ...] = ()):
         self.watcher, self.batcher, self.metrics, self.cfg, self.ids = watcher, batcher, metrics, cfg, ids
         self.predictions, self.feedback_log = predictions, feedback_log
-        self.trusted, self.labeller = bearer(cfg.token), bearer(cfg.feedback_token or cfg.token)
+        # Each role its own credential: a caller who may predict may not label (it could label one
+        # arm of a canary wrong), and the rollout is shown only to holders of a server's token.
+        self.trusted, self.labeller, self.scraper = bearer(cfg.token), bearer(cfg.feedback_token), \
+            bearer(cfg.metrics_token)
         self.bounds = ranges(list(features))
         # Times are checked for what each model reads as one, and for what the params declare.
         self.datetimes = frozenset(f.name for f in features if f.type == "datetime")
         self._policies: dict[str, Policy] = {}
         self._policies_of: ModelSet | None = None  # the model set they were made for
         self._shadows: set[asyncio.Task] = set()  # held so the event loop does not drop them
+
+    def insider(self, headers: dict[bytes, bytes]) -> bool:
+        """Presents one of this server's tokens, or the server holds none (a local experiment)."""
+        return not self.cfg.closed or self.trusted(headers) or self.labeller(headers) or self.scraper(headers)
 
     # -- the policies --------------------------------------------------------------------------
     def policy(self, current: ModelSet, loaded: Loaded) -> Policy:
@@ -102,7 +132,9 @@ class ModelServer:
         return self._policies[loaded.version]
 
     # -- POST /predict -------------------------------------------------------------------------
-    async def predict(self, headers: dict[bytes, bytes], body: bytes) -> Answer:
+    async def predict(self, headers: dict[bytes, bytes], body: bytes, parse: Parse = predict_records) -> Answer:
+        """Every protocol's prediction (serving/protocols): `parse` reads its body as records; the
+        checks, the canary split, the log and the metrics are this method's, whichever it was."""
         cfg, trusted = self.cfg, self.trusted(headers)
         if cfg.token and not trusted:
             return 401, {"detail": "missing or wrong bearer token"}
@@ -113,7 +145,7 @@ class ModelServer:
             return 503, {"detail": "the prediction log is behind; retry shortly"}
         champion = current.models[current.rollout.champion]
         try:
-            raw = parse_records(parse_json(body), cfg.max_records)
+            raw = parse(body, champion, cfg.max_records)
             records, outside = intake(raw, champion.columns, self.policy(current, champion))
         except TooMany as err:
             return 413, {"detail": str(err)}
@@ -132,8 +164,8 @@ class ModelServer:
             except BadInput as err:
                 return 422, {"detail": str(err)}
             chosen, variant = challenger, "smoke"
-        elif challenger is not None and rollout.strategy == "canary" \
-                and canary_share(client_id or request_id) < rollout.weight:
+        elif challenger is not None and rollout.strategy == "canary" and rollout.splits() \
+                and self.ids.share(client_id or request_id) < rollout.weight:
             with contextlib.suppress(BadInput):  # rows the challenger cannot take go to the champion
                 rows, _ = intake(raw, challenger.columns, self.policy(current, challenger))
                 chosen, variant = challenger, "challenger"
@@ -150,13 +182,15 @@ class ModelServer:
             return 503, {"detail": "the server is at capacity; retry shortly"}
         except PredictFailed as err:
             return await self.failure(err, chosen, request_id, trusted)
-        if challenger is not None and rollout.strategy == "shadow":
+        if challenger is not None and rollout.strategy == "shadow" and rollout.splits():
             # A copy for the challenger, answered by nobody; its log rows feed the analysis.
             with contextlib.suppress(BadInput):
                 copy, _ = intake(raw, challenger.columns, self.policy(current, challenger))
                 task = asyncio.create_task(self.shadow(challenger, copy, outside, request_id, client_id))
                 self._shadows.add(task)
                 task.add_done_callback(self._shadows.discard)
+        if not self.insider(headers):  # which arm answered is not an anonymous caller's to know
+            result = {k: v for k, v in result.items() if k not in ("variant", "model_version")}
         return 200, result
 
     async def answer(self, loaded: Loaded, variant: str, records: list[dict], outside: list[str], request_id: str,
@@ -189,7 +223,8 @@ class ModelServer:
         if self.cfg.log_predictions:
             self.predictions.append(log_rows(
                 records, outside, request_id=request_id, variant=variant, version=loaded.version, status="ok",
-                latency_ms=elapsed * 1000, client_id=client_id, predictions=said, scores=score))
+                latency_ms=elapsed * 1000, client_id=client_id, predictions=said, scores=score,
+                probabilities=proba if proba is not None and proba.shape[1] > 2 else None))
         return result
 
     async def failure(self, err: PredictFailed, loaded: Loaded, request_id: str, trusted: bool) -> Answer:
@@ -217,8 +252,14 @@ class ModelServer:
         cfg = self.cfg
         if cfg.role == "staging":  # its answers are tests: labels for them would join no live prediction
             return 404, {"detail": "the staging server takes no feedback; send labels to production"}
-        if (cfg.feedback_token or cfg.token) and not self.labeller(headers):
-            return 401, {"detail": "missing or wrong bearer token"}
+        if not self.labeller(headers) and not (cfg.anonymous_labels and not cfg.feedback_token):
+            if self.trusted(headers) or self.scraper(headers):
+                return 403, {"detail": "this token may not post labels: /feedback takes the label token "
+                                       "(DRIFTLINE_SERVE_FEEDBACK_TOKEN)"}
+            if cfg.feedback_token:
+                return 401, {"detail": "missing or wrong bearer token (the label token)"}
+            return 403, {"detail": "this server takes no labels: it has no label token "
+                                   "(DRIFTLINE_SERVE_FEEDBACK_TOKEN), and anonymous labels are off"}
         current = self.watcher.current
         models = [current.models[v] for v in (current.rollout.champion, current.rollout.challenger)
                   if v in current.models]
@@ -242,12 +283,17 @@ class ModelServer:
         current = self.watcher.current
         if current.rollout.champion in current.models:
             return 200, {"status": "ready", "champion": current.rollout.champion}
-        return 503, {"status": "not ready", "errors": current.errors}
+        return 503, {"status": "not ready", "errors": current.errors, "registry": self.watcher.registry_error}
 
-    def models(self) -> dict:
+    def models(self, headers: dict[bytes, bytes] | None = None) -> dict:
         current = self.watcher.current
         r = current.rollout
+        if not self.insider(headers or {}):  # the rollout (arm, weight, versions) is for the token holders
+            return {"model_name": self.watcher.store.model_name, "role": self.cfg.role,
+                    "ready": r.champion in current.models}
         return {"model_name": self.watcher.store.model_name, "role": self.cfg.role, "champion": r.champion,
                 "challenger": r.challenger, "previous": r.previous, "strategy": r.strategy,
                 "challenger_weight": r.weight if r.challenger else 0.0, "loaded": sorted(current.models),
-                "errors": current.errors, "batches": self.batcher.batches, "batched_rows": self.batcher.rows}
+                "errors": current.errors, "batches": self.batcher.batches, "batched_rows": self.batcher.rows,
+                "plans": {v: m.plan_note for v, m in sorted(current.models.items())},
+                "fallback": r.fallback, "registry_error": self.watcher.registry_error}

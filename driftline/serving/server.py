@@ -32,6 +32,22 @@ def build_app(settings: Settings, params: Params, cfg: ServeSettings, store: Mlf
     return create_app(store, cfg, logs, ids, params.data.features, quarantine)
 
 
+def exposed(cfg: ServeSettings) -> str | None:
+    """Why the server must not start as configured: listening beyond loopback (a container's
+    0.0.0.0) with no predict token lets anyone who reaches the port use the model."""
+    import ipaddress
+
+    if cfg.token or cfg.public_without_token or cfg.host == "localhost":
+        return None
+    try:
+        if ipaddress.ip_address(cfg.host).is_loopback:
+            return None
+    except ValueError:
+        pass  # a host name: it may resolve to anything
+    return (f"DRIFTLINE_SERVE_HOST={cfg.host} listens beyond loopback with no DRIFTLINE_SERVE_TOKEN: set a token, "
+            "or DRIFTLINE_SERVE_PUBLIC_WITHOUT_TOKEN=true if something in front of the server checks its callers")
+
+
 def run(project: Project, cfg: ServeSettings) -> None:
     """Serve until stopped, over the open project's registry."""
     os.environ["OMP_NUM_THREADS"] = str(cfg.model_threads)

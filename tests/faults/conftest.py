@@ -69,6 +69,8 @@ class LiveServer:
 def launch(root: Path, logs: Path, **settings: str) -> tuple[subprocess.Popen, str, Path]:
     """`driftline serve` in `root` with DRIFTLINE_SERVE_<KEY>=value for each setting; not waited for."""
     port = free_port()
+    if "feedback_token" not in settings:  # labels from anyone, as a local experiment takes them
+        settings = {**settings, "anonymous_labels": "true"}
     # --host/--port as a user types them; the environment's port is a decoy they must win over.
     env = {**os.environ, "DRIFTLINE_PROJECT_DIR": str(root), "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1",
            "DRIFTLINE_SERVE_PORT": str(free_port()), "DRIFTLINE_SERVE_LOG_DIR": str(logs),

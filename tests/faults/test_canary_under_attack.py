@@ -68,12 +68,17 @@ class Attackers:
         self._thread.join(30)
 
 
-def test_forged_fields_chosen_ids_and_poisoned_labels_do_not_decide_a_canary(tmp_path):
+def test_forged_fields_chosen_ids_and_poisoned_labels_do_not_decide_a_canary(tmp_path, monkeypatch):
+    # As a stack hands them out: every driftline process reads the tokens (the flows read the
+    # rollout on /models with the metrics token; the attackers hold none).
+    monkeypatch.setenv("DRIFTLINE_SERVE_FEEDBACK_TOKEN", LABEL_TOKEN)
+    monkeypatch.setenv("DRIFTLINE_SERVE_METRICS_TOKEN", "prometheus-and-the-deploy-flows")
     project = make_project(tmp_path / "proj")
     project.train()
     assert project.train("training.seed=7")["version"] == "2"  # as good as version 1
     params = load_params(project.root / "params.yaml")
     server = Server(project, project.root / ".driftline", feedback_token=LABEL_TOKEN)
+    assert httpx.get(f"{server.url}/models").json().keys() == {"model_name", "role", "ready"}  # no arm, no weight
     honest = Traffic(server.url, params, feedback_token=LABEL_TOKEN)
     attack = Attackers(server.url, demo_records(params, 200, seed=77)[0])
     try:

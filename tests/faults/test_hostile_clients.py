@@ -186,7 +186,9 @@ def test_tokens_labels_use_their_own_and_out_of_range_numbers_are_refused_when_a
     assert _post(strict.url, RECORD, authorization="Bearer predict-token-").status_code == 401
     assert _post(strict.url, RECORD, **labeller).status_code == 401
     rid = _post(strict.url, RECORD, **auth).json()["request_id"]
-    assert _post(strict.url, {"request_id": rid, "label": 1}, "/feedback", **auth).status_code == 401
+    judged = _post(strict.url, {"request_id": rid, "label": 1}, "/feedback", **auth)
+    assert judged.status_code == 403 and "may not post labels" in judged.text  # who may predict may not judge
+    assert _post(strict.url, {"request_id": rid, "label": 1}, "/feedback").status_code == 401
     assert _post(strict.url, {"request_id": rid, "label": 1}, "/feedback", **labeller).json() == {"accepted": 1}
     old = _post(strict.url, {**RECORD, "age": 150}, **auth)
     assert old.status_code == 422 and "'age' is 150, outside its declared range [18, 100]" in old.text

@@ -275,6 +275,8 @@ def test_a_cancelled_deploy_run_ends_its_rollout(live):
 
     project, _ = live
     store = _fresh(project)
+    # A deployment run rolls out @challenger only (flows/guard.py): training would have moved it.
+    store.move_alias(CHALLENGER, "2", "test: v2 registered as the challenger", "test")
     env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value(), "DRIFTLINE_PROJECT_DIR": str(project.root),
            "PYTHONPATH": str(REPO)}
     log = project.root.parent / "serve.log"

@@ -48,8 +48,12 @@ def test_the_demo_closes_the_loop_from_drift_to_promotion(tmp_path):
 
     # Normal traffic: judged normal, no event, no retraining before the drift.
     assert "[no_drift] no drift" in out
-    # Drift: detected, one event; the second check right away is held back by the cooldown.
-    assert "[drift] drift: 57% of features drifted" in out
+    # A shift the champion handles: the features moved, the estimate holds, no event.
+    assert "[no_drift] no drift (monitoring.trigger=estimated_performance)" in out
+    assert "the estimate holds: no event, no retraining" in out and "estimated roc_auc" in out
+    # The harmful shift: the estimate falls before any label is back, one event; the second check
+    # right away is held back by the cooldown.
+    assert "[drift] drift: estimated_performance: estimated roc_auc" in out
     assert "a second check right away: cooldown (no second event)" in out
     retrains = deployment_runs("retrain-on-drift")[before["retrain-on-drift"]:]
     assert [r["state"]["type"] for r in retrains] == ["COMPLETED"]
@@ -79,11 +83,17 @@ def test_the_demo_closes_the_loop_from_drift_to_promotion(tmp_path):
     # The monitor's record: one MLflow run per check, the HTML report with the drift run, the table in Prefect.
     monitors = store.client.search_runs([store.experiment_id], "tags.`driftline.kind` = 'monitor'",
                                         order_by=["attributes.start_time ASC"])
-    assert [r.data.tags["driftline.decision"] for r in monitors] == ["no_drift", "drift", "cooldown"]
-    assert [a.path for a in store.client.list_artifacts(monitors[1].info.run_id, "drift")] == [
-        "drift/columns.png", "drift/report.html"]  # the per-column chart and Evidently's report
-    assert monitors[1].data.metrics["drift_credit_score"] >= 0.1 > monitors[0].data.metrics["drift_credit_score"]
-    table = run_artifact("drift-loan-default", monitors[1].data.tags["driftline.flow_run_id"])
+    assert [r.data.tags["driftline.decision"] for r in monitors] == ["no_drift", "no_drift", "drift", "cooldown",
+                                                                      "cooldown"]
+    assert monitors[2].data.tags["driftline.rules"] == "estimated_performance"
+    assert [a.path for a in store.client.list_artifacts(monitors[2].info.run_id, "drift")] == [
+        "drift/columns.png", "drift/report.html"]  # the per-column chart and the report
+    assert monitors[2].data.metrics["drift_credit_score"] >= 0.1 > monitors[0].data.metrics["drift_credit_score"]
+    # The harmless window, judged again once its labels arrived: realized beside what was estimated.
+    later = monitors[1].data.metrics
+    assert later["label_coverage"] > 0.9 and "estimation_error_roc_auc" in later
+    assert "step 4's window judged again on its labels: realized ROC AUC" in out
+    table = run_artifact("drift-loan-default", monitors[2].data.tags["driftline.flow_run_id"])
     assert "credit_score" in table and "wasserstein" in table
     assert "none failed" in out
     with pytest.raises(httpx.ConnectError):  # --no-keep-serving: the stack is gone

@@ -273,12 +273,22 @@ def test_mistakes_stop_before_anything_is_registered(tmp_path, monkeypatch):
 def test_a_deployment_run_cannot_change_the_code_a_training_executes(tmp_path, monkeypatch):
     """A deployment run's overrides may tune the estimator but not choose its kind, class or factory.
     Prefect's runtime values are set the way Prefect documents for a run outside a worker."""
+    from prefect.client.orchestration import get_client
+
     from flows.training import training_pipeline
 
     project = make_project(tmp_path / "proj")
-    monkeypatch.setenv("PREFECT__RUNTIME__DEPLOYMENT__ID", "00000000-0000-0000-0000-000000000001")
-    refused = "overrides: a deployment run cannot change training.estimator.kind; change them in params.yaml"
-    with pytest.raises(ConfigError, match=re.escape(refused)):
-        training_pipeline(overrides=[KINDS["lightgbm"][0]], reason="test", project_dir=str(project.root))
+    with get_client(sync_client=True) as client:  # the guard reads the deployment's own parameters
+        flow_id = client.create_flow_from_name(training_pipeline.name)
+        made = client.create_deployment(flow_id, f"kinds-{tmp_path.name}",
+                                        parameters={"project_dir": str(project.root)})
+    monkeypatch.setenv("PREFECT__RUNTIME__DEPLOYMENT__ID", str(made))
+    refused = "overrides: training.estimator.kind: chooses the code the run executes"
+    try:
+        with pytest.raises(ConfigError, match=re.escape(refused)):
+            training_pipeline(overrides=[KINDS["lightgbm"][0]], project_dir=str(project.root))
+    finally:
+        with get_client(sync_client=True) as client:
+            client.delete_deployment(made)
     store = project.store()
     assert store.client.search_runs([store.experiment_id], "") == []  # refused before any run was opened

@@ -8,6 +8,7 @@ live server as its only target."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import time
@@ -25,6 +26,8 @@ from tests.waiting import stop_process, wait_until
 
 OPS = Path(__file__).resolve().parents[2] / "ops"
 ENV = "itest"  # the `environment` label this test's target carries
+METRICS_TOKEN = "prometheus-scrapes-with-this"  # the server's DRIFTLINE_SERVE_METRICS_TOKEN
+SCRAPER = {"Authorization": f"Bearer {METRICS_TOKEN}"}
 
 pytestmark = pytest.mark.skipif(shutil.which("prometheus") is None or shutil.which("promtool") is None,
                                 reason="prometheus is installed by `make system-packages` (make test runs it)")
@@ -35,6 +38,8 @@ class Prometheus:
         root.mkdir(parents=True)
         config = yaml.safe_load((OPS / "prometheus" / "prometheus.yml").read_text())
         config["global"].update(scrape_interval="1s", evaluation_interval="1s")
+        (root / "metrics-token").write_text(METRICS_TOKEN)
+        config["scrape_configs"][0]["authorization"]["credentials_file"] = str(root / "metrics-token")
         (root / "prometheus.yml").write_text(yaml.safe_dump(config))
         shutil.copy(OPS / "prometheus" / "rules.yml", root / "rules.yml")
         (root / "targets").mkdir()
@@ -81,8 +86,9 @@ def stack(tmp_path_factory):
     root = tmp_path_factory.mktemp("prometheus")
     project = make_project(root / "proj")
     assert project.train()["version"] == "1"
-    server = Server(project, root / "logs")
+    server = Server(project, root / "logs", metrics_token=METRICS_TOKEN)
     try:
+        assert httpx.get(f"{server.url}/metrics").status_code == 401  # an anonymous scrape sees nothing
         prometheus = Prometheus(root / "prom", f"127.0.0.1:{server.port}")
         try:
             # Service discovery hands targets to the scrapers after a few seconds' throttle.
@@ -106,7 +112,8 @@ def test_promtool_accepts_the_config_and_the_rules_pass_their_unit_tests():
     check = subprocess.run(["promtool", "check", "config", str(OPS / "prometheus" / "prometheus.yml")],
                            capture_output=True, text=True)
     assert check.returncode == 0, check.stdout + check.stderr
-    assert "SUCCESS: 11 rules found" in check.stdout + check.stderr
+    rules = len(re.findall(r"^\s*- (?:alert|record): ", (OPS / "prometheus" / "rules.yml").read_text(), re.M))
+    assert f"SUCCESS: {rules} rules found" in check.stdout + check.stderr  # the config loads every rule
     # Each alert fires for its cause and not for a neighbour's (rules_test.yml says which).
     tests = subprocess.run(["promtool", "test", "rules", "rules_test.yml"], cwd=OPS / "prometheus",
                            capture_output=True, text=True)
@@ -119,7 +126,7 @@ def test_prometheus_scrapes_every_request_and_computes_the_request_rate(stack):
     served = f"{server.url}/metrics"
 
     def server_count() -> float:
-        return sum(float(line.rsplit(" ", 1)[1]) for line in httpx.get(served).text.splitlines()
+        return sum(float(line.rsplit(" ", 1)[1]) for line in httpx.get(served, headers=SCRAPER).text.splitlines()
                    if line.startswith('driftline_requests_total{status="ok",variant="champion",version="1"}'))
 
     before = server_count()
@@ -195,4 +202,5 @@ def test_a_lease_held_two_hours_and_a_stale_drift_check_reach_the_alerts(stack):
     record_check(store)  # what the drift monitor writes when it completes a check
     assert wait_until(lambda: prom.alerts("DriftlineDriftCheckStale") == [], 30)
     assert wait_until(lambda: prom.alerts("DriftlineRolloutLeaseHeldTooLong") == [], 30)
-    assert "driftline_rollout_lease_acquired_timestamp_seconds" not in httpx.get(f"{server.url}/metrics").text
+    scraped = httpx.get(f"{server.url}/metrics", headers=SCRAPER).text
+    assert "driftline_rollout_lease_acquired_timestamp_seconds" not in scraped

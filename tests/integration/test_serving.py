@@ -19,7 +19,7 @@ from driftline.adapters.registry.store import CHALLENGER, CHAMPION
 from driftline.adapters.serving_client import client_records
 from driftline.config import ServeSettings, load_params
 from driftline.core import demo_data, frames
-from driftline.serving.intake import canary_share
+from driftline.serving.ids import RequestIds
 from driftline.serving.loader import STRATEGY_TAG, WEIGHT_TAG
 from driftline.serving.server import build_app
 from tests.integration.conftest import free_port, make_project
@@ -32,6 +32,9 @@ class Server:
 
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        # A test about something else than who may label runs a local experiment's server, which
+        # takes anyone's labels; one given a label token takes them only with it.
+        overrides.setdefault("anonymous_labels", "feedback_token" not in overrides)
         cfg = ServeSettings(port=self.port, poll_seconds=0.5, log_dir=log_dir, **overrides)
         p = load_params(project.root / "params.yaml")
         self.app = build_app(project.settings, p, cfg)
@@ -221,8 +224,10 @@ def test_canary_split_shadow_and_a_swap_under_load(served):
             variants[answer["request_id"]] = answer["variant"]
     share = sum(v == "challenger" for v in variants.values()) / len(variants)
     assert abs(share - 0.3) < 0.05, share  # binomial sd at n=800 is 0.016
-    # The arm is a function of the (server's) request id, so every replica agrees on it.
-    assert all((v == "challenger") == (canary_share(rid) < 0.3) for rid, v in variants.items())
+    # The arm is a function of the (server's) request id keyed by the server's key, so every
+    # replica holding the key agrees on it, and a client, without it, cannot tell its arm.
+    keyed = RequestIds((project.settings.state / "request-id.key").read_text().strip().encode(), 3600)
+    assert all((v == "challenger") == (keyed.share(rid) < 0.3) for rid, v in variants.items())
 
     store.client.set_registered_model_tag(store.model_name, STRATEGY_TAG, "shadow")
     assert wait_until(lambda: httpx.get(f"{server.url}/models").json()["strategy"] == "shadow", 30)
@@ -294,14 +299,18 @@ def test_an_unknown_category_is_served_as_missing_by_default(served):
 def test_bearer_token_and_the_reject_policy_for_unknown_categories(tmp_path):
     project = make_project(tmp_path / "proj")
     project.train()
-    server = Server(project, tmp_path / "logs", token="s3cret", unknown_category="reject")
+    server = Server(project, tmp_path / "logs", token="s3cret", unknown_category="reject", anonymous_labels=False)
     auth = {"authorization": "Bearer s3cret"}
     try:
         record = _records(1)[0]
         assert httpx.post(f"{server.url}/predict", json=record).status_code == 401
         wrong = httpx.post(f"{server.url}/predict", json=record, headers={"authorization": "Bearer s3cre"})
         assert wrong.status_code == 401 and "s3cret" not in wrong.text
-        assert httpx.post(f"{server.url}/feedback", json={"request_id": "x", "label": 1}).status_code == 401
+        # No label token: no labels, from anyone, and the predict token is not one.
+        for headers in ({}, auth):
+            refused = httpx.post(f"{server.url}/feedback", json={"request_id": "x", "label": 1}, headers=headers)
+            assert refused.status_code == 403, refused.text
+        assert "may not post labels" in refused.json()["detail"]
         ok = httpx.post(f"{server.url}/predict", json=record, headers=auth)
         assert ok.status_code == 200
         assert httpx.get(f"{server.url}/health").status_code == 200

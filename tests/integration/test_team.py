@@ -5,6 +5,8 @@ a worker; everything it wrote is found where the team profile says."""
 
 from __future__ import annotations
 
+import re
+import shutil
 import time
 
 import httpx
@@ -19,7 +21,7 @@ from driftline.config import load_params
 from driftline.core import demo_data, frames
 from driftline.serving.loader import STRATEGY_TAG, WEIGHT_TAG
 from tests.integration.conftest import REPO
-from tests.team_stack import BUCKET, HAS_POSTGRES, TOKEN, WHY_NO_POSTGRES, moto_s3, team
+from tests.team_stack import BUCKET, HAS_POSTGRES, TOKEN, WHY_NO_POSTGRES, Team, moto_s3, team
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.skipif(not HAS_POSTGRES, reason=WHY_NO_POSTGRES)
@@ -45,16 +47,46 @@ def test_the_team_profile_runs_ci_on_a_worker_with_state_in_postgres_and_artifac
         assert "Workers: 2 on driftline-process" in out and "training-ci" in out, out
         assert "Crash detection: a flow run without a heartbeat for 90 s is marked Crashed" in out, out
 
-        # CI's command, against the team's server: the run is executed by a worker of the pool.
+        # The control plane answers only with credentials, and only its own UI's origin.
+        assert httpx.get(f"{stack.api}/deployments/name/training-pipeline/training-ci", timeout=10).status_code == 401
+        assert httpx.post(f"{stack.api}/flow_runs/filter", json={}, timeout=10).status_code in (401, 403)
+        assert httpx.get(f"{stack.tracking}/api/2.0/mlflow/registered-models/search", timeout=10).status_code == 401
+        assert httpx.get(f"{stack.tracking}/health", timeout=10).status_code == 200  # liveness stays open
+        preflight = httpx.options(f"{stack.api}/flow_runs/filter", timeout=10, headers={
+            "Origin": "http://evil.example", "Access-Control-Request-Method": "POST"})
+        assert preflight.headers.get("access-control-allow-origin") is None, dict(preflight.headers)
+        for secret in (":".join(stack.prefect_auth), stack.mlflow_env["MLFLOW_TRACKING_PASSWORD"]):
+            assert secret not in out
+
+        # CI's command, against the team's server: without the auth string it is refused; with it
+        # the run is executed by a worker of the pool and its gate table read back.
+        code, ci_out = stack.ci(tmp_path / "refused.md", auth=False)
+        assert code != 0 and "401" in ci_out and not (tmp_path / "refused.md").exists(), ci_out[-2000:]
         began_run = time.monotonic()
-        run_id = stack.run("training-pipeline/training-ci")
+        code, ci_out = stack.ci(tmp_path / "report.md")
         ran = time.monotonic() - began_run
+        assert code == 0, ci_out[-3000:]
+        run_id = re.search(r"UUID: ([0-9a-f-]{36})", ci_out).group(1)
+        assert "registered loan-default version 1" in (tmp_path / "report.md").read_text()
         run = stack.flow_run(run_id)
         assert run["state"]["type"] == "COMPLETED" and run["work_pool_name"] == "driftline-process", run
         # Which worker took it: the worker's own event, related to the run.
         submitted = wait_until(lambda: stack.events("prefect.worker.submitted-flow-run", run_id), 30)
         assert [e["resource"]["prefect.resource.name"] for e in submitted] in (
             ["driftline-worker-1"], ["driftline-worker-2"]), submitted
+
+        # A run's job variables cannot carry a shell command, an environment or a directory to the workers.
+        marker = tmp_path / "shell-ran"
+        found = stack.api_call("GET", "/deployments/name/training-pipeline/training-ci")["id"]
+        try:
+            forged = stack.api_call("POST", f"/deployments/{found}/create_flow_run", {"job_variables": {
+                "command": f"touch {marker}", "env": {"PYTHONSTARTUP": str(marker)}, "working_dir": "/tmp"}})["id"]
+        except httpx.HTTPStatusError as err:
+            assert err.response.status_code == 422, err.response.text  # noqa: PT017 - refused at the door is a pass
+        else:
+            assert wait_until(lambda: stack.flow_run(forged)["state"]["type"] in ("COMPLETED", "FAILED", "CRASHED"),
+                              300, interval=1)
+        assert not marker.exists()
 
         # All state in PostgreSQL: the flow run in Prefect's database, the version in MLflow's.
         pg = f"postgresql://driftline:{password}@127.0.0.1:{pg_port}"
@@ -143,7 +175,6 @@ def test_drift_in_the_replicas_traffic_retrains_on_a_worker(tmp_path, s3):
     stack.project.commit_params("no drift cooldown", "monitoring.cooldown_hours=0.0")  # the champion is minutes old
     stack.start()
     try:
-        api = stack.api
         stack.run("training-pipeline/training-ci")
         for port in stack.replicas:
             assert wait_until(lambda p=port: _ready(p) == "1", 60), port
@@ -161,9 +192,9 @@ def test_drift_in_the_replicas_traffic_retrains_on_a_worker(tmp_path, s3):
         assert event and event[0]["payload"]["rows"] == 600, event
 
         def retrained():
-            runs = httpx.post(f"{api}/flow_runs/filter", json={"flow_runs": {
+            runs = stack.api_call("POST", "/flow_runs/filter", {"flow_runs": {
                 "start_time": {"after_": since}, "state": {"type": {"any_": ["COMPLETED", "FAILED", "CRASHED"]}}},
-                "deployments": {"name": {"any_": ["retrain-on-drift"]}}}).json()
+                "deployments": {"name": {"any_": ["retrain-on-drift"]}}})
             return runs or None
 
         runs = wait_until(retrained, 300)
@@ -185,3 +216,22 @@ def test_the_team_profile_refuses_to_start_without_its_tracking_server():
 
     result = CliRunner().invoke(app, ["up", "--profile", "team", "--no-mlflow-ui"])
     assert result.exit_code == 2 and "--no-mlflow-ui: the team profile's MLflow tracking server" in result.output
+
+
+@pytest.mark.timeout(900)
+def test_the_team_stack_starts_again_after_its_state_directory_was_made_anew(tmp_path, s3):
+    """The database (under /var/lib as root) and the secrets that open it stay together: removing the
+    project's state directory (a fresh clone in the same place) leaves a stack that starts again."""
+    stack = team(tmp_path / "proj", s3[0])
+    stack.start()
+    code, rest = stack.stop(keep_data=True)
+    assert code == 0, rest
+    shutil.rmtree(stack.project.root / ".driftline")
+    again = Team(stack.project, stack.env, stack.prefect_port, stack.mlflow_port, stack.pg_port, stack.serve_port)
+    again.start()
+    try:
+        assert "PostgreSQL: postgresql://driftline:***@" in again.out and "Workers: 2" in again.out, again.out
+        assert again.prefect_auth == stack.prefect_auth  # the same credentials, kept with the data
+    finally:
+        code, rest = again.stop()
+    assert code == 0, rest

@@ -135,6 +135,14 @@ def test_two_ctrl_c_in_a_row_still_stop_every_process_up_started(tmp_path):
     up.until("Ctrl-C stops everything")
     started = up.processes()
     assert len(started) >= 4
+    # Its Prefect API answers its own UI's origin only, and a change needs a CSRF token.
+    api, ui = f"http://127.0.0.1:{up.ports['prefect']}/api", f"http://127.0.0.1:{up.ports['prefect']}"
+    preflight = {"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type"}
+    evil = httpx.options(f"{api}/flow_runs/filter", headers={"Origin": "http://evil.example", **preflight})
+    assert evil.headers.get("access-control-allow-origin") is None, dict(evil.headers)
+    own = httpx.options(f"{api}/flow_runs/filter", headers={"Origin": ui, **preflight})
+    assert own.headers.get("access-control-allow-origin") == ui, dict(own.headers)
+    assert httpx.post(f"{api}/flow_runs/filter", json={}).status_code == 403  # no CSRF token
     up.proc.send_signal(signal.SIGINT)
     time.sleep(0.2)
     up.proc.send_signal(signal.SIGINT)  # Ctrl-C again while it stops: it may hurry, never abandon

@@ -4,12 +4,14 @@ MLflow run."""
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
 
+from driftline.adapters.registry import calibrators
 from driftline.adapters.registry.lease import Lease
 from driftline.adapters.registry.store import CHAMPION, MlflowStore, VersionInfo
 from driftline.adapters.registry.tags import (
@@ -19,15 +21,19 @@ from driftline.adapters.registry.tags import (
     KIND_TAG,
     LAST_DRIFT_TAG,
     RETRAIN_TAG,
+    RULES_TAG,
     VERSION_TAG,
+    past,
     stamp,
     when,
 )
 from driftline.config import MonitoringConfig
 from driftline.core import monitoring
+from driftline.core.calibration import Calibrator
 from driftline.errors import PipelineFailure
 
 DRIFT_LEASE = "drift-event"
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -37,23 +43,34 @@ class Watched:
     info: VersionInfo
     reference: pd.DataFrame | None  # None: registered without a reference sample
     expected_accuracy: float | None  # its holdout accuracy
+    holdout: dict[str, float] = field(default_factory=dict)  # every holdout metric, by name
+    calibrator: Calibrator | None = None  # None: registered before calibrators
 
 
 def watched(store: MlflowStore) -> Watched | None:
-    """The champion with its reference sample and holdout accuracy; None when there is no champion."""
+    """The champion with its reference sample, holdout metrics and calibrator; None when there is no
+    champion."""
     info = store.version_by_alias(CHAMPION)
     if info is None:
         return None
     reference = store.load_reference(info)
-    expected = store.run_metrics(info.run_id).get("holdout_accuracy") if reference is not None else None
-    return Watched(info, reference, expected)
+    if reference is None:
+        return Watched(info, None, None)
+    metrics = store.run_metrics(info.run_id)
+    holdout = {k.removeprefix("holdout_"): v for k, v in metrics.items() if k.startswith("holdout_")}
+    return Watched(info, reference, holdout.get("accuracy"), holdout, calibrators.load(store, info))
 
 
 def hours_since_last(store: MlflowStore, now: float | None = None) -> float | None:
-    """Hours since the newest version or the last drift event (core.monitoring.hours_since_last)."""
-    return monitoring.hours_since_last(time.time() if now is None else now,
-                                       [v.created / 1000 for v in store.versions()],
-                                       when(store.model_tags().get(LAST_DRIFT_TAG)))
+    """Hours since the newest version or the last drift event (core.monitoring.hours_since_last). A
+    drift stamp from the future is ignored (it would hold the cooldown, and drift, silent for as
+    long as it is ahead), with a warning."""
+    now = time.time() if now is None else now
+    stamp_at = when(store.model_tags().get(LAST_DRIFT_TAG))
+    if past(stamp_at, now) is None and stamp_at is not None:
+        log.warning("the last drift event's time %s lies in the future: ignored", stamp_at)
+        stamp_at = None
+    return monitoring.hours_since_last(now, [v.created / 1000 for v in store.versions()], stamp_at)
 
 
 def emit_once(store: MlflowStore, owner: str, decision: monitoring.Decision, cfg: MonitoringConfig,
@@ -88,7 +105,8 @@ def open_run(store: MlflowStore, version: str, result: monitoring.Assessment, fl
     """The monitor's MLflow run: its decision as tags, the window's size and drift as metrics."""
     decision = result.decision
     run_id = store.start_run(f"monitor-{store.model_name}", tags={
-        KIND_TAG: "monitor", DECISION_TAG: decision.status, VERSION_TAG: version, FLOW_RUN_TAG: flow_run_id})
+        KIND_TAG: "monitor", DECISION_TAG: decision.status, VERSION_TAG: version, FLOW_RUN_TAG: flow_run_id,
+        RULES_TAG: ",".join(decision.fired) or "-"})
     store.log(run_id, metrics={"rows": result.rows, "drift_share": decision.drift_share,
                                "labelled": result.performance.labelled,
                                **{f"drift_{c.column}": c.score for c in result.columns if c.score == c.score}})
@@ -99,9 +117,10 @@ def record_check(store: MlflowStore) -> None:
     store.set_model_tags({CHECK_TAG: stamp(time.time())})
 
 
-def checked_at(tags: dict[str, str]) -> float | None:
-    """When the monitor last completed a check, in epoch seconds (ISO or epoch in the tag)."""
-    return when(tags.get(CHECK_TAG))
+def checked_at(tags: dict[str, str], now: float | None = None) -> float | None:
+    """When the monitor last completed a check, in epoch seconds (ISO or epoch in the tag); None
+    for a stamp from the future, which would keep the stale-check alert quiet."""
+    return past(when(tags.get(CHECK_TAG)), time.time() if now is None else now)
 
 
 def record_decision(store: MlflowStore, run_id: str, status: str) -> None:
@@ -124,11 +143,19 @@ def answered(store: MlflowStore, event_at: float | None) -> str | None:
     one takes seconds) would retrain again for the same drift."""
     if event_at is None:
         return None
-    started = when(store.model_tags().get(RETRAIN_TAG))
+    started = past(when(store.model_tags().get(RETRAIN_TAG)), time.time())  # a future one answers nothing
     if started is None or started < event_at:
         return None
     return (f"the drift event of {_utc(event_at)} was answered by the drift retraining that started at "
             f"{_utc(started)}")
+
+
+def recorded(store: MlflowStore, event_at: float | None, slack: float = 120.0) -> bool:
+    """Whether the monitor itself recorded a drift event at (or after) `event_at`, the time the
+    retraining's event says it occurred: it sets its tag right after it emits. A drift event that
+    anyone with the API can post, with no such record behind it, is not the monitor's."""
+    last = past(when(store.model_tags().get(LAST_DRIFT_TAG)), time.time())
+    return event_at is not None and last is not None and last >= event_at - slack
 
 
 def record_retrain(store: MlflowStore, started_at: float) -> None:

@@ -37,6 +37,10 @@ if TYPE_CHECKING:
     from driftline.adapters.registry.store import MlflowStore
 
 ROLLOUT = "rollout"
+# The longest a lease may be taken for, and outlive a holder that died: a rollout renews its own
+# every third of it. A longer one (`--lease-ttl 1e9`) pinned the model's rollouts for ever once its
+# holder was killed; lengths are capped when taken and when read.
+MAX_TTL_SECONDS = 3600.0
 # A create that failed for one of these lost a race (DOES_NOT_EXIST: MLflow re-reads the clashing
 # model to word its error, and it was gone by then).
 _RACE = ("RESOURCE_ALREADY_EXISTS", "RESOURCE_DOES_NOT_EXIST")
@@ -99,9 +103,12 @@ def holder(store: MlflowStore, name: str) -> LeaseInfo | None:
             acquired, expires = (when(tags[f"{LEASE_TAG}.{t}"]) for t in ("acquired_at", "expires_at"))
             if acquired is None or expires is None:
                 raise ValueError("an unreadable time")
+            now, ttl = time.time(), min(float(tags[f"{LEASE_TAG}.ttl_seconds"]), MAX_TTL_SECONDS)
+            # A clock (or a holder) that wrote a time far ahead cannot pin the lease: an expiry counts
+            # at most one capped length from now, an acquisition at most now.
             return LeaseInfo(name, tags[f"{LEASE_TAG}.owner"], tags[f"{LEASE_TAG}.token"],
                              tags.get(f"{LEASE_TAG}.purpose", "-"), tags.get(f"{LEASE_TAG}.host", "-"),
-                             acquired, expires, float(tags[f"{LEASE_TAG}.ttl_seconds"]), time.time())
+                             min(acquired, now), min(expires, now + ttl), ttl, now)
         except (KeyError, ValueError) as err:
             # MLflow's SQL store reads a model and its tags in two statements: a lease deleted (or
             # replaced) between them reads as a model without tags. Seen with 4 processes taking
@@ -120,6 +127,8 @@ class Lease:
     def __init__(self, store: MlflowStore, name: str, owner: str, ttl_seconds: float = 60.0, purpose: str = ""):
         if ttl_seconds <= 0:
             raise ValueError("ttl_seconds must be positive")
+        if ttl_seconds > MAX_TTL_SECONDS:
+            raise ValueError(f"ttl_seconds {ttl_seconds:g} is longer than a lease may be ({MAX_TTL_SECONDS:g} s)")
         self.store, self.name, self.owner, self.ttl = store, name, owner, float(ttl_seconds)
         self.purpose = purpose or name
         self.model = f"{store.model_name}.lease.{name}"
@@ -279,6 +288,14 @@ class Lease:
             self._mine()
             _call(self.store, f"retitle the {self.name} lease", self.store.client.set_registered_model_tag,
                   self.model, f"{LEASE_TAG}.purpose", purpose)
+
+    def break_(self) -> LeaseInfo | None:
+        """Delete the lease whoever holds it (a person's decision: `driftline rollback --break-lease`,
+        for a holder known to be dead); who held it, or None when nobody did."""
+        current = holder(self.store, self.name)
+        if current is not None:
+            self._delete(self.model)
+        return current
 
     def held_message(self) -> str:
         current = holder(self.store, self.name)

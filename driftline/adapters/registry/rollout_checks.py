@@ -133,17 +133,45 @@ def smoke_test(store: MlflowStore, settings: Settings, p: Params, version: str) 
     return judge_smoke(version, answers, ref.expected, ref.scores)
 
 
-def switched(settings: Settings, version: str, timeout: float) -> str:
-    """After a blue-green promotion: how long the live server took to answer from the new version."""
-    start = time.monotonic()
-    try:
-        with _client(settings) as client:
-            state = client.wait_for(lambda m: m.get("champion") == version, timeout)
-    except TimeoutError as err:
-        return f"the server has not switched yet ({err})"
-    kept = f"; version {state['previous']} kept warm for rollback" if state.get("previous") in state["loaded"] else ""
-    return f"the server switched in {time.monotonic() - start:.1f} s{kept}"
+@dataclass(frozen=True)
+class Switch:
+    """Whether the production servers serve `version` as champion after an alias moved."""
+
+    stuck: list[str]  # servers that answer but still serve another version, each with why
+    text: str
+
+    @property
+    def ok(self) -> bool:
+        return not self.stuck
+
+
+def switched(settings: Settings, version: str, timeout: float) -> Switch:
+    """After a promotion or a rollback: each server the settings know of (DRIFTLINE_SERVE_REPLICAS,
+    else the one address) should answer from `version`. A server that answers and still serves
+    another (its new champion did not load: /models names the error) is stuck; one that does not
+    answer at all is only noted (when it starts it loads what the aliases say)."""
+    start, parts, stuck = time.monotonic(), [], []
+    for url in settings.serve.servers:
+        left = max(timeout - (time.monotonic() - start), 1.0)
+        with ServingClient.of(settings.serve, url) as client:
+            try:
+                client.models()
+                state = client.wait_for(lambda m: m.get("champion") == version, left)
+            except ServerUnavailable:
+                parts.append(f"no server answered at {url}; not checked")
+                continue
+            except TimeoutError:
+                try:
+                    seen = client.models()
+                except ServerUnavailable:
+                    seen = {}
+                why = seen.get("errors", {}).get(version, "the version is not loaded")
+                stuck.append(f"{url} still serves version {seen.get('champion', '?')}: {why}")
+                continue
+        kept = f", version {state['previous']} kept warm" if state.get("previous") in state.get("loaded", []) else ""
+        parts.append(f"{url} switched in {time.monotonic() - start:.1f} s{kept}")
+    return Switch(stuck, "; ".join(stuck + parts))
 
 
 def _client(settings: Settings) -> ServingClient:
-    return ServingClient(settings.serve.address, settings.serve.token)
+    return ServingClient.of(settings.serve)

@@ -66,7 +66,7 @@ def check(store: MlflowStore, settings: Settings, p: Params, version: str) -> An
     """Wait until staging serves `version`, then the smoke test and the behavioural tests there."""
     if not settings.staging_url:
         return refused("staging server", "rollout.staging is on and DRIFTLINE_STAGING_URL is not set")
-    with ServingClient(settings.staging_url, settings.serve.token) as client:
+    with ServingClient.of(settings.serve, settings.staging_url) as client:
         try:
             state = client.wait_for(lambda m: m.get("champion") == version or version in m.get("errors", {}),
                                     p.rollout.max_wait_seconds)

@@ -226,10 +226,12 @@ class MlflowStore:
         else:
             self._call(f"point {self.model_name}@{alias} at version {version}",
                        self.client.set_registered_model_alias, self.model_name, alias, version)
-        self._record(alias, before, version, reason, flow_run_id)
+        self.record_change(alias, before, version, reason, flow_run_id)
 
-    def _record(self, alias: str, before: str | None, after: str | None, reason: str, flow_run_id: str) -> None:
-        # Append-only: one MLflow run per alias change, in its own experiment.
+    def record_change(self, alias: str, before: str | None, after: str | None, reason: str,
+                      flow_run_id: str = "-") -> None:
+        """Append a change to the history: an alias moved, or a rollout lease broken by hand. Append-
+        only: one MLflow run per change, in its own experiment."""
         exp = self.client.get_experiment_by_name(HISTORY_EXPERIMENT)
         exp_id = exp.experiment_id if exp else self.client.create_experiment(
             HISTORY_EXPERIMENT, artifact_location=self.artifact_location.rstrip("/") + "/history")
@@ -308,7 +310,7 @@ class MlflowStore:
                 point(self, str(mv.version), reason, flow_run_id)
             else:
                 client.set_registered_model_alias(self.model_name, alias, mv.version)
-                self._record(alias, before, str(mv.version), reason, flow_run_id)
+                self.record_change(alias, before, str(mv.version), reason, flow_run_id)
         except Exception as err:
             client.delete_model_version(self.model_name, mv.version)
             if isinstance(err, RegistryError):  # e.g. RegistryUnreachable: keep its kind

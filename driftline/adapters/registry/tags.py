@@ -21,6 +21,10 @@ CHECK_TAG = "driftline.last_drift_check_at"
 # When the last drift retraining that reached a verdict started: a drift event older than that
 # has been answered.
 RETRAIN_TAG = "driftline.last_drift_retrain_started_at"
+# The monitor's last performance verdict (JSON: the primary metric estimated and realized, the
+# limit, the label coverage, whether it declined, the newest estimation error): the model servers
+# expose it on /metrics, and Prometheus alerts on it.
+PERFORMANCE_TAG = "driftline.performance"
 
 # -- a lease (a registered model of its own, `<model>.lease.<name>`): its tags are LEASE_TAG and
 # LEASE_TAG + ".owner", ".token", ".purpose", ".host", ".acquired_at", ".expires_at", ".ttl_seconds"
@@ -62,6 +66,10 @@ CHECKPOINT_DONE_TAG = "driftline.checkpoint.done"
 # -- other runs: the monitor's, the search's trials, the alias history -------------------------
 KIND_TAG = "driftline.kind"  # monitor | trial
 DECISION_TAG = "driftline.decision"  # the monitor's verdict
+WINDOW_FROM_TAG = "driftline.window_from"  # the first and last log time of the rows a monitor run judged:
+WINDOW_TO_TAG = "driftline.window_to"  # labels that arrive later are joined to that window's rows
+RULES_TAG = "driftline.rules"  # the rules that made the monitor's drift a retraining (comma-separated)
+REALIZED_AT_TAG = "driftline.realized_at"  # when labels last re-judged that window (realized, estimation error)
 SEARCH_KEY = "driftline.search_key"
 TRIAL_KEY = "driftline.trial_key"
 TRIAL_TAG = "driftline.trial"
@@ -100,6 +108,16 @@ def stamp(epoch_seconds: float) -> str:
     """A time tag's text: ISO 8601 in UTC, to the millisecond (`2026-12-07T07:21:42.918Z`), which
     the MLflow UI shows as it is."""
     return datetime.fromtimestamp(epoch_seconds, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+# A time stamp more than this far ahead of the reader's clock is ignored: a stamp from the future
+# (a wrong clock, or a forged tag) would pin a lease, silence drift or mute a stale-check alert.
+FUTURE_SKEW_SECONDS = 300.0
+
+
+def past(t: float | None, now: float) -> float | None:
+    """`t`, unless it lies more than FUTURE_SKEW_SECONDS ahead of `now` (then None)."""
+    return None if t is not None and t > now + FUTURE_SKEW_SECONDS else t
 
 
 def when(text: str | None) -> float | None:

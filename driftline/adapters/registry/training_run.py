@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from driftline.adapters import provenance
-from driftline.adapters.registry import rollout_state
+from driftline.adapters.registry import calibrators, rollout_state
 from driftline.adapters.registry.store import CHALLENGER, CHAMPION, MlflowStore, VersionInfo
 from driftline.adapters.registry.tags import (
     CACHE_KEY_TAG,
@@ -215,11 +215,14 @@ def reject(store: MlflowStore, run_id: str, markdown: str) -> None:
 
 
 def register(store: MlflowStore, run_id: str, model, train_df: pd.DataFrame, reference: pd.DataFrame,
-             p: Params, tags: dict[str, str], alias: str, description: str) -> VersionInfo:
-    """The reference sample and the model (with a five-row input example) logged to the run, then
-    a version created and `alias` pointed at it, or the registry left as it was."""
+             p: Params, tags: dict[str, str], alias: str, description: str, calibrator=None) -> VersionInfo:
+    """The reference sample, the calibrator (beside the model, not in it) and the model (with a
+    five-row input example) logged to the run, then a version created and `alias` pointed at it,
+    or the registry left as it was."""
     example = frames.features(train_df.head(5), p.data)
     store.log_frame(run_id, reference, "reference/reference.parquet")
+    if calibrator is not None:
+        calibrators.log(store, run_id, calibrator)
     uri = store.log_model(run_id, model, example, model.predict(example), training.code_files(p))
     # @challenger is rollout state: it moves under the rollout lease, or after the rollout in
     # progress ends (the version is then tagged driftline.awaiting_rollout).

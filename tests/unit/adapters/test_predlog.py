@@ -74,3 +74,54 @@ def test_the_backlog_is_bounded_for_the_request_path(tmp_path):
     assert not log.full
     log.append([_row(2)])
     assert log.full  # not started: nothing takes rows off the queue
+
+
+def test_kept_rows_are_acknowledged_after_their_flush_and_repeats_of_a_row_collapse_to_the_last(tmp_path):
+    log = PartitionedLog(tmp_path / "feedback", flush_seconds=0.1, unique=("request_id", "record_index"))
+    log.start()
+    first = log.keep([{**_row(1), "label": "0"}, {**_row(2), "label": "1"}])
+    second = log.keep([{**_row(1), "label": "1"}])  # the same row again, corrected
+    assert first.result(10) is True and second.result(10) is True
+    log.stop()
+    back = read_log(tmp_path / "feedback").sort_values("request_id")
+    assert back[["request_id", "label"]].values.tolist() == [["r1", "1"], ["r2", "1"]], back
+
+
+def test_rows_that_can_be_neither_written_nor_quarantined_are_not_acknowledged(tmp_path):
+    (tmp_path / "feedback").mkdir()
+    (tmp_path / "feedback" / "date=2026-11-23").write_text("a file where the partition directory goes")
+    (tmp_path / "quarantine").write_text("a file where the quarantine directory goes")
+    log = PartitionedLog(tmp_path / "feedback", flush_seconds=0.1, retries=0, quarantine=tmp_path / "quarantine" / "f")
+    log.start()
+    assert log.keep([_row(1)]).result(10) is False
+    log.stop()
+    assert log.dropped == 1
+    assert not list(tmp_path.rglob("*.tmp"))  # no half-written file left behind
+
+
+def test_a_past_window_reads_its_own_rows_and_a_labels_request_id_says_when_it_was_issued(tmp_path, params):
+    import time
+
+    import numpy as np
+    import pandas as pd
+
+    from driftline.adapters.predlog import issued_at, read_past_window
+    from driftline.serving.ids import RequestIds
+
+    log = PartitionedLog(tmp_path / "predictions", flush_rows=100, flush_seconds=0.1)
+    log.start()
+    base = {"variant": "champion", "model_version": "1", "status": "ok", "prediction": 1, "score": 0.4,
+            "proba_0": 0.1, "proba_1": 0.9, "age": 30.0}
+    stamps = ["2026-11-23T01:10:00+00:00", "2026-11-23T02:10:00+00:00", "2026-11-23T02:20:00+00:00",
+              "2026-11-23T03:40:00+00:00"]
+    log.append([{**base, "request_id": f"r{i}", "record_index": 0, "timestamp": t} for i, t in enumerate(stamps)])
+    log.append([{**base, "request_id": "s", "variant": "shadow", "timestamp": stamps[1]}])
+    log.stop()
+    rows = read_past_window(tmp_path, stamps[1], stamps[2], params)
+    assert rows["request_id"].tolist() == ["r1", "r2"]  # the shadow copy is no live answer
+    assert {"proba_0", "proba_1", "score", "prediction"} <= set(rows.columns) and "age" not in rows.columns
+
+    ids = RequestIds(b"k" * 32, 3600)
+    at = time.time() - 86_400 * 200  # issued 200 days ago
+    parsed = issued_at(pd.Series([ids.issue(1, at=at), "not-an-id", "g" * 56]))
+    assert parsed[0] == int(at) and np.isnan(parsed[1:]).all()

@@ -118,6 +118,8 @@ def test_invalid_config_is_rejected_naming_its_key(path):
         (["data.path=data/loans.xlsx"], "data", "path must end in .csv or .parquet"),
         (["data.task=multiclass"], "evaluation.comparison.metric",
          "'roc_auc' is supported for binary tasks only"),
+        (["evaluation.comparison.method=delong", "evaluation.comparison.metric=accuracy"],
+         "evaluation.comparison.method", "'delong' is an interval for a binary task's roc_auc"),
         (["data.task=multiclass", "evaluation.comparison.metric=null"], "evaluation.comparison.metric",
          "defaults to evaluation.primary_metric 'roc_auc', which is supported for binary tasks only"),
         (["evaluation.behavioral.0.values=[web, 2]"], "evaluation.behavioral",

@@ -7,7 +7,7 @@ import pytest
 
 from driftline.config import ConfigError, apply_overrides, parse_params
 
-DISTRIBUTED = ["data.path=data/loans/", "validation.previous.enabled=false", "evaluation.pinned.source='off'",
+DISTRIBUTED = ["data.path=data/loans/", "validation.previous.enabled=false", "evaluation.pinned.source=none",
                "training.estimator={kind: xgboost, params: {n_estimators: 400, learning_rate: 0.05}}",
                "training.distributed={engine: dask, partitions: 64, search_sample_rows: 2000000}",
                "training.checkpoint_every=50", "training.warm_start=champion"]

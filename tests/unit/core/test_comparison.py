@@ -289,3 +289,81 @@ def test_200_unseen_rows_are_compared_on_exactly_those_rows(params, loans):
     assert score.problem is None and score.comparison is not None and score.metrics
     assert score.note == (f"compared on the 200 of {len(loans)} holdout rows the champion never trained on "
                           "(its split settings differ)")
+
+
+# --- the same interval for the same seed; the resampling bootstrap; DeLong ----------------------------
+
+
+def _pinned_case():
+    rng = np.random.default_rng(2026)
+    y = rng.integers(0, 2, 2000)
+    a = np.round(np.clip(0.4 * y + rng.random(2000) * 0.6, 0, 1), 3)
+    b = np.round(np.clip(0.35 * y + rng.random(2000) * 0.65, 0, 1), 3)
+
+    def pred(s):
+        return Predictions((s >= 0.5).astype(int), np.column_stack([1 - s, s]), np.array([0, 1]))
+
+    return y, pred(a), pred(b)
+
+
+@pytest.mark.parametrize(("metric", "low", "high"), [
+    # As the bootstrap gave them before its AUC and macro metrics were counted in one pass
+    # (commit b82c007's comparison.py, same data, seed 7, 200 samples): bit for bit.
+    ("roc_auc", 0.02862937185923601, 0.05754490249001092),
+    ("accuracy", 0.03347499999999998, 0.07799999999999996),
+    ("f1", 0.03349918692857497, 0.07839894983442056),
+])
+def test_the_same_seed_gives_the_same_interval_as_before_the_bootstrap_was_made_faster(metric, low, high):
+    y, a, b = _pinned_case()
+    c = paired_bootstrap(metric, y, a, b, "binary", samples=200, confidence=0.95, margin=0.01, seed=7)
+    assert (c.ci_low, c.ci_high) == (low, high)
+
+
+@pytest.mark.parametrize("metric", ["roc_auc", "accuracy", "precision", "recall", "f1"])
+def test_the_weighted_bootstrap_equals_the_resampling_bootstrap_on_the_same_seed(metric):
+    """Each replicate's weights are the counts of rows drawn by rng.integers(0, n, n): the same
+    as scoring the drawn rows themselves, repeats and all, with scikit-learn."""
+    y, a, b = _pinned_case()
+    c = paired_bootstrap(metric, y, a, b, "binary", samples=60, confidence=0.95, margin=0.01, seed=11)
+    rng = np.random.default_rng(11)
+    resampled = []
+    for _ in range(60):
+        rows = rng.integers(0, len(y), len(y))
+        resampled.append(_sk_binary(metric, y[rows], a.subset(rows)) - _sk_binary(metric, y[rows], b.subset(rows)))
+    np.testing.assert_allclose(c.deltas, resampled, rtol=0, atol=1e-12)
+    lo, hi = np.quantile(resampled, [0.025, 0.975])
+    assert c.ci_low == pytest.approx(lo, abs=1e-12) and c.ci_high == pytest.approx(hi, abs=1e-12)
+
+
+def test_delongs_interval_agrees_with_the_bootstrap_and_is_an_option_beside_it():
+    rng = np.random.default_rng(5)
+    n = 4000
+    y = rng.integers(0, 2, n)
+    a = np.clip(0.45 * y + rng.random(n) * 0.55, 0, 1)
+    b = np.clip(0.5 * y + rng.random(n) * 0.5 + rng.normal(0, 0.05, n), 0, 1)
+
+    def pred(s):
+        return Predictions((s >= 0.5).astype(int), np.column_stack([1 - s, s]), np.array([0, 1]))
+
+    boot = paired_bootstrap("roc_auc", y, pred(a), pred(b), "binary", samples=2000, confidence=0.95,
+                            margin=0.01, seed=3)
+    closed = paired_bootstrap("roc_auc", y, pred(a), pred(b), "binary", samples=2000, confidence=0.95,
+                              margin=0.01, seed=3, method="delong")
+    assert closed.delta == boot.delta == pytest.approx(skm.roc_auc_score(y, a) - skm.roc_auc_score(y, b))
+    width = boot.ci_high - boot.ci_low
+    assert closed.ci_low == pytest.approx(boot.ci_low, abs=0.1 * width)
+    assert closed.ci_high == pytest.approx(boot.ci_high, abs=0.1 * width)
+    assert closed.samples == 0 and closed.deltas is None
+    with pytest.raises(ValueError, match="DeLong"):
+        paired_bootstrap("accuracy", y, pred(a), pred(b), "binary", 100, 0.95, 0.01, 3, method="delong")
+
+
+def test_delongs_interval_widens_as_the_rows_shrink_and_is_zero_for_one_model_against_itself():
+    from driftline.core import delong
+
+    rng = np.random.default_rng(8)
+    y = rng.integers(0, 2, 3000).astype(bool)
+    a, b = 0.3 * y + rng.random(3000), 0.3 * y + rng.random(3000)
+    assert delong.interval(y, a, a, 0.95) == (0.0, 0.0)
+    small, large = delong.interval(y[:300], a[:300], b[:300], 0.95), delong.interval(y, a, b, 0.95)
+    assert small[1] - small[0] > 2 * (large[1] - large[0])

@@ -120,3 +120,16 @@ def test_broken_scenarios_fail_validation(params, scenario, detail):
     report = validation.validate(demo_data.generate(ROWS, scenario=scenario), params)
     assert report.passed is False
     assert any(detail in c.detail for c in report.failures), report.summary()
+
+
+def test_the_selected_scenarios_keep_the_baseline_rows_whose_true_risk_is_clear_cut_or_borderline():
+    # Chosen by the true risk of baseline rows: the features move, the labels follow them as before.
+    base, risk = demo_data.generate(20_000, seed=4), demo_data.risk(20_000, seed=4)
+    assert base["defaulted"].mean() == pytest.approx(risk.mean(), abs=0.01)
+    near = demo_data.generate(4000, seed=4, scenario="borderline")
+    clear = demo_data.generate(4000, seed=4, scenario="clear_cut")
+    assert near["defaulted"].mean() == pytest.approx(risk[(risk > 0.22) & (risk < 0.42)].mean(), abs=0.025)
+    clear_risk = risk[(risk < 0.04) | (risk > 0.7)]
+    assert clear["defaulted"].mean() == pytest.approx(clear_risk.mean(), abs=0.02)
+    assert near["credit_score"].std() < base["credit_score"].std() < clear["credit_score"].std()
+    assert near["application_date"].is_monotonic_increasing

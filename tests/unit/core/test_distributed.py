@@ -15,7 +15,7 @@ import xgboost
 from driftline.core import demo_data, distributed, frames, training
 
 XGB = ("training.estimator={kind: xgboost, params: {n_estimators: 30, max_depth: 3}, early_stopping: {rounds: 5}}",
-       "training.distributed={partitions: 4}", "validation.previous.enabled=false", "evaluation.pinned.source='off'")
+       "training.distributed={partitions: 4}", "validation.previous.enabled=false", "evaluation.pinned.source=none")
 
 
 @pytest.fixture(autouse=True)

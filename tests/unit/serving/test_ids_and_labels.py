@@ -44,6 +44,29 @@ def test_the_server_key_is_made_once_private_and_then_reused(tmp_path):
         server_key(None, tmp_path / "state")
 
 
+def test_an_empty_key_file_an_earlier_release_left_is_replaced_and_no_write_leaves_one(tmp_path):
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "request-id.key").write_text("")  # a disk that filled up mid-write, before the atomic write
+    os.chmod(state / "request-id.key", 0o600)
+    key = server_key(None, state)
+    assert len(key) == 64 and (state / "request-id.key").read_text().strip().encode() == key
+    assert sorted(p.name for p in state.iterdir() if not p.name.startswith("request-id.key.broken")) == \
+        ["request-id.key"]  # nothing written aside is left behind
+
+
+def test_the_canary_draw_is_keyed_stable_and_uniform():
+    ids, other = RequestIds(KEY, 3600), RequestIds(b"x" * 32, 3600)
+    assert ids.share("abc") == ids.share("abc") == RequestIds(KEY, 60).share("abc")  # replicas with one key agree
+    shares = [ids.share(f"req-{i}") for i in range(20_000)]
+    assert all(0 <= s < 1 for s in shares)
+    assert abs(sum(s < 0.1 for s in shares) / len(shares) - 0.1) < 0.01
+    # Without the key the arm cannot be told from the id: another key splits the same ids otherwise.
+    theirs = [other.share(f"req-{i}") < 0.1 for i in range(20_000)]
+    agree = sum(a == (s < 0.1) for a, s in zip(theirs, shares, strict=True)) / len(shares)
+    assert agree < 0.85, agree  # independent draws agree on 0.9**2 + 0.1**2 = 82% of ids
+
+
 def _loaded(model, classification: bool) -> Loaded:
     x = pd.DataFrame({"a": [0.0, 1.0, 2.0, 3.0]})
     return Loaded("1", model.fit(x, [0, 0, 1, 1]), {"a": "double"}, x.head(1), classification)
@@ -81,3 +104,21 @@ def test_feedback_rows_name_a_served_row_and_a_body_is_taken_whole_or_not_at_all
     with pytest.raises(BadInput, match="needs 'request_id'"):
         feedback_rows({"request_id": 5, "label": 0}, ids, models, 10)
     assert np.isfinite(float(rows[0]["label"]))
+
+
+def test_by_default_a_label_months_after_the_answer_is_accepted_and_one_past_the_horizon_is_not():
+    """Labels of a loan come when it matures: the default age limit is 400 days (the monitor's
+    monitoring.label_horizon_days), with every other rule of a label kept."""
+    from driftline.config import ServeSettings, load_params
+    from tests.unit.conftest import PARAMS_FILE
+
+    hours = ServeSettings().feedback_max_age_hours
+    assert hours == load_params(PARAMS_FILE).monitoring.label_horizon_days * 24
+    ids, models = RequestIds(KEY, hours * 3600), [_loaded(LogisticRegression(), True)]
+    months = ids.issue(2, at=time.time() - 300 * 86_400)
+    rows = feedback_rows({"request_id": months, "index": 1, "label": 1}, ids, models, 10)
+    assert [(r["request_id"], r["record_index"]) for r in rows] == [(months, 1)]
+    with pytest.raises(NotIssued, match="no index 2"):
+        feedback_rows({"request_id": months, "index": 2, "label": 1}, ids, models, 10)
+    with pytest.raises(NotIssued, match="in the last 9600 h"):
+        feedback_rows({"request_id": ids.issue(1, at=time.time() - 401 * 86_400), "label": 1}, ids, models, 10)

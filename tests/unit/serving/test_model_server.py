@@ -57,6 +57,7 @@ class Harness:
     written, and `logged` reads back what the logs hold."""
 
     def __init__(self, root: Path, models: dict[str, Loaded], rollout: Rollout, params, **settings):
+        settings.setdefault("anonymous_labels", "feedback_token" not in settings)  # who labels: its own tests
         self.cfg = ServeSettings(log_dir=root, **settings)
         self.watcher = Watcher(MlflowStore(f"sqlite:///{root}/unused.db", str(root), "unit", "loan-default"))
         self.watcher.current = ModelSet(rollout, models)
@@ -206,6 +207,43 @@ def test_feedback_takes_a_label_for_an_answered_record_only(tmp_path, served, pa
     assert labels["request_id"].tolist() == [request_id] and labels["label"].tolist() == ["1"]
 
 
+def test_labels_come_only_with_the_label_token_and_the_rollout_only_to_token_holders(tmp_path, served, params):
+    """Whoever may predict may not judge: the predict and metrics tokens are refused on /feedback,
+    and a server with no label token takes no labels unless anonymous labels are asked for. A
+    caller presenting no token is not told which arm answered."""
+    tokens = {"token": "predict-1", "feedback_token": "label-22", "metrics_token": "scrape-333"}
+    h = Harness(tmp_path, {"1": served["1"]}, Rollout("1", None), params, **tokens)
+    predictor, labeller, scraper = ({b"authorization": f"Bearer {t}".encode()} for t in tokens.values())
+
+    async def scenario(s):
+        _, answered = await s.predict(predictor, _body(served["records"][0]))
+        label = _body({"request_id": answered["request_id"], "label": 1})
+        return answered, [await s.feedback(h, label) for h in (predictor, scraper, {}, labeller)]
+
+    answered, (by_predictor, by_scraper, anonymous, by_labeller) = h.run(scenario)
+    assert answered["variant"] == "champion"  # the predict token is one of the server's
+    assert by_predictor[0] == by_scraper[0] == 403 and "may not post labels" in by_predictor[1]["detail"]
+    assert anonymous[0] == 401 and by_labeller == (200, {"accepted": 1})
+    assert set(h.server.models({})) == {"model_name", "role", "ready"}
+    assert h.server.models(scraper)["champion"] == "1"
+
+    open_predict = Harness(tmp_path / "open", {"1": served["1"]}, Rollout("1", None), params,
+                           feedback_token="label-22", anonymous_labels=False)
+    answered, refused = open_predict.run(lambda s: _predict_and_label(s, served, {}))
+    assert "variant" not in answered and "model_version" not in answered and answered["predictions"]
+    assert refused[0] == 401
+
+    no_labels = Harness(tmp_path / "none", {"1": served["1"]}, Rollout("1", None), params, anonymous_labels=False)
+    answered, refused = no_labels.run(lambda s: _predict_and_label(s, served, {}))
+    assert answered["variant"] == "champion"  # a server with no token at all hides nothing
+    assert refused[0] == 403 and "takes no labels" in refused[1]["detail"]
+
+
+async def _predict_and_label(s, served, headers):
+    _, answered = await s.predict(headers, _body(served["records"][0]))
+    return answered, await s.feedback(headers, _body({"request_id": answered["request_id"], "label": 1}))
+
+
 def test_a_staging_server_takes_no_feedback(tmp_path, served, params):
     h = Harness(tmp_path, {"1": served["1"]}, Rollout("1", None), params, role="staging")
     status, body = h.run(lambda s: s.feedback({}, b"{}"))
@@ -249,3 +287,15 @@ def test_a_log_row_is_the_records_columns_then_the_servers_fields_which_always_w
     assert "client_request_id" not in error[0] and error[0]["model_version"] == "1"
     assert list(ok[0])[:2] == ["age", "variant"] and set(ok[0]) == set(error[0]) | {"client_request_id",
                                                                                     "prediction", "score"}
+
+
+def test_a_multiclass_answer_logs_every_class_probability_and_a_client_cannot_forge_one():
+    import numpy as np
+
+    forged = {"age": 30.0, "proba_1": 0.99}
+    rows = log_rows([forged], [""], request_id="r", variant="champion", version="1", status="ok", latency_ms=1.0,
+                    predictions=["b"], scores=np.array([0.5]), probabilities=np.array([[0.2, 0.5, 0.3]]))
+    assert [rows[0][f"proba_{j}"] for j in range(3)] == [0.2, 0.5, 0.3]
+    two = log_rows([{"age": 30.0}], [""], request_id="r", variant="champion", version="1", status="ok",
+                   latency_ms=1.0, predictions=[1], scores=np.array([0.5]))
+    assert not any(k.startswith("proba_") for k in two[0])  # two classes: the score says it all

@@ -11,7 +11,6 @@ from driftline.serving.intake import (
     BadInput,
     Policy,
     TooMany,
-    canary_share,
     intake,
     json_content_type,
     parse_json,
@@ -111,13 +110,6 @@ def test_numbers_outside_the_declared_range_are_flagged_or_refused():
 ])
 def test_only_json_media_types_are_accepted(value, ok):
     assert json_content_type(value) is ok
-
-
-def test_the_canary_share_is_stable_and_uniform():
-    assert canary_share("abc") == canary_share("abc")
-    shares = [canary_share(f"req-{i}") for i in range(20_000)]
-    assert all(0 <= s < 1 for s in shares)
-    assert abs(sum(s < 0.1 for s in shares) / len(shares) - 0.1) < 0.01
 
 
 @pytest.mark.parametrize("value", ["now", "today", "03/15/2024", "2024-13-01", "2024-03-15 soon", "20240315"])

@@ -99,3 +99,36 @@ def test_registering_a_challenger_under_a_live_rollout_leaves_the_alias_to_the_r
     moved = register()  # no rollout: @challenger at once, the waiting one superseded
     assert store.aliases() == {CHALLENGER: moved}
     assert rollout_state.AWAITING_TAG not in store.version(waiting).tags
+
+
+def test_the_calibrator_travels_with_the_version_and_the_model_predicts_as_without_it(tmp_path: Path, make_params):
+    """Fitted on the holdout at evaluation, logged beside the model on the version's run: the
+    registered model is the fitted one, unchanged (predict_proba identical), and the monitor reads
+    the calibrator back from the version."""
+    import cloudpickle
+    import numpy as np
+
+    from driftline.adapters.registry import calibrators
+    from driftline.core import demo_data, evaluation, frames, training
+
+    p = make_params("training.estimator.max_iter=20", "evaluation.behavioral=[]")
+    parts = training.split(demo_data.generate(3000, 3), p)
+    model = training.at_threshold(training.train(parts.train, p), p)
+    ev = evaluation.evaluate(model, parts.train, parts.holdout, p)
+    assert ev.calibrator is not None and ev.calibrator.rows == len(parts.holdout)
+    store = MlflowStore(empty_store(tmp_path / "mlflow.db"), str(tmp_path / "artifacts"), "unit", "m").start()
+    run_id = store.start_run("unit", tags={})
+    version = training_run.register(store, run_id, model, parts.train, parts.train.head(50), p, {}, CHAMPION,
+                                    "unit", ev.calibrator)
+    info = store.version(version.version)
+    assert calibrators.load(store, info) == ev.calibrator
+    served = store.load_model(info)
+    x = frames.features(demo_data.generate(500, 9), p.data)
+    assert np.array_equal(served.predict_proba(x), model.predict_proba(x))
+    assert b"Calibrator" not in cloudpickle.dumps(served)  # not inside the model
+    raw = served.predict_proba(x)
+    assert not np.allclose(ev.calibrator.probabilities(raw), raw)  # it would change the scores if it were
+    # A version registered before calibrators: none, and the monitor says it estimates from raw scores.
+    older = training_run.register(store, store.start_run("unit", tags={}), model, parts.train, parts.train.head(50),
+                                  p, {}, CHAMPION, "unit")
+    assert calibrators.load(store, store.version(older.version)) is None
