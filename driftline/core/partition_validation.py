@@ -118,6 +118,11 @@ def classes_of(summary: summaries.Summary, p: Params) -> list:
 
 def validate(ddf, p: Params) -> tuple[ValidationReport, partitioned.NearCopies]:
     """The report, and the near-copy keys that repeat (the split needs them)."""
+    report, near, _ = validate_with_summary(ddf, p)
+    return report, near
+
+
+def validate_with_summary(ddf, p: Params) -> tuple[ValidationReport, partitioned.NearCopies, summaries.Summary]:
     summary, duplicates, near = first_pass(ddf, p)
 
     def near_check():
@@ -128,4 +133,4 @@ def validate(ddf, p: Params) -> tuple[ValidationReport, partitioned.NearCopies]:
 
     report = validation.judge(summary, p, lambda: duplicates, near_check,
                               lambda: derived_report(ddf, p, classes_of(summary, p)))
-    return report, near
+    return report, near, summary
