@@ -140,8 +140,8 @@ class ModelServer:
             except PredictFailed:
                 if variant != "challenger":
                     raise
-                chosen = champion
-                result = await self.instead(challenger, rows, champion, records, outside, request_id, client_id, key,
+                tried, chosen = chosen, champion
+                result = await self.instead(tried, rows, champion, records, outside, request_id, client_id, key,
                                             started)
         except Overloaded:
             return 503, {"detail": "the server is at capacity; retry shortly"}
