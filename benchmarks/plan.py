@@ -55,7 +55,7 @@ def main() -> None:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     from threadpoolctl import threadpool_limits
 
-    from driftline.serving.model_server import predict_batch
+    from driftline.serving.rows import predict_batch
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=3)

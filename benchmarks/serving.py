@@ -135,7 +135,7 @@ def floor_rows_per_second(root: Path, seconds: float, batch: int) -> float:
 
     from driftline import services
     from driftline.serving.loader import load_version
-    from driftline.serving.model_server import predict_batch
+    from driftline.serving.rows import predict_batch
 
     with services.open_project(root, REPO / "params.yaml") as project:
         loaded = load_version(project.registry, project.registry.aliases()["champion"])

@@ -191,7 +191,8 @@ def _roll_out(project: services.Project, version: str | None, strategy: Strategy
         log.error(verdict)
         raise NotSwitched(verdict)
     log.info(verdict)
-    return {"status": "promoted", "version": version, "previous": champion, "message": verdict}
+    return {"status": "promoted", "version": version, "previous": champion, "message": verdict,
+            "steps": {name: result.summary() for name, result in steps}}  # what each step was judged on
 
 
 def _report(p: Params, version: str, champion: str | None, strategy: str, steps, verdict: str,

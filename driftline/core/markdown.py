@@ -37,6 +37,8 @@ def rollout_markdown(model: str, version: str, champion: str | None, strategy: s
             lines.append(f"| {name} | traffic | **FAIL** | {result.summary()} |")
         for c in result.checks:
             lines.append(f"| {name} | {c.name} | {'pass' if c.passed else '**FAIL**'} | {c.detail} |")
+        if result.ready and result.traffic():  # what it was judged on, and the largest client's share
+            lines.append(f"| {name} | traffic | judged on | {result.traffic()} |")
     return "\n".join(lines)
 
 

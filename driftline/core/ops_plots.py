@@ -33,9 +33,11 @@ def rollout_step(step: str, champion, challenger, checks: list, accuracy=None) -
     verdict of each check in the title."""
     fig, (a, b, c, d) = subplots(1, 4, figsize=(18, 4))
     frames = {"champion": champion, "challenger": challenger}
-    errors = [float((f["status"] != "ok").mean()) if len(f) else 0.0 for f in frames.values()]
+    # As the analysis counts them: failed requests ("error"), not rows, and not rows no model answered.
+    errors = [f.loc[f["status"] == "error", "request_id"].nunique() / f["request_id"].nunique() if len(f) else 0.0
+              for f in frames.values()]
     a.bar(list(frames), errors, color=["tab:blue", "tab:orange"])
-    a.set(ylabel="error rate", title="Errors", ylim=(0, max(max(errors) * 1.2, 0.01)))
+    a.set(ylabel="failed requests (share)", title="Errors", ylim=(0, max(max(errors) * 1.2, 0.01)))
     latency = [float(np.percentile(f.loc[f["status"] == "ok", "latency_ms"], 95)) if (f["status"] == "ok").any()
                else 0.0 for f in frames.values()]
     b.bar(list(frames), latency, color=["tab:blue", "tab:orange"])

@@ -1,6 +1,9 @@
 """Rollout analysis: is the challenger at least as good as the champion on live traffic?
 
-Pure functions over a window of the prediction log and the feedback log.
+Pure functions over a window of the prediction log and the feedback log. The unit of evidence is
+the request, not the row: one anonymous request may carry thousands of records, so `min_requests`
+and the error rate count requests, and a request weighs at most ROWS_PER_REQUEST rows in the score
+comparison and the shadow's agreement.
 """
 
 from __future__ import annotations
@@ -15,6 +18,15 @@ from driftline.config import RolloutConfig
 from driftline.core.evaluation import row_scores
 from driftline.core.monitoring import join_labels
 from driftline.core.validation import Check
+
+# A log row's status: "ok" (answered); ERROR, the version failed where the champion answered the
+# same rows (evidence against it); INPUT_ERROR, it failed and the champion did not answer those
+# rows either (failed on them too, or was at capacity): the input's fault, evidence about neither.
+OK, ERROR, INPUT_ERROR = "ok", "error", "input_error"
+# A request weighs at most this many rows in the score distribution and the shadow's agreement: at
+# min_requests=200 one 10,000-record request was the distribution; capped, it is at most 10 rows
+# beside ~200 other requests' (5%).
+ROWS_PER_REQUEST = 10
 
 
 @dataclass(frozen=True)
@@ -35,20 +47,35 @@ class LiveAccuracy:
 class Analysis:
     ready: bool  # enough challenger traffic to judge
     checks: list[Check] = field(default_factory=list)
-    counts: dict[str, int] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)  # requests per arm, and the arm's unjudged ones
     evidence: object = field(default=None, repr=False, compare=False)  # the window's rows, for its picture
     accuracy: LiveAccuracy | None = None
+    top_client: float | None = None  # the largest share of the window's requests one client key sent
 
     @property
     def passed(self) -> bool:
         return self.ready and all(c.passed for c in self.checks)
 
+    def traffic(self) -> str:
+        """What the step was judged on, in requests; "" for a step judged on other evidence."""
+        c = self.counts
+        arm = "shadow" if "shadow" in c else "challenger"
+        if "champion" not in c:
+            return ""
+        text = f"{c.get(arm, 0):,} {arm} and {c['champion']:,} champion requests"
+        if c.get("input_errors"):
+            text += f", {c['input_errors']:,} {arm} requests not judged (the champion did not answer them either)"
+        if self.top_client is not None:
+            text += f"; the top client sent {self.top_client:.0%} of the window's requests"
+        return text
+
     def summary(self) -> str:
         failed = [c.detail for c in self.checks if not c.passed]
         if not self.ready:
             return f"not enough traffic yet ({self.counts})"
-        return "analysis passed: " + "; ".join(c.detail for c in self.checks) if not failed \
-            else "analysis failed: " + "; ".join(failed)
+        traffic = f" ({self.traffic()})" if self.traffic() else ""
+        return ("analysis passed: " + "; ".join(c.detail for c in self.checks) if not failed
+                else "analysis failed: " + "; ".join(failed)) + traffic
 
 
 def psi(expected: np.ndarray, actual: np.ndarray, bins: int = 10) -> float:
@@ -69,17 +96,38 @@ def psi_sampling_floor(n: int, m: int, bins: int = 10) -> float:
     return (bins - 1) * (1 / max(n, 1) + 1 / max(m, 1))
 
 
+def requests(rows: pd.DataFrame) -> int:
+    return int(rows["request_id"].nunique()) if len(rows) else 0
+
+
 def _error_rate(rows: pd.DataFrame) -> float:
-    return float((rows["status"] != "ok").mean()) if len(rows) else 0.0
+    """The share of requests that failed (a failed request logs an error row per record)."""
+    failed = requests(rows[rows["status"] == ERROR])
+    return failed / requests(rows) if len(rows) else 0.0
 
 
 def _p95(rows: pd.DataFrame) -> float:
-    ok = rows[rows["status"] == "ok"]
+    # One latency per request (each of its rows carries it): a big request is one sample, not many.
+    ok = rows[rows["status"] == OK].drop_duplicates("request_id")
     return float(np.percentile(ok["latency_ms"], 95)) if len(ok) else 0.0
 
 
+def capped(rows: pd.DataFrame, most: int = ROWS_PER_REQUEST) -> pd.DataFrame:
+    """At most `most` rows of each request (its first, in log order: by record index)."""
+    return rows.groupby("request_id", sort=False).head(most) if len(rows) else rows
+
+
+def top_client(window: pd.DataFrame) -> float | None:
+    """The largest share of the window's requests (both arms) that one client key sent; None when
+    the log has no client key (an older server, or no peer address known)."""
+    if "client_key" not in window or not window["client_key"].notna().any():
+        return None
+    keyed = window.dropna(subset=["client_key"]).drop_duplicates("request_id")
+    return float(keyed["client_key"].value_counts().iloc[0] / len(keyed))
+
+
 def _accuracy(rows: pd.DataFrame, feedback: pd.DataFrame) -> tuple[float, int]:
-    ok = rows[rows["status"] == "ok"]
+    ok = rows[rows["status"] == OK]
     if feedback.empty or ok.empty:
         return float("nan"), 0
     joined = join_labels(ok, feedback)
@@ -93,11 +141,16 @@ def _accuracy(rows: pd.DataFrame, feedback: pd.DataFrame) -> tuple[float, int]:
 def analyze(window: pd.DataFrame, feedback: pd.DataFrame, cfg: RolloutConfig, shadow: bool = False) -> Analysis:
     """Judge the challenger (variant `challenger`, or `shadow`) against the champion in `window`."""
     variant = "shadow" if shadow else "challenger"
-    champ = window[window["variant"] == "champion"] if len(window) else window
-    chal = window[window["variant"] == variant] if len(window) else window
-    counts = {"champion": len(champ), variant: len(chal)}
-    if len(chal) < cfg.min_requests or len(champ) == 0:
-        return Analysis(False, [], counts)
+    # Rows no model answered are evidence about neither (INPUT_ERROR): counted apart, judged not.
+    judged = window[window["status"] != INPUT_ERROR] if len(window) else window
+    champ = judged[judged["variant"] == "champion"] if len(judged) else judged
+    chal = judged[judged["variant"] == variant] if len(judged) else judged
+    unjudged = requests(window[(window["status"] == INPUT_ERROR) & (window["variant"] == variant)]) if len(window) \
+        else 0
+    counts = {"champion": requests(champ), variant: requests(chal), "input_errors": unjudged}
+    top = top_client(window) if len(window) else None
+    if counts[variant] < cfg.min_requests or counts["champion"] == 0:
+        return Analysis(False, [], counts, top_client=top)
     checks = []
     err = _error_rate(chal)
     checks.append(Check("errors", err <= cfg.max_error_rate,
@@ -106,7 +159,7 @@ def analyze(window: pd.DataFrame, feedback: pd.DataFrame, cfg: RolloutConfig, sh
     checks.append(Check("latency", ratio <= cfg.max_latency_p95_ratio,
                         f"latency p95 {_p95(chal):.1f} ms vs champion {_p95(champ):.1f} ms "
                         f"(ratio {ratio:.2f}, at most {cfg.max_latency_p95_ratio})"))
-    ok_chal, ok_champ = chal[chal["status"] == "ok"], champ[champ["status"] == "ok"]
+    ok_chal, ok_champ = capped(chal[chal["status"] == OK]), capped(champ[champ["status"] == OK])
     value = psi(ok_champ["score"].to_numpy(float), ok_chal["score"].to_numpy(float))
     # Two samples of one distribution still give a PSI of about (bins - 1) * (1/n + 1/m): at 100
     # challenger requests that alone is ~0.1. Judge the excess over that sampling floor.
@@ -123,6 +176,7 @@ def analyze(window: pd.DataFrame, feedback: pd.DataFrame, cfg: RolloutConfig, sh
         checks.append(Check("agreement", agree >= cfg.min_agreement,
                             f"agreement {agree:.1%} on {len(pairs)} mirrored requests "
                             f"(at least {cfg.min_agreement:.0%})"))
+    # Labels come only from the label credential: every labelled row counts, whatever its request's size.
     acc_c, n_c = _accuracy(chal, feedback)
     acc_p, n_p = _accuracy(champ, feedback)
     surely = None
@@ -137,7 +191,7 @@ def analyze(window: pd.DataFrame, feedback: pd.DataFrame, cfg: RolloutConfig, sh
                             f"(at most {cfg.max_accuracy_drop})"))
     live = LiveAccuracy(acc_c, n_c, acc_p, n_p, cfg.min_labels, cfg.max_accuracy_drop,
                         None if surely is None else float(surely))
-    return Analysis(True, checks, counts, accuracy=live)
+    return Analysis(True, checks, counts, accuracy=live, top_client=top)
 
 
 def judge_smoke(version: str, answers: list[tuple[int, dict]], expected: list, expected_scores: list[float] | None,

@@ -20,8 +20,9 @@ from driftline.serving.hotpath import HotPath, Route, with_request_id
 from driftline.serving.ids import RequestIds
 from driftline.serving.loader import Watcher
 from driftline.serving.metrics import ServerMetrics
-from driftline.serving.model_server import ModelServer, predict_batch
+from driftline.serving.model_server import ModelServer
 from driftline.serving.protocols import mlflow_scoring, oip
+from driftline.serving.rows import predict_batch
 
 
 def create_app(store: MlflowStore, cfg: ServeSettings, log_dir: str | Path, ids: RequestIds,

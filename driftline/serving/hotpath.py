@@ -80,6 +80,7 @@ class HotPath:
             await self.api(scope, receive, send)
             return
         headers = dict(scope["headers"])
+        headers[b":peer"] = (scope.get("client") or ("",))[0].encode()  # the caller's address (model_server.PEER)
         reply: Reply
         if scope["method"] != "POST":
             reply = 405, route.error("method not allowed; use POST")

@@ -48,6 +48,14 @@ class RequestIds:
         mac = hmac.new(self._key, b"canary:" + draw.encode("utf-8", "surrogatepass"), hashlib.sha256).digest()
         return int.from_bytes(mac[:8], "big") / 2**64
 
+    def client_key(self, identity: bytes) -> str | None:
+        """Who asked, for the prediction log: an HMAC of the caller's identity (the token it presented,
+        or its peer address) with the server's key. One client's share of a window can be counted and
+        replicas holding the same key agree, but the log keeps no address. None when nothing is known."""
+        if not identity:
+            return None
+        return hmac.new(self._key, b"client:" + identity, hashlib.sha256).hexdigest()[:16]
+
     def verify(self, request_id: str) -> Issued | None:
         """What the id says, if this key made it and it is recent; else None."""
         if len(request_id) != _LENGTH:

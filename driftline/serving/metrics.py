@@ -139,7 +139,9 @@ class ServerMetrics:
 
     def answered(self, variant: str, version: str, status: str, seconds: float | None = None,
                  scores: Iterable[float] = ()) -> None:
-        """One request answered by `version` as `variant` ("ok" or "error"), with its latency and scores."""
+        """One request answered by `version` as `variant`, with its latency and scores. `status`: "ok",
+        "error", or "input_error" (a challenger failed on rows the champion could not answer either:
+        the challenger error alert, which reads "error", does not count it)."""
         requests, latency, histogram = self._children(variant, version, status)
         requests.inc()
         if seconds is not None:

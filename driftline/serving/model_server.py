@@ -3,7 +3,7 @@ reader can find by name and a test can call (`create_app` in app.py only wires t
 
 A log row is the server's own fields (request id, record index, server time, variant, version,
 status, latency, prediction, score) plus the model's input columns as `intake` rebuilt them: a
-client cannot write a `variant` or a `timestamp` into it (`log_rows`). Request ids are the
+client cannot write a `variant` or a `timestamp` into it (`rows.log_rows`). Request ids are the
 server's (see `ids`); a caller's `X-Request-ID` is honoured only when it presented the token, as
 its own correlation id (`client_request_id`) and as the key of its canary draw."""
 
@@ -19,17 +19,17 @@ from typing import Any
 
 import numpy as np
 
-from driftline.adapters.predlog import PartitionedLog, now
+from driftline.adapters.predlog import PartitionedLog
 from driftline.config import Feature, ServeSettings
-from driftline.core.evaluation import labels_at_own_threshold, row_scores
-from driftline.core.plan_check import labels as plan_labels
-from driftline.core.window_performance import PROBA
+from driftline.core.evaluation import row_scores
+from driftline.core.rollout import ERROR, INPUT_ERROR
 from driftline.serving.batching import MicroBatcher, Overloaded, PredictFailed
 from driftline.serving.ids import RequestIds
 from driftline.serving.intake import BadInput, Policy, TooMany, intake, parse_json, parse_records, ranges
 from driftline.serving.labels import NotIssued, feedback_rows
 from driftline.serving.loader import Loaded, ModelSet, Watcher
 from driftline.serving.metrics import ServerMetrics
+from driftline.serving.rows import log_rows
 
 log = logging.getLogger("driftline.serving")
 
@@ -37,52 +37,13 @@ Answer = tuple[int, dict]  # (HTTP status, JSON body)
 # A body as raw records, given the champion (its columns) and the most records a request may hold;
 # raises BadInput (422) or TooMany (413). One per protocol: `/predict`'s is `predict_records`.
 Parse = Callable[[bytes, Loaded, int], list[dict]]
+# The caller's address, as HotPath reads it from the ASGI scope (a name no HTTP header can have).
+PEER = b":peer"
 
 
 def predict_records(body: bytes, champion: Loaded, max_records: int) -> list[dict]:
     """`/predict`'s body: one record, a list of them, `dataframe_records` or `dataframe_split`."""
     return parse_records(parse_json(body), max_records)
-
-
-def predict_batch(loaded: Loaded, records: list[dict]) -> dict:
-    """One model call for a whole micro-batch (the batcher runs it in its prediction thread):
-    through the model's serving plan when it has one (core.plan: checked equal to the Pipeline at
-    load), else through the Pipeline. A batch the plan fails on is answered by the Pipeline."""
-    if loaded.plan is not None:
-        with contextlib.suppress(Exception):
-            values = loaded.plan.predict_records(records)
-            if not loaded.classification:
-                return {"labels": values, "proba": None}
-            return {"labels": plan_labels(loaded.model, values), "proba": values}
-    frame, model = loaded.frame(records), loaded.model
-    if loaded.classification:
-        proba = model.predict_proba(frame)
-        labels = labels_at_own_threshold(model, proba) if hasattr(model, "threshold") else model.predict(frame)
-        return {"labels": labels, "proba": proba}
-    return {"labels": np.asarray(model.predict(frame), dtype="float64"), "proba": None}
-
-
-def log_rows(records: list[dict], outside: list[str], *, request_id: str, variant: str, version: str, status: str,
-             latency_ms: float, client_id: str | None = None, predictions: list | None = None,
-             scores: np.ndarray | None = None, probabilities: np.ndarray | None = None) -> list[dict]:
-    """The prediction log's rows for one answer, ok or error alike: each record's model columns
-    first, then the server's own fields, written last so that they always win over a column of
-    the same name; `predictions` and `scores` only for an answer that has them, and for three
-    classes or more every class's probability (`proba_0`, ... in the model's class order: the
-    monitor's performance estimate needs them all)."""
-    fields: dict[str, object] = {"request_id": request_id, "timestamp": now(), "variant": variant,
-                                 "model_version": version, "status": status, "latency_ms": latency_ms}
-    if client_id is not None:
-        fields["client_request_id"] = client_id
-    rows = []
-    for i, record in enumerate(records):
-        row = {**record, "out_of_range": outside[i], **fields, "record_index": i}
-        if predictions is not None and scores is not None:
-            row["prediction"], row["score"] = predictions[i], float(scores[i])
-        if probabilities is not None:
-            row.update({f"{PROBA}{j}": float(v) for j, v in enumerate(probabilities[i])})
-        rows.append(row)
-    return rows
 
 
 def bearer(token: str | None):
@@ -152,6 +113,8 @@ class ModelServer:
             return 422, {"detail": str(err)}
         request_id = self.ids.issue(len(records))
         client_id = (headers.get(b"x-request-id", b"")[:200].decode("latin-1") or None) if trusted else None
+        # Who asked, keyed: the predict token's holders are one client, anyone else is its address.
+        key = self.ids.client_key(b"token" if trusted else headers.get(PEER, b""))
         rollout, challenger = current.rollout, current.models.get(current.rollout.challenger or "")
         chosen, variant, rows = champion, "champion", records
         if headers.get(b"x-driftline-variant") == b"smoke":
@@ -169,14 +132,16 @@ class ModelServer:
                 rows, _ = intake(raw, challenger.columns, self.policy(current, challenger))
                 chosen, variant = challenger, "challenger"
         try:
+            started = time.perf_counter()
             try:
-                result = await self.answer(chosen, variant, rows, outside, request_id, client_id)
+                result = await self.answer(chosen, variant, rows, outside, request_id, client_id, key,
+                                           failure=None if variant == "challenger" else ERROR)
             except PredictFailed:
                 if variant != "challenger":
                     raise
-                # Logged as the challenger's error (the analysis counts it); the caller still gets an answer.
-                chosen = champion
-                result = await self.answer(champion, "champion", records, outside, request_id, client_id)
+                tried, chosen = chosen, champion
+                result = await self.instead(tried, rows, champion, records, outside, request_id, client_id, key,
+                                            started)
         except Overloaded:
             return 503, {"detail": "the server is at capacity; retry shortly"}
         except PredictFailed as err:
@@ -185,26 +150,37 @@ class ModelServer:
             # A copy for the challenger, answered by nobody; its log rows feed the analysis.
             with contextlib.suppress(BadInput):
                 copy, _ = intake(raw, challenger.columns, self.policy(current, challenger))
-                task = asyncio.create_task(self.shadow(challenger, copy, outside, request_id, client_id))
+                task = asyncio.create_task(self.shadow(challenger, copy, outside, request_id, client_id, key))
                 self._shadows.add(task)
                 task.add_done_callback(self._shadows.discard)
         if not self.insider(headers):  # which arm answered is not an anonymous caller's to know
             result = {k: v for k, v in result.items() if k not in ("variant", "model_version")}
         return 200, result
 
+    async def instead(self, challenger: Loaded, rows: list[dict], champion: Loaded, records: list[dict],
+                      outside: list[str], request_id: str, client_id: str | None, key: str | None,
+                      started: float) -> dict:
+        """The champion's answer to rows the challenger failed on: only then is the failure the
+        challenger's (ERROR, counted by the analysis). If the champion fails too, the input was at fault
+        (INPUT_ERROR, judged by nobody; one request of 1e39s used to fill a canary step with errors)."""
+        status = INPUT_ERROR
+        try:
+            result = await self.answer(champion, "champion", records, outside, request_id, client_id, key)
+            status = ERROR
+            return result
+        finally:
+            self.failed(challenger, "challenger", rows, outside, request_id, client_id, key, status, started)
+
     async def answer(self, loaded: Loaded, variant: str, records: list[dict], outside: list[str], request_id: str,
-                     client_id: str | None) -> dict:
-        """`loaded`'s answer to checked records, counted in the metrics and logged (ok or error);
-        PredictFailed or Overloaded when there is none."""
+                     client_id: str | None, key: str | None = None, failure: str | None = ERROR) -> dict:
+        """`loaded`'s answer to checked records, counted in the metrics and logged (ok, or `failure`:
+        None leaves a failure to the caller); PredictFailed or Overloaded when there is none."""
         start = time.perf_counter()
         try:
             out = await self.batcher.submit(loaded, records)
         except PredictFailed:
-            self.metrics.answered(variant, loaded.version, "error")
-            if self.cfg.log_predictions:
-                self.predictions.append(log_rows(
-                    records, outside, request_id=request_id, variant=variant, version=loaded.version, status="error",
-                    latency_ms=(time.perf_counter() - start) * 1000, client_id=client_id))
+            if failure is not None:
+                self.failed(loaded, variant, records, outside, request_id, client_id, key, failure, start)
             raise
         elapsed = time.perf_counter() - start
         labels, proba = out["labels"], out["proba"]
@@ -222,9 +198,18 @@ class ModelServer:
         if self.cfg.log_predictions:
             self.predictions.append(log_rows(
                 records, outside, request_id=request_id, variant=variant, version=loaded.version, status="ok",
-                latency_ms=elapsed * 1000, client_id=client_id, predictions=said, scores=score,
+                latency_ms=elapsed * 1000, client_id=client_id, client_key=key, predictions=said, scores=score,
                 probabilities=proba if proba is not None and proba.shape[1] > 2 else None))
         return result
+
+    def failed(self, loaded: Loaded, variant: str, records: list[dict], outside: list[str], request_id: str,
+               client_id: str | None, key: str | None, status: str, start: float) -> None:
+        """A request `loaded` did not answer (tried since `start`), counted and logged as `status`."""
+        self.metrics.answered(variant, loaded.version, status)
+        if self.cfg.log_predictions:
+            self.predictions.append(log_rows(
+                records, outside, request_id=request_id, variant=variant, version=loaded.version, status=status,
+                latency_ms=(time.perf_counter() - start) * 1000, client_id=client_id, client_key=key))
 
     async def failure(self, err: PredictFailed, loaded: Loaded, request_id: str, trusted: bool) -> Answer:
         """422 when the request's own rows broke the model, 500 when the model is broken."""
@@ -241,10 +226,10 @@ class ModelServer:
         return 500, {"detail": detail, "request_id": request_id}
 
     async def shadow(self, loaded: Loaded, records: list[dict], outside: list[str], request_id: str,
-                     client_id: str | None) -> None:
+                     client_id: str | None, key: str | None = None) -> None:
         # The shadow never affects the caller; its errors are counted in the metrics by `answer`.
         with contextlib.suppress(Exception):
-            await self.answer(loaded, "shadow", records, outside, request_id, client_id)
+            await self.answer(loaded, "shadow", records, outside, request_id, client_id, key)
 
     # -- POST /feedback ------------------------------------------------------------------------
     async def feedback(self, headers: dict[bytes, bytes], body: bytes) -> Answer:

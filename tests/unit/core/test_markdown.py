@@ -33,11 +33,15 @@ def test_training_markdown_has_gates_details_and_provenance():
 def test_the_rollout_report_has_a_row_per_check_and_says_when_a_step_lacked_traffic():
     from driftline.core.rollout import Analysis
 
-    steps = [("canary 10%", Analysis(ready=True, checks=[Check("error rate", True, "0.1%")])),
+    steps = [("canary 10%", Analysis(ready=True, checks=[Check("error rate", True, "0.1%")],
+                                     counts={"champion": 900, "challenger": 210, "input_errors": 2}, top_client=0.25)),
              ("canary 50%", Analysis(ready=False, checks=[]))]
     text = markdown.rollout_markdown("m", "2", None, "canary", steps, "rolled back: canary 50%")
     assert text.startswith("# Rollout: m v2 (canary)\n\n**rolled back: canary 50%**\n\nChampion before: none")
     assert "| canary 10% | error rate | pass | 0.1% |" in text
+    assert ("| canary 10% | traffic | judged on | 210 challenger and 900 champion requests, 2 challenger requests "
+            "not judged (the champion did not answer them either); the top client sent 25% of the window's requests |"
+            ) in text
     assert "| canary 50% | traffic | **FAIL** |" in text
 
 

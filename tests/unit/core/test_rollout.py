@@ -107,13 +107,81 @@ def test_the_psi_sampling_floor_matches_simulation():
 
 
 def test_shadow_pairs_each_record_with_its_own_mirror_in_multi_record_requests():
-    champ = _rows("champion", 300, 1)
-    # 30 requests of 10 records each: every record has its own mirror, and they all agree.
-    champ = champ.assign(request_id=[f"r{i // 10}" for i in range(300)], record_index=[i % 10 for i in range(300)],
-                         prediction=[i % 2 for i in range(300)])
+    champ = _rows("champion", 1200, 1)
+    # 120 requests of 10 records each: every record has its own mirror, and they all agree.
+    champ = champ.assign(request_id=[f"r{i // 10}" for i in range(1200)], record_index=[i % 10 for i in range(1200)],
+                         prediction=[i % 2 for i in range(1200)])
     result = analyze(pd.concat([champ, champ.assign(variant="shadow")]), pd.DataFrame(), CFG, shadow=True)
     agreement = next(c for c in result.checks if c.name == "agreement")
-    assert agreement.passed and "100.0% on 300 mirrored requests" in agreement.detail, agreement.detail
+    assert agreement.passed and "100.0% on 1200 mirrored requests" in agreement.detail, agreement.detail
+
+
+# --- the unit of evidence is the request -------------------------------------------------------------------
+
+
+def _request(variant: str, rows: int, status: str = "ok", score: float = 0.2, request_id: str = "big") -> pd.DataFrame:
+    """One request of `rows` records, as the server logs it."""
+    return pd.DataFrame({"request_id": request_id, "record_index": range(rows), "variant": variant, "status": status,
+                         "latency_ms": 5.0, "score": score, "prediction": int(score >= 0.3)})
+
+
+def test_min_requests_and_the_error_rate_count_requests_not_rows():
+    """One failed request of 2,000 records is one failed request: it neither fills the step (40
+    requests stay 41) nor, beside 150 answered ones, breaks the 1% error rate (2,000 error rows of
+    2,150 did)."""
+    champ = _rows("champion", 600, 1)
+    few = analyze(pd.concat([champ, _rows("challenger", 40, 2), _request("challenger", 2000, "error")]),
+                  pd.DataFrame(), CFG)
+    assert not few.ready and few.counts["challenger"] == 41
+    enough = analyze(pd.concat([champ, _rows("challenger", 150, 2), _request("challenger", 2000, "error")]),
+                     pd.DataFrame(), CFG)
+    errors = next(c for c in enough.checks if c.name == "errors")
+    assert enough.counts["challenger"] == 151 and errors.passed, enough.summary()
+    assert "challenger error rate 0.66%" in errors.detail
+    two = analyze(pd.concat([champ, _rows("challenger", 150, 2), _request("challenger", 10, "error", request_id="a"),
+                             _request("challenger", 10, "error", request_id="b")]), pd.DataFrame(), CFG)
+    assert "challenger error rate 1.32%" in next(c.detail for c in two.checks if c.name == "errors")
+
+
+def test_rows_no_model_answered_are_counted_apart_and_judge_nothing():
+    """The challenger failed on a request and the champion failed on the same rows (the server logs
+    the challenger's rows as input_error): not an error of the challenger, not a request it was
+    judged on; the summary says how many there were."""
+    champ, chal = _rows("champion", 600, 1), _rows("challenger", 600, 2)
+    result = analyze(pd.concat([champ, chal, _request("challenger", 5000, rollout.INPUT_ERROR),
+                                _request("champion", 5000, rollout.ERROR)]), pd.DataFrame(), CFG)
+    assert result.passed, result.summary()
+    assert result.counts == {"champion": 601, "challenger": 600, "input_errors": 1}
+    assert "1 challenger requests not judged (the champion did not answer them either)" in result.summary()
+    unanswered = [_request("challenger", 5, rollout.INPUT_ERROR, request_id=f"bad-{i}") for i in range(100)]
+    alone = analyze(pd.concat([champ, _rows("challenger", 40, 2), *unanswered]), pd.DataFrame(), CFG)
+    assert not alone.ready and alone.counts["challenger"] == 40  # they do not fill a step either
+
+
+def test_one_big_request_weighs_at_most_a_few_rows_in_the_score_comparison():
+    champ, chal = _rows("champion", 600, 1), _rows("challenger", 200, 2)
+    pile = _request("challenger", 3000, score=0.99)
+    result = analyze(pd.concat([champ, chal, pile]), pd.DataFrame(), CFG)
+    score = next(c for c in result.checks if c.name == "score distribution")
+    assert score.passed, score.detail
+    # Uncapped, the one request is the distribution: the check would have failed on it.
+    whole = np.r_[chal["score"].to_numpy(), pile["score"].to_numpy()]
+    assert psi(champ["score"].to_numpy(), whole) > 1.0
+    assert len(rollout.capped(pile)) == rollout.ROWS_PER_REQUEST and rollout.capped(pile)["record_index"].max() == 9
+
+
+def test_the_summary_names_the_top_clients_share_of_the_window_when_the_log_has_client_keys():
+    champ, chal = _rows("champion", 600, 1), _rows("challenger", 600, 2)
+    plain = analyze(pd.concat([champ, chal]), pd.DataFrame(), CFG)
+    assert plain.top_client is None and "top client" not in plain.summary()
+    keyed = pd.concat([champ.assign(client_key=[f"c{i}" for i in range(600)]),
+                       chal.assign(client_key=["one"] * 360 + [f"d{i}" for i in range(240)])])
+    result = analyze(keyed, pd.DataFrame(), CFG)
+    assert result.top_client == pytest.approx(0.3) and result.passed
+    assert result.summary().endswith("(600 challenger and 600 champion requests; the top client sent 30% of the "
+                                     "window's requests)"), result.summary()
+    waiting = analyze(keyed.head(650), pd.DataFrame(), CFG)
+    assert not waiting.ready and waiting.top_client is not None
 
 
 # --- the plan and the verdict ------------------------------------------------------------------------------

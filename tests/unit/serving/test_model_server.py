@@ -24,7 +24,8 @@ from driftline.serving.batching import MicroBatcher, PredictFailed
 from driftline.serving.ids import RequestIds
 from driftline.serving.loader import Loaded, ModelSet, Rollout, Watcher
 from driftline.serving.metrics import ServerMetrics
-from driftline.serving.model_server import ModelServer, log_rows, predict_batch
+from driftline.serving.model_server import ModelServer
+from driftline.serving.rows import log_rows, predict_batch
 
 TOKEN = "a-token-for-the-tests"
 
@@ -162,6 +163,73 @@ def test_answer_logs_an_error_row_per_record_when_the_model_fails(tmp_path, serv
     assert h.count("champion", "3", "error") == 1
 
 
+@pytest.fixture(scope="module")
+def forests(params) -> dict:
+    """Two random forests (seeds 0 and 7): sklearn's forests cast to float32, so a value of 1e39
+    breaks both (the issue's example), as it breaks the demo's kinds on one input or another."""
+    from driftline.config import load_params
+    from tests.unit.conftest import PARAMS_FILE
+
+    parts = training.split(demo_data.generate(1500, 11), params)
+    example = frames.features(parts.holdout.head(5), params.data)
+    forest = {}
+    for version, seed in (("5", 0), ("6", 7)):
+        p = load_params(PARAMS_FILE, ["training.estimator={kind: random_forest, n_estimators: 20}",
+                                      f"training.seed={seed}"])
+        forest[version] = _loaded(version, training.train(parts.train, p), p, example)
+    return forest
+
+
+def test_a_challenger_failure_counts_against_it_only_where_the_champion_answers_the_same_rows(
+        tmp_path, served, forests, params):
+    """Canary at 100%: a challenger that cannot predict (version 3) fails where the champion answers,
+    logged "error" (the analysis counts it); a request whose own values break both forests (1e39)
+    is answered 422 by the champion, and the challenger's rows are "input_error" (counted by nobody)."""
+    records = served["records"][:3]
+    broken = Harness(tmp_path / "broken", {"1": served["1"], "3": served["3"]}, Rollout("1", "3", "canary", 1.0),
+                     params)
+    status, body = broken.run(lambda s: s.predict({}, _body(records)))
+    assert status == 200 and (body["variant"], body["model_version"]) == ("champion", "1")
+    rows = broken.logged()
+    assert sorted(zip(rows["variant"], rows["status"], strict=True)) == [("challenger", "error")] * 3 + [
+        ("champion", "ok")] * 3
+    assert broken.count("challenger", "3", "error") == 1 and broken.count("challenger", "3", "input_error") == 0
+
+    both = Harness(tmp_path / "both", {"5": forests["5"], "6": forests["6"]}, Rollout("5", "6", "canary", 1.0), params)
+    huge = [records[0], {**records[1], "annual_income": 1e39}, records[2]]
+
+    async def scenario(s):  # and then good rows: the challenger answers them
+        return await s.predict({}, _body(huge)), await s.predict({}, _body(records))
+
+    (status, body), (good, answered) = both.run(scenario)
+    assert (status, body["detail"]) == (422, "the model could not score this input")
+    assert good == 200 and answered["variant"] == "challenger"
+    rows = both.logged()
+    assert sorted(zip(rows["variant"], rows["status"], strict=True)) == [("challenger", "input_error")] * 3 + [
+        ("challenger", "ok")] * 3 + [("champion", "error")] * 3
+    assert both.count("challenger", "6", "input_error") == 1 and both.count("challenger", "6", "error") == 0
+
+
+def test_each_log_row_names_its_client_by_a_keyed_hash_of_its_address_or_token_never_the_address(
+        tmp_path, served, params):
+    record = _body(served["records"][0])
+    ids = RequestIds(b"k" * 32, 3600)  # the harness's key
+    h = Harness(tmp_path, {"1": served["1"]}, Rollout("1", None), params)
+
+    async def scenario(s):
+        for peer in (b"10.0.0.7", b"10.0.0.7", b"192.168.1.9"):
+            await s.predict({b":peer": peer}, record)
+
+    h.run(scenario)
+    keys = h.logged()["client_key"]
+    assert sorted(keys) == sorted([ids.client_key(b"10.0.0.7")] * 2 + [ids.client_key(b"192.168.1.9")])
+    assert keys.nunique() == 2 and not h.logged().astype(str).apply(lambda c: c.str.contains("10.0.0.7")).any().any()
+    assert RequestIds(b"x" * 32, 3600).client_key(b"10.0.0.7") != ids.client_key(b"10.0.0.7")  # keyed
+    trusted = Harness(tmp_path / "token", {"1": served["1"]}, Rollout("1", None), params, token=TOKEN)
+    trusted.run(lambda s: s.predict({b"authorization": f"Bearer {TOKEN}".encode(), b":peer": b"10.0.0.7"}, record))
+    assert trusted.logged()["client_key"].tolist() == [ids.client_key(b"token")]  # one client: the token's holders
+
+
 def test_shadow_never_raises_to_the_caller_and_its_failure_is_counted_and_logged(tmp_path, served, params):
     h = Harness(tmp_path, {"1": served["1"], "3": served["3"]}, Rollout("1", "3", "shadow", 0.0), params)
     assert h.run(lambda s: s.shadow(served["3"], served["records"][:1], [""], "rid", None)) is None
@@ -271,7 +339,7 @@ def test_ready_and_models_say_what_is_served(tmp_path, served, params):
         "loan-default", "1", "2", 0.25)
     assert shown["loaded"] == ["1", "2"]
     h.watcher.current = ModelSet(Rollout(None, None), {}, {"4": "ValueError: no"})
-    assert h.server.ready() == (503, {"status": "not ready", "errors": {"4": "ValueError: no"}})
+    assert h.server.ready() == (503, {"status": "not ready", "errors": {"4": "ValueError: no"}, "registry": ""})
 
 
 def test_a_log_row_is_the_records_columns_then_the_servers_fields_which_always_win():
