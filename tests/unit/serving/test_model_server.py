@@ -339,7 +339,7 @@ def test_ready_and_models_say_what_is_served(tmp_path, served, params):
         "loan-default", "1", "2", 0.25)
     assert shown["loaded"] == ["1", "2"]
     h.watcher.current = ModelSet(Rollout(None, None), {}, {"4": "ValueError: no"})
-    assert h.server.ready() == (503, {"status": "not ready", "errors": {"4": "ValueError: no"}, "registry": ""})
+    assert h.server.ready() == (503, {"status": "not ready", "errors": {"4": "ValueError: no"}})  # registry read
 
 
 def test_a_log_row_is_the_records_columns_then_the_servers_fields_which_always_win():
