@@ -35,6 +35,7 @@ class Connections:
         self.limit = limit
         self.open: set[Any] = set()
         self.waiting: dict[Any, None] = {}  # insertion-ordered: oldest first
+        self.refused = 0  # connections answered 503 for want of room
 
     def admit(self, conn) -> bool:
         """Whether `conn` may stay open; when full, room is made by closing the connection waiting
@@ -82,7 +83,10 @@ class BoundedH11Protocol(H11Protocol):
             return
         self.refused = True  # every connection has a request under way: this one waits for room elsewhere
         transport.write(FULL)
-        self.logger.warning("refused a connection: %d are open, each with a request under way", len(self.tracked.open))
+        self.tracked.refused += 1
+        if self.tracked.refused % 1000 == 1:  # a flood of them must not flood the log
+            self.logger.warning("refused a connection (%d so far): %d are open, each with a request under way",
+                                self.tracked.refused, len(self.tracked.open))
         self.loop.call_later(REFUSED_GRACE_SECONDS, transport.close)
 
     def data_received(self, data: bytes) -> None:
