@@ -100,6 +100,7 @@ bench: install
 bench-serving: install system-packages
 	$(RUN) python -m benchmarks.plan
 	$(RUN) python -m benchmarks.serving
+	$(RUN) python -m benchmarks.connections
 
 bench-monitor: install
 	$(RUN) python -m benchmarks.monitor

@@ -59,7 +59,8 @@ class ServeSettings(BaseSettings):
     public_without_token: bool = Field(default=False, description="Listen beyond loopback (e.g. host 0.0.0.0) "
                                        "with no `token`: refused unless this is set.")
     header_timeout_seconds: float = Field(default=10.0, gt=0, description="A connection that has not sent a "
-                                          "request's headers whole within this is closed.")
+                                          "request's headers whole within this (of opening, or of its previous "
+                                          "answer) is closed.")
     max_connections: int = Field(default=1000, ge=2, description="Open connections; beyond it the one idle the "
                                  "longest (no request under way) is closed, or, when none is idle, the new "
                                  "connection is answered 503.")

@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse, Response
 from driftline.adapters.predlog import PartitionedLog, join
 from driftline.adapters.registry.store import MlflowStore
 from driftline.config import Feature, ServeSettings
+from driftline.serving import gates
 from driftline.serving.batching import MicroBatcher
 from driftline.serving.hotpath import HotPath, Route, with_request_id
 from driftline.serving.ids import RequestIds
@@ -81,6 +82,8 @@ def create_app(store: MlflowStore, cfg: ServeSettings, log_dir: str | Path, ids:
     mlflow_scoring.add_endpoints(api, server)
     oip.add_endpoints(api, server, store.model_name)
     # The POST endpoints, as bare ASGI: every protocol's prediction goes through server.predict.
-    routes = {"/predict": Route(with_request_id(server.predict)), "/feedback": Route(server.feedback),
+    # Each route's credential is checked from the headers before its body is read (serving/gates).
+    routes = {"/predict": Route(with_request_id(server.predict), gate=gates.bearer(cfg.token)),
+              "/feedback": Route(server.feedback, gate=gates.labels(cfg)),
               "/invocations": mlflow_scoring.route(server), **oip.routes(server, store.model_name)}
     return HotPath(api, routes, cfg.max_body_bytes, cfg.body_timeout_seconds, metrics.refuse)

@@ -1,6 +1,7 @@
 """The POST endpoints (`/predict`, `/feedback`, and the other protocols' `/invocations` and
 `/v2/models/{name}/infer`) as bare ASGI, with the limits a public endpoint needs: the route's
-content types only (415), a body size limit (413), and a body read deadline (408)."""
+content types only (415), the route's credentials checked from the headers before the body is read
+(401/403), a body size limit (413), and a body read deadline (408)."""
 
 from __future__ import annotations
 
@@ -22,10 +23,12 @@ Headers = dict[bytes, bytes]
 # as they are (the route's headers then say what they are).
 Reply = tuple
 Handler = Callable[[Headers, bytes], Awaitable[Reply]]
+# Why a request is refused from its headers alone, as (status, message), or None to read its body.
+Gate = Callable[[Headers], "tuple[int, str] | None"]
 
 
-def detail(message: str) -> dict:
-    """driftline's own error body."""
+def detail(message: str, status: int = 400) -> dict:
+    """driftline's own error body (the status is in the status line alone)."""
     return {"detail": message}
 
 
@@ -37,11 +40,13 @@ def json_only(headers: Headers) -> str | None:
 @dataclass(frozen=True)
 class Route:
     """One bare-ASGI POST endpoint: its handler, which content types it takes (`accepts` says why
-    not, or None), and how its protocol words an error (`error(message) -> body`)."""
+    not, or None), how its protocol words an error (`error(message, status) -> body`), and who may open it
+    (`gate`: see `gates`; None: anyone, as far as the hot path knows)."""
 
     handler: Handler
     accepts: Callable[[Headers], str | None] = json_only
-    error: Callable[[str], dict] = detail
+    error: Callable[[str, int], dict] = detail
+    gate: Gate | None = None
 
 
 def request_id_header(payload: dict) -> tuple:
@@ -83,19 +88,24 @@ class HotPath:
         headers[b":peer"] = (scope.get("client") or ("",))[0].encode()  # the caller's address (model_server.PEER)
         reply: Reply
         if scope["method"] != "POST":
-            reply = 405, route.error("method not allowed; use POST")
+            reply = 405, route.error("method not allowed; use POST", 405)
+        elif route.gate is not None and (closed := route.gate(headers)) is not None:
+            # Before the body: a caller without the credential does not get the server to read a
+            # megabyte for it. The handler checks the credential again (defence in depth).
+            status, message = closed
+            reply = status, route.error(message, status), ((b"www-authenticate", b"Bearer"),) if status == 401 else ()
         elif (refused := route.accepts(headers)) is not None:
-            reply = 415, route.error(refused)
+            reply = 415, route.error(refused, 415)
         else:
             body = await _read_body(receive, headers, self.max_body_bytes, self.body_timeout)
             if body is None:
                 return  # the client went away: nobody to answer
             if body is TOO_LARGE:
-                reply = 413, route.error(f"body larger than {self.max_body_bytes} bytes")
+                reply = 413, route.error(f"body larger than {self.max_body_bytes} bytes", 413)
             elif isinstance(body, bytes):
                 reply = await route.handler(headers, body)
             else:  # TOO_SLOW
-                reply = 408, route.error(f"body not received within {self.body_timeout:g} s")
+                reply = 408, route.error(f"body not received within {self.body_timeout:g} s", 408)
         if reply[0] != 200:
             self.on_refused(path, reply[0])
         await _send(send, *reply)

@@ -6,7 +6,9 @@ here and throughput fell to 1-2 requests/s; the model's threads are set explicit
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -48,13 +50,42 @@ def exposed(cfg: ServeSettings) -> str | None:
             "or DRIFTLINE_SERVE_PUBLIC_WITHOUT_TOKEN=true if something in front of the server checks its callers")
 
 
+def uvicorn_config(app, cfg: ServeSettings, **overrides):
+    """The uvicorn configuration the server runs with (the tests' servers too): one worker, the
+    bounded h11 protocol (serving/connections: a header deadline and a connection cap), no
+    websockets (no endpoint takes one)."""
+    import uvicorn
+
+    from driftline.serving.connections import protocol_class
+
+    # On SIGTERM uvicorn stops accepting, lets the requests under way finish (5 s at most: a client
+    # that never finishes must not hold the stop), then the app's shutdown flushes the logs. The
+    # whole stop stays within the 10 s a stack (or a container platform's grace) gives a part.
+    settings = {"host": cfg.host, "port": cfg.port, "workers": 1, "log_level": "warning", "access_log": False,
+                "timeout_graceful_shutdown": 5, "http": protocol_class(cfg), "ws": "none", **overrides}
+    return uvicorn.Config(app, **settings)
+
+
+def room_for_connections(max_connections: int) -> None:
+    """Raise the soft open-file limit to hold `max_connections` sockets beside the process's own
+    files (the registry, the logs, the models): past the limit accept() fails before the cap can
+    choose which connection to close. A hard limit lower than that is left as it is."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = max_connections + 256
+    if soft != resource.RLIM_INFINITY and soft < want:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want if hard == resource.RLIM_INFINITY else min(want, hard), hard))
+
+
 def run(project: Project, cfg: ServeSettings) -> None:
     """Serve until stopped, over the open project's registry."""
     os.environ["OMP_NUM_THREADS"] = str(cfg.model_threads)
     import uvicorn
 
-    # On SIGTERM uvicorn stops accepting, lets the requests under way finish (5 s at most: a client
-    # that never finishes must not hold the stop), then the app's shutdown flushes the logs. The
-    # whole stop stays within the 10 s a stack (or a container platform's grace) gives a part.
-    uvicorn.run(build_app(project.settings, project.params, cfg, project.registry), host=cfg.host, port=cfg.port,
-                workers=1, log_level="warning", access_log=False, timeout_graceful_shutdown=5)
+    room_for_connections(cfg.max_connections)
+    server = uvicorn.Server(uvicorn_config(build_app(project.settings, project.params, cfg, project.registry), cfg))
+    with contextlib.suppress(KeyboardInterrupt):  # uvicorn raises a captured Ctrl-C again after its stop
+        server.run()
+    if not server.started:  # as uvicorn.run ends: a port in use, a failed startup
+        sys.exit(3)

@@ -21,7 +21,7 @@ from driftline.config import ServeSettings, load_params
 from driftline.core import demo_data, frames
 from driftline.serving.ids import RequestIds
 from driftline.serving.loader import STRATEGY_TAG, WEIGHT_TAG
-from driftline.serving.server import build_app
+from driftline.serving.server import build_app, uvicorn_config
 from tests.integration.conftest import free_port, make_project
 from tests.waiting import wait_until
 
@@ -38,8 +38,7 @@ class Server:
         cfg = ServeSettings(port=self.port, poll_seconds=0.5, log_dir=log_dir, **overrides)
         p = load_params(project.root / "params.yaml")
         self.app = build_app(project.settings, p, cfg)
-        self.server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=self.port,
-                                                    log_level="warning", access_log=False))
+        self.server = uvicorn.Server(uvicorn_config(self.app, cfg))  # as `driftline serve` runs it
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.thread.start()
         assert wait_until(self._ready, 60), "server never became ready"

@@ -20,6 +20,7 @@ import re
 from fastapi import FastAPI
 from fastapi.responses import Response
 
+from driftline.serving import gates
 from driftline.serving.hotpath import Headers, Reply, Route, request_id_header
 from driftline.serving.intake import BadInput, TooMany, parse_json, parse_records
 from driftline.serving.loader import Loaded
@@ -208,7 +209,7 @@ def answer(status: int, payload: dict, predict_fn: str = "predict") -> dict:
 
 
 def route(server: ModelServer) -> Route:
-    return Route(Invocations(server), accepts, error)
+    return Route(Invocations(server), accepts, error, gates.bearer(server.cfg.token, token_from_basic))
 
 
 def add_endpoints(api: FastAPI, server: ModelServer) -> None:

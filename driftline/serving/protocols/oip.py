@@ -22,6 +22,7 @@ from importlib.metadata import version as installed
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, Response
 
+from driftline.serving import gates
 from driftline.serving.hotpath import Headers, Reply, Route, request_id_header
 from driftline.serving.intake import BadInput, TooMany, json_content_type, parse_json
 from driftline.serving.loader import Loaded
@@ -40,7 +41,7 @@ REQUEST_KEYS = frozenset({"id", "parameters", "inputs", "outputs"})
 MAX_ID = 256  # characters of a request's own `id`, echoed in the answer
 
 
-def error(message: str) -> dict:
+def error(message: str, status: int = 400) -> dict:
     return {"error": message}
 
 
@@ -210,7 +211,8 @@ class Infer:
 
 
 def routes(server: ModelServer, model_name: str) -> dict[str, Route]:
-    return {f"/v2/models/{model_name}/infer": Route(Infer(server, model_name), accepts, error)}
+    return {f"/v2/models/{model_name}/infer": Route(Infer(server, model_name), accepts, error,
+                                                        gates.bearer(server.cfg.token, token_from_basic))}
 
 
 def add_endpoints(api: FastAPI, server: ModelServer, model_name: str) -> None:
