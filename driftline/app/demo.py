@@ -29,6 +29,7 @@ from driftline import services
 from driftline.adapters import dvc_data
 from driftline.adapters.registry.store import CHAMPION
 from driftline.adapters.serving_client import ServingClient
+from driftline.app.lifecycle import no_second_interrupt
 from driftline.app.project import DEMO_ROWS, DEMO_SEED
 from driftline.app.stack import Stack
 from driftline.app.traffic import Traffic, demo_records
@@ -173,11 +174,12 @@ def run(project: services.Project, params_path: Path, echo: Callable[[str], None
         echo(f"{sent} live requests through drift, retraining, a promotion and a rollback; none failed.")
         failed = False
     finally:
-        if traffic is not None:
-            traffic.stop()
-        _restore_data(settings.root, dvc_file, tracked, echo)
-        if failed or not keep_serving:
-            stack.stop()  # last: its final line says what was stopped
+        with no_second_interrupt():
+            if traffic is not None:
+                traffic.stop()
+            _restore_data(settings.root, dvc_file, tracked, echo)
+            if failed or not keep_serving:
+                stack.stop()  # last: its final line says what was stopped
     echo(f"\nTry: curl -s {url}/predict -H 'content-type: application/json' -d '{_example(p)}'\n"
          f"Prefect UI: {settings.prefect_ui_url} (flow runs, deployments, events, artifacts)   "
          f"MLflow UI: {settings.mlflow_ui_url} (runs, the drift report, the registry)")
@@ -193,9 +195,8 @@ def run(project: services.Project, params_path: Path, echo: Callable[[str], None
 
 def _until_written(project: services.Project, ids: set[str], since: datetime) -> None:
     """The server writes labels in batches (every 2 s): the check that follows must read these."""
-    log = project.services.prediction_log
     try:
-        poll(lambda: ids <= set(log.labels(since).get("request_id", ())), 60, interval=0.5)
+        poll(lambda: ids <= set(project.services.prediction_log.labels(since).get("request_id", ())), 60, 0.5)
     except WaitTimeout:
         raise DemoFailed("the labels of step 4 were not written to the feedback log within 60 s") from None
 

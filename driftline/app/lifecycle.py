@@ -191,3 +191,17 @@ def _group_alive(pgid: int) -> bool:
         except (ProcessLookupError, PermissionError):
             continue
     return False
+
+
+@contextlib.contextmanager
+def no_second_interrupt():
+    """Ctrl-C ignored while a command cleans up: a second one (0.2 s after the first, measured in a
+    full run) cut the cleanup short and left the demo's stack's servers running."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
