@@ -72,17 +72,17 @@ def run(project: services.Project, params_path: Path, echo: Callable[[str], None
     base = ["--params", str(params_path)]
     echo("0. The local stack (`driftline up`): Prefect server and UI, MLflow UI, the deployments, the model server")
     stack = Stack(settings, params_path, DEMO_OVERRIDES, mlflow_ui, echo)
-    stack.start()
-    cfg = serve_settings(settings.state)  # with the label token the stack made for the traffic's labels
-    began = datetime.now(UTC).isoformat()  # the server may hold an earlier demo's runs
-    cli = _cli_runner(stack.env, echo)
     dvc_file = dvc_data.dvc_file_for(settings.root, p.data.path)
     tracked = dvc_file.read_bytes()  # step 3 lands new data; the end puts this back
     traffic: Traffic | None = None
     failures: list = []
     sent = 0
     failed = True
-    try:
+    try:  # from the stack's start: a Ctrl-C just after its last line must still stop it
+        stack.start()
+        cfg = serve_settings(settings.state)  # with the label token the stack made for the traffic's labels
+        began = datetime.now(UTC).isoformat()  # the server may hold an earlier demo's runs
+        cli = _cli_runner(stack.env, echo)
         echo("\n1. The first champion (trained now unless it already exists)")
         cli("train", *base, "--search", "--reason", "demo")
         with ServingClient.of(cfg) as client:
