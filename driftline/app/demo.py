@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -217,8 +218,15 @@ def _cli_runner(env: dict[str, str], echo: Callable[[str], None]) -> Callable[..
         later) before the demo stops its stack, so that it neither outlives the demo nor reports the
         stack it used going away."""
         echo(f"$ driftline {' '.join(args)}")
-        child = subprocess.Popen([sys.executable, "-m", "driftline.app.cli", *args], env=env)
+        # A Ctrl-C inside Popen would leave the command running unseen: it waits until `child` is held.
+        held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
         try:
+            child = subprocess.Popen([sys.executable, "-m", "driftline.app.cli", *args], env=env)
+        except BaseException:
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
+            raise
+        try:
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
             code = child.wait()
         except BaseException:
             child.terminate()
