@@ -30,7 +30,7 @@ from driftline import services
 from driftline.adapters import dvc_data
 from driftline.adapters.registry.store import CHAMPION
 from driftline.adapters.serving_client import ServingClient
-from driftline.app.lifecycle import no_second_interrupt
+from driftline.app.lifecycle import no_second_interrupt, spawn_uninterrupted
 from driftline.app.project import DEMO_ROWS, DEMO_SEED
 from driftline.app.stack import Stack
 from driftline.app.traffic import Traffic, demo_records
@@ -218,15 +218,9 @@ def _cli_runner(env: dict[str, str], echo: Callable[[str], None]) -> Callable[..
         later) before the demo stops its stack, so that it neither outlives the demo nor reports the
         stack it used going away."""
         echo(f"$ driftline {' '.join(args)}")
-        # A Ctrl-C inside Popen would leave the command running unseen: it waits until `child` is held.
-        held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        child, held = spawn_uninterrupted([sys.executable, "-m", "driftline.app.cli", *args], env)
         try:
-            child = subprocess.Popen([sys.executable, "-m", "driftline.app.cli", *args], env=env)
-        except BaseException:
-            signal.pthread_sigmask(signal.SIG_SETMASK, held)
-            raise
-        try:
-            signal.pthread_sigmask(signal.SIG_SETMASK, held)
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)  # a Ctrl-C from here on finds `child` held
             code = child.wait()
         except BaseException:
             child.terminate()
@@ -237,9 +231,7 @@ def _cli_runner(env: dict[str, str], echo: Callable[[str], None]) -> Callable[..
                 except subprocess.TimeoutExpired:
                     child.kill()
                     deadline = time.monotonic() + 10
-                except KeyboardInterrupt:
-                    # A second Ctrl-C while it stops: it must still be gone before the stack is, or
-                    # it outlives the demo and reports the stack going away after its last line.
+                except KeyboardInterrupt:  # a second Ctrl-C: it must still be gone before the stack is
                     continue
             raise
         if code != 0:

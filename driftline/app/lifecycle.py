@@ -205,3 +205,14 @@ def no_second_interrupt():
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def spawn_uninterrupted(command: list[str], env: dict) -> tuple[subprocess.Popen, set]:
+    """`command` started with SIGINT held back (a Ctrl-C inside Popen would leave it running unseen),
+    and the signal mask to restore once the caller holds the process."""
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        return subprocess.Popen(command, env=env), held
+    except BaseException:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+        raise
