@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -30,7 +29,7 @@ from driftline import services
 from driftline.adapters import dvc_data
 from driftline.adapters.registry.store import CHAMPION
 from driftline.adapters.serving_client import ServingClient
-from driftline.app.lifecycle import no_second_interrupt, spawn_uninterrupted
+from driftline.app.lifecycle import interrupts_held, no_second_interrupt
 from driftline.app.project import DEMO_ROWS, DEMO_SEED
 from driftline.app.stack import Stack
 from driftline.app.traffic import Traffic, demo_records
@@ -218,11 +217,14 @@ def _cli_runner(env: dict[str, str], echo: Callable[[str], None]) -> Callable[..
         later) before the demo stops its stack, so that it neither outlives the demo nor reports the
         stack it used going away."""
         echo(f"$ driftline {' '.join(args)}")
-        child, held = spawn_uninterrupted([sys.executable, "-m", "driftline.app.cli", *args], env)
+        child = None
         try:
-            signal.pthread_sigmask(signal.SIG_SETMASK, held)  # a Ctrl-C from here on finds `child` held
+            with interrupts_held():  # a Ctrl-C while it starts is raised once `child` holds it
+                child = subprocess.Popen([sys.executable, "-m", "driftline.app.cli", *args], env=env)
             code = child.wait()
         except BaseException:
+            if child is None:
+                raise
             child.terminate()
             deadline = time.monotonic() + 10
             while child.poll() is None:

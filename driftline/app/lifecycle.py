@@ -207,12 +207,24 @@ def no_second_interrupt():
         signal.signal(signal.SIGINT, previous)
 
 
-def spawn_uninterrupted(command: list[str], env: dict) -> tuple[subprocess.Popen, set]:
-    """`command` started with SIGINT held back (a Ctrl-C inside Popen would leave it running unseen),
-    and the signal mask to restore once the caller holds the process."""
-    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+@contextlib.contextmanager
+def interrupts_held():
+    """Ctrl-C and SIGTERM arriving inside the block are acted on when it ends, so that what the block
+    starts is held by the caller before the interrupt is raised. Blocking the signal was not enough
+    (seen in CI): one that arrived just before had already been taken by Python, whose handler then
+    raised inside Popen after the fork, and the command ran on unseen past the stack's last line."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = {sig: signal.signal(sig, lambda signum, frame: caught.append(signum))
+                for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        return subprocess.Popen(command, env=env), held
-    except BaseException:
-        signal.pthread_sigmask(signal.SIG_SETMASK, held)
-        raise
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if caught and callable(previous[caught[0]]):
+        previous[caught[0]](caught[0], None)
+    elif caught and previous[caught[0]] == signal.SIG_DFL:
+        raise KeyboardInterrupt

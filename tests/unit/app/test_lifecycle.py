@@ -79,3 +79,48 @@ def test_a_hurried_stop_kills_a_part_that_ignores_its_signal_after_2_seconds():
         assert stubborn.poll() == -signal.SIGKILL and time.monotonic() - began < 5
     finally:
         lifecycle._hurry.clear()
+
+
+
+def _held_start() -> tuple[subprocess.Popen | None, bool]:
+    child, raised = None, False
+    try:
+        with lifecycle.interrupts_held():
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)  # Python runs its handlers between bytecodes: give it some
+            child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    except KeyboardInterrupt:
+        raised = True
+    return child, raised
+
+
+def test_an_interrupt_while_a_command_starts_is_raised_once_the_command_is_held():
+    # The demo's case: a Ctrl-C inside Popen raised there and the started command ran on, unseen.
+    # Here the signal arrives inside the block; the block still finishes (the child is held) and the
+    # interrupt is raised after it, by the handler that was installed before.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    child = None
+    try:
+        child, raised = _held_start()
+        assert raised
+        assert child is not None and child.poll() is None
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # put back
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if child is not None:
+            child.kill()
+            child.wait()
+
+
+def test_an_interrupt_ignored_before_the_block_stays_ignored():
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    child = None
+    try:
+        child, raised = _held_start()
+        assert not raised and child is not None
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if child is not None:
+            child.kill()
+            child.wait()
