@@ -224,7 +224,11 @@ def interrupts_held():
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    if caught and callable(previous[caught[0]]):
-        previous[caught[0]](caught[0], None)
-    elif caught and previous[caught[0]] == signal.SIG_DFL:
+    if not caught:
+        return
+    first = signal.Signals(caught[0])
+    handler = previous[first]
+    if callable(handler):
+        handler(first, None)
+    elif handler == signal.SIG_DFL:
         raise KeyboardInterrupt
