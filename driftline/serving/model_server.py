@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
 import logging
 import time
 from collections.abc import Callable
@@ -24,6 +23,7 @@ from driftline.config import Feature, ServeSettings
 from driftline.core.evaluation import row_scores
 from driftline.core.rollout import ERROR, INPUT_ERROR
 from driftline.serving.batching import MicroBatcher, Overloaded, PredictFailed
+from driftline.serving.gates import labels, presents
 from driftline.serving.ids import RequestIds
 from driftline.serving.intake import BadInput, Policy, TooMany, intake, parse_json, parse_records, ranges
 from driftline.serving.labels import NotIssued, feedback_rows
@@ -46,12 +46,6 @@ def predict_records(body: bytes, champion: Loaded, max_records: int) -> list[dic
     return parse_records(parse_json(body), max_records)
 
 
-def bearer(token: str | None):
-    """Whether a request's headers carry `token` (compared in constant time)."""
-    expected = f"Bearer {token}".encode() if token else None
-    return lambda headers: expected is not None and hmac.compare_digest(headers.get(b"authorization", b""), expected)
-
-
 class ModelServer:
     """`predict` and `feedback` answer `POST /predict` and `POST /feedback` (headers, body) with
     (status, body); `answer` runs one model on checked records, `failure` says why a prediction
@@ -65,7 +59,8 @@ class ModelServer:
         self.predictions, self.feedback_log = predictions, feedback_log
         # Each role its own credential: a caller who may predict may not label (it could label one
         # arm of a canary wrong), and the rollout is shown only to holders of a server's token.
-        self.trusted, self.labeller, self.scraper = map(bearer, (cfg.token, cfg.feedback_token, cfg.metrics_token))
+        self.trusted, self.labeller, self.scraper = map(presents, (cfg.token, cfg.feedback_token, cfg.metrics_token))
+        self.label_gate = labels(cfg)  # the gate HotPath runs before the body, checked again here
         self.bounds = ranges(list(features))
         # Times are checked for what each model reads as one, and for what the params declare.
         self.datetimes = frozenset(f.name for f in features if f.type == "datetime")
@@ -234,16 +229,9 @@ class ModelServer:
     # -- POST /feedback ------------------------------------------------------------------------
     async def feedback(self, headers: dict[bytes, bytes], body: bytes) -> Answer:
         cfg = self.cfg
-        if cfg.role == "staging":  # its answers are tests: labels for them would join no live prediction
-            return 404, {"detail": "the staging server takes no feedback; send labels to production"}
-        if not self.labeller(headers) and not (cfg.anonymous_labels and not cfg.feedback_token):
-            if self.trusted(headers) or self.scraper(headers):
-                return 403, {"detail": "this token may not post labels: /feedback takes the label token "
-                                       "(DRIFTLINE_SERVE_FEEDBACK_TOKEN)"}
-            if cfg.feedback_token:
-                return 401, {"detail": "missing or wrong bearer token (the label token)"}
-            return 403, {"detail": "this server takes no labels: it has no label token "
-                                   "(DRIFTLINE_SERVE_FEEDBACK_TOKEN), and anonymous labels are off"}
+        refused = self.label_gate(headers) if self.label_gate else None
+        if refused is not None:
+            return refused[0], {"detail": refused[1]}
         current = self.watcher.current
         models = [current.models[v] for v in (current.rollout.champion, current.rollout.challenger)
                   if v in current.models]

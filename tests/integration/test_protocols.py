@@ -25,14 +25,14 @@ from tritonclient.utils import InferenceServerException
 
 from driftline.adapters.predlog import read_log
 from driftline.adapters.registry.lease import ROLLOUT, Lease
-from driftline.adapters.registry.store import CHALLENGER, CHAMPION
+from driftline.adapters.registry.store import CHALLENGER
 from driftline.adapters.serving_client import client_records
 from driftline.config import load_params
 from driftline.core import demo_data, frames
 from driftline.serving.ids import RequestIds
 from driftline.serving.loader import STRATEGY_TAG, WEIGHT_TAG
 from tests.integration.conftest import free_port, make_project
-from tests.integration.test_serving import Server, json_values
+from tests.integration.test_serving import Server, json_values, version_one_alone
 from tests.waiting import wait_until
 
 TOKEN = "protocols-token"
@@ -55,15 +55,7 @@ def module_server(tmp_path_factory):
 
 @pytest.fixture
 def served(module_server):
-    """Version 1 serving alone, whatever the test before moved."""
-    project, server, _ = module_server
-    store = project.store()
-    store.set_model_tags({STRATEGY_TAG: "none", WEIGHT_TAG: "0"})
-    store.move_alias(CHAMPION, "1", "test setup")
-    store.move_alias(CHALLENGER, None, "test setup")
-    assert wait_until(lambda: (m := httpx.get(f"{server.url}/models", headers=AUTH).json())["champion"] == "1"
-                      and m["challenger"] is None, 30)
-    return module_server
+    return version_one_alone(module_server, AUTH)
 
 
 @pytest.fixture

@@ -79,17 +79,22 @@ def module_server(tmp_path_factory):
     server.stop()
 
 
-@pytest.fixture
-def served(module_server):
-    """Each test starts with version 1 serving alone, whatever the test before it moved."""
+def version_one_alone(module_server, headers: dict | None = None):
+    """Version 1 serving alone, whatever the test before moved (`headers`: a closed server's
+    metrics token, which /models asks for)."""
     project, server, _ = module_server
     store = project.store()
     store.set_model_tags({STRATEGY_TAG: "none", WEIGHT_TAG: "0"})
     store.move_alias(CHAMPION, "1", "test setup")
     store.move_alias(CHALLENGER, None, "test setup")
-    assert wait_until(lambda: (m := httpx.get(f"{server.url}/models").json())["champion"] == "1"
+    assert wait_until(lambda: (m := httpx.get(f"{server.url}/models", headers=headers).json())["champion"] == "1"
                       and m["challenger"] is None, 30)
     return module_server
+
+
+@pytest.fixture
+def served(module_server):
+    return version_one_alone(module_server)
 
 
 def _records(n: int, seed: int = 3) -> list[dict]:
