@@ -137,6 +137,11 @@ class Team:
             self.proc.kill()
             raise
         finally:
+            # The account `store` put in this process's environment goes with the stack: left there,
+            # it overrode the bearer tokens of every later test's MLflow client in this worker (a
+            # fault test told its monitors apart by token, and waited on one for ever).
+            for key in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"):
+                os.environ.pop(key, None)
             data = re.search(r"\(data: (/var/lib/driftline-postgres/\w+)/data;", self.out)
             if data and not keep_data:
                 shutil.rmtree(data.group(1), ignore_errors=True)  # as root the data lives outside the project
