@@ -17,7 +17,6 @@ import numpy as np
 import pandas as pd
 from pandas.api import types as ptypes
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.model_selection import KFold
 from sklearn.preprocessing import TargetEncoder
 
 
@@ -94,10 +93,11 @@ class DerivedFeatures(TransformerMixin, BaseEstimator):
             elif kind == "target_encoding":
                 if y is None:
                     raise ValueError(f"{name}: target encoding needs the target to fit")
-                # Plain shuffled folds, not stratified: which fold a row is in depends on the seed and
-                # the row count only, never on the labels.
-                folds = KFold(5, shuffle=True, random_state=self.seed)
-                encoder = TargetEncoder(target_type=self.target_type, cv=folds)
+                # Folds by row hash (the row's features, salted with the seed), not by position and never
+                # by the labels: a table held in partitions puts each row in the same fold.
+                fold = hash_folds(x, self.seed)
+                splits = [(np.flatnonzero(fold != k), np.flatnonzero(fold == k)) for k in range(FOLDS)]
+                encoder = TargetEncoder(target_type=self.target_type, cv=splits)
                 column = _categories(x[s["column"]])
                 if cross_fit:
                     out_of_fold[name] = encoder.fit_transform(column, y)[:, 0]
@@ -175,6 +175,14 @@ def arithmetic_inputs(s: dict[str, Any]) -> list[str]:
 
 
 LARGE = 1000  # rows from which a vectorized path beats a per-value one
+FOLDS = 5  # target encoding's cross-fitting folds
+
+
+def hash_folds(x: pd.DataFrame, seed: int) -> np.ndarray:
+    """Each row's cross-fitting fold: a hash of its features salted with the seed."""
+    from driftline.core.versions import row_keys, splitmix
+
+    return (splitmix(row_keys(x, list(x.columns)), seed) % np.uint64(FOLDS)).astype(np.int64)
 ISO_DATE = r"^\d{4}-\d{2}-\d{2}"  # ISO 8601 only: pandas would also read "now" and "today"
 
 
@@ -237,6 +245,11 @@ def _num(col: pd.Series) -> np.ndarray:
 
 
 MISSING = "__missing__"  # a missing category as a value of its own (the one-hot path imputes it too)
+
+
+def category_values(col: pd.Series) -> np.ndarray:
+    """A categorical column as the values the derived kinds learn on (missing as MISSING)."""
+    return _categories(col).iloc[:, 0].to_numpy(dtype=object)
 
 
 def _categories(col: pd.Series) -> pd.DataFrame:
