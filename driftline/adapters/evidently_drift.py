@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from driftline.config import Params, names_by_type
-from driftline.core import frames, partitioned, validation
+from driftline.core import frames, validation
 from driftline.core.drift import ColumnDrift
 
 
@@ -88,15 +88,16 @@ def validate_with_drift(df: pd.DataFrame, params: Params, reference: pd.DataFram
     check = params.validation.distribution
     if not (report.passed and check.enabled and reference is not None):
         return report, ""
-    sample = partitioned.sample_by_hash(df, check.sample_size, params, partitioned.DRIFT_SALT)
+    sample = df.sample(min(len(df), check.sample_size), random_state=0)
     return with_distribution(report, sample, params, reference, reference_version, drift_expected)
 
 
 def with_distribution(report: validation.ValidationReport, sample: pd.DataFrame, params: Params,
                       reference: pd.DataFrame, reference_version: str | None,
                       drift_expected: bool = False) -> tuple[validation.ValidationReport, str]:
-    """The distribution check on a sample of the new data (chosen by row hash, so a table held in
-    partitions gives the same sample) against the champion's reference."""
+    """The distribution check on a sample of the new data against the champion's reference (in one
+    process a seeded `DataFrame.sample`; training.distributed samples by row hash, so that a table
+    held in partitions gives the same sample: `partitioned.hash_sample`)."""
     check = params.validation.distribution
     # Compare the features both know: a feature added or dropped since the champion is a
     # config change, not drift.
