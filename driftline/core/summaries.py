@@ -29,13 +29,16 @@ class Column:
     dtype: str
     numeric: bool  # numeric and not bool, in every partition
     datetime: bool  # a datetime dtype in every partition
+    boolean: bool = False  # a bool dtype in every partition (numeric to a regression target's check)
     missing: int = 0
     examples: list[str] = field(default_factory=list)  # the first non-null values, as text
     infinite: int = 0
     low: float = np.nan  # extremes of the non-null values (numeric columns)
     high: float = np.nan
     distinct: list = field(default_factory=list)  # at most two distinct non-null values
-    counts: Counter | None = None  # value -> rows (the target of a classification task)
+    # value -> rows (the target of a classification task), in value_counts(sort=False)'s order, with
+    # a categorical dtype's unused categories at 0 rows: what value_counts() sorts, ties kept in order.
+    counts: Counter | None = None
     unknown: Counter | None = None  # values outside the declared categories -> rows
     bad_dates: int = 0  # a datetime feature's values that are not ISO 8601 dates
     bad_date_examples: list[str] = field(default_factory=list)
@@ -61,13 +64,14 @@ def summarize(df: pd.DataFrame, p: Params) -> Summary:
         col = df[name]
         f = declared.get(name)
         out[name] = _column(col, f, counted=name == data.target and data.task != "regression",
-                            time=name == data.time_column and not (f and f.type == "datetime"))
+                            time=name == data.time_column)
     return Summary(len(df), [str(c) for c in df.columns], out)
 
 
 def _column(col: pd.Series, f, counted: bool, time: bool) -> Column:
     numeric = ptypes.is_numeric_dtype(col) and not ptypes.is_bool_dtype(col)
-    c = Column(str(col.dtype), numeric, ptypes.is_datetime64_any_dtype(col), missing=int(col.isna().sum()))
+    c = Column(str(col.dtype), numeric, ptypes.is_datetime64_any_dtype(col), ptypes.is_bool_dtype(col),
+               missing=int(col.isna().sum()))
     present = col.dropna()
     c.examples = present.head(EXAMPLES).astype(str).tolist()
     c.distinct = list(pd.unique(present))[:2] if len(present) else []
@@ -102,10 +106,15 @@ def merge(first: Summary, second: Summary) -> Summary:
 
 def _merge_column(a: Column, b: Column) -> Column:
     def added(x: Counter | None, y: Counter | None) -> Counter | None:
-        return None if x is None and y is None else Counter(x or {}) + Counter(y or {})
+        """Counts added, the first's values first (so first appearance in row order), zeros kept."""
+        if x is None and y is None:
+            return None
+        out = Counter(x or {})
+        out.update(y or {})
+        return out
 
     return Column(
-        a.dtype, a.numeric and b.numeric, a.datetime and b.datetime, a.missing + b.missing,
+        a.dtype, a.numeric and b.numeric, a.datetime and b.datetime, a.boolean and b.boolean, a.missing + b.missing,
         (a.examples + b.examples)[:EXAMPLES], a.infinite + b.infinite,
         float(np.fmin(a.low, b.low)), float(np.fmax(a.high, b.high)),
         list(dict.fromkeys([*a.distinct, *b.distinct]))[:2], added(a.counts, b.counts), added(a.unknown, b.unknown),
@@ -121,6 +130,7 @@ def merge_all(summaries: list[Summary]) -> Summary:
 
 
 def most_common(counts: Counter, n: int) -> list:
-    """The values with the most rows, most first; ties by the value's text (the same in any
-    partitioning, where first appearance is not)."""
-    return [v for v, _ in sorted(counts.items(), key=lambda kv: (-kv[1], str(kv[0])))[:n]]
+    """The values with the most rows, most first; ties in the counts' own order, as pandas'
+    `value_counts()` sorts them (a stable sort), so that the report quotes what one process quoted.
+    Merged in partition order, the counts keep the whole table's order."""
+    return [v for v, _ in sorted(counts.items(), key=lambda kv: -kv[1])[:n]]

@@ -97,7 +97,7 @@ def _target(t: Summary, p: Params) -> list[Check]:
                         else f"target {data.target!r} has no missing values", data.target))
     if data.task == "regression":
         distinct = len(y.distinct)
-        checks.append(Check("quality: target numeric", y.numeric,
+        checks.append(Check("quality: target numeric", y.numeric or y.boolean,  # pandas counts bool as numeric
                             f"regression target {data.target!r} is {y.dtype}, not numeric", data.target))
         checks.append(Check("quality: target not constant", distinct > 1,
                             f"target {data.target!r} is constant" if distinct <= 1
@@ -105,8 +105,8 @@ def _target(t: Summary, p: Params) -> list[Check]:
         return checks
     counts = y.counts or Counter()
     total = sum(counts.values())
-    shares = {k: n / total for k, n in counts.items()}
-    distinct = len(counts)
+    shares = {k: n / total if total else np.nan for k, n in counts.items()}
+    distinct = sum(1 for n in counts.values() if n)  # a categorical dtype's unused categories count 0 rows
     if data.task == "binary" and distinct != 2:
         what = "is constant" if distinct < 2 else f"has {distinct} classes"
         checks.append(Check("quality: target classes", False,
@@ -116,7 +116,7 @@ def _target(t: Summary, p: Params) -> list[Check]:
         checks.append(Check("quality: target classes", False,
                             f"target {data.target!r} is constant", data.target))
     else:
-        rare = [k for k in most_common(counts, distinct) if shares[k] < p.validation.min_class_share]
+        rare = [k for k in most_common(counts, len(counts)) if shares[k] < p.validation.min_class_share]
         checks.append(Check("quality: target classes", not rare,
                             f"classes rarer than {p.validation.min_class_share:.1%} of rows: "
                             f"{', '.join(map(str, rare))}" if rare
@@ -168,12 +168,13 @@ def _quality(t: Summary, p: Params, duplicates: int, near: Check | None) -> list
     return checks
 
 
-def validate(df: pd.DataFrame, p: Params) -> ValidationReport:
-    """Schema and quality checks. Type checks gate the rest: ranges on text make no sense."""
-    t = summarize(df, p)
-    duplicates = int(df.duplicated().sum()) if len(df) else 0
-    return judge(t, p, lambda: duplicates, lambda: versions.near_duplicates(df, p) if len(df) else None,
-                 lambda: derived_checks(df, p))
+def validate(df: pd.DataFrame, p: Params, hashed: bool = False) -> ValidationReport:
+    """Schema and quality checks. Type checks gate the rest: ranges on text make no sense.
+    `hashed`: the choices training.distributed makes on partitions (the near-copy chance level
+    in key-chosen blocks, target encoding's folds by row hash): the report it gives, in one process."""
+    return judge(summarize(df, p), p, lambda: int(df.duplicated().sum()) if len(df) else 0,
+                 lambda: versions.near_duplicates(df, p, hashed) if len(df) else None,
+                 lambda: derived_checks(df, p, hashed))
 
 
 def judge(t: Summary, p: Params, duplicates, near, derived) -> ValidationReport:
@@ -191,12 +192,13 @@ def judge(t: Summary, p: Params, duplicates, near, derived) -> ValidationReport:
     return ValidationReport(t.rows, checks)
 
 
-def derived_checks(df: pd.DataFrame, p: Params) -> list[Check]:
+def derived_checks(df: pd.DataFrame, p: Params, hashed: bool = False) -> list[Check]:
     """The derived features as the model will compute them (learned on these rows, target
     encoding cross-fitted), held to their limits like raw features: missing share, finite values,
     ranges, and that they vary. A passing check states the observed range, for the report."""
     try:
-        values = features.from_params(p).fit_transform(frames.features(df, p.data), frames.target(df, p.data))
+        values = features.from_params(p).fit_transform(frames.features(df, p.data), frames.target(df, p.data),
+                                                       hashed=hashed)
     except Exception as err:  # noqa: BLE001 - reported against the config, not raised from inside sklearn
         return [derived_failed(err)]
     return judge_derived(derived_summary(values, p), p)
