@@ -1,6 +1,7 @@
-"""Validation as aggregations over Dask partitions gives the report one process gives with the
-same hash-based choices (`validate(..., hashed=True)`): every check, passed or failed, with the same words, on clean data, on each breakage of the validation
-tests, on near-copies (the chance level shuffled into the same blocks) and with derived features.
+"""Validation as aggregations over Dask partitions gives the report one process gives with the same
+hash-based choices (`validate(..., hashed=True)`): every check, passed or failed, with the same
+words, on clean data, on each breakage of the validation tests, on near-copies (the chance level
+shuffled into the same blocks) and with derived features.
 Dask runs in this process (its synchronous scheduler); the partitions split the rows unevenly."""
 
 from __future__ import annotations
