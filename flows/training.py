@@ -102,6 +102,11 @@ def training_pipeline(
 def _pipeline(settings: Settings, p: Params, svc, reason: str, drift_summary: str | None,
               expected_commit: str | None, dask_address: str | None, overrides: list[str] | None,
               drift_expected: bool = False) -> dict[str, Any]:
+    if p.training.distributed is not None:  # the data in partitions on a Dask cluster: flows/distributed.py
+        from flows.distributed import distributed_run
+
+        return distributed_run(settings, p, svc, reason, drift_summary, expected_commit, dask_address, overrides,
+                               drift_expected)
     store = svc.registry
     commit = training_run.checkout(settings.root, expected_commit)
     snap = pull_data(svc.data, p.data.path)

@@ -194,14 +194,42 @@ def verify(root: Path, dvc_file: Path) -> None:
 
 
 def read_table(path: Path, kind: str | None = None) -> pd.DataFrame:
-    """A CSV or Parquet table; `kind` ("csv", "parquet") when the path has no telling suffix."""
+    """A CSV or Parquet table, or a directory of Parquet files read as one table (its files in
+    name order); `kind` ("csv", "parquet") when the path has no telling suffix."""
     if not path.exists():
         raise DataError(f"{path}: no such data file")
+    if path.is_dir():
+        return read_parquet_files(parquet_files(path), str(path))
     kind = kind or ("csv" if path.suffix == ".csv" else "parquet")
     try:
         return pd.read_csv(path) if kind == "csv" else pd.read_parquet(path)
     except Exception as err:  # noqa: BLE001 - any reader error means unreadable data
         raise DataError(f"{path}: cannot be read as {kind}: {err}") from None
+
+
+def is_part(relpath: str) -> bool:
+    """A Parquet file of a data directory: `.parquet` or `.pq`, not hidden (`.x`) nor a marker
+    written beside the data (`_SUCCESS`, `_metadata`)."""
+    parts = Path(relpath).parts
+    return relpath.endswith((".parquet", ".pq")) and not any(p.startswith((".", "_")) for p in parts)
+
+
+def parquet_files(directory: Path) -> list[Path]:
+    """The Parquet files of a data directory (and its subdirectories), in name order."""
+    files = sorted((p for p in directory.rglob("*") if p.is_file() and is_part(p.relative_to(directory).as_posix())),
+                   key=lambda p: p.relative_to(directory).as_posix())
+    if not files:
+        raise DataError(f"{directory}: no Parquet files (*.parquet, *.pq) in this directory")
+    return files
+
+
+def read_parquet_files(files: list[Path], what: str) -> pd.DataFrame:
+    import pyarrow.dataset as ds
+
+    try:
+        return ds.dataset([str(f) for f in files], format="parquet").to_table().to_pandas()
+    except Exception as err:  # noqa: BLE001 - any reader error means unreadable data
+        raise DataError(f"{what}: cannot be read as a directory of Parquet files: {err}") from None
 
 
 def _cache_dir(root: Path) -> Path:
@@ -210,6 +238,16 @@ def _cache_dir(root: Path) -> Path:
         return default
     with contextlib.closing(_repo(root)) as repo:
         return Path(repo.cache.local.path)
+
+
+def cached(root: Path, md5: str) -> Path:
+    """The DVC cache's copy of object `md5` (fetched alone from the remote when the cache lacks it)."""
+    return _cached(root, md5)
+
+
+def opened(root: Path):
+    """The project's DVC repository, closed on leaving: `with opened(root) as repo: ...`."""
+    return contextlib.closing(_repo(root))
 
 
 def _cached(root: Path, md5: str) -> Path:
@@ -241,12 +279,30 @@ def read_version(root: Path, data_path: str, md5: str) -> pd.DataFrame:
             listing = json.loads(_cached(root, md5).read_text())
         except ValueError as err:
             raise DataError(f"the file list of version {md5} cannot be read ({err})") from None
+        if data_path.endswith("/"):  # a directory of Parquet files: each one from the cache, checked
+            entries = directory_entries(listing, Path(data_path).relative_to(tracked).as_posix(), md5)
+            return read_parquet_files([_checked(root, e["md5"], data_path) for e in entries], data_path)
         relpath = Path(data_path).relative_to(tracked).as_posix()
         entry = next((e for e in listing if e["relpath"] == relpath), None)
         if entry is None:
             raise DataError(f"version {md5} of {tracked} holds no {relpath}")
         md5 = entry["md5"]
+    return read_table(_checked(root, md5, data_path), "csv" if data_path.endswith(".csv") else "parquet")
+
+
+def _checked(root: Path, md5: str, data_path: str) -> Path:
     path = _cached(root, md5)
     if _md5(path) != md5:
         raise DataError(f"the cached copy of {data_path} at version {md5} is corrupt (its md5 differs)")
-    return read_table(path, "csv" if data_path.endswith(".csv") else "parquet")
+    return path
+
+
+def directory_entries(listing: list[dict], prefix: str, md5: str) -> list[dict]:
+    """The Parquet files under `prefix` (a directory inside the tracked one; "." for itself) in a
+    directory version's file list, in name order."""
+    under = "" if prefix in ("", ".") else prefix.rstrip("/") + "/"
+    entries = sorted((e for e in listing if e["relpath"].startswith(under) and is_part(e["relpath"][len(under):])),
+                     key=lambda e: e["relpath"])
+    if not entries:
+        raise DataError(f"version {md5} holds no Parquet files under {prefix or '.'}/")
+    return entries

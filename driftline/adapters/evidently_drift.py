@@ -88,11 +88,22 @@ def validate_with_drift(df: pd.DataFrame, params: Params, reference: pd.DataFram
     check = params.validation.distribution
     if not (report.passed and check.enabled and reference is not None):
         return report, ""
+    sample = df.sample(min(len(df), check.sample_size), random_state=0)
+    return with_distribution(report, sample, params, reference, reference_version, drift_expected)
+
+
+def with_distribution(report: validation.ValidationReport, sample: pd.DataFrame, params: Params,
+                      reference: pd.DataFrame, reference_version: str | None,
+                      drift_expected: bool = False) -> tuple[validation.ValidationReport, str]:
+    """The distribution check on a sample of the new data against the champion's reference (in one
+    process a seeded `DataFrame.sample`; training.distributed samples by row hash, so that a table
+    held in partitions gives the same sample: `partitioned.hash_sample`)."""
+    check = params.validation.distribution
     # Compare the features both know: a feature added or dropped since the champion is a
     # config change, not drift.
     shared = [f for f in params.data.features if f.name in reference.columns and f.type != "datetime"]
     data = params.data.model_copy(update={"features": shared})
-    current = frames.features(df.sample(min(len(df), check.sample_size), random_state=0), data)
+    current = frames.features(sample, data)
     result = evidently_data_drift(current, frames.features(reference, data), *names_by_type(shared))
     return report.with_checks([validation.distribution_check(
         result.drifted, result.share, check.max_drift_share, reference_version or "?", drift_expected)]), result.html

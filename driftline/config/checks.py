@@ -12,7 +12,8 @@ if TYPE_CHECKING:
 
 def problems(p: Params) -> list[str]:
     """Every cross-field problem of `p`, each line starting with the dotted key it is about."""
-    found = [*_metrics(p), *_estimator(p), *_fairness(p), *_behavioral(p), *_derived(p), *_search(p)]
+    found = [*_metrics(p), *_estimator(p), *_fairness(p), *_behavioral(p), *_derived(p), *_search(p),
+             *_distributed(p)]
     known = {*p.data.feature_names, *(d.name for d in p.data.derived), "prediction"}
     found += [f"monitoring.drift_columns: {c!r} is not a feature, a derived feature or 'prediction'"
               for c in p.monitoring.drift_columns if c not in known]
@@ -22,6 +23,40 @@ def problems(p: Params) -> list[str]:
                      "(a realized decline is then the only rule)")
     if p.split.method == "time" and not p.data.time_column:
         found.append("split.method: 'time' needs data.time_column")
+    return found
+
+
+# Derived kinds that learn exact quantiles: the cluster computes counts and sums, not exact quantiles yet.
+QUANTILE_KINDS = ("quantile_bins",)
+
+
+def _distributed(p: Params) -> list[str]:
+    """What a fit on a Dask cluster needs; checkpoints and warm starts belong to it."""
+    from driftline.core.estimators import distributed_kinds
+
+    training, found = p.training, []
+    if training.distributed is None:
+        found += [f"training.{key}: only the distributed fit {what}; set training.distributed (or remove {key})"
+                  for key, what in (("checkpoint_every", "writes checkpoints"), ("warm_start", "starts warm"))
+                  if getattr(training, key) is not None]
+        return found
+    kinds = distributed_kinds()
+    if training.estimator.kind not in kinds:
+        found.append(f"training.distributed: {training.estimator.kind} has no distributed fit; the kinds that have "
+                     f"one: {', '.join(kinds)}")
+    if p.split.method == "time":
+        found.append("split.method: 'time' orders every row, which training.distributed does not do; use the hash "
+                     "split (applied per partition)")
+    for i, d in enumerate(p.data.derived):
+        if d.kind in QUANTILE_KINDS or getattr(d, "quantiles", None):
+            found.append(f"data.derived.{i}.kind: {d.kind} learns exact quantiles, which training.distributed does "
+                         "not compute yet; use fixed bounds (clip lower/upper) or another kind")
+    if p.validation.previous.enabled:
+        found.append("validation.previous.enabled: the checks against the champion's data version read both versions "
+                     "in one process, which training.distributed does not do yet; set it to false")
+    if p.evaluation.pinned.source == "champion_holdout":
+        found.append("evaluation.pinned.source: champion_holdout reads the champion's data version in one process, "
+                     "which training.distributed does not do yet; use golden or none")
     return found
 
 

@@ -53,7 +53,10 @@ def names_by_type(features: list[Feature]) -> tuple[list[str], list[str]]:
 
 
 class DataConfig(Strict):
-    path: str = Field(description="CSV or Parquet file, relative to the project directory.")
+    path: str = Field(description=(
+        "CSV or Parquet file, or a directory of Parquet files (written with a trailing /, e.g. data/loans/), "
+        "relative to the project directory. A directory is read as one table (its files in name order); "
+        "training.distributed reads it as partitions on the Dask workers."))
     target: str
     task: Task
     features: list[Feature] = Field(min_length=1)
@@ -92,8 +95,9 @@ class DataConfig(Strict):
             # The time column may also be a datetime feature: "days since" it needs it served.
             if col is not None and col in names and not (col == self.time_column and col in datetimes):
                 raise ValueError(f"column {col!r} cannot be both a feature and target/time/sensitive")
-        if not self.path.endswith((".csv", ".parquet", ".pq")):
-            raise ValueError(f"path must end in .csv or .parquet, got {self.path!r}")
+        if not self.path.endswith((".csv", ".parquet", ".pq", "/")):
+            raise ValueError(f"path must end in .csv or .parquet, or in / for a directory of Parquet files, "
+                             f"got {self.path!r}")
         if self.positive_class is not None and self.task != "binary":
             raise ValueError(f"positive_class is only for binary tasks, not {self.task}")
         return self
@@ -175,6 +179,22 @@ class SplitConfig(Strict):
     seed: int = Field(default=0, description="Salt of the hash split; keep it fixed across runs.")
 
 
+class Distributed(Strict):
+    """The fit on a Dask cluster (xgboost.dask): the data read as partitions on the workers, never
+    gathered in one process; validation, the split and the encoders computed as Dask aggregations."""
+
+    engine: Literal["dask"] = Field(default="dask", description=(
+        "dask: the cluster at DRIFTLINE_DASK_ADDRESS, else a temporary local one of local_workers processes."))
+    partitions: int = Field(default=64, ge=1, description=(
+        "Partitions the data is read into across the workers. The fit is reproducible for a given number of "
+        "workers, partitions and library versions (the run records them as the cluster shape)."))
+    search_sample_rows: int = Field(default=2_000_000, ge=1000, description=(
+        "The search's trials run in-process on a seeded, hash-chosen sample of about this many training rows; "
+        "the final fit runs on every row."))
+    local_workers: int = Field(default=2, ge=1, description=(
+        "Worker processes (one thread each) of the temporary local cluster, when DRIFTLINE_DASK_ADDRESS is unset."))
+
+
 class TrainingConfig(Strict):
     seed: int = 42
     estimator: Estimator = Field(default_factory=demo_estimator)
@@ -184,6 +204,14 @@ class TrainingConfig(Strict):
         "per search trial, so that trials on a cluster's worker threads do not oversubscribe the cores."))
     search: SearchConfig | None = Field(default=None, description="Hyperparameter search before the final fit "
                                         "(driftline/config/search.py).")
+    distributed: Distributed | None = Field(default=None, description=(
+        "Fit on a Dask cluster instead of in this process (kinds with a distributed fit only: xgboost)."))
+    checkpoint_every: int | None = Field(default=None, ge=1, description=(
+        "Boosting rounds between checkpoints of the distributed fit in the artifact store (keyed by the data md5, "
+        "the config and the cluster shape): a fit started again after its flow run was killed resumes there."))
+    warm_start: Literal["champion"] | None = Field(default=None, description=(
+        "champion: the distributed fit continues from the champion's booster (its rounds up to its best one) "
+        "with the champion's fitted encoders, on this run's data; refused, naming why, when they do not fit it."))
 
 
 

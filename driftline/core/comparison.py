@@ -174,7 +174,6 @@ def score_champion(champion_model, champion_split: dict | None, challenger: eval
     bootstrap the paired difference; or say why it cannot be scored like for like. `seen`: the
     near-duplicate keys of the rows the champion trained on, read from its data version, so that
     neither those rows nor their near-copies count as unseen."""
-    cfg = params.evaluation.comparison
     try:
         # The champion's own feature list: it may predate a change to the config.
         x = frames.model_features(holdout_df, champion_model, params.data)
@@ -191,10 +190,21 @@ def score_champion(champion_model, champion_split: dict | None, challenger: eval
         return ChampionScore({}, None, "cannot tell which holdout rows the champion trained on "
                              "(its split settings are unknown or its split columns are gone)")
     if unseen.sum() < MIN_COMPARISON_ROWS:
-        return ChampionScore({}, None, f"only {int(unseen.sum())} holdout rows are unseen by the champion "
-                             f"(its split settings differ); at least {MIN_COMPARISON_ROWS} are needed")
+        return too_few(unseen)
     y = frames.target(holdout_df, params.data)[unseen]
-    champion = evaluation.predict(champion_model, x[unseen], params)
+    return score_predictions(y, evaluation.predict(champion_model, x[unseen], params), challenger, unseen, params)
+
+
+def too_few(unseen: np.ndarray) -> ChampionScore:
+    return ChampionScore({}, None, f"only {int(unseen.sum())} holdout rows are unseen by the champion "
+                         f"(its split settings differ); at least {MIN_COMPARISON_ROWS} are needed")
+
+
+def score_predictions(y: np.ndarray, champion: Predictions, challenger: evaluation.Evaluation, unseen: np.ndarray,
+                      params: Params) -> ChampionScore:
+    """The champion's answers on the holdout rows it never trained on (`unseen`; `y` and `champion`
+    are those rows') against the challenger's on the same rows: its metrics and the paired bootstrap."""
+    cfg = params.evaluation.comparison
     result = paired_bootstrap(
         params.comparison_metric, y, challenger.holdout.subset(unseen), champion, params.data.task,
         cfg.bootstrap_samples, cfg.confidence, cfg.margin, params.training.seed, cfg.method)

@@ -40,6 +40,9 @@ class Kind:
     stopping: Callable[[int, Any, Any], tuple[dict, dict]] | None = None
     extra_names: Callable[[], set[str]] = set  # parameters accepted beyond the class's get_params()
     threaded: bool = True  # False: its thread parameter does nothing (LogisticRegression's, since sklearn 1.8)
+    # A fit on a Dask cluster (training.distributed), with checkpoints and warm starts: its library's own
+    # distributed interface, whose fitted model goes into this kind's Pipeline (driftline/core/boosting.py).
+    distributed: bool = False
     # Its fastest predict on a NumPy array, "module:function" (core.fast_predict): (fitted, is a
     # classifier) -> FastPath. None: the serving plan calls the Pipeline itself.
     fast: str | None = None
@@ -76,7 +79,7 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
     Kind("ridge", None, "sklearn.linear_model:Ridge", "scaled_one_hot"),
     # XGBoost's classifier wants the classes as 0..k-1: xgb_labels.XGBClassifier takes any labels.
     Kind("xgboost", "driftline.core.xgb_labels:XGBClassifier", "xgboost:XGBRegressor", "ordinal", package="xgboost-cpu",
-         early_stops=True, fixed={"tree_method": "hist"},
+         early_stops=True, fixed={"tree_method": "hist"}, distributed=True,
          categorical=lambda n, inputs: ({"enable_categorical": True,
                                          "feature_types": ["c"] * n + ["q"] * (inputs - n) if n else None}, {}),
          stopping=_xgb_stopping, fast=f"{FAST}:xgboost"),
@@ -88,6 +91,11 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
     Kind("sklearn", None, None, "chosen"),
     Kind("custom", None, None, "chosen"),
 )}
+
+
+def distributed_kinds() -> list[str]:
+    """The kinds with a fit on a Dask cluster."""
+    return [name for name, kind in KINDS.items() if kind.distributed]
 
 
 def kind_of(cfg) -> Kind:

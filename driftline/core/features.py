@@ -34,9 +34,11 @@ class DerivedFeatures(TransformerMixin, BaseEstimator):
         self._learn(x, y, cross_fit=False)
         return self
 
-    def fit_transform(self, x: pd.DataFrame, y=None, **fit_params) -> pd.DataFrame:
-        """Fit, then the training rows' values, target encodings cross-fitted (out of fold)."""
-        out_of_fold = self._learn(x, y, cross_fit=True)
+    def fit_transform(self, x: pd.DataFrame, y=None, *, hashed: bool = False, **fit_params) -> pd.DataFrame:
+        """Fit, then the training rows' values, target encodings cross-fitted (out of fold).
+        `hashed`: the folds training.distributed uses (`hash_folds`), whose values `derived_sums`
+        computes from partitions; by default the shuffled folds of a fit in one process."""
+        out_of_fold = self._learn(x, y, cross_fit=True, hashed=hashed)
         return self._derive(x, out_of_fold)
 
     def transform(self, x: pd.DataFrame) -> pd.DataFrame:
@@ -78,7 +80,7 @@ class DerivedFeatures(TransformerMixin, BaseEstimator):
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
         return np.asarray([*self.feature_names_in_, *(s["name"] for s in self.specs)], dtype=object)
 
-    def _learn(self, x: pd.DataFrame, y, cross_fit: bool) -> dict[str, np.ndarray]:
+    def _learn(self, x: pd.DataFrame, y, cross_fit: bool, hashed: bool = False) -> dict[str, np.ndarray]:
         self.feature_names_in_ = np.asarray(list(x.columns), dtype=object)
         self.learned_: dict[str, Any] = {}
         out_of_fold: dict[str, np.ndarray] = {}
@@ -94,10 +96,7 @@ class DerivedFeatures(TransformerMixin, BaseEstimator):
             elif kind == "target_encoding":
                 if y is None:
                     raise ValueError(f"{name}: target encoding needs the target to fit")
-                # Plain shuffled folds, not stratified: which fold a row is in depends on the seed and
-                # the row count only, never on the labels.
-                folds = KFold(5, shuffle=True, random_state=self.seed)
-                encoder = TargetEncoder(target_type=self.target_type, cv=folds)
+                encoder = TargetEncoder(target_type=self.target_type, cv=_folds(x, self.seed, hashed))
                 column = _categories(x[s["column"]])
                 if cross_fit:
                     out_of_fold[name] = encoder.fit_transform(column, y)[:, 0]
@@ -175,6 +174,27 @@ def arithmetic_inputs(s: dict[str, Any]) -> list[str]:
 
 
 LARGE = 1000  # rows from which a vectorized path beats a per-value one
+FOLDS = 5  # target encoding's cross-fitting folds
+
+
+def _folds(x: pd.DataFrame, seed: int, hashed: bool):
+    """Target encoding's cross-fitting folds. In one process: plain shuffled folds, not stratified
+    (which fold a row is in depends on the seed and the row count only, never on the labels).
+    Hashed (training.distributed): by row hash, so a table held in partitions puts each row in the
+    same fold whichever partition holds it."""
+    if not hashed:
+        return KFold(FOLDS, shuffle=True, random_state=seed)
+    fold = hash_folds(x, seed)
+    return [(np.flatnonzero(fold != k), np.flatnonzero(fold == k)) for k in range(FOLDS)]
+
+
+def hash_folds(x: pd.DataFrame, seed: int) -> np.ndarray:
+    """Each row's cross-fitting fold on a distributed fit: a hash of its features salted with the seed."""
+    from driftline.core.versions import row_keys, splitmix
+
+    return (splitmix(row_keys(x, list(x.columns)), seed) % np.uint64(FOLDS)).astype(np.int64)
+
+
 ISO_DATE = r"^\d{4}-\d{2}-\d{2}"  # ISO 8601 only: pandas would also read "now" and "today"
 
 
@@ -237,6 +257,11 @@ def _num(col: pd.Series) -> np.ndarray:
 
 
 MISSING = "__missing__"  # a missing category as a value of its own (the one-hot path imputes it too)
+
+
+def category_values(col: pd.Series) -> np.ndarray:
+    """A categorical column as the values the derived kinds learn on (missing as MISSING)."""
+    return _categories(col).iloc[:, 0].to_numpy(dtype=object)
 
 
 def _categories(col: pd.Series) -> pd.DataFrame:

@@ -100,6 +100,10 @@ def unseen_by(df: pd.DataFrame, spec: dict, keys: np.ndarray | None = None) -> n
     return None
 
 
+def hashable(df: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    return _hashable(df, columns)
+
+
 def _hashable(df: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
     """The given columns in that order, one dtype per kind, so that a row hashes the same
     when a new data version reorders columns, adds one, or stores it differently (an int column
@@ -197,13 +201,19 @@ def train(train_df: pd.DataFrame, p: Params) -> Pipeline | FixedThresholdClassif
     classes = np.unique(y)
     if len(classes) != 2:
         raise ValueError(f"a binary task needs two classes in the training rows, found {len(classes)}")
+    return at_decision_threshold(_fit(build_pipeline(p), x, y, train_df, p), classes, p)
+
+
+def at_decision_threshold(fitted: Pipeline, classes, p: Params) -> FixedThresholdClassifier:
+    """A fitted binary pipeline wrapped to decide at `evaluation.decision_threshold` for the positive
+    class: what FixedThresholdClassifier.fit leaves, from the pipeline fitted elsewhere (early
+    stopping needs the estimator's own fit arguments, which the wrapper's fit cannot route without
+    metadata routing; a distributed fit fits on a cluster)."""
     pos_label = classes[evaluation.positive_index(classes, p)]
     pos_label = pos_label.item() if isinstance(pos_label, np.generic) else pos_label  # plain int/str
     model = FixedThresholdClassifier(build_pipeline(p), threshold=p.evaluation.decision_threshold,
                                      response_method="predict_proba", pos_label=pos_label)
-    # What FixedThresholdClassifier.fit leaves, from the pipeline fitted here (early stopping needs
-    # the estimator's own fit arguments, which the wrapper's fit cannot route without metadata routing).
-    model.estimator_ = _fit(build_pipeline(p), x, y, train_df, p)
+    model.estimator_ = fitted
     for name in ("n_features_in_", "feature_names_in_"):
         if hasattr(model.estimator_, name):
             setattr(model, name, getattr(model.estimator_, name))
@@ -242,6 +252,10 @@ def _fit(pipeline: Pipeline, x: pd.DataFrame, y: np.ndarray, train_df: pd.DataFr
             raise estimators.EstimatorError(f"{kind.name}: fitting {type(model).__name__} failed: "
                                             f"{type(err).__name__}: {err}") from err
     return pipeline
+
+
+def stopping_salt(seed: int) -> int:
+    return _salt(seed)
 
 
 def _salt(seed: int) -> int:

@@ -66,6 +66,15 @@ def _column_hashes(df: pd.DataFrame, columns: list[str], digits: int | None) -> 
     return out
 
 
+def near_column_hashes(df: pd.DataFrame, p: Params) -> list[np.ndarray]:
+    """Each identity column's near-copy hashes (rounded numbers, normalised text)."""
+    return _column_hashes(df, identity_columns(p), p.validation.near_duplicate_digits)
+
+
+def mix(hashes: list[np.ndarray]) -> np.ndarray:
+    return _mix(hashes)
+
+
 def _mix(hashes: list[np.ndarray]) -> np.ndarray:
     """The columns' hashes mixed in column order into one key per row."""
     key = np.full(len(hashes[0]) if hashes else 0, 0x9E3779B97F4A7C15, dtype=np.uint64)
@@ -73,6 +82,16 @@ def _mix(hashes: list[np.ndarray]) -> np.ndarray:
         for i, hashed in enumerate(hashes):
             key = (key ^ hashed) * np.uint64(0x100000001B3) + np.uint64(i + 1)
     return key
+
+
+def splitmix(keys: np.ndarray, salt: int) -> np.ndarray:
+    """64-bit keys mixed with a salt (splitmix64's finalizer): a sample of another purpose, or with
+    another seed, picks other rows."""
+    with np.errstate(over="ignore"):
+        z = keys.astype(np.uint64) + np.uint64((salt * 0x9E3779B97F4A7C15) % 2**64)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return z ^ (z >> np.uint64(31))
 
 
 def round_significant(x: np.ndarray, digits: int) -> np.ndarray:
@@ -88,21 +107,59 @@ def near_duplicated(df: pd.DataFrame, p: Params) -> np.ndarray:
     return pd.Series(keys).duplicated(keep=False).to_numpy()
 
 
-def near_duplicates(df: pd.DataFrame, p: Params) -> Check:
+def near_duplicates(df: pd.DataFrame, p: Params, hashed: bool = False) -> Check:
     """Rows that repeat another once numbers are rounded and text normalised, beyond the share that
     the columns' own values repeat by chance. A table of few, coarse columns repeats itself
     honestly (three columns with 180, 6 and 3 rounded values over 3,000 rows: 19% of rows); its
     chance level is measured by shuffling each column on its own, which keeps every column's values
-    and breaks the rows. Copies made by a poisoned upstream repeat whole rows, far beyond it."""
-    limit = p.validation.max_near_duplicate_share
+    and breaks the rows. Copies made by a poisoned upstream repeat whole rows, far beyond it.
+    `hashed`: the level training.distributed measures (`chance_copies`, in blocks chosen by row
+    key); by default each column shuffled once over the table in its row order."""
     hashes = _column_hashes(df, identity_columns(p), p.validation.near_duplicate_digits)
     keys = pd.Series(_mix(hashes))
     copies = int(keys.duplicated().sum())
-    rng = np.random.default_rng(0)
-    chance = int(pd.Series(_mix([h[rng.permutation(len(h))] for h in hashes])).duplicated().sum()) if copies else 0
-    n = max(len(df), 1)
-    share, excess = copies / n, (copies - chance) / n
+    chance = (chance_copies(hashes, keys.to_numpy()) if hashed else _shuffled_copies(hashes)) if copies else 0
     largest = int(keys[keys.duplicated(keep=False)].value_counts().iloc[0]) if copies else 1
+    return near_check(copies, chance, largest, len(df), p)
+
+
+def _shuffled_copies(hashes: list[np.ndarray]) -> int:
+    """How many rows repeat another once every column is shuffled on its own (in one process)."""
+    rng = np.random.default_rng(0)
+    return int(pd.Series(_mix([h[rng.permutation(len(h))] for h in hashes])).duplicated().sum())
+
+
+# training.distributed: rows whose columns are shuffled together for the chance level. The blocks
+# are chosen by the rows' keys, so a partitioned table forms the same blocks (one shuffle of the
+# column hashes) and finds the same level; a block's hashes (136 MB at 17 columns) fit any worker.
+BLOCK_ROWS = 1_000_000
+
+
+def blocks(rows: int) -> int:
+    return max(1, -(-rows // BLOCK_ROWS))
+
+
+def block_chance_keys(hashes: list[np.ndarray], keys: np.ndarray, block: int) -> np.ndarray:
+    """The keys of one block's rows (given in any order) once each column's hashes are permuted on
+    their own: the rows in key order (rows of one key are the same rows), then a permutation per
+    column seeded by the block."""
+    order = np.argsort(keys, kind="stable")
+    rng = np.random.default_rng([0, block])
+    return _mix([h[order][rng.permutation(len(order))] for h in hashes])
+
+
+def chance_copies(hashes: list[np.ndarray], keys: np.ndarray) -> int:
+    """How many rows repeat another once every column is shuffled on its own within its block."""
+    n_blocks = blocks(len(keys))
+    block_of = keys % np.uint64(n_blocks)
+    chance = [block_chance_keys([h[block_of == b] for h in hashes], keys[block_of == b], b) for b in range(n_blocks)]
+    return int(pd.Series(np.concatenate(chance)).duplicated().sum())
+
+
+def near_check(copies: int, chance: int, largest: int, rows: int, p: Params) -> Check:
+    limit = p.validation.max_near_duplicate_share
+    n = max(rows, 1)
+    share, excess = copies / n, (copies - chance) / n
     return Check("versions: near-duplicate rows", excess <= limit,
                  f"{share:.2%} of rows repeat another once numbers are rounded to {p.validation.near_duplicate_digits} "
                  f"significant digits and text normalised ({copies} copies, the largest group {largest} rows), "

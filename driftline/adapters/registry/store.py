@@ -130,6 +130,25 @@ class MlflowStore:
             frame.to_parquet(local, index=False)
             self.client.log_artifact(run_id, str(local), str(Path(path).parent))
 
+    def log_bytes(self, run_id: str, data: bytes, path: str) -> None:
+        with tempfile.TemporaryDirectory() as tmp, self._artifacts("write"):
+            local = Path(tmp) / Path(path).name
+            local.write_bytes(data)
+            self.client.log_artifact(run_id, str(local), str(Path(path).parent))
+
+    def read_bytes(self, run_id: str, path: str) -> bytes:
+        import mlflow.artifacts
+
+        with tempfile.TemporaryDirectory() as tmp, self._artifacts("read"):
+            local = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=path, dst_path=tmp,
+                                                        tracking_uri=self.tracking_uri)
+            return Path(local).read_bytes()
+
+    def runs_tagged(self, tag: str, value: str, max_results: int = 100) -> list:
+        """This experiment's runs carrying `tag` = `value` (newest first)."""
+        return self.client.search_runs([self.experiment_id], f"tags.`{tag}` = '{value}'", max_results=max_results,
+                                       order_by=["attributes.start_time DESC"])
+
     def log_dataset(self, run_id: str, frame: pd.DataFrame, source: str, name: str, digest: str,
                     target: str, context: str) -> None:
         """Log the data as an MLflow input whose digest is the DVC md5."""

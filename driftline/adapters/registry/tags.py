@@ -50,6 +50,18 @@ SPLIT_TAG = "driftline.split"
 CHAMPION_VERSION_TAG = "driftline.champion_version"
 OUTCOME_TAG = "driftline.outcome"  # registered, rejected, or how it failed
 VERSION_TAG = "driftline.version"  # the version a training run registered, or a monitor run judged
+# A distributed fit (training.distributed): the cluster shape it is reproducible for, the champion
+# version a warm start continued from, and the checkpoint it resumed from (run id and round).
+CLUSTER_SHAPE_TAG = "driftline.cluster_shape"
+WARM_START_TAG = "driftline.warm_start_from"
+RESUMED_TAG = "driftline.resumed_from"
+# A training run's checkpoints: the key (data md5, config, cluster shape), the rounds held, which of
+# two artifact slots holds them (written alternately, the tag moved after the write), and "true" once
+# the fit ended.
+CHECKPOINT_KEY_TAG = "driftline.checkpoint.key"
+CHECKPOINT_ROUNDS_TAG = "driftline.checkpoint.rounds"
+CHECKPOINT_SLOT_TAG = "driftline.checkpoint.slot"
+CHECKPOINT_DONE_TAG = "driftline.checkpoint.done"
 
 # -- other runs: the monitor's, the search's trials, the alias history -------------------------
 KIND_TAG = "driftline.kind"  # monitor | trial

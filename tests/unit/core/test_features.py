@@ -295,3 +295,19 @@ def test_a_training_tables_times_take_arrows_parser_and_read_the_same_instants()
     assert features._with_offsets(text.astype("string")) is not None
     read = features.when(text)
     assert read.index.equals(stamps.index) and read.tolist() == utc.dt.floor("us").tolist()  # %f keeps microseconds
+
+
+def test_target_encoding_in_one_process_is_cross_fitted_on_shuffled_folds_of_the_seed(params):
+    """A fit in one process: scikit-learn's TargetEncoder on KFold(5, shuffle, training.seed), row
+    for row; the folds by row hash are training.distributed's and give other values."""
+    from sklearn.model_selection import KFold
+    from sklearn.preprocessing import TargetEncoder
+
+    df = demo_data.generate(3000, 4)
+    x, y = frames.features(df, params.data), frames.target(df, params.data)
+    got = features.from_params(params).fit_transform(x, y)["purpose_default_rate"].to_numpy()
+    encoder = TargetEncoder(target_type="binary", cv=KFold(5, shuffle=True, random_state=params.training.seed))
+    expected = encoder.fit_transform(x[["loan_purpose"]].astype(object), y)[:, 0]
+    np.testing.assert_array_equal(got, expected)
+    hashed = features.from_params(params).fit_transform(x, y, hashed=True)["purpose_default_rate"].to_numpy()
+    assert not np.array_equal(hashed, expected)

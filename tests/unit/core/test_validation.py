@@ -199,3 +199,48 @@ def test_a_datetime_feature_that_is_not_iso_8601_is_rejected_naming_it(make_para
     [failure] = report.failures
     assert failure.column == "application_date" and failure.name == "schema: column types"
     assert f"{len(loans)} values that are not ISO 8601 dates" in failure.detail
+
+
+# What the report quotes is what one pass of pandas over the table quoted before validation judged
+# summaries (issue 37): a run's report must not change with the way it is computed.
+
+def test_tied_rare_classes_and_unknown_categories_are_quoted_in_the_order_they_first_appear(make_params, loans):
+    """value_counts() sorts with ties kept in first appearance: classes 3 and 2 (two rows each, 3
+    first) and categories 'y' and 'x' (as many rows, 'y' first) are quoted in that order, not by text."""
+    p = make_params("data.task=multiclass", "data.derived=[]", "evaluation.primary_metric=accuracy",
+                    "evaluation.thresholds={}", "evaluation.fairness=[]", "evaluation.comparison.metric=accuracy")
+    loans["defaulted"] = np.where(loans.index.isin([5, 1005]), 3, np.where(loans.index.isin([7, 1007]), 2,
+                                                                         loans["defaulted"]))
+    region = loans["region"].astype(object)
+    region[loans.index % 50 == 3], region[loans.index % 50 == 4] = "y", "x"
+    loans["region"] = region
+    details = [c.detail for c in validation.validate(loans, p).failures]
+    assert "classes rarer than 0.1% of rows: 3, 2" in details, details
+    assert "column 'region' has unknown categories 'y', 'x' in 4.0% of rows" in details, details
+
+
+def test_a_categorical_targets_unused_class_is_a_class_of_no_rows(params, loans):
+    loans["defaulted"] = pd.Categorical(loans["defaulted"], categories=[0, 1, 2])
+    details = [c.detail for c in validation.validate(loans, params).failures]
+    assert details == ["classes rarer than 0.1% of rows: 2"], details
+
+
+def test_a_bool_regression_target_is_numeric_as_pandas_says(make_params, loans):
+    p = make_params("data.task=regression", "data.target=interest_rate", "data.derived=[]",
+                    "data.features=[{name: age, type: numeric}, {name: loan_purpose, type: categorical}]",
+                    "data.sensitive_attributes=[]", "data.time_column=null", "validation.allow_extra_columns=true",
+                    "evaluation.primary_metric=r2", "evaluation.thresholds={}", "evaluation.fairness=[]",
+                    "evaluation.behavioral=[]", "evaluation.comparison.metric=r2", "monitoring.drift_columns=[]")
+    report = validation.validate(loans.assign(interest_rate=loans["interest_rate"] > 0.1), p)
+    assert next(c for c in report.checks if c.name == "quality: target numeric").passed
+
+
+def test_a_time_column_that_is_a_datetime_feature_also_counts_its_unparsable_values(make_params, loans):
+    from tests.unit.core.test_features import WITH_DATE
+
+    p = make_params(WITH_DATE, "data.derived=[{kind: date_part, name: month, column: application_date, part: month}]")
+    loans["application_date"] = loans["application_date"].astype(str).mask(loans.index >= len(loans) - 7,
+                                                                           "last tuesday")
+    details = [c.detail for c in validation.validate(loans, p).failures]
+    assert "time column 'application_date' has 7 unparsable values" in details, details
+    assert any("datetime column 'application_date' has 7 values that are not ISO 8601" in d for d in details)
