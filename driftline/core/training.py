@@ -63,7 +63,7 @@ def key_side(keys: np.ndarray, seed: int, test_size: float) -> np.ndarray:
 def hash_holdout(df: pd.DataFrame, columns: list[str], seed: int, test_size: float) -> np.ndarray:
     """True for the rows whose hash puts them in the holdout."""
     key = f"{seed:016d}"[-16:]
-    buckets = pd.util.hash_pandas_object(_hashable(df, columns), index=False, hash_key=key).to_numpy() % 10_000
+    buckets = pd.util.hash_pandas_object(hashable(df, columns), index=False, hash_key=key).to_numpy() % 10_000
     return buckets < round(test_size * 10_000)
 
 
@@ -101,10 +101,6 @@ def unseen_by(df: pd.DataFrame, spec: dict, keys: np.ndarray | None = None) -> n
 
 
 def hashable(df: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
-    return _hashable(df, columns)
-
-
-def _hashable(df: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
     """The given columns in that order, one dtype per kind, so that a row hashes the same
     when a new data version reorders columns, adds one, or stores it differently (an int column
     turns float when one value goes missing; CSV gives object where Parquet gives string)."""

@@ -366,5 +366,5 @@ def test_row_hashes_are_those_of_the_values_as_text_whatever_the_column_holds(lo
     for df in frames_:
         columns = list(params.data.columns) if "age" in df else ["a"]
         expected = pd.util.hash_pandas_object(plain(df, columns), index=False, hash_key="0" * 16).to_numpy()
-        got = pd.util.hash_pandas_object(training._hashable(df, columns), index=False, hash_key="0" * 16).to_numpy()
+        got = pd.util.hash_pandas_object(training.hashable(df, columns), index=False, hash_key="0" * 16).to_numpy()
         np.testing.assert_array_equal(got, expected)
