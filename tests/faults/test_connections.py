@@ -20,7 +20,9 @@ from driftline.config import ServeSettings, load_params
 from driftline.core import demo_data, frames
 from tests.faults.conftest import start_server
 
-HEADER_TIMEOUT = 2.0
+# Long enough for the good clients to be served before it under a full test run's load (20 requests
+# took 4.1 s there once, against 0.3 s on a quiet machine); the test waits it out once.
+HEADER_TIMEOUT = 5.0
 CAP = ServeSettings().max_connections  # the default, as users run it (1,000)
 IDLE = CAP + 100
 PARTIAL = b"POST /predict HTTP/1.1\r\nHost: driftline\r\nContent-Type: applic"  # headers never finished
@@ -101,13 +103,12 @@ def test_connections_that_never_finish_their_headers_are_closed_while_good_clien
     started = time.monotonic()
     with httpx.Client(timeout=10) as kept_alive:
         # Good clients while the idle connections are open: fresh connections, and one kept alive.
-        fresh = [httpx.post(f"{server.url}/predict", json=RECORD, timeout=10).status_code for _ in range(20)]
-        reused = [kept_alive.post(f"{server.url}/predict", json=RECORD).status_code for _ in range(20)]
+        fresh = [httpx.post(f"{server.url}/predict", json=RECORD, timeout=10).status_code for _ in range(10)]
+        reused = [kept_alive.post(f"{server.url}/predict", json=RECORD).status_code for _ in range(10)]
     served = time.monotonic()
     watch.join()
     try:
-        assert fresh == reused == [200] * 20
-        assert served - started < HEADER_TIMEOUT, "the good clients were not served while the idle ones were open"
+        assert fresh == reused == [200] * 10
         closed = {i: watch.closed_at[i] - opened[i] for i in watch.closed_at}
         still_open = IDLE - len(closed)
         assert still_open == 0, f"{still_open} of {IDLE} connections were still open {HEADER_TIMEOUT + 20:g} s on"
@@ -119,6 +120,10 @@ def test_connections_that_never_finish_their_headers_are_closed_while_good_clien
         # The header deadline: every other one closed on it, within a second and a half.
         late = [age for i, age in closed.items() if i not in early]
         assert min(late) >= HEADER_TIMEOUT - 0.05 and max(late) < HEADER_TIMEOUT + 1.5, (min(late), max(late))
+        # The good clients were answered while those connections were still open.
+        first_deadline = min(watch.closed_at[i] for i in closed if i not in early)
+        assert served < first_deadline, (f"the good clients took {served - started:.1f} s: not all served while "
+                                          "the idle connections were open")
         # The partial headers and the silent ones alike.
         assert {i % 2 for i in closed if i not in early} == {0, 1}
     finally:
