@@ -3,10 +3,10 @@
     make bench            # or: uv run python -m benchmarks.pipeline --rows 1000000
 
 Builds a real git+DVC project with N rows of demo data, starts a real Prefect server, then
-runs, each in a fresh process: a warm-up run (not counted), bare, pipeline (first champion),
-the same without pictures, cached rerun, pipeline with a champion (Evidently check + bootstrap comparison + challenger
-registration), bare again.
-Prints ratios against the named baselines, measured in the same run.
+runs, each in a fresh process: a warm-up run (not counted), then three rounds of bare, pipeline
+(first champion), the same without pictures, cached rerun and pipeline against a champion
+(Evidently check, bootstrap comparison, challenger registration). Each ratio against its named
+baseline is the median of the three rounds' ratios; every round is printed and recorded.
 """
 
 from __future__ import annotations
@@ -30,34 +30,37 @@ import httpx
 from benchmarks import results as bench_results
 
 REPO = Path(__file__).resolve().parents[1]
-# Bare and pipeline alternate so that drift in machine speed hits both. The second pipeline
-# run registers under another model name and changes a parameter HGB ignores (n_jobs), so it
-# is a first run too: no champion, and no task-cache hit for training or evaluation.
-# "no pictures" is a first run with registry.pictures=false: beside "pipeline", what the
-# training run's pictures cost, in three pairs in the order A B B A A B, so that a steady drift
-# in machine speed cancels out, and compared by the medians of three.
+# Three rounds, each with every phase once, so that every ratio is the median of three rounds'
+# ratios, each round's pair measured minutes apart at most and every round printed:
+# - "pipeline": a first champion (a model name of its own: no champion, no task-cache hit);
+# - "no pictures": the same with registry.pictures=false, another name (what pictures cost);
+# - "cached": the round's pipeline run again with the same parameters (every task a cache hit);
+# - "challenger": the round's model name with another seed, judged against the round's champion
+#   (Evidently check, bootstrap comparison, challenger registration);
+# - "bare": the same load/split/train/evaluate with no Prefect, MLflow or DVC.
+# The order of bare, pipeline and no pictures turns each round so that a steady drift in machine
+# speed does not land on one side. A changed n_jobs (which HistGradientBoosting ignores) keeps
+# the training task's cache key apart between names.
 # "warm-up" (not counted) is the first flow run on the fresh server and in the fresh project.
 # Without it, in three runs on 2026-11-30, the first pipeline phase took 2.2 to 5.1 s longer
 # than the second (34.4/29.3, 31.5/29.3, 29.1/26.2 s), a cost of the fresh setup that the
 # pictures' ratio then carried.
-PHASES = [
-    ("warm-up", ["registry.model_name=loan-default-w", "training.n_jobs=5", "registry.pictures=false"]),
-    ("bare", []),
-    ("pipeline", []),
-    ("no pictures", ["registry.model_name=loan-default-c", "training.n_jobs=3", "registry.pictures=false"]),
-    ("bare", []),
-    ("no pictures", ["registry.model_name=loan-default-d", "training.n_jobs=4", "registry.pictures=false"]),
-    ("pipeline", ["registry.model_name=loan-default-b", "training.n_jobs=2"]),
-    ("pipeline", ["registry.model_name=loan-default-e", "training.n_jobs=6"]),
-    ("no pictures", ["registry.model_name=loan-default-f", "training.n_jobs=7", "registry.pictures=false"]),
-    ("cached", []),
-    ("challenger", ["training.seed=1"]),
-    ("bare", []),
+ROUNDS = 3
+
+
+def phases(rounds: int = ROUNDS) -> list[tuple[str, int, list[str]]]:
+    """(phase, round, overrides) in the order they run; round 0 is the warm-up."""
+    out = [("warm-up", 0, ["registry.model_name=loan-default-w", "training.n_jobs=5", "registry.pictures=false"])]
+    for r in range(1, rounds + 1):
+        first = [f"registry.model_name=loan-default-r{r}", f"training.n_jobs={10 + r}"]
+        trio = [("bare", r, []), ("pipeline", r, first),
+                ("no pictures", r, [f"registry.model_name=loan-default-r{r}n", f"training.n_jobs={20 + r}",
+                                    "registry.pictures=false"])]
+        turn = (r - 1) % len(trio)
+        out += trio[turn:] + trio[:turn]
+        out += [("cached", r, first), ("challenger", r, [*first, f"training.seed={100 + r}"])]
     # The data-version checks (issue 33) alone, in-process: their cost beside the bare script's.
-    ("checks", []),
-    ("checks", []),
-    ("checks", []),
-]
+    return out + [("checks", r, []) for r in range(1, rounds + 1)]
 
 
 def _git(root: Path, *args: str) -> None:
@@ -145,51 +148,56 @@ def main() -> None:
     args = parser.parse_args()
     results = []
     with bench_stack(args.rows, "driftline-bench-") as (root, env, _):
-        for phase, overrides in PHASES:
-            r = {**run_phase(phase, root, env, overrides), "phase": phase}
+        for phase, round_, overrides in phases():
+            r = {**run_phase(phase, root, env, overrides), "phase": phase, "round": round_}
             if phase == "checks":  # the checks alone, without reading the table
                 r["seconds"] = r["result"]["checks_seconds"]
             results.append(r)
-            print(f"{phase:<11} {r['seconds']:8.2f} s  peak RSS {r['peak_rss_mb']:7.0f} MB  {r['result']}",
-                  flush=True)
+            print(f"round {round_}  {phase:<11} {r['seconds']:8.2f} s  peak RSS {r['peak_rss_mb']:7.0f} MB  "
+                  f"{r['result']}", flush=True)
+    report(results, args.rows)
+
+
+def round_ratios(results: list[dict], top: str, bottom: str) -> list[float]:
+    """`top` / `bottom` within each round, in round order."""
+    at = {(r["phase"], r["round"]): r["seconds"] for r in results}
+    return [at[top, n] / at[bottom, n] for n in range(1, ROUNDS + 1) if (top, n) in at and (bottom, n) in at]
+
+
+def report(results: list[dict], rows: int) -> None:
+    counted = [r for r in results if r["phase"] != "warm-up"]
+
     def seconds(phase: str) -> float:
-        return statistics.median(r["seconds"] for r in results if r["phase"] == phase)
+        return statistics.median(r["seconds"] for r in counted if r["phase"] == phase)
 
     def peak(phase: str) -> float:
-        return max(r["peak_rss_mb"] for r in results if r["phase"] == phase)
+        return max(r["peak_rss_mb"] for r in counted if r["phase"] == phase)
 
-    bare_s, first_s = seconds("bare"), seconds("pipeline")
+    ratios = []
     print()
-    print(f"baseline: bare script (load/split/train/evaluate, no Prefect/MLflow/DVC), median of 3: {bare_s:.2f} s")
-    print(f"pipeline (first champion), median of 3 / bare = {first_s / bare_s:.3f}  (goal <= 1.10)")
-    print(f"pipeline against a champion / bare            = {seconds('challenger') / bare_s:.3f}")
-    with_pictures = [r["seconds"] for r in results if r["phase"] == "pipeline"]
-    without = [r["seconds"] for r in results if r["phase"] == "no pictures"]
-    print(f"pictures: pipeline / no pictures            = {first_s / seconds('no pictures'):.3f}  (goal <= 1.10; "
-          f"+{first_s - seconds('no pictures'):.2f} s; the pairs: "
-          + ", ".join(f"{a / b:.3f}" for a, b in zip(with_pictures, without, strict=True)) + ")")
-    print(f"cached rerun / pipeline first run             = {seconds('cached') / first_s:.3f}  (goal <= 0.05)")
-    print(f"data-version checks / bare                    = {seconds('checks') / bare_s:.3f}  (rounds: "
-          + ", ".join(f"{r['seconds']:.2f} s" for r in results if r["phase"] == "checks") + ")")
-    print(f"peak RSS pipeline / bare                      = {peak('pipeline') / peak('bare'):.2f}"
+    print(f"baseline: the bare script (load/split/train/evaluate, no Prefect/MLflow/DVC), median of {ROUNDS}: "
+          f"{seconds('bare'):.2f} s; each ratio is the median of the rounds' ratios")
+    for name, top, bottom, goal in (("pipeline (first champion) / bare", "pipeline", "bare", "<= 1.10"),
+                                    ("pipeline against a champion / bare", "challenger", "bare", "<= 1.25"),
+                                    ("cached rerun / first run", "cached", "pipeline", "<= 0.05"),
+                                    ("pipeline / the same without pictures", "pipeline", "no pictures", "<= 1.10"),
+                                    ("data-version checks / bare", "checks", "bare", "<= 0.05")):
+        each = round_ratios(results, top, bottom)
+        value = statistics.median(each)
+        print(f"{name:<40} = {value:.3f}  (goal {goal}; rounds: {', '.join(f'{x:.3f}' for x in each)})")
+        ratios.append(bench_results.ratio(name, value, goal, note="rounds: " + ", ".join(f"{x:.3f}" for x in each)))
+    print(f"peak RSS pipeline / bare                 = {peak('pipeline') / peak('bare'):.2f}"
           f"  ({peak('pipeline'):.0f} MB vs {peak('bare'):.0f} MB)")
-    counted = [r for r in results if r["phase"] != "warm-up"]
+    ratios.append(bench_results.ratio("peak RSS pipeline / bare", peak("pipeline") / peak("bare")))
     bench_results.write(
         "pipeline", "The training pipeline against a bare script doing the same work", "make bench",
-        settings={"rows": args.rows, "order": [phase for phase, _ in PHASES]},
-        ratios=[bench_results.ratio("pipeline (first champion) / bare", first_s / bare_s, "<= 1.10"),
-                bench_results.ratio("pipeline / the same without pictures", first_s / seconds("no pictures"),
-                                    "<= 1.10"),
-                bench_results.ratio("cached rerun / first run", seconds("cached") / first_s, "<= 0.05"),
-                bench_results.ratio("pipeline against a champion / bare", seconds("challenger") / bare_s, "<= 1.25"),
-                bench_results.ratio("data-version checks / bare", seconds("checks") / bare_s, "<= 0.05"),
-                bench_results.ratio("peak RSS pipeline / bare", peak("pipeline") / peak("bare"))],
+        settings={"rows": rows, "rounds": ROUNDS, "order": [f"{p}#{n}" for p, n, _ in phases()]},
+        ratios=ratios,
         figures={phase: {"median_seconds": round(seconds(phase), 3), "peak_rss_mb": round(peak(phase)),
                          "runs": sum(r["phase"] == phase for r in counted)}
                  for phase in dict.fromkeys(r["phase"] for r in counted)},
-        rounds=[{"phase": r["phase"], "seconds": round(r["seconds"], 3), "peak_rss_mb": round(r["peak_rss_mb"])}
-                for r in results])
-
+        rounds=[{"phase": r["phase"], "round": r["round"], "seconds": round(r["seconds"], 3),
+                 "peak_rss_mb": round(r["peak_rss_mb"]), "status": r["result"].get("status")} for r in results])
 
 if __name__ == "__main__":
     main()
