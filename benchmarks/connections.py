@@ -20,7 +20,7 @@ from pathlib import Path
 from benchmarks import results, wrk
 from benchmarks.loadgen import sample_records
 from benchmarks.pipeline import _free_port
-from benchmarks.serving import REPO, register_model, under_wrk, wait_http
+from benchmarks.servers import REPO, register_model, under_wrk, wait_http
 
 BASELINE, BOUNDED = "uvicorn's h11 (before)", "bounded h11 (now)"
 

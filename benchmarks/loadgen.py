@@ -80,6 +80,42 @@ async def run(url: str, clients: int, seconds: float, records: list[dict], wrap=
             "p50_ms": float(np.percentile(lat, 50) * 1000), "p99_ms": float(np.percentile(lat, 99) * 1000)}
 
 
+async def run_at_rate(url: str, rate: float, seconds: float, records: list, wrap=lambda r: r,
+                      connections: int = 16) -> dict:
+    """Open loop at a fixed offered load: request i is due at the start + i / `rate`, whatever the
+    earlier ones did, and its latency counts from when it was due, so a server that stalls is
+    charged for every request that waited (no coordinated omission). `connections` keep-alive
+    connections take the due requests in turn."""
+    parts = urlsplit(url)
+    head = (f"POST {parts.path or '/'} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
+            "Content-Type: application/json\r\n").encode()
+    bodies = [json.dumps(wrap(r)).encode() for r in records]
+    total, taken, errors = int(rate * seconds), 0, 0
+    latencies: list[float] = []
+    began = time.perf_counter()
+
+    async def connection() -> None:
+        nonlocal taken, errors
+        reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
+        try:
+            while taken < total:
+                i, taken = taken, taken + 1
+                due = began + i / rate
+                if (wait := due - time.perf_counter()) > 0:
+                    await asyncio.sleep(wait)
+                status = await _exchange(reader, writer, head, bodies[i % len(bodies)])
+                latencies.append(time.perf_counter() - due)
+                errors += status != 200
+        finally:
+            writer.close()
+
+    await asyncio.gather(*(connection() for _ in range(connections)))
+    lat = np.array(latencies)
+    return {"requests": len(lat), "errors": errors, "offered_rps": rate,
+            "rps": len(lat) / (time.perf_counter() - began),
+            "p50_ms": float(np.percentile(lat, 50) * 1000), "p99_ms": float(np.percentile(lat, 99) * 1000)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("url")

@@ -119,7 +119,7 @@ def main() -> None:
         return
     from benchmarks import wrk
     from benchmarks.loadgen import sample_records
-    from benchmarks.serving import serve_driftline
+    from benchmarks.servers import serve_driftline
 
     if not wrk.available():
         raise SystemExit("wrk is not installed: `make bench-models` installs it (make system-packages)")

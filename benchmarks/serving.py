@@ -1,66 +1,35 @@
-"""Serving benchmark, one run, same model, same load generators (16 concurrent single-row clients
-on loopback): `wrk` for the headline figures (C, outside the server's process, not the
-bottleneck) and the in-process Python generator as the second reference:
+"""Serving benchmark, one run, same model, every server up at once and driven in interleaved
+rounds (the order rotated each round; each ratio the median of the rounds' ratios, every round
+printed and recorded), 16 keep-alive clients on loopback, `OMP_NUM_THREADS=1`:
 
-- driftline's server against `mlflow models serve --env-manager local` (throughput, p99), both
-  driven on `POST /invocations` with the same body (MLflow's `dataframe_records`);
+- driftline's server against `mlflow models serve --env-manager local` on `POST /invocations`
+  with the same bodies (MLflow's `dataframe_records`) of 1, 16 and 256 rows, by `wrk` (C, outside
+  the servers' processes, not the bottleneck): throughput and p99 at saturation;
+- both at a fixed offered load below MLflow's saturation (half of it), by an open-loop generator
+  that counts each request's latency from when it was due: p99 below saturation;
+- prediction logging on against off (1-row bodies);
 - driftline's other protocols against its own `/predict`: `/invocations` and the Open Inference
-  Protocol's `/v2/models/{name}/infer`, in interleaved rounds (median, every round printed);
-- driftline's per-row cost at saturation against in-process batched `predict` (the floor);
-- prediction logging on against off.
+  Protocol's `/v2/models/{name}/infer`;
+- driftline's per-row cost at saturation against in-process batched `predict` (the floor).
 
-    make bench-serving      # or: uv run python -m benchmarks.serving --seconds 15
+    make bench-serving      # or: uv run python -m benchmarks.serving --rounds 3 --seconds 10
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import os
-import subprocess
-import sys
+import statistics
 import tempfile
-import time
 from pathlib import Path
 
-import httpx
-
 from benchmarks import results, wrk
-from benchmarks.loadgen import run, sample_records
-from benchmarks.pipeline import _free_port
+from benchmarks.loadgen import run, run_at_rate, sample_records
+from benchmarks.servers import REPO, register_model, serve_driftline, serve_mlflow, under_wrk
 
-REPO = Path(__file__).resolve().parents[1]
-
-
-def register_model(root: Path) -> str:
-    """Train the demo model on 50,000 rows and register it as @champion (no Prefect needed)."""
-    from driftline import services
-    from driftline.core import demo_data, evaluation, frames, training
-
-    with services.open_project(root, REPO / "params.yaml") as project:
-        p, store = project.params, project.registry
-        df = demo_data.generate(50_000, 7)
-        parts = training.split(df, p)
-        model = training.train(parts.train, p)
-        run_id = store.start_run("bench", {})
-        example = frames.features(parts.train.head(5), p.data)
-        uri = store.log_model(run_id, model, example, model.predict(example))
-        store.log_frame(run_id, evaluation.reference_sample(parts.train, model, p), "reference/reference.parquet")
-        store.finish(run_id)
-        return store.register(uri, run_id, {}, "champion", "benchmark").version
-
-
-def wait_http(url: str, timeout: float = 120) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    raise RuntimeError(f"{url} did not answer within {timeout} s")
+LOG_ON, LOG_OFF, MLFLOW = "driftline (log on)", "driftline (log off)", "mlflow models serve"
+SIZES = (1, 16, 256)
 
 
 def oip_body(record: dict) -> dict:
@@ -77,61 +46,69 @@ PROTOCOLS = {"/predict": lambda r: r, "/invocations": lambda r: {"dataframe_reco
              "/v2/models/loan-default/infer": oip_body}
 
 
-def serve_driftline(root: Path, env: dict, log: bool) -> tuple[subprocess.Popen, str]:
-    port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "driftline.app.cli", "serve", "--params", str(REPO / "params.yaml")],
-                            cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            env={**env, "DRIFTLINE_PROJECT_DIR": str(root), "DRIFTLINE_SERVE_PORT": str(port),
-                                 "DRIFTLINE_SERVE_LOG_PREDICTIONS": str(log).lower()})
-    url = f"http://127.0.0.1:{port}"
-    wait_http(f"{url}/ready")
-    return proc, url
+def frames_body(batch: list[dict]) -> dict:
+    return {"dataframe_records": batch}
 
 
-def serve_mlflow(root: Path, env: dict, version: str) -> tuple[subprocess.Popen, str]:
-    from driftline.config import Settings
-
-    port = _free_port()
-    bin_dir = str(Path(sys.executable).parent)  # `--env-manager local` runs a bare `uvicorn`
-    proc = subprocess.Popen([sys.executable, "-m", "mlflow", "models", "serve", "-m", f"models:/loan-default/{version}",
-                             "--env-manager", "local", "--host", "127.0.0.1", "--port", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            env={**env, "PATH": f"{bin_dir}{os.pathsep}{env['PATH']}",
-                                 "MLFLOW_TRACKING_URI": Settings(project_dir=root).mlflow_uri})
-    wait_http(f"http://127.0.0.1:{port}/ping")
-    return proc, f"http://127.0.0.1:{port}/invocations"
+def batches(size: int) -> list[list[dict]]:
+    """Request bodies of `size` records: the 256 sample rows one by one, or 16 windows of a
+    1,024-row sample."""
+    if size == 1:
+        return [[r] for r in sample_records()]
+    pool = sample_records(1024)
+    return [pool[(j * 61) % (len(pool) - size + 1):][:size] for j in range(16)]
 
 
-def cpu_seconds(proc: subprocess.Popen) -> dict[int, float]:
-    """CPU seconds (user + system) so far of each thread of the server's process tree, by thread id."""
-    import psutil
+def rotated(names: list[str], i: int) -> list[str]:
+    return names[i % len(names):] + names[:i % len(names)]
 
-    out = {}
-    root = psutil.Process(proc.pid)
-    for p in [root, *root.children(recursive=True)]:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            out.update({t.id: t.user_time + t.system_time for t in p.threads()})
+
+def saturation_rounds(servers: dict, rounds: int, clients: int, seconds: float) -> list[dict]:
+    """wrk on each server's /invocations in turn, for each request size."""
+    out = []
+    for size in SIZES:
+        bodies = batches(size)
+        names = [n for n in servers if size == 1 or n != LOG_OFF]  # the log's cost: 1-row bodies only
+        for i in range(rounds):
+            for name in rotated(names, i):
+                proc, base = servers[name]
+                r = under_wrk(proc, f"{base}/invocations", clients, seconds, bodies, frames_body)
+                out.append({"rows": size, "round": i + 1, "server": name, **{k: round(v, 3) for k, v in r.items()}})
+                print(f"{size:>3} rows  round {i + 1}  {name:<20} {r['rps']:8.1f} req/s  p50 {r['p50_ms']:7.1f} ms  "
+                      f"p99 {r['p99_ms']:7.1f} ms  errors {r['errors']}/{r['requests']}  server "
+                      f"{r['server_cores']:.2f} cores, {r['server_ms_per_request']:.2f} ms a request", flush=True)
     return out
 
 
-def under_wrk(proc: subprocess.Popen, url: str, clients: int, seconds: float, records, wrap) -> dict:
-    """wrk's figures, and where the machine's CPU went meanwhile: the server's process tree (in
-    cores, and its busiest thread) and wrk's own (a child of this process)."""
-    import resource
+def fixed_load_rounds(servers: dict, rate: float, rounds: int, seconds: float) -> list[dict]:
+    """The open-loop generator at `rate` requests/s of one row on driftline and on MLflow."""
+    out, bodies = [], batches(1)
+    for i in range(rounds):
+        for name in rotated([LOG_ON, MLFLOW], i):
+            r = asyncio.run(run_at_rate(f"{servers[name][1]}/invocations", rate, seconds, bodies, frames_body))
+            out.append({"rows": 1, "round": i + 1, "server": name, "offered_rps": round(rate, 1),
+                        **{k: round(v, 3) for k, v in r.items()}})
+            print(f"fixed {rate:.1f} req/s  round {i + 1}  {name:<20} p50 {r['p50_ms']:7.1f} ms  "
+                  f"p99 {r['p99_ms']:7.1f} ms  errors {r['errors']}/{r['requests']}", flush=True)
+    return out
 
-    before, wrk_before, began = cpu_seconds(proc), resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
-    r = wrk.run(url, clients, seconds, records, wrap)
-    after, wrk_after = cpu_seconds(proc), resource.getrusage(resource.RUSAGE_CHILDREN)
-    wall = time.perf_counter() - began
-    used = sorted((after[t] - before.get(t, 0.0) for t in after), reverse=True)
-    wrk_cpu = (wrk_after.ru_utime - wrk_before.ru_utime) + (wrk_after.ru_stime - wrk_before.ru_stime)
-    return {**r, "server_cores": sum(used) / wall, "busiest_thread_cores": used[0] / wall if used else 0.0,
-            "threads": len(used), "server_ms_per_request": 1000 * sum(used) / max(r["requests"], 1),
-            "wrk_cores": wrk_cpu / wall}
+
+def protocol_rounds(proc, url: str, clients: int, seconds: float, rounds: int, records) -> list:
+    """wrk on each of driftline's protocols in turn, `rounds` times, the order rotated each round."""
+    out = []
+    for i in range(rounds):
+        for path in rotated(list(PROTOCOLS), i):
+            r = under_wrk(proc, f"{url}{path}", clients, seconds, records, PROTOCOLS[path])
+            out.append({"round": i + 1, "path": path, **{k: round(v, 3) for k, v in r.items()}})
+            print(f"round {i + 1}  {path:<32} {r['rps']:8.1f} req/s  p50 {r['p50_ms']:7.1f} ms  "
+                  f"p99 {r['p99_ms']:7.1f} ms  errors {r['errors']}/{r['requests']}  "
+                  f"{r['server_ms_per_request']:.2f} server ms a request", flush=True)
+    return out
 
 
 def floor_rows_per_second(root: Path, seconds: float, batch: int) -> float:
     """In-process batched predict of the same model on `batch`-row frames: the cost floor per row."""
+    import time
 
     from driftline import services
     from driftline.serving.loader import load_version
@@ -147,122 +124,96 @@ def floor_rows_per_second(root: Path, seconds: float, batch: int) -> float:
     return rows / seconds
 
 
-def protocol_rounds(proc: subprocess.Popen, url: str, clients: int, seconds: float, rounds: int, records) -> list:
-    """wrk on each of driftline's protocols in turn, `rounds` times, the order rotated each round."""
-    out, paths = [], list(PROTOCOLS)
-    for i in range(rounds):
-        for path in paths[i % len(paths):] + paths[:i % len(paths)]:
-            r = under_wrk(proc, f"{url}{path}", clients, seconds, records, PROTOCOLS[path])
-            out.append({"round": i + 1, "path": path, **{k: round(v, 3) for k, v in r.items()}})
-            print(f"round {i + 1}  {path:<32} {r['rps']:8.1f} req/s  p50 {r['p50_ms']:7.1f} ms  "
-                  f"p99 {r['p99_ms']:7.1f} ms  errors {r['errors']}/{r['requests']}  "
-                  f"{r['server_ms_per_request']:.2f} server ms a request", flush=True)
-    return out
+def paired(rounds: list[dict], top: str, bottom: str, key: str, rows: int = 1) -> list[float]:
+    """`key` of `top` over `bottom` within each round, in round order."""
+    at = {(r["server"], r["round"]): r[key] for r in rounds if r["rows"] == rows}
+    return [at[top, n] / at[bottom, n] for n in sorted({n for _, n in at}) if (top, n) in at and (bottom, n) in at]
 
 
-def medians(rounds: list[dict]) -> dict[str, dict]:
-    import statistics
-
-    return {path: {k: statistics.median(r[k] for r in rounds if r["path"] == path)
-                   for k in ("rps", "p50_ms", "p99_ms", "server_ms_per_request")} for path in PROTOCOLS}
+def median_ratio(name: str, each: list[float], goal: str | None = None) -> dict:
+    value = statistics.median(each)
+    print(f"{name:<62} = {value:8.3f}  (goal {goal or '-'}; rounds: {', '.join(f'{x:.3f}' for x in each)})")
+    return results.ratio(name, value, goal, note="rounds: " + ", ".join(f"{x:.3f}" for x in each))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--seconds", type=float, default=15)
+    parser.add_argument("--seconds", type=float, default=10, help="wrk seconds per server, size and round")
     parser.add_argument("--clients", type=int, default=16)
-    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds of the protocols' comparison")
-    parser.add_argument("--round-seconds", type=float, default=8)
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of every comparison")
+    parser.add_argument("--round-seconds", type=float, default=8, help="wrk seconds per protocol and round")
     args = parser.parse_args()
+    if not wrk.available():
+        raise SystemExit("wrk is not installed: `make bench-serving` installs it (make system-packages)")
     root = Path(tempfile.mkdtemp(prefix="driftline-serving-bench-"))
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
     os.environ["OMP_NUM_THREADS"] = "1"
     version = register_model(root)
-    records = sample_records()
-    if not wrk.available():
-        raise SystemExit("wrk is not installed: `make bench-serving` installs it (make system-packages)")
-    results_by, python_gen, rounds = {}, {}, []
-    invocations = PROTOCOLS["/invocations"]  # MLflow's dataframe_records: the same body to both servers
-    for name, start in (
-        ("driftline (log on)", lambda: serve_driftline(root, env, True)),
-        ("driftline (log off)", lambda: serve_driftline(root, env, False)),
-        ("mlflow models serve", lambda: serve_mlflow(root, env, version)),
-    ):
-        proc, base = start()
-        url = f"{base}/invocations"
-        try:
-            asyncio.run(run(url, args.clients, 2, records, invocations))  # warm-up
-            results_by[name] = under_wrk(proc, url, args.clients, args.seconds, records, invocations)
-            python_gen[name] = asyncio.run(run(url, args.clients, args.seconds, records, invocations))
-            if name == "driftline (log on)":
-                rounds = protocol_rounds(proc, base, args.clients, args.round_seconds, args.rounds, records)
-        finally:
+    servers = {LOG_ON: serve_driftline(root, env, True), LOG_OFF: serve_driftline(root, env, False),
+               MLFLOW: serve_mlflow(root, env, version)}
+    one = batches(1)
+    try:
+        python_gen = {}
+        for name, (_, base) in servers.items():  # warm-up, then the second generator's one reading
+            asyncio.run(run(f"{base}/invocations", args.clients, 2, one, frames_body))
+            python_gen[name] = asyncio.run(run(f"{base}/invocations", args.clients, args.seconds, one, frames_body))
+        sat = saturation_rounds(servers, args.rounds, args.clients, args.seconds)
+        mlflow_rps = statistics.median(r["rps"] for r in sat if r["server"] == MLFLOW and r["rows"] == 1)
+        fixed = fixed_load_rounds(servers, mlflow_rps / 2, args.rounds, args.seconds)
+        proto = protocol_rounds(servers[LOG_ON][0], servers[LOG_ON][1], args.clients, args.round_seconds,
+                                args.rounds, sample_records())
+    finally:
+        for proc, _ in servers.values():
             proc.terminate()
             proc.wait(30)
-        for generator, r in (("wrk", results_by[name]), ("python", python_gen[name])):
-            print(f"{name:<22} {generator:<7} {r['rps']:8.1f} req/s  p50 {r['p50_ms']:7.1f} ms  "
-                  f"p99 {r['p99_ms']:7.1f} ms  errors {r['errors']}/{r['requests']}", flush=True)
-        r = results_by[name]
-        print(f"{'':<22} CPU under wrk: the server {r['server_cores']:.2f} cores ({r['threads']} threads, the "
-              f"busiest {r['busiest_thread_cores']:.2f}), {r['server_ms_per_request']:.2f} ms a request; "
-              f"wrk {r['wrk_cores']:.2f} cores", flush=True)
-    floor = floor_rows_per_second(root, 5, 64)
     floor16 = floor_rows_per_second(root, 5, args.clients)
-    on, off, ml = (results_by[k] for k in ("driftline (log on)", "driftline (log off)", "mlflow models serve"))
-    by_path = medians(rounds)
-    native, mlflow_path, oip_path = (by_path[p] for p in PROTOCOLS)
     print()
-    pon, pml = python_gen["driftline (log on)"], python_gen["mlflow models serve"]
-    print("POST /invocations, the same body to both servers:")
-    print(f"throughput driftline / mlflow models serve = {on['rps'] / ml['rps']:.1f}x with wrk  (goal >= 25x); "
-          f"{pon['rps'] / pml['rps']:.1f}x with the Python generator")
-    print(f"p99 driftline / mlflow models serve        = {on['p99_ms'] / ml['p99_ms']:.2f}  (goal < 1)")
-    print(f"driftline's protocols, median of {args.rounds} interleaved rounds of {args.round_seconds:g} s:")
-    for path, m in by_path.items():
-        print(f"  {path:<32} {m['rps']:8.1f} req/s  p99 {m['p99_ms']:7.1f} ms  "
-              f"throughput / /predict = {m['rps'] / native['rps']:.3f}  p99 / /predict = "
-              f"{m['p99_ms'] / native['p99_ms']:.3f}")
-    print(f"in-process batched predict (64-row frames) = {floor:.0f} rows/s; driftline serves "
-          f"{on['rps']:.0f} rows/s = {on['rps'] / floor:.1%} of that floor")
-    print(f"in-process batched predict ({args.clients}-row frames, the largest batch {args.clients} single-row "
-          f"clients can form) = {floor16:.0f} rows/s; driftline = {on['rps'] / floor16:.1%} of it")
-    print(f"prediction logging cost: throughput on / off = {on['rps'] / off['rps']:.3f}  (goal >= 0.90)")
-    keep = ("rps", "p50_ms", "p99_ms", "errors", "requests", "server_cores", "busiest_thread_cores", "threads",
-            "server_ms_per_request", "wrk_cores")
+    ratios = [median_ratio("throughput driftline / mlflow models serve, 1 row (wrk)",
+                           paired(sat, LOG_ON, MLFLOW, "rps"), ">= 25")]
+    for size in SIZES[1:]:
+        ratios.append(median_ratio(f"throughput driftline / mlflow models serve, {size} rows (wrk)",
+                                   paired(sat, LOG_ON, MLFLOW, "rps", size)))
+    for size in SIZES:
+        ratios.append(median_ratio(f"p99 driftline / mlflow models serve, {size} rows, saturated (wrk)",
+                                   paired(sat, LOG_ON, MLFLOW, "p99_ms", size), "< 1"))
+    ratios.append(median_ratio(f"p99 driftline / mlflow models serve at {mlflow_rps / 2:.0f} req/s offered",
+                               paired(fixed, LOG_ON, MLFLOW, "p99_ms"), "< 1"))
+    ratios.append(median_ratio("throughput with the prediction log / without, 1 row", paired(sat, LOG_ON, LOG_OFF,
+                                                                                              "rps"), ">= 0.90"))
+    by_path = {p: [r for r in proto if r["path"] == p] for p in PROTOCOLS}
+    for path in list(PROTOCOLS)[1:]:
+        each = [a["rps"] / b["rps"] for a, b in zip(by_path[path], by_path["/predict"], strict=True)]
+        ratios.append(median_ratio(f"throughput {path} / /predict", each, ">= 0.95"))
+    on_rps = statistics.median(r["rps"] for r in sat if r["server"] == LOG_ON and r["rows"] == 1)
+    ratios.append(median_ratio(f"driftline 1-row rows/s / in-process predict of {args.clients}-row frames",
+                               [on_rps / floor16]))
+    pon, pml = python_gen[LOG_ON], python_gen[MLFLOW]
+    print(f"the Python generator, one reading each: {pon['rps']:.1f} against {pml['rps']:.1f} req/s = "
+          f"{pon['rps'] / pml['rps']:.1f}x")
 
-    def kept(by: dict) -> dict:
-        return {name: {k: round(v, 3) for k, v in r.items() if k in keep} for name, r in by.items()}
+    def medians(rows: list[dict], by: str) -> dict:
+        keys = ("rps", "p50_ms", "p99_ms", "server_cores", "server_ms_per_request")
+        groups: dict[str, list[dict]] = {}
+        for r in rows:
+            groups.setdefault(f"{r[by]}, {r.get('rows', 1)} rows", []).append(r)
+        return {g: {k: round(statistics.median(r[k] for r in rs), 3) for k in keys if k in rs[0]}
+                for g, rs in groups.items()}
 
-    floor_of = f"in-process batched predict, {args.clients}-row frames"
     results.write(
-        "serving", f"The model server against mlflow models serve on POST /invocations, {args.clients} single-row "
-        "clients; driftline's protocols against its /predict", "make bench-serving",
+        "serving", f"The model server against mlflow models serve on POST /invocations ({args.clients} clients; bodies "
+        "of 1, 16 and 256 rows; saturated and at a fixed load); driftline's protocols against its /predict",
+        "make bench-serving",
         settings={"seconds": args.seconds, "clients": args.clients, "OMP_NUM_THREADS": "1", "rounds": args.rounds,
-                  "round_seconds": args.round_seconds, "body": "dataframe_records, one record"},
-        ratios=[results.ratio("throughput driftline / mlflow models serve, /invocations (wrk)", on["rps"] / ml["rps"],
-                              ">= 25"),
-                results.ratio("throughput driftline / mlflow models serve, /invocations (Python generator)",
-                              pon["rps"] / pml["rps"]),
-                results.ratio("p99 driftline / mlflow models serve, /invocations (wrk)", on["p99_ms"] / ml["p99_ms"],
-                              "< 1"),
-                results.ratio("throughput /invocations / /predict (median of rounds)",
-                              mlflow_path["rps"] / native["rps"], ">= 0.95"),
-                results.ratio("throughput /v2/models/{name}/infer / /predict (median of rounds)",
-                              oip_path["rps"] / native["rps"], ">= 0.95"),
-                results.ratio("p99 /invocations / /predict (median of rounds)",
-                              mlflow_path["p99_ms"] / native["p99_ms"]),
-                results.ratio("p99 /v2/models/{name}/infer / /predict (median of rounds)",
-                              oip_path["p99_ms"] / native["p99_ms"]),
-                results.ratio("throughput with the prediction log / without, /invocations", on["rps"] / off["rps"],
-                              ">= 0.90"),
-                results.ratio("driftline / in-process batched predict, 64-row frames", on["rps"] / floor),
-                results.ratio(f"driftline / {floor_of}", on["rps"] / floor16)],
-        figures={"wrk, /invocations": kept(results_by), "python generator, /invocations": kept(python_gen),
-                 "driftline's protocols, medians of rounds (wrk)": {p: {k: round(v, 3) for k, v in m.items()}
-                                                                    for p, m in by_path.items()},
-                 "rows per second, in-process batched predict, 64-row frames": round(floor),
-                 f"rows per second, {floor_of}": round(floor16)},
-        rounds=rounds)
+                  "round_seconds": args.round_seconds, "fixed offered load (req/s)": round(mlflow_rps / 2, 1),
+                  "body": "dataframe_records"},
+        ratios=ratios,
+        figures={"wrk, /invocations, medians of rounds": medians(sat, "server"),
+                 "fixed offered load, medians of rounds": medians(fixed, "server"),
+                 "driftline's protocols, medians of rounds (wrk)": medians(proto, "path"),
+                 "python generator, /invocations, one reading": {n: {k: round(v, 3) for k, v in r.items()}
+                                                                 for n, r in python_gen.items()},
+                 f"rows per second, in-process batched predict, {args.clients}-row frames": round(floor16)},
+        rounds=[*sat, *({**r, "kind": "fixed load"} for r in fixed), *proto])
 
 
 if __name__ == "__main__":
