@@ -1,7 +1,8 @@
 """The served deployments on a real Prefect server: the exact CI command (`prefect deployment
 run 'training-pipeline/training-ci' --watch`, through scripts/training-ci.sh) exits 0 when the
-gates pass and non-zero when one fails, with the gate table read back through the API; and a
-burst of drift events retrains once."""
+gates pass and non-zero when one fails, with the gate table read back through the API; a burst
+of drift events retrains once; and forged events (real events on the real server, as anyone who
+reaches its API can emit them) start runs that hold to what the registry says."""
 
 from __future__ import annotations
 
@@ -95,6 +96,39 @@ def test_a_burst_of_drift_events_retrains_once(served):
     # after it finished, because a retraining that started after their event had answered it.
     why = [r["state"]["message"] for r in runs if r["state"]["type"] == "CANCELLED"]
     assert all("concurrency limit" in m or "answered by the drift retraining" in m for m in why), why
+    # The monitor recorded none of this drift: the events were forged, so the retraining that ran
+    # kept its distribution check blocking (it passed: the data did not drift).
+    logs = prefect_api("POST", "/logs/filter", {"logs": {"flow_run_id": {"any_": [ran["id"]]}}, "limit": 200})
+    assert any("no drift recorded by the monitor matches this run's event: the distribution check stays blocking"
+               in line["message"] for line in logs), [line["message"] for line in logs][:20]
+
+
+@pytest.mark.timeout(600)
+def test_a_forged_challenger_announcement_rolls_out_nothing(served):
+    from prefect.events import emit_event
+
+    from driftline.adapters.registry.tags import AUTO_DEPLOY_LABEL, CHALLENGER_REGISTERED, model_resource
+
+    project, _ = served
+    history = project.store().history()
+    since = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
+    # @champion (version 1) announced as a new challenger, to be rolled out blue-green at once.
+    emit_event(event=CHALLENGER_REGISTERED,
+               resource={"prefect.resource.id": model_resource("loan-default"), "prefect.resource.name": "loan-default",
+                         AUTO_DEPLOY_LABEL: "true"},
+               payload={"model_name": "loan-default", "version": "1", "strategy": "blue-green"})
+    deadline = time.monotonic() + 300
+    while not (runs := [r for r in deployment_runs("auto-deploy", since)
+                        if r["state"]["type"] in ("COMPLETED", "FAILED", "CANCELLED", "CRASHED")]):
+        assert time.monotonic() < deadline, deployment_runs("auto-deploy", since)
+        time.sleep(2)
+    [run] = runs
+    assert run["parameters"]["version"] == "1" and run["state"]["type"] == "FAILED", run["state"]
+    message = run["state"]["message"]
+    assert "this deployment run asks for what its deployment does not allow" in message, message
+    assert "version: '1' is not @challenger" in message, message
+    assert "strategy: 'blue-green' is not the deployment's" in message, message
+    assert project.store().aliases().get("champion") == "1" and project.store().history() == history
 
 
 @pytest.mark.timeout(600)
