@@ -20,7 +20,7 @@ from typing import Any
 
 import pandas as pd
 
-from driftline.adapters import dvc_data, evidently_drift, predlog, protocols
+from driftline.adapters import dvc_data, dvc_versions, evidently_drift, predlog, protocols
 from driftline.adapters.registry.store import MlflowStore
 from driftline.adapters.s3 import use_safe_checksums
 from driftline.config import Params, ServeSettings, Settings, load_params
@@ -89,7 +89,7 @@ class DvcData(HoldsNothing):
         return dvc_data.read_table(path)
 
     def read_version(self, data_path: str, md5: str) -> pd.DataFrame:
-        return dvc_data.read_version(self.root, data_path, md5)
+        return dvc_versions.read_version(self.root, data_path, md5)
 
 
 @dataclass
