@@ -64,7 +64,7 @@ def _prepare(out: Path, rows: int, reference_rows: int, scenario: str) -> None:
 def _child(kind: str, directory: Path, scenario: str) -> dict:
     import pandas as pd
 
-    from driftline.adapters import predlog
+    from driftline.adapters import predlog_reader
     from driftline.config import load_params, names_by_type
 
     p = load_params(Path(__file__).resolve().parents[1] / "params.yaml")
@@ -82,9 +82,9 @@ def _child(kind: str, directory: Path, scenario: str) -> dict:
     since = datetime.now(UTC) - timedelta(hours=24)
     start = time.perf_counter()
     if kind in ("driftline", "estimate"):  # the monitor's own read: its columns, categoricals as categories
-        current, _ = predlog.read_live_window(directory / scenario, since, None, p)
+        current, _ = predlog_reader.read_live_window(directory / scenario, since, None, p)
     else:
-        current = predlog.read_log(directory / scenario / "predictions")
+        current = predlog_reader.read_log(directory / scenario / "predictions")
     if kind == "evidently":
         result = evidently_drift.evidently_data_drift(current, reference, numeric, categorical, with_html=False)
         decisions = {c.column: c.drifted for c in result.columns}

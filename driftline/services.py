@@ -20,7 +20,7 @@ from typing import Any
 
 import pandas as pd
 
-from driftline.adapters import dvc_data, evidently_drift, predlog, protocols
+from driftline.adapters import dvc_data, dvc_versions, evidently_drift, predlog, predlog_reader, protocols
 from driftline.adapters.registry.store import MlflowStore
 from driftline.adapters.s3 import use_safe_checksums
 from driftline.config import Params, ServeSettings, Settings, load_params
@@ -45,19 +45,19 @@ class PartitionedPredictions(HoldsNothing):
         self.location = location
 
     def window(self, since: datetime, last_rows: int | None, p: Params) -> tuple[pd.DataFrame, pd.DataFrame]:
-        return predlog.read_live_window(self.location, since, last_rows, p)
+        return predlog_reader.read_live_window(self.location, since, last_rows, p)
 
     def since(self, first: datetime) -> tuple[pd.DataFrame, pd.DataFrame]:
         """Every column of the predictions and the feedback logged from `first` on (by hour)."""
-        return (predlog.read_log(predlog.join(self.location, "predictions"), first),
-                predlog.read_log(predlog.join(self.location, "feedback"), first))
+        return (predlog_reader.read_log(predlog.join(self.location, "predictions"), first),
+                predlog_reader.read_log(predlog.join(self.location, "feedback"), first))
 
     def past_window(self, first: str, last: str, p: Params) -> pd.DataFrame:
         """The live rows an earlier monitor run judged (logged from `first` to `last`)."""
-        return predlog.read_past_window(self.location, first, last, p)
+        return predlog_reader.read_past_window(self.location, first, last, p)
 
     def labels(self, since: datetime) -> pd.DataFrame:
-        return predlog.read_labels(self.location, since)
+        return predlog_reader.read_labels(self.location, since)
 
 
 class DriftlineReports(HoldsNothing):
@@ -89,7 +89,7 @@ class DvcData(HoldsNothing):
         return dvc_data.read_table(path)
 
     def read_version(self, data_path: str, md5: str) -> pd.DataFrame:
-        return dvc_data.read_version(self.root, data_path, md5)
+        return dvc_versions.read_version(self.root, data_path, md5)
 
 
 @dataclass

@@ -17,7 +17,7 @@ import pandas as pd
 from prefect import flow, get_run_logger
 
 from driftline import services
-from driftline.adapters import predlog
+from driftline.adapters.predlog_reader import issued_at
 from driftline.adapters.registry.tags import DRIFT_DETECTED
 from driftline.config import Params, Settings
 from driftline.core import monitoring, past_windows, performance_tables, trigger, window_performance
@@ -163,7 +163,7 @@ def _bounds(rows: pd.DataFrame) -> tuple[str | None, str | None]:
 def _labels_seen(feedback: pd.DataFrame, first: str, last: str) -> int:
     """Labels so far for rows of the window (by their request ids' issue times)."""
     ids = feedback["request_id"] if "request_id" in feedback.columns else pd.Series(dtype=str)
-    return past_windows.labels_per_window([past_windows.PastWindow("", "", first, last)], predlog.issued_at(ids))[0]
+    return past_windows.labels_per_window([past_windows.PastWindow("", "", first, last)], issued_at(ids))[0]
 
 
 def _rejudge(svc: Services, store, p: Params, before: str, scorings: dict) -> list[past_windows.Rejudged]:
@@ -179,7 +179,7 @@ def _rejudge(svc: Services, store, p: Params, before: str, scorings: dict) -> li
     if labels.empty:
         return []
     out = []
-    for window, count in past_windows.pending(windows, predlog.issued_at(labels["request_id"]), cfg.past_windows):
+    for window, count in past_windows.pending(windows, issued_at(labels["request_id"]), cfg.past_windows):
         if window.version not in scorings:
             info = store.version(window.version)
             scorings[window.version] = champion_scoring(store, info, p) if info else None

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from driftline.adapters import dvc_data
+from driftline.adapters import dvc_data, dvc_versions
 from driftline.adapters.dvc_data import DataError
 
 
@@ -48,9 +48,9 @@ def locate(root: Path, data_path: str) -> Located:
     if not md5.endswith(".dir"):
         entries = [{"relpath": Path(data_path).name, "md5": md5}]
     else:
-        listing = json.loads(dvc_data.cached(root, md5).read_text())  # the file list alone
+        listing = json.loads(dvc_versions.cached(root, md5).read_text())  # the file list alone
         inside = Path(data_path).relative_to(tracked).as_posix()
-        entries = dvc_data.directory_entries(listing, inside, md5) if data_path.endswith("/") else \
+        entries = dvc_versions.directory_entries(listing, inside, md5) if data_path.endswith("/") else \
             [e for e in listing if e["relpath"] == inside]
         if not entries:
             raise DataError(f"version {md5} of {tracked} holds no {inside}")

@@ -91,7 +91,7 @@ def deploy(
     if strategy not in (None, *STRATEGIES):
         fail(f"--strategy: {strategy!r} is not one of {', '.join(STRATEGIES)}", 2)
     prefect_env()
-    from driftline.adapters.registry.lease import LeaseHeld
+    from driftline.adapters.registry.lease_info import LeaseHeld
     from driftline.adapters.registry.store import RegistryUnreachable
     from flows.rollout import NotSwitched, RolledBack, rollout
 
@@ -127,7 +127,7 @@ def rollback(params: ParamsOpt = Path("params.yaml"),
     with project_or_exit(params) as project:  # a bad config fails here, naming the key, not inside the flow
         settings = project.settings
     prefect_env()
-    from driftline.adapters.registry.lease import LeaseHeld
+    from driftline.adapters.registry.lease_info import LeaseHeld
     from flows.rollout import NotSwitched
     from flows.rollout import rollback as rollback_flow
 

@@ -7,8 +7,9 @@ from dataclasses import dataclass
 
 from driftline.config import Params
 from driftline.core.comparison import ChampionScore, Comparison
-from driftline.core.evaluation import BehavioralResult, Evaluation, SliceResult
+from driftline.core.evaluation import BehavioralResult, Evaluation
 from driftline.core.pinned import PinnedScore
+from driftline.core.slices import SliceResult
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from driftline.config import Params
-from driftline.core import comparison, evaluation, frames, training, versions
+from driftline.core import comparison, evaluation, frames, slices, training, versions
 from driftline.core.comparison import ChampionScore
 from driftline.core.evaluation import Evaluation, Predictions
 
@@ -111,7 +111,7 @@ def evaluate(frame: pd.DataFrame, model, champion, champion_split: dict | None, 
     y = frame["y"].to_numpy()
     pred = _predictions(frame, model, "p", "label", p)
     x_sample = frames.features(sample, p.data)
-    ev = Evaluation(metrics=evaluation.metrics(y, pred, p.data.task), slices=evaluation.slices(frame, y, pred, p),
+    ev = Evaluation(metrics=evaluation.metrics(y, pred, p.data.task), slices=slices.slices(frame, y, pred, p),
                     behavioral=evaluation.behavioral(model, x_sample, typical, p, BEHAVIORAL_ROWS), holdout=pred)
     if champion is None:
         return Scored(ev, None, len(frame), y)

@@ -12,7 +12,7 @@ import threading
 import httpx
 import pytest
 
-from driftline.adapters.predlog import read_log
+from driftline.adapters.predlog_reader import read_log
 from driftline.app.traffic import Traffic, demo_records
 from driftline.config import load_params
 from flows.rollout import rollout

@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from driftline.adapters.predlog import read_log
+from driftline.adapters.predlog_reader import read_log
 from driftline.adapters.serving_client import client_records
 from driftline.config import load_params
 from driftline.core import demo_data, frames

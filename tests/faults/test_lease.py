@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from driftline.adapters.registry.faults import RegistryUnreachable
-from driftline.adapters.registry.lease import Lease, LeaseHeld, LeaseLost, holder
+from driftline.adapters.registry.lease import Lease, holder
+from driftline.adapters.registry.lease_info import LeaseHeld, LeaseLost
 from driftline.adapters.registry.store import MlflowStore
 from tests.integration.conftest import free_port
 from tests.mlflow_db import empty_store

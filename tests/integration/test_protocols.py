@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from mlflow.pyfunc.scoring_server.client import ScoringServerClient
 from tritonclient.utils import InferenceServerException
 
-from driftline.adapters.predlog import read_log
+from driftline.adapters.predlog_reader import read_log
 from driftline.adapters.registry.lease import ROLLOUT, Lease
 from driftline.adapters.registry.store import CHALLENGER
 from driftline.adapters.serving_client import client_records

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from driftline.adapters.predlog import read_log
+from driftline.adapters.predlog_reader import read_log
 from driftline.adapters.registry.lease import ROLLOUT, Lease
 from driftline.adapters.registry.store import CHALLENGER, CHAMPION
 from driftline.adapters.serving_client import client_records

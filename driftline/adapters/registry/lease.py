@@ -15,6 +15,9 @@ contender that died holding a takeover name blocks the takeover for one period, 
 Any other registry failure raises (RegistryUnreachable, after driftline's bounded retries for
 idempotent calls): an unreachable registry is never a free lease. Clocks of the machines taking
 a lease must agree to well within its ttl.
+
+What a lease says about its holder (`LeaseInfo`) and the errors `LeaseHeld` and `LeaseLost` are
+in `lease_info`.
 """
 
 from __future__ import annotations
@@ -26,11 +29,10 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from driftline.adapters.registry.faults import unreachable
+from driftline.adapters.registry.lease_info import LeaseHeld, LeaseInfo, LeaseLost, iso
 from driftline.adapters.registry.tags import LEASE_TAG, stamp, when  # LEASE_TAG: its name ("rollout") or "takeover"
 
 if TYPE_CHECKING:
@@ -44,43 +46,6 @@ MAX_TTL_SECONDS = 3600.0
 # A create that failed for one of these lost a race (DOES_NOT_EXIST: MLflow re-reads the clashing
 # model to word its error, and it was gone by then).
 _RACE = ("RESOURCE_ALREADY_EXISTS", "RESOURCE_DOES_NOT_EXIST")
-
-
-class LeaseHeld(RuntimeError):
-    """Someone else holds the lease; the message names them and until when."""
-
-    def __init__(self, message: str, holder: LeaseInfo | None):
-        super().__init__(message)
-        self.holder = holder
-
-
-class LeaseLost(RuntimeError):
-    """We held the lease and no longer do (expired and taken over, or deleted)."""
-
-
-@dataclass(frozen=True)
-class LeaseInfo:
-    name: str
-    owner: str
-    token: str
-    purpose: str
-    host: str
-    acquired_at: float  # seconds since the epoch
-    expires_at: float
-    ttl_seconds: float
-    read_at: float  # when this was read: `expired` is as of then
-
-    @property
-    def expired(self) -> bool:
-        return self.read_at >= self.expires_at
-
-    def describe(self) -> str:
-        return (f"held by {self.owner} ({self.purpose}, on {self.host}) since {iso(self.acquired_at)} "
-                f"until {iso(self.expires_at)}" + (" (expired)" if self.expired else ""))
-
-
-def iso(t: float) -> str:
-    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
 def _call(store: MlflowStore, what: str, fn, *args, **kwargs):

@@ -18,7 +18,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from driftline.adapters.registry.faults import call
-from driftline.adapters.registry.lease import ROLLOUT, Lease, LeaseHeld, LeaseInfo, holder, iso
+from driftline.adapters.registry.lease import ROLLOUT, Lease, holder
+from driftline.adapters.registry.lease_info import LeaseHeld, LeaseInfo, iso
 from driftline.adapters.registry.store import CHALLENGER, CHAMPION, PREVIOUS
 from driftline.adapters.registry.tags import AWAITING_TAG, STRATEGY_TAG, WEIGHT_TAG
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import json
 
-from driftline.adapters.predlog import PartitionedLog, read_log
+from driftline.adapters.predlog import PartitionedLog
+from driftline.adapters.predlog_reader import read_log
 
 
 def test_rows_land_in_date_and_hour_partitions_and_read_back_whole(tmp_path):
@@ -105,7 +106,7 @@ def test_a_past_window_reads_its_own_rows_and_a_labels_request_id_says_when_it_w
     import numpy as np
     import pandas as pd
 
-    from driftline.adapters.predlog import issued_at, read_past_window
+    from driftline.adapters.predlog_reader import issued_at, read_past_window
     from driftline.serving.ids import RequestIds
 
     log = PartitionedLog(tmp_path / "predictions", flush_rows=100, flush_seconds=0.1)

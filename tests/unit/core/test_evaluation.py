@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from sklearn import metrics as skm
 
-from driftline.core import demo_data, evaluation, frames, rollout, training
+from driftline.core import demo_data, evaluation, frames, rollout, slices, training
 from driftline.core.evaluation import Predictions
 
 
@@ -167,7 +167,7 @@ def test_slice_metrics_are_about_the_positive_class():
                                (0, {"selection_rate": 3 / 5, "recall": 2 / 3, "precision": 2 / 3})]:
         pred = Predictions(labels, proba, np.array([0, 1]), positive)
         for metric, value in expected.items():
-            assert evaluation.slice_metric(y, pred, metric, "binary") == pytest.approx(value), (positive, metric)
+            assert slices.slice_metric(y, pred, metric, "binary") == pytest.approx(value), (positive, metric)
 
 
 def test_score_is_the_probability_of_the_positive_class(make_params):
@@ -261,7 +261,7 @@ def _slice_case():
 
 def test_slices_compute_per_group_values_and_the_gap(make_params):
     p = make_params("evaluation.fairness=[{attribute: gender, metric: recall, max_gap: 0.2, min_group_size: 2}]")
-    (result,) = evaluation.slices(*_slice_case(), p)
+    (result,) = slices.slices(*_slice_case(), p)
     assert result.groups["f"] == pytest.approx({"n": 4, "recall": 2 / 3})
     assert result.groups["m"] == pytest.approx({"n": 3, "recall": 1.0})
     assert result.groups["x"] == pytest.approx({"n": 1, "recall": 0.0})
@@ -274,7 +274,7 @@ def test_slices_compute_per_group_values_and_the_gap(make_params):
 def test_a_gate_with_fewer_than_two_large_groups_fails(make_params, min_group_size):
     p = make_params("evaluation.fairness=[{attribute: gender, metric: recall, max_gap: 1, "
                     f"min_group_size: {min_group_size}}}]")
-    (result,) = evaluation.slices(*_slice_case(), p)
+    (result,) = slices.slices(*_slice_case(), p)
     assert result.groups["f"]["n"] == 4  # groups are still reported
     assert result.evaluable is False
     assert np.isnan(result.gap)
@@ -283,7 +283,7 @@ def test_a_gate_with_fewer_than_two_large_groups_fails(make_params, min_group_si
 
 def test_one_large_group_is_not_enough(make_params):
     p = make_params("evaluation.fairness=[{attribute: gender, metric: recall, max_gap: 1, min_group_size: 4}]")
-    (result,) = evaluation.slices(*_slice_case(), p)
+    (result,) = slices.slices(*_slice_case(), p)
     assert list(result.counted) == ["f"]
     assert result.passed is False
 
@@ -301,13 +301,13 @@ def test_the_demo_fairness_gate_can_be_evaluated_on_the_test_data(params):
 
 def test_small_groups_count_when_the_minimum_allows(make_params):
     p = make_params("evaluation.fairness=[{attribute: gender, metric: recall, max_gap: 0.2, min_group_size: 1}]")
-    (result,) = evaluation.slices(*_slice_case(), p)
+    (result,) = slices.slices(*_slice_case(), p)
     assert result.gap == pytest.approx(1.0)
 
 
 def test_gap_within_the_limit_passes(make_params):
     p = make_params("evaluation.fairness=[{attribute: gender, metric: accuracy, max_gap: 0.5, min_group_size: 2}]")
-    (result,) = evaluation.slices(*_slice_case(), p)
+    (result,) = slices.slices(*_slice_case(), p)
     assert result.groups["f"]["accuracy"] == pytest.approx(3 / 4)
     assert result.groups["m"]["accuracy"] == pytest.approx(2 / 3)
     assert result.gap == pytest.approx(1 / 12)
@@ -319,7 +319,7 @@ def test_selection_rate_and_missing_groups(make_params):
         "evaluation.fairness=[{attribute: gender, metric: selection_rate, max_gap: 1, min_group_size: 1}]")
     holdout, y, pred = _slice_case()
     holdout.loc[7, "gender"] = None
-    (result,) = evaluation.slices(holdout, y, pred, p)
+    (result,) = slices.slices(holdout, y, pred, p)
     assert set(result.groups) == {"f", "m", "(missing)"}
     assert result.groups["f"]["selection_rate"] == pytest.approx(0.5)
     assert result.groups["m"]["selection_rate"] == pytest.approx(1.0)
@@ -330,7 +330,7 @@ def test_regression_slices_use_mean_absolute_error(regression_case):
     holdout = pd.DataFrame({"gender": ["f", "f", "m", "m"]})
     y = np.array([0.10, 0.20, 0.10, 0.20])
     pred = Predictions(np.array([0.11, 0.19, 0.15, 0.25]))
-    (result,) = evaluation.slices(holdout, y, pred, p)
+    (result,) = slices.slices(holdout, y, pred, p)
     assert result.groups["f"]["mae"] == pytest.approx(0.01)
     assert result.groups["m"]["mae"] == pytest.approx(0.05)
     assert result.gap == pytest.approx(0.04)

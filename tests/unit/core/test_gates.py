@@ -6,8 +6,9 @@ import pytest
 
 from driftline.core import gates
 from driftline.core.comparison import ChampionScore, Comparison
-from driftline.core.evaluation import BehavioralResult, Evaluation, SliceResult
+from driftline.core.evaluation import BehavioralResult, Evaluation
 from driftline.core.gates import Gate
+from driftline.core.slices import SliceResult
 
 GOOD = {"roc_auc": 0.85, "accuracy": 0.8, "recall": 0.6, "precision": 0.5, "f1": 0.55}
 

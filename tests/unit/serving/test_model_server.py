@@ -14,7 +14,8 @@ from sklearn.dummy import DummyClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
 
-from driftline.adapters.predlog import PartitionedLog, read_log
+from driftline.adapters.predlog import PartitionedLog
+from driftline.adapters.predlog_reader import read_log
 from driftline.adapters.registry.store import MlflowStore
 from driftline.adapters.serving_client import client_records
 from driftline.config import ServeSettings

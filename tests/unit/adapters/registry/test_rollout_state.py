@@ -8,7 +8,8 @@ import time
 import pytest
 
 from driftline.adapters.registry import rollout_state as rs
-from driftline.adapters.registry.lease import ROLLOUT, Lease, LeaseHeld, holder
+from driftline.adapters.registry.lease import ROLLOUT, Lease, holder
+from driftline.adapters.registry.lease_info import LeaseHeld
 from driftline.adapters.registry.store import CHALLENGER, CHAMPION, PREVIOUS, MlflowStore
 from driftline.serving.loader import read_rollout
 from tests.mlflow_db import empty_store

@@ -95,7 +95,7 @@ def test_an_unreachable_registry_never_shows_its_password_not_even_in_a_tracebac
 def test_the_experiment_opens_on_its_runs_in_the_mlflow_ui(tmp_path):
     """MLflow 3 opens an experiment of no stated kind on its GenAI overview; an experiment made
     before driftline stated it gets it on the next start."""
-    from driftline.adapters.registry.store import KIND_TAG
+    from driftline.adapters.registry.runs import KIND_TAG
 
     uri = empty_store(tmp_path / "mlflow.db")
     fresh = MlflowStore(uri, str(tmp_path / "artifacts"), "fresh", "m").start()

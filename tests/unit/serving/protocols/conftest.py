@@ -11,7 +11,7 @@ import httpx
 import pandas as pd
 import pytest
 
-from driftline.adapters.predlog import read_log
+from driftline.adapters.predlog_reader import read_log
 from driftline.adapters.registry.store import MlflowStore
 from driftline.adapters.serving_client import client_records
 from driftline.config import ServeSettings
