@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -29,7 +28,7 @@ from driftline import services
 from driftline.adapters import dvc_data
 from driftline.adapters.registry.store import CHAMPION
 from driftline.adapters.serving_client import ServingClient
-from driftline.app.lifecycle import interrupts_held, no_second_interrupt
+from driftline.app.lifecycle import no_second_interrupt, run_to_the_end
 from driftline.app.project import DEMO_ROWS, DEMO_SEED
 from driftline.app.stack import Stack
 from driftline.app.traffic import Traffic, demo_records
@@ -213,29 +212,9 @@ def _realized_later(store, run_id: str, echo: Callable[[str], None]) -> None:
 
 def _cli_runner(env: dict[str, str], echo: Callable[[str], None]) -> Callable[..., None]:
     def cli(*args: str) -> None:
-        """A command as the user would type it. Interrupted, it is stopped (SIGTERM, SIGKILL 10 s
-        later) before the demo stops its stack, so that it neither outlives the demo nor reports the
-        stack it used going away."""
+        """A command as the user would type it; interrupted, it is gone before the demo stops its stack."""
         echo(f"$ driftline {' '.join(args)}")
-        child = None
-        try:
-            with interrupts_held():  # a Ctrl-C while it starts is raised once `child` holds it
-                child = subprocess.Popen([sys.executable, "-m", "driftline.app.cli", *args], env=env)
-            code = child.wait()
-        except BaseException:
-            if child is None:
-                raise
-            child.terminate()
-            deadline = time.monotonic() + 10
-            while child.poll() is None:
-                try:
-                    child.wait(max(0.0, deadline - time.monotonic()))
-                except subprocess.TimeoutExpired:
-                    child.kill()
-                    deadline = time.monotonic() + 10
-                except KeyboardInterrupt:  # a second Ctrl-C: it must still be gone before the stack is
-                    continue
-            raise
+        code = run_to_the_end([sys.executable, "-m", "driftline.app.cli", *args], env)
         if code != 0:
             raise DemoFailed(f"`driftline {' '.join(args)}` exited {code}")
     return cli

@@ -232,3 +232,28 @@ def interrupts_held():
         handler(first, None)
     elif handler == signal.SIG_DFL:
         raise KeyboardInterrupt
+
+
+def run_to_the_end(argv: list[str], env: dict[str, str]) -> int:
+    """Run a command and return its exit code. Interrupted, it is stopped (SIGTERM, SIGKILL 10 s
+    later) before the interruption goes on, so that it neither outlives its caller nor reports the
+    stack it used going away; a second Ctrl-C meanwhile does not cut that short."""
+    child = None
+    try:
+        with interrupts_held():  # a Ctrl-C while it starts is raised once `child` holds it
+            child = subprocess.Popen(argv, env=env)
+        return child.wait()
+    except BaseException:
+        if child is None:
+            raise
+        child.terminate()
+        deadline = time.monotonic() + 10
+        while child.poll() is None:
+            try:
+                child.wait(max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                child.kill()
+                deadline = time.monotonic() + 10
+            except KeyboardInterrupt:  # a second Ctrl-C: it must still be gone before the stack is
+                continue
+        raise

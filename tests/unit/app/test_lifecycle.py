@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -124,3 +125,26 @@ def test_an_interrupt_ignored_before_the_block_stays_ignored():
         if child is not None:
             child.kill()
             child.wait()
+
+
+def test_a_command_run_to_the_end_is_gone_before_its_interruption_goes_on(tmp_path):
+    # The demo's commands: a Ctrl-C while one runs must not leave it running past the demo's stack.
+    pid_file = tmp_path / "pid"
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    timer = threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGINT))
+    try:
+        timer.start()
+        with pytest.raises(KeyboardInterrupt):
+            lifecycle.run_to_the_end([sys.executable, "-c", "import os, pathlib, time; pathlib.Path("
+                                      f"{str(pid_file)!r}).write_text(str(os.getpid())); time.sleep(60)"],
+                                     dict(os.environ))
+        child = int(pid_file.read_text())
+        with pytest.raises(ProcessLookupError):  # reaped: gone, not a zombie
+            os.kill(child, 0)
+    finally:
+        timer.cancel()
+        signal.signal(signal.SIGINT, previous)
+
+
+def test_a_command_run_to_the_end_gives_its_exit_code():
+    assert lifecycle.run_to_the_end([sys.executable, "-c", "raise SystemExit(3)"], dict(os.environ)) == 3
