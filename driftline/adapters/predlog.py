@@ -60,6 +60,10 @@ class PartitionedLog:
         self.max_backlog, self.retries, self.retry_seconds = max_backlog, retries, retry_seconds
         self.unique = unique
         self._queue: queue.SimpleQueue[list[dict] | _Kept | None] = queue.SimpleQueue()
+        # The writer sleeps until a flush is due and then takes the whole queue: woken for every
+        # append, it took the GIL from the request loop once a request (a fifth of a saturated
+        # server's samples, and about a fifth of its throughput).
+        self._wake = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"log-{self.name}", daemon=True)
         # Each counter has one writer (appended: the request loop; the rest: the log thread).
         self.appended = self.taken = 0
@@ -74,9 +78,11 @@ class PartitionedLog:
         return self.appended - self.taken >= self.max_backlog
 
     def append(self, rows: list[dict]) -> None:
-        """Called on the request path: a queue put, nothing more."""
+        """Called on the request path: a queue put, and a wake-up only when a flush's worth is waiting."""
         self.appended += len(rows)
         self._queue.put(rows)
+        if self.appended - self.taken >= self.flush_rows:
+            self._wake.set()
 
     def keep(self, rows: list[dict]) -> concurrent.futures.Future:
         """As `append`, with a future that says, after the flush that took them, whether every row
@@ -85,34 +91,40 @@ class PartitionedLog:
         done: concurrent.futures.Future = concurrent.futures.Future()
         self.appended += len(rows)
         self._queue.put(_Kept(rows, done))
+        if self.appended - self.taken >= self.flush_rows:
+            self._wake.set()
         return done
 
     def stop(self) -> None:
         self._queue.put(None)
+        self._wake.set()
         self._thread.join(timeout=30)
 
     def _run(self) -> None:
-        buffer: list[dict] = []
-        waiting: list[concurrent.futures.Future] = []
-        last = time.monotonic()
+        """Every `flush_seconds`, or as soon as `flush_rows` rows wait, take what is queued and flush it."""
         while True:
-            try:
-                item = self._queue.get(timeout=self.flush_seconds)
-            except queue.Empty:
-                item = []
-            if item is None:
+            self._wake.wait(self.flush_seconds)
+            self._wake.clear()  # rows put after this wake it again; rows put before are taken below
+            buffer: list[dict] = []
+            waiting: list[concurrent.futures.Future] = []
+            stopping = False
+            while not stopping:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    stopping = True
+                    continue
+                if isinstance(item, _Kept):
+                    waiting.append(item.done)
+                    item = item.rows
+                self.taken += len(item)
+                buffer.extend(item)
+            if buffer or waiting:
                 self._flush_and_tell(buffer, waiting)
+            if stopping:
                 return
-            if isinstance(item, _Kept):
-                waiting.append(item.done)
-                item = item.rows
-            self.taken += len(item)
-            buffer.extend(item)
-            # Flush when the batch is big or old: under steady traffic the queue is never idle.
-            if buffer and (len(buffer) >= self.flush_rows or time.monotonic() - last >= self.flush_seconds):
-                self._flush_and_tell(buffer, waiting)
-                buffer, waiting = [], []
-                last = time.monotonic()
 
     def _flush_and_tell(self, rows: list[dict], waiting: list[concurrent.futures.Future]) -> None:
         dropped = self.dropped
