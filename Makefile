@@ -23,7 +23,7 @@ COVERAGE_FLOOR ?= 85
 # the heavy tests at once). TEST_WORKERS=0: one process.
 TEST_WORKERS ?= 3
 
-.PHONY: install system-packages demo test test-unit lint docs ui up bench bench-serving bench-monitor bench-s3 bench-search bench-features bench-timeline bench-team bench-comparison bench-estimation clean
+.PHONY: install system-packages demo test test-unit lint docs ui up bench bench-serving bench-monitor bench-s3 bench-search bench-features bench-timeline bench-scale bench-team bench-comparison bench-estimation clean
 
 install:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet 'uv>=0.5'
@@ -130,6 +130,10 @@ bench-search: install
 
 bench-features: install
 	$(RUN) python -m benchmarks.features
+
+# The pipeline on 1M, 3M and 10M rows, in one process against 2 local Dask workers (benchmarks/scale.py).
+bench-scale: install
+	$(RUN) python -m benchmarks.scale
 
 # Where a pipeline run's time goes: its task-run timeline on 1M rows (benchmarks/timeline.py).
 bench-timeline: install

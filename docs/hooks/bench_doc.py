@@ -14,7 +14,8 @@ PAGES = {"pipeline": "benchmarks/pipeline.md", "timeline": "benchmarks/pipeline.
          "monitor": "benchmarks/monitor.md", "estimation": "benchmarks/estimation.md",
          "search": "benchmarks/search.md", "features": "benchmarks/features.md",
          "serving": "benchmarks/serving.md", "connections": "benchmarks/serving.md",
-         "plan": "benchmarks/serving.md", "s3": "benchmarks/s3.md", "team_loop": "benchmarks/team.md",
+         "plan": "benchmarks/serving.md", "scale": "guides/distributed-training.md", "s3": "benchmarks/s3.md",
+         "team_loop": "benchmarks/team.md",
          "suite": "benchmarks/suite.md"}
 
 
