@@ -67,7 +67,9 @@ def _git(root: Path, *args: str) -> None:
     subprocess.run(["git", *args], cwd=root, check=True, capture_output=True)
 
 
-def build_project(root: Path, rows: int) -> None:
+def build_project(root: Path, rows: int, write_data=None) -> None:
+    """A git + DVC project under `root` with `rows` demo rows in data/, pushed to a local remote
+    beside it and committed; `write_data(root, rows)` writes them (default: one Parquet file)."""
     from driftline import services
     from driftline.adapters import dvc_data
     from driftline.app.project import write_demo_data
@@ -77,7 +79,10 @@ def build_project(root: Path, rows: int) -> None:
     shutil.copy(REPO / "params.yaml", root / "params.yaml")
     dvc_data.init(root)
     dvc_data.set_local_remote(root, root.parent / "remote")
-    write_demo_data(root / "data" / "loans.parquet", rows=rows)
+    if write_data is None:
+        write_demo_data(root / "data" / "loans.parquet", rows=rows)
+    else:
+        write_data(root, rows)
     dvc_data.push(root, dvc_data.add(root, "data"))
     # What `driftline init` does: the tracking store exists before the first run.
     with services.open_project(root) as project:

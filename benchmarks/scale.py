@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 from benchmarks import results
-from benchmarks.pipeline import _free_port, _git, run_phase, start_prefect
+from benchmarks.pipeline import _free_port, build_project, run_phase, start_prefect
 
 REPO = Path(__file__).resolve().parents[1]
 ROWS_PER_FILE = 250_000
@@ -34,29 +34,16 @@ MODEL = ["data.path=data/loans/", "validation.previous.enabled=false", "evaluati
          "min_child_weight: 5}}", "registry.pictures=false"]
 
 
-def build(root: Path, rows: int) -> int:
-    """A git + DVC project whose data is `rows` demo rows in Parquet files, pushed; the files' count."""
-    from driftline import services
-    from driftline.adapters import dvc_data
+def write_parts(root: Path, rows: int) -> None:
+    """`rows` demo rows as Parquet files of ROWS_PER_FILE under data/loans/, a file at a time
+    (this process never holds the table)."""
     from driftline.core import demo_data
 
-    root.mkdir(parents=True)
-    _git(root, "init", "-q")
-    shutil.copy(REPO / "params.yaml", root / "params.yaml")
-    dvc_data.init(root)
-    dvc_data.set_local_remote(root, root.parent / "remote")
     folder = root / "data" / "loans"
     folder.mkdir(parents=True)
-    files = -(-rows // ROWS_PER_FILE)
-    for i in range(files):  # a file at a time: this process never holds the table
+    for i in range(-(-rows // ROWS_PER_FILE)):
         demo_data.generate(min(ROWS_PER_FILE, rows - i * ROWS_PER_FILE), 7000 + i).to_parquet(
             folder / f"part-{i:04d}.parquet", index=False)
-    dvc_data.push(root, dvc_data.add(root, "data"))
-    with services.open_project(root) as project:
-        project.services  # noqa: B018 - the tracking store made, as `driftline init` does
-    _git(root, "add", "-A")
-    _git(root, "-c", "user.name=bench", "-c", "user.email=bench@localhost", "commit", "-qm", "bench")
-    return files
 
 
 class Cluster:
@@ -73,8 +60,12 @@ class Cluster:
         limit = ["--memory-limit", memory_limit] if memory_limit else []
         self.procs += [subprocess.Popen([*dask, "worker", self.address, "--nthreads", "1", "--no-dashboard",
                                          "--host", "127.0.0.1", *limit], **quiet) for _ in range(workers)]
-        with Client(self.address, timeout=60, set_as_default=False) as client:
-            client.wait_for_workers(workers, timeout=120)
+        try:
+            with Client(self.address, timeout=60, set_as_default=False) as client:
+                client.wait_for_workers(workers, timeout=120)
+        except BaseException:  # a cluster that never came up is not left running
+            self.stop()
+            raise
 
     def peaks_mb(self) -> list[float]:
         """Each worker process's peak resident memory so far (VmHWM), in MB."""
@@ -135,7 +126,8 @@ def main() -> None:
         for rows in args.rows:
             root = work / f"rows-{rows}" / "project"
             began = time.perf_counter()
-            files = build(root, rows)
+            build_project(root, rows, write_parts)
+            files = -(-rows // ROWS_PER_FILE)
             print(f"{rows:,} rows in {files} files built in {time.perf_counter() - began:.0f} s", flush=True)
             for mode in args.modes:
                 r = one_run(root, env, rows, mode, f"scale-{mode}-{rows}", args.memory_limit)
