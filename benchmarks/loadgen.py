@@ -49,11 +49,16 @@ async def _exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, 
     return status
 
 
-async def run(url: str, clients: int, seconds: float, records: list[dict], wrap=lambda r: r) -> dict:
+def _requests(url: str, records: list, wrap):
+    """The URL's parts, the request head every request shares, and each record's JSON body."""
     parts = urlsplit(url)
     head = (f"POST {parts.path or '/'} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
             "Content-Type: application/json\r\n").encode()
-    bodies = [json.dumps(wrap(r)).encode() for r in records]
+    return parts, head, [json.dumps(wrap(r)).encode() for r in records]
+
+
+async def run(url: str, clients: int, seconds: float, records: list[dict], wrap=lambda r: r) -> dict:
+    parts, head, bodies = _requests(url, records, wrap)
     latencies: list[float] = []
     errors = 0
     stop = time.perf_counter() + seconds
@@ -86,10 +91,7 @@ async def run_at_rate(url: str, rate: float, seconds: float, records: list, wrap
     earlier ones did, and its latency counts from when it was due, so a server that stalls is
     charged for every request that waited (no coordinated omission). `connections` keep-alive
     connections take the due requests in turn."""
-    parts = urlsplit(url)
-    head = (f"POST {parts.path or '/'} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
-            "Content-Type: application/json\r\n").encode()
-    bodies = [json.dumps(wrap(r)).encode() for r in records]
+    parts, head, bodies = _requests(url, records, wrap)
     total, taken, errors = int(rate * seconds), 0, 0
     latencies: list[float] = []
     began = time.perf_counter()
