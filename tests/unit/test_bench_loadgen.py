@@ -17,8 +17,9 @@ async def _serve_with_one_stall(stall: float):
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         nonlocal first
         while True:
-            head = await reader.readuntil(b"\r\n\r\n")
-            if not head:
+            try:
+                head = await reader.readuntil(b"\r\n\r\n")
+            except asyncio.IncompleteReadError:  # the client closed its connection
                 return
             length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n")
                           if line.lower().startswith(b"content-length"))
