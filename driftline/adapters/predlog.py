@@ -79,21 +79,21 @@ class PartitionedLog:
 
     def append(self, rows: list[dict]) -> None:
         """Called on the request path: a queue put, and a wake-up only when a flush's worth is waiting."""
-        self.appended += len(rows)
-        self._queue.put(rows)
-        if self.appended - self.taken >= self.flush_rows:
-            self._wake.set()
+        self._put(rows, len(rows))
 
     def keep(self, rows: list[dict]) -> concurrent.futures.Future:
         """As `append`, with a future that says, after the flush that took them, whether every row
         was kept (written, or quarantined on local disk): True, or False when any was dropped. For
         rows a caller must not acknowledge before they are safe (labels)."""
         done: concurrent.futures.Future = concurrent.futures.Future()
-        self.appended += len(rows)
-        self._queue.put(_Kept(rows, done))
+        self._put(_Kept(rows, done), len(rows))
+        return done
+
+    def _put(self, item: list[dict] | _Kept, rows: int) -> None:
+        self.appended += rows
+        self._queue.put(item)
         if self.appended - self.taken >= self.flush_rows:
             self._wake.set()
-        return done
 
     def stop(self) -> None:
         self._queue.put(None)
