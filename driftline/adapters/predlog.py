@@ -43,11 +43,15 @@ class PartitionedLog:
 
     `unique`: the columns that name a row (the feedback log's request id and record index); of
     rows a flush holds with the same values only the last is written. A full disk (ENOSPC) is not
-    retried: its rows go to quarantine at once, and no half-written file is left behind."""
+    retried: its rows go to quarantine at once, and no half-written file is left behind.
+
+    `keep` wakes the writer at once, but flushes start at least `gap_seconds` apart: callers
+    waiting on kept rows share one part (at most 1 / gap_seconds parts a second) and wait at most
+    about that long."""
 
     def __init__(self, directory: str | Path, flush_rows: int = 5000, flush_seconds: float = 2.0, *,
                  quarantine: str | Path | None = None, max_backlog: int = 100_000, retries: int = 3,
-                 retry_seconds: float = 0.5, unique: tuple[str, ...] = ()):
+                 retry_seconds: float = 0.5, unique: tuple[str, ...] = (), gap_seconds: float = 0.2):
         self.directory = str(directory)
         self.fs, self.root = filesystem(directory)
         self.local = "file" in self.fs.protocol
@@ -58,13 +62,14 @@ class PartitionedLog:
         self.flush_rows = flush_rows
         self.flush_seconds = flush_seconds
         self.max_backlog, self.retries, self.retry_seconds = max_backlog, retries, retry_seconds
-        self.unique = unique
+        self.unique, self.gap_seconds = unique, gap_seconds
         self._queue: queue.SimpleQueue[list[dict] | _Kept | None] = queue.SimpleQueue()
         # The writer sleeps until a flush is due and then takes the whole queue: woken for every
         # append, it took the GIL from the request loop once a request (a fifth of a saturated
         # server's samples, and about a fifth of its throughput).
         self._wake = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"log-{self.name}", daemon=True)
+        self._lost: set[int] = set()  # ids of the rows the flush under way could not write
         # Each counter has one writer (appended: the request loop; the rest: the log thread).
         self.appended = self.taken = 0
         self.written = self.dropped = self.quarantined = 0
@@ -83,10 +88,12 @@ class PartitionedLog:
 
     def keep(self, rows: list[dict]) -> concurrent.futures.Future:
         """As `append`, with a future that says, after the flush that took them, whether every row
-        was kept (written, or quarantined on local disk): True, or False when any was dropped. For
-        rows a caller must not acknowledge before they are safe (labels)."""
+        was written to the log: True, or False when any went to quarantine (where no reader looks)
+        or was dropped. For rows a caller must not acknowledge before they are written (labels).
+        Wakes the writer now: the caller is waiting."""
         done: concurrent.futures.Future = concurrent.futures.Future()
         self._put(_Kept(rows, done), len(rows))
+        self._wake.set()
         return done
 
     def _put(self, item: list[dict] | _Kept, rows: int) -> None:
@@ -102,11 +109,14 @@ class PartitionedLog:
 
     def _run(self) -> None:
         """Every `flush_seconds`, or as soon as `flush_rows` rows wait, take what is queued and flush it."""
+        flushed = time.monotonic()
         while True:
             self._wake.wait(self.flush_seconds)
+            # Rows kept during the gap join this flush rather than making a part each.
+            time.sleep(max(0.0, self.gap_seconds - (time.monotonic() - flushed)))
             self._wake.clear()  # rows put after this wake it again; rows put before are taken below
             buffer: list[dict] = []
-            waiting: list[concurrent.futures.Future] = []
+            waiting: list[_Kept] = []
             stopping = False
             while not stopping:
                 try:
@@ -117,22 +127,25 @@ class PartitionedLog:
                     stopping = True
                     continue
                 if isinstance(item, _Kept):
-                    waiting.append(item.done)
+                    waiting.append(item)
                     item = item.rows
                 self.taken += len(item)
                 buffer.extend(item)
             if buffer or waiting:
                 self._flush_and_tell(buffer, waiting)
+                flushed = time.monotonic()
             if stopping:
                 return
 
-    def _flush_and_tell(self, rows: list[dict], waiting: list[concurrent.futures.Future]) -> None:
-        dropped = self.dropped
+    def _flush_and_tell(self, rows: list[dict], waiting: list[_Kept]) -> None:
+        self._lost = set()
         try:
             self._flush(self._last_of_each(rows) if self.unique else rows)
         finally:
-            for done in waiting:
-                done.set_result(self.dropped == dropped)
+            # Each caller hears of its own rows only: another's row that failed is not its failure.
+            for kept in waiting:
+                if not kept.done.cancelled():
+                    kept.done.set_result(not any(id(row) in self._lost for row in kept.rows))
 
     def _last_of_each(self, rows: list[dict]) -> list[dict]:
         """Rows that repeat another's `unique` values collapse to the last of them."""
@@ -190,6 +203,7 @@ class PartitionedLog:
     def _spill(self, rows: list[dict], reason: str) -> None:
         if not rows:
             return
+        self._lost.update(map(id, rows))
         try:
             if self.quarantine is None:
                 raise RuntimeError("no quarantine directory")

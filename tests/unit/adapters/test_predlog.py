@@ -107,6 +107,37 @@ def test_kept_rows_are_acknowledged_after_their_flush_and_repeats_of_a_row_colla
     assert back[["request_id", "label"]].values.tolist() == [["r1", "1"], ["r2", "1"]], back
 
 
+def test_kept_rows_wake_the_writer_and_callers_within_one_gap_share_one_part(tmp_path):
+    log = PartitionedLog(tmp_path / "feedback", flush_seconds=60, gap_seconds=0.5)
+    log.start()
+    try:
+        time.sleep(0.6)  # the gap since the writer started has passed: the next keep flushes at once
+        first = log.keep([_row(1)])
+        assert first.result(10) is True  # not after flush_seconds (60 s): keep woke the writer
+        began = time.monotonic()
+        second, third = log.keep([_row(2)]), log.keep([_row(3)])
+        assert second.result(10) is True and third.result(10) is True
+        waited = time.monotonic() - began
+    finally:
+        log.stop()
+    parts = sorted((tmp_path / "feedback").rglob("*.parquet"))
+    assert len(parts) == 2, parts  # 2 and 3 came within the gap after 1's flush: one part for both
+    assert waited < 10 and log.written == 3
+
+
+def test_a_kept_row_that_went_to_quarantine_is_not_acknowledged_and_other_callers_rows_are(tmp_path):
+    log = PartitionedLog(tmp_path / "feedback", flush_seconds=60, gap_seconds=0.5)
+    log.start()
+    try:
+        bad = log.keep([_row(1, region="\udfff")])  # Parquet cannot hold it: quarantined, not in the log
+        good = log.keep([_row(2)])  # the same flush
+        assert bad.result(10) is False and good.result(10) is True
+    finally:
+        log.stop()
+    assert (log.written, log.quarantined, log.dropped) == (1, 1, 0)
+    assert read_log(tmp_path / "feedback")["request_id"].tolist() == ["r2"]
+
+
 def test_rows_that_can_be_neither_written_nor_quarantined_are_not_acknowledged(tmp_path):
     (tmp_path / "feedback").mkdir()
     (tmp_path / "feedback" / "date=2026-11-23").write_text("a file where the partition directory goes")
