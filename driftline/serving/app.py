@@ -35,8 +35,8 @@ def create_app(store: MlflowStore, cfg: ServeSettings, log_dir: str | Path, ids:
     watcher = Watcher(store, cfg.poll_seconds, cfg.keep_previous, staging=cfg.role == "staging")
     batcher = MicroBatcher(predict_batch, cfg.max_batch, cfg.max_wait_ms, cfg.max_pending_requests)
     predictions, feedback = (PartitionedLog(join(log_dir, name), max_backlog=cfg.max_log_backlog_rows,
-                                            quarantine=quarantine / name if quarantine else None)
-                             for name in ("predictions", "feedback"))
+                                            quarantine=quarantine / name if quarantine else None, unique=unique)
+                             for name, unique in (("predictions", ()), ("feedback", ("request_id", "record_index"))))
     metrics = ServerMetrics({"predictions": predictions, "feedback": feedback}, watcher)
     server = ModelServer(watcher, batcher, predictions, feedback, metrics, cfg, ids, features)
 
@@ -54,7 +54,8 @@ def create_app(store: MlflowStore, cfg: ServeSettings, log_dir: str | Path, ids:
 
     api = FastAPI(title="driftline model server", lifespan=lifespan)
     api.state.server = server
-    api.state.watcher, api.state.batcher, api.state.predictions = watcher, batcher, predictions
+    api.state.watcher, api.state.batcher = watcher, batcher
+    api.state.predictions, api.state.feedback = predictions, feedback
 
     @api.get("/health")
     async def health():

@@ -37,6 +37,9 @@ Answer = tuple[int, dict]  # (HTTP status, JSON body)
 # A body as raw records, given the champion (its columns) and the most records a request may hold;
 # raises BadInput (422) or TooMany (413). One per protocol: `/predict`'s is `predict_records`.
 Parse = Callable[[bytes, Loaded, int], list[dict]]
+# How long /feedback waits for its labels to be written: a log whose store retries (about 4 s on
+# S3) still answers within it.
+LABELS_WRITTEN_SECONDS = 15.0
 # The caller's address, as HotPath reads it from the ASGI scope (a name no HTTP header can have).
 PEER = b":peer"
 
@@ -247,7 +250,17 @@ class ModelServer:
             return 413, {"detail": str(err)}
         except BadInput as err:
             return 422, {"detail": str(err)}
-        self.feedback_log.append(rows)
+        # 200 only once the labels are in the log the monitor reads: a label lost to a full disk
+        # after a 200 would be lost for good, while one answered 503 is sent again (and a label
+        # sent twice is one label: its row's last).
+        kept = self.feedback_log.keep(rows)
+        try:
+            written = await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(kept)), LABELS_WRITTEN_SECONDS)
+        except TimeoutError:
+            return 503, {"detail": f"the labels were not written within {LABELS_WRITTEN_SECONDS:g} s; send them again"}
+        if not written:
+            return 503, {"detail": "the labels could not be written to the feedback log (see the server's "
+                                   "driftline_log_rows_total); send them again"}
         return 200, {"accepted": len(rows)}
 
     # -- GET /ready, /models -------------------------------------------------------------------

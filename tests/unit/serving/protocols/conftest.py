@@ -41,7 +41,7 @@ def models(params) -> dict:
 
 class App:
     """`create_app` over `models` under `rollout`; `run(scenario)` calls `scenario(client)` with the
-    batcher and the prediction log running, and `logged()` reads back what the log holds."""
+    batcher and both logs running, and `logged()` reads back what the log holds."""
 
     def __init__(self, root: Path, models: dict[str, Loaded], rollout: Rollout, params, **settings):
         self.root = root
@@ -64,10 +64,12 @@ class App:
                 await state.batcher.stop()
 
         state.predictions.start()
+        state.feedback.start()  # /feedback answers once its labels are written
         try:
             return asyncio.run(wrapped())
         finally:
             state.predictions.stop()
+            state.feedback.stop()
 
     def logged(self) -> pd.DataFrame:
         return read_log(self.root / "predictions")
