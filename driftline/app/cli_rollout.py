@@ -12,6 +12,9 @@ import typer
 from driftline.app.cli_common import ParamsOpt, fail, prefect_env, print_where, project_or_exit, registry_answers
 from driftline.config import STRATEGIES
 
+# A lease whose holder was killed stays until it expires (an hour at most): a person may end it.
+BREAK_HINT = "If its holder is gone, `driftline rollback --break-lease` breaks the lease (recorded in the history)"
+
 if TYPE_CHECKING:
     from driftline.services import Project
 
@@ -106,7 +109,7 @@ def deploy(
     except RegistryUnreachable as err:
         fail(f"deploy stopped: {err}", 3)
     except LeaseHeld as err:  # another rollout of this model is in progress
-        fail(f"deploy stopped: {err}", 4)
+        fail(f"deploy stopped: {err}. {BREAK_HINT}", 4)
     except NotSwitched as err:
         fail(str(err), 5)
     typer.secho(result["message"], fg=typer.colors.GREEN)
@@ -138,7 +141,7 @@ def rollback(params: ParamsOpt = Path("params.yaml"),
     except ValueError as err:
         fail(str(err), 2)
     except LeaseHeld as err:
-        fail(f"rollback stopped: {err}", 4)
+        fail(f"rollback stopped: {err}. {BREAK_HINT}", 4)
     except NotSwitched as err:
         fail(str(err), 5)
     typer.secho(result["message"], fg=typer.colors.GREEN)
