@@ -23,7 +23,7 @@ COVERAGE_FLOOR ?= 85
 # the heavy tests at once). TEST_WORKERS=0: one process.
 TEST_WORKERS ?= 3
 
-.PHONY: install system-packages demo test test-unit lint docs ui up bench bench-serving bench-monitor bench-s3 bench-search bench-features bench-timeline bench-scale bench-team bench-comparison bench-estimation clean
+.PHONY: install system-packages demo test test-unit lint docs ui up bench bench-serving bench-monitor bench-s3 bench-search bench-features bench-timeline bench-scale bench-team bench-comparison bench-estimation bench-against clean
 
 install:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet 'uv>=0.5'
@@ -101,6 +101,11 @@ bench-serving: install system-packages
 	$(RUN) python -m benchmarks.plan
 	$(RUN) python -m benchmarks.serving
 	$(RUN) python -m benchmarks.connections
+
+# The model server at this commit against itself at BASE (a commit): what a change cost a request.
+bench-against: install system-packages
+	@test -n "$(BASE)" || { echo "usage: make bench-against BASE=<commit>"; exit 2; }
+	$(RUN) python -m benchmarks.against --base $(BASE)
 
 bench-monitor: install
 	$(RUN) python -m benchmarks.monitor
