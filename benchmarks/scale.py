@@ -18,14 +18,13 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 from benchmarks import results
-from benchmarks.pipeline import _free_port, build_project, run_phase, start_prefect
+from benchmarks.dask_processes import DaskProcesses
+from benchmarks.pipeline import build_project, run_phase, start_prefect
 
 REPO = Path(__file__).resolve().parents[1]
 ROWS_PER_FILE = 250_000
@@ -46,51 +45,6 @@ def write_parts(root: Path, rows: int) -> None:
             folder / f"part-{i:04d}.parquet", index=False)
 
 
-class Cluster:
-    """A scheduler and `workers` worker processes on loopback, one thread each."""
-
-    def __init__(self, workers: int, memory_limit: str | None, env: dict):
-        from distributed import Client
-
-        self.address = f"tcp://127.0.0.1:{_free_port()}"
-        dask = [sys.executable, "-m", "dask"]
-        quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "env": env}
-        self.procs = [subprocess.Popen([*dask, "scheduler", "--host", "127.0.0.1", "--port",
-                                        self.address.rsplit(":", 1)[1], "--no-dashboard"], **quiet)]
-        limit = ["--memory-limit", memory_limit] if memory_limit else []
-        self.procs += [subprocess.Popen([*dask, "worker", self.address, "--nthreads", "1", "--no-dashboard",
-                                         "--host", "127.0.0.1", *limit], **quiet) for _ in range(workers)]
-        try:
-            with Client(self.address, timeout=60, set_as_default=False) as client:
-                client.wait_for_workers(workers, timeout=120)
-        except BaseException:  # a cluster that never came up is not left running
-            self.stop()
-            raise
-
-    def peaks_mb(self) -> list[float]:
-        """Each worker process's peak resident memory so far (VmHWM), in MB."""
-        from distributed import Client
-
-        with Client(self.address, timeout=60, set_as_default=False) as client:
-            return sorted(client.run(_vm_hwm_mb).values(), reverse=True)
-
-    def stop(self) -> None:
-        for proc in reversed(self.procs):
-            proc.terminate()
-        for proc in self.procs:
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-
-
-def _vm_hwm_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
 def one_run(root: Path, env: dict, rows: int, mode: str, name: str, memory_limit: str | None) -> dict:
     overrides = [*MODEL, f"registry.model_name={name}"]
     if mode == "in-process":
@@ -98,7 +52,7 @@ def one_run(root: Path, env: dict, rows: int, mode: str, name: str, memory_limit
         return {"rows": rows, "mode": mode, "seconds": r["seconds"], "flow_peak_mb": r["peak_rss_mb"],
                 "worker_peaks_mb": [], "status": r["result"]["status"]}
     partitions = max(8, -(-rows // ROWS_PER_FILE))
-    cluster = Cluster(2, memory_limit, {**env, "OMP_NUM_THREADS": "1"})
+    cluster = DaskProcesses(2, memory_limit, env)
     try:
         r = run_phase("pipeline", root, {**env, "DRIFTLINE_DASK_ADDRESS": cluster.address},
                       [*overrides, f"training.distributed={{partitions: {partitions}}}"])

@@ -1,14 +1,9 @@
-"""A real Dask cluster for tests: `dask scheduler` and `dask worker` processes on loopback, started
-from the command line as a team starts them (each worker under its nanny, which starts it again
-if it dies), one thread each, stopped at the end; and a partitioned project: the demo data as a
-directory of Parquet files that DVC tracks and pushes."""
+"""Dask for tests, beside the real cluster of processes they share with the benchmarks
+(benchmarks/dask_processes.py): a count of the fit tasks each worker ran, and a partitioned
+project: the demo data as a directory of Parquet files that DVC tracks and pushes."""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -17,66 +12,12 @@ from distributed import WorkerPlugin
 
 from driftline.adapters import dvc_data
 from driftline.core import demo_data
-from tests.integration.conftest import Project, free_port, git, make_project
+from tests.integration.conftest import Project, git, make_project
 
 DISTRIBUTED = ["data.path=data/loans/", "validation.previous.enabled=false", "evaluation.pinned.source=none",
                "training.estimator={kind: xgboost, params: {n_estimators: 80, learning_rate: 0.1, max_depth: 5, "
                "min_child_weight: 5}, early_stopping: {rounds: 15}}",
                "training.distributed={partitions: 8}"]
-
-
-class DaskProcesses:
-    def __init__(self, workers: int, memory_limit: str | None = None):
-        self.address = f"tcp://127.0.0.1:{free_port()}"
-        env = {**os.environ, "OMP_NUM_THREADS": "1"}
-        dask = [sys.executable, "-m", "dask"]
-        self.procs = [subprocess.Popen([*dask, "scheduler", "--host", "127.0.0.1", "--port",
-                                        self.address.rsplit(":", 1)[1], "--no-dashboard"],
-                                       env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
-        limit = ["--memory-limit", memory_limit] if memory_limit else []
-        self.procs += [subprocess.Popen([*dask, "worker", self.address, "--nthreads", "1", "--no-dashboard",
-                                         "--host", "127.0.0.1", "--name", f"worker-{i}", *limit],
-                                        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                       for i in range(workers)]
-        self.workers = workers
-        try:
-            self.wait(workers)
-        except BaseException:
-            self.stop()
-            raise
-
-    def wait(self, n: int, timeout: float = 120) -> None:
-        from distributed import Client
-
-        with Client(self.address, timeout=60, set_as_default=False) as client:
-            client.wait_for_workers(n, timeout=timeout)
-
-    def worker_pids(self) -> dict[str, int]:
-        """Each worker's address -> the pid of its worker process (the nanny's child)."""
-        from distributed import Client
-
-        with Client(self.address, timeout=60, set_as_default=False) as client:
-            return client.run(os.getpid)
-
-    def kill_worker(self, address: str) -> int:
-        pid = self.worker_pids()[address]
-        os.kill(pid, signal.SIGKILL)
-        return pid
-
-    def stop(self) -> None:
-        for proc in reversed(self.procs):
-            proc.terminate()
-        for proc in self.procs:
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-
-    def __enter__(self) -> DaskProcesses:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
 
 
 class FitTasks(WorkerPlugin):

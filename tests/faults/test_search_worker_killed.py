@@ -11,8 +11,9 @@ import time
 
 import pytest
 
+from benchmarks.dask_processes import DaskProcesses
 from tests.integration.conftest import make_project
-from tests.integration.test_search import FAST, DaskCluster, in_process, searched
+from tests.integration.test_search import FAST, in_process, searched
 
 pytestmark = pytest.mark.usefixtures("prefect_url")
 
@@ -38,7 +39,7 @@ def test_a_worker_killed_mid_trial_changes_no_trial_and_no_model(tmp_path):
     expected = [(t.values, t.score) for t in in_process(project, FAST)]
     killed: dict = {}
     stop = threading.Event()
-    with DaskCluster(2) as cluster:
+    with DaskProcesses(2) as cluster:
         killer = threading.Thread(target=kill_a_worker_mid_trial, args=(cluster.address, killed, stop), daemon=True)
         killer.start()
         try:

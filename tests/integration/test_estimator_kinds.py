@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from benchmarks.dask_processes import DaskProcesses
 from driftline.adapters.registry.store import CHALLENGER, CHAMPION
 from driftline.adapters.serving_client import client_records
 from driftline.app.traffic import Traffic
@@ -30,7 +31,7 @@ from flows.monitor import drift_monitor
 from flows.rollout import rollout
 from tests.integration.conftest import free_port, git, make_project
 from tests.integration.test_deploy import FAST
-from tests.integration.test_search import DaskCluster, child_runs
+from tests.integration.test_search import child_runs
 from tests.integration.test_serving import Server, log_drifted_traffic
 from tests.waiting import answers, stop_process, wait_until
 
@@ -233,7 +234,7 @@ def test_a_lightgbm_search_gives_the_same_trials_on_one_dask_worker_and_on_two(t
     outcomes = []
     for workers in (1, 2):
         project = make_project(tmp_path / f"proj{workers}")
-        with DaskCluster(workers) as cluster:
+        with DaskProcesses(workers) as cluster:
             result = training_pipeline(overrides=SEARCH, reason="test", project_dir=str(project.root),
                                        dask_address=cluster.address)
         assert result["status"] == "registered", result

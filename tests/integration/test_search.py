@@ -5,63 +5,20 @@ run of the training run, and a rerun after a gate change that computes no trial.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import numpy as np
 import pandas as pd
 
+from benchmarks.dask_processes import DaskProcesses
 from driftline.adapters.registry import search_runs
 from driftline.config import load_params
 from driftline.core import frames, training
 from driftline.core import search as hpo
-from tests.integration.conftest import free_port, make_project
+from tests.integration.conftest import make_project
 
 SEARCH = ("training.search={trials: 8, batch: 4, folds: 2, workers: 2, space: {"
           "learning_rate: {low: 0.02, high: 0.3, log: true}, max_leaf_nodes: {low: 4, high: 32, int: true}, "
           "l2_regularization: {choices: [0.0, 1.0, 10.0]}}}")
 FAST = [SEARCH, "training.estimator.max_iter=40"]
-
-
-class DaskCluster:
-    """A real `dask scheduler` and `dask worker` processes on loopback (one thread each, as a
-    team's cluster would run them), started from the command line and stopped at the end."""
-
-    def __init__(self, workers: int):
-        self.address = f"tcp://127.0.0.1:{free_port()}"
-        env = {**os.environ, "OMP_NUM_THREADS": "1"}
-        dask = [sys.executable, "-m", "dask"]
-        self.procs = [subprocess.Popen([*dask, "scheduler", "--host", "127.0.0.1", "--port",
-                                        self.address.rsplit(":", 1)[1], "--no-dashboard"],
-                                       env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
-        self.procs += [subprocess.Popen([*dask, "worker", self.address, "--nthreads", "1", "--no-dashboard",
-                                         "--host", "127.0.0.1", "--name", f"worker-{i}"],
-                                        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                       for i in range(workers)]
-        from distributed import Client
-
-        try:
-            with Client(self.address, timeout=60) as client:
-                client.wait_for_workers(workers, timeout=120)
-        except BaseException:
-            self.stop()
-            raise
-
-    def stop(self) -> None:
-        for proc in reversed(self.procs):
-            proc.terminate()
-        for proc in self.procs:
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-
-    def __enter__(self) -> DaskCluster:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
 
 
 def in_process(project, overrides: list[str]) -> list[hpo.Trial]:
@@ -95,7 +52,7 @@ def test_the_search_gives_the_same_trials_and_model_on_one_worker_and_on_four(tm
         project = make_project(tmp_path / f"proj{workers}")
         if expected is None:
             expected = in_process(project, FAST)
-        with DaskCluster(workers) as cluster:
+        with DaskProcesses(workers) as cluster:
             outcomes.append(searched(project, FAST, cluster.address))
     want = [(t.values, t.score) for t in expected]
     for run in outcomes:
