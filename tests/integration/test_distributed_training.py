@@ -7,12 +7,17 @@ word for word (both choose target encoding's folds and the near-copy chance leve
 holdout is the in-process holdout row for row (its logged holdout metrics are its model's metrics
 on the rows the in-process split holds out, exactly), and its holdout ROC AUC is within 0.005 of
 the in-process XGBoost fit's. One worker and two fit models of the same quality.
-A worker SIGKILLed mid-fit: the fit is retried from the run's last checkpoint. A warm start continues
-the champion's booster. On 2M rows, the flow's own process grows by far less than the data's size
-in memory."""
+A worker SIGKILLed mid-fit: the fit is retried from the run's last checkpoint. `driftline train`
+SIGKILLed mid-fit: the same training started again resumes from the killed run's checkpoint. A warm
+start continues the champion's booster. On 2M rows, the flow's own process grows by far less than
+the data's size in memory."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 
@@ -21,11 +26,11 @@ import psutil
 import pytest
 from sklearn import metrics as skm
 
-from driftline.adapters.registry.tags import CHECKPOINT_ROUNDS_TAG, RESUMED_TAG, WARM_START_TAG
+from benchmarks.dask_processes import DaskProcesses
+from driftline.adapters.registry.tags import CHECKPOINT_ROUNDS_TAG, FLOW_RUN_TAG, RESUMED_TAG, WARM_START_TAG
 from driftline.config import load_params
 from driftline.core import boosting, frames, training
 from tests.dask_processes import (
-    DaskProcesses,
     count_fits,
     fits_by_worker,
     new_data_version,
@@ -140,6 +145,51 @@ def test_a_worker_killed_mid_fit_the_retry_refits_from_the_last_checkpoint(tmp_p
     assert store.client.get_run(got["run_id"]).data.tags[RESUMED_TAG] == got["resumed_from"]
     assert _booster(project.store(), "champion").num_boosted_rounds() == 400
     print(f"killed a worker after the checkpoint at round {killed['at']}; resumed from round {rounds}")
+
+
+def test_a_flow_run_killed_mid_fit_resumes_from_its_checkpoint_when_the_training_starts_again(tmp_path, at_cluster):
+    """`driftline train` SIGKILLed (its whole process group) after two checkpoints: nothing is
+    registered; the same training started again finds the killed run's checkpoint by its key (data
+    md5, config, cluster shape), resumes from it, says so, and registers a booster with every round."""
+    from prefect.settings import PREFECT_API_URL
+
+    from tests.integration.conftest import REPO, prefect_api
+
+    project = partitioned_project(tmp_path / "p", 100_000, 10, "training.checkpoint_every=20",
+                                  "training.estimator={kind: xgboost, params: {n_estimators: 400, learning_rate: 0.05, "
+                                  "max_depth: 8, min_child_weight: 5}}")
+    store = project.store()
+
+    def checkpointed():
+        runs = store.client.search_runs([store.experiment_id], f"tags.`{CHECKPOINT_ROUNDS_TAG}` != ''")
+        return [(r, int(r.data.tags[CHECKPOINT_ROUNDS_TAG])) for r in runs]
+
+    env = {**os.environ, "PYTHONPATH": str(REPO), "PREFECT_API_URL": PREFECT_API_URL.value()}
+    with (tmp_path / "killed-train.log").open("wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "driftline.app.cli", "train", "--reason", "test"],
+                                cwd=project.root, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+
+    def second_checkpoint():
+        if proc.poll() is not None:
+            pytest.fail("train ended before two checkpoints:\n" + (tmp_path / "killed-train.log").read_text()[-3000:])
+        return next(((r, n) for r, n in checkpointed() if n >= 40), None)
+
+    try:
+        killed, at = wait_for(second_checkpoint, 600, "two checkpoints", every=0.2)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # the flow's process and anything it started, at once
+        proc.wait(30)
+    assert store.versions() == []  # the killed run registered nothing
+    try:
+        got = project.train_state(reason="test").result()
+    finally:  # the killed flow run stays Running on the server: it is this test's to remove
+        prefect_api("DELETE", f"/flow_runs/{killed.data.tags[FLOW_RUN_TAG]}")
+    assert got["status"] == "registered"
+    run_id, rounds = got["resumed_from"].split("@")
+    assert run_id == killed.info.run_id != got["run_id"]  # the killed run's checkpoint, found by its key
+    assert 40 <= at <= int(rounds) < 400
+    assert store.client.get_run(got["run_id"]).data.tags[RESUMED_TAG] == got["resumed_from"]  # and it says so
+    assert _booster(project.store(), "champion").num_boosted_rounds() == 400
 
 
 def test_a_warm_start_fits_on_from_the_champions_booster(tmp_path, at_cluster):
