@@ -1,8 +1,9 @@
 """What the bounded connections cost (issue 32: a header deadline and a connection cap in the model
-server's h11 protocol): the server as it runs now against the same server on uvicorn's own h11
-protocol (the baseline, as before), same model, same settings, both up at once and driven in
-interleaved rounds by wrk (16 keep-alive single-row clients on `POST /predict`), the order
-alternated each round; the ratio is of the medians, every round printed.
+server's HTTP protocol, uvicorn's httptools one): the server as it runs now against the same server
+on uvicorn's own httptools protocol (the baseline: uvicorn's default, as before the cap), same
+model, same settings, both up at once and driven in interleaved rounds by wrk (16 keep-alive
+single-row clients on `POST /predict`), the order alternated each round; the ratio is of the
+medians, every round printed.
 
     make bench-serving      # or: uv run python -m benchmarks.connections --rounds 5 --round-seconds 8
 """
@@ -22,7 +23,7 @@ from benchmarks.loadgen import sample_records
 from benchmarks.pipeline import _free_port
 from benchmarks.servers import REPO, register_model, under_wrk, wait_http
 
-BASELINE, BOUNDED = "uvicorn's h11 (before)", "bounded h11 (now)"
+BASELINE, BOUNDED = "uvicorn's httptools (before)", "bounded httptools (now)"
 
 
 def serve(root: Path, port: int, baseline: bool) -> None:
@@ -36,7 +37,7 @@ def serve(root: Path, port: int, baseline: bool) -> None:
     with services.open_project(root, REPO / "params.yaml") as project:
         cfg = project.settings.serve.model_copy(update={"port": port, "log_dir": root / f"logs-{port}"})
         app = build_app(project.settings, project.params, cfg, project.registry)
-        uvicorn.Server(uvicorn_config(app, cfg, **({"http": "h11"} if baseline else {}))).run()
+        uvicorn.Server(uvicorn_config(app, cfg, **({"http": "httptools"} if baseline else {}))).run()
 
 
 def start(root: Path, env: dict, baseline: bool) -> tuple[subprocess.Popen, str]:
@@ -89,7 +90,7 @@ def main() -> None:
     median = {name: {k: statistics.median(r[k] for r in rounds if r["server"] == name)
                      for k in ("rps", "p50_ms", "p99_ms", "server_ms_per_request")} for name in servers}
     now, before = median[BOUNDED], median[BASELINE]
-    print(f"throughput bounded / uvicorn's h11 = {now['rps'] / before['rps']:.3f}  (goal >= 0.95); "
+    print(f"throughput bounded / uvicorn's httptools = {now['rps'] / before['rps']:.3f}  (goal >= 0.95); "
           f"p99 {now['p99_ms'] / before['p99_ms']:.3f}; server CPU a request "
           f"{now['server_ms_per_request'] / before['server_ms_per_request']:.3f}")
     results.write(
@@ -97,10 +98,10 @@ def main() -> None:
         f"{args.clients} keep-alive single-row clients (wrk)", "make bench-serving",
         settings={"clients": args.clients, "rounds": args.rounds, "round_seconds": args.round_seconds,
                   "OMP_NUM_THREADS": "1", "prediction log": "on"},
-        ratios=[results.ratio("throughput bounded / uvicorn's h11 (median of rounds)", now["rps"] / before["rps"],
+        ratios=[results.ratio("throughput bounded / uvicorn's httptools (median of rounds)", now["rps"] / before["rps"],
                               ">= 0.95"),
-                results.ratio("p99 bounded / uvicorn's h11 (median of rounds)", now["p99_ms"] / before["p99_ms"]),
-                results.ratio("server CPU a request, bounded / uvicorn's h11 (median of rounds)",
+                results.ratio("p99 bounded / uvicorn's httptools (median of rounds)", now["p99_ms"] / before["p99_ms"]),
+                results.ratio("server CPU a request, bounded / uvicorn's httptools (median of rounds)",
                               now["server_ms_per_request"] / before["server_ms_per_request"])],
         figures={"medians of rounds": {n: {k: round(v, 3) for k, v in m.items()} for n, m in median.items()}},
         rounds=rounds)
