@@ -52,7 +52,7 @@ def exposed(cfg: ServeSettings) -> str | None:
 
 def uvicorn_config(app, cfg: ServeSettings, **overrides):
     """The uvicorn configuration the server runs with (the tests' servers too): one worker, the
-    bounded h11 protocol (serving/connections: a header deadline and a connection cap), no
+    bounded httptools protocol (serving/connections: a header deadline and a connection cap), no
     websockets (no endpoint takes one)."""
     import uvicorn
 
