@@ -13,7 +13,7 @@ PAGES = {"pipeline": "benchmarks/pipeline.md", "timeline": "benchmarks/pipeline.
          "comparison": "benchmarks/pipeline.md",
          "monitor": "benchmarks/monitor.md", "estimation": "benchmarks/estimation.md",
          "search": "benchmarks/search.md", "features": "benchmarks/features.md",
-         "serving": "benchmarks/serving.md", "connections": "benchmarks/serving.md",
+         "serving": "benchmarks/serving.md", "connections": "benchmarks/serving.md", "against": "benchmarks/serving.md",
          "plan": "benchmarks/serving.md", "scale": "guides/distributed-training.md", "s3": "benchmarks/s3.md",
          "team_loop": "benchmarks/team.md",
          "suite": "benchmarks/suite.md"}
