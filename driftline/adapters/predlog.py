@@ -264,4 +264,6 @@ def _separate(rows: list[dict]) -> tuple[list[dict], list[dict]]:
 
 
 def now() -> str:
-    return datetime.now(UTC).isoformat()
+    # Always with microseconds: isoformat() leaves them out on a whole second, and a reader that
+    # infers the format from the first stamp then fails on that one (a demo's canary did).
+    return datetime.now(UTC).isoformat(timespec="microseconds")

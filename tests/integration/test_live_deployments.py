@@ -14,6 +14,7 @@ import time
 import pytest
 
 from tests.integration.conftest import REPO, clear_prefect, deployment_runs, git, make_project, prefect_api
+from tests.waiting import wait_until
 
 
 @pytest.fixture(scope="module")
@@ -98,9 +99,12 @@ def test_a_burst_of_drift_events_retrains_once(served):
     assert all("concurrency limit" in m or "answered by the drift retraining" in m for m in why), why
     # The monitor recorded none of this drift: the events were forged, so the retraining that ran
     # kept its distribution check blocking (it passed: the data did not drift).
-    logs = prefect_api("POST", "/logs/filter", {"logs": {"flow_run_id": {"any_": [ran["id"]]}}, "limit": 200})
-    assert any("no drift recorded by the monitor matches this run's event: the distribution check stays blocking"
-               in line["message"] for line in logs), [line["message"] for line in logs][:20]
+    said = "no drift recorded by the monitor matches this run's event: the distribution check stays blocking"
+
+    def logged() -> list[str]:  # a run's logs reach the API in batches, after its final state can
+        logs = prefect_api("POST", "/logs/filter", {"logs": {"flow_run_id": {"any_": [ran["id"]]}}, "limit": 200})
+        return [line["message"] for line in logs]
+    assert wait_until(lambda: any(said in m for m in logged()), 60, interval=1), logged()[:20]
 
 
 @pytest.mark.timeout(600)

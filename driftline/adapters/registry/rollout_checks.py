@@ -33,7 +33,7 @@ def window(log: PredictionLog, since: pd.Timestamp, baseline_since: pd.Timestamp
     first = min(since, baseline_since).to_pydatetime()
     preds, feedback = log.since(first)
     if len(preds):
-        when = pd.to_datetime(preds["timestamp"], utc=True)
+        when = pd.to_datetime(preds["timestamp"], utc=True, format="ISO8601")  # any ISO precision
         version = preds["model_version"].astype(str)
         is_champion = preds["variant"] == "champion"
         preds = preds[(is_champion & (version == str(champion)) & (when >= baseline_since))

@@ -176,3 +176,15 @@ def test_a_past_window_reads_its_own_rows_and_a_labels_request_id_says_when_it_w
     at = time.time() - 86_400 * 200  # issued 200 days ago
     parsed = issued_at(pd.Series([ids.issue(1, at=at), "not-an-id", "g" * 56]))
     assert parsed[0] == int(at) and np.isnan(parsed[1:]).all()
+
+
+def test_a_log_stamp_always_carries_microseconds_even_on_a_whole_second():
+    from datetime import UTC, datetime
+    from unittest import mock
+
+    from driftline.adapters import predlog
+
+    whole = datetime(2026, 12, 7, 23, 6, 53, tzinfo=UTC)
+    with mock.patch.object(predlog, "datetime", wraps=datetime) as clock:
+        clock.now.return_value = whole
+        assert predlog.now() == "2026-12-07T23:06:53.000000+00:00"  # isoformat() alone gives no ".000000"
