@@ -22,7 +22,7 @@ from pathlib import Path
 from benchmarks import results
 from benchmarks.loadgen import sample_records
 from benchmarks.pipeline import _free_port
-from benchmarks.servers import REPO, register_model, under_wrk, wait_http
+from benchmarks.servers import REPO, ab_rounds, register_model, wait_http
 
 NOW, BASE = "this commit", "base"
 
@@ -70,16 +70,8 @@ def main() -> None:
             print(f"@champion: version {version}; base {base_sha[:10]}", flush=True)
             servers = {NOW: serve(REPO, sys.executable, root, Path(tmp) / "logs-now", env),
                        BASE: serve(tree, str(tree / ".venv" / "bin" / "python"), root, Path(tmp) / "logs-base", env)}
-            rounds = []
             try:
-                for i in range(args.rounds):
-                    for name in ([NOW, BASE] if i % 2 == 0 else [BASE, NOW]):
-                        proc, url = servers[name]
-                        r = under_wrk(proc, f"{url}/predict", args.clients, args.seconds, records, lambda x: x)
-                        rounds.append({"round": i + 1, "server": name, **{k: round(v, 3) for k, v in r.items()}})
-                        print(f"round {i + 1}  {name:<12} {r['rps']:8.1f} req/s  p50 {r['p50_ms']:6.1f} ms  "
-                              f"p99 {r['p99_ms']:6.1f} ms  errors {r['errors']}/{r['requests']}  "
-                              f"{r['server_ms_per_request']:.2f} server ms a request", flush=True)
+                rounds = ab_rounds(servers, [NOW, BASE], args.rounds, args.clients, args.seconds, records)
             finally:
                 for proc, _ in servers.values():
                     proc.terminate()

@@ -21,7 +21,7 @@ from pathlib import Path
 from benchmarks import results, wrk
 from benchmarks.loadgen import sample_records
 from benchmarks.pipeline import _free_port
-from benchmarks.servers import REPO, register_model, under_wrk, wait_http
+from benchmarks.servers import REPO, ab_rounds, register_model, wait_http
 
 BASELINE, BOUNDED = "uvicorn's httptools (before)", "bounded httptools (now)"
 
@@ -70,19 +70,10 @@ def main() -> None:
     register_model(root)
     records = sample_records()
     servers = {name: start(root, env, name == BASELINE) for name in (BASELINE, BOUNDED)}
-    rounds = []
     try:
         for _, url in servers.values():  # warm-up
             wrk.run(f"{url}/predict", args.clients, 2, records)
-        for i in range(args.rounds):
-            order = [BASELINE, BOUNDED] if i % 2 == 0 else [BOUNDED, BASELINE]
-            for name in order:
-                proc, url = servers[name]
-                r = under_wrk(proc, f"{url}/predict", args.clients, args.round_seconds, records, lambda x: x)
-                rounds.append({"round": i + 1, "server": name, **{k: round(v, 3) for k, v in r.items()}})
-                print(f"round {i + 1}  {name:<24} {r['rps']:8.1f} req/s  p50 {r['p50_ms']:6.2f} ms  "
-                      f"p99 {r['p99_ms']:6.2f} ms  errors {r['errors']}/{r['requests']}  "
-                      f"{r['server_ms_per_request']:.3f} server ms a request", flush=True)
+        rounds = ab_rounds(servers, [BASELINE, BOUNDED], args.rounds, args.clients, args.round_seconds, records)
     finally:
         for proc, _ in servers.values():
             proc.terminate()

@@ -100,3 +100,18 @@ def under_wrk(proc: subprocess.Popen, url: str, clients: int, seconds: float, re
     return {**r, "server_cores": sum(used) / wall, "busiest_thread_cores": used[0] / wall if used else 0.0,
             "threads": len(used), "server_ms_per_request": 1000 * sum(used) / max(r["requests"], 1),
             "wrk_cores": wrk_cpu / wall}
+
+
+def ab_rounds(servers: dict, order: list[str], rounds: int, clients: int, seconds: float, records) -> list[dict]:
+    """wrk on each server's `/predict` in turn (`servers`: name -> (process, url)), `rounds` times,
+    `order` reversed every other round; each round's figures printed and returned."""
+    out = []
+    for i in range(rounds):
+        for name in (order if i % 2 == 0 else order[::-1]):
+            proc, url = servers[name]
+            r = under_wrk(proc, f"{url}/predict", clients, seconds, records, lambda x: x)
+            out.append({"round": i + 1, "server": name, **{k: round(v, 3) for k, v in r.items()}})
+            print(f"round {i + 1}  {name:<24} {r['rps']:8.1f} req/s  p50 {r['p50_ms']:6.2f} ms  "
+                  f"p99 {r['p99_ms']:6.2f} ms  errors {r['errors']}/{r['requests']}  "
+                  f"{r['server_ms_per_request']:.3f} server ms a request", flush=True)
+    return out
