@@ -46,9 +46,11 @@ def checks(root: Path) -> dict:
 
 
 def pipeline(root: Path, *overrides: str) -> dict:
+    from driftline.app.cli_common import flow_settings
     from flows.training import training_pipeline
 
-    result = training_pipeline(project_dir=str(root), overrides=list(overrides), reason="benchmark")
+    with flow_settings():  # the Prefect settings `driftline train` runs the flow with
+        result = training_pipeline(project_dir=str(root), overrides=list(overrides), reason="benchmark")
     return {"status": result["status"], "version": result["version"]}
 
 

@@ -14,7 +14,15 @@ from typing import Annotated, Any, cast
 
 import typer
 
-from driftline.app.cli_common import ParamsOpt, fail, prefect_env, print_where, project_or_exit, registry_answers
+from driftline.app.cli_common import (
+    ParamsOpt,
+    fail,
+    flow_settings,
+    prefect_env,
+    print_where,
+    project_or_exit,
+    registry_answers,
+)
 from driftline.app.cli_rollout import card, deploy, history, rollback, status
 from driftline.app.cli_stack import demo, down, up
 from driftline.config import ConfigError, params_schema
@@ -104,9 +112,10 @@ def train(
 
     try:
         # A dict: a run that ends Cancelled (a drift event already answered) raises when called.
-        result = cast("dict[str, Any]", training_pipeline(
-            params_path=str(rel), overrides=set_ or [], reason=reason, project_dir=str(settings.root),
-            search=search if p.training.search else None, dask_address=dask_address))
+        with flow_settings():
+            result = cast("dict[str, Any]", training_pipeline(
+                params_path=str(rel), overrides=set_ or [], reason=reason, project_dir=str(settings.root),
+                search=search if p.training.search else None, dask_address=dask_address))
     except PipelineFailure as err:
         fail(f"training stopped at {err.stage}: {err.paragraph}", 1)
     except RegistryUnreachable as err:
@@ -183,7 +192,7 @@ def monitor(
     prefect_env()
     from flows.monitor import drift_monitor
 
-    with registry_answers("monitor"):
+    with registry_answers("monitor"), flow_settings():
         result = drift_monitor(window_hours=window_hours, last_rows=last_rows, params_path=str(params),
                                overrides=set_ or [], project_dir=str(settings.root))
     typer.secho(f"[{result['status']}] {result['message']}",

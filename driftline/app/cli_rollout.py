@@ -9,7 +9,15 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from driftline.app.cli_common import ParamsOpt, fail, prefect_env, print_where, project_or_exit, registry_answers
+from driftline.app.cli_common import (
+    ParamsOpt,
+    fail,
+    flow_settings,
+    prefect_env,
+    print_where,
+    project_or_exit,
+    registry_answers,
+)
 from driftline.config import STRATEGIES
 
 # A lease whose holder was killed stays until it expires (an hour at most): a person may end it.
@@ -99,9 +107,10 @@ def deploy(
     from flows.rollout import NotSwitched, RolledBack, rollout
 
     try:
-        result = rollout(version=version, strategy=strategy, params_path=str(params), overrides=set_ or [],
-                         project_dir=str(settings.root), force=force, lease_wait_seconds=lease_wait,
-                         lease_ttl_seconds=lease_ttl)
+        with flow_settings():
+            result = rollout(version=version, strategy=strategy, params_path=str(params), overrides=set_ or [],
+                             project_dir=str(settings.root), force=force, lease_wait_seconds=lease_wait,
+                             lease_ttl_seconds=lease_ttl)
     except RolledBack as err:
         fail(str(err), 1)
     except ValueError as err:
@@ -135,7 +144,7 @@ def rollback(params: ParamsOpt = Path("params.yaml"),
     from flows.rollout import rollback as rollback_flow
 
     try:
-        with registry_answers("rollback"):
+        with registry_answers("rollback"), flow_settings():
             result = rollback_flow(params_path=str(params), project_dir=str(settings.root), reason=reason,
                                    break_lease=break_lease)
     except ValueError as err:

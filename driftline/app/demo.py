@@ -28,6 +28,7 @@ from driftline import services
 from driftline.adapters import dvc_data
 from driftline.adapters.registry.store import CHAMPION
 from driftline.adapters.serving_client import ServingClient
+from driftline.app.cli_common import flow_settings
 from driftline.app.lifecycle import no_second_interrupt, run_to_the_end
 from driftline.app.project import DEMO_ROWS, DEMO_SEED
 from driftline.app.stack import Stack
@@ -232,8 +233,9 @@ def _monitor(settings: Settings, params_path: Path, echo: Callable[[str], None],
     from flows.monitor import drift_monitor
 
     echo(f"$ driftline monitor --last-rows {WINDOW}" + "".join(f" --set {o}" for o in overrides))
-    result = drift_monitor(last_rows=WINDOW, params_path=str(params_path), overrides=list(overrides),
-                           project_dir=str(settings.root))
+    with flow_settings():  # as `driftline monitor` runs it
+        result = drift_monitor(last_rows=WINDOW, params_path=str(params_path), overrides=list(overrides),
+                               project_dir=str(settings.root))
     echo(f"   [{result['status']}] {result['message']}")
     if result.get("report_url"):
         echo(f"   drift report: {result['report_url']}")
