@@ -45,6 +45,17 @@ def _coerce(col: pd.Series, kind: str) -> pd.Series:
         micro = utc.dt.tz_convert(None).to_numpy().astype("datetime64[us]")
         text = np.char.add(np.datetime_as_string(micro, unit="us"), "+00:00").astype(object)
         return pd.Series(text, index=col.index, dtype=object, name=col.name).where(utc.notna(), None)
+    return as_text(col)
+
+
+def as_text(col: pd.Series) -> pd.Series:
+    """A categorical column as every model reads it: object strings, None for any missing value
+    (NaN, pd.NA, None), whatever the pandas dtype. A column already in that form is returned as is."""
+    if col.dtype == object and ptypes.infer_dtype(col, skipna=True) in ("string", "empty"):
+        values = col.to_numpy()
+        missing = pd.isna(values)
+        if not missing.any() or all(v is None for v in values[missing]):
+            return col
     text = col.astype("string")
     return text.astype(object).where(text.notna(), None)
 

@@ -27,6 +27,7 @@ from driftline.core.fast_predict import FastPath, NoFastPath
 from driftline.core.features import ARITHMETIC, MISSING, DerivedFeatures, arithmetic, arithmetic_inputs
 
 UNKNOWN = "\x00driftline: a category no encoder knows\x00"
+NAN = float("nan")  # the probe for NaN: one object, so the probes' dict finds it by identity
 LOOKUPS = ("frequency", "target_encoding")  # derived kinds of one categorical column: lookup tables
 SMALL = 1000  # rows below which a lookup is a dict get per value (pd.factorize costs ~20 µs a call)
 
@@ -37,19 +38,29 @@ class NotCompiled(ValueError):
 
 @dataclass(frozen=True)
 class Table:
-    """A categorical column's answer for each string it knows, missing (None), and anything else."""
+    """A categorical column's answer for each string it knows, missing (None), NaN (what a record
+    read from a pandas frame may hold for missing) and anything else."""
 
     column: str
     values: dict[Any, float]
     unknown: float
+    nan: float
 
     def lookup(self, values: Sequence) -> np.ndarray:
-        get, unknown, missing = self.values.get, self.unknown, self.values[None]
+        get, unknown, missing, nan = self.values.get, self.unknown, self.values[None], self.nan
         if len(values) < SMALL:
-            return np.array([missing if v is None else get(v, unknown) for v in values], dtype=np.float64)
-        codes, uniques = pd.factorize(np.asarray(values, dtype=object), use_na_sentinel=True)
+            return np.array([missing if v is None else nan if v != v else get(v, unknown) for v in values],
+                            dtype=np.float64)
+        array = np.asarray(values, dtype=object)
+        codes, uniques = pd.factorize(array, use_na_sentinel=True)
         found = np.array([get(u, unknown) for u in uniques] + [missing], dtype=np.float64)
-        return found[codes]  # code -1 (None, NaN) takes the last: missing
+        out = found[codes]  # code -1 (None, NaN) takes the last: missing
+        if not (nan == missing or (nan != nan and missing != missing)):
+            # A model fitted before core.categories reads NaN otherwise than None.
+            for i in np.flatnonzero(codes == -1):
+                if array[i] is not None:
+                    out[i] = nan
+        return out
 
 
 @dataclass(frozen=True)
@@ -183,13 +194,13 @@ def _tables(inner, pre, fast: FastPath, columns: Mapping[str, str], lookups: lis
     tables = []
     for j, column in lookups:
         values = {v: float(matrix[i, j]) for i, v in enumerate(probes[column])}
-        tables.append(Table(column, values, values.pop(UNKNOWN)))
+        tables.append(Table(column, values, values.pop(UNKNOWN), values.pop(NAN)))
     return tables
 
 
 def _known(pre, specs: dict, inner, column: str) -> list:
     """Every string a fitted step knows for `column` (the ordinal encoder's categories, the
-    frequency table's and the target encoder's), the missing-category marker, None and UNKNOWN."""
+    frequency table's and the target encoder's), the missing-category marker, None, NaN and UNKNOWN."""
     known: set[str] = {MISSING}
     for _, transformer, used in pre.transformers_:
         if column in list(used) and hasattr(transformer, "categories_"):
@@ -202,7 +213,7 @@ def _known(pre, specs: dict, inner, column: str) -> list:
             known |= {k for k in keys if isinstance(k, str)}
     if UNKNOWN in known:
         raise NotCompiled(f"column {column!r} knows the plan's own unknown marker as a category")
-    return [*sorted(known), None, UNKNOWN]
+    return [*sorted(known), None, NAN, UNKNOWN]
 
 
 def plan_or_reason(model, columns: Mapping[str, str], classification: bool) -> tuple[Plan | None, str]:

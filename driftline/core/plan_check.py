@@ -20,7 +20,7 @@ Frame = Callable[[list[dict]], pd.DataFrame]  # records -> the Pipeline's input 
 # edge), the smallest subnormal, the largest finite values, integers past float precision.
 EXTREMES = (0.0, -0.0, -1.0, 1.0, 0.5, -1.0000000000000002, 1e-300, 5e-324, -5e-324, 1e308, -1e308,
             1e15, 9007199254740993.0, None)
-STRINGS = ("", "__missing__", "an unknown category", "UNKNOWN", " ", None)
+STRINGS = ("", "__missing__", "an unknown category", "UNKNOWN", " ", None, float("nan"))
 
 
 @dataclass(frozen=True)

@@ -14,12 +14,13 @@ from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.model_selection import FixedThresholdClassifier
 from sklearn.pipeline import Pipeline, make_pipeline
-from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from driftline.config import Params, names_by_type
 from driftline.core import estimators, evaluation, features, frames, versions
+from driftline.core.categories import AsText, CategoryCodes
 
-MISSING_CATEGORY = features.MISSING  # what the one-hot path imputes for a missing category
+MISSING_CATEGORY = features.MISSING  # what the one-hot path of models before AsText imputed
 
 
 @dataclass(frozen=True)
@@ -162,10 +163,9 @@ def _preprocessing(p: Params, style: str, numeric: list[str], categorical: list[
     num_steps = [SimpleImputer(strategy="median", add_indicator=True)]
     if style == "scaled_one_hot":
         num_steps.append(StandardScaler())
-    cat_pipe = make_pipeline(
-        SimpleImputer(strategy="constant", fill_value=MISSING_CATEGORY),
-        OneHotEncoder(handle_unknown="ignore", min_frequency=20, sparse_output=False),
-    )
+    # A missing category is None, a category of its own, whatever the caller's frame held (AsText);
+    # the imputer of models before it imputed NaN only, which driftline's frames never held.
+    cat_pipe = make_pipeline(AsText(), OneHotEncoder(handle_unknown="ignore", min_frequency=20, sparse_output=False))
     return ColumnTransformer([("num", make_pipeline(*num_steps), numeric), ("cat", cat_pipe, categorical)],
                              verbose_feature_names_out=False)
 
@@ -175,8 +175,8 @@ def _ordinal(p: Params, categorical: list[str]) -> list[tuple]:
     same category whatever a data version holds (learned from the training part where undeclared,
     and for hist_gradient_boosting, as before there were other kinds)."""
     def encoder(categories="auto"):
-        return OrdinalEncoder(categories=categories, handle_unknown="use_encoded_value", unknown_value=np.nan,
-                              encoded_missing_value=np.nan)
+        return CategoryCodes(categories=categories, handle_unknown="use_encoded_value", unknown_value=np.nan,
+                             encoded_missing_value=np.nan)
     if not estimators.kind_of(p.training.estimator).declared_categories:
         return [("cat", encoder(), categorical)]
     declared = {f.name: f.categories for f in p.data.features if f.name in categorical and f.categories}

@@ -104,6 +104,31 @@ def test_the_plan_equals_the_pipeline_on_the_edge_rows(fitted, kind):
         assert same(compiled.predict_records(edges), model.predict_proba(frame(columns)(edges)))
 
 
+@pytest.mark.parametrize("encoder", ["CategoryCodes", "OrdinalEncoder (models fitted before it)"])
+def test_nan_for_a_missing_category_is_read_as_the_pipeline_reads_it_in_small_and_large_batches(
+        project, table, monkeypatch, encoder):
+    # A record read from a pandas frame (the model's input example) holds NaN where JSON holds null.
+    if encoder.startswith("OrdinalEncoder"):
+        from sklearn.preprocessing import OrdinalEncoder
+
+        monkeypatch.setattr(training, "CategoryCodes", OrdinalEncoder)
+    p = load_params(project / "params.yaml", [f"training.estimator={KINDS['hist_gradient_boosting'][0]}", DERIVED])
+    parts = training.split(table, p)
+    model = training.train(parts.train, p)
+    x = frames.features(parts.holdout, p.data)
+    columns = columns_of(x)
+    compiled = plan.compile_model(model, columns, classification=True)
+    records = [{**r, "loan_purpose": float("nan") if i % 3 == 0 else r["loan_purpose"]}
+               for i, r in enumerate(plan_check.records_of(x, columns) * 2)]
+    assert len(records) >= plan.SMALL
+    for batch in (records[:12], records):
+        assert same(compiled.predict_records(batch), model.predict_proba(frame(columns)(batch)))
+    if encoder == "CategoryCodes":  # NaN and None are one missing category
+        nones = [{**r, "loan_purpose": None if r["loan_purpose"] != r["loan_purpose"] else r["loan_purpose"]}
+                 for r in records]
+        assert same(compiled.predict_records(records), compiled.predict_records(nones))
+
+
 def _record(columns, known):
     number = st.one_of(st.none(), st.floats(allow_nan=False, allow_infinity=False, width=64))
     text = {c: st.one_of(st.none(), st.sampled_from(sorted(known.get(c, ["x"]))), st.text(max_size=4))

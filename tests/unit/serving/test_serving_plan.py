@@ -46,7 +46,7 @@ def registry(tmp_path_factory, params):
 def test_a_version_is_served_by_its_plan_when_it_equals_the_pipeline(registry):
     store, (honest, _, _), _ = registry
     loaded = load_version(store, honest)
-    assert loaded.plan is not None and loaded.plan.kind == "hist_gradient_boosting"
+    assert loaded.plan is not None and loaded.plan.kind == "hist_gradient_boosting", loaded.plan_note
     assert loaded.plan_note.startswith("plan: hist_gradient_boosting, equal to the Pipeline bit for bit on ")
     assert not loaded.plan_refused
 
