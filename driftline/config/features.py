@@ -104,7 +104,8 @@ class Frequency(Entry):
 
 class TargetEncoding(Entry):
     """scikit-learn's TargetEncoder, cross-fitted: a training row's value never uses its own
-    label (five folds, shuffled with training.seed); served rows use the whole training part."""
+    label (five folds, a row's fold a hash of its features salted with training.seed); served rows
+    use the whole training part."""
 
     kind: Literal["target_encoding"]
     column: str

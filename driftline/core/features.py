@@ -17,13 +17,12 @@ import numpy as np
 import pandas as pd
 from pandas.api import types as ptypes
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.model_selection import KFold
 from sklearn.preprocessing import TargetEncoder
 
 
 class DerivedFeatures(TransformerMixin, BaseEstimator):
     """`specs`: the `data.derived` entries as plain dicts (the pickled model does not need the
-    config classes); `seed`: target encoding's fold shuffle."""
+    config classes); `seed`: the salt of target encoding's fold hash."""
 
     def __init__(self, specs: list[dict[str, Any]], seed: int = 0, target_type: str = "auto"):
         self.specs = specs
@@ -34,11 +33,10 @@ class DerivedFeatures(TransformerMixin, BaseEstimator):
         self._learn(x, y, cross_fit=False)
         return self
 
-    def fit_transform(self, x: pd.DataFrame, y=None, *, hashed: bool = False, **fit_params) -> pd.DataFrame:
-        """Fit, then the training rows' values, target encodings cross-fitted (out of fold).
-        `hashed`: the folds training.distributed uses (`hash_folds`), whose values `derived_sums`
-        computes from partitions; by default the shuffled folds of a fit in one process."""
-        out_of_fold = self._learn(x, y, cross_fit=True, hashed=hashed)
+    def fit_transform(self, x: pd.DataFrame, y=None, **fit_params) -> pd.DataFrame:
+        """Fit, then the training rows' values, target encodings cross-fitted (out of fold) on the
+        folds by row hash (`hash_folds`), the values `derived_sums` computes from partitions."""
+        out_of_fold = self._learn(x, y, cross_fit=True)
         return self._derive(x, out_of_fold)
 
     def transform(self, x: pd.DataFrame) -> pd.DataFrame:
@@ -80,10 +78,11 @@ class DerivedFeatures(TransformerMixin, BaseEstimator):
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
         return np.asarray([*self.feature_names_in_, *(s["name"] for s in self.specs)], dtype=object)
 
-    def _learn(self, x: pd.DataFrame, y, cross_fit: bool, hashed: bool = False) -> dict[str, np.ndarray]:
+    def _learn(self, x: pd.DataFrame, y, cross_fit: bool) -> dict[str, np.ndarray]:
         self.feature_names_in_ = np.asarray(list(x.columns), dtype=object)
         self.learned_: dict[str, Any] = {}
         out_of_fold: dict[str, np.ndarray] = {}
+        folds = None
         for s in self.specs:
             kind, name = s["kind"], s["name"]
             if kind == "clip" and s.get("quantiles"):
@@ -96,10 +95,14 @@ class DerivedFeatures(TransformerMixin, BaseEstimator):
             elif kind == "target_encoding":
                 if y is None:
                     raise ValueError(f"{name}: target encoding needs the target to fit")
-                encoder = TargetEncoder(target_type=self.target_type, cv=_folds(x, self.seed, hashed))
+                encoder = TargetEncoder(target_type=self.target_type, cv=FOLDS)
                 column = _categories(x[s["column"]])
                 if cross_fit:
-                    out_of_fold[name] = encoder.fit_transform(column, y)[:, 0]
+                    folds = _folds(x, self.seed) if folds is None else folds
+                    out_of_fold[name] = encoder.set_params(cv=folds).fit_transform(column, y)[:, 0]
+                    # The folds are this table's row indices (40 bytes a row): the fitted encoder,
+                    # pickled in the model, keeps their count, as one fitted from sums does.
+                    encoder.set_params(cv=FOLDS)
                 else:
                     encoder.fit(column, y)
                 self.learned_[name] = encoder
@@ -177,19 +180,16 @@ LARGE = 1000  # rows from which a vectorized path beats a per-value one
 FOLDS = 5  # target encoding's cross-fitting folds
 
 
-def _folds(x: pd.DataFrame, seed: int, hashed: bool):
-    """Target encoding's cross-fitting folds. In one process: plain shuffled folds, not stratified
-    (which fold a row is in depends on the seed and the row count only, never on the labels).
-    Hashed (training.distributed): by row hash, so a table held in partitions puts each row in the
-    same fold whichever partition holds it."""
-    if not hashed:
-        return KFold(FOLDS, shuffle=True, random_state=seed)
+def _folds(x: pd.DataFrame, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Target encoding's cross-fitting folds as (train, test) row indices, by row hash: a row's fold
+    depends on its own values and the seed, never on its position or the labels, so a table held in
+    partitions (training.distributed) puts each row in the fold it has in one process."""
     fold = hash_folds(x, seed)
     return [(np.flatnonzero(fold != k), np.flatnonzero(fold == k)) for k in range(FOLDS)]
 
 
 def hash_folds(x: pd.DataFrame, seed: int) -> np.ndarray:
-    """Each row's cross-fitting fold on a distributed fit: a hash of its features salted with the seed."""
+    """Each row's cross-fitting fold: a hash of its features salted with the seed."""
     from driftline.core.versions import row_keys, splitmix
 
     return (splitmix(row_keys(x, list(x.columns)), seed) % np.uint64(FOLDS)).astype(np.int64)
@@ -271,7 +271,7 @@ def _categories(col: pd.Series) -> pd.DataFrame:
 
 
 def from_params(p) -> DerivedFeatures:
-    """The unfitted derive step for `data.derived` (training.seed shuffles target encoding's folds)."""
+    """The unfitted derive step for `data.derived` (training.seed salts target encoding's fold hash)."""
     target_type = "continuous" if p.data.task == "regression" else "binary"
     return DerivedFeatures(specs(p.data.derived), seed=p.training.seed, target_type=target_type)
 

@@ -168,13 +168,13 @@ def _quality(t: Summary, p: Params, duplicates: int, near: Check | None) -> list
     return checks
 
 
-def validate(df: pd.DataFrame, p: Params, hashed: bool = False) -> ValidationReport:
-    """Schema and quality checks. Type checks gate the rest: ranges on text make no sense.
-    `hashed`: the choices training.distributed makes on partitions (the near-copy chance level
-    in key-chosen blocks, target encoding's folds by row hash): the report it gives, in one process."""
+def validate(df: pd.DataFrame, p: Params) -> ValidationReport:
+    """Schema and quality checks. Type checks gate the rest: ranges on text make no sense. What is
+    sampled (the near-copy chance level's blocks, target encoding's folds) is chosen by row hash,
+    not position: a table in partitions (training.distributed) gets this report word for word."""
     return judge(summarize(df, p), p, lambda: int(df.duplicated().sum()) if len(df) else 0,
-                 lambda: versions.near_duplicates(df, p, hashed) if len(df) else None,
-                 lambda: derived_checks(df, p, hashed))
+                 lambda: versions.near_duplicates(df, p) if len(df) else None,
+                 lambda: derived_checks(df, p))
 
 
 def judge(t: Summary, p: Params, duplicates, near, derived) -> ValidationReport:
@@ -192,13 +192,12 @@ def judge(t: Summary, p: Params, duplicates, near, derived) -> ValidationReport:
     return ValidationReport(t.rows, checks)
 
 
-def derived_checks(df: pd.DataFrame, p: Params, hashed: bool = False) -> list[Check]:
+def derived_checks(df: pd.DataFrame, p: Params) -> list[Check]:
     """The derived features as the model will compute them (learned on these rows, target
     encoding cross-fitted), held to their limits like raw features: missing share, finite values,
     ranges, and that they vary. A passing check states the observed range, for the report."""
     try:
-        values = features.from_params(p).fit_transform(frames.features(df, p.data), frames.target(df, p.data),
-                                                       hashed=hashed)
+        values = features.from_params(p).fit_transform(frames.features(df, p.data), frames.target(df, p.data))
     except Exception as err:  # noqa: BLE001 - reported against the config, not raised from inside sklearn
         return [derived_failed(err)]
     return judge_derived(derived_summary(values, p), p)

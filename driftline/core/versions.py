@@ -107,31 +107,25 @@ def near_duplicated(df: pd.DataFrame, p: Params) -> np.ndarray:
     return pd.Series(keys).duplicated(keep=False).to_numpy()
 
 
-def near_duplicates(df: pd.DataFrame, p: Params, hashed: bool = False) -> Check:
+def near_duplicates(df: pd.DataFrame, p: Params) -> Check:
     """Rows that repeat another once numbers are rounded and text normalised, beyond the share that
     the columns' own values repeat by chance. A table of few, coarse columns repeats itself
     honestly (three columns with 180, 6 and 3 rounded values over 3,000 rows: 19% of rows); its
     chance level is measured by shuffling each column on its own, which keeps every column's values
-    and breaks the rows. Copies made by a poisoned upstream repeat whole rows, far beyond it.
-    `hashed`: the level training.distributed measures (`chance_copies`, in blocks chosen by row
-    key); by default each column shuffled once over the table in its row order."""
+    and breaks the rows. Copies made by a poisoned upstream repeat whole rows, far beyond it. The
+    shuffle is within blocks of rows chosen by row key (`chance_copies`), so the level does not
+    depend on the rows' order and a table in partitions (training.distributed) finds the same."""
     hashes = _column_hashes(df, identity_columns(p), p.validation.near_duplicate_digits)
     keys = pd.Series(_mix(hashes))
     copies = int(keys.duplicated().sum())
-    chance = (chance_copies(hashes, keys.to_numpy()) if hashed else _shuffled_copies(hashes)) if copies else 0
+    chance = chance_copies(hashes, keys.to_numpy()) if copies else 0
     largest = int(keys[keys.duplicated(keep=False)].value_counts().iloc[0]) if copies else 1
     return near_check(copies, chance, largest, len(df), p)
 
 
-def _shuffled_copies(hashes: list[np.ndarray]) -> int:
-    """How many rows repeat another once every column is shuffled on its own (in one process)."""
-    rng = np.random.default_rng(0)
-    return int(pd.Series(_mix([h[rng.permutation(len(h))] for h in hashes])).duplicated().sum())
-
-
-# training.distributed: rows whose columns are shuffled together for the chance level. The blocks
-# are chosen by the rows' keys, so a partitioned table forms the same blocks (one shuffle of the
-# column hashes) and finds the same level; a block's hashes (136 MB at 17 columns) fit any worker.
+# Rows whose columns are shuffled together for the chance level. The blocks are chosen by the rows'
+# keys, so a partitioned table forms the same blocks (one shuffle of the column hashes) and finds
+# the same level; a block's hashes (136 MB at 17 columns) fit any worker.
 BLOCK_ROWS = 1_000_000
 
 

@@ -54,7 +54,9 @@ class OneBadRequest:
 def test_one_failing_multi_record_request_does_not_roll_back_a_good_canary(tmp_path):
     project = make_project(tmp_path / "proj")
     project.train(FOREST)
-    assert project.train(FOREST, "training.seed=7")["version"] == "2"  # as good as version 1
+    # As good as version 1; the margin keeps a seed's hair-width miss of the vs-champion gate (not
+    # what this test is about) from stopping its registration.
+    assert project.train(FOREST, "training.seed=7", "evaluation.comparison.margin=0.03")["version"] == "2"
     params = load_params(project.root / "params.yaml")
     server = Server(project, project.root / ".driftline", feedback_token=LABEL_TOKEN)
     honest = Traffic(server.url, params, feedback_token=LABEL_TOKEN)

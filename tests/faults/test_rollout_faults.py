@@ -26,6 +26,9 @@ from tests.integration.test_serving import Server
 from tests.waiting import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
+# Retrains with another seed that these tests need registered: what they test is the rollout, not
+# the vs-champion gate, which a seed alone can miss by a hair on this 1,200-row holdout.
+ACCEPTED = "evaluation.comparison.margin=0.03"
 LONG_CANARY = ["--set", "rollout.steps=[0.5, 1.0]", "--set", "rollout.window_seconds=600"]
 
 
@@ -38,8 +41,8 @@ def live(tmp_path_factory):
     whose canary must reach a verdict sends traffic: the others never end their analysis."""
     project = make_project(tmp_path_factory.mktemp("rollout-faults") / "proj")
     project.train()
-    assert project.train("training.seed=7")["version"] == "2"
-    assert project.train("training.seed=11")["version"] == "3"
+    assert project.train("training.seed=7", ACCEPTED)["version"] == "2"
+    assert project.train("training.seed=11", ACCEPTED)["version"] == "3"
     server = Server(project, project.root / ".driftline")
     yield project, server
     server.stop()
@@ -196,7 +199,7 @@ def test_a_retrain_mid_canary_waits_and_becomes_challenger_when_the_rollout_ends
     project, _ = live
     since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     with _canary_of_v2(project) as (store, deploy, run):
-        result = project.train("training.seed=13")
+        result = project.train("training.seed=13", ACCEPTED)
         new = result["version"]
         assert store.aliases()[CHALLENGER] == "2", f"the retrain moved @challenger to {new} mid-canary"
         assert "a rollout is in progress, so it becomes @challenger when that rollout ends" in result["message"]

@@ -37,7 +37,7 @@ def test_sums_over_partitions_fit_the_step_one_process_fits(make_params, chunks,
     p = make_params(*overrides)
     x, y = frames.features(df, p.data), frames.target(df, p.data)
     alone = features.from_params(p)
-    expected = alone.fit_transform(x, y, hashed=True)  # the folds by row hash the partitions use
+    expected = alone.fit_transform(x, y)  # on folds by row hash, as the partitions know them
 
     classes = sorted(set(y.tolist())) if task == "binary" else []
     sums = derived_sums.merge_sums([derived_sums.partition_sums(c, p, classes) for c in _chunks(df, chunks)])

@@ -46,7 +46,7 @@ def test_the_inputs_are_what_the_in_process_steps_make_of_the_rows(case):
 
     x, y = frames.features(parts.train, p.data), frames.target(parts.train, p.data)
     alone = training.build_pipeline(p)[:-1]  # derive and preprocess, fitted in one process
-    expected = alone.fit_transform(x, y, derive__hashed=True)  # on the partitions' folds (by row hash)
+    expected = alone.fit_transform(x, y)  # target encoding on the folds by row hash, as the partitions'
     got = _inputs(parts.train, prep, p, True)
     features = [c for c in got.columns if c not in (distributed.LABEL, distributed.SLICE)]
     np.testing.assert_allclose(got[features].to_numpy(), np.asarray(expected, dtype="float32"), rtol=1e-6)

@@ -297,17 +297,24 @@ def test_a_training_tables_times_take_arrows_parser_and_read_the_same_instants()
     assert read.index.equals(stamps.index) and read.tolist() == utc.dt.floor("us").tolist()  # %f keeps microseconds
 
 
-def test_target_encoding_in_one_process_is_cross_fitted_on_shuffled_folds_of_the_seed(params):
-    """A fit in one process: scikit-learn's TargetEncoder on KFold(5, shuffle, training.seed), row
-    for row; the folds by row hash are training.distributed's and give other values."""
-    from sklearn.model_selection import KFold
+def test_target_encoding_in_one_process_is_cross_fitted_on_the_folds_by_row_hash(params):
+    """scikit-learn's TargetEncoder on the folds `hash_folds` gives (a row's fold is a hash of its
+    features and training.seed), row for row, whatever order the rows come in: what a table held in
+    partitions computes. Shuffled KFold folds depend on the rows' positions and fail both."""
     from sklearn.preprocessing import TargetEncoder
 
     df = demo_data.generate(3000, 4)
     x, y = frames.features(df, params.data), frames.target(df, params.data)
-    got = features.from_params(params).fit_transform(x, y)["purpose_default_rate"].to_numpy()
-    encoder = TargetEncoder(target_type="binary", cv=KFold(5, shuffle=True, random_state=params.training.seed))
-    expected = encoder.fit_transform(x[["loan_purpose"]].astype(object), y)[:, 0]
-    np.testing.assert_array_equal(got, expected)
-    hashed = features.from_params(params).fit_transform(x, y, hashed=True)["purpose_default_rate"].to_numpy()
-    assert not np.array_equal(hashed, expected)
+    step = features.from_params(params)
+    got = step.fit_transform(x, y)["purpose_default_rate"].to_numpy()
+    fold = features.hash_folds(x, params.training.seed)
+    assert sorted(set(fold.tolist())) == list(range(features.FOLDS))
+    splits = [(np.flatnonzero(fold != k), np.flatnonzero(fold == k)) for k in range(features.FOLDS)]
+    expected = TargetEncoder(target_type="binary", cv=splits).fit_transform(x[["loan_purpose"]].astype(object), y)
+    np.testing.assert_array_equal(got, expected[:, 0])
+
+    order = np.random.default_rng(1).permutation(len(x))
+    moved = features.from_params(params).fit_transform(x.iloc[order], y[order])["purpose_default_rate"]
+    np.testing.assert_allclose(moved.to_numpy(), got[order], rtol=1e-12)
+    # The fitted encoder keeps the folds' count, not this table's row indices (it is pickled in the model).
+    assert step.learned_["purpose_default_rate"].cv == features.FOLDS

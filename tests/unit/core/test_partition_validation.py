@@ -1,7 +1,7 @@
-"""Validation as aggregations over Dask partitions gives the report one process gives with the same
-hash-based choices (`validate(..., hashed=True)`): every check, passed or failed, with the same
-words, on clean data, on each breakage of the validation tests, on near-copies (the chance level
-shuffled into the same blocks) and with derived features.
+"""Validation as aggregations over Dask partitions gives the report one process gives (both choose
+by row hash: the chance level's blocks, target encoding's folds): every check, passed or failed,
+with the same words, on clean data, on each breakage of the validation tests, on near-copies (the
+chance level shuffled into the same blocks) and with derived features.
 Dask runs in this process (its synchronous scheduler); the partitions split the rows unevenly."""
 
 from __future__ import annotations
@@ -28,10 +28,7 @@ def _report_lines(report) -> list[tuple]:
 
 
 def _both(df: pd.DataFrame, p, partitions: int = 5):
-    # hashed: the in-process report with the choices the partitions make (the chance level's blocks,
-    # target encoding's folds), which a single-machine run does not make (its folds are shuffled by
-    # position): the report the partitions must give.
-    alone = validation.validate(df, p, hashed=True)
+    alone = validation.validate(df, p)
     spread, _ = partition_validation.validate(dd.from_pandas(df, npartitions=partitions, sort=False), p)
     return alone, spread
 
