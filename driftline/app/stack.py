@@ -18,6 +18,7 @@ import httpx
 
 from driftline.adapters.prefect_api import PrefectApi
 from driftline.app.credentials import LABEL_TOKEN, METRICS_TOKEN, serve_credentials
+from driftline.app.leftovers import end_leftovers
 from driftline.app.lifecycle import STATE_FILE, StackError, claim, stop_part, stopping_signals, take_lock
 from driftline.config import ServeSettings, Settings
 from driftline.waiting import WaitTimeout, poll
@@ -53,6 +54,7 @@ class Stack:
     env: dict[str, str] = field(default_factory=dict)
     prefect_auth: str | None = None  # the team's Prefect API auth string, for this process's own calls
     credentials: dict[str, Path] = field(default_factory=dict)  # the model server's tokens' files (credentials.py)
+    own_prefect: bool = False  # this stack started the Prefect server (not a team's or a test's)
 
     def _environment(self) -> dict[str, str]:
         """What every part is started with."""
@@ -147,6 +149,7 @@ class Stack:
         self.env["PREFECT_API_URL"] = f"{ui}/api"
         os.environ["PREFECT_API_URL"] = f"{ui}/api"  # flows this process runs use it too
         self._wait(part, lambda: _answers(f"{ui}/api/health"), f"answer {ui}/api/health", 180)
+        self.own_prefect = True  # its database's runs of our deployments are ours to end (leftovers.py)
         self.echo(f"Prefect UI: {ui}")
 
     def _mlflow(self) -> None:  # the UI for runs and the registry; driftline's own processes read the store
@@ -161,11 +164,14 @@ class Stack:
         self.echo(f"MLflow UI: {ui}")
 
     def _deployments(self) -> None:
+        names = {"training-ci", "scheduled-retrain", "retrain-on-drift", "drift-monitor", "canary", "auto-deploy"}
+        if self.own_prefect:
+            for line in end_leftovers(self.api(), names):
+                self.echo(f"left by a stopped stack: {line}")
         args = [sys.executable, "-m", "deployments.serve", "--params", str(self.params_path)]
         for item in self.overrides:
             args += ["--set", item]
         part = self._spawn("deployments", args, "deployments.log")
-        names = {"training-ci", "scheduled-retrain", "retrain-on-drift", "drift-monitor", "canary", "auto-deploy"}
         self._wait(part, lambda: names <= set(self.deployment_ids()), "register", 180)
         self.echo("Deployments served: " + ", ".join(sorted(names)))
 
