@@ -67,9 +67,12 @@ class PrefectApi:
     def flow_run(self, flow_run_id: str) -> dict:
         return self.call("GET", f"/flow_runs/{flow_run_id}")
 
-    def flow_runs(self, deployment_ids: list[str], sort: str = "EXPECTED_START_TIME_ASC") -> list[dict]:
+    def flow_runs(self, deployment_ids: list[str], sort: str = "EXPECTED_START_TIME_ASC",
+                  state: dict | None = None) -> list[dict]:
+        """The deployments' runs; `state`: a filter on their state, e.g. {"type": {"any_": ["RUNNING"]}}."""
         return self.call("POST", "/flow_runs/filter", {
-            "deployments": {"id": {"any_": deployment_ids}}, "sort": sort, **PAGE})
+            "deployments": {"id": {"any_": deployment_ids}}, "sort": sort, **PAGE,
+            **({"flow_runs": {"state": state}} if state else {})})
 
     def artifacts(self, *, key: str | None = None, flow_run_id: str | None = None, kind: str | None = None,
                   limit: int = 10) -> list[dict]:

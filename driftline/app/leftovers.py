@@ -29,15 +29,12 @@ def end_leftovers(api: PrefectApi, names: Iterable[str]) -> list[str]:
     if not ids:
         return []
     done = []
-    for run in _runs(api, list(ids.values()), {"type": {"any_": list(HOLDING)}}) + \
-            _runs(api, list(ids.values()), {"name": {"any_": [WAITING]}}):
-        state = run.get("state") or {}
-        if state.get("type") in HOLDING:
-            _set(api, run["id"], "CRASHED", "Crashed", CRASHED)
-            done.append(f"{run['name']} ({state.get('name')}) marked Crashed: {CRASHED}")
-        elif state.get("type") == "SCHEDULED" and state.get("name") == WAITING:
-            _set(api, run["id"], "CANCELLED", "Cancelled", CANCELLED)
-            done.append(f"{run['name']} ({WAITING}) cancelled: {CANCELLED}")
+    for run in api.flow_runs(list(ids.values()), state={"type": {"any_": list(HOLDING)}}):
+        _set(api, run["id"], "CRASHED", "Crashed", CRASHED)
+        done.append(f"{run['name']} ({run['state']['name']}) marked Crashed: {CRASHED}")
+    for run in api.flow_runs(list(ids.values()), state={"name": {"any_": [WAITING]}}):
+        _set(api, run["id"], "CANCELLED", "Cancelled", CANCELLED)
+        done.append(f"{run['name']} ({WAITING}) cancelled: {CANCELLED}")
     for name, ident in ids.items():
         try:
             limit = api.call("GET", f"/v2/concurrency_limits/deployment:{ident}")
@@ -49,11 +46,6 @@ def end_leftovers(api: PrefectApi, names: Iterable[str]) -> list[str]:
             api.call("PATCH", f"/v2/concurrency_limits/deployment:{ident}", {"active_slots": 0})
             done.append(f"{name}: {limit['active_slots']} concurrency slot(s) held by no run, freed")
     return done
-
-
-def _runs(api: PrefectApi, deployment_ids: list[str], state: dict) -> list[dict]:
-    return api.call("POST", "/flow_runs/filter", {"deployments": {"id": {"any_": deployment_ids}},
-                                                   "flow_runs": {"state": state}, "limit": 200, "offset": 0})
 
 
 def _set(api: PrefectApi, run_id: str, kind: str, name: str, message: str) -> None:
