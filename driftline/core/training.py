@@ -155,7 +155,8 @@ def _model_pipeline(p: Params) -> Pipeline:
 
 def _preprocessing(p: Params, style: str, numeric: list[str], categorical: list[str]) -> ColumnTransformer:
     if style == "ordinal":
-        # Trees need no scaling and take NaN; categories become codes (unknown and missing: NaN), which
+        # Trees need no scaling and take NaN; categories become codes (unknown: NaN; missing: NaN where
+        # declared, else a code of its own, as learned from the training part), which
         # the estimator splits on natively. The categorical columns come first: estimators.Kind.categorical
         # marks the first n inputs.
         return ColumnTransformer([*_ordinal(p, categorical), ("num", "passthrough", numeric)],
